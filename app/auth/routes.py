@@ -1,0 +1,126 @@
+"""Sign in, sign out, the home page and the UI language switch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from app.auth import service
+from app.auth.deps import (
+    PRELOGIN_COOKIE,
+    SESSION_COOKIE,
+    Annotator,
+    Public,
+    prelogin_csrf,
+    session_serializer,
+)
+from app.db import DbSession
+from app.errors import InvalidInput, TooManyAttempts, status_for
+from app.i18n import N_
+from app.security import new_secret
+from app.users import service as users
+from app.web import redirect, render
+
+router = APIRouter()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths, so the login form cannot redirect elsewhere."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _login_page(request: Request, *, email: str = "", next_url: str = "/", error=None, status=200):
+    fresh_nonce = None
+    if not request.cookies.get(PRELOGIN_COOKIE):
+        fresh_nonce = new_secret(16)
+        request.state.prelogin = fresh_nonce
+    request.state.csrf_token = prelogin_csrf(request)
+    response = render(
+        request, "auth/login.html",
+        {"email": email, "next_url": next_url, "error": error}, status_code=status,
+    )
+    if fresh_nonce:
+        response.set_cookie(
+            PRELOGIN_COOKIE, fresh_nonce, httponly=True, samesite="lax",
+            secure=request.app.state.settings.secure_cookies, path="/",
+        )
+    return response
+
+
+@router.get("/login", name="login")
+def login_form(request: Request, principal: Public, next: str | None = None) -> Response:
+    """Show the sign-in form."""
+    if principal is not None and principal.user is not None:
+        return redirect(request, _safe_next(next))
+    return _login_page(request, next_url=_safe_next(next))
+
+
+@router.post("/login", name="login_submit")
+def login_submit(
+    request: Request,
+    session: DbSession,
+    principal: Public,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check credentials and start a session."""
+    settings = request.app.state.settings
+    try:
+        new = service.login(
+            session=session, email=email, password=password,
+            lifetime=timedelta(hours=settings.session_hours),
+            max_failures=settings.login_max_failures,
+            window=timedelta(minutes=settings.login_window_minutes),
+        )
+    except (InvalidInput, TooManyAttempts) as error:
+        return _login_page(request, email=email, next_url=_safe_next(next), error=error,
+                           status=400 if isinstance(error, InvalidInput) else status_for(error))
+    response = redirect(request, _safe_next(next))
+    response.set_cookie(
+        SESSION_COOKIE, session_serializer(request).dumps(new.raw_id),
+        max_age=settings.session_hours * 3600, httponly=True, samesite="lax",
+        secure=settings.secure_cookies, path="/",
+    )
+    response.delete_cookie(PRELOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout", name="logout")
+def logout(request: Request, session: DbSession, user: Annotator) -> Response:
+    """End this browser session."""
+    raw_id = getattr(request.state, "raw_session_id", None)
+    if raw_id:
+        service.logout(session=session, raw_id=raw_id, user=user)
+    response = redirect(request, request.app.url_path_for("login"))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", name="home")
+def home(request: Request, user: Annotator) -> Response:
+    """The start page: what this role can do next."""
+    return render(request, "home.html", {})
+
+
+@router.post("/me/language", name="set_language")
+def set_language(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    language: Annotated[str, Form()],
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    """Switch the interface language for this user."""
+    users.set_language(session=session, user=user, language=language)
+    request.state.locale = language
+    return redirect(request, _safe_next(back), toast=("success", N_("Language changed.")))

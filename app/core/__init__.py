@@ -1,0 +1,1 @@
+"""Pure code shared by the web app and the trainer: no database, web or torch imports."""

@@ -1,0 +1,85 @@
+"""``detectable_content:*`` and ``punctuation:no_comma``: placeholders, a postscript, no commas.
+
+Verdicts follow IFEval's ``instructions.py`` (google-research, Apache-2.0). In text with CJK
+characters the full-width comma ``，`` counts as a comma too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from app.core.cjk import has_cjk
+
+from .base import N_, ConstraintSpec, Params, Verdict, count_field, templates
+from .formats import NoParams
+
+
+class NumberPlaceholders(Params):
+    num_placeholders: int = count_field(1_000)
+
+
+class Postscript(Params):
+    postscript_marker: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+    ]
+
+
+def check_number_placeholders(response: str, *, num_placeholders: int) -> Verdict:
+    count = len(re.findall(r"\[.*?\]", response))
+    return Verdict(count >= num_placeholders,
+                   N_("Found {count} [placeholders]; needs at least {limit}."),
+                   {"count": count, "limit": num_placeholders})
+
+
+def postscript_pattern(marker: str) -> str:
+    """IFEval's patterns: spaces allowed inside ``P.S.`` and ``P.P.S``; other markers literal."""
+    if marker == "P.P.S":
+        return r"\s*p\.\s?p\.\s?s.*$"
+    if marker == "P.S.":
+        return r"\s*p\.\s?s\..*$"
+    return r"\s*" + re.escape(marker.lower()) + r".*$"
+
+
+def check_postscript(response: str, *, postscript_marker: str) -> Verdict:
+    found = re.findall(postscript_pattern(postscript_marker), response.lower(), flags=re.MULTILINE)
+    if found:
+        return Verdict(True, N_('Found a postscript starting with "{marker}".'),
+                       {"marker": postscript_marker})
+    return Verdict(False, N_('No postscript starting with "{marker}" found.'),
+                   {"marker": postscript_marker})
+
+
+def check_no_comma(response: str) -> Verdict:
+    commas = ",，" if has_cjk(response) else ","
+    count = sum(response.count(c) for c in commas)
+    if count:
+        return Verdict(False, N_("Found {count} commas."), {"count": count})
+    return Verdict(True, N_("No commas found."), {})
+
+
+SPECS = [
+    ConstraintSpec(
+        "detectable_content:number_placeholders",
+        {"en": "Placeholders in [brackets]", "zh": "[方括号] 占位符"},
+        NumberPlaceholders, check_number_placeholders,
+        templates("The response must contain at least {num_placeholders} placeholders "
+                  "represented by square brackets, such as [address].",
+                  "回答必须包含至少 {num_placeholders} 个用方括号表示的占位符，例如 [地址]。"),
+    ),
+    ConstraintSpec(
+        "detectable_content:postscript", {"en": "Postscript", "zh": "附言"},
+        Postscript, check_postscript,
+        templates("At the end of your response, please explicitly add a postscript starting "
+                  "with {postscript_marker}",
+                  "请在回答末尾明确添加一段以“{postscript_marker}”开头的附言。"),
+    ),
+    ConstraintSpec(
+        "punctuation:no_comma", {"en": "No commas", "zh": "不用逗号"},
+        NoParams, check_no_comma,
+        templates("In your entire response, refrain from the use of any commas.",
+                  "整个回答中不得使用任何逗号。"),
+    ),
+]

@@ -1,0 +1,133 @@
+"""Item kinds, statuses and the content model shared by the web app, exports and the trainer.
+
+``ItemContent`` is what an item *says*: the part that renders into a prompt (design §5) and that
+the content hash covers. Who wrote it, its tags and its review state live with the database row.
+Error messages are shown to annotators as they are, so they are written as sentences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class ItemKind(StrEnum):
+    task = "task"
+    constraint = "constraint"
+    example = "example"
+
+
+class ItemStatus(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    approved = "approved"
+    rejected = "rejected"
+    changes_requested = "changes_requested"
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # A custom error keeps the message as written; ValueError would prefix it with "Value error, ".
+    return PydanticCustomError("invalid_content", message)
+
+
+def _with_article(kind: ItemKind) -> str:
+    return f"An {kind}" if kind[0] in "aeiou" else f"A {kind}"
+
+
+class _Strict(BaseModel):
+    # A misspelt field in an import should fail loudly, not vanish from the content and its hash.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Demo(_Strict):
+    """One demonstration pair of a few-shot (``example``) item."""
+
+    input: str
+    output: str
+
+
+class ConstraintRef(_Strict):
+    """A machine-checkable constraint: a registry id and its parameters."""
+
+    id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise _invalid("A constraint needs an id.")
+        return value
+
+
+class ItemContent(_Strict):
+    """The renderable content of an item; ``input`` is the query for ``example`` items."""
+
+    kind: ItemKind
+    instruction: str
+    input: str = ""
+    output: str = ""
+    demos: list[Demo] = Field(default_factory=list)
+    constraints: list[ConstraintRef] = Field(default_factory=list)
+    # Free-text rules that no checker covers; the instruction states them in words.
+    rules: list[str] = Field(default_factory=list)
+    # Off for imported prompts whose instruction already states the registry constraints.
+    state_constraints: bool = True
+    language: str = "en"
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise _invalid("The instruction must not be empty.")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise _invalid("The language must not be empty (for example 'en' or 'zh').")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> ItemContent:
+        if self.kind is not ItemKind.example and self.demos:
+            raise _invalid(f"{_with_article(self.kind)} item cannot have demonstrations; "
+                           "use an example item.")
+        if self.kind is not ItemKind.constraint and (self.constraints or self.rules):
+            raise _invalid(f"{_with_article(self.kind)} item cannot have constraints or rules; "
+                           "use a constraint item.")
+        if self.kind is ItemKind.example:
+            self._check_example()
+        return self
+
+    def _check_example(self) -> None:
+        if not self.demos:
+            raise _invalid("An example item needs at least one demonstration.")
+        for number, demo in enumerate(self.demos, start=1):
+            if not demo.input.strip():
+                raise _invalid(f"Demonstration {number} needs an input.")
+            if not demo.output.strip():
+                raise _invalid(f"Demonstration {number} needs an output.")
+        # The prompt ends with "Input: <query>"; without a query the few-shot prompt is incomplete.
+        if not self.input.strip():
+            raise _invalid("An example item needs a query input after its demonstrations.")
+
+
+def canonical_json(content: ItemContent) -> str:
+    """The content as canonical JSON: sorted keys, no whitespace, non-ASCII kept as is."""
+    return json.dumps(content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def content_hash(content: ItemContent | Mapping[str, Any]) -> str:
+    """SHA-256 hex of the canonical JSON (UTF-8); the same on every run and machine."""
+    if not isinstance(content, ItemContent):
+        content = ItemContent.model_validate(content)
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()

@@ -1,0 +1,49 @@
+"""create_app(): settings, database, templates, routers, error handlers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import handlers
+from app.auth import routes as auth_routes
+from app.config import Settings, get_settings
+from app.db import make_engine, make_session_factory
+from app.ops import routes as ops_routes
+from app.paths import STATIC
+from app.tokens import api as tokens_api
+from app.tokens import routes as tokens_routes
+from app.users import api as users_api
+from app.users import routes as users_routes
+from app.web import build_environment
+
+ROUTERS = [
+    ops_routes.router,
+    auth_routes.router,
+    users_routes.router,
+    tokens_routes.router,
+    users_api.router,
+    tokens_api.router,
+]
+
+
+def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Instruction Studio",
+        version="0.1.0",
+        description="Write, review and fine-tune on instruction-tuning data.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.secret_key = settings.resolved_secret_key()
+    app.state.engine = engine or make_engine(settings.resolved_database_url)
+    app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.templates = build_environment()
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    handlers.install(app)
+    return app

@@ -1,0 +1,87 @@
+"""Projects, items and their immutable revisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, TimestampMixin
+
+
+class Project(TimestampMixin, Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("approvals_needed IN (1, 2)", name="approvals_needed"),
+        CheckConstraint("labeling_overlap >= 1", name="labeling_overlap"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    guideline_version: Mapped[int] = mapped_column(default=1)
+    label_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    approvals_needed: Mapped[int] = mapped_column(default=1)
+    labeling_overlap: Mapped[int] = mapped_column(default=1)
+    blind_mode: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Item(TimestampMixin, Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        CheckConstraint("kind IN ('task', 'constraint', 'example')", name="kind"),
+        CheckConstraint(
+            "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
+            name="status",
+        ),
+        Index("ix_items_project_status", "project_id", "status", "id"),
+        Index("ix_items_project_hash", "project_id", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), default="draft")
+    instruction: Mapped[str] = mapped_column(Text)
+    input: Mapped[str] = mapped_column(Text, default="")
+    output: Mapped[str] = mapped_column(Text, default="")
+    demos: Mapped[list[Any]] = mapped_column(default=list)
+    constraints: Mapped[list[Any]] = mapped_column(default=list)
+    rules: Mapped[list[Any]] = mapped_column(default=list)
+    state_constraints: Mapped[bool] = mapped_column(default=True)
+    domain: Mapped[str | None] = mapped_column(String(100))
+    difficulty: Mapped[int | None]
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[str | None] = mapped_column(String(200))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    guideline_version: Mapped[int] = mapped_column(default=1)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ItemRevision(Base):
+    """An immutable snapshot of an item at one saved version."""
+
+    __tablename__ = "item_revisions"
+    __table_args__ = (UniqueConstraint("item_id", "version", name="uq_item_revisions_item_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    snapshot: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]

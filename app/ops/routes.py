@@ -1,0 +1,43 @@
+"""Health check and the API docs, served from vendored assets only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+
+from app.auth.deps import Public
+from app.db import DbSession
+
+router = APIRouter()
+SWAGGER = "/static/vendor/swagger-ui-5.35.0"
+
+
+@router.get("/healthz", name="healthz", tags=["ops"])
+def healthz(session: DbSession, principal: Public) -> JSONResponse:
+    """Report whether the app can reach its database."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any database failure means unhealthy
+        return JSONResponse({"status": "error", "database": str(error)[:200]}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/openapi.json", name="openapi", include_in_schema=False)
+def openapi(request: Request, principal: Public) -> JSONResponse:
+    """The OpenAPI document."""
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", name="docs", include_in_schema=False)
+def docs(request: Request, principal: Public) -> HTMLResponse:
+    """Interactive API docs."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.url_path_for("openapi"),
+        title="Instruction Studio API",
+        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},
+    )

@@ -1,0 +1,110 @@
+"""Jinja2 environment and htmx helpers: layout choice, redirects, toasts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app import i18n
+from app.paths import TEMPLATES
+
+FLASH_COOKIE = "studio_flash"
+
+
+def build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.globals["LANGUAGES"] = i18n.LANGUAGES
+    return env
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def wants_fragment(request: Request) -> bool:
+    """A plain htmx request swaps a fragment; a boosted one or a normal visit gets the page."""
+    return is_htmx(request) and request.headers.get("HX-Boosted") != "true"
+
+
+def _flash_serializer(request: Request) -> URLSafeSerializer:
+    return URLSafeSerializer(request.app.state.secret_key, salt="flash")
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    toast: Toast | None = None,
+) -> HTMLResponse:
+    """Render a page, or its content block alone for an htmx swap, in the user's language."""
+    state = request.state
+    raw_toasts: list[list[Any]] = [list(toast)] if toast else []
+    flash = request.cookies.get(FLASH_COOKIE)
+    if flash:
+        try:
+            raw_toasts.extend(_flash_serializer(request).loads(flash))
+        except BadSignature:
+            pass
+    locale = getattr(state, "locale", None) or request.app.state.settings.default_language
+    ctx = {
+        "request": request,
+        "user": getattr(state, "user", None),
+        "csrf_token": getattr(state, "csrf_token", ""),
+        "locale": locale,
+        "layout": "_fragment.html" if wants_fragment(request) else "layout.html",
+        "url_for": lambda name, **params: request.app.url_path_for(name, **params),
+    }
+    ctx.update(context or {})
+    env: Environment = request.app.state.templates
+    with i18n.use_locale(locale):
+        ctx["toasts"] = [_translate_toast(t) for t in raw_toasts]
+        body = env.get_template(template).render(ctx)
+    response = HTMLResponse(body, status_code=status_code)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+Toast = tuple[str, str] | tuple[str, str, dict[str, Any]]
+
+
+def _translate_toast(toast: list[Any]) -> tuple[str, str]:
+    level, message, *rest = toast
+    params = rest[0] if rest else {}
+    return level, i18n.gettext(message, **params)
+
+
+def redirect(request: Request, url: str, *, toast: Toast | None = None) -> Response:
+    """Redirect a normal form post (303) or an htmx request (HX-Redirect), keeping a toast."""
+    if is_htmx(request):
+        response: Response = Response(status_code=204, headers={"HX-Redirect": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if toast:
+        response.set_cookie(
+            FLASH_COOKIE,
+            _flash_serializer(request).dumps([list(toast)]),
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.secure_cookies,
+            path="/",
+        )
+    return response
+
+
+def toast_header(level: str, message: str) -> dict[str, str]:
+    return {"HX-Trigger": json.dumps({"toast": {"level": level, "message": message}})}
