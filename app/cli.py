@@ -62,17 +62,23 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.pass_context
-def run(ctx: click.Context, host: str, port: int) -> None:
-    """Development all-in-one: migrate, create the first admin if none, serve."""
+def setup() -> None:
+    """Migrate the database and create the first admin when there is nobody yet."""
     from app import bootstrap, migrate
 
     ensure_var_dir()
     migrate.upgrade(get_settings().resolved_database_url)
     with unit_of_work() as session:
         bootstrap.ensure_admin(session=session, settings=get_settings(), echo=click.echo)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def run(ctx: click.Context, host: str, port: int) -> None:
+    """Development all-in-one: `setup`, then serve."""
+    ctx.invoke(setup)
     click.echo(f"Instruction Studio is starting on http://{host}:{port}")
     ctx.invoke(serve, host=host, port=port, workers=1)
 

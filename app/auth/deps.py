@@ -39,6 +39,18 @@ class Principal:
     csrf_token: str = ""
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """What pages show about the signed-in person; plain data, so an error page
+    rendered after a rollback never touches an expired ORM object."""
+
+    id: int
+    email: str
+    display_name: str
+    role: str
+    language: str
+
+
 def session_serializer(request: Request) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(request.app.state.secret_key, salt="session")
 
@@ -71,7 +83,12 @@ def get_principal(request: Request, session: DbSession) -> Principal | None:
 
 def _remember(request: Request, principal: Principal) -> Principal:
     request.state.principal = principal
-    request.state.user = principal.user
+    user = principal.user
+    request.state.user = (
+        Viewer(id=user.id, email=user.email, display_name=user.display_name, role=user.role,
+               language=user.language)
+        if user is not None else None
+    )
     request.state.csrf_token = principal.csrf_token
     if principal.user is not None:
         request.state.locale = principal.user.language

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 
 def N_(s: str) -> str:  # noqa: N802 - the conventional name of gettext's no-op marker
@@ -68,6 +68,20 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoParams(Params):
+    """For constraints without parameters."""
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("Give a whole number.")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_no_bool)]
+"""A whole number; ``"5"`` from a form is accepted, ``True`` is not."""
+
+
 def count_field(maximum: int, minimum: int = 1) -> Any:
     return Field(ge=minimum, le=maximum)
 
@@ -109,8 +123,10 @@ class ConstraintSpec:
             raise ConstraintParamsError(
                 self.id, [{"field": "params", "message": "Parameters must be an object."}]
             )
+        # A None value means "not given" (IFEval's data lists every kwarg, unused ones as null).
+        given = {name: value for name, value in params.items() if value is not None}
         try:
-            model = self.params_model.model_validate(dict(params))
+            model = self.params_model.model_validate(given)
         except ValidationError as exc:
             raise ConstraintParamsError(self.id, _errors(exc)) from None
         return model.model_dump()
@@ -164,7 +180,7 @@ def templates(en: str, zh: str, **fixed: Any) -> Renderer:
     def render(params: dict[str, Any], lang: str) -> str:
         values = dict(fixed)
         for name, value in params.items():
-            values[name] = rel(value, lang) if value in RELATIONS else value
+            values[name] = rel(value, lang) if name.endswith("relation") else value
         return (zh if lang == "zh" else en).format(**values)
 
     return render

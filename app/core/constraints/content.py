@@ -13,12 +13,11 @@ from pydantic import StringConstraints
 
 from app.core.cjk import has_cjk
 
-from .base import N_, ConstraintSpec, Params, Verdict, count_field, templates
-from .formats import NoParams
+from .base import N_, ConstraintSpec, Count, NoParams, Params, Verdict, count_field, templates
 
 
 class NumberPlaceholders(Params):
-    num_placeholders: int = count_field(1_000)
+    num_placeholders: Count = count_field(1_000)
 
 
 class Postscript(Params):

@@ -13,28 +13,34 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from .base import N_, ConstraintSpec, Params, Verdict, count_field, quoted, templates
+from .base import (
+    N_,
+    ConstraintSpec,
+    Count,
+    NoParams,
+    Params,
+    Verdict,
+    count_field,
+    quoted,
+    templates,
+)
 
 CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 
 
-class NoParams(Params):
-    pass
-
-
 class NumberBullets(Params):
-    num_bullets: int = count_field(1_000)
+    num_bullets: Count = count_field(1_000)
 
 
 class NumberHighlights(Params):
-    num_highlights: int = count_field(1_000)
+    num_highlights: Count = count_field(1_000)
 
 
 class MultipleSections(Params):
     section_spliter: Annotated[  # IFEval's spelling
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
     ]
-    num_sections: int = count_field(1_000)
+    num_sections: Count = count_field(1_000)
 
 
 def check_json_format(response: str) -> Verdict:

@@ -22,6 +22,7 @@ from app.core.cjk import CJK_CLASS, has_cjk
 from .base import (
     N_,
     ConstraintSpec,
+    Count,
     Params,
     Relation,
     Verdict,
@@ -47,7 +48,7 @@ class Existence(Params):
 
 class Frequency(Params):
     keyword: Keyword
-    frequency: int = count_field(10_000)
+    frequency: Count = count_field(10_000)
     relation: Relation
 
 
@@ -61,15 +62,13 @@ class ForbiddenWords(Params):
 
 
 class LetterFrequency(Params):
-    letter: Annotated[str, StringConstraints(strip_whitespace=True)]
-    let_frequency: int = count_field(100_000)
+    letter: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1)]
+    let_frequency: Count = count_field(100_000)
     let_relation: Relation
 
     @field_validator("letter")
     @classmethod
-    def _one_letter(cls, value: str) -> str:
-        if len(value) != 1:
-            raise ValueError("Give exactly one letter.")
+    def _lower(cls, value: str) -> str:
         return value.lower()
 
 

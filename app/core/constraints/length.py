@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator, model_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator
 
 from app.core.cjk import CJK_CHAR, count_words, has_cjk
 
 from .base import (
     N_,
     ConstraintSpec,
+    Count,
     Params,
     Relation,
     Verdict,
@@ -29,30 +30,30 @@ from .text import count_sentences
 
 
 class NumberWords(Params):
-    num_words: int = count_field(100_000)
+    num_words: Count = count_field(100_000)
     relation: Relation
 
 
 class NumberChars(Params):
-    num_chars: int = count_field(1_000_000)
+    num_chars: Count = count_field(1_000_000)
     relation: Relation
 
 
 class NumberSentences(Params):
-    num_sentences: int = count_field(10_000)
+    num_sentences: Count = count_field(10_000)
     relation: Relation
 
 
 class NumberParagraphs(Params):
-    num_paragraphs: int = count_field(1_000)
+    num_paragraphs: Count = count_field(1_000)
 
 
 FirstWord = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class NthParagraphFirstWord(Params):
-    num_paragraphs: int = count_field(1_000)
-    nth_paragraph: int = count_field(1_000)
+    num_paragraphs: Count = count_field(1_000)
+    nth_paragraph: Count = count_field(1_000)
     first_word: FirstWord
 
     @field_validator("first_word")
@@ -62,11 +63,13 @@ class NthParagraphFirstWord(Params):
             raise ValueError("Give a single word, without spaces.")
         return value.lower()
 
-    @model_validator(mode="after")
-    def _nth_within(self) -> NthParagraphFirstWord:
-        if self.nth_paragraph > self.num_paragraphs:
+    @field_validator("nth_paragraph")
+    @classmethod
+    def _nth_within(cls, value: int, info: ValidationInfo) -> int:
+        total = info.data.get("num_paragraphs")
+        if total is not None and value > total:
             raise ValueError("The paragraph number cannot exceed the number of paragraphs.")
-        return self
+        return value
 
 
 def _counted(count: int, relation: str, limit: int, less: str, least: str) -> Verdict:

@@ -14,8 +14,7 @@ from pydantic import StringConstraints
 
 from app.core.cjk import has_cjk
 
-from .base import N_, ConstraintSpec, Params, Verdict, templates
-from .formats import NoParams
+from .base import N_, ConstraintSpec, NoParams, Params, Verdict, templates
 
 
 class EndChecker(Params):

@@ -1,0 +1,53 @@
+# Instruction Studio: `make run` and `make test` set everything up themselves.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra pip options, e.g. PIP_EXTRA="--index-url https://download.pytorch.org/whl/cu124"
+PIP_EXTRA ?=
+PYTEST_ARGS ?=
+EXTRAS ?= dev
+
+.PHONY: run test lint format i18n bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the project's dependencies change.
+$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(PIP_EXTRA) -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+run:
+	@$(MAKE) --no-print-directory install EXTRAS=dev
+	$(BIN)/studio run
+
+test:
+	@$(MAKE) --no-print-directory install EXTRAS=dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint:
+	@$(MAKE) --no-print-directory install EXTRAS=dev
+	$(BIN)/ruff check app trainer tests bench migrations
+	$(BIN)/ruff format --check app trainer tests bench migrations
+
+format:
+	$(BIN)/ruff format app trainer tests bench migrations
+	$(BIN)/ruff check --fix app trainer tests bench migrations
+
+# Extract user-visible strings and merge them into the catalogs.
+i18n:
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext -k ngettext:1,2 --no-location \
+		--sort-output --omit-header -o app/locales/messages.pot .
+	$(BIN)/pybabel update -i app/locales/messages.pot -d app/locales -D messages \
+		--no-fuzzy-matching --omit-header --ignore-obsolete
+
+bench:
+	@$(MAKE) --no-print-directory install EXTRAS=dev
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

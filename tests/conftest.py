@@ -1,0 +1,107 @@
+"""Fixtures: a migrated database per backend per session, a rolled-back session per
+test, and the real app over TestClient with its session bound to that transaction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.config import Settings
+from app.db import get_session, make_engine
+from app.main import create_app
+from tests.dbs import IN_CI, fresh_database
+from tests.factories import make_user
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def live_backend() -> str:
+    """Live-server and browser tests run once: PostgreSQL in CI, SQLite elsewhere."""
+    return "postgresql" if IN_CI else "sqlite"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def db_url(backend: str, tmp_path_factory) -> Iterator[str]:
+    with fresh_database(backend, tmp_path_factory.mktemp(backend)) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                      expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        if transaction.is_active:
+            transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url, var_dir=tmp_path / "var", secret_key="test-secret-key-0123456789",
+        admin_password="", test_data=Path(os.environ.get("STUDIO_TEST_DATA", "../shared/data")),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, db_session: Session):
+    app = create_app(settings, engine=engine)
+
+    def session_in_test_transaction() -> Iterator[Session]:
+        try:
+            yield db_session
+            db_session.commit()
+        except BaseException:
+            db_session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = session_in_test_transaction
+    return app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_user(db_session: Session):
+    return make_user(db_session, role="admin", email="admin@example.org")
+
+
+@pytest.fixture
+def annotator_user(db_session: Session):
+    return make_user(db_session, role="annotator", email="anna@example.org")
+
+
+@pytest.fixture
+def reviewer_user(db_session: Session):
+    return make_user(db_session, role="reviewer", email="rita@example.org")

@@ -1,0 +1,104 @@
+"""`studio run` as a real process over HTTP: first start, sign-in, restart keeps state."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import live_backend
+from tests.dbs import fresh_database
+
+pytestmark = pytest.mark.live
+STUDIO = shutil.which("studio") or str(Path(sys.executable).parent / "studio")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, env: dict[str, str], cwd: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [STUDIO, "run", "--port", str(self.port)], env=env, cwd=cwd,
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AssertionError(f"server did not start: {self.log.read_text()}")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        return self.log.read_text()
+
+
+@pytest.fixture
+def live_env(tmp_path):
+    with fresh_database(live_backend(), tmp_path) as url:
+        env = {**os.environ, "STUDIO_DATABASE_URL": url, "STUDIO_VAR_DIR": str(tmp_path / "var"),
+               "STUDIO_ADMIN_EMAIL": "boss@example.org", "STUDIO_ADMIN_PASSWORD": ""}
+        yield env, tmp_path
+
+
+def _login(client: httpx.Client, email: str, password: str) -> str:
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post("/login", data={"email": email, "password": password,
+                                           "csrf_token": token})
+    assert response.status_code == 303, response.text
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+
+
+def test_first_start_admin_creates_annotator_who_is_kept_out_of_admin(live_env):
+    env, cwd = live_env
+    server = Server(env, cwd)
+    try:
+        server.wait()
+        log = server.log.read_text()
+        password = re.search(r"Generated password \(shown once\): (\S+)", log).group(1)
+        with httpx.Client(base_url=server.url) as admin:
+            assert "Sign in" in admin.get("/login").text
+            csrf = _login(admin, "boss@example.org", password)
+            created = admin.post("/admin/users", data={
+                "email": "ann@example.org", "role": "annotator", "password": "long-enough-1",
+                "csrf_token": csrf})
+            assert created.status_code == 303
+        with httpx.Client(base_url=server.url) as annotator:
+            _login(annotator, "ann@example.org", "long-enough-1")
+            for path in ("/admin/users", "/admin/tokens"):
+                assert annotator.get(path).status_code == 403
+    finally:
+        first_log = server.stop()
+
+    again = Server(env, cwd)  # a second start reuses everything and loses nothing
+    try:
+        again.wait()
+        with httpx.Client(base_url=again.url) as client:
+            _login(client, "ann@example.org", "long-enough-1")
+    finally:
+        second_log = again.stop()
+    assert "Generated password" in first_log
+    assert "Generated password" not in second_log
