@@ -31,12 +31,12 @@ test:
 
 lint:
 	@$(MAKE) --no-print-directory install EXTRAS=dev
-	$(BIN)/ruff check app trainer tests bench migrations
-	$(BIN)/ruff format --check app trainer tests bench migrations
+	$(BIN)/ruff check $(wildcard app trainer tests bench migrations)
+	$(BIN)/ruff format --check $(wildcard app trainer tests bench migrations)
 
 format:
-	$(BIN)/ruff format app trainer tests bench migrations
-	$(BIN)/ruff check --fix app trainer tests bench migrations
+	$(BIN)/ruff format $(wildcard app trainer tests bench migrations)
+	$(BIN)/ruff check --fix $(wildcard app trainer tests bench migrations)
 
 # Extract user-visible strings and merge them into the catalogs.
 i18n:

@@ -18,8 +18,14 @@ def ensure_admin(*, session: Session, settings: Settings, echo: Callable[[str], 
     if session.scalar(select(User.id).limit(1)) is not None:
         return
     password = settings.admin_password or generate_password()
-    admin = users.create_user(session=session, email=settings.admin_email, role="admin",
-                              password=password, display_name="Admin", actor=None)
+    admin = users.create_user(
+        session=session,
+        email=settings.admin_email,
+        role="admin",
+        password=password,
+        display_name="Admin",
+        actor=None,
+    )
     echo(f"Created the first admin: {admin.email}")
     if not settings.admin_password:
         echo(f"Generated password (shown once): {password}")

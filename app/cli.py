@@ -57,8 +57,14 @@ def serve(host: str, port: int, workers: int) -> None:
 
     ensure_var_dir()
     get_settings().resolved_secret_key()  # create it before workers race to
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+    )
 
 
 @main.command()
@@ -129,9 +135,15 @@ def users_create(email, role, password, display_name, language) -> None:
     password = password or generate_password()
     try:
         with unit_of_work() as session:
-            user = service.create_user(session=session, email=email, role=role,
-                                       password=password, display_name=display_name,
-                                       language=language, actor=None)
+            user = service.create_user(
+                session=session,
+                email=email,
+                role=role,
+                password=password,
+                display_name=display_name,
+                language=language,
+                actor=None,
+            )
             click.echo(f"created {user.role} {user.email} (id {user.id})")
     except DomainError as error:
         fail(error)
@@ -198,8 +210,9 @@ def tokens_create(name: str, scope: str, email: str | None) -> None:
     try:
         with unit_of_work() as session:
             owner = users_service.find_by_email(session=session, email=email) if email else None
-            issued = service.create_token(session=session, name=name, scope=scope, owner=owner,
-                                          actor=None)
+            issued = service.create_token(
+                session=session, name=name, scope=scope, owner=owner, actor=None
+            )
             raw = issued.raw
     except DomainError as error:
         fail(error)

@@ -39,9 +39,14 @@ def is_api(request: Request) -> bool:
 
 def _html_error(request: Request, status: int, message: str, params: dict) -> Response:
     return render(
-        request, "errors/error.html",
-        {"status": status, "title": HTTP_TITLES.get(status, HTTP_TITLES[400]),
-         "message": message, "params": params},
+        request,
+        "errors/error.html",
+        {
+            "status": status,
+            "title": HTTP_TITLES.get(status, HTTP_TITLES[400]),
+            "message": message,
+            "params": params,
+        },
         status_code=status,
     )
 
@@ -70,21 +75,27 @@ async def domain_error(request: Request, error: DomainError) -> Response:
 
 async def validation_error(request: Request, error: RequestValidationError) -> Response:
     fields = [
-        {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
-         "message": e["msg"]}
+        {
+            "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+            "message": e["msg"],
+        }
         for e in error.errors()
     ]
     if is_api(request):
         return JSONResponse({"error": "validation_error", "detail": fields}, 422)
     text = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return _html_error(request, 422, i18n.N_("The request was not valid: %(details)s"),
-                       {"details": text})
+    return _html_error(
+        request, 422, i18n.N_("The request was not valid: %(details)s"), {"details": text}
+    )
 
 
 async def http_error(request: Request, error: StarletteHTTPException) -> Response:
     if is_api(request):
-        return JSONResponse({"error": "http_error", "detail": error.detail}, error.status_code,
-                            headers=getattr(error, "headers", None))
+        return JSONResponse(
+            {"error": "http_error", "detail": error.detail},
+            error.status_code,
+            headers=getattr(error, "headers", None),
+        )
     message = HTTP_MESSAGES.get(error.status_code, i18n.N_("The request could not be handled."))
     return _html_error(request, error.status_code, message, {})
 

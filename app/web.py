@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import Any
 
 from fastapi import Request
@@ -55,10 +56,8 @@ def render(
     raw_toasts: list[list[Any]] = [list(toast)] if toast else []
     flash = request.cookies.get(FLASH_COOKIE)
     if flash:
-        try:
+        with suppress(BadSignature):
             raw_toasts.extend(_flash_serializer(request).loads(flash))
-        except BadSignature:
-            pass
     locale = getattr(state, "locale", None) or request.app.state.settings.default_language
     ctx = {
         "request": request,

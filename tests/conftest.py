@@ -51,8 +51,9 @@ def db_session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test."""
     connection = engine.connect()
     transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield session
     finally:
@@ -65,8 +66,11 @@ def db_session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=db_url, var_dir=tmp_path / "var", secret_key="test-secret-key-0123456789",
-        admin_password="", test_data=Path(os.environ.get("STUDIO_TEST_DATA", "../shared/data")),
+        database_url=db_url,
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key-0123456789",
+        admin_password="",
+        test_data=Path(os.environ.get("STUDIO_TEST_DATA", "../shared/data")),
     )
 
 

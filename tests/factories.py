@@ -14,13 +14,16 @@ PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 
 
-def make_user(session: Session, *, role: str = "annotator", email: str | None = None,
-              language: str = "en") -> User:
+def make_user(
+    session: Session, *, role: str = "annotator", email: str | None = None, language: str = "en"
+) -> User:
     email = email or f"user{next(_seq)}@example.org"
-    return users.create_user(session=session, email=email, role=role, password=PASSWORD,
-                             language=language, actor=None)
+    return users.create_user(
+        session=session, email=email, role=role, password=PASSWORD, language=language, actor=None
+    )
 
 
 def make_token(session: Session, *, scope: str = "worker", owner: User | None = None) -> str:
-    return tokens.create_token(session=session, name=f"token-{next(_seq)}", scope=scope,
-                               owner=owner, actor=None).raw
+    return tokens.create_token(
+        session=session, name=f"token-{next(_seq)}", scope=scope, owner=owner, actor=None
+    ).raw

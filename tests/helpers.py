@@ -20,7 +20,8 @@ def csrf_from(html: str) -> str:
 def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     """Sign in through the form; return the session's CSRF token."""
     page = client.get("/login")
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": csrf_from(page.text)})
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+    )
     assert response.status_code == 303, response.text
     return csrf_from(client.get("/").text)

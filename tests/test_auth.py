@@ -11,8 +11,9 @@ from tests.helpers import csrf_from, login
 
 def _post_login(client, email, password):
     page = client.get("/login")
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_from(page.text)})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+    )
 
 
 class TestLogin:
@@ -66,10 +67,15 @@ class TestLogin:
 
     def test_next_stays_on_this_site(self, client, admin_user):
         page = client.get("/login?next=//evil.example/x")
-        response = client.post("/login", data={
-            "email": admin_user.email, "password": PASSWORD,
-            "csrf_token": csrf_from(page.text), "next": "https://evil.example/",
-        })
+        response = client.post(
+            "/login",
+            data={
+                "email": admin_user.email,
+                "password": PASSWORD,
+                "csrf_token": csrf_from(page.text),
+                "next": "https://evil.example/",
+            },
+        )
         assert response.headers["location"] == "/"
 
     def test_anonymous_page_visit_redirects_to_login_with_next(self, client):
@@ -99,9 +105,10 @@ class TestSessions:
             login(other_client, other.email)
             assert other_client.get("/").status_code == 200
             csrf = login(client, admin_user.email)
-            response = client.post(f"/admin/users/{other.id}/active",
-                                   data={"active": "false", "version": other.version,
-                                         "csrf_token": csrf})
+            response = client.post(
+                f"/admin/users/{other.id}/active",
+                data={"active": "false", "version": other.version, "csrf_token": csrf},
+            )
             assert response.status_code == 303
             assert other_client.get("/").status_code == 303
             assert _post_login(other_client, other.email, PASSWORD).status_code == 400

@@ -25,8 +25,9 @@ def cli_env(backend, tmp_path):
 
 
 def studio(env, *args, cwd="/") -> subprocess.CompletedProcess:
-    return subprocess.run([STUDIO, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [STUDIO, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_users_create_then_duplicate_fails(cli_env):
@@ -34,17 +35,39 @@ def test_users_create_then_duplicate_fails(cli_env):
     assert first.returncode == 0, first.stderr
     assert "created annotator ann@example.org" in first.stdout
     assert "password: " in first.stdout  # generated and printed once
-    again = studio(cli_env, "users", "create", "--email", "ann@example.org", "--role", "admin",
-                   "--password", "long-enough-1")
+    again = studio(
+        cli_env,
+        "users",
+        "create",
+        "--email",
+        "ann@example.org",
+        "--role",
+        "admin",
+        "--password",
+        "long-enough-1",
+    )
     assert again.returncode != 0
     assert "already exists" in again.stderr
 
 
 def test_set_role_and_deactivate(cli_env):
-    studio(cli_env, "users", "create", "--email", "r@example.org", "--role", "annotator",
-           "--password", "long-enough-1")
-    assert studio(cli_env, "users", "set-role", "--email", "r@example.org", "--role",
-                  "reviewer").returncode == 0
+    studio(
+        cli_env,
+        "users",
+        "create",
+        "--email",
+        "r@example.org",
+        "--role",
+        "annotator",
+        "--password",
+        "long-enough-1",
+    )
+    assert (
+        studio(
+            cli_env, "users", "set-role", "--email", "r@example.org", "--role", "reviewer"
+        ).returncode
+        == 0
+    )
     assert studio(cli_env, "users", "deactivate", "--email", "r@example.org").returncode == 0
     listing = studio(cli_env, "users", "list").stdout
     assert "r@example.org\treviewer\tdeactivated" in listing
@@ -80,8 +103,12 @@ def test_db_downgrade_and_upgrade(cli_env):
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path):
-    env = {**os.environ, "STUDIO_ENV": "production", "STUDIO_SECRET_KEY": "",
-           "STUDIO_VAR_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "STUDIO_ENV": "production",
+        "STUDIO_SECRET_KEY": "",
+        "STUDIO_VAR_DIR": str(tmp_path),
+    }
     result = studio(env, "serve", "--port", "8799")
     assert result.returncode != 0
     assert "STUDIO_SECRET_KEY must be set" in result.stderr

@@ -33,8 +33,7 @@ def test_services_and_their_commands():
     assert {"postgres", "migrate", "web"} <= set(services)
     assert _resolve(services["migrate"]["command"]).name == "setup"
     assert _resolve(services["web"]["command"]).name == "serve"
-    assert services["web"]["depends_on"]["migrate"]["condition"] == \
-        "service_completed_successfully"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_settings_passed_are_real_settings():

@@ -19,16 +19,24 @@ class TestCsrf:
     ):
         login(client, admin_user.email)
         before = _count_users(db_session)
-        response = client.post("/admin/users", data={
-            "email": "new@example.org", "role": "annotator", "password": "long-enough-1"})
+        response = client.post(
+            "/admin/users",
+            data={"email": "new@example.org", "role": "annotator", "password": "long-enough-1"},
+        )
         assert response.status_code == 403
         assert _count_users(db_session) == before
 
     def test_wrong_token_is_refused(self, client, db_session, admin_user):
         login(client, admin_user.email)
-        response = client.post("/admin/users", data={
-            "email": "new@example.org", "role": "annotator", "password": "long-enough-1",
-            "csrf_token": "forged"})
+        response = client.post(
+            "/admin/users",
+            data={
+                "email": "new@example.org",
+                "role": "annotator",
+                "password": "long-enough-1",
+                "csrf_token": "forged",
+            },
+        )
         assert response.status_code == 403
 
     def test_htmx_header_token_is_accepted(self, client, db_session, admin_user):

@@ -9,8 +9,13 @@ from app.paths import LOCALES, ROOT
 
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHODS = [("app/**.py", "python"), ("templates/**.html", "jinja2")]
-OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
-                                 "lstrip_blocks": "True"}}
+OPTIONS = {
+    "templates/**.html": {
+        "extensions": "jinja2.ext.i18n",
+        "trim_blocks": "True",
+        "lstrip_blocks": "True",
+    }
+}
 
 
 def _catalog():
@@ -20,8 +25,11 @@ def _catalog():
 
 def test_no_untranslated_or_fuzzy_entries():
     catalog = _catalog()
-    bad = [m.id for m in catalog if m.id and (m.fuzzy or not m.string or
-                                              (isinstance(m.string, tuple) and not all(m.string)))]
+    bad = [
+        m.id
+        for m in catalog
+        if m.id and (m.fuzzy or not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+    ]
     assert not bad, f"untranslated or fuzzy: {bad}"
 
 
@@ -44,6 +52,6 @@ def test_placeholders_survive_translation():
         if not message.id or isinstance(message.id, tuple):
             continue
         pattern = r"%\(\w+\)s|\{\w+\}"
-        assert sorted(re.findall(pattern, message.id)) == sorted(re.findall(pattern,
-                                                                           message.string)), \
-            message.id
+        assert sorted(re.findall(pattern, message.id)) == sorted(
+            re.findall(pattern, message.string)
+        ), message.id

@@ -20,6 +20,8 @@ def test_core_loads_neither_fastapi_nor_sqlalchemy():
 
 
 def test_app_init_is_empty():
+    from pathlib import Path
+
     import app
 
-    assert open(app.__file__).read().strip() == ""
+    assert Path(app.__file__).read_text().strip() == ""

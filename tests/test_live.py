@@ -33,8 +33,11 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [STUDIO, "run", "--port", str(self.port)], env=env, cwd=cwd,
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            [STUDIO, "run", "--port", str(self.port)],
+            env=env,
+            cwd=cwd,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
 
     def wait(self, timeout: float = 60) -> None:
@@ -58,16 +61,22 @@ class Server:
 @pytest.fixture
 def live_env(tmp_path):
     with fresh_database(live_backend(), tmp_path) as url:
-        env = {**os.environ, "STUDIO_DATABASE_URL": url, "STUDIO_VAR_DIR": str(tmp_path / "var"),
-               "STUDIO_ADMIN_EMAIL": "boss@example.org", "STUDIO_ADMIN_PASSWORD": ""}
+        env = {
+            **os.environ,
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_VAR_DIR": str(tmp_path / "var"),
+            "STUDIO_ADMIN_EMAIL": "boss@example.org",
+            "STUDIO_ADMIN_PASSWORD": "",
+        }
         yield env, tmp_path
 
 
 def _login(client: httpx.Client, email: str, password: str) -> str:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}
+    )
     assert response.status_code == 303, response.text
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
 
@@ -82,9 +91,15 @@ def test_first_start_admin_creates_annotator_who_is_kept_out_of_admin(live_env):
         with httpx.Client(base_url=server.url) as admin:
             assert "Sign in" in admin.get("/login").text
             csrf = _login(admin, "boss@example.org", password)
-            created = admin.post("/admin/users", data={
-                "email": "ann@example.org", "role": "annotator", "password": "long-enough-1",
-                "csrf_token": csrf})
+            created = admin.post(
+                "/admin/users",
+                data={
+                    "email": "ann@example.org",
+                    "role": "annotator",
+                    "password": "long-enough-1",
+                    "csrf_token": csrf,
+                },
+            )
             assert created.status_code == 303
         with httpx.Client(base_url=server.url) as annotator:
             _login(annotator, "ann@example.org", "long-enough-1")

@@ -44,12 +44,13 @@ class TestAuditIsAppendOnly:
                 sa.text("UPDATE audit_events SET action = 'tampered' WHERE id = :id"),
                 {"id": event.id},
             )
-        assert db_session.scalar(sa.select(AuditEvent.action).where(AuditEvent.id == event.id)) \
+        assert (
+            db_session.scalar(sa.select(AuditEvent.action).where(AuditEvent.id == event.id))
             == "test.event"
+        )
 
     def test_delete_is_refused_by_the_database(self, db_session):
         event = self._event(db_session)
         with pytest.raises(DBAPIError, match="append-only"), db_session.begin_nested():
-            db_session.execute(sa.text("DELETE FROM audit_events WHERE id = :id"),
-                               {"id": event.id})
+            db_session.execute(sa.text("DELETE FROM audit_events WHERE id = :id"), {"id": event.id})
         assert db_session.get(AuditEvent, event.id) is not None

@@ -22,9 +22,12 @@ def test_docs_page_names_no_external_host(client):
 
 
 def test_vendored_assets_are_served(client):
-    for path in ("/static/vendor/htmx-2.0.11/htmx.min.js",
-                 "/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js",
-                 "/static/css/studio.css", "/static/js/studio.js"):
+    for path in (
+        "/static/vendor/htmx-2.0.11/htmx.min.js",
+        "/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js",
+        "/static/css/studio.css",
+        "/static/js/studio.js",
+    ):
         assert client.get(path).status_code == 200, path
 
 

@@ -49,8 +49,9 @@ def api_routes(app) -> list:
 def test_every_route_declares_a_level(app):
     missing = [f"{sorted(r.methods)} {r.path}" for r in api_routes(app) if not access_level(r)]
     assert not missing, f"routes without an access level: {missing}"
-    others = [r.original_route for r in all_routes(app)
-              if not isinstance(r.original_route, APIRoute)]
+    others = [
+        r.original_route for r in all_routes(app) if not isinstance(r.original_route, APIRoute)
+    ]
     assert all(isinstance(r, Mount) and r.path == "/static" for r in others), others
     assert len(api_routes(app)) >= 20
     assert {access_level(r) for r in api_routes(app)} <= set(LEVELS)
@@ -66,8 +67,10 @@ def callers(app, db_session):
         csrf = login(client, user.email)
         clients[role] = (client, {"X-CSRF-Token": csrf})
     token = make_token(db_session, scope="worker")
-    clients["worker"] = (TestClient(app, follow_redirects=False),
-                         {"Authorization": f"Bearer {token}"})
+    clients["worker"] = (
+        TestClient(app, follow_redirects=False),
+        {"Authorization": f"Bearer {token}"},
+    )
     clients["anonymous"] = (TestClient(app, follow_redirects=False), {})
     yield clients
     for client, _ in clients.values():
@@ -94,9 +97,13 @@ def outcome(response, is_api: bool) -> str:
         return "allowed"  # a successful sign-out also lands on /login
     if is_api and response.status_code == 401:
         return "login"
-    if not is_api and response.status_code in (303, 401) and response.headers.get(
-        "location", response.headers.get("HX-Redirect", "")
-    ).startswith("/login"):
+    if (
+        not is_api
+        and response.status_code in (303, 401)
+        and response.headers.get("location", response.headers.get("HX-Redirect", "")).startswith(
+            "/login"
+        )
+    ):
         return "login"
     if response.status_code == 403:
         return "forbidden"
@@ -117,13 +124,13 @@ def test_each_level_is_enforced_for_every_caller(app, callers):
                 response = client.request(method, path, headers=headers)
                 got, want = outcome(response, is_api), expected(level, caller)
                 checked += 1
-                if level == "public":  # may refuse a bad form, never asks to sign in
-                    ok = got != "login"
-                else:
-                    ok = got == want
+                # A public route may refuse a bad form but never asks to sign in.
+                ok = got != "login" if level == "public" else got == want
                 if not ok:
-                    failures.append(f"{caller} {method} {path} [{level}]: "
-                                    f"{response.status_code} → {got}, expected {want}")
+                    failures.append(
+                        f"{caller} {method} {path} [{level}]: "
+                        f"{response.status_code} → {got}, expected {want}"
+                    )
     assert not failures, "\n".join(failures)
     assert checked >= len(api_routes(app)) * len(CALLERS)
 

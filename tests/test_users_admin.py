@@ -10,8 +10,15 @@ from tests.helpers import login
 
 
 def _create(client, csrf, headers=None, **fields):
-    data = {"email": "new@example.org", "role": "annotator", "password": "long-enough-1",
-            "display_name": "New Person", "language": "en", "csrf_token": csrf, **fields}
+    data = {
+        "email": "new@example.org",
+        "role": "annotator",
+        "password": "long-enough-1",
+        "display_name": "New Person",
+        "language": "en",
+        "csrf_token": csrf,
+        **fields,
+    }
     return client.post("/admin/users", data=data, headers=headers or {})
 
 
@@ -36,16 +43,20 @@ class TestCreateUser:
         assert response.status_code == 303
         created = db_session.scalar(select(User).where(User.email == "new@example.org"))
         assert created.role == "annotator"
-        event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "user.created",
-                                                           AuditEvent.entity_id == str(created.id)))
+        event = db_session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "user.created", AuditEvent.entity_id == str(created.id)
+            )
+        )
         assert event.actor_id == admin_user.id
         assert event.after == {"email": "new@example.org", "role": "annotator", "is_active": True}
         assert "new@example.org" in client.get("/admin/users").text  # toast on the next page
 
     def test_invalid_form_comes_back_inline_keeping_the_text(self, client, admin_user):
         csrf = login(client, admin_user.email)
-        response = _create(client, csrf, email="not-an-email", password="short",
-                           display_name="Keep Me")
+        response = _create(
+            client, csrf, email="not-an-email", password="short", display_name="Keep Me"
+        )
         assert response.status_code == 400
         assert "Enter a valid email address." in response.text
         assert "Use at least 8 characters." in response.text
@@ -71,9 +82,10 @@ class TestRoleAndStatus:
     def test_change_role(self, client, db_session, admin_user):
         csrf = login(client, admin_user.email)
         other = make_user(db_session, role="annotator")
-        response = client.post(f"/admin/users/{other.id}/role",
-                               data={"role": "reviewer", "version": other.version,
-                                     "csrf_token": csrf})
+        response = client.post(
+            f"/admin/users/{other.id}/role",
+            data={"role": "reviewer", "version": other.version, "csrf_token": csrf},
+        )
         assert response.status_code == 303
         db_session.refresh(other)
         assert other.role == "reviewer"
@@ -82,10 +94,14 @@ class TestRoleAndStatus:
         csrf = login(client, admin_user.email)
         other = make_user(db_session, role="annotator")
         stale = other.version
-        client.post(f"/admin/users/{other.id}/role",
-                    data={"role": "reviewer", "version": stale, "csrf_token": csrf})
-        response = client.post(f"/admin/users/{other.id}/role",
-                               data={"role": "admin", "version": stale, "csrf_token": csrf})
+        client.post(
+            f"/admin/users/{other.id}/role",
+            data={"role": "reviewer", "version": stale, "csrf_token": csrf},
+        )
+        response = client.post(
+            f"/admin/users/{other.id}/role",
+            data={"role": "admin", "version": stale, "csrf_token": csrf},
+        )
         assert response.status_code == 409
         assert "changed by someone else" in response.text
         db_session.refresh(other)
@@ -93,9 +109,10 @@ class TestRoleAndStatus:
 
     def test_admin_cannot_deactivate_themselves(self, client, admin_user):
         csrf = login(client, admin_user.email)
-        response = client.post(f"/admin/users/{admin_user.id}/active",
-                               data={"active": "false", "version": admin_user.version,
-                                     "csrf_token": csrf})
+        response = client.post(
+            f"/admin/users/{admin_user.id}/active",
+            data={"active": "false", "version": admin_user.version, "csrf_token": csrf},
+        )
         assert response.status_code == 409
 
 
@@ -103,25 +120,41 @@ class TestUsersApi:
     def test_create_and_patch_with_versions(self, client, admin_user, db_session):
         from tests.factories import make_token
 
-        headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin_user)}"}
-        created = client.post("/api/v1/users", headers=headers, json={
-            "email": "api@example.org", "role": "annotator", "password": "long-enough-1"})
+        headers = {
+            "Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin_user)}"
+        }
+        created = client.post(
+            "/api/v1/users",
+            headers=headers,
+            json={"email": "api@example.org", "role": "annotator", "password": "long-enough-1"},
+        )
         assert created.status_code == 201
         body = created.json()
-        patched = client.patch(f"/api/v1/users/{body['id']}", headers=headers,
-                               json={"version": body["version"], "role": "reviewer"})
+        patched = client.patch(
+            f"/api/v1/users/{body['id']}",
+            headers=headers,
+            json={"version": body["version"], "role": "reviewer"},
+        )
         assert patched.status_code == 200 and patched.json()["role"] == "reviewer"
-        stale = client.patch(f"/api/v1/users/{body['id']}", headers=headers,
-                             json={"version": body["version"], "is_active": False})
+        stale = client.patch(
+            f"/api/v1/users/{body['id']}",
+            headers=headers,
+            json={"version": body["version"], "is_active": False},
+        )
         assert stale.status_code == 409
         assert stale.json()["error"] == "conflict"
 
     def test_validation_errors_name_the_field(self, client, admin_user, db_session):
         from tests.factories import make_token
 
-        headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin_user)}"}
-        response = client.post("/api/v1/users", headers=headers,
-                               json={"email": "x@example.org", "role": "boss", "password": "p"})
+        headers = {
+            "Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin_user)}"
+        }
+        response = client.post(
+            "/api/v1/users",
+            headers=headers,
+            json={"email": "x@example.org", "role": "boss", "password": "p"},
+        )
         assert response.status_code == 422
         fields = {e["field"] for e in response.json()["detail"]}
         assert {"role", "password"} <= fields

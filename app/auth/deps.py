@@ -85,9 +85,15 @@ def _remember(request: Request, principal: Principal) -> Principal:
     request.state.principal = principal
     user = principal.user
     request.state.user = (
-        Viewer(id=user.id, email=user.email, display_name=user.display_name, role=user.role,
-               language=user.language)
-        if user is not None else None
+        Viewer(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            role=user.role,
+            language=user.language,
+        )
+        if user is not None
+        else None
     )
     request.state.csrf_token = principal.csrf_token
     if principal.user is not None:
@@ -121,7 +127,9 @@ async def check_csrf(request: Request, expected: str) -> None:
         return
     submitted = await _submitted_csrf(request)
     if not expected or not submitted or not same(submitted, expected):
-        raise Forbidden(N_("The form has expired or was not sent from this site. Reload and retry."))
+        raise Forbidden(
+            N_("The form has expired or was not sent from this site. Reload and retry.")
+        )
 
 
 def _access(level: str):

@@ -45,13 +45,19 @@ def _login_page(request: Request, *, email: str = "", next_url: str = "/", error
         request.state.prelogin = fresh_nonce
     request.state.csrf_token = prelogin_csrf(request)
     response = render(
-        request, "auth/login.html",
-        {"email": email, "next_url": next_url, "error": error}, status_code=status,
+        request,
+        "auth/login.html",
+        {"email": email, "next_url": next_url, "error": error},
+        status_code=status,
     )
     if fresh_nonce:
         response.set_cookie(
-            PRELOGIN_COOKIE, fresh_nonce, httponly=True, samesite="lax",
-            secure=request.app.state.settings.secure_cookies, path="/",
+            PRELOGIN_COOKIE,
+            fresh_nonce,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.secure_cookies,
+            path="/",
         )
     return response
 
@@ -77,19 +83,30 @@ def login_submit(
     settings = request.app.state.settings
     try:
         new = service.login(
-            session=session, email=email, password=password,
+            session=session,
+            email=email,
+            password=password,
             lifetime=timedelta(hours=settings.session_hours),
             max_failures=settings.login_max_failures,
             window=timedelta(minutes=settings.login_window_minutes),
         )
     except (InvalidInput, TooManyAttempts) as error:
-        return _login_page(request, email=email, next_url=_safe_next(next), error=error,
-                           status=400 if isinstance(error, InvalidInput) else status_for(error))
+        return _login_page(
+            request,
+            email=email,
+            next_url=_safe_next(next),
+            error=error,
+            status=400 if isinstance(error, InvalidInput) else status_for(error),
+        )
     response = redirect(request, _safe_next(next))
     response.set_cookie(
-        SESSION_COOKIE, session_serializer(request).dumps(new.raw_id),
-        max_age=settings.session_hours * 3600, httponly=True, samesite="lax",
-        secure=settings.secure_cookies, path="/",
+        SESSION_COOKIE,
+        session_serializer(request).dumps(new.raw_id),
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
     )
     response.delete_cookie(PRELOGIN_COOKIE, path="/")
     return response

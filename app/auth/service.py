@@ -58,19 +58,27 @@ def login(
     if not ok or user is None or not user.is_active:
         session.add(LoginFailure(email=email, at=now))
         audit.record(
-            session, actor=None, action="login.failed", entity_type="user",
-            entity_id=user.id if user else None, actor_label=email,
+            session,
+            actor=None,
+            action="login.failed",
+            entity_type="user",
+            entity_id=user.id if user else None,
+            actor_label=email,
         )
         raise InvalidInput(N_("Email or password is incorrect."))
     session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     raw_id = new_secret()
     web_session = WebSession(
-        id_hash=sha256(raw_id), user_id=user.id, csrf_token=new_secret(),
-        created_at=now, expires_at=now + lifetime,
+        id_hash=sha256(raw_id),
+        user_id=user.id,
+        csrf_token=new_secret(),
+        created_at=now,
+        expires_at=now + lifetime,
     )
     session.add(web_session)
-    audit.record(session, actor=user, action="login.succeeded", entity_type="user",
-                 entity_id=user.id)
+    audit.record(
+        session, actor=user, action="login.succeeded", entity_type="user", entity_id=user.id
+    )
     return NewSession(raw_id=raw_id, csrf_token=web_session.csrf_token, user=user)
 
 

@@ -98,11 +98,14 @@ class ItemContent(_Strict):
     @model_validator(mode="after")
     def _fits_kind(self) -> ItemContent:
         if self.kind is not ItemKind.example and self.demos:
-            raise _invalid(f"{_with_article(self.kind)} item cannot have demonstrations; "
-                           "use an example item.")
+            raise _invalid(
+                f"{_with_article(self.kind)} item cannot have demonstrations; use an example item."
+            )
         if self.kind is not ItemKind.constraint and (self.constraints or self.rules):
-            raise _invalid(f"{_with_article(self.kind)} item cannot have constraints or rules; "
-                           "use a constraint item.")
+            raise _invalid(
+                f"{_with_article(self.kind)} item cannot have constraints or rules; "
+                "use a constraint item."
+            )
         if self.kind is ItemKind.example:
             self._check_example()
         return self
@@ -122,8 +125,9 @@ class ItemContent(_Strict):
 
 def canonical_json(content: ItemContent) -> str:
     """The content as canonical JSON: sorted keys, no whitespace, non-ASCII kept as is."""
-    return json.dumps(content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    return json.dumps(
+        content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def content_hash(content: ItemContent | Mapping[str, Any]) -> str:

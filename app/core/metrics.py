@@ -93,8 +93,13 @@ def rouge_l(prediction: str, reference: str) -> float:
 def text_scores(prediction: str, reference: str) -> dict[str, float]:
     """Every metric of this module for one prediction, as ``aggregate`` expects them."""
     precision, recall, f1 = token_prf(prediction, reference)
-    return {"exact_match": exact_match(prediction, reference), "precision": precision,
-            "recall": recall, "f1": f1, "rouge_l": rouge_l(prediction, reference)}
+    return {
+        "exact_match": exact_match(prediction, reference),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "rouge_l": rouge_l(prediction, reference),
+    }
 
 
 def aggregate(scores: list[dict[str, float | None]]) -> dict[str, float]:

@@ -113,11 +113,17 @@ def _raise_exception(message: str) -> None:
     raise TemplateError(message)
 
 
-def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
-            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
     # Jinja's own tojson escapes HTML characters; chat templates expect plain JSON, as in HF.
-    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
-                      sort_keys=sort_keys)
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
 
 
 def _strftime_now(fmt: str) -> str:
@@ -126,8 +132,9 @@ def _strftime_now(fmt: str) -> str:
 
 def _environment() -> ImmutableSandboxedEnvironment:
     # The same settings as transformers' apply_chat_template, so model templates render alike.
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+    )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
@@ -143,22 +150,33 @@ def _compiled(template: str):
     return _ENV.from_string(template)
 
 
-def render_text(messages: list[Message], *, add_generation_prompt: bool = False,
-                eos_token: str = "</s>", bos_token: str = "",
-                template: str | None = None) -> str:
+def render_text(
+    messages: list[Message],
+    *,
+    add_generation_prompt: bool = False,
+    eos_token: str = "</s>",
+    bos_token: str = "",
+    template: str | None = None,
+) -> str:
     """Messages as text under ``template`` (a HF ``chat_template``) or the default one.
 
     ``bos_token`` is empty by default because tokenizers add BOS themselves; pass it only to show
     a model template's text as the model sees it.
     """
     return _compiled(template or DEFAULT_CHAT_TEMPLATE).render(
-        messages=messages, add_generation_prompt=add_generation_prompt,
-        eos_token=eos_token, bos_token=bos_token)
+        messages=messages,
+        add_generation_prompt=add_generation_prompt,
+        eos_token=eos_token,
+        bos_token=bos_token,
+    )
 
 
-def preview(content: ItemContent, *, template: str | None = None,
-            eos_token: str = "</s>") -> dict[str, Any]:
+def preview(
+    content: ItemContent, *, template: str | None = None, eos_token: str = "</s>"
+) -> dict[str, Any]:
     """What the UI shows: the messages and their text under the chosen or default template."""
     messages = render_messages(content)
-    return {"messages": messages,
-            "text": render_text(messages, eos_token=eos_token, template=template)}
+    return {
+        "messages": messages,
+        "text": render_text(messages, eos_token=eos_token, template=template),
+    }

@@ -76,7 +76,9 @@ class ItemRevision(Base):
     """An immutable snapshot of an item at one saved version."""
 
     __tablename__ = "item_revisions"
-    __table_args__ = (UniqueConstraint("item_id", "version", name="uq_item_revisions_item_version"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "version", name="uq_item_revisions_item_version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))

@@ -46,8 +46,9 @@ def list_tokens(session: DbSession, user: Admin) -> list[TokenOut]:
 @router.post("/tokens", response_model=TokenIssued, status_code=201, name="api_tokens_create")
 def create_token(body: TokenCreate, session: DbSession, user: Admin) -> TokenIssued:
     """Create a token; a user token acts as the caller."""
-    issued = service.create_token(session=session, name=body.name, scope=body.scope, owner=user,
-                                  actor=user)
+    issued = service.create_token(
+        session=session, name=body.name, scope=body.scope, owner=user, actor=user
+    )
     out = TokenOut.model_validate(issued.token).model_dump()
     return TokenIssued(**out, token=issued.raw)
 
@@ -55,5 +56,6 @@ def create_token(body: TokenCreate, session: DbSession, user: Admin) -> TokenIss
 @router.delete("/tokens/{token_id}", response_model=TokenOut, name="api_tokens_revoke")
 def revoke_token(token_id: int, session: DbSession, user: Admin) -> TokenOut:
     """Revoke a token; it stops working at once."""
-    return TokenOut.model_validate(service.revoke_token(session=session, token_id=token_id,
-                                                        actor=user))
+    return TokenOut.model_validate(
+        service.revoke_token(session=session, token_id=token_id, actor=user)
+    )

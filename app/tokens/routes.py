@@ -20,9 +20,15 @@ router = APIRouter(prefix="/admin")
 
 def _page(request, session, *, issued=None, form=None, error=None, status=200):
     return render(
-        request, "tokens/list.html",
-        {"tokens": service.list_tokens(session=session), "scopes": list(TokenScope),
-         "issued": issued, "form": form or {"scope": "worker"}, "error": error},
+        request,
+        "tokens/list.html",
+        {
+            "tokens": service.list_tokens(session=session),
+            "scopes": list(TokenScope),
+            "issued": issued,
+            "form": form or {"scope": "worker"},
+            "error": error,
+        },
         status_code=status,
     )
 
@@ -43,11 +49,11 @@ def create_token(
 ) -> Response:
     """Create a token and show its value this one time."""
     try:
-        issued = service.create_token(session=session, name=name, scope=scope, owner=user,
-                                      actor=user)
+        issued = service.create_token(
+            session=session, name=name, scope=scope, owner=user, actor=user
+        )
     except InvalidInput as error:
-        return _page(request, session, form={"name": name, "scope": scope}, error=error,
-                     status=400)
+        return _page(request, session, form={"name": name, "scope": scope}, error=error, status=400)
     return _page(request, session, issued=issued)
 
 
@@ -55,5 +61,6 @@ def create_token(
 def revoke_token(request: Request, session: DbSession, user: Admin, token_id: int) -> Response:
     """Revoke a token; it stops working at once."""
     service.revoke_token(session=session, token_id=token_id, actor=user)
-    return redirect(request, request.app.url_path_for("admin_tokens"),
-                    toast=("success", N_("Token revoked.")))
+    return redirect(
+        request, request.app.url_path_for("admin_tokens"), toast=("success", N_("Token revoked."))
+    )

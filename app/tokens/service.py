@@ -33,13 +33,23 @@ def create_token(
         raise InvalidInput(N_("A user token needs an owner."), errors={"scope": N_("Invalid.")})
     raw = new_api_token()
     token = ApiToken(
-        name=name, scope=scope, prefix=token_prefix(raw), token_hash=sha256(raw),
-        user_id=owner.id if scope == TokenScope.user and owner else None, created_at=utcnow(),
+        name=name,
+        scope=scope,
+        prefix=token_prefix(raw),
+        token_hash=sha256(raw),
+        user_id=owner.id if scope == TokenScope.user and owner else None,
+        created_at=utcnow(),
     )
     session.add(token)
     session.flush()
-    audit.record(session, actor=actor, action="token.created", entity_type="api_token",
-                 entity_id=token.id, after={"name": name, "scope": scope})
+    audit.record(
+        session,
+        actor=actor,
+        action="token.created",
+        entity_type="api_token",
+        entity_id=token.id,
+        after={"name": name, "scope": scope},
+    )
     return IssuedToken(token=token, raw=raw)
 
 
@@ -54,8 +64,15 @@ def revoke_token(*, session: Session, token_id: int, actor: User | None) -> ApiT
     if token.revoked_at is not None:
         raise Conflict(N_("Token %(name)s is already revoked."), name=token.name)
     token.revoked_at = utcnow()
-    audit.record(session, actor=actor, action="token.revoked", entity_type="api_token",
-                 entity_id=token.id, before={"revoked": False}, after={"revoked": True})
+    audit.record(
+        session,
+        actor=actor,
+        action="token.revoked",
+        entity_type="api_token",
+        entity_id=token.id,
+        before={"revoked": False},
+        after={"revoked": True},
+    )
     return token
 
 

@@ -16,8 +16,11 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 def me(principal: AnyPrincipal) -> MeOut:
     """Who the caller is: a person (session or user token) or a worker token."""
     if principal.user is not None:
-        return MeOut(kind="user", user=UserOut.model_validate(principal.user),
-                     token_name=principal.token.name if principal.token else None)
+        return MeOut(
+            kind="user",
+            user=UserOut.model_validate(principal.user),
+            token_name=principal.token.name if principal.token else None,
+        )
     return MeOut(kind="worker", token_name=principal.token.name if principal.token else None)
 
 
@@ -40,10 +43,16 @@ def patch_user(user_id: int, body: UserPatch, session: DbSession, user: Admin) -
     target = service.get_user(session=session, user_id=user_id)
     version = body.version
     if body.role is not None:
-        target = service.set_role(session=session, user_id=user_id, role=body.role, actor=user,
-                                  expected_version=version)
+        target = service.set_role(
+            session=session, user_id=user_id, role=body.role, actor=user, expected_version=version
+        )
         version = target.version
     if body.is_active is not None:
-        target = service.set_active(session=session, user_id=user_id, active=body.is_active,
-                                    actor=user, expected_version=version)
+        target = service.set_active(
+            session=session,
+            user_id=user_id,
+            active=body.is_active,
+            actor=user,
+            expected_version=version,
+        )
     return UserOut.model_validate(target)

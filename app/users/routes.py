@@ -20,10 +20,15 @@ router = APIRouter(prefix="/admin")
 
 def _page(request, session, *, form=None, errors=None, error=None, status=200):
     return render(
-        request, "users/list.html",
-        {"users": service.list_users(session=session), "roles": list(Role),
-         "form": form or {"role": "annotator", "language": "en"}, "errors": errors or {},
-         "error": error},
+        request,
+        "users/list.html",
+        {
+            "users": service.list_users(session=session),
+            "roles": list(Role),
+            "form": form or {"role": "annotator", "language": "en"},
+            "errors": errors or {},
+            "error": error,
+        },
         status_code=status,
     )
 
@@ -55,13 +60,21 @@ def create_user(
     form = {"email": email, "display_name": display_name, "role": role, "language": language}
     try:
         created = service.create_user(
-            session=session, email=email, display_name=display_name, role=role,
-            password=password, language=language, actor=user,
+            session=session,
+            email=email,
+            display_name=display_name,
+            role=role,
+            password=password,
+            language=language,
+            actor=user,
         )
     except InvalidInput as error:
         return _page(request, session, form=form, errors=error.errors, error=error, status=400)
-    return redirect(request, request.app.url_path_for("admin_users"),
-                    toast=("success", N_("User %(email)s created."), {"email": created.email}))
+    return redirect(
+        request,
+        request.app.url_path_for("admin_users"),
+        toast=("success", N_("User %(email)s created."), {"email": created.email}),
+    )
 
 
 @router.post("/users/{user_id}/role", name="admin_users_role")
@@ -74,10 +87,12 @@ def change_role(
     version: Annotated[int, Form()],
 ) -> Response:
     """Change a person's role (optimistic locking on the version shown)."""
-    service.set_role(session=session, user_id=user_id, role=role, actor=user,
-                     expected_version=version)
-    return redirect(request, request.app.url_path_for("admin_users"),
-                    toast=("success", N_("Role changed.")))
+    service.set_role(
+        session=session, user_id=user_id, role=role, actor=user, expected_version=version
+    )
+    return redirect(
+        request, request.app.url_path_for("admin_users"), toast=("success", N_("Role changed."))
+    )
 
 
 @router.post("/users/{user_id}/active", name="admin_users_active")
@@ -90,7 +105,8 @@ def set_active(
     version: Annotated[int, Form()],
 ) -> Response:
     """Deactivate (ending their sessions at once) or reactivate a person."""
-    service.set_active(session=session, user_id=user_id, active=active, actor=user,
-                       expected_version=version)
+    service.set_active(
+        session=session, user_id=user_id, active=active, actor=user, expected_version=version
+    )
     message = N_("User reactivated.") if active else N_("User deactivated.")
     return redirect(request, request.app.url_path_for("admin_users"), toast=("success", message))

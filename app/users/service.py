@@ -62,13 +62,22 @@ def create_user(
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(N_("A user with email %(email)s already exists."), email=email)
     user = User(
-        email=email, display_name=display_name.strip() or email.split("@")[0],
-        password_hash=hash_password(password), role=role, language=language,
+        email=email,
+        display_name=display_name.strip() or email.split("@")[0],
+        password_hash=hash_password(password),
+        role=role,
+        language=language,
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="user.created", entity_type="user",
-                 entity_id=user.id, after=_snapshot(user))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.created",
+        entity_type="user",
+        entity_id=user.id,
+        after=_snapshot(user),
+    )
     return user
 
 
@@ -76,31 +85,48 @@ def _check_version(user: User, expected_version: int | None) -> None:
     if expected_version is not None and user.version != expected_version:
         raise Conflict(
             N_("%(email)s was changed by someone else meanwhile. Review and retry."),
-            email=user.email, current=user,
+            email=user.email,
+            current=user,
         )
 
 
 def set_role(
-    *, session: Session, user_id: int, role: str, actor: User | None,
+    *,
+    session: Session,
+    user_id: int,
+    role: str,
+    actor: User | None,
     expected_version: int | None = None,
 ) -> User:
     user = get_user(session=session, user_id=user_id)
     _check_version(user, expected_version)
     if role not in {r.value for r in Role}:
-        raise InvalidInput(N_("Choose annotator, reviewer or admin."),
-                           errors={"role": N_("Invalid.")})
+        raise InvalidInput(
+            N_("Choose annotator, reviewer or admin."), errors={"role": N_("Invalid.")}
+        )
     if actor is not None and actor.id == user.id and role != Role.admin:
         raise Conflict(N_("You cannot remove your own admin role."))
     before = _snapshot(user)
     user.role = role
     session.flush()
-    audit.record(session, actor=actor, action="user.role_changed", entity_type="user",
-                 entity_id=user.id, before=before, after=_snapshot(user))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.role_changed",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after=_snapshot(user),
+    )
     return user
 
 
 def set_active(
-    *, session: Session, user_id: int, active: bool, actor: User | None,
+    *,
+    session: Session,
+    user_id: int,
+    active: bool,
+    actor: User | None,
     expected_version: int | None = None,
 ) -> User:
     """Deactivation ends the user's sessions at once; their tokens stop via the active flag."""
@@ -115,8 +141,15 @@ def set_active(
     if not active:
         end_all_sessions(session=session, user_id=user.id)
     session.flush()
-    audit.record(session, actor=actor, action="user.activated" if active else "user.deactivated",
-                 entity_type="user", entity_id=user.id, before=before, after=_snapshot(user))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.activated" if active else "user.deactivated",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after=_snapshot(user),
+    )
     return user
 
 

@@ -158,8 +158,10 @@ def test_frequency_counts_substrings():
     v = verdict(cid, "The award for the war.", keyword="war", frequency=2, relation=LEAST)
     assert v.passed and v.args["count"] == 2
     assert v.explanation == '"war" appears 2 times; needs at least 2.'
-    assert verdict(cid, "学习学习再学习", keyword="学习", frequency=1,
-                   relation=LEAST).args["count"] == 3
+    assert (
+        verdict(cid, "学习学习再学习", keyword="学习", frequency=1, relation=LEAST).args["count"]
+        == 3
+    )
     assert verdict(cid, "aaaa", keyword="aa", frequency=1, relation=LEAST).args["count"] == 2
     assert passed(cid, "", keyword="x", frequency=1, relation=LESS)
 
@@ -261,8 +263,14 @@ def test_multiple_sections():
 
 @pytest.mark.parametrize(
     ("response", "expected"),
-    [("<<标题>>\n正文", True), ("<<>>", False), ("<< >>", False), ("<<<a>>>", True),
-     ("no title", False), ("", False)],
+    [
+        ("<<标题>>\n正文", True),
+        ("<<>>", False),
+        ("<< >>", False),
+        ("<<<a>>>", True),
+        ("no title", False),
+        ("", False),
+    ],
 )
 def test_title(response, expected):
     assert passed("detectable_format:title", response) is expected
@@ -270,8 +278,13 @@ def test_title(response, expected):
 
 @pytest.mark.parametrize(
     ("response", "expected"),
-    [("My answer is maybe.", True), ("my answer is yes.", False),
-     ("我的回答：My answer is yes.", True), ("My answer is yes", False), ("", False)],
+    [
+        ("My answer is maybe.", True),
+        ("my answer is yes.", False),
+        ("我的回答：My answer is yes.", True),
+        ("My answer is yes", False),
+        ("", False),
+    ],
 )
 def test_constrained_response(response, expected):
     assert passed("detectable_format:constrained_response", response) is expected
@@ -340,8 +353,15 @@ def test_case_checkers_count_failed_detection_as_followed(monkeypatch):
 
 @pytest.mark.parametrize(
     ("response", "count"),
-    [("DON'T STOP", 3), ("WELL-KNOWN FACT", 2), ("I AM HERE", 3), ("我喜欢AI和ML", 2),
-     ("NASA's plan", 1), ("", 0), ("**BOLD** text", 1)],
+    [
+        ("DON'T STOP", 3),
+        ("WELL-KNOWN FACT", 2),
+        ("I AM HERE", 3),
+        ("我喜欢AI和ML", 2),
+        ("NASA's plan", 1),
+        ("", 0),
+        ("**BOLD** text", 1),
+    ],
 )
 def test_capital_word_frequency(response, count):
     cid = "change_case:capital_word_frequency"
@@ -366,8 +386,16 @@ def test_end_checker():
 
 @pytest.mark.parametrize(
     ("response", "expected"),
-    [('"quoted"', True), ('  "quoted"\n', True), ('""', True), ('"', False), ("", False),
-     ("“你好”", True), ("“Hello”", False), ("'single'", False)],
+    [
+        ('"quoted"', True),
+        ('  "quoted"\n', True),
+        ('""', True),
+        ('"', False),
+        ("", False),
+        ("“你好”", True),
+        ("“Hello”", False),
+        ("'single'", False),
+    ],
 )
 def test_quotation(response, expected):
     assert passed("startend:quotation", response) is expected

@@ -44,17 +44,22 @@ def test_language_detection_seed_is_fixed():
     ],
 )
 def test_number_sentences(response, relation, num, expected):
-    got = passed("length_constraints:number_sentences", response,
-                 num_sentences=num, relation=relation)
+    got = passed(
+        "length_constraints:number_sentences", response, num_sentences=num, relation=relation
+    )
     assert got is expected
 
 
 @pytest.mark.parametrize(
     ("template", "num", "expected"),
     [
-        ("Sure, here is a short template with 5 placeholders:\n[Name]\n[Email]\n[Phone]\n"
-         "[Address]\n[Website]\nThis template can be used for a variety of purposes, such "
-         "ascreating a contact list, sending out surveys, or creating a sign-up form.", 5, True),
+        (
+            "Sure, here is a short template with 5 placeholders:\n[Name]\n[Email]\n[Phone]\n"
+            "[Address]\n[Website]\nThis template can be used for a variety of purposes, such "
+            "ascreating a contact list, sending out surveys, or creating a sign-up form.",
+            5,
+            True,
+        ),
         ("My [adjective] [noun] is [adjective] [noun]. I [verb] and [verb].", 7, False),
     ],
 )
@@ -197,8 +202,12 @@ PARAGRAPH_4 = """
 
 @pytest.mark.parametrize(
     ("response", "num", "expected"),
-    [(PARAGRAPH_1, 3, True), (PARAGRAPH_2, 3, True), (PARAGRAPH_3, 3, True),
-     (PARAGRAPH_4, 2, False)],
+    [
+        (PARAGRAPH_1, 3, True),
+        (PARAGRAPH_2, 3, True),
+        (PARAGRAPH_3, 3, True),
+        (PARAGRAPH_4, 2, False),
+    ],
 )
 def test_paragraph_checker(response, num, expected):
     got = passed("length_constraints:number_paragraphs", response, num_paragraphs=num)
@@ -284,8 +293,10 @@ def test_keyword_frequency_checker():
 def test_num_words_checker():
     cid = "length_constraints:number_words"
     message_1 = "\n  d3sCRi7 lArge lAnguagE M0del w1tH 20 w0RdS."
-    message_2 = ("\n  L4RGE L4NGU4GE M0DEL: AI syst3m th4t und3rstands, g3n3r4tes, or tr4nsforms"
-                 "\n  l4ngu4g3 b4s3d on pr3vious l3arning & d4t4.")
+    message_2 = (
+        "\n  L4RGE L4NGU4GE M0DEL: AI syst3m th4t und3rstands, g3n3r4tes, or tr4nsforms"
+        "\n  l4ngu4g3 b4s3d on pr3vious l3arning & d4t4."
+    )
     assert passed(cid, message_1, num_words=8, relation=LESS)
     assert not passed(cid, message_2, num_words=16, relation=LESS)
     assert passed(cid, message_2, num_words=16, relation=LEAST)
@@ -338,8 +349,13 @@ FIRST_WORD_6 = """
     ],
 )
 def test_paragraph_first_word(response, num, nth, word, expected):
-    got = passed("length_constraints:nth_paragraph_first_word", response,
-                 num_paragraphs=num, nth_paragraph=nth, first_word=word)
+    got = passed(
+        "length_constraints:nth_paragraph_first_word",
+        response,
+        num_paragraphs=num,
+        nth_paragraph=nth,
+        first_word=word,
+    )
     assert got is expected
 
 
@@ -387,8 +403,9 @@ def test_forbidden_words(response, words, expected):
 
 TWO_1 = "\n  This is response 1.\n  ******\n  This is response 2.\n  "
 TWO_2 = "\n  This is response 1.\n  ******\n  This is response 1.\n  "
-TWO_3 = ("\n  This is response 1.\n  ******\n  This is response 2.\n  ******\n"
-         "  This is response 3.\n  ")
+TWO_3 = (
+    "\n  This is response 1.\n  ******\n  This is response 2.\n  ******\n  This is response 3.\n  "
+)
 TWO_4 = "\n  ******\n  Response 1.\n  ******\n  ******\n  Response 2.\n  ******\n  "
 TWO_5 = "\n  ******\n  Response 1\n  ******\n  Response 2\n  ******\n  "
 
@@ -414,8 +431,11 @@ def test_prompt_repeat_answer():
     ("response", "phrase", "expected"),
     [
         ("\n  The answer is 7. Any more questions?\n  ", "\n  Any more questions?\n  ", True),
-        ("\n  At the end of this prompt I am required to say that this is the end.\n  ",
-         "\n  This is the end.\n  ", True),
+        (
+            "\n  At the end of this prompt I am required to say that this is the end.\n  ",
+            "\n  This is the end.\n  ",
+            True,
+        ),
         ("\n  This will fail. Paris is cool.\n  ", "\n  This will fail.\n  ", False),
     ],
 )
@@ -447,8 +467,9 @@ def test_title_checker(response, expected):
     ],
 )
 def test_letter_frequency_checker(response, letter, relation, expected):
-    got = passed("keywords:letter_frequency", response,
-                 letter=letter, let_frequency=4, let_relation=relation)
+    got = passed(
+        "keywords:letter_frequency", response, letter=letter, let_frequency=4, let_relation=relation
+    )
     assert got is expected
 
 
@@ -467,8 +488,9 @@ def test_english_lowercase_checker():
 def test_comma():
     cid = "punctuation:no_comma"
     assert passed(cid, "\n  Every sentence is short. There is no need for a comma.\n  ")
-    assert not passed(cid, "\n  Since the start of time, people have always found a way to "
-                           "punctuate.\n  ")
+    assert not passed(
+        cid, "\n  Since the start of time, people have always found a way to punctuate.\n  "
+    )
 
 
 def test_capital_word_frequency():
@@ -483,5 +505,6 @@ def test_capital_word_frequency():
 def test_quotation():
     cid = "startend:quotation"
     assert passed(cid, '\n  "This entire message is wrapped in double quotation marks."\n  ')
-    assert not passed(cid, '\n  "This message is wrapped in double quotation marks." But not '
-                           "everything.\n  ")
+    assert not passed(
+        cid, '\n  "This message is wrapped in double quotation marks." But not everything.\n  '
+    )

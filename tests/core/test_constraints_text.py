@@ -82,17 +82,51 @@ def test_punctuation_only_fragments_join_their_sentence():
 
 
 def test_treebank_tokens_match_nltk_doctests():
-    text = ("Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\n"
-            "two of them.\nThanks.")
+    text = (
+        "Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\n"
+        "two of them.\nThanks."
+    )
     assert treebank_tokens(text) == [
-        "Good", "muffins", "cost", "$", "3.88", "(", "roughly", "3,36", "euros", ")", "in",
-        "New", "York.", "Please", "buy", "me", "two", "of", "them.", "Thanks", ".",
+        "Good",
+        "muffins",
+        "cost",
+        "$",
+        "3.88",
+        "(",
+        "roughly",
+        "3,36",
+        "euros",
+        ")",
+        "in",
+        "New",
+        "York.",
+        "Please",
+        "buy",
+        "me",
+        "two",
+        "of",
+        "them.",
+        "Thanks",
+        ".",
     ]
     assert treebank_tokens("They'll save and invest more.") == [
-        "They", "'ll", "save", "and", "invest", "more", ".",
+        "They",
+        "'ll",
+        "save",
+        "and",
+        "invest",
+        "more",
+        ".",
     ]
     assert treebank_tokens("hi, my name can't hello,") == [
-        "hi", ",", "my", "name", "ca", "n't", "hello", ",",
+        "hi",
+        ",",
+        "my",
+        "name",
+        "ca",
+        "n't",
+        "hello",
+        ",",
     ]
 
 

@@ -19,8 +19,13 @@ from app.core.kinds import (
 
 
 def _example(**overrides) -> ItemContent:
-    fields = {"kind": "example", "instruction": "Give the plural.",
-              "demos": [{"input": "cat", "output": "cats"}], "input": "dog", "output": "dogs"}
+    fields = {
+        "kind": "example",
+        "instruction": "Give the plural.",
+        "demos": [{"input": "cat", "output": "cats"}],
+        "input": "dog",
+        "output": "dogs",
+    }
     return ItemContent(**(fields | overrides))
 
 
@@ -57,8 +62,9 @@ class TestTask:
 
     def test_constraints_are_refused(self):
         with pytest.raises(ValidationError, match="A task item cannot have constraints"):
-            ItemContent(kind="task", instruction="x",
-                        constraints=[{"id": "detectable_format:title"}])
+            ItemContent(
+                kind="task", instruction="x", constraints=[{"id": "detectable_format:title"}]
+            )
 
     def test_rules_are_refused(self):
         with pytest.raises(ValidationError, match="cannot have constraints or rules"):
@@ -74,13 +80,20 @@ class TestTask:
 class TestConstraint:
     def test_constraints_and_rules_are_kept(self):
         content = ItemContent(
-            kind="constraint", instruction="Summarise in under 100 words.",
-            constraints=[{"id": "length_constraints:number_words",
-                          "params": {"relation": "less than", "num_words": 100}}],
-            rules=["Formal tone."], state_constraints=False)
+            kind="constraint",
+            instruction="Summarise in under 100 words.",
+            constraints=[
+                {
+                    "id": "length_constraints:number_words",
+                    "params": {"relation": "less than", "num_words": 100},
+                }
+            ],
+            rules=["Formal tone."],
+            state_constraints=False,
+        )
         assert content.constraints[0] == ConstraintRef(
-            id="length_constraints:number_words",
-            params={"relation": "less than", "num_words": 100})
+            id="length_constraints:number_words", params={"relation": "less than", "num_words": 100}
+        )
         assert content.rules == ["Formal tone."]
 
     def test_params_default_to_empty(self):
@@ -103,10 +116,13 @@ class TestExample:
         with pytest.raises(ValidationError, match="needs at least one demonstration"):
             _example(demos=[])
 
-    @pytest.mark.parametrize(("demo", "message"), [
-        ({"input": " ", "output": "cats"}, "Demonstration 2 needs an input."),
-        ({"input": "cat", "output": ""}, "Demonstration 2 needs an output."),
-    ])
+    @pytest.mark.parametrize(
+        ("demo", "message"),
+        [
+            ({"input": " ", "output": "cats"}, "Demonstration 2 needs an input."),
+            ({"input": "cat", "output": ""}, "Demonstration 2 needs an output."),
+        ],
+    )
     def test_demos_need_input_and_output(self, demo, message):
         with pytest.raises(ValidationError, match=message):
             _example(demos=[{"input": "mouse", "output": "mice"}, demo])
@@ -125,29 +141,42 @@ class TestContentHash:
         content = ItemContent(kind="task", instruction="翻译：你好", output="Hello")
         assert canonical_json(content) == (
             '{"constraints":[],"demos":[],"input":"","instruction":"翻译：你好","kind":"task",'
-            '"language":"en","output":"Hello","rules":[],"state_constraints":true}')
+            '"language":"en","output":"Hello","rules":[],"state_constraints":true}'
+        )
 
     def test_hash_is_sha256_of_the_utf8_canonical_json(self):
         content = ItemContent(kind="task", instruction="翻译：你好", output="Hello")
         expected = hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
         assert content_hash(content) == expected
         # Pinned so that a change in canonicalisation, which would re-hash every item, shows up.
-        assert expected == hashlib.sha256(
-            '{"constraints":[],"demos":[],"input":"","instruction":"翻译：你好","kind":"task",'
-            '"language":"en","output":"Hello","rules":[],"state_constraints":true}'
-            .encode()).hexdigest()
+        assert (
+            expected
+            == hashlib.sha256(
+                '{"constraints":[],"demos":[],"input":"","instruction":"翻译：你好","kind":"task",'
+                '"language":"en","output":"Hello","rules":[],"state_constraints":true}'.encode()
+            ).hexdigest()
+        )
 
     def test_param_order_does_not_matter(self):
-        first = ItemContent(kind="constraint", instruction="x",
-                            constraints=[{"id": "c", "params": {"a": 1, "b": 2}}])
-        second = ItemContent(kind="constraint", instruction="x",
-                             constraints=[{"id": "c", "params": {"b": 2, "a": 1}}])
+        first = ItemContent(
+            kind="constraint",
+            instruction="x",
+            constraints=[{"id": "c", "params": {"a": 1, "b": 2}}],
+        )
+        second = ItemContent(
+            kind="constraint",
+            instruction="x",
+            constraints=[{"id": "c", "params": {"b": 2, "a": 1}}],
+        )
         assert content_hash(first) == content_hash(second)
 
     def test_any_field_changes_the_hash(self):
         base = _example()
-        changed = [_example(output="dogs!"), _example(language="zh"),
-                   _example(demos=[{"input": "cat", "output": "cats "}])]
+        changed = [
+            _example(output="dogs!"),
+            _example(language="zh"),
+            _example(demos=[{"input": "cat", "output": "cats "}]),
+        ]
         assert len({content_hash(base), *map(content_hash, changed)}) == 4
 
     def test_accepts_a_mapping(self):

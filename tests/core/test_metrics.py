@@ -17,15 +17,18 @@ from app.core.metrics import (
 
 
 class TestNormalisation:
-    @pytest.mark.parametrize(("text", "normalised"), [
-        ("The Cat, sat on a mat!", "cat sat on mat"),
-        ("An apple — the best.", "apple best"),  # em dash is Unicode punctuation (Pd)
-        ("  Theater\tand\nthem  ", "theater and them"),  # articles only as whole words
-        ("Hello,World", "helloworld"),  # SQuAD deletes punctuation without a space
-        ("$5 + 3", "5 3"),  # ASCII symbols count as punctuation, as in SQuAD
-        ("你好，世界！", "你好世界"),  # full-width punctuation goes too
-        ("「引号」与《书名》", "引号与书名"),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "normalised"),
+        [
+            ("The Cat, sat on a mat!", "cat sat on mat"),
+            ("An apple — the best.", "apple best"),  # em dash is Unicode punctuation (Pd)
+            ("  Theater\tand\nthem  ", "theater and them"),  # articles only as whole words
+            ("Hello,World", "helloworld"),  # SQuAD deletes punctuation without a space
+            ("$5 + 3", "5 3"),  # ASCII symbols count as punctuation, as in SQuAD
+            ("你好，世界！", "你好世界"),  # full-width punctuation goes too
+            ("「引号」与《书名》", "引号与书名"),
+        ],
+    )
     def test_normalize_answer(self, text, normalised):
         assert normalize_answer(text) == normalised
 
@@ -36,14 +39,17 @@ class TestNormalisation:
 
 
 class TestExactMatch:
-    @pytest.mark.parametrize(("prediction", "reference", "score"), [
-        ("Paris", "paris.", 1.0),
-        ("The answer!", "answer", 1.0),
-        ("Paris", "Lyon", 0.0),
-        ("你好 世界", "你好世界。", 1.0),  # spaces between CJK characters carry no meaning
-        ("你好", "您好", 0.0),
-        ("", "the", 1.0),  # both normalise to nothing
-    ])
+    @pytest.mark.parametrize(
+        ("prediction", "reference", "score"),
+        [
+            ("Paris", "paris.", 1.0),
+            ("The answer!", "answer", 1.0),
+            ("Paris", "Lyon", 0.0),
+            ("你好 世界", "你好世界。", 1.0),  # spaces between CJK characters carry no meaning
+            ("你好", "您好", 0.0),
+            ("", "the", 1.0),  # both normalise to nothing
+        ],
+    )
     def test_exact_match(self, prediction, reference, score):
         assert exact_match(prediction, reference) == score
 
@@ -121,15 +127,24 @@ class TestAggregate:
         assert aggregate(rows) == {"f1": 0.5, "exact_match": 0.5}
 
     def test_skips_none_and_handles_no_rows(self):
-        assert aggregate([{"f1": None, "rouge_l": 1.0}, {"f1": 0.25}]) == {"f1": 0.25,
-                                                                          "rouge_l": 1.0}
+        assert aggregate([{"f1": None, "rouge_l": 1.0}, {"f1": 0.25}]) == {
+            "f1": 0.25,
+            "rouge_l": 1.0,
+        }
         assert aggregate([]) == {}
 
     def test_text_scores_feed_aggregate(self):
-        scores = [text_scores("The cat sat on the mat.", "A cat lay on a red mat"),
-                  text_scores("你好", "你好！")]
-        assert scores[1] == {"exact_match": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0,
-                             "rouge_l": 1.0}
+        scores = [
+            text_scores("The cat sat on the mat.", "A cat lay on a red mat"),
+            text_scores("你好", "你好！"),
+        ]
+        assert scores[1] == {
+            "exact_match": 1.0,
+            "precision": 1.0,
+            "recall": 1.0,
+            "f1": 1.0,
+            "rouge_l": 1.0,
+        }
         means = aggregate(scores)
         # exact_match (0 + 1) / 2; f1 and rouge_l (2/3 + 1) / 2 = 5/6.
         assert means["exact_match"] == 0.5

@@ -21,11 +21,15 @@ def _user(content: ItemContent) -> str:
 
 def _constraint_item(**overrides) -> ItemContent:
     fields = {
-        "kind": "constraint", "instruction": "Describe Paris.", "output": "PARIS IS BIG.",
+        "kind": "constraint",
+        "instruction": "Describe Paris.",
+        "output": "PARIS IS BIG.",
         "constraints": [
             {"id": "change_case:english_capital", "params": {}},
-            {"id": "length_constraints:number_words",
-             "params": {"relation": "less than", "num_words": 50}},
+            {
+                "id": "length_constraints:number_words",
+                "params": {"relation": "less than", "num_words": 50},
+            },
         ],
         "rules": ["Be friendly."],
     }
@@ -34,8 +38,9 @@ def _constraint_item(**overrides) -> ItemContent:
 
 class TestTask:
     def test_instruction_blank_line_input(self):
-        content = ItemContent(kind="task", instruction="Translate to French.",
-                              input="Good morning", output="Bonjour")
+        content = ItemContent(
+            kind="task", instruction="Translate to French.", input="Good morning", output="Bonjour"
+        )
         assert render_messages(content) == [
             {"role": "user", "content": "Translate to French.\n\nGood morning"},
             {"role": "assistant", "content": "Bonjour"},
@@ -61,10 +66,12 @@ class TestConstraint:
 
         content = _constraint_item(input="Paris, France")
         first = render_requirement("change_case:english_capital", {}, "en")
-        second = render_requirement("length_constraints:number_words",
-                                    {"relation": "less than", "num_words": 50}, "en")
+        second = render_requirement(
+            "length_constraints:number_words", {"relation": "less than", "num_words": 50}, "en"
+        )
         assert _user(content) == (
-            f"Describe Paris.\n\nParis, France\n\nRequirements:\n- {first}\n- {second}")
+            f"Describe Paris.\n\nParis, France\n\nRequirements:\n- {first}\n- {second}"
+        )
         assert render_messages(content)[1] == {"role": "assistant", "content": "PARIS IS BIG."}
 
     def test_requirements_follow_the_chinese_language(self):
@@ -89,21 +96,33 @@ class TestConstraint:
 class TestExample:
     def test_english_labels(self):
         content = ItemContent(
-            kind="example", instruction="Give the plural.",
+            kind="example",
+            instruction="Give the plural.",
             demos=[{"input": "cat", "output": "cats"}, {"input": "mouse", "output": "mice"}],
-            input="goose", output="geese")
+            input="goose",
+            output="geese",
+        )
         assert render_messages(content) == [
-            {"role": "user", "content": "Give the plural.\n\n"
-                                        "Input: cat\nOutput: cats\n\n"
-                                        "Input: mouse\nOutput: mice\n\n"
-                                        "Input: goose"},
+            {
+                "role": "user",
+                "content": "Give the plural.\n\n"
+                "Input: cat\nOutput: cats\n\n"
+                "Input: mouse\nOutput: mice\n\n"
+                "Input: goose",
+            },
             {"role": "assistant", "content": "geese"},
         ]
 
     @pytest.mark.parametrize("language", ["zh", "zh-TW", "ZH_hans"])
     def test_chinese_labels_use_full_width_colon(self, language):
-        content = ItemContent(kind="example", instruction="写出反义词。", language=language,
-                              demos=[{"input": "大", "output": "小"}], input="高", output="矮")
+        content = ItemContent(
+            kind="example",
+            instruction="写出反义词。",
+            language=language,
+            demos=[{"input": "大", "output": "小"}],
+            input="高",
+            output="矮",
+        )
         assert _user(content) == "写出反义词。\n\n输入：大\n输出：小\n\n输入：高"
 
 
@@ -115,7 +134,8 @@ class TestDefaultTemplate:
 
     def test_generation_prompt(self):
         assert render_text([{"role": "user", "content": "Hi"}], add_generation_prompt=True) == (
-            "<|user|>\nHi\n<|assistant|>\n")
+            "<|user|>\nHi\n<|assistant|>\n"
+        )
 
     def test_never_writes_bos(self):
         messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
@@ -123,29 +143,52 @@ class TestDefaultTemplate:
         assert "bos_token" not in DEFAULT_CHAT_TEMPLATE
 
     def test_system_and_multi_turn(self):
-        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"},
-                    {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+        messages = [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ]
         assert render_text(messages, add_generation_prompt=True) == (
-            "<|system|>\nBe brief.\n<|user|>\na\n<|assistant|>\nb</s><|user|>\nc\n<|assistant|>\n")
+            "<|system|>\nBe brief.\n<|user|>\na\n<|assistant|>\nb</s><|user|>\nc\n<|assistant|>\n"
+        )
 
-    @pytest.mark.parametrize("content", [
-        ItemContent(kind="task", instruction="Translate.", input="Good night", output="Bonne nuit"),
-        ItemContent(kind="task", instruction="翻译成英文。", input="晚安", output="Good night",
-                    language="zh"),
-        ItemContent(kind="example", instruction="反义词", language="zh",
-                    demos=[{"input": "大", "output": "小"}], input="高", output="矮"),
-        ItemContent(kind="task", instruction="Say nothing.", output=""),
-    ])
+    @pytest.mark.parametrize(
+        "content",
+        [
+            ItemContent(
+                kind="task", instruction="Translate.", input="Good night", output="Bonne nuit"
+            ),
+            ItemContent(
+                kind="task",
+                instruction="翻译成英文。",
+                input="晚安",
+                output="Good night",
+                language="zh",
+            ),
+            ItemContent(
+                kind="example",
+                instruction="反义词",
+                language="zh",
+                demos=[{"input": "大", "output": "小"}],
+                input="高",
+                output="矮",
+            ),
+            ItemContent(kind="task", instruction="Say nothing.", output=""),
+        ],
+    )
     def test_prompt_is_a_prefix_of_the_conversation(self, content):
         # Training splits prompt from response at this point, so the prefix must be exact.
         prompt = render_text(prompt_messages(content), add_generation_prompt=True)
         full = render_text(render_messages(content))
         assert full.startswith(prompt)
-        assert full[len(prompt):] == content.output + "</s>"
+        assert full[len(prompt) :] == content.output + "</s>"
 
     def test_special_characters_round_trip(self):
-        tricky = ("{{ eos_token }} {% if x %}{# c #} <b>&amp;</b> 'q' \"dq\" \\n\\ "
-                  "中文，标点。 émoji 🙂\ttab\n  indented\n{%- raw %}")
+        tricky = (
+            "{{ eos_token }} {% if x %}{# c #} <b>&amp;</b> 'q' \"dq\" \\n\\ "
+            "中文，标点。 émoji 🙂\ttab\n  indented\n{%- raw %}"
+        )
         messages = [{"role": "user", "content": tricky}, {"role": "assistant", "content": tricky}]
         assert render_text(messages) == f"<|user|>\n{tricky}\n<|assistant|>\n{tricky}</s>"
 
@@ -163,7 +206,8 @@ class TestOtherTemplates:
         )
         messages = [{"role": "skip", "content": "x"}, {"role": "user", "content": "hi"}]
         assert render_text(messages, template=template, bos_token="<s>") == (
-            '<|im_start|>user\nhi<|im_end|>\n<s>{"k": "中<>"}')
+            '<|im_start|>user\nhi<|im_end|>\n<s>{"k": "中<>"}'
+        )
 
     def test_raise_exception_surfaces_as_template_error(self):
         template = "{{ raise_exception('Roles must alternate.') }}"
@@ -180,8 +224,10 @@ class TestPreview:
     def test_messages_and_text(self):
         content = ItemContent(kind="task", instruction="Hi", output="Hello")
         assert preview(content) == {
-            "messages": [{"role": "user", "content": "Hi"},
-                         {"role": "assistant", "content": "Hello"}],
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+            ],
             "text": "<|user|>\nHi\n<|assistant|>\nHello</s>",
         }
 

@@ -33,11 +33,13 @@ class CapitalWordFrequency(Params):
 def _english(response: str, ok: str) -> Verdict:
     detected = detect_language(response)
     if detected is None:
-        return Verdict(True, N_("The language could not be detected; counted as followed, "
-                                "as IFEval does."), {})
+        return Verdict(
+            True, N_("The language could not be detected; counted as followed, as IFEval does."), {}
+        )
     if detected != "en":
-        return Verdict(False, N_('Detected language "{detected}"; needs English.'),
-                       {"detected": detected})
+        return Verdict(
+            False, N_('Detected language "{detected}"; needs English.'), {"detected": detected}
+        )
     return Verdict(True, ok, {})
 
 
@@ -65,36 +67,49 @@ def check_capital_word_frequency(
     response: str, *, capital_frequency: int, capital_relation: str
 ) -> Verdict:
     count = count_capital_words(response)
-    message = by_relation(capital_relation,
-                          N_("Found {count} all-capital words; needs fewer than {limit}."),
-                          N_("Found {count} all-capital words; needs at least {limit}."))
-    return Verdict(compare(count, capital_relation, capital_frequency), message,
-                   {"count": count, "limit": capital_frequency})
+    message = by_relation(
+        capital_relation,
+        N_("Found {count} all-capital words; needs fewer than {limit}."),
+        N_("Found {count} all-capital words; needs at least {limit}."),
+    )
+    return Verdict(
+        compare(count, capital_relation, capital_frequency),
+        message,
+        {"count": count, "limit": capital_frequency},
+    )
 
 
 SPECS = [
     ConstraintSpec(
         "change_case:english_lowercase",
         {"en": "English, all lowercase", "zh": "英文，全部小写"},
-        NoParams, check_english_lowercase,
-        templates("Your entire response should be in English, and in all lowercase letters. "
-                  "No capital letters are allowed.",
-                  "整个回答应使用英文，并且全部为小写字母，不允许出现大写字母。"),
+        NoParams,
+        check_english_lowercase,
+        templates(
+            "Your entire response should be in English, and in all lowercase letters. "
+            "No capital letters are allowed.",
+            "整个回答应使用英文，并且全部为小写字母，不允许出现大写字母。",
+        ),
     ),
     ConstraintSpec(
         "change_case:english_capital",
         {"en": "English, all capitals", "zh": "英文，全部大写"},
-        NoParams, check_english_capital,
-        templates("Your entire response should be in English, and in all capital letters.",
-                  "整个回答应使用英文，并且全部为大写字母。"),
+        NoParams,
+        check_english_capital,
+        templates(
+            "Your entire response should be in English, and in all capital letters.",
+            "整个回答应使用英文，并且全部为大写字母。",
+        ),
     ),
     ConstraintSpec(
         "change_case:capital_word_frequency",
         {"en": "All-capital words", "zh": "全大写单词数"},
-        CapitalWordFrequency, check_capital_word_frequency,
-        templates("In your response, words with all capital letters should appear "
-                  "{capital_relation} {capital_frequency} times.",
-                  "在回答中，全部由大写字母组成的单词应出现{capital_relation} "
-                  "{capital_frequency} 次。"),
+        CapitalWordFrequency,
+        check_capital_word_frequency,
+        templates(
+            "In your response, words with all capital letters should appear "
+            "{capital_relation} {capital_frequency} times.",
+            "在回答中，全部由大写字母组成的单词应出现{capital_relation} {capital_frequency} 次。",
+        ),
     ),
 ]

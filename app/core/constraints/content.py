@@ -28,9 +28,11 @@ class Postscript(Params):
 
 def check_number_placeholders(response: str, *, num_placeholders: int) -> Verdict:
     count = len(re.findall(r"\[.*?\]", response))
-    return Verdict(count >= num_placeholders,
-                   N_("Found {count} [placeholders]; needs at least {limit}."),
-                   {"count": count, "limit": num_placeholders})
+    return Verdict(
+        count >= num_placeholders,
+        N_("Found {count} [placeholders]; needs at least {limit}."),
+        {"count": count, "limit": num_placeholders},
+    )
 
 
 def postscript_pattern(marker: str) -> str:
@@ -45,10 +47,12 @@ def postscript_pattern(marker: str) -> str:
 def check_postscript(response: str, *, postscript_marker: str) -> Verdict:
     found = re.findall(postscript_pattern(postscript_marker), response.lower(), flags=re.MULTILINE)
     if found:
-        return Verdict(True, N_('Found a postscript starting with "{marker}".'),
-                       {"marker": postscript_marker})
-    return Verdict(False, N_('No postscript starting with "{marker}" found.'),
-                   {"marker": postscript_marker})
+        return Verdict(
+            True, N_('Found a postscript starting with "{marker}".'), {"marker": postscript_marker}
+        )
+    return Verdict(
+        False, N_('No postscript starting with "{marker}" found.'), {"marker": postscript_marker}
+    )
 
 
 def check_no_comma(response: str) -> Verdict:
@@ -63,22 +67,33 @@ SPECS = [
     ConstraintSpec(
         "detectable_content:number_placeholders",
         {"en": "Placeholders in [brackets]", "zh": "[方括号] 占位符"},
-        NumberPlaceholders, check_number_placeholders,
-        templates("The response must contain at least {num_placeholders} placeholders "
-                  "represented by square brackets, such as [address].",
-                  "回答必须包含至少 {num_placeholders} 个用方括号表示的占位符，例如 [地址]。"),
+        NumberPlaceholders,
+        check_number_placeholders,
+        templates(
+            "The response must contain at least {num_placeholders} placeholders "
+            "represented by square brackets, such as [address].",
+            "回答必须包含至少 {num_placeholders} 个用方括号表示的占位符，例如 [地址]。",
+        ),
     ),
     ConstraintSpec(
-        "detectable_content:postscript", {"en": "Postscript", "zh": "附言"},
-        Postscript, check_postscript,
-        templates("At the end of your response, please explicitly add a postscript starting "
-                  "with {postscript_marker}",
-                  "请在回答末尾明确添加一段以“{postscript_marker}”开头的附言。"),
+        "detectable_content:postscript",
+        {"en": "Postscript", "zh": "附言"},
+        Postscript,
+        check_postscript,
+        templates(
+            "At the end of your response, please explicitly add a postscript starting "
+            "with {postscript_marker}",
+            "请在回答末尾明确添加一段以“{postscript_marker}”开头的附言。",
+        ),
     ),
     ConstraintSpec(
-        "punctuation:no_comma", {"en": "No commas", "zh": "不用逗号"},
-        NoParams, check_no_comma,
-        templates("In your entire response, refrain from the use of any commas.",
-                  "整个回答中不得使用任何逗号。"),
+        "punctuation:no_comma",
+        {"en": "No commas", "zh": "不用逗号"},
+        NoParams,
+        check_no_comma,
+        templates(
+            "In your entire response, refrain from the use of any commas.",
+            "整个回答中不得使用任何逗号。",
+        ),
     ),
 ]

@@ -59,9 +59,11 @@ def check_number_bullet_lists(response: str, *, num_bullets: int) -> Verdict:
     stars = re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)
     dashes = re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
     count = len(stars) + len(dashes)
-    return Verdict(count == num_bullets,
-                   N_("Found {count} bullet points; needs exactly {expected}."),
-                   {"count": count, "expected": num_bullets})
+    return Verdict(
+        count == num_bullets,
+        N_("Found {count} bullet points; needs exactly {expected}."),
+        {"count": count, "expected": num_bullets},
+    )
 
 
 def count_highlights(response: str) -> int:
@@ -77,17 +79,21 @@ def count_highlights(response: str) -> int:
 
 def check_number_highlighted_sections(response: str, *, num_highlights: int) -> Verdict:
     count = count_highlights(response)
-    return Verdict(count >= num_highlights,
-                   N_("Found {count} highlighted sections; needs at least {limit}."),
-                   {"count": count, "limit": num_highlights})
+    return Verdict(
+        count >= num_highlights,
+        N_("Found {count} highlighted sections; needs at least {limit}."),
+        {"count": count, "limit": num_highlights},
+    )
 
 
 def check_multiple_sections(response: str, *, section_spliter: str, num_sections: int) -> Verdict:
     pattern = r"\s?" + re.escape(section_spliter) + r"\s?\d+\s?"
     count = len(re.split(pattern, response)) - 1
-    return Verdict(count >= num_sections,
-                   N_('Found {count} sections marked "{marker}"; needs at least {limit}.'),
-                   {"count": count, "marker": section_spliter, "limit": num_sections})
+    return Verdict(
+        count >= num_sections,
+        N_('Found {count} sections marked "{marker}"; needs at least {limit}.'),
+        {"count": count, "marker": section_spliter, "limit": num_sections},
+    )
 
 
 def check_title(response: str) -> Verdict:
@@ -102,8 +108,11 @@ def check_constrained_response(response: str) -> Verdict:
     for option in CONSTRAINED_OPTIONS:
         if option in value:
             return Verdict(True, N_('The response contains "{option}".'), {"option": option})
-    return Verdict(False, N_("The response contains none of the options {options}."),
-                   {"options": quoted(CONSTRAINED_OPTIONS, "en")})
+    return Verdict(
+        False,
+        N_("The response contains none of the options {options}."),
+        {"options": quoted(CONSTRAINED_OPTIONS, "en")},
+    )
 
 
 def _render_options(params: dict, lang: str) -> str:
@@ -115,51 +124,70 @@ def _render_options(params: dict, lang: str) -> str:
 
 SPECS = [
     ConstraintSpec(
-        "detectable_format:json_format", {"en": "JSON format", "zh": "JSON 格式"},
-        NoParams, check_json_format,
-        templates("Entire output should be wrapped in JSON format. "
-                  "You can use markdown ticks such as ```.",
-                  "整个输出应为 JSON 格式，可以使用 Markdown 代码标记，例如 ```。"),
+        "detectable_format:json_format",
+        {"en": "JSON format", "zh": "JSON 格式"},
+        NoParams,
+        check_json_format,
+        templates(
+            "Entire output should be wrapped in JSON format. "
+            "You can use markdown ticks such as ```.",
+            "整个输出应为 JSON 格式，可以使用 Markdown 代码标记，例如 ```。",
+        ),
     ),
     ConstraintSpec(
         "detectable_format:number_bullet_lists",
         {"en": "Number of bullet points", "zh": "项目符号条数"},
-        NumberBullets, check_number_bullet_lists,
-        templates("Your answer must contain exactly {num_bullets} bullet points. "
-                  "Use the markdown bullet points such as:\n* This is point 1.\n"
-                  "* This is point 2",
-                  "回答必须恰好包含 {num_bullets} 个项目符号要点，使用 Markdown 项目符号，"
-                  "例如：\n* 这是第 1 点。\n* 这是第 2 点"),
+        NumberBullets,
+        check_number_bullet_lists,
+        templates(
+            "Your answer must contain exactly {num_bullets} bullet points. "
+            "Use the markdown bullet points such as:\n* This is point 1.\n"
+            "* This is point 2",
+            "回答必须恰好包含 {num_bullets} 个项目符号要点，使用 Markdown 项目符号，"
+            "例如：\n* 这是第 1 点。\n* 这是第 2 点",
+        ),
     ),
     ConstraintSpec(
         "detectable_format:number_highlighted_sections",
         {"en": "Highlighted sections", "zh": "突出显示的部分"},
-        NumberHighlights, check_number_highlighted_sections,
-        templates("Highlight at least {num_highlights} sections in your answer with markdown, "
-                  "i.e. *highlighted section*.",
-                  "用 Markdown 在回答中突出显示至少 {num_highlights} 个部分，"
-                  "例如 *突出显示的部分*。"),
+        NumberHighlights,
+        check_number_highlighted_sections,
+        templates(
+            "Highlight at least {num_highlights} sections in your answer with markdown, "
+            "i.e. *highlighted section*.",
+            "用 Markdown 在回答中突出显示至少 {num_highlights} 个部分，例如 *突出显示的部分*。",
+        ),
     ),
     ConstraintSpec(
-        "detectable_format:multiple_sections", {"en": "Numbered sections", "zh": "分节"},
-        MultipleSections, check_multiple_sections,
-        templates("Your response must have {num_sections} sections. Mark the beginning of each "
-                  "section with {section_spliter} X, such as:\n{section_spliter} 1\n"
-                  "[content of section 1]\n{section_spliter} 2\n[content of section 2]",
-                  "回答必须包含 {num_sections} 个部分，每个部分的开头用“{section_spliter} X”"
-                  "标出，例如：\n{section_spliter} 1\n[第 1 部分的内容]\n"
-                  "{section_spliter} 2\n[第 2 部分的内容]"),
+        "detectable_format:multiple_sections",
+        {"en": "Numbered sections", "zh": "分节"},
+        MultipleSections,
+        check_multiple_sections,
+        templates(
+            "Your response must have {num_sections} sections. Mark the beginning of each "
+            "section with {section_spliter} X, such as:\n{section_spliter} 1\n"
+            "[content of section 1]\n{section_spliter} 2\n[content of section 2]",
+            "回答必须包含 {num_sections} 个部分，每个部分的开头用“{section_spliter} X”"
+            "标出，例如：\n{section_spliter} 1\n[第 1 部分的内容]\n"
+            "{section_spliter} 2\n[第 2 部分的内容]",
+        ),
     ),
     ConstraintSpec(
-        "detectable_format:title", {"en": "Title in << >>", "zh": "<< >> 标题"},
-        NoParams, check_title,
-        templates("Your answer must contain a title, wrapped in double angular brackets, "
-                  "such as <<poem of joy>>.",
-                  "回答必须包含一个标题，用双尖括号括起来，例如 <<欢乐之诗>>。"),
+        "detectable_format:title",
+        {"en": "Title in << >>", "zh": "<< >> 标题"},
+        NoParams,
+        check_title,
+        templates(
+            "Your answer must contain a title, wrapped in double angular brackets, "
+            "such as <<poem of joy>>.",
+            "回答必须包含一个标题，用双尖括号括起来，例如 <<欢乐之诗>>。",
+        ),
     ),
     ConstraintSpec(
         "detectable_format:constrained_response",
         {"en": "Fixed answer options", "zh": "固定答案选项"},
-        NoParams, check_constrained_response, _render_options,
+        NoParams,
+        check_constrained_response,
+        _render_options,
     ),
 ]

@@ -79,19 +79,26 @@ def _contains(keyword: str, response: str) -> bool:
 def check_existence(response: str, *, keywords: list[str]) -> Verdict:
     missing = [kw for kw in keywords if not _contains(kw, response)]
     if missing:
-        return Verdict(False, N_("Missing keywords: {missing}."),
-                       {"missing": quoted(missing, "en")})
-    return Verdict(True, N_("All keywords found: {keywords}."),
-                   {"keywords": quoted(keywords, "en")})
+        return Verdict(
+            False, N_("Missing keywords: {missing}."), {"missing": quoted(missing, "en")}
+        )
+    return Verdict(
+        True, N_("All keywords found: {keywords}."), {"keywords": quoted(keywords, "en")}
+    )
 
 
 def check_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> Verdict:
     count = len(re.findall(re.escape(keyword), response, flags=re.IGNORECASE))
-    message = by_relation(relation,
-                          N_('"{keyword}" appears {count} times; needs fewer than {limit}.'),
-                          N_('"{keyword}" appears {count} times; needs at least {limit}.'))
-    return Verdict(compare(count, relation, frequency), message,
-                   {"keyword": keyword, "count": count, "limit": frequency})
+    message = by_relation(
+        relation,
+        N_('"{keyword}" appears {count} times; needs fewer than {limit}.'),
+        N_('"{keyword}" appears {count} times; needs at least {limit}.'),
+    )
+    return Verdict(
+        compare(count, relation, frequency),
+        message,
+        {"keyword": keyword, "count": count, "limit": frequency},
+    )
 
 
 _NON_CJK_WORD = rf"[^\W{CJK_CLASS}]"
@@ -110,8 +117,7 @@ def _whole_word(word: str, response: str) -> bool:
 def check_forbidden_words(response: str, *, forbidden_words: list[str]) -> Verdict:
     found = [word for word in forbidden_words if _whole_word(word, response)]
     if found:
-        return Verdict(False, N_("Forbidden words found: {found}."),
-                       {"found": quoted(found, "en")})
+        return Verdict(False, N_("Forbidden words found: {found}."), {"found": quoted(found, "en")})
     return Verdict(True, N_("No forbidden words found."), {})
 
 
@@ -119,13 +125,16 @@ def check_letter_frequency(
     response: str, *, letter: str, let_frequency: int, let_relation: str
 ) -> Verdict:
     count = response.lower().count(letter)
-    message = by_relation(let_relation,
-                          N_('The letter "{letter}" appears {count} times; needs fewer than '
-                             '{limit}.'),
-                          N_('The letter "{letter}" appears {count} times; needs at least '
-                             '{limit}.'))
-    return Verdict(compare(count, let_relation, let_frequency), message,
-                   {"letter": letter, "count": count, "limit": let_frequency})
+    message = by_relation(
+        let_relation,
+        N_('The letter "{letter}" appears {count} times; needs fewer than {limit}.'),
+        N_('The letter "{letter}" appears {count} times; needs at least {limit}.'),
+    )
+    return Verdict(
+        compare(count, let_relation, let_frequency),
+        message,
+        {"letter": letter, "count": count, "limit": let_frequency},
+    )
 
 
 def _render_existence(params: dict, lang: str) -> str:
@@ -159,12 +168,32 @@ def _render_letter(params: dict, lang: str) -> str:
 
 
 SPECS = [
-    ConstraintSpec("keywords:existence", {"en": "Include keywords", "zh": "包含关键词"},
-                   Existence, check_existence, _render_existence),
-    ConstraintSpec("keywords:frequency", {"en": "Keyword frequency", "zh": "关键词出现次数"},
-                   Frequency, check_frequency, _render_frequency),
-    ConstraintSpec("keywords:forbidden_words", {"en": "Forbidden words", "zh": "禁用词"},
-                   ForbiddenWords, check_forbidden_words, _render_forbidden),
-    ConstraintSpec("keywords:letter_frequency", {"en": "Letter frequency", "zh": "字母出现次数"},
-                   LetterFrequency, check_letter_frequency, _render_letter),
+    ConstraintSpec(
+        "keywords:existence",
+        {"en": "Include keywords", "zh": "包含关键词"},
+        Existence,
+        check_existence,
+        _render_existence,
+    ),
+    ConstraintSpec(
+        "keywords:frequency",
+        {"en": "Keyword frequency", "zh": "关键词出现次数"},
+        Frequency,
+        check_frequency,
+        _render_frequency,
+    ),
+    ConstraintSpec(
+        "keywords:forbidden_words",
+        {"en": "Forbidden words", "zh": "禁用词"},
+        ForbiddenWords,
+        check_forbidden_words,
+        _render_forbidden,
+    ),
+    ConstraintSpec(
+        "keywords:letter_frequency",
+        {"en": "Letter frequency", "zh": "字母出现次数"},
+        LetterFrequency,
+        check_letter_frequency,
+        _render_letter,
+    ),
 ]

@@ -73,27 +73,42 @@ class NthParagraphFirstWord(Params):
 
 
 def _counted(count: int, relation: str, limit: int, less: str, least: str) -> Verdict:
-    return Verdict(compare(count, relation, limit), by_relation(relation, less, least),
-                   {"count": count, "limit": limit})
+    return Verdict(
+        compare(count, relation, limit),
+        by_relation(relation, less, least),
+        {"count": count, "limit": limit},
+    )
 
 
 def check_number_words(response: str, *, num_words: int, relation: str) -> Verdict:
-    return _counted(count_words(response), relation, num_words,
-                    N_("Found {count} words; needs fewer than {limit}."),
-                    N_("Found {count} words; needs at least {limit}."))
+    return _counted(
+        count_words(response),
+        relation,
+        num_words,
+        N_("Found {count} words; needs fewer than {limit}."),
+        N_("Found {count} words; needs at least {limit}."),
+    )
 
 
 def check_number_chars(response: str, *, num_chars: int, relation: str) -> Verdict:
     # Every character counts, spaces and punctuation included, once the ends are trimmed.
-    return _counted(len(response.strip()), relation, num_chars,
-                    N_("Found {count} characters; needs fewer than {limit}."),
-                    N_("Found {count} characters; needs at least {limit}."))
+    return _counted(
+        len(response.strip()),
+        relation,
+        num_chars,
+        N_("Found {count} characters; needs fewer than {limit}."),
+        N_("Found {count} characters; needs at least {limit}."),
+    )
 
 
 def check_number_sentences(response: str, *, num_sentences: int, relation: str) -> Verdict:
-    return _counted(count_sentences(response), relation, num_sentences,
-                    N_("Found {count} sentences; needs fewer than {limit}."),
-                    N_("Found {count} sentences; needs at least {limit}."))
+    return _counted(
+        count_sentences(response),
+        relation,
+        num_sentences,
+        N_("Found {count} sentences; needs fewer than {limit}."),
+        N_("Found {count} sentences; needs at least {limit}."),
+    )
 
 
 def check_number_paragraphs(response: str, *, num_paragraphs: int) -> Verdict:
@@ -106,11 +121,16 @@ def check_number_paragraphs(response: str, *, num_paragraphs: int) -> Verdict:
             if index in (0, len(paragraphs) - 1):
                 count -= 1
             else:
-                return Verdict(False, N_("Paragraph {index} between *** dividers is empty."),
-                               {"index": index + 1})
-    return Verdict(count == num_paragraphs,
-                   N_("Found {count} paragraphs separated by ***; needs exactly {expected}."),
-                   {"count": count, "expected": num_paragraphs})
+                return Verdict(
+                    False,
+                    N_("Paragraph {index} between *** dividers is empty."),
+                    {"index": index + 1},
+                )
+    return Verdict(
+        count == num_paragraphs,
+        N_("Found {count} paragraphs separated by ***; needs exactly {expected}."),
+        {"count": count, "expected": num_paragraphs},
+    )
 
 
 _STOP_CHARS = {".", ",", "?", "!", "'", '"'}
@@ -142,57 +162,79 @@ def check_nth_paragraph_first_word(
     if not paragraph:
         return Verdict(False, N_("Paragraph {nth} is missing or empty."), args)
     if has_cjk(first_word):
-        found = first_word if paragraph.lstrip(_LEADING_QUOTES).lower().startswith(
-            first_word) else _first_word(paragraph)
+        found = (
+            first_word
+            if paragraph.lstrip(_LEADING_QUOTES).lower().startswith(first_word)
+            else _first_word(paragraph)
+        )
     else:
         found = _first_word(paragraph)
     if found != first_word:
-        return Verdict(False, N_('Paragraph {nth} starts with "{found}"; needs "{word}".'),
-                       {**args, "found": found})
-    return Verdict(count == num_paragraphs,
-                   N_('Found {count} paragraphs; needs exactly {expected}, with paragraph {nth} '
-                      'starting with "{word}".'), args)
+        return Verdict(
+            False,
+            N_('Paragraph {nth} starts with "{found}"; needs "{word}".'),
+            {**args, "found": found},
+        )
+    return Verdict(
+        count == num_paragraphs,
+        N_(
+            "Found {count} paragraphs; needs exactly {expected}, with paragraph {nth} "
+            'starting with "{word}".'
+        ),
+        args,
+    )
 
 
 SPECS = [
     ConstraintSpec(
         "length_constraints:number_words",
         {"en": "Number of words", "zh": "词数"},
-        NumberWords, check_number_words,
-        templates("Answer with {relation} {num_words} words.",
-                  "回答{relation} {num_words} 个词。"),
+        NumberWords,
+        check_number_words,
+        templates("Answer with {relation} {num_words} words.", "回答{relation} {num_words} 个词。"),
     ),
     ConstraintSpec(
         "length_constraints:number_characters",
         {"en": "Number of characters", "zh": "字符数"},
-        NumberChars, check_number_chars,
-        templates("Answer with {relation} {num_chars} characters.",
-                  "回答{relation} {num_chars} 个字符。"),
+        NumberChars,
+        check_number_chars,
+        templates(
+            "Answer with {relation} {num_chars} characters.", "回答{relation} {num_chars} 个字符。"
+        ),
     ),
     ConstraintSpec(
         "length_constraints:number_sentences",
         {"en": "Number of sentences", "zh": "句子数"},
-        NumberSentences, check_number_sentences,
-        templates("Your response should contain {relation} {num_sentences} sentences.",
-                  "回答应包含{relation} {num_sentences} 个句子。"),
+        NumberSentences,
+        check_number_sentences,
+        templates(
+            "Your response should contain {relation} {num_sentences} sentences.",
+            "回答应包含{relation} {num_sentences} 个句子。",
+        ),
     ),
     ConstraintSpec(
         "length_constraints:number_paragraphs",
         {"en": "Paragraphs separated by ***", "zh": "用 *** 分隔的段落数"},
-        NumberParagraphs, check_number_paragraphs,
-        templates("There should be {num_paragraphs} paragraphs. "
-                  "Paragraphs are separated with the markdown divider: ***",
-                  "回答应包含 {num_paragraphs} 个段落，段落之间用 Markdown 分隔线 *** 分隔。"),
+        NumberParagraphs,
+        check_number_paragraphs,
+        templates(
+            "There should be {num_paragraphs} paragraphs. "
+            "Paragraphs are separated with the markdown divider: ***",
+            "回答应包含 {num_paragraphs} 个段落，段落之间用 Markdown 分隔线 *** 分隔。",
+        ),
     ),
     ConstraintSpec(
         "length_constraints:nth_paragraph_first_word",
         {"en": "First word of a paragraph", "zh": "指定段落的首词"},
-        NthParagraphFirstWord, check_nth_paragraph_first_word,
-        templates("There should be {num_paragraphs} paragraphs. Paragraphs and only paragraphs "
-                  "are separated with each other by two new lines as if it was '\\n\\n' in "
-                  "python. Paragraph {nth_paragraph} must start with word {first_word}.",
-                  "回答应包含 {num_paragraphs} 个段落，段落之间（且仅在段落之间）用两个换行符"
-                  "（即 Python 中的 '\\n\\n'）分隔。第 {nth_paragraph} 段必须以“{first_word}”"
-                  "开头。"),
+        NthParagraphFirstWord,
+        check_nth_paragraph_first_word,
+        templates(
+            "There should be {num_paragraphs} paragraphs. Paragraphs and only paragraphs "
+            "are separated with each other by two new lines as if it was '\\n\\n' in "
+            "python. Paragraph {nth_paragraph} must start with word {first_word}.",
+            "回答应包含 {num_paragraphs} 个段落，段落之间（且仅在段落之间）用两个换行符"
+            "（即 Python 中的 '\\n\\n'）分隔。第 {nth_paragraph} 段必须以“{first_word}”"
+            "开头。",
+        ),
     ),
 ]

@@ -131,9 +131,14 @@ def param_fields(constraint_id: str) -> list[dict[str, Any]]:
             "required": name in required,
             "label": dict(PARAM_LABELS.get(name, {"en": name, "zh": name})),
         }
-        for key, out in (("minimum", "min"), ("maximum", "max"), ("minLength", "min_length"),
-                         ("maxLength", "max_length"), ("minItems", "min_length"),
-                         ("maxItems", "max_length")):
+        for key, out in (
+            ("minimum", "min"),
+            ("maximum", "max"),
+            ("minLength", "min_length"),
+            ("maxLength", "max_length"),
+            ("minItems", "min_length"),
+            ("maxItems", "max_length"),
+        ):
             if key in prop:
                 field[out] = prop[key]
         if "enum" in prop:

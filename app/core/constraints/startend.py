@@ -33,8 +33,7 @@ def check_end_checker(response: str, *, end_phrase: str) -> Verdict:
     value = response.strip().strip('"').lower()
     if value.endswith(end_phrase.strip().lower()):
         return Verdict(True, N_('The response ends with "{phrase}".'), {"phrase": end_phrase})
-    return Verdict(False, N_('The response does not end with "{phrase}".'),
-                   {"phrase": end_phrase})
+    return Verdict(False, N_('The response does not end with "{phrase}".'), {"phrase": end_phrase})
 
 
 def check_quotation(response: str) -> Verdict:
@@ -56,9 +55,11 @@ def check_two_responses(response: str) -> Verdict:
         elif index not in (0, len(parts) - 1):
             return Verdict(False, N_("An empty response sits between ****** dividers."), {})
     if len(answers) != 2:
-        return Verdict(False,
-                       N_("Found {count} responses separated by ******; needs exactly 2."),
-                       {"count": len(answers)})
+        return Verdict(
+            False,
+            N_("Found {count} responses separated by ******; needs exactly 2."),
+            {"count": len(answers)},
+        )
     if answers[0].strip() == answers[1].strip():
         return Verdict(False, N_("The two responses are identical."), {})
     return Verdict(True, N_("Found two different responses."), {})
@@ -72,32 +73,47 @@ def check_repeat_prompt(response: str, *, prompt_to_repeat: str) -> Verdict:
 
 SPECS = [
     ConstraintSpec(
-        "startend:end_checker", {"en": "End with a phrase", "zh": "以指定短语结尾"},
-        EndChecker, check_end_checker,
-        templates("Finish your response with this exact phrase {end_phrase}. "
-                  "No other words should follow this phrase.",
-                  "请用这句话原样结束回答：{end_phrase}。这句话之后不要再有其他内容。"),
+        "startend:end_checker",
+        {"en": "End with a phrase", "zh": "以指定短语结尾"},
+        EndChecker,
+        check_end_checker,
+        templates(
+            "Finish your response with this exact phrase {end_phrase}. "
+            "No other words should follow this phrase.",
+            "请用这句话原样结束回答：{end_phrase}。这句话之后不要再有其他内容。",
+        ),
     ),
     ConstraintSpec(
-        "startend:quotation", {"en": "Wrap in double quotation marks", "zh": "用双引号括起"},
-        NoParams, check_quotation,
-        templates("Wrap your entire response with double quotation marks.",
-                  "用双引号把整个回答括起来。"),
+        "startend:quotation",
+        {"en": "Wrap in double quotation marks", "zh": "用双引号括起"},
+        NoParams,
+        check_quotation,
+        templates(
+            "Wrap your entire response with double quotation marks.", "用双引号把整个回答括起来。"
+        ),
     ),
     ConstraintSpec(
-        "combination:two_responses", {"en": "Two different responses", "zh": "两个不同的回答"},
-        NoParams, check_two_responses,
-        templates("Give two different responses. Responses and only responses should be "
-                  "separated by 6 asterisk symbols: ******.",
-                  "给出两个不同的回答。两个回答之间（且仅在回答之间）用 6 个星号分隔：******。"),
+        "combination:two_responses",
+        {"en": "Two different responses", "zh": "两个不同的回答"},
+        NoParams,
+        check_two_responses,
+        templates(
+            "Give two different responses. Responses and only responses should be "
+            "separated by 6 asterisk symbols: ******.",
+            "给出两个不同的回答。两个回答之间（且仅在回答之间）用 6 个星号分隔：******。",
+        ),
     ),
     ConstraintSpec(
-        "combination:repeat_prompt", {"en": "Repeat the request first", "zh": "先重复请求"},
-        RepeatPrompt, check_repeat_prompt,
-        templates("First repeat the request word for word without change, then give your "
-                  "answer (1. do not say any words or characters before repeating the "
-                  "request; 2. the request you need to repeat does not include this sentence)",
-                  "先一字不改地重复请求，再给出回答（1. 重复请求之前不要说任何字词或字符；"
-                  "2. 需要重复的请求不包括这句话）"),
+        "combination:repeat_prompt",
+        {"en": "Repeat the request first", "zh": "先重复请求"},
+        RepeatPrompt,
+        check_repeat_prompt,
+        templates(
+            "First repeat the request word for word without change, then give your "
+            "answer (1. do not say any words or characters before repeating the "
+            "request; 2. the request you need to repeat does not include this sentence)",
+            "先一字不改地重复请求，再给出回答（1. 重复请求之前不要说任何字词或字符；"
+            "2. 需要重复的请求不包括这句话）",
+        ),
     ),
 ]

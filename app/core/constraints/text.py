@@ -134,10 +134,18 @@ _ENDING_QUOTES = _rules(
     (r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ", r"\1 \2 "),
 )
 _CONTRACTIONS = _rules(
-    *((rf"(?i)\b({a})({b})\b", r" \1 \2 ") for a, b in (
-        ("can", "not"), ("d", "'ye"), ("gim", "me"), ("gon", "na"), ("got", "ta"),
-        ("lem", "me"), ("more", "'n"),
-    )),
+    *(
+        (rf"(?i)\b({a})({b})\b", r" \1 \2 ")
+        for a, b in (
+            ("can", "not"),
+            ("d", "'ye"),
+            ("gim", "me"),
+            ("gon", "na"),
+            ("got", "ta"),
+            ("lem", "me"),
+            ("more", "'n"),
+        )
+    ),
     (r"(?i)\b(wan)(na)(?=\s)", r" \1 \2 "),
     (r"(?i) ('t)(is)\b", r" \1 \2 "),
     (r"(?i) ('t)(was)\b", r" \1 \2 "),
