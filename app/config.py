@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     admin_email: str = "admin@example.com"
     admin_password: str = ""
     test_data: Path = Path("../shared/data")
+    tokenizer: Path | None = Field(default=None, description="tokenizer.json for token counts.")
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

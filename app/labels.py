@@ -4,3 +4,25 @@ from app.i18n import N_
 
 ROLE_LABELS = {"annotator": N_("annotator"), "reviewer": N_("reviewer"), "admin": N_("admin")}
 SCOPE_LABELS = {"worker": N_("worker"), "user": N_("user")}
+STATUS_LABELS = {
+    "draft": N_("draft"),
+    "submitted": N_("submitted"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "changes_requested": N_("changes requested"),
+}
+KIND_LABELS = {"task": N_("task"), "constraint": N_("constraint"), "example": N_("example")}
+FLAG_LABELS = {
+    "unsafe": N_("unsafe"),
+    "factually_wrong": N_("factually wrong"),
+    "unclear": N_("unclear"),
+}
+ROLE_NAMES = {"user": N_("user"), "assistant": N_("assistant")}
+ALL_LABELS = {
+    **ROLE_LABELS,
+    **SCOPE_LABELS,
+    **STATUS_LABELS,
+    **KIND_LABELS,
+    **FLAG_LABELS,
+    **ROLE_NAMES,
+}

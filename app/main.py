@@ -9,8 +9,10 @@ from app import handlers
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
+from app.items import routes as items_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
+from app.projects import routes as projects_routes
 from app.tokens import api as tokens_api
 from app.tokens import routes as tokens_routes
 from app.users import api as users_api
@@ -22,6 +24,8 @@ ROUTERS = [
     auth_routes.router,
     users_routes.router,
     tokens_routes.router,
+    projects_routes.router,
+    items_routes.router,
     users_api.router,
     tokens_api.router,
 ]

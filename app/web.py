@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
+from app.labels import ALL_LABELS
 from app.paths import TEMPLATES
 
 FLASH_COOKIE = "studio_flash"
@@ -27,7 +28,22 @@ def build_environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.globals["LANGUAGES"] = i18n.LANGUAGES
+    env.filters["querystring"] = _querystring
+    env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
     return env
+
+
+def _querystring(params, **changes) -> str:
+    """The current query string with some parameters replaced (None removes one)."""
+    from urllib.parse import urlencode
+
+    merged = {k: v for k, v in params.items() if v != ""}
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return urlencode(merged)
 
 
 def is_htmx(request: Request) -> bool:

@@ -3,17 +3,29 @@
 from app.models.accounts import ApiToken, LoginFailure, Role, TokenScope, User, WebSession
 from app.models.audit import AuditEvent
 from app.models.base import Base
-from app.models.content import Item, ItemRevision, Project
+from app.models.content import (
+    GuidelineVersion,
+    Item,
+    ItemRevision,
+    Label,
+    NearDupKey,
+    Project,
+    SearchTerm,
+)
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "GuidelineVersion",
     "Item",
     "ItemRevision",
+    "Label",
     "LoginFailure",
+    "NearDupKey",
     "Project",
     "Role",
+    "SearchTerm",
     "TokenScope",
     "User",
     "WebSession",

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin
@@ -87,3 +95,66 @@ class ItemRevision(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+
+
+class GuidelineVersion(Base):
+    """Each edit of a project's guidelines is kept; items record the version they follow."""
+
+    __tablename__ = "guideline_versions"
+    __table_args__ = (
+        UniqueConstraint("project_id", "version", name="uq_guideline_versions_project_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    guidelines: Mapped[str] = mapped_column(Text)
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class Label(TimestampMixin, Base):
+    """One annotator's labels on one item (for overlap and agreement)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator_id", name="uq_labels_item_annotator"),
+        CheckConstraint("difficulty BETWEEN 1 AND 5", name="difficulty"),
+        CheckConstraint("quality BETWEEN 1 AND 5", name="quality"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    domain: Mapped[str | None] = mapped_column(String(100))
+    difficulty: Mapped[int]
+    quality: Mapped[int]
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class SearchTerm(Base):
+    """Inverted index for item search: words, and CJK character bigrams so that a
+    two-character Chinese query finds longer words on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class NearDupKey(Base):
+    """MinHash LSH band keys; items sharing a key are near-duplicate candidates."""
+
+    __tablename__ = "neardup_keys"
+    __table_args__ = (Index("ix_neardup_keys_lookup", "project_id", "band", "key"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    key: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,167 @@
+"""Live checks while an annotator types: constraints, counts, empty fields, near-duplicates,
+and the prompt exactly as the model will see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.core import constraints as registry
+from app.core import neardup, prompts
+from app.core.cjk import count_words
+from app.core.kinds import ItemContent
+from app.i18n import N_
+from app.items import indexing
+from app.items.forms import EditorState
+from app.items.schemas import ItemDraft
+from app.models import Item, NearDupKey
+from app.tokenizer import count_tokens
+
+NEAR_DUP_THRESHOLD = 0.5
+
+
+@dataclass
+class LiveReport:
+    counts: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    preview: dict[str, Any] | None = None
+    preview_error: str | None = None
+    duplicates: list[tuple[Item, float]] = field(default_factory=list)
+
+
+def _counts(text: str) -> dict[str, int | None]:
+    return {"words": count_words(text), "chars": len(text), "tokens": count_tokens(text)}
+
+
+def near_duplicates(
+    session: Session, *, project_id: int, text: str, exclude_id: int | None, limit: int = 5
+) -> list[tuple[Item, float]]:
+    """Most similar items in the project: LSH candidates, ranked by exact shingle Jaccard."""
+    if not text.strip():
+        return []
+    keys = indexing.band_keys_for(text)
+    matches = or_(*(and_(NearDupKey.band == b, NearDupKey.key == k) for b, k in enumerate(keys)))
+    query = (
+        select(NearDupKey.item_id, func.count().label("shared"))
+        .where(NearDupKey.project_id == project_id, matches)
+        .group_by(NearDupKey.item_id)
+        .order_by(func.count().desc())
+        .limit(50)
+    )
+    if exclude_id is not None:
+        query = query.where(NearDupKey.item_id != exclude_id)
+    ids = [row.item_id for row in session.execute(query)]
+    if not ids:
+        return []
+    shingles = neardup.shingles(text)
+    scored = []
+    for item in session.scalars(select(Item).where(Item.id.in_(ids))):
+        score = neardup.exact_jaccard(shingles, neardup.shingles(indexing.item_text(item)))
+        if score >= NEAR_DUP_THRESHOLD:
+            scored.append((item, score))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].id))
+    return scored[:limit]
+
+
+def live_report(
+    session: Session,
+    *,
+    project_id: int,
+    state: EditorState,
+    draft: ItemDraft | None,
+    exclude_id: int | None,
+) -> LiveReport:
+    values = state.values
+    report = LiveReport()
+    for name in ("instruction", "input", "output"):
+        report.counts[name] = _counts(str(values[name]))
+    required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])
+    report.empty = [name for name in required if not str(values[name]).strip()]
+    if state.kind == "example":
+        for index, demo in enumerate(state.demos):
+            if not demo["input"].strip() or not demo["output"].strip():
+                report.empty.append(f"demo {index + 1}")
+    if state.kind == "constraint":
+        for row in state.constraint_rows:
+            report.verdicts.append(_verdict(row, str(values["output"])))
+    if draft is not None:
+        try:
+            content = ItemContent(
+                kind=draft.kind,
+                instruction=draft.instruction,
+                input=draft.input,
+                output=draft.output,
+                demos=draft.demos,
+                constraints=[c for c in draft.constraints if _valid(c.id, c.params)],
+                rules=draft.rules,
+                state_constraints=draft.state_constraints,
+                language=draft.language or "en",
+            )
+            report.preview = prompts.preview(content)
+        except ValueError as error:
+            report.preview_error = _first_message(error)
+    text = neardup.item_text(
+        values["instruction"],
+        values["input"],
+        values["output"],
+        [(d["input"], d["output"]) for d in state.demos] if state.kind == "example" else [],
+    )
+    report.duplicates = near_duplicates(
+        session, project_id=project_id, text=text, exclude_id=exclude_id
+    )
+    return report
+
+
+def _valid(cid: str, params: dict) -> bool:
+    try:
+        registry.validate_params(cid, params)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_message(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return errors()[0]["msg"]
+    return str(error)
+
+
+def _verdict(row: dict[str, Any], output: str) -> dict[str, Any]:
+    cid = row["id"]
+    spec = registry.REGISTRY.get(cid)
+    if spec is None:
+        return {
+            "row": row["row"],
+            "id": cid,
+            "label": None,
+            "state": "error",
+            "message": N_("Unknown constraint."),
+            "args": {},
+        }
+    try:
+        params = registry.validate_params(cid, row["params"])
+    except registry.ConstraintParamsError as error:
+        problem = error.errors[0] if error.errors else {"field": "", "message": str(error)}
+        return {
+            "row": row["row"],
+            "id": cid,
+            "label": spec.label,
+            "state": "error",
+            "message": N_("Parameter %(field)s: %(problem)s"),
+            "args": {"field": problem["field"], "problem": problem["message"]},
+            "percent_style": True,
+        }
+    verdict = registry.check(cid, output, params)
+    return {
+        "row": row["row"],
+        "id": cid,
+        "label": spec.label,
+        "state": "pass" if verdict.passed else "fail",
+        "message": verdict.message,
+        "args": verdict.args,
+    }

@@ -1,0 +1,73 @@
+"""Search terms and near-duplicate keys kept beside each item.
+
+Search: lowercased words, plus character bigrams of CJK runs, so that ``机器`` finds
+``机器学习`` through an indexed equality lookup on both databases.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, insert
+from sqlalchemy.orm import Session
+
+from app.core import neardup
+from app.core.cjk import CJK_CLASS
+from app.models import Item, NearDupKey, SearchTerm
+
+_CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
+_WORD = re.compile(r"\w+")
+MAX_TERM = 64
+_hasher = neardup.MinHasher()
+
+
+def item_text(item: Item) -> str:
+    demos = [(d.get("input", ""), d.get("output", "")) for d in item.demos or []]
+    return neardup.item_text(item.instruction, item.input, item.output, demos)
+
+
+def terms_of(text: str) -> set[str]:
+    text = text.casefold()
+    terms: set[str] = set()
+    for run in _CJK_RUN.findall(text):
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    for word in _WORD.findall(_CJK_RUN.sub(" ", text)):
+        terms.add(word[:MAX_TERM])
+    return terms
+
+
+def query_terms(query: str) -> tuple[list[str], list[str]]:
+    """(exact terms, substrings to verify): CJK bigrams need a substring check afterwards,
+    because two bigrams can both occur without occurring next to each other."""
+    query = query.casefold().strip()
+    exact: list[str] = []
+    verify: list[str] = []
+    for run in _CJK_RUN.findall(query):
+        if len(run) >= 2:
+            exact.extend(run[i : i + 2] for i in range(len(run) - 1))
+        verify.append(run)
+    exact.extend(w[:MAX_TERM] for w in _WORD.findall(_CJK_RUN.sub(" ", query)))
+    return list(dict.fromkeys(exact)), verify
+
+
+def reindex(session: Session, item: Item) -> None:
+    """Replace the item's search terms and near-duplicate keys."""
+    session.execute(delete(SearchTerm).where(SearchTerm.item_id == item.id))
+    session.execute(delete(NearDupKey).where(NearDupKey.item_id == item.id))
+    text = item_text(item)
+    terms = terms_of(text)
+    if terms:
+        session.execute(insert(SearchTerm), [{"term": t, "item_id": item.id} for t in terms])
+    session.execute(insert(NearDupKey), near_dup_rows(item.id, item.project_id, text))
+
+
+def near_dup_rows(item_id: int, project_id: int, text: str) -> list[dict]:
+    signature = _hasher.signature(neardup.shingles(text))
+    return [
+        {"item_id": item_id, "project_id": project_id, "band": band, "key": key}
+        for band, key in enumerate(neardup.band_keys(signature))
+    ]
+
+
+def band_keys_for(text: str) -> list[int]:
+    return neardup.band_keys(_hasher.signature(neardup.shingles(text)))

@@ -1,0 +1,147 @@
+"""Item queries: filters, search through the term index, keyset pagination, counts."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.items.indexing import query_terms
+from app.models import Item, SearchTerm
+
+SORTS = {"newest", "oldest", "updated"}
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    project_id: int
+    kind: str | None = None
+    status: str | None = None
+    domain: str | None = None
+    tag: str | None = None
+    author_id: int | None = None
+    difficulty: int | None = None
+    language: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    q: str = ""
+    sort: str = "newest"
+    item_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
+    query = query.where(Item.project_id == f.project_id)
+    for column, value in (
+        (Item.kind, f.kind),
+        (Item.domain, f.domain),
+        (Item.author_id, f.author_id),
+        (Item.difficulty, f.difficulty),
+        (Item.language, f.language),
+    ):
+        if value not in (None, ""):
+            query = query.where(column == value)
+    if with_status and f.status:
+        query = query.where(Item.status == f.status)
+    if f.created_from:
+        query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
+    if f.created_to:
+        end = datetime.combine(f.created_to + timedelta(days=1), time(), UTC)
+        query = query.where(Item.created_at < end)
+    if f.tag:
+        # JSON containment differs by backend; the tag list is small, so match its text.
+        query = query.where(
+            func.cast(Item.tags, _text()).like(f'%"{_escape(f.tag)}"%', escape="\\")
+        )
+    if f.q.strip():
+        exact, verify = query_terms(f.q)
+        for term in exact:
+            query = query.where(
+                Item.id.in_(select(SearchTerm.item_id).where(SearchTerm.term == term))
+            )
+        for text in verify if verify else []:
+            pattern = f"%{_escape(text)}%"
+            query = query.where(
+                or_(
+                    func.lower(Item.instruction).like(pattern, escape="\\"),
+                    func.lower(Item.input).like(pattern, escape="\\"),
+                    func.lower(Item.output).like(pattern, escape="\\"),
+                )
+            )
+        if not exact and not verify:
+            query = query.where(False)
+    return query
+
+
+def _text():
+    from sqlalchemy import Text
+
+    return Text()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def _decode(cursor: str) -> list:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, json.JSONDecodeError):
+        return []
+
+
+def page(session: Session, f: ItemFilter, *, cursor: str | None = None, limit: int = 50):
+    """One page of items and the cursor for the next one (keyset, never OFFSET)."""
+    sort = f.sort if f.sort in SORTS else "newest"
+    query = _where(select(Item), f)
+    after = _decode(cursor) if cursor else []
+    if sort == "oldest":
+        if after:
+            query = query.where(Item.id > after[0])
+        query = query.order_by(Item.id.asc())
+    elif sort == "updated":
+        if len(after) == 2:
+            stamp = datetime.fromisoformat(after[0])
+            query = query.where(
+                or_(Item.updated_at < stamp, and_(Item.updated_at == stamp, Item.id < after[1]))
+            )
+        query = query.order_by(Item.updated_at.desc(), Item.id.desc())
+    else:
+        if after:
+            query = query.where(Item.id < after[0])
+        query = query.order_by(Item.id.desc())
+    rows = list(session.scalars(query.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode(
+            [last.updated_at.isoformat(), last.id] if sort == "updated" else [last.id]
+        )
+    return rows, next_cursor
+
+
+def counts_by_status(session: Session, f: ItemFilter) -> dict[str, int]:
+    query = _where(select(Item.status, func.count()).group_by(Item.status), f, with_status=False)
+    return {status: n for status, n in session.execute(query)}
+
+
+def domains(session: Session, project_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(Item.domain)
+            .where(Item.project_id == project_id, Item.domain.is_not(None))
+            .distinct()
+            .order_by(Item.domain)
+        )
+    )
+
+
+__all__ = ["ItemFilter", "counts_by_status", "domains", "page", "replace"]

@@ -1,0 +1,302 @@
+"""The item editor (htmx), live checks, and the item list with search and bulk actions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from starlette.datastructures import FormData
+
+from app.auth.deps import Annotator
+from app.core import constraints as registry
+from app.db import DbSession
+from app.errors import Conflict, Forbidden, InvalidInput
+from app.i18n import N_
+from app.items import checks, forms, repository, service
+from app.items.forms import EditorState
+from app.models import Item, Project
+from app.projects import service as projects
+from app.web import is_htmx, redirect, render
+
+router = APIRouter()
+Form_ = Annotated[FormData, Depends(forms.form_data)]
+KINDS = ("task", "constraint", "example")
+
+
+def _editor(
+    request,
+    *,
+    project: Project,
+    state: EditorState,
+    item: Item | None = None,
+    errors=None,
+    error=None,
+    conflict=None,
+    status=200,
+):
+    return render(
+        request,
+        "items/editor.html",
+        {
+            "project": project,
+            "item": item,
+            "state": state,
+            "errors": errors or {},
+            "error": error,
+            "conflict": conflict,
+            "registry": registry.REGISTRY,
+            "param_fields": registry.param_fields,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/projects/{project_id}/items/new", name="item_new")
+def new_item(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    project_id: int,
+    kind: Annotated[str, Query(pattern="^(task|constraint|example)$")] = "task",
+):
+    """An empty editor for one kind."""
+    project = projects.get_project(session=session, project_id=project_id)
+    return _editor(request, project=project, state=forms.blank_state(kind))
+
+
+@router.post("/projects/{project_id}/items", name="item_create")
+def create_item(
+    request: Request, session: DbSession, user: Annotator, project_id: int, form: Form_
+):
+    """Save a new item as a draft, or submit it (action=submit)."""
+    project = projects.get_project(session=session, project_id=project_id)
+    kind = str(form.get("kind", "task"))
+    if kind not in KINDS:
+        raise InvalidInput(N_("Unknown kind."), errors={"kind": N_("Invalid.")})
+    draft, state, errors = forms.parse(form, kind)
+    submit = form.get("action") == "submit"
+    try:
+        if draft is None:
+            raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
+        item = service.create_item(
+            session=session, project=project, draft=draft, author=user, submit=submit
+        )
+    except InvalidInput as error:
+        return _editor(
+            request, project=project, state=state, errors=error.errors, error=error, status=422
+        )
+    message = N_("Item submitted for review.") if submit else N_("Draft saved.")
+    return redirect(
+        request, request.app.url_path_for("item_edit", item_id=item.id), toast=("success", message)
+    )
+
+
+@router.get("/items/{item_id}/edit", name="item_edit")
+def edit_item(request: Request, session: DbSession, user: Annotator, item_id: int):
+    """The editor for a saved item."""
+    item = service.get_item(session=session, item_id=item_id)
+    project = projects.get_project(session=session, project_id=item.project_id)
+    return _editor(request, project=project, state=forms.state_of(item), item=item)
+
+
+@router.post("/items/{item_id}", name="item_update")
+def update_item(request: Request, session: DbSession, user: Annotator, item_id: int, form: Form_):
+    """Save a new version; a stale version answers 409 with the typed text kept."""
+    item = service.get_item(session=session, item_id=item_id)
+    project = projects.get_project(session=session, project_id=item.project_id)
+    draft, state, errors = forms.parse(form, item.kind)
+    submit = form.get("action") == "submit"
+    try:
+        expected = int(form.get("version", "0"))
+    except ValueError:
+        expected = 0
+    try:
+        if draft is None:
+            raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
+        item = service.update_item(
+            session=session,
+            item_id=item_id,
+            draft=draft,
+            expected_version=expected,
+            editor=user,
+            submit=submit,
+        )
+    except InvalidInput as error:
+        return _editor(
+            request,
+            project=project,
+            state=state,
+            item=item,
+            errors=error.errors,
+            error=error,
+            status=422,
+        )
+    except Conflict as error:
+        base = service.revision(session=session, item_id=item_id, version=expected)
+        current = service.snapshot(item)
+        changed = service.changed_fields(base.snapshot if base else {}, current)
+        return _editor(
+            request,
+            project=project,
+            state=state,
+            item=item,
+            error=error,
+            conflict={"changed": changed, "version": item.version},
+            status=409,
+        )
+    message = N_("Item submitted for review.") if submit else N_("Saved.")
+    if is_htmx(request):
+        response = _editor(request, project=project, state=forms.state_of(item), item=item)
+        response.headers["HX-Trigger"] = _toast_json(request, message)
+        return response
+    return redirect(
+        request, request.app.url_path_for("item_edit", item_id=item.id), toast=("success", message)
+    )
+
+
+def _toast_json(request: Request, message: str) -> str:
+    import json
+
+    from app import i18n
+
+    with i18n.use_locale(getattr(request.state, "locale", "en")):
+        text = i18n.gettext(message)
+    return json.dumps({"toast": {"level": "success", "message": text}}, ensure_ascii=True)
+
+
+@router.post("/projects/{project_id}/items/check", name="item_check")
+def check_item(request: Request, session: DbSession, user: Annotator, project_id: int, form: Form_):
+    """Live checks for the editor (debounced htmx): verdicts, counts, preview, duplicates."""
+    project = projects.get_project(session=session, project_id=project_id)
+    kind = str(form.get("kind", "task"))
+    if kind not in KINDS:
+        kind = "task"
+    draft, state, _errors = forms.parse(form, kind)
+    item_id = form.get("item_id")
+    report = checks.live_report(
+        session,
+        project_id=project.id,
+        state=state,
+        draft=draft,
+        exclude_id=int(item_id) if item_id and item_id.isdigit() else None,
+    )
+    return render(request, "items/_live.html", {"report": report, "project": project})
+
+
+@router.get("/constraints/row", name="constraint_row")
+def constraint_row(
+    request: Request,
+    user: Annotator,
+    id: Annotated[str, Query(max_length=100)],
+    row: Annotated[str, Query(pattern=r"^\d{1,6}$")],
+):
+    """One constraint row with inputs for its parameters."""
+    if id not in registry.REGISTRY:
+        raise InvalidInput(N_("Unknown constraint."))
+    return render(
+        request,
+        "items/_constraint_row.html",
+        {
+            "c": {"row": row, "id": id, "raw": {}},
+            "registry": registry.REGISTRY,
+            "param_fields": registry.param_fields,
+            "errors": {},
+            "index": None,
+        },
+    )
+
+
+@router.get("/projects/{project_id}/items", name="items")
+def list_items(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    project_id: int,
+    q: Annotated[str, Query(max_length=200)] = "",
+    kind: Annotated[str | None, Query(pattern="^(task|constraint|example)?$")] = None,
+    status: Annotated[str | None, Query(max_length=24)] = None,
+    domain: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    author: Annotated[int | None, Query()] = None,
+    difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    created_from: Annotated[date | None, Query()] = None,
+    created_to: Annotated[date | None, Query()] = None,
+    sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+):
+    """Items with filters, search, counts by status and keyset pagination."""
+    project = projects.get_project(session=session, project_id=project_id)
+    f = repository.ItemFilter(
+        project_id=project.id,
+        kind=kind or None,
+        status=status or None,
+        domain=domain or None,
+        tag=tag or None,
+        author_id=author,
+        difficulty=difficulty,
+        language=language or None,
+        created_from=created_from,
+        created_to=created_to,
+        q=q,
+        sort=sort,
+    )
+    rows, next_cursor = repository.page(session, f, cursor=cursor)
+    context = {
+        "project": project,
+        "items": rows,
+        "next_cursor": next_cursor,
+        "f": f,
+        "counts": repository.counts_by_status(session, f),
+        "domains": repository.domains(session, project.id),
+        "cursor": cursor,
+    }
+    if is_htmx(request) and request.headers.get("HX-Target") == "item-rows":
+        return render(request, "items/_rows.html", context)
+    return render(request, "items/list.html", context)
+
+
+@router.post("/projects/{project_id}/items/bulk", name="items_bulk")
+def bulk_action(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    project_id: int,
+    action: Annotated[str, Form(pattern="^(submit|tag|delete)$")],
+    item_ids: Annotated[list[int] | None, Form()] = None,
+    tag: Annotated[str, Form(max_length=100)] = "",
+):
+    """Tag, submit or delete (drafts only) the selected items."""
+    projects.get_project(session=session, project_id=project_id)
+    ids = item_ids or []
+    if not ids:
+        raise InvalidInput(N_("Select at least one item."))
+    if action == "submit":
+        done = service.bulk_submit(session=session, item_ids=ids, actor=user)
+    elif action == "tag":
+        done = service.bulk_tag(session=session, item_ids=ids, tag=tag, actor=user)
+    else:
+        done = service.bulk_delete_drafts(session=session, item_ids=ids, actor=user)
+    back = request.headers.get("HX-Current-URL") or request.app.url_path_for(
+        "items", project_id=project_id
+    )
+    return redirect(
+        request,
+        _same_site(back, request),
+        toast=(
+            "success",
+            N_("%(count)s of %(total)s items changed."),
+            {"count": done, "total": len(ids)},
+        ),
+    )
+
+
+def _same_site(url: str, request: Request) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return (parts.path + (f"?{parts.query}" if parts.query else "")) or "/"
+
+
+__all__ = ["router", "Forbidden"]

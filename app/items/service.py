@@ -1,0 +1,274 @@
+"""Items: write, edit with optimistic locking, submit; every save is a revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.core import constraints as registry
+from app.core.kinds import ItemContent, content_hash
+from app.core.langid import detect_language
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.i18n import N_
+from app.items import indexing
+from app.items.schemas import ItemDraft
+from app.models import Item, ItemRevision, Project, Role, User
+from app.models.base import utcnow
+
+CONTENT_FIELDS = (
+    "kind",
+    "instruction",
+    "input",
+    "output",
+    "demos",
+    "constraints",
+    "rules",
+    "state_constraints",
+    "language",
+)
+META_FIELDS = ("domain", "difficulty", "tags")
+SUBMITTABLE = {"draft", "changes_requested", "rejected", "submitted"}
+
+
+def snapshot(item: Item) -> dict[str, Any]:
+    """Everything a revision keeps: content, metadata and status."""
+    data = {f: getattr(item, f) for f in (*CONTENT_FIELDS, *META_FIELDS)}
+    data["status"] = item.status
+    return data
+
+
+def _field_of(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "instruction"
+
+
+def validate_content(draft: ItemDraft, *, for_submit: bool) -> ItemContent:
+    """Check the content and every constraint's parameters; errors name the field."""
+    errors: dict[str, str] = {}
+    constraints = []
+    for index, ref in enumerate(draft.constraints):
+        try:
+            params = registry.validate_params(ref.id, ref.params)
+            constraints.append({"id": ref.id, "params": params})
+        except registry.UnknownConstraintError:
+            errors[f"constraints.{index}"] = N_("Unknown constraint.")
+        except registry.ConstraintParamsError as error:
+            for problem in error.errors:
+                errors[f"constraints.{index}.{problem['field']}"] = problem["message"]
+    language = draft.language or detect_language(
+        "\n".join([draft.instruction, draft.input, draft.output])
+    )
+    content = None
+    try:
+        content = ItemContent(
+            kind=draft.kind,
+            instruction=draft.instruction,
+            input=draft.input,
+            output=draft.output,
+            demos=draft.demos,
+            constraints=constraints,
+            rules=[r.strip() for r in draft.rules if r.strip()],
+            state_constraints=draft.state_constraints,
+            language=language,
+        )
+    except ValidationError as error:
+        for problem in error.errors():
+            errors.setdefault(_field_of(problem["loc"]), problem["msg"])
+    if for_submit and not draft.output.strip():
+        errors.setdefault("output", N_("Write the output before submitting."))
+    if errors or content is None:
+        raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
+    return content
+
+
+def _apply(item: Item, content: ItemContent, draft: ItemDraft) -> None:
+    data = content.model_dump(mode="json")
+    for name in CONTENT_FIELDS:
+        setattr(item, name, data[name])
+    item.domain = (draft.domain or "").strip() or None
+    item.difficulty = draft.difficulty
+    item.tags = list(dict.fromkeys(t.strip() for t in draft.tags if t.strip()))
+    item.content_hash = content_hash(content)
+
+
+def _write_revision(session: Session, item: Item, editor: User | None) -> None:
+    session.add(
+        ItemRevision(
+            item_id=item.id,
+            version=item.version,
+            snapshot=snapshot(item),
+            content_hash=item.content_hash,
+            editor_id=editor.id if editor else None,
+            created_at=utcnow(),
+        )
+    )
+
+
+def create_item(
+    *,
+    session: Session,
+    project: Project,
+    draft: ItemDraft,
+    author: User,
+    submit: bool = False,
+    source: str | None = None,
+) -> Item:
+    content = validate_content(draft, for_submit=submit)
+    item = Item(
+        project_id=project.id,
+        author_id=author.id,
+        source=source,
+        guideline_version=project.guideline_version,
+        status="submitted" if submit else "draft",
+    )
+    _apply(item, content, draft)
+    session.add(item)
+    session.flush()
+    _write_revision(session, item, author)
+    indexing.reindex(session, item)
+    audit.record(
+        session,
+        actor=author,
+        action="item.submitted" if submit else "item.created",
+        entity_type="item",
+        entity_id=item.id,
+        after=snapshot(item),
+    )
+    return item
+
+
+def can_edit(user: User, item: Item) -> bool:
+    return item.author_id == user.id or Role(user.role).rank >= Role.reviewer.rank
+
+
+def get_item(*, session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFound(N_("No item with id %(id)s."), id=item_id)
+    return item
+
+
+def update_item(
+    *,
+    session: Session,
+    item_id: int,
+    draft: ItemDraft,
+    expected_version: int,
+    editor: User,
+    submit: bool = False,
+) -> Item:
+    """Save a new version. A stale version is a conflict and changes nothing."""
+    item = get_item(session=session, item_id=item_id)
+    if not can_edit(editor, item):
+        raise Forbidden(N_("Only the author or a reviewer can edit this item."))
+    if item.version != expected_version:
+        raise Conflict(
+            N_(
+                "Someone saved this item while you were editing. Your text is kept "
+                "below; compare and save again."
+            ),
+            current=item,
+        )
+    if item.kind != draft.kind:
+        raise InvalidInput(
+            N_("The kind of an item cannot change."), errors={"kind": N_("Invalid.")}
+        )
+    if submit and item.status not in SUBMITTABLE:
+        raise Conflict(N_("An item that is %(status)s cannot be submitted."), status=item.status)
+    content = validate_content(draft, for_submit=submit)
+    before = snapshot(item)
+    _apply(item, content, draft)
+    if submit or item.status == "approved":
+        # An edit after approval starts a new review round for the new version.
+        item.status = "submitted"
+    item.updated_at = utcnow()
+    session.flush()
+    _write_revision(session, item, editor)
+    indexing.reindex(session, item)
+    audit.record(
+        session,
+        actor=editor,
+        action="item.submitted" if submit else "item.updated",
+        entity_type="item",
+        entity_id=item.id,
+        before=before,
+        after=snapshot(item),
+    )
+    return item
+
+
+def revision(*, session: Session, item_id: int, version: int) -> ItemRevision | None:
+    return session.scalar(
+        select(ItemRevision).where(ItemRevision.item_id == item_id, ItemRevision.version == version)
+    )
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field that differs: what changed underneath."""
+    return [(k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
+
+
+def bulk_submit(*, session: Session, item_ids: list[int], actor: User) -> int:
+    done = 0
+    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
+        if item.status in {"draft", "changes_requested"} and can_edit(actor, item):
+            before = snapshot(item)
+            item.status = "submitted"
+            session.flush()
+            _write_revision(session, item, actor)
+            audit.record(
+                session,
+                actor=actor,
+                action="item.submitted",
+                entity_type="item",
+                entity_id=item.id,
+                before=before,
+                after=snapshot(item),
+            )
+            done += 1
+    return done
+
+
+def bulk_tag(*, session: Session, item_ids: list[int], tag: str, actor: User) -> int:
+    tag = tag.strip()
+    if not tag:
+        raise InvalidInput(N_("Give a tag."), errors={"tag": N_("Required.")})
+    done = 0
+    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
+        if tag not in (item.tags or []) and can_edit(actor, item):
+            before = snapshot(item)
+            item.tags = [*(item.tags or []), tag]
+            session.flush()
+            _write_revision(session, item, actor)
+            audit.record(
+                session,
+                actor=actor,
+                action="item.tagged",
+                entity_type="item",
+                entity_id=item.id,
+                before=before,
+                after=snapshot(item),
+            )
+            done += 1
+    return done
+
+
+def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) -> int:
+    done = 0
+    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
+        if item.status == "draft" and can_edit(actor, item):
+            audit.record(
+                session,
+                actor=actor,
+                action="item.deleted",
+                entity_type="item",
+                entity_id=item.id,
+                before=snapshot(item),
+            )
+            session.delete(item)
+            done += 1
+    session.flush()
+    return done

@@ -1,0 +1,214 @@
+"""Project pages: list, create and edit (admins), detail with rendered guidelines."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from app.auth.deps import Admin, Annotator
+from app.db import DbSession
+from app.errors import Conflict, InvalidInput
+from app.i18n import N_
+from app.items import repository
+from app.markdown import render_markdown
+from app.projects import service
+from app.projects.service import ProjectInput, split_list
+from app.web import redirect, render
+
+router = APIRouter()
+
+
+def _form_page(request, *, project=None, form=None, errors=None, error=None, status=200):
+    return render(
+        request,
+        "projects/form.html",
+        {"project": project, "form": form, "errors": errors or {}, "error": error},
+        status_code=status,
+    )
+
+
+def _input(
+    name,
+    description,
+    guidelines,
+    domains,
+    tags,
+    languages,
+    approvals_needed,
+    labeling_overlap,
+    blind_mode,
+) -> ProjectInput:
+    return ProjectInput(
+        name=name,
+        description=description,
+        guidelines=guidelines,
+        domains=split_list(domains),
+        tags=split_list(tags),
+        languages=languages or [],
+        approvals_needed=approvals_needed,
+        labeling_overlap=labeling_overlap,
+        blind_mode=blind_mode,
+    )
+
+
+@router.get("/projects", name="projects")
+def list_projects(request: Request, session: DbSession, user: Annotator) -> Response:
+    """All projects."""
+    return render(
+        request, "projects/list.html", {"projects": service.list_projects(session=session)}
+    )
+
+
+@router.get("/projects/new", name="project_new")
+def new_project(request: Request, user: Admin) -> Response:
+    """The form for a new project."""
+    return _form_page(request, form=ProjectInput(name=""))
+
+
+@router.post("/projects/new", name="project_create")
+def create_project(
+    request: Request,
+    session: DbSession,
+    user: Admin,
+    name: Annotated[str, Form(max_length=400)] = "",
+    description: Annotated[str, Form(max_length=20000)] = "",
+    guidelines: Annotated[str, Form(max_length=200000)] = "",
+    domains: Annotated[str, Form(max_length=20000)] = "",
+    tags: Annotated[str, Form(max_length=20000)] = "",
+    languages: Annotated[list[str] | None, Form()] = None,
+    approvals_needed: Annotated[int, Form()] = 1,
+    labeling_overlap: Annotated[int, Form()] = 1,
+    blind_mode: Annotated[bool, Form()] = False,
+) -> Response:
+    """Create a project; errors come back inline with the text kept."""
+    data = _input(
+        name,
+        description,
+        guidelines,
+        domains,
+        tags,
+        languages,
+        approvals_needed,
+        labeling_overlap,
+        blind_mode,
+    )
+    try:
+        project = service.create_project(session=session, data=data, actor=user)
+    except (InvalidInput, Conflict) as error:
+        errors = error.errors if isinstance(error, InvalidInput) else {"name": error.message}
+        return _form_page(
+            request,
+            form=data,
+            errors=errors,
+            error=error,
+            status=400 if isinstance(error, InvalidInput) else 409,
+        )
+    return redirect(
+        request,
+        request.app.url_path_for("project", project_id=project.id),
+        toast=("success", N_("Project created.")),
+    )
+
+
+@router.get("/projects/{project_id}", name="project")
+def project_detail(
+    request: Request, session: DbSession, user: Annotator, project_id: int
+) -> Response:
+    """A project's guidelines, schema and item counts."""
+    project = service.get_project(session=session, project_id=project_id)
+    counts = repository.counts_by_status(session, repository.ItemFilter(project_id=project.id))
+    return render(
+        request,
+        "projects/detail.html",
+        {
+            "project": project,
+            "guidelines_html": render_markdown(project.guidelines),
+            "counts": counts,
+            "versions": service.guideline_versions(session=session, project_id=project.id),
+        },
+    )
+
+
+@router.get("/projects/{project_id}/guidelines/{version}", name="project_guidelines")
+def guideline_version(
+    request: Request, session: DbSession, user: Annotator, project_id: int, version: int
+) -> Response:
+    """One past version of the guidelines, as items written under it saw them."""
+    project = service.get_project(session=session, project_id=project_id)
+    row = service.get_guideline_version(session=session, project_id=project_id, version=version)
+    return render(
+        request,
+        "projects/guidelines.html",
+        {"project": project, "row": row, "guidelines_html": render_markdown(row.guidelines)},
+    )
+
+
+@router.get("/projects/{project_id}/edit", name="project_edit")
+def edit_project(request: Request, session: DbSession, user: Admin, project_id: int) -> Response:
+    """The form for a project's settings and guidelines."""
+    project = service.get_project(session=session, project_id=project_id)
+    form = ProjectInput(
+        name=project.name,
+        description=project.description,
+        guidelines=project.guidelines,
+        domains=project.label_schema.get("domains", []),
+        tags=project.label_schema.get("tags", []),
+        languages=project.languages,
+        approvals_needed=project.approvals_needed,
+        labeling_overlap=project.labeling_overlap,
+        blind_mode=project.blind_mode,
+    )
+    return _form_page(request, project=project, form=form)
+
+
+@router.post("/projects/{project_id}/edit", name="project_update")
+def update_project(
+    request: Request,
+    session: DbSession,
+    user: Admin,
+    project_id: int,
+    version: Annotated[int, Form()],
+    name: Annotated[str, Form(max_length=400)] = "",
+    description: Annotated[str, Form(max_length=20000)] = "",
+    guidelines: Annotated[str, Form(max_length=200000)] = "",
+    domains: Annotated[str, Form(max_length=20000)] = "",
+    tags: Annotated[str, Form(max_length=20000)] = "",
+    languages: Annotated[list[str] | None, Form()] = None,
+    approvals_needed: Annotated[int, Form()] = 1,
+    labeling_overlap: Annotated[int, Form()] = 1,
+    blind_mode: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save settings; a changed guideline text becomes a new guideline version."""
+    data = _input(
+        name,
+        description,
+        guidelines,
+        domains,
+        tags,
+        languages,
+        approvals_needed,
+        labeling_overlap,
+        blind_mode,
+    )
+    try:
+        project = service.update_project(
+            session=session, project_id=project_id, data=data, expected_version=version, actor=user
+        )
+    except (InvalidInput, Conflict) as error:
+        project = service.get_project(session=session, project_id=project_id)
+        errors = error.errors if isinstance(error, InvalidInput) else {}
+        return _form_page(
+            request,
+            project=project,
+            form=data,
+            errors=errors,
+            error=error,
+            status=400 if isinstance(error, InvalidInput) else 409,
+        )
+    return redirect(
+        request,
+        request.app.url_path_for("project", project_id=project.id),
+        toast=("success", N_("Project saved.")),
+    )
