@@ -9,7 +9,9 @@ from app import handlers
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
+from app.items import api as items_api
 from app.items import routes as items_routes
+from app.labeling import routes as labeling_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
 from app.projects import routes as projects_routes
@@ -26,8 +28,10 @@ ROUTERS = [
     tokens_routes.router,
     projects_routes.router,
     items_routes.router,
+    labeling_routes.router,
     users_api.router,
     tokens_api.router,
+    items_api.router,
 ]
 
 

@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
-from app.labels import ALL_LABELS
+from app.display import ALL_LABELS
 from app.paths import TEMPLATES
 
 FLASH_COOKIE = "studio_flash"

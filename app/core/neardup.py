@@ -40,7 +40,7 @@ _CHUNK_LANES = 256  # shingles hashed per packed integer; bounds the precomputed
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width → ASCII), casefold and collapse whitespace, so formatting is no difference."""
+    """NFKC (full-width → ASCII), casefold, collapse whitespace: formatting makes no difference."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
@@ -137,7 +137,7 @@ class MinHasher:
         self._chunk_bs = tuple(b * ones for _, b in self.coefficients)
 
     def signature(self, shingle_hashes: Iterable[int]) -> tuple[int, ...]:
-        """The minimum of each permutation over the shingles; ``empty_signature`` for no shingles."""
+        """Each permutation's minimum over the shingles; ``empty_signature`` when there are none."""
         values = [x % MERSENNE_PRIME for x in set(shingle_hashes)]
         if not values:
             return self.empty_signature

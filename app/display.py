@@ -26,3 +26,4 @@ ALL_LABELS = {
     **FLAG_LABELS,
     **ROLE_NAMES,
 }
+LEVEL_LABELS = {"nominal": N_("nominal"), "ordinal": N_("ordinal")}

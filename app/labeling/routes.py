@@ -1,0 +1,134 @@
+"""The labeling queue (number keys pick labels) and the agreement page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+
+from app.auth.deps import Annotator, Reviewer
+from app.core import prompts
+from app.core.kinds import ItemContent
+from app.db import DbSession
+from app.errors import Conflict, InvalidInput
+from app.i18n import N_
+from app.items import service as items
+from app.items.schemas import LabelIn
+from app.labeling import service
+from app.projects import service as projects
+from app.web import redirect, render
+
+router = APIRouter()
+
+
+def preview_of(item):
+    content = ItemContent(
+        kind=item.kind,
+        instruction=item.instruction,
+        input=item.input,
+        output=item.output,
+        demos=item.demos,
+        constraints=item.constraints,
+        rules=item.rules,
+        state_constraints=item.state_constraints,
+        language=item.language,
+    )
+    return prompts.render_messages(content)
+
+
+def _page(request, session, project, user, *, item, form=None, errors=None, status=200):
+    context = {
+        "project": project,
+        "item": item,
+        "form": form or {},
+        "errors": errors or {},
+        "flags": service.FLAGS,
+    }
+    if item is not None:
+        context["messages"] = preview_of(item)
+        context["others"] = [
+            label
+            for label in service.visible_labels(
+                session=session, project=project, item=item, viewer=user
+            )
+            if label.annotator_id != user.id
+        ]
+        context["hidden"] = project.blind_mode and not context["others"]
+    return render(request, "labeling/label.html", context, status_code=status)
+
+
+@router.get("/projects/{project_id}/label", name="label_next")
+def label_next(request: Request, session: DbSession, user: Annotator, project_id: int):
+    """The next item this annotator should label."""
+    project = projects.get_project(session=session, project_id=project_id)
+    item = service.next_item(session=session, project=project, annotator=user)
+    return _page(request, session, project, user, item=item)
+
+
+@router.post("/projects/{project_id}/label/{item_id}", name="label_submit")
+def label_submit(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    project_id: int,
+    item_id: int,
+    kind: Annotated[str, Form()] = "",
+    domain: Annotated[str, Form(max_length=100)] = "",
+    difficulty: Annotated[str, Form()] = "",
+    quality: Annotated[str, Form()] = "",
+    flags: Annotated[list[str] | None, Form()] = None,
+):
+    """Save this annotator's labels and move on to the next item."""
+    project = projects.get_project(session=session, project_id=project_id)
+    item = items.get_item(session=session, item_id=item_id)
+    form = {
+        "kind": kind,
+        "domain": domain,
+        "difficulty": difficulty,
+        "quality": quality,
+        "flags": flags or [],
+    }
+    try:
+        data = LabelIn(
+            kind=kind,
+            domain=domain or None,
+            difficulty=difficulty or 0,
+            quality=quality or 0,
+            flags=flags or [],
+        )
+    except ValidationError as error:
+        errors = {str(e["loc"][0]): N_("Choose a value.") for e in error.errors()}
+        return _page(
+            request, session, project, user, item=item, form=form, errors=errors, status=422
+        )
+    try:
+        service.submit_label(session=session, project=project, item=item, annotator=user, data=data)
+    except (InvalidInput, Conflict) as error:
+        return _page(
+            request,
+            session,
+            project,
+            user,
+            item=item,
+            form=form,
+            errors={"form": error.message},
+            status=409,
+        )
+    return redirect(
+        request,
+        request.app.url_path_for("label_next", project_id=project.id),
+        toast=("success", N_("Labels saved.")),
+    )
+
+
+@router.get("/projects/{project_id}/agreement", name="agreement")
+def agreement_page(request: Request, session: DbSession, user: Reviewer, project_id: int):
+    """Cohen's kappa per annotator pair and Krippendorff's alpha, per field."""
+    project = projects.get_project(session=session, project_id=project_id)
+    results, summary = service.project_agreement(session=session, project=project)
+    return render(
+        request,
+        "labeling/agreement.html",
+        {"project": project, "results": results, "summary": summary},
+    )

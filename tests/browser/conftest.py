@@ -1,0 +1,109 @@
+"""Browser tests: Playwright driving Debian's Chromium against a real `studio run`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db import make_engine
+from tests.conftest import live_backend
+from tests.dbs import IN_CI, fresh_database
+from tests.test_live import STUDIO, Server
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def _chromium_or_skip() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-gpu",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    """A running app with its database; yields (server, engine)."""
+    tmp = tmp_path_factory.mktemp("live")
+    with fresh_database(live_backend(), tmp) as url:
+        env = {
+            **os.environ,
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_VAR_DIR": str(tmp / "var"),
+            "STUDIO_ADMIN_EMAIL": "admin@example.org",
+            "STUDIO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
+        server = Server(env, tmp)
+        engine = make_engine(url)
+        try:
+            server.wait()
+            server.env = env
+            yield server, engine
+        finally:
+            engine.dispose()
+            server.stop()
+
+
+@pytest.fixture
+def db(live):
+    """A committed session on the live database (setup data the server must see)."""
+    _server, engine = live
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+        session.commit()
+
+
+def studio_cli(server, *args: str) -> str:
+    out = subprocess.run(
+        [STUDIO, *args], env=server.env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return out.stdout
+
+
+@pytest.fixture
+def page(browser, live):
+    server, _ = live
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def sign_in(page, email: str, password: str) -> None:
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+__all__ = ["sa", "sign_in", "studio_cli"]

@@ -1,0 +1,211 @@
+"""Labeling: overlap (k labels per item), blind mode, authors skip their own items,
+and the agreement page."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.items import service as items
+from app.items.schemas import ItemDraft, LabelIn
+from app.labeling import service as labeling
+from app.models import Label
+from app.projects import service as projects
+from app.projects.service import ProjectInput
+from tests.factories import make_user
+from tests.helpers import login
+
+
+def _project(session, admin, *, overlap=2, blind=False):
+    return projects.create_project(
+        session=session,
+        actor=admin,
+        data=ProjectInput(
+            name=f"Labels {overlap} {blind}", labeling_overlap=overlap, blind_mode=blind
+        ),
+    )
+
+
+def _item(session, project, author, text="Translate to French: good morning"):
+    return items.create_item(
+        session=session,
+        project=project,
+        author=author,
+        draft=ItemDraft(kind="task", instruction=text, output="Bonjour"),
+    )
+
+
+def _label(quality=4, difficulty=2, kind="task"):
+    return LabelIn(kind=kind, difficulty=difficulty, quality=quality)
+
+
+class TestQueue:
+    def test_overlap_gives_each_item_k_labels_then_stops(self, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=2)
+        item = _item(db_session, project, admin_user)
+        a, b, c = (make_user(db_session) for _ in range(3))
+        for annotator in (a, b):
+            assert (
+                labeling.next_item(session=db_session, project=project, annotator=annotator).id
+                == item.id
+            )
+            labeling.submit_label(
+                session=db_session, project=project, item=item, annotator=annotator, data=_label()
+            )
+        assert labeling.next_item(session=db_session, project=project, annotator=a) is None
+        assert labeling.next_item(session=db_session, project=project, annotator=c) is None
+        count = db_session.scalar(
+            select(func.count()).select_from(Label).where(Label.item_id == item.id)
+        )
+        assert count == 2
+
+    def test_items_closest_to_complete_come_first_and_authors_skip_their_own(
+        self, db_session, admin_user
+    ):
+        project = _project(db_session, admin_user, overlap=2)
+        writer = make_user(db_session)
+        first = _item(db_session, project, admin_user, "First item text")
+        second = _item(db_session, project, admin_user, "Second item text")
+        own = _item(db_session, project, writer, "Written by the annotator")
+        a = make_user(db_session)
+        labeling.submit_label(
+            session=db_session, project=project, item=second, annotator=a, data=_label()
+        )
+        nxt = labeling.next_item(session=db_session, project=project, annotator=writer)
+        assert nxt.id == second.id  # one label already: finish it first
+        seen = set()
+        while (
+            nxt := labeling.next_item(session=db_session, project=project, annotator=writer)
+        ) is not None:
+            seen.add(nxt.id)
+            labeling.submit_label(
+                session=db_session, project=project, item=nxt, annotator=writer, data=_label()
+            )
+        assert seen == {first.id, second.id}
+        assert own.id not in seen
+
+    def test_relabeling_updates_the_same_row(self, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        item = _item(db_session, project, admin_user)
+        a = make_user(db_session)
+        labeling.submit_label(
+            session=db_session, project=project, item=item, annotator=a, data=_label(quality=2)
+        )
+        labeling.submit_label(
+            session=db_session, project=project, item=item, annotator=a, data=_label(quality=5)
+        )
+        rows = db_session.scalars(select(Label).where(Label.item_id == item.id)).all()
+        assert [r.quality for r in rows] == [5]
+
+
+class TestBlindMode:
+    def test_others_labels_hidden_until_you_label(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=3, blind=True)
+        item = _item(db_session, project, admin_user)
+        first = make_user(db_session)
+        labeling.submit_label(
+            session=db_session, project=project, item=item, annotator=first, data=_label(quality=1)
+        )
+        second = make_user(db_session)
+        login(client, second.email)
+        page = client.get(f"/projects/{project.id}/label")
+        assert page.status_code == 200
+        assert f"Item #{item.id}" in page.text
+        assert 'id="other-labels"' not in page.text
+        assert 'id="blind-note"' in page.text
+        visible = labeling.visible_labels(
+            session=db_session, project=project, item=item, viewer=second
+        )
+        assert visible == []
+        labeling.submit_label(
+            session=db_session, project=project, item=item, annotator=second, data=_label()
+        )
+        visible = labeling.visible_labels(
+            session=db_session, project=project, item=item, viewer=second
+        )
+        assert len(visible) == 2
+
+    def test_without_blind_mode_labels_are_shown(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=3, blind=False)
+        _item(db_session, project, admin_user)
+        item = _item(db_session, project, admin_user, "Another")
+        first = make_user(db_session)
+        labeling.submit_label(
+            session=db_session, project=project, item=item, annotator=first, data=_label()
+        )
+        second = make_user(db_session)
+        login(client, second.email)
+        page = client.get(f"/projects/{project.id}/label")
+        assert 'id="other-labels"' in page.text
+
+
+class TestLabelForm:
+    def test_submit_over_http_and_move_on(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        item = _item(db_session, project, admin_user)
+        annotator = make_user(db_session)
+        csrf = login(client, annotator.email)
+        response = client.post(
+            f"/projects/{project.id}/label/{item.id}",
+            data={
+                "csrf_token": csrf,
+                "kind": "task",
+                "difficulty": "3",
+                "quality": "4",
+                "flags": ["unclear"],
+            },
+        )
+        assert response.status_code == 303
+        label = db_session.scalar(select(Label).where(Label.item_id == item.id))
+        assert (label.difficulty, label.quality, label.flags) == (3, 4, ["unclear"])
+        assert 'id="queue-empty"' in client.get(f"/projects/{project.id}/label").text
+
+    def test_missing_choice_comes_back_inline(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        item = _item(db_session, project, admin_user)
+        annotator = make_user(db_session)
+        csrf = login(client, annotator.email)
+        response = client.post(
+            f"/projects/{project.id}/label/{item.id}",
+            data={"csrf_token": csrf, "kind": "task", "difficulty": "3"},
+        )
+        assert response.status_code == 422
+        assert "Choose a value." in response.text
+
+
+class TestAgreementPage:
+    def test_kappa_and_alpha_from_labels(self, db_session, admin_user):
+        """Two annotators, four items: quality agrees on 3 of 4 → hand-checkable figures."""
+        project = _project(db_session, admin_user, overlap=2)
+        a, b = make_user(db_session, email="a@x.org"), make_user(db_session, email="b@x.org")
+        kinds_a = ["task", "task", "example", "example"]
+        kinds_b = ["task", "task", "example", "task"]
+        for index, (ka, kb) in enumerate(zip(kinds_a, kinds_b, strict=True)):
+            item = _item(db_session, project, admin_user, f"Item number {index}")
+            labeling.submit_label(
+                session=db_session, project=project, item=item, annotator=a, data=_label(kind=ka)
+            )
+            labeling.submit_label(
+                session=db_session, project=project, item=item, annotator=b, data=_label(kind=kb)
+            )
+        results, summary = labeling.project_agreement(session=db_session, project=project)
+        assert summary == {"labels": 8, "annotators": 2, "items": 4}
+        kind = next(r for r in results if r.field == "kind")
+        # p_o = 3/4; A: task 2, example 2; B: task 3, example 1 → p_e = (2*3 + 2*1)/16 = 1/2
+        # κ = (3/4 − 1/2) / (1 − 1/2) = 0.5
+        assert abs(kind.pairs[0].kappa - 0.5) < 1e-9
+        assert kind.pairs[0].n == 4
+        # Nominal α with 8 pairable values: D_o = 2/8, D_e = 2·5·3/(8·7) → α = 1 − (1/4)/(15/28)
+        assert abs(kind.alpha.alpha - (1 - (1 / 4) / (15 / 28))) < 1e-9
+
+    def test_page_renders_for_reviewers_only(self, client, db_session, admin_user, reviewer_user):
+        project = _project(db_session, admin_user, overlap=2)
+        login(client, reviewer_user.email)
+        assert client.get(f"/projects/{project.id}/agreement").status_code == 200
+
+
+def test_annotator_cannot_open_agreement(app, db_session, admin_user, annotator_user):
+    project = _project(db_session, admin_user)
+    with TestClient(app, follow_redirects=False) as client:
+        login(client, annotator_user.email)
+        assert client.get(f"/projects/{project.id}/agreement").status_code == 403
