@@ -39,7 +39,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # Write requests take the write lock up front (BEGIN IMMEDIATE), so two writers
+            # queue on the busy timeout instead of one failing on a stale read snapshot.
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
         return engine
     return create_engine(
@@ -51,9 +54,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def begin_for_write(session: Session) -> None:
+    """Start the transaction as a writer (matters on SQLite only)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work: commit when the handler returns, roll back on an exception."""
     session = request.app.state.session_factory()
+    if request.method in WRITE_METHODS:
+        begin_for_write(session)
     try:
         yield session
         session.commit()

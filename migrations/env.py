@@ -37,16 +37,24 @@ def run_migrations() -> None:
         config.get_main_option("sqlalchemy.url")
     )
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a table; with foreign keys on, dropping the old
+            # table would cascade-delete dependent rows. The pragma only works outside a
+            # transaction, so set it on the driver connection before SQLAlchemy begins one.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
             render_item=render_item,
             compare_type=compare_type,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
         )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        if sqlite:
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations()

@@ -196,11 +196,9 @@ class TestConstraintParams:
         csrf = login(client, annotator_user.email)
         response = _post_new(client, csrf, project, "constraint", **{"c.7.num_words": value})
         assert response.status_code == 422
-        errors = re.findall(r'<p class="field-error">([^<]*)</p>', response.text)
-        assert any(message in e for e in errors), errors
-        assert f'name="c.7.num_words" type="number" min="1" max="100000" value="{value}"' in (
-            response.text
-        )
+        # The error sits right under the parameter's input, which keeps the typed value.
+        in_place = rf'name="c\.7\.num_words"[^>]*value="{value}">\s*<p class="field-error">[^<]*'
+        assert re.search(in_place + re.escape(message), response.text)
         assert "Describe the sea in at least five words.</textarea>" in response.text
         assert "formal tone\n\n  no emojis  </textarea>" in response.text
         assert db_session.scalar(select(Item)) is None
@@ -341,6 +339,22 @@ class TestLiveChecks:
         assert 'id="empty-fields"' not in report.text
         empty = _check(client, csrf, project, instruction="写一句话。", output="")
         assert "Empty: output" in empty.text.split('id="empty-fields"', 1)[1]
+
+    def test_example_demos_are_checked(self, client, annotator_user, project):
+        csrf = login(client, annotator_user.email)
+        report = _check(
+            client,
+            csrf,
+            project,
+            kind="example",
+            instruction="Translate into French.",
+            demo_input=["one", "two"],
+            demo_output=["un", ""],
+            input="four",
+            output="quatre",
+        )
+        assert report.status_code == 200
+        assert "Empty: demo 2" in report.text
 
     def test_near_duplicates_in_the_same_project_only(
         self, client, db_session, admin_user, annotator_user, project

@@ -124,9 +124,11 @@ def logout(request: Request, session: DbSession, user: Annotator) -> Response:
 
 
 @router.get("/", name="home")
-def home(request: Request, user: Annotator) -> Response:
-    """The start page: what this role can do next."""
-    return render(request, "home.html", {})
+def home(request: Request, session: DbSession, user: Annotator) -> Response:
+    """The start page: projects and what this role can do next."""
+    from app.projects import service as projects
+
+    return render(request, "home.html", {"projects": projects.list_projects(session=session)})
 
 
 @router.post("/me/language", name="set_language")

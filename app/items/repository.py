@@ -133,6 +133,15 @@ def counts_by_status(session: Session, f: ItemFilter) -> dict[str, int]:
     return {status: n for status, n in session.execute(query)}
 
 
+def authors(session: Session, project_id: int) -> list[tuple[int, str]]:
+    from app.models import User
+
+    query = (select(User.id, User.email).where(User.id.in_(
+        select(Item.author_id).where(Item.project_id == project_id).distinct()))
+        .order_by(User.email))
+    return [(row.id, row.email) for row in session.execute(query)]
+
+
 def domains(session: Session, project_id: int) -> list[str]:
     return list(
         session.scalars(

@@ -18,6 +18,7 @@ from app.items import indexing
 from app.items.schemas import ItemDraft
 from app.models import Item, ItemRevision, Project, Role, User
 from app.models.base import utcnow
+from app.reviews import machine
 
 CONTENT_FIELDS = (
     "kind",
@@ -31,7 +32,6 @@ CONTENT_FIELDS = (
     "language",
 )
 META_FIELDS = ("domain", "difficulty", "tags")
-SUBMITTABLE = {"draft", "changes_requested", "rejected", "submitted"}
 
 
 def snapshot(item: Item) -> dict[str, Any]:
@@ -176,14 +176,22 @@ def update_item(
         raise InvalidInput(
             N_("The kind of an item cannot change."), errors={"kind": N_("Invalid.")}
         )
-    if submit and item.status not in SUBMITTABLE:
-        raise Conflict(N_("An item that is %(status)s cannot be submitted."), status=item.status)
+    status = machine.next_status(item.status, "edit")
+    if status is None:
+        raise Conflict(machine.WHY_NOT["edit"], status=item.status)
+    if submit and status != "submitted":
+        status = machine.next_status(status, "submit")
+        if status is None:
+            raise Conflict(machine.WHY_NOT["submit"], status=item.status)
     content = validate_content(draft, for_submit=submit)
     before = snapshot(item)
     _apply(item, content, draft)
-    if submit or item.status == "approved":
-        # An edit after approval starts a new review round for the new version.
-        item.status = "submitted"
+    if status == "submitted":
+        # A new version starts a new review round: back in the queue, lease released.
+        item.submitted_at = utcnow()
+        item.lease_by = None
+        item.lease_until = None
+    item.status = status
     item.updated_at = utcnow()
     session.flush()
     _write_revision(session, item, editor)
@@ -201,8 +209,13 @@ def update_item(
 
 
 def revision(*, session: Session, item_id: int, version: int) -> ItemRevision | None:
+    """The content as of a version: the latest revision at or before it (status changes
+    bump the version without writing a revision)."""
     return session.scalar(
-        select(ItemRevision).where(ItemRevision.item_id == item_id, ItemRevision.version == version)
+        select(ItemRevision)
+        .where(ItemRevision.item_id == item_id, ItemRevision.version <= version)
+        .order_by(ItemRevision.version.desc())
+        .limit(1)
     )
 
 
@@ -214,9 +227,10 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, 
 def bulk_submit(*, session: Session, item_ids: list[int], actor: User) -> int:
     done = 0
     for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
-        if item.status in {"draft", "changes_requested"} and can_edit(actor, item):
+        if machine.next_status(item.status, "submit") and can_edit(actor, item):
             before = snapshot(item)
             item.status = "submitted"
+            item.submitted_at = utcnow()
             session.flush()
             _write_revision(session, item, actor)
             audit.record(

@@ -10,6 +10,7 @@ from app.models.content import (
     Label,
     NearDupKey,
     Project,
+    Review,
     SearchTerm,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "LoginFailure",
     "NearDupKey",
     "Project",
+    "Review",
     "Role",
     "SearchTerm",
     "TokenScope",

@@ -52,6 +52,7 @@ class Item(TimestampMixin, Base):
         ),
         Index("ix_items_project_status", "project_id", "status", "id"),
         Index("ix_items_project_hash", "project_id", "content_hash"),
+        Index("ix_items_review_queue", "project_id", "status", "review_priority", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,8 +77,43 @@ class Item(TimestampMixin, Base):
     guideline_version: Mapped[int] = mapped_column(default=1)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=1)
+    # Review queue: when the current round began, who holds the lease, and who should
+    # see the item first (a resubmission goes back to the reviewer who asked for changes).
+    submitted_at: Mapped[datetime | None]
+    review_priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    priority_reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    lease_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lease_until: Mapped[datetime | None]
+    reopen_reason: Mapped[str | None] = mapped_column(Text)
+    reopen_link: Mapped[str | None] = mapped_column(String(500))
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class Review(Base):
+    """One reviewer's decision on one version of an item."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("item_id", "item_version", "reviewer_id",
+                         name="uq_reviews_item_version_reviewer"),
+        CheckConstraint("decision IN ('approve', 'reject', 'request_changes')", name="decision"),
+        Index("ix_reviews_reviewer", "reviewer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_version: Mapped[int]
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decision: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
 
 
 class ItemRevision(Base):
