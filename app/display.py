@@ -17,6 +17,8 @@ FLAG_LABELS = {
     "factually_wrong": N_("factually wrong"),
     "unclear": N_("unclear"),
 }
+DECISION_LABELS = {"approve": N_("approve"), "reject": N_("reject"),
+                   "request_changes": N_("request changes")}
 ROLE_NAMES = {"user": N_("user"), "assistant": N_("assistant")}
 ALL_LABELS = {
     **ROLE_LABELS,
@@ -25,5 +27,6 @@ ALL_LABELS = {
     **KIND_LABELS,
     **FLAG_LABELS,
     **ROLE_NAMES,
+    **DECISION_LABELS,
 }
 LEVEL_LABELS = {"nominal": N_("nominal"), "ordinal": N_("ordinal")}

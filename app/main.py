@@ -15,6 +15,9 @@ from app.labeling import routes as labeling_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
 from app.projects import routes as projects_routes
+from app.reviews import api as reviews_api
+from app.reviews import routes as reviews_routes
+from app.revisions import routes as revisions_routes
 from app.tokens import api as tokens_api
 from app.tokens import routes as tokens_routes
 from app.users import api as users_api
@@ -29,9 +32,12 @@ ROUTERS = [
     projects_routes.router,
     items_routes.router,
     labeling_routes.router,
+    reviews_routes.router,
+    revisions_routes.router,
     users_api.router,
     tokens_api.router,
     items_api.router,
+    reviews_api.router,
 ]
 
 
