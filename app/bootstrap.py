@@ -13,10 +13,12 @@ from app.security import generate_password
 from app.users import service as users
 
 
-def ensure_admin(*, session: Session, settings: Settings, echo: Callable[[str], None]) -> None:
-    """Create the bootstrap admin when there is nobody yet; print a generated password once."""
+def ensure_admin(*, session: Session, settings: Settings, echo: Callable[[str], None]) -> bool:
+    """Create the bootstrap admin when there is nobody yet; print a generated password once.
+
+    Returns True on the first start (when the admin was created)."""
     if session.scalar(select(User.id).limit(1)) is not None:
-        return
+        return False
     password = settings.admin_password or generate_password()
     admin = users.create_user(
         session=session,
@@ -29,3 +31,4 @@ def ensure_admin(*, session: Session, settings: Settings, echo: Callable[[str], 
     echo(f"Created the first admin: {admin.email}")
     if not settings.admin_password:
         echo(f"Generated password (shown once): {password}")
+    return True

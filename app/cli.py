@@ -68,25 +68,53 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-def setup() -> None:
+def setup() -> bool:
     """Migrate the database and create the first admin when there is nobody yet."""
     from app import bootstrap, migrate
 
     ensure_var_dir()
     migrate.upgrade(get_settings().resolved_database_url)
     with unit_of_work() as session:
-        bootstrap.ensure_admin(session=session, settings=get_settings(), echo=click.echo)
+        return bootstrap.ensure_admin(session=session, settings=get_settings(), echo=click.echo)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Load the demo project on first start.",
+)
 @click.pass_context
-def run(ctx: click.Context, host: str, port: int) -> None:
-    """Development all-in-one: `setup`, then serve."""
-    ctx.invoke(setup)
+def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
+    """Development all-in-one: `setup`, the demo on first start, then serve."""
+    first_start = ctx.invoke(setup)
+    if first_start and demo:
+        ctx.invoke(demo_load)
     click.echo(f"Instruction Studio is starting on http://{host}:{port}")
     ctx.invoke(serve, host=host, port=port, workers=1)
+
+
+@main.group()
+def demo() -> None:
+    """Demo content written for this project."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Load the bilingual demo project, its users and items (once)."""
+    from sqlalchemy import select
+
+    from app.demo.loader import load_demo
+    from app.models import User
+
+    with unit_of_work() as session:
+        admin = session.scalar(select(User).where(User.role == "admin").order_by(User.id))
+        summary = load_demo(session=session, admin=admin)
+        for line in summary.lines():
+            click.echo(line)
 
 
 @main.group()

@@ -17,8 +17,11 @@ FLAG_LABELS = {
     "factually_wrong": N_("factually wrong"),
     "unclear": N_("unclear"),
 }
-DECISION_LABELS = {"approve": N_("approve"), "reject": N_("reject"),
-                   "request_changes": N_("request changes")}
+DECISION_LABELS = {
+    "approve": N_("approve"),
+    "reject": N_("reject"),
+    "request_changes": N_("request changes"),
+}
 ROLE_NAMES = {"user": N_("user"), "assistant": N_("assistant")}
 ALL_LABELS = {
     **ROLE_LABELS,

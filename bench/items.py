@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -51,7 +52,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
@@ -132,6 +132,7 @@ ZH_QUERY = "机器"
 assert not any(ch in word for word in ZH_VOCAB for ch in ZH_QUERY), "机/器 must stay rare"
 assert EN_RARE not in EN_VOCAB
 
+ZH_SHARE = 0.4
 DOMAINS = ["writing", "coding", "math", "translation", "summarization", "qa", "reasoning", "chat"]
 TAGS = ["safety", "multi-turn", "long", "short", "formal", "casual", "creative", "factual", "gold"]
 STATUSES = (
@@ -213,7 +214,7 @@ class ContentGenerator:
         status = rng.choices(*STATUSES)[0]
         if self._recent and rng.random() < 0.02:
             return self._near_copy(rng.choice(self._recent)), status
-        zh = rng.random() < 0.4
+        zh = rng.random() < ZH_SHARE
         kind = rng.choices(*KINDS)[0]
         text = self.zh_text if zh else self.en_text
         words = self.zh_words if zh else self.en_words
@@ -229,8 +230,10 @@ class ContentGenerator:
         instruction = template.format(**fill)
         if rng.random() < 0.7:
             instruction += ("" if zh else " ") + text(self._length(4, 30))
-        if rng.random() < 0.01:
-            instruction += "请结合机器学习的例子。" if zh else f" Mention {EN_RARE} in the answer."
+        # Each searched word is in ~1% of all items: 1/0.6 % of English, 1/0.4 % of Chinese ones.
+        if rng.random() < 0.01 / (ZH_SHARE if zh else 1 - ZH_SHARE):
+            rare = f"请结合{ZH_RARE}的例子。" if zh else f" Mention {EN_RARE} in the answer."
+            instruction += rare
         data: dict[str, Any] = {
             "kind": kind,
             "instruction": instruction,
@@ -342,12 +345,62 @@ def patch_item_text_if_broken() -> None:
     )
 
 
+def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
+    """In a worker process: the rows ``create_item`` writes for one generated draft (item,
+    revision, audit event as dicts; search terms and near-duplicate keys as COPY text)."""
+    item_id, data, status, author_id, author_email, project_id, guideline_version, stamp = job
+    draft = ItemDraft(**data)
+    content = item_service.validate_content(draft, for_submit=status != "draft")
+    item = Item(
+        id=item_id,
+        project_id=project_id,
+        author_id=author_id,
+        source=None,
+        guideline_version=guideline_version,
+        status=status,
+        version=1,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    if status != "draft" and hasattr(Item, "submitted_at"):
+        item.submitted_at = stamp  # it went through a submit
+    item_service._apply(item, content, draft)
+    snap = item_service.snapshot(item)
+    revision = {
+        "item_id": item_id,
+        "version": 1,
+        "snapshot": snap,
+        "content_hash": item.content_hash,
+        "editor_id": author_id,
+        "created_at": stamp,
+    }
+    audit = {
+        "at": stamp,
+        "actor_id": author_id,
+        "actor_label": author_email,
+        "action": "item.created" if status == "draft" else "item.submitted",
+        "entity_type": "item",
+        "entity_id": str(item_id),
+        "before": None,
+        "after": snap,
+    }
+    text = indexing.item_text(item)
+    # Terms are \w+ runs or CJK bigrams: never a tab, newline or backslash, so COPY text is safe.
+    terms = "".join(f"{term}\t{item_id}\n" for term in indexing.terms_of(text))
+    keys = "".join(
+        f"{r['item_id']}\t{r['band']}\t{r['project_id']}\t{r['key']}\n"
+        for r in indexing.near_dup_rows(item_id, project_id, text)
+    )
+    return _row(item), revision, audit, terms, keys
+
+
 class Seeder:
     """Grows the project to a target size, writing what ``create_item`` writes for each item.
 
-    Items, revisions and audit events go through SQLAlchemy Core ``insert`` of the mapped tables
-    (so column defaults, JSON and timestamp types are the app's own); the many search-term and
-    near-duplicate-key rows go through COPY."""
+    Drafts come from one deterministic generator; worker processes turn them into rows through
+    the service's validation, hashing and indexing functions. Items, revisions and audit events
+    go through SQLAlchemy Core ``insert`` of the mapped tables (the app's own defaults, JSON and
+    timestamp types); the many search-term and near-duplicate-key rows go through COPY."""
 
     def __init__(self, engine: sa.Engine, project: Project, authors: list[User]) -> None:
         self.engine = engine
@@ -357,85 +410,52 @@ class Seeder:
         self.gen = ContentGenerator(0)
         self.count = 0
         self.epoch = datetime.now(UTC) - timedelta(days=120)
+        # spawn, not fork: forked children would share the parent's database sockets.
+        context = multiprocessing.get_context("spawn")
+        self.pool = context.Pool(os.cpu_count() or 2, initializer=patch_item_text_if_broken)
 
-    def _rows(self, item_id: int) -> tuple[dict, dict, dict, list, list]:
-        data, status = self.gen.draft()
-        author_id, author_email = self.authors[item_id % len(self.authors)]
-        draft = ItemDraft(**data)
-        content = item_service.validate_content(draft, for_submit=status != "draft")
-        stamp = self.epoch + timedelta(seconds=item_id * 60)
-        item = Item(
-            id=item_id,
-            project_id=self.project_id,
-            author_id=author_id,
-            source=None,
-            guideline_version=self.guideline_version,
-            status=status,
-            version=1,
-            created_at=stamp,
-            updated_at=stamp,
-        )
-        if status != "draft" and hasattr(Item, "submitted_at"):
-            item.submitted_at = stamp  # it went through a submit
-        item_service._apply(item, content, draft)
-        snap = item_service.snapshot(item)
-        item_row = _row(item)
-        revision = {
-            "item_id": item_id,
-            "version": 1,
-            "snapshot": snap,
-            "content_hash": item.content_hash,
-            "editor_id": author_id,
-            "created_at": stamp,
-        }
-        audit = {
-            "at": stamp,
-            "actor_id": author_id,
-            "actor_label": author_email,
-            "action": "item.created" if status == "draft" else "item.submitted",
-            "entity_type": "item",
-            "entity_id": str(item_id),
-            "before": None,
-            "after": snap,
-        }
-        text = indexing.item_text(item)
-        terms = [(term, item_id) for term in indexing.terms_of(text)]
-        keys = [
-            (r["item_id"], r["band"], r["project_id"], r["key"])
-            for r in indexing.near_dup_rows(item_id, self.project_id, text)
-        ]
-        return item_row, revision, audit, terms, keys
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+    def _jobs(self, first: int, count: int) -> Iterator[tuple]:
+        for item_id in range(first, first + count):
+            data, status = self.gen.draft()
+            author_id, author_email = self.authors[item_id % len(self.authors)]
+            stamp = self.epoch + timedelta(seconds=item_id * 60)
+            yield (item_id, data, status, author_id, author_email, self.project_id,
+                   self.guideline_version, stamp)  # fmt: skip
 
     def grow_to(self, target: int) -> dict[str, Any]:
         start = time.perf_counter()
-        build_s = 0.0
         added = target - self.count
         terms_n = keys_n = 0
+        insert_s = 0.0
         with self.engine.connect() as conn:
             first = conn.scalar(sa.text("SELECT coalesce(max(id), 0) + 1 FROM items"))
-            for batch_start in range(first, first + added, SEED_BATCH):
-                batch_end = min(first + added, batch_start + SEED_BATCH)
+            built = self.pool.imap(_build_item, self._jobs(first, added), chunksize=50)
+            done = 0
+            while done < added:
+                batch = [next(built) for _ in range(min(SEED_BATCH, added - done))]
                 t0 = time.perf_counter()
-                items, revisions, audits, terms, keys = [], [], [], [], []
-                for item_id in range(batch_start, batch_end):
-                    i, r, a, t, k = self._rows(item_id)
-                    items.append(i)
-                    revisions.append(r)
-                    audits.append(a)
-                    terms += t
-                    keys += k
-                build_s += time.perf_counter() - t0
-                conn.execute(sa.insert(Item.__table__), items)
-                conn.execute(sa.insert(ItemRevision.__table__), revisions)
-                conn.execute(sa.insert(AuditEvent.__table__), audits)
+                conn.execute(sa.insert(Item.__table__), [b[0] for b in batch])
+                conn.execute(sa.insert(ItemRevision.__table__), [b[1] for b in batch])
+                conn.execute(sa.insert(AuditEvent.__table__), [b[2] for b in batch])
+                terms = "".join(b[3] for b in batch)
+                keys = "".join(b[4] for b in batch)
                 with conn.connection.driver_connection.cursor() as cur:
-                    _copy(cur, "search_terms", ["term", "item_id"], terms)
-                    _copy(cur, "neardup_keys", ["item_id", "band", "project_id", "key"], keys)
+                    with cur.copy("COPY search_terms (term, item_id) FROM STDIN") as copy:
+                        copy.write(terms.encode())
+                    columns = "item_id, band, project_id, key"
+                    with cur.copy(f"COPY neardup_keys ({columns}) FROM STDIN") as copy:
+                        copy.write(keys.encode())
                 conn.commit()
-                terms_n += len(terms)
-                keys_n += len(keys)
-                self.count += batch_end - batch_start
-                if (self.count // SEED_BATCH) % 10 == 0 or batch_end == first + added:
+                insert_s += time.perf_counter() - t0
+                terms_n += terms.count("\n")
+                keys_n += keys.count("\n")
+                done += len(batch)
+                self.count += len(batch)
+                if (self.count // SEED_BATCH) % 10 == 0 or done == added:
                     log(f"  seeded {self.count:,} items")
             conn.execute(
                 sa.text(
@@ -448,15 +468,15 @@ class Seeder:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # What autovacuum does after a bulk load; without it the planner sees stale stats.
             conn.execute(sa.text("VACUUM ANALYZE"))
-        done = time.perf_counter()
+        vacuumed = time.perf_counter()
         return {
             "items_added": added,
             "search_terms_added": terms_n,
             "neardup_keys_added": keys_n,
             "seconds": round(seeded - start, 2),
-            "of_which_building_rows_in_python_s": round(build_s, 2),
+            "of_which_database_inserts_s": round(insert_s, 2),
             "items_per_s": round(added / (seeded - start)),
-            "vacuum_analyze_s": round(done - seeded, 2),
+            "vacuum_analyze_s": round(vacuumed - seeded, 2),
         }
 
 
@@ -471,12 +491,6 @@ def _row(item: Item) -> dict[str, Any]:
         elif column.nullable and column.default is None and column.server_default is None:
             row[column.key] = None
     return row
-
-
-def _copy(cur: psycopg.Cursor, table: str, columns: list[str], rows: list) -> None:
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def make_people(session_factory) -> tuple[Project, User, list[tuple[User, str]]]:
@@ -538,6 +552,13 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_up(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -607,22 +628,34 @@ def time_get(client: httpx.Client, path: str, params: dict, n: int) -> tuple[dic
     return summary(times), body
 
 
+DRAFT_FIELDS = _words(
+    "kind instruction input output demos constraints rules state_constraints domain difficulty "
+    "tags language"
+)
+
+
 def item_body(item: dict, output: str) -> dict:
-    fields = _words(
-        "kind instruction input demos constraints rules state_constraints domain difficulty "
-        "tags language version"
-    )
-    return {**{f: item[f] for f in fields}, "output": output}
+    return {**{f: item[f] for f in DRAFT_FIELDS}, "output": output, "version": item["version"]}
 
 
-def time_saves(base: str, people: list[tuple[User, str]], item_ids: list[int], saves: int) -> dict:
-    """Each user saves their own item ``saves`` times, all users at once (PUT, version checked)."""
+def time_saves(
+    base: str,
+    people: list[tuple[User, str]],
+    item_ids: list[int],
+    saves: int,
+    think_s: tuple[float, float] = (0.0, 0.0),
+) -> dict:
+    """Each user saves their own item ``saves`` times (PUT with the version read), all users at
+    once, pausing ``think_s`` (uniform range) before each save. Only this user edits the item,
+    so any 409 is spurious; it is counted, the item re-read, and the save not timed."""
     barrier = threading.Barrier(len(people))
     times: list[float] = []
     failures: list[str] = []
+    conflicts = [0]
     lock = threading.Lock()
 
-    def user_loop(token: str, item_id: int) -> None:
+    def user_loop(index: int, token: str, item_id: int) -> None:
+        rng = random.Random(index)
         headers = {"Authorization": f"Bearer {token}"}
         mine: list[float] = []
         try:
@@ -631,17 +664,25 @@ def time_saves(base: str, people: list[tuple[User, str]], item_ids: list[int], s
                 original = item["output"]
                 barrier.wait()
                 for k in range(saves):
+                    if think_s[1]:
+                        time.sleep(rng.uniform(*think_s))
                     body = item_body(item, f"{original} Edit {k} at {time.time_ns()}.")
                     t0 = time.perf_counter()
                     response = client.put(f"/api/v1/items/{item_id}", json=body)
-                    mine.append((time.perf_counter() - t0) * 1000)
+                    elapsed = (time.perf_counter() - t0) * 1000
+                    if response.status_code == 409:
+                        with lock:
+                            conflicts[0] += 1
+                        item = client.get(f"/api/v1/items/{item_id}").raise_for_status().json()
+                        continue
                     if response.status_code != 200:
                         raise RuntimeError(
                             f"PUT {item_id} (save {k}, version {item['version']}): "
                             f"{response.status_code} {response.text}"
                         )
+                    mine.append(elapsed)
                     item = response.json()
-        except Exception as error:  # noqa: BLE001 - reported in the JSON
+        except Exception as error:  # noqa: BLE001 - reported below
             barrier.abort()
             with lock:
                 failures.append(str(error)[:300])
@@ -649,8 +690,8 @@ def time_saves(base: str, people: list[tuple[User, str]], item_ids: list[int], s
             times.extend(mine)
 
     threads = [
-        threading.Thread(target=user_loop, args=(token, item_id))
-        for (_, token), item_id in zip(people, item_ids, strict=True)
+        threading.Thread(target=user_loop, args=(index, token, item_id))
+        for index, ((_, token), item_id) in enumerate(zip(people, item_ids, strict=True))
     ]
     start = time.perf_counter()
     for thread in threads:
@@ -662,8 +703,33 @@ def time_saves(base: str, people: list[tuple[User, str]], item_ids: list[int], s
         raise RuntimeError(f"saves failed: {failures[:3]}")
     result = summary(times)
     result["users"] = len(people)
+    result["think_time_s"] = list(think_s)
     result["saves_per_s"] = round(len(times) / wall, 1)
+    result["spurious_409"] = conflicts[0]
     return result
+
+
+def time_save_in_process(session_factory, user_id: int, item_id: int, n: int) -> dict:
+    """``update_item`` plus commit in this process, one at a time: the save's own cost
+    without HTTP, authentication or JSON."""
+    times = []
+    for k in range(n):
+        with session_factory() as session:
+            t0 = time.perf_counter()
+            item = session.get(Item, item_id)
+            editor = session.get(User, user_id)
+            data = {f: getattr(item, f) for f in DRAFT_FIELDS}
+            data["output"] = f"{item.output.split(' Edit ')[0]} Edit {k} in process."
+            item_service.update_item(
+                session=session,
+                item_id=item_id,
+                draft=ItemDraft(**data),
+                expected_version=item.version,
+                editor=editor,
+            )
+            session.commit()
+            times.append((time.perf_counter() - t0) * 1000)
+    return summary(times)
 
 
 def plan_line(node: dict, depth: int = 0) -> str:
@@ -806,10 +872,19 @@ def measure_size(
             ).all()
         )
     item_ids = [newest[user.id] for user, _ in people]
-    log(f"  save: {len(people)} concurrent users x {saves} saves")
-    result[f"save_{len(people)}_users"] = time_saves(server.base, people, item_ids, saves)
-    log("  save: 1 user (for comparison)")
+    users = len(people)
+    log(f"  save: {users} concurrent users x {saves} saves, no pause")
+    result[f"save_{users}_users"] = time_saves(server.base, people, item_ids, saves)
+    log(f"  save: {users} concurrent users x {saves} saves, 0.5-1.5 s apart")
+    result[f"save_{users}_users_paced"] = time_saves(
+        server.base, people, item_ids, saves, think_s=(0.5, 1.5)
+    )
+    log("  save: 1 user, no pause")
     result["save_1_user"] = time_saves(server.base, people[:1], item_ids[:1], saves * 2)
+    log("  save: in-process update_item + commit")
+    result["save_in_process"] = time_save_in_process(
+        session_factory, people[1][0].id, item_ids[1], saves * 2
+    )
     result["matches"] = matches
     result["sql"] = sql
     return result
@@ -853,6 +928,15 @@ def budgets(sizes: list[int], by_size: dict, rss: dict, users: int) -> list[dict
             "met": save < BUDGET_MS,
         }
     )
+    paced = large[f"save_{users}_users_paced"]["p95_ms"]
+    rows.append(
+        {
+            "budget": f"save p95 < {BUDGET_MS:g} ms with {users} users saving 0.5-1.5 s apart {at}",
+            "value": paced,
+            "met": paced < BUDGET_MS,
+            "informational": True,
+        }
+    )
     idle = rss["idle_after_load"]["rss_mb"]
     rows.append(
         {
@@ -891,7 +975,9 @@ def run() -> dict[str, Any]:
             "sql: PostgreSQL EXPLAIN ANALYZE time of each SELECT the endpoint's repository "
             "calls issue (page, then counts_by_status), run once after the timed requests.",
             "Seeding writes in batches the rows create_item writes; VACUUM ANALYZE follows.",
-            "Saves: each user PUTs their own newest draft (drafts are always editable).",
+            "Saves: each user PUTs their own newest draft (drafts are always editable), back to "
+            "back (the budgeted figure) and, for comparison, 0.5-1.5 s apart; save_in_process is "
+            "update_item plus commit in the bench process, one at a time.",
             f"search_en: '{EN_RARE}' (~1% of items); search_zh: '{ZH_QUERY}' from '{ZH_RARE}' "
             f"(~1%); search_en_frequent: '{EN_FREQUENT}', in most English items (not budgeted).",
         ],
@@ -907,8 +993,9 @@ def run() -> dict[str, Any]:
             report["postgresql"] = conn.execute(sa.text("SHOW server_version")).scalar()
         project, _admin, people = make_people(session_factory)
         seeder = Seeder(engine, project, [user for user, _ in people])
-        server = Server(url, Path(tmp))
+        server = None
         try:
+            server = Server(url, Path(tmp))
             time.sleep(1)
             rss = {"after_start": server.memory_mb()}
             report["seed"], by_size = {}, {}
@@ -923,14 +1010,17 @@ def run() -> dict[str, Any]:
                 rss[f"idle_after_load_at_{size}"] = server.memory_mb()
             rss["idle_after_load"] = rss[f"idle_after_load_at_{sizes[-1]}"]
         except BaseException:
-            log(f"server log tail:\n{server.tail()}")
+            if server is not None:
+                log(f"server log tail:\n{server.tail()}")
             raise
         finally:
-            server.stop()
+            if server is not None:
+                server.stop()
+            seeder.close()
             engine.dispose()
     report["sizes"] = by_size
     timed = [*BUDGETED, "search_en_frequent", "duplicate_check_in_process"]
-    timed.append(f"save_{ARGS.users}_users")
+    timed += [f"save_{ARGS.users}_users", f"save_{ARGS.users}_users_paced", "save_in_process"]
     report["ratio_p95_largest_to_smallest"] = {
         name: round(
             by_size[str(sizes[-1])][name]["p95_ms"] / by_size[str(sizes[0])][name]["p95_ms"], 2
@@ -940,7 +1030,9 @@ def run() -> dict[str, Any]:
     report["web_process_memory"] = rss
     report["workarounds"] = WORKAROUNDS
     report["budgets"] = budgets(sizes, by_size, rss, ARGS.users)
-    report["all_budgets_met"] = all(row["met"] for row in report["budgets"])
+    report["all_budgets_met"] = all(
+        row["met"] for row in report["budgets"] if not row.get("informational")
+    )
     report["total_s"] = round(time.perf_counter() - started, 1)
     return report
 

@@ -154,6 +154,24 @@ class TestGuidelineVersions:
         count = select(func.count()).select_from(GuidelineVersion)
         assert db_session.scalar(count.where(GuidelineVersion.project_id == project.id)) == 1
 
+    def test_blind_mode_checkbox_and_rename_conflict(self, client, db_session, admin_user):
+        project = _make_project(db_session, admin_user)
+        _make_project(db_session, admin_user, name="Taken")
+        csrf = login(client, admin_user.email)
+        response = _edit(client, csrf, project, blind_mode=["false", "true"])
+        assert response.status_code == 303
+        db_session.refresh(project)
+        assert project.blind_mode is True
+        renamed = client.post(
+            f"/projects/{project.id}/edit",
+            data=_form(csrf, name="Taken", version=str(project.version), description="kept"),
+        )
+        assert renamed.status_code == 409
+        assert "A project named Taken already exists." in renamed.text
+        assert "kept</textarea>" in renamed.text
+        db_session.refresh(project)
+        assert project.name == "Existing"
+
     def test_unknown_version_is_404(self, client, db_session, admin_user):
         project = _make_project(db_session, admin_user)
         login(client, admin_user.email)

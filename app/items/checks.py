@@ -108,7 +108,7 @@ def live_report(
         values["instruction"],
         values["input"],
         values["output"],
-        [(d["input"], d["output"]) for d in state.demos] if state.kind == "example" else [],
+        state.demos if state.kind == "example" else [],
     )
     report.duplicates = near_duplicates(
         session, project_id=project_id, text=text, exclude_id=exclude_id

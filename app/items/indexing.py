@@ -22,8 +22,7 @@ _hasher = neardup.MinHasher()
 
 
 def item_text(item: Item) -> str:
-    demos = [(d.get("input", ""), d.get("output", "")) for d in item.demos or []]
-    return neardup.item_text(item.instruction, item.input, item.output, demos)
+    return neardup.item_text(item.instruction, item.input, item.output, item.demos or [])
 
 
 def terms_of(text: str) -> set[str]:

@@ -136,9 +136,11 @@ def counts_by_status(session: Session, f: ItemFilter) -> dict[str, int]:
 def authors(session: Session, project_id: int) -> list[tuple[int, str]]:
     from app.models import User
 
-    query = (select(User.id, User.email).where(User.id.in_(
-        select(Item.author_id).where(Item.project_id == project_id).distinct()))
-        .order_by(User.email))
+    query = (
+        select(User.id, User.email)
+        .where(User.id.in_(select(Item.author_id).where(Item.project_id == project_id).distinct()))
+        .order_by(User.email)
+    )
     return [(row.id, row.email) for row in session.execute(query)]
 
 

@@ -208,6 +208,44 @@ def update_item(
     return item
 
 
+def submit_item(*, session: Session, item_id: int, expected_version: int, actor: User) -> Item:
+    """Send an item to review as it is (the status machine's ``submit``)."""
+    item = get_item(session=session, item_id=item_id)
+    if not can_edit(actor, item):
+        raise Forbidden(N_("Only the author or a reviewer can edit this item."))
+    if item.version != expected_version:
+        raise Conflict(
+            N_(
+                "The item changed since you opened it (now version %(v)s). Reload "
+                "to review the new version."
+            ),
+            v=item.version,
+            current=item,
+        )
+    if machine.next_status(item.status, "submit") is None:
+        raise Conflict(machine.WHY_NOT["submit"], status=item.status)
+    if not item.output.strip():
+        raise InvalidInput(
+            N_("Write the output before submitting."),
+            errors={"output": N_("Write the output before submitting.")},
+        )
+    before = snapshot(item)
+    item.status = "submitted"
+    item.submitted_at = utcnow()
+    session.flush()
+    _write_revision(session, item, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action="item.submitted",
+        entity_type="item",
+        entity_id=item.id,
+        before=before,
+        after=snapshot(item),
+    )
+    return item
+
+
 def revision(*, session: Session, item_id: int, version: int) -> ItemRevision | None:
     """The content as of a version: the latest revision at or before it (status changes
     bump the version without writing a revision)."""

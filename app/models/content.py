@@ -97,8 +97,9 @@ class Review(Base):
 
     __tablename__ = "reviews"
     __table_args__ = (
-        UniqueConstraint("item_id", "item_version", "reviewer_id",
-                         name="uq_reviews_item_version_reviewer"),
+        UniqueConstraint(
+            "item_id", "item_version", "reviewer_id", name="uq_reviews_item_version_reviewer"
+        ),
         CheckConstraint("decision IN ('approve', 'reject', 'request_changes')", name="decision"),
         Index("ix_reviews_reviewer", "reviewer_id", "created_at"),
     )

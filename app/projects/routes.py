@@ -97,7 +97,11 @@ def create_project(
     try:
         project = service.create_project(session=session, data=data, actor=user)
     except (InvalidInput, Conflict) as error:
-        errors = error.errors if isinstance(error, InvalidInput) else {"name": error.message}
+        errors = (
+            error.errors
+            if isinstance(error, InvalidInput)
+            else {"name": N_("This name is already taken.")}
+        )
         return _form_page(
             request,
             form=data,

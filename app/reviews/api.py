@@ -55,10 +55,19 @@ def reopen(item_id: int, body: ReopenIn, session: DbSession, user: Reviewer):
     return service.reopen(session=session, item_id=item_id, actor=user, **body.model_dump())
 
 
-@router.post("/projects/{project_id}/review/next", response_model=ItemOut | None,
-             name="api_review_next")
-def claim_next(project_id: int, session: DbSession, user: Reviewer,
-               kind: str | None = None, domain: str | None = None):
+@router.post(
+    "/projects/{project_id}/review/next", response_model=ItemOut | None, name="api_review_next"
+)
+def claim_next(
+    project_id: int,
+    session: DbSession,
+    user: Reviewer,
+    kind: str | None = None,
+    domain: str | None = None,
+):
     """Lease the next item to review (null when the queue is empty)."""
-    return service.claim_next(session=session, reviewer=user,
-                              f=QueueFilter(project_id=project_id, kind=kind, domain=domain))
+    return service.claim_next(
+        session=session,
+        reviewer=user,
+        f=QueueFilter(project_id=project_id, kind=kind, domain=domain),
+    )

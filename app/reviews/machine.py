@@ -24,13 +24,15 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 WHY_NOT = {
-    "submit": N_("Only a draft or an item sent back for changes can be submitted; this one is "
-                 "%(status)s."),
+    "submit": N_(
+        "Only a draft or an item sent back for changes can be submitted; this one is %(status)s."
+    ),
     "edit": N_("A rejected item is closed and cannot be edited."),
     "approve": N_("Only a submitted item can be approved; this one is %(status)s."),
     "reject": N_("Only a submitted item can be rejected; this one is %(status)s."),
-    "request_changes": N_("Only a submitted item can be sent back for changes; this one is "
-                          "%(status)s."),
+    "request_changes": N_(
+        "Only a submitted item can be sent back for changes; this one is %(status)s."
+    ),
     "reopen": N_("Only an approved item can be reopened; this one is %(status)s."),
 }
 

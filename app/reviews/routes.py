@@ -29,9 +29,14 @@ def _filter(project_id: int, params) -> QueueFilter:
         return (params.get(name) or "").strip() or None
 
     author = value("author")
-    return QueueFilter(project_id=project_id, kind=value("kind"), domain=value("domain"),
-                       author_id=int(author) if author and author.isdigit() else None,
-                       tag=value("tag"), reason=value("reason"))
+    return QueueFilter(
+        project_id=project_id,
+        kind=value("kind"),
+        domain=value("domain"),
+        author_id=int(author) if author and author.isdigit() else None,
+        tag=value("tag"),
+        reason=value("reason"),
+    )
 
 
 @router.get("/projects/{project_id}/review", name="review_queue")
@@ -41,19 +46,31 @@ def review_queue(request: Request, session: DbSession, user: Reviewer, project_i
     from app.items import repository
 
     waiting = repository.counts_by_status(
-        session, repository.ItemFilter(project_id=project.id)).get("submitted", 0)
-    return render(request, "reviews/queue.html", {
-        "project": project, "waiting": waiting, "reasons": machine.REASONS,
-        "domains": repository.domains(session, project.id),
-        "authors": repository.authors(session, project.id), "params": request.query_params})
+        session, repository.ItemFilter(project_id=project.id)
+    ).get("submitted", 0)
+    return render(
+        request,
+        "reviews/queue.html",
+        {
+            "project": project,
+            "waiting": waiting,
+            "reasons": machine.REASONS,
+            "domains": repository.domains(session, project.id),
+            "authors": repository.authors(session, project.id),
+            "params": request.query_params,
+        },
+    )
 
 
 def _go_next(request: Request, session, user, project_id: int, params) -> Response:
     item = service.claim_next(session=session, reviewer=user, f=_filter(project_id, params))
     query = request.url.query
     if item is None:
-        return redirect(request, request.app.url_path_for("review_queue", project_id=project_id)
-                        + "?done=1", toast=("success", N_("The queue is empty. Well done.")))
+        return redirect(
+            request,
+            request.app.url_path_for("review_queue", project_id=project_id) + "?done=1",
+            toast=("success", N_("The queue is empty. Well done.")),
+        )
     url = request.app.url_path_for("review_item", item_id=item.id)
     return redirect(request, url + (f"?{query}" if query else ""))
 
@@ -72,21 +89,40 @@ def _review_page(request, session, user, item_id: int, *, error=None, status: in
     for ref in item.constraints or []:
         spec = registry.REGISTRY.get(ref["id"])
         verdict = registry.check(ref["id"], item.output, ref.get("params", {}))
-        verdicts.append({"id": ref["id"], "label": spec.label if spec else None,
-                         "state": "pass" if verdict.passed else "fail",
-                         "message": verdict.message, "args": verdict.args})
-    duplicates = checks.near_duplicates(session, project_id=project.id,
-                                        text=indexing.item_text(item), exclude_id=item.id)
-    return render(request, "reviews/item.html", {
-        "project": project, "item": item, "messages": preview_of(item), "verdicts": verdicts,
-        "duplicates": duplicates, "reasons": machine.REASONS, "error": error,
-        "record": service.author_record(session=session, author_id=item.author_id),
-        "history": service.reviews_of(session=session, item_id=item.id),
-        "author": session.get(User, item.author_id) if item.author_id else None,
-        "own": item.author_id == user.id, "query": request.url.query,
-        "previous": service.previous_decided(session=session, reviewer=user,
-                                             before_item=item.id),
-    }, status_code=status)
+        verdicts.append(
+            {
+                "id": ref["id"],
+                "label": spec.label if spec else None,
+                "state": "pass" if verdict.passed else "fail",
+                "message": verdict.message,
+                "args": verdict.args,
+            }
+        )
+    duplicates = checks.near_duplicates(
+        session, project_id=project.id, text=indexing.item_text(item), exclude_id=item.id
+    )
+    return render(
+        request,
+        "reviews/item.html",
+        {
+            "project": project,
+            "item": item,
+            "messages": preview_of(item),
+            "verdicts": verdicts,
+            "duplicates": duplicates,
+            "reasons": machine.REASONS,
+            "error": error,
+            "record": service.author_record(session=session, author_id=item.author_id),
+            "history": service.reviews_of(session=session, item_id=item.id),
+            "author": session.get(User, item.author_id) if item.author_id else None,
+            "own": item.author_id == user.id,
+            "query": request.url.query,
+            "previous": service.previous_decided(
+                session=session, reviewer=user, before_item=item.id
+            ),
+        },
+        status_code=status,
+    )
 
 
 @router.get("/items/{item_id}/review", name="review_item")
@@ -97,7 +133,10 @@ def review_item(request: Request, session: DbSession, user: Reviewer, item_id: i
 
 @router.post("/items/{item_id}/review", name="review_decide")
 def review_decide(
-    request: Request, session: DbSession, user: Reviewer, item_id: int,
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    item_id: int,
     decision: Annotated[str, Form(pattern="^(approve|reject|request_changes)$")],
     version: Annotated[int, Form()],
     reason: Annotated[str, Form(max_length=40)] = "",
@@ -106,11 +145,24 @@ def review_decide(
     """Record a decision, then open the next item in the queue."""
     item = items.get_item(session=session, item_id=item_id)
     try:
-        service.decide(session=session, item_id=item_id, reviewer=user, decision=decision,
-                       version=version, reason=reason or None, comment=comment)
+        service.decide(
+            session=session,
+            item_id=item_id,
+            reviewer=user,
+            decision=decision,
+            version=version,
+            reason=reason or None,
+            comment=comment,
+        )
     except (InvalidInput, Conflict) as error:
-        return _review_page(request, session, user, item_id, error=error,
-                            status=422 if isinstance(error, InvalidInput) else 409)
+        return _review_page(
+            request,
+            session,
+            user,
+            item_id,
+            error=error,
+            status=422 if isinstance(error, InvalidInput) else 409,
+        )
     return _go_next(request, session, user, item.project_id, request.query_params)
 
 
@@ -124,19 +176,27 @@ def review_skip(request: Request, session: DbSession, user: Reviewer, item_id: i
 
 @router.post("/items/{item_id}/reopen", name="review_reopen")
 def review_reopen(
-    request: Request, session: DbSession, user: Reviewer, item_id: int,
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    item_id: int,
     reason: Annotated[str, Form(max_length=40)],
     comment: Annotated[str, Form(max_length=5000)] = "",
 ):
     """Send an approved item back for a new review round."""
     service.reopen(session=session, item_id=item_id, actor=user, reason=reason, comment=comment)
-    return redirect(request, request.app.url_path_for("review_item", item_id=item_id),
-                    toast=("success", N_("Item reopened for review.")))
+    return redirect(
+        request,
+        request.app.url_path_for("review_item", item_id=item_id),
+        toast=("success", N_("Item reopened for review.")),
+    )
 
 
 @router.get("/inbox", name="inbox")
 def inbox(request: Request, session: DbSession, user: Annotator):
     """Items sent back to me, with the reviewer's comments."""
-    return render(request, "reviews/inbox.html",
-                  {"entries": service.inbox(session=session, author=user),
-                   "reasons": machine.REASONS})
+    return render(
+        request,
+        "reviews/inbox.html",
+        {"entries": service.inbox(session=session, author=user), "reasons": machine.REASONS},
+    )

@@ -32,8 +32,12 @@ class QueueFilter:
 def _locked_item(session: Session, item_id: int) -> Item:
     """The item, locked for this transaction (PostgreSQL row lock; SQLite writers are
     already serialized by BEGIN IMMEDIATE), and refreshed so the checks see the latest."""
-    item = session.scalar(select(Item).where(Item.id == item_id).with_for_update()
-                          .execution_options(populate_existing=True))
+    item = session.scalar(
+        select(Item)
+        .where(Item.id == item_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if item is None:
         raise NotFound(N_("No item with id %(id)s."), id=item_id)
     return item
@@ -45,8 +49,14 @@ def _require_reviewer(user: User) -> None:
 
 
 def decide(
-    *, session: Session, item_id: int, reviewer: User, decision: str, version: int,
-    reason: str | None = None, comment: str = "",
+    *,
+    session: Session,
+    item_id: int,
+    reviewer: User,
+    decision: str,
+    version: int,
+    reason: str | None = None,
+    comment: str = "",
 ) -> Review:
     """Record a decision on the version the reviewer saw.
 
@@ -61,36 +71,57 @@ def decide(
     if reason is not None and reason not in machine.REASONS:
         raise InvalidInput(N_("Choose a reason from the list."), errors={"reason": N_("Invalid.")})
     if decision != "approve" and not reason:
-        raise InvalidInput(N_("Choose a reason from the list."),
-                           errors={"reason": N_("Required.")})
+        raise InvalidInput(N_("Choose a reason from the list."), errors={"reason": N_("Required.")})
     item = _locked_item(session, item_id)
     if item.author_id == reviewer.id:
         raise Forbidden(N_("Authors never review their own items."))
-    earlier = session.scalar(select(Review).where(
-        Review.item_id == item.id, Review.item_version == version,
-        Review.reviewer_id == reviewer.id))
+    earlier = session.scalar(
+        select(Review).where(
+            Review.item_id == item.id,
+            Review.item_version == version,
+            Review.reviewer_id == reviewer.id,
+        )
+    )
     if earlier is not None:
         if earlier.decision == decision:
             return earlier
         raise Conflict(N_("You already decided on this version of the item."))
     if item.version != version:
-        raise Conflict(N_("The item changed since you opened it (now version %(v)s). Reload "
-                          "to review the new version."), v=item.version, current=item)
+        raise Conflict(
+            N_(
+                "The item changed since you opened it (now version %(v)s). Reload "
+                "to review the new version."
+            ),
+            v=item.version,
+            current=item,
+        )
     new_status = machine.next_status(item.status, decision)
     if new_status is None:
         raise Conflict(machine.WHY_NOT[decision], status=item.status)
     project = session.get(Project, item.project_id)
     review = Review(
-        item_id=item.id, project_id=item.project_id, item_version=item.version,
-        reviewer_id=reviewer.id, author_id=item.author_id, decision=decision, reason=reason,
-        comment=comment.strip(), submitted_at=item.submitted_at, created_at=utcnow())
+        item_id=item.id,
+        project_id=item.project_id,
+        item_version=item.version,
+        reviewer_id=reviewer.id,
+        author_id=item.author_id,
+        decision=decision,
+        reason=reason,
+        comment=comment.strip(),
+        submitted_at=item.submitted_at,
+        created_at=utcnow(),
+    )
     session.add(review)
     session.flush()
     before = {"status": item.status, "version": item.version}
     if decision == "approve":
-        approvals = session.scalar(select(func.count(func.distinct(Review.reviewer_id))).where(
-            Review.item_id == item.id, Review.item_version == item.version,
-            Review.decision == "approve"))
+        approvals = session.scalar(
+            select(func.count(func.distinct(Review.reviewer_id))).where(
+                Review.item_id == item.id,
+                Review.item_version == item.version,
+                Review.decision == "approve",
+            )
+        )
         if approvals < project.approvals_needed:
             new_status = "submitted"
     if new_status != item.status:
@@ -106,15 +137,33 @@ def decide(
         # A first approval of two changes nothing a second reviewer must re-read: keep
         # the version (they approve the same one) and only free the lease.
         release(session=session, item_id=item.id, reviewer=reviewer)
-    audit.record(session, actor=reviewer, action=f"review.{decision}", entity_type="item",
-                 entity_id=item.id, before=before,
-                 after={"status": item.status, "version": item.version, "reason": reason,
-                        "comment": review.comment, "reviewed_version": review.item_version})
+    audit.record(
+        session,
+        actor=reviewer,
+        action=f"review.{decision}",
+        entity_type="item",
+        entity_id=item.id,
+        before=before,
+        after={
+            "status": item.status,
+            "version": item.version,
+            "reason": reason,
+            "comment": review.comment,
+            "reviewed_version": review.item_version,
+        },
+    )
     return review
 
 
-def reopen(*, session: Session, item_id: int, actor: User, reason: str, comment: str = "",
-           link: str | None = None) -> Item:
+def reopen(
+    *,
+    session: Session,
+    item_id: int,
+    actor: User,
+    reason: str,
+    comment: str = "",
+    link: str | None = None,
+) -> Item:
     """Move an approved item back to submitted for a new review round."""
     _require_reviewer(actor)
     if reason not in machine.REASONS:
@@ -130,10 +179,21 @@ def reopen(*, session: Session, item_id: int, actor: User, reason: str, comment:
     item.reopen_reason = reason + (f": {comment.strip()}" if comment.strip() else "")
     item.reopen_link = link
     session.flush()
-    audit.record(session, actor=actor, action="review.reopen", entity_type="item",
-                 entity_id=item.id, before=before,
-                 after={"status": item.status, "version": item.version, "reason": reason,
-                        "comment": comment.strip(), "link": link})
+    audit.record(
+        session,
+        actor=actor,
+        action="review.reopen",
+        entity_type="item",
+        entity_id=item.id,
+        before=before,
+        after={
+            "status": item.status,
+            "version": item.version,
+            "reason": reason,
+            "comment": comment.strip(),
+            "link": link,
+        },
+    )
     return item
 
 
@@ -148,21 +208,37 @@ def claim_next(*, session: Session, reviewer: User, f: QueueFilter) -> Item | No
     _require_reviewer(reviewer)
     now = utcnow()
     free = (Item.lease_until.is_(None)) | (Item.lease_until < now) | (Item.lease_by == reviewer.id)
-    decided = exists().where(Review.item_id == Item.id, Review.item_version == Item.version,
-                             Review.reviewer_id == reviewer.id)
+    decided = exists().where(
+        Review.item_id == Item.id,
+        Review.item_version == Item.version,
+        Review.reviewer_id == reviewer.id,
+    )
     candidate = (
         select(Item.id)
-        .where(Item.project_id == f.project_id, Item.status == "submitted", free, ~decided,
-               (Item.author_id.is_(None)) | (Item.author_id != reviewer.id))
+        .where(
+            Item.project_id == f.project_id,
+            Item.status == "submitted",
+            free,
+            ~decided,
+            (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
+        )
         .order_by(
-            case((Item.priority_reviewer_id == reviewer.id, 2), (Item.review_priority > 0, 1),
-                 else_=0).desc(),
-            Item.submitted_at, Item.id)
+            case(
+                (Item.priority_reviewer_id == reviewer.id, 2),
+                (Item.review_priority > 0, 1),
+                else_=0,
+            ).desc(),
+            Item.submitted_at,
+            Item.id,
+        )
         .limit(1)
         .with_for_update(skip_locked=True)
     )
-    for column, value in ((Item.kind, f.kind), (Item.domain, f.domain),
-                          (Item.author_id, f.author_id)):
+    for column, value in (
+        (Item.kind, f.kind),
+        (Item.domain, f.domain),
+        (Item.author_id, f.author_id),
+    ):
         if value:
             candidate = candidate.where(column == value)
     if f.tag:
@@ -180,19 +256,24 @@ def claim_next(*, session: Session, reviewer: User, f: QueueFilter) -> Item | No
     ).scalar()
     if claimed is None:
         return None
-    return session.scalar(select(Item).where(Item.id == claimed)
-                          .execution_options(populate_existing=True))
+    return session.scalar(
+        select(Item).where(Item.id == claimed).execution_options(populate_existing=True)
+    )
 
 
 def release(*, session: Session, item_id: int, reviewer: User) -> None:
-    session.execute(update(Item).where(Item.id == item_id, Item.lease_by == reviewer.id)
-                    .values(lease_by=None, lease_until=None)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.lease_by == reviewer.id)
+        .values(lease_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def reviews_of(*, session: Session, item_id: int) -> list[Review]:
-    return list(session.scalars(select(Review).where(Review.item_id == item_id)
-                                .order_by(Review.id)))
+    return list(
+        session.scalars(select(Review).where(Review.item_id == item_id).order_by(Review.id))
+    )
 
 
 def previous_decided(*, session: Session, reviewer: User, before_item: int | None) -> int | None:
@@ -207,21 +288,31 @@ def author_record(*, session: Session, author_id: int | None, limit: int = 50) -
     """Decisions on this author's recent items: how often they pass review."""
     if author_id is None:
         return {}
-    recent = (select(Review.decision).where(Review.author_id == author_id)
-              .order_by(Review.id.desc()).limit(limit).subquery())
+    recent = (
+        select(Review.decision)
+        .where(Review.author_id == author_id)
+        .order_by(Review.id.desc())
+        .limit(limit)
+        .subquery()
+    )
     rows = session.execute(select(recent.c.decision, func.count()).group_by(recent.c.decision))
     return {decision: n for decision, n in rows}
 
 
 def inbox(*, session: Session, author: User) -> list[tuple[Item, Review | None]]:
     """Items sent back to this author, with the reviewer's latest comment."""
-    items = session.scalars(select(Item).where(Item.author_id == author.id,
-                                               Item.status == "changes_requested")
-                            .order_by(Item.updated_at.desc())).all()
+    items = session.scalars(
+        select(Item)
+        .where(Item.author_id == author.id, Item.status == "changes_requested")
+        .order_by(Item.updated_at.desc())
+    ).all()
     result = []
     for item in items:
-        review = session.scalar(select(Review).where(Review.item_id == item.id,
-                                                     Review.decision == "request_changes")
-                                .order_by(Review.id.desc()).limit(1))
+        review = session.scalar(
+            select(Review)
+            .where(Review.item_id == item.id, Review.decision == "request_changes")
+            .order_by(Review.id.desc())
+            .limit(1)
+        )
         result.append((item, review))
     return result

@@ -19,8 +19,19 @@ from app.models import ItemRevision, User
 # A token is a CJK character, a run of other word characters, a run of spaces, or one
 # other character: English diffs by word and Chinese by character, and spacing is kept.
 _TOKEN = re.compile(f"[{CJK_CLASS}]|\\s+|[^\\s{CJK_CLASS}\\W]+|.", re.S)
-DIFF_FIELDS = ("instruction", "input", "output", "demos", "constraints", "rules", "domain",
-               "difficulty", "tags", "language", "status")
+DIFF_FIELDS = (
+    "instruction",
+    "input",
+    "output",
+    "demos",
+    "constraints",
+    "rules",
+    "domain",
+    "difficulty",
+    "tags",
+    "language",
+    "status",
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,13 +78,19 @@ def as_text(value) -> str:
 
 
 def revisions(*, session: Session, item_id: int) -> list[ItemRevision]:
-    return list(session.scalars(select(ItemRevision).where(ItemRevision.item_id == item_id)
-                                .order_by(ItemRevision.version.desc())))
+    return list(
+        session.scalars(
+            select(ItemRevision)
+            .where(ItemRevision.item_id == item_id)
+            .order_by(ItemRevision.version.desc())
+        )
+    )
 
 
 def get_revision(*, session: Session, item_id: int, version: int) -> ItemRevision:
-    row = session.scalar(select(ItemRevision).where(ItemRevision.item_id == item_id,
-                                                    ItemRevision.version == version))
+    row = session.scalar(
+        select(ItemRevision).where(ItemRevision.item_id == item_id, ItemRevision.version == version)
+    )
     if row is None:
         raise NotFound(N_("No revision %(version)s of this item."), version=version)
     return row
@@ -88,17 +105,28 @@ def compare(old: ItemRevision, new: ItemRevision) -> list[dict]:
     return rows
 
 
-def restore(*, session: Session, item_id: int, version: int, expected_version: int,
-            editor: User):
+def restore(*, session: Session, item_id: int, version: int, expected_version: int, editor: User):
     """Save an old revision's content as a new version (history is never rewritten)."""
     old = get_revision(session=session, item_id=item_id, version=version)
     snap = old.snapshot
     draft = ItemDraft(
-        kind=snap["kind"], instruction=snap["instruction"], input=snap.get("input", ""),
-        output=snap.get("output", ""), demos=snap.get("demos", []),
-        constraints=snap.get("constraints", []), rules=snap.get("rules", []),
-        state_constraints=snap.get("state_constraints", True), domain=snap.get("domain"),
-        difficulty=snap.get("difficulty"), tags=snap.get("tags", []),
-        language=snap.get("language"))
-    return items.update_item(session=session, item_id=item_id, draft=draft,
-                             expected_version=expected_version, editor=editor)
+        kind=snap["kind"],
+        instruction=snap["instruction"],
+        input=snap.get("input", ""),
+        output=snap.get("output", ""),
+        demos=snap.get("demos", []),
+        constraints=snap.get("constraints", []),
+        rules=snap.get("rules", []),
+        state_constraints=snap.get("state_constraints", True),
+        domain=snap.get("domain"),
+        difficulty=snap.get("difficulty"),
+        tags=snap.get("tags", []),
+        language=snap.get("language"),
+    )
+    return items.update_item(
+        session=session,
+        item_id=item_id,
+        draft=draft,
+        expected_version=expected_version,
+        editor=editor,
+    )

@@ -1,0 +1,261 @@
+"""Load the demo: four demo users, the bilingual demo project and its items, through the services.
+
+The content lives beside this module as JSON written for this project: ``project.json`` (the
+project, its guidelines and the demo users) and ``items_en.json`` / ``items_zh.json``. Each item
+is an :class:`~app.items.schemas.ItemDraft` plus four demo-only keys:
+
+- ``key``: a stable name; the item's ``source`` becomes ``demo:<key>`` so later steps (and
+  people) can find it again;
+- ``status``: ``draft`` or ``submitted``;
+- ``author`` (optional): a demo user's email; otherwise authors take turns over the annotators;
+- ``demo_problem`` (optional): a deliberate flaw for reviewers to catch, as
+  ``{"type", "description"}`` (and ``duplicate_of`` for a near-duplicate). It stays out of the
+  database: reviewers are meant to find the flaw, not read about it.
+
+:func:`load_demo` flushes but does not commit; the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.service import normalize_email
+from app.items.schemas import ItemDraft
+from app.items.service import create_item
+from app.models import Project, Role, User
+from app.projects.service import ProjectInput, create_project
+from app.users.service import create_user
+
+DEMO_DIR = Path(__file__).resolve().parent
+PROJECT_FILE = DEMO_DIR / "project.json"
+ITEM_FILES = (DEMO_DIR / "items_en.json", DEMO_DIR / "items_zh.json")
+
+# Documented in the README and printed by the loader: every demo account uses it.
+DEMO_PASSWORD = "demo-password"
+SOURCE_PREFIX = "demo:"
+
+DEMO_KEYS = frozenset({"key", "status", "author", "demo_problem"})
+DRAFT_KEYS = frozenset(ItemDraft.model_fields)
+STATUSES = ("draft", "submitted")
+PROBLEM_TYPES = ("breaks_constraint", "near_duplicate", "unclear_instruction", "factual_error")
+
+
+@dataclass(frozen=True)
+class DemoContent:
+    project: dict[str, Any]
+    users: list[dict[str, Any]]
+    items: list[dict[str, Any]]
+
+    @property
+    def guidelines(self) -> str:
+        return "\n".join(self.project["guidelines"]) + "\n"
+
+    def item(self, key: str) -> dict[str, Any]:
+        for item in self.items:
+            if item["key"] == key:
+                return item
+        raise KeyError(key)
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _check_item(item: dict[str, Any], keys: set[str], emails: set[str]) -> None:
+    name = item.get("key") or "?"
+    unknown = set(item) - DEMO_KEYS - DRAFT_KEYS
+    if unknown:
+        # ItemDraft would drop a misspelt field silently; the demo should fail loudly instead.
+        raise ValueError(f"Demo item {name}: unknown fields {sorted(unknown)}.")
+    if not item.get("key") or item["key"] in keys:
+        raise ValueError(f"Demo item {name}: a missing or repeated key.")
+    keys.add(item["key"])
+    if item.get("status") not in STATUSES:
+        raise ValueError(f"Demo item {name}: status must be one of {STATUSES}.")
+    if "author" in item and item["author"] not in emails:
+        raise ValueError(f"Demo item {name}: the author is not a demo user.")
+    problem = item.get("demo_problem")
+    if problem is not None and problem.get("type") not in PROBLEM_TYPES:
+        raise ValueError(f"Demo item {name}: demo_problem.type must be one of {PROBLEM_TYPES}.")
+
+
+@cache
+def _load_content() -> DemoContent:
+    data = _read(PROJECT_FILE)
+    items = [item for path in ITEM_FILES for item in _read(path)]
+    emails = {user["email"] for user in data["users"]}
+    keys: set[str] = set()
+    for item in items:
+        _check_item(item, keys, emails)
+    return DemoContent(project=data["project"], users=data["users"], items=items)
+
+
+def load_content() -> DemoContent:
+    """The demo content from the JSON files (read once), checked for stray fields."""
+    return _load_content()
+
+
+def item_draft(item: dict[str, Any]) -> ItemDraft:
+    """The editor's view of a demo item: what ``create_item`` validates and stores."""
+    return ItemDraft.model_validate({k: v for k, v in item.items() if k in DRAFT_KEYS})
+
+
+def project_input(content: DemoContent) -> ProjectInput:
+    spec = content.project
+    return ProjectInput(
+        name=spec["name"],
+        description=spec["description"],
+        guidelines=content.guidelines,
+        domains=list(spec["domains"]),
+        tags=list(spec["tags"]),
+        languages=list(spec["languages"]),
+        approvals_needed=spec["approvals_needed"],
+        labeling_overlap=spec["labeling_overlap"],
+        blind_mode=spec["blind_mode"],
+    )
+
+
+@dataclass(frozen=True)
+class DemoCredential:
+    email: str
+    role: str
+    language: str
+    # False when the account existed before: its password is whatever it was.
+    created: bool
+
+
+@dataclass
+class DemoSummary:
+    loaded: bool
+    project_name: str
+    project_id: int | None = None
+    users_created: list[str] = field(default_factory=list)
+    users_existing: list[str] = field(default_factory=list)
+    items_by_kind: dict[str, int] = field(default_factory=dict)
+    items_by_language: dict[str, int] = field(default_factory=dict)
+    items_by_status: dict[str, int] = field(default_factory=dict)
+    item_ids: dict[str, int] = field(default_factory=dict)
+    credentials: list[DemoCredential] = field(default_factory=list)
+    password: str = DEMO_PASSWORD
+
+    @property
+    def items(self) -> int:
+        return sum(self.items_by_kind.values())
+
+    def lines(self) -> list[str]:
+        """What the CLI prints."""
+        if not self.loaded:
+            return [f"The demo project {self.project_name!r} already exists; nothing was loaded."]
+
+        def counts(values: dict[str, int]) -> str:
+            return ", ".join(f"{name} {count}" for name, count in sorted(values.items()))
+
+        lines = [
+            f"Loaded the demo project {self.project_name!r} with {self.items} items.",
+            f"  by kind: {counts(self.items_by_kind)}",
+            f"  by language: {counts(self.items_by_language)}",
+            f"  by status: {counts(self.items_by_status)}",
+            "Demo accounts:",
+        ]
+        for cred in self.credentials:
+            password = self.password if cred.created else "(existing account, password unchanged)"
+            lines.append(f"  {cred.email:<24} {cred.role:<10} {password}")
+        return lines
+
+
+def _find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def _project_actor(session: Session, admin: User | None, demo_users: dict[str, User]) -> User:
+    if admin is not None:
+        return admin
+    existing_admin = session.scalar(
+        select(User)
+        .where(User.role == Role.admin.value, User.is_active.is_(True))
+        .order_by(User.id)
+        .limit(1)
+    )
+    if existing_admin is not None:
+        return existing_admin
+    reviewers = [u for u in demo_users.values() if u.role == Role.reviewer.value]
+    return reviewers[0] if reviewers else next(iter(demo_users.values()))
+
+
+def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
+    """Create the demo users, project and items, unless the demo project already exists.
+
+    Demo users whose email is taken are reused as they are. Items go through ``create_item``,
+    so each one is validated, revisioned, indexed and audited like an annotator's.
+    """
+    content = load_content()
+    spec = project_input(content)
+    existing = session.scalar(select(Project).where(Project.name == spec.name.strip()))
+    if existing is not None:
+        return DemoSummary(loaded=False, project_name=existing.name, project_id=existing.id)
+
+    summary = DemoSummary(loaded=True, project_name=spec.name)
+    demo_users: dict[str, User] = {}
+    for user_spec in content.users:
+        user = _find_user(session, user_spec["email"])
+        created = user is None
+        if user is None:
+            user = create_user(
+                session=session,
+                email=user_spec["email"],
+                role=user_spec["role"],
+                password=DEMO_PASSWORD,
+                display_name=user_spec.get("display_name", ""),
+                language=user_spec.get("language", "en"),
+                actor=admin,
+            )
+            summary.users_created.append(user.email)
+        else:
+            summary.users_existing.append(user.email)
+        demo_users[user_spec["email"]] = user
+        summary.credentials.append(
+            DemoCredential(
+                email=user.email, role=user.role, language=user.language, created=created
+            )
+        )
+
+    project = create_project(
+        session=session, data=spec, actor=_project_actor(session, admin, demo_users)
+    )
+    summary.project_id = project.id
+
+    annotators = [
+        demo_users[u["email"]] for u in content.users if u["role"] == Role.annotator.value
+    ]
+    kinds: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    for index, item in enumerate(content.items):
+        if "author" in item:
+            author = demo_users[item["author"]]
+        else:
+            author = annotators[index % len(annotators)]
+        row = create_item(
+            session=session,
+            project=project,
+            draft=item_draft(item),
+            author=author,
+            submit=item["status"] == "submitted",
+            source=SOURCE_PREFIX + item["key"],
+        )
+        summary.item_ids[item["key"]] = row.id
+        kinds[row.kind] += 1
+        languages[row.language] += 1
+        statuses[row.status] += 1
+    summary.items_by_kind = dict(kinds)
+    summary.items_by_language = dict(languages)
+    summary.items_by_status = dict(statuses)
+    return summary

@@ -1,0 +1,271 @@
+"""The demo: its content (no database), the loader (both backends) and the default tokenizer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations
+
+import pytest
+from sqlalchemy import func, select
+from tokenizers import Tokenizer
+
+from app.core.constraints import check
+from app.core.langid import detect_language
+from app.core.neardup import exact_jaccard, item_text, shingles, similarity
+from app.demo import tokenizer as demo_tokenizer
+from app.demo.loader import (
+    DEMO_PASSWORD,
+    PROBLEM_TYPES,
+    SOURCE_PREFIX,
+    item_draft,
+    load_content,
+    load_demo,
+)
+from app.items.service import validate_content
+from app.models import GuidelineVersion, Item, Project, User
+from app.security import verify_password
+from app.tokenizer import DEFAULT_TOKENIZER
+from tests.factories import make_user
+
+CONTENT = load_content()
+ITEMS = CONTENT.items
+
+
+def problem(kind: str) -> list[dict]:
+    return [i for i in ITEMS if (i.get("demo_problem") or {}).get("type") == kind]
+
+
+def text_of(item: dict) -> str:
+    return item_text(item["instruction"], item.get("input", ""), item["output"], demos_of(item))
+
+
+def demos_of(item: dict) -> list[dict]:
+    return item.get("demos", [])
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+class TestContent:
+    def test_enough_items_balanced_by_kind_and_language(self):
+        n = len(ITEMS)
+        assert n >= 48
+        kinds = Counter(i["kind"] for i in ITEMS)
+        languages = Counter(i["language"] for i in ITEMS)
+        assert set(kinds) == {"task", "constraint", "example"}
+        assert all(count >= 0.3 * n for count in kinds.values()), kinds
+        assert set(languages) == {"en", "zh"}
+        assert all(count >= 0.45 * n for count in languages.values()), languages
+        # Each kind in both languages: not all tasks English and all examples Chinese.
+        for kind in kinds:
+            per_language = Counter(i["language"] for i in ITEMS if i["kind"] == kind)
+            assert min(per_language.values()) >= 0.4 * kinds[kind], (kind, per_language)
+
+    def test_statuses_mostly_submitted_some_drafts(self):
+        statuses = Counter(i["status"] for i in ITEMS)
+        assert set(statuses) == {"draft", "submitted"}
+        assert statuses["submitted"] > len(ITEMS) / 2
+        assert statuses["draft"] >= 4
+
+    def test_metadata_fits_the_label_schema(self):
+        domains = set(CONTENT.project["domains"])
+        tags = set(CONTENT.project["tags"])
+        assert {i["domain"] for i in ITEMS} == domains  # every domain used, none outside
+        assert {i["difficulty"] for i in ITEMS} == {1, 2, 3, 4, 5}
+        for language in ("en", "zh"):
+            assert len({i["difficulty"] for i in ITEMS if i["language"] == language}) >= 4
+        assert {t for i in ITEMS for t in i["tags"]} <= tags
+
+    def test_each_item_is_valid_content(self):
+        for item in ITEMS:
+            content = validate_content(item_draft(item), for_submit=item["status"] == "submitted")
+            assert content.language == item["language"]
+
+    def test_language_field_matches_the_text(self):
+        for item in ITEMS:
+            assert detect_language(item["instruction"]) == item["language"], item["key"]
+
+    def test_outputs_are_mostly_short(self):
+        # The demo fine-tune runs on a CPU.
+        from app.core.cjk import count_words
+
+        long = [i["key"] for i in ITEMS if count_words(i["output"]) > 80]
+        assert len(long) <= len(ITEMS) // 10, long
+
+    def test_constraint_outputs_pass_except_the_deliberate_failure(self):
+        broken = {i["key"] for i in problem("breaks_constraint")}
+        constraint_items = [i for i in ITEMS if i["kind"] == "constraint"]
+        assert all(i["constraints"] for i in constraint_items)
+        used = {c["id"] for i in constraint_items for c in i["constraints"]}
+        assert len(used) >= 10
+        for item in constraint_items:
+            verdicts = [check(c["id"], item["output"], c["params"]) for c in item["constraints"]]
+            if item["key"] in broken:
+                assert not all(v.passed for v in verdicts), item["key"]
+            else:
+                failed = [v.explanation for v in verdicts if not v.passed]
+                assert not failed, (item["key"], failed)
+
+    def test_each_deliberate_problem_appears_once_and_awaits_review(self):
+        flawed = [i for i in ITEMS if "demo_problem" in i]
+        assert Counter(i["demo_problem"]["type"] for i in flawed) == Counter(PROBLEM_TYPES)
+        for item in flawed:
+            assert item["status"] == "submitted"
+            assert item["demo_problem"]["description"].strip()
+        assert problem("breaks_constraint")[0]["kind"] == "constraint"
+        assert len(problem("unclear_instruction")[0]["instruction"].split()) <= 8
+
+    def test_the_near_duplicate_pair_stands_out(self):
+        [dup] = problem("near_duplicate")
+        original = CONTENT.item(dup["demo_problem"]["duplicate_of"])
+        assert original["instruction"] != dup["instruction"]
+        assert similarity(text_of(original), text_of(dup)) >= 0.7
+        # No other pair of items comes close.
+        signatures = {i["key"]: shingles(text_of(i)) for i in ITEMS}
+        others = [
+            exact_jaccard(signatures[a], signatures[b])
+            for a, b in combinations(signatures, 2)
+            if {a, b} != {dup["key"], original["key"]}
+        ]
+        assert max(others) < 0.5
+
+    def test_guidelines_and_users(self):
+        guidelines = CONTENT.guidelines
+        assert guidelines.startswith("# ")
+        assert "## 中文说明" in guidelines
+        assert "What reviewers reject" in guidelines
+        users = CONTENT.users
+        assert {u["email"] for u in users} == {
+            "annotator@demo.local",
+            "annotator2@demo.local",
+            "reviewer@demo.local",
+            "reviewer2@demo.local",
+        }
+        assert Counter(u["role"] for u in users) == {"annotator": 2, "reviewer": 2}
+        assert "zh" in {u["language"] for u in users}
+
+
+# --- loader ----------------------------------------------------------------------------------
+
+
+def count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+class TestLoader:
+    def test_loads_everything_through_the_services(self, db_session, admin_user):
+        users_before = count(db_session, User)
+        summary = load_demo(session=db_session, admin=admin_user)
+
+        assert summary.loaded
+        assert summary.items == len(ITEMS)
+        assert summary.items_by_kind == dict(Counter(i["kind"] for i in ITEMS))
+        assert summary.items_by_language == dict(Counter(i["language"] for i in ITEMS))
+        assert summary.items_by_status == dict(Counter(i["status"] for i in ITEMS))
+        assert len(summary.users_created) == 4
+        assert count(db_session, User) == users_before + 4
+
+        project = db_session.get(Project, summary.project_id)
+        assert project.name == CONTENT.project["name"]
+        assert project.languages == ["en", "zh"]
+        assert project.guidelines == CONTENT.guidelines
+        assert project.created_by == admin_user.id
+        assert count(db_session, GuidelineVersion) >= 1
+
+        rows = db_session.scalars(select(Item).where(Item.project_id == project.id)).all()
+        assert len(rows) == len(ITEMS)
+        by_key = {row.source.removeprefix(SOURCE_PREFIX): row for row in rows}
+        assert by_key.keys() == {i["key"] for i in ITEMS}
+        for item in ITEMS:
+            row = by_key[item["key"]]
+            assert (row.kind, row.status, row.language) == (
+                item["kind"],
+                item["status"],
+                item["language"],
+            )
+            assert summary.item_ids[item["key"]] == row.id
+
+        authors = Counter(db_session.get(User, row.author_id).email for row in rows)
+        assert set(authors) == {"annotator@demo.local", "annotator2@demo.local"}
+        assert min(authors.values()) >= len(ITEMS) // 3
+
+        zh_user = db_session.scalar(select(User).where(User.email == "annotator2@demo.local"))
+        assert zh_user.language == "zh"
+        assert verify_password(DEMO_PASSWORD, zh_user.password_hash)
+        printed = "\n".join(summary.lines())
+        assert "reviewer@demo.local" in printed and DEMO_PASSWORD in printed
+
+    def test_a_second_load_adds_nothing(self, db_session, admin_user):
+        first = load_demo(session=db_session, admin=admin_user)
+        counts = (count(db_session, User), count(db_session, Project), count(db_session, Item))
+        second = load_demo(session=db_session, admin=admin_user)
+        assert not second.loaded
+        assert second.project_id == first.project_id
+        assert second.items == 0
+        assert "already exists" in second.lines()[0]
+        assert (count(db_session, User), count(db_session, Project), count(db_session, Item)) == (
+            counts
+        )
+
+    def test_existing_accounts_are_reused(self, db_session):
+        existing = make_user(db_session, role="reviewer", email="Reviewer@demo.local")
+        summary = load_demo(session=db_session, admin=None)
+        assert summary.loaded
+        assert summary.users_existing == ["reviewer@demo.local"]
+        assert len(summary.users_created) == 3
+        cred = next(c for c in summary.credentials if c.email == "reviewer@demo.local")
+        assert not cred.created
+        assert "password unchanged" in "\n".join(summary.lines())
+        # Without an admin, the project is created by an existing reviewer.
+        assert db_session.get(Project, summary.project_id).created_by == existing.id
+
+
+# --- tokenizer -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Tokenizer:
+    return Tokenizer.from_file(str(DEFAULT_TOKENIZER))
+
+
+class TestTokenizer:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Write a short email to a customer explaining the delay.",
+            "给房东写一条简短的消息，说明厨房水龙头漏水。",
+            "我喜欢 Python 和机器学习：鬱、龘 and naïve café 🙂",
+        ],
+    )
+    def test_encodes_english_and_chinese_without_unknowns(self, shipped, text):
+        unk = shipped.token_to_id("<unk>")
+        encoding = shipped.encode(text, add_special_tokens=False)
+        assert unk not in encoding.ids
+        assert shipped.decode(encoding.ids) == text
+
+    def test_learned_chinese_and_english_merges(self, shipped):
+        # Frequent demo words are single tokens, so token counts are not byte counts.
+        assert len(shipped.encode("的", add_special_tokens=False).ids) == 1
+        assert len(shipped.encode(" the", add_special_tokens=False).ids) == 1
+        chinese = "每一杯都由咖啡师慢慢冲煮"
+        assert len(shipped.encode(chinese, add_special_tokens=False).ids) < len(chinese)
+
+    def test_special_tokens(self, shipped):
+        ids = [shipped.token_to_id(t) for t in demo_tokenizer.SPECIAL_TOKENS]
+        assert ids == list(range(len(demo_tokenizer.SPECIAL_TOKENS)))
+        text = "<|user|>\nHi\n<|assistant|>\nHello</s>"
+        tokens = shipped.encode(text).tokens
+        assert tokens[0] == "<s>"
+        assert {"<|user|>", "<|assistant|>", "</s>"} <= set(tokens)
+        assert 1000 < shipped.get_vocab_size() <= demo_tokenizer.VOCAB_SIZE
+
+    def test_rebuilding_from_the_content_gives_the_same_file(self):
+        assert demo_tokenizer.build_default() == DEFAULT_TOKENIZER.read_text(encoding="utf-8")
+
+    def test_main_writes_and_checks(self, tmp_path, capsys):
+        out = tmp_path / "tokenizer.json"
+        assert demo_tokenizer.main(["--output", str(out), "--check"]) == 1
+        assert demo_tokenizer.main(["--output", str(out)]) == 0
+        assert out.read_bytes() == DEFAULT_TOKENIZER.read_bytes()
+        assert demo_tokenizer.main(["--output", str(out), "--check"]) == 0
+        assert "up to date" in capsys.readouterr().out
