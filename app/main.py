@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import handlers
+from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
@@ -18,6 +19,7 @@ from app.projects import routes as projects_routes
 from app.reviews import api as reviews_api
 from app.reviews import routes as reviews_routes
 from app.revisions import routes as revisions_routes
+from app.stats import routes as stats_routes
 from app.tokens import api as tokens_api
 from app.tokens import routes as tokens_routes
 from app.users import api as users_api
@@ -29,11 +31,13 @@ ROUTERS = [
     auth_routes.router,
     users_routes.router,
     tokens_routes.router,
+    audit_routes.router,
     projects_routes.router,
     items_routes.router,
     labeling_routes.router,
     reviews_routes.router,
     revisions_routes.router,
+    stats_routes.router,
     users_api.router,
     tokens_api.router,
     items_api.router,

@@ -13,6 +13,7 @@ from app.core import constraints as registry
 from app.core import neardup, prompts
 from app.core.cjk import count_words
 from app.core.kinds import ItemContent
+from app.core.langid import detect_language
 from app.i18n import N_
 from app.items import indexing
 from app.items.forms import EditorState
@@ -99,7 +100,8 @@ def live_report(
                 constraints=[c for c in draft.constraints if _valid(c.id, c.params)],
                 rules=draft.rules,
                 state_constraints=draft.state_constraints,
-                language=draft.language or "en",
+                language=draft.language
+                or detect_language("\n".join([draft.instruction, draft.input, draft.output])),
             )
             report.preview = prompts.preview(content)
         except ValueError as error:

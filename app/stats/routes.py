@@ -1,0 +1,27 @@
+"""The project dashboard: items by status, throughput, annotators and reviewers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.auth.deps import Reviewer
+from app.db import DbSession
+from app.projects import service as projects
+from app.reviews.machine import REASONS
+from app.stats import service
+from app.web import render
+
+router = APIRouter()
+
+
+@router.get("/projects/{project_id}/stats", name="project_stats")
+def project_stats(request: Request, session: DbSession, user: Reviewer, project_id: int):
+    """Charts and tables of how work flows through the project."""
+    project = projects.get_project(session=session, project_id=project_id)
+    return render(request, "stats/project.html", {
+        "project": project, "reasons": REASONS,
+        "by_status": service.by_status(session=session, project_id=project.id),
+        "throughput": service.throughput(session=session, project_id=project.id),
+        "annotators": service.annotators(session=session, project_id=project.id),
+        "reviewers": service.reviewers(session=session, project_id=project.id),
+    })
