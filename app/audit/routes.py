@@ -34,15 +34,17 @@ def _query(actor, action, entity_type, entity_id, date_from, date_to) -> Select:
     if date_from:
         query = query.where(AuditEvent.at >= datetime.combine(date_from, time(), UTC))
     if date_to:
-        query = query.where(AuditEvent.at < datetime.combine(date_to + timedelta(days=1), time(),
-                                                             UTC))
+        query = query.where(
+            AuditEvent.at < datetime.combine(date_to + timedelta(days=1), time(), UTC)
+        )
     return query
-
 
 
 @router.get("/audit", name="audit")
 def audit_page(
-    request: Request, session: DbSession, user: Admin,
+    request: Request,
+    session: DbSession,
+    user: Admin,
     actor: Annotated[str, Query(max_length=320)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     entity_type: Annotated[str, Query(max_length=32)] = "",
@@ -58,16 +60,25 @@ def audit_page(
     rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(PAGE + 1)))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    actions = list(session.scalars(select(AuditEvent.action).distinct().order_by(
-        AuditEvent.action)))
-    return render(request, "audit/list.html", {
-        "events": rows, "next_before": rows[-1].id if more else None, "actions": actions,
-        "params": request.query_params})
+    actions = list(
+        session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
+    )
+    return render(
+        request,
+        "audit/list.html",
+        {
+            "events": rows,
+            "next_before": rows[-1].id if more else None,
+            "actions": actions,
+            "params": request.query_params,
+        },
+    )
 
 
 @router.get("/audit.csv", name="audit_csv")
 def audit_csv(
-    session: DbSession, user: Admin,
+    session: DbSession,
+    user: Admin,
     actor: Annotated[str, Query(max_length=320)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     entity_type: Annotated[str, Query(max_length=32)] = "",
@@ -82,17 +93,31 @@ def audit_csv(
     def lines() -> Iterator[str]:
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["id", "at", "actor", "action", "entity_type", "entity_id", "before",
-                         "after"])
+        writer.writerow(
+            ["id", "at", "actor", "action", "entity_type", "entity_id", "before", "after"]
+        )
         for e in rows:
-            writer.writerow([e.id, e.at.isoformat(), e.actor_label, e.action, e.entity_type,
-                             e.entity_id or "", _json(e.before), _json(e.after)])
+            writer.writerow(
+                [
+                    e.id,
+                    e.at.isoformat(),
+                    e.actor_label,
+                    e.action,
+                    e.entity_type,
+                    e.entity_id or "",
+                    _json(e.before),
+                    _json(e.after),
+                ]
+            )
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
 
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
 
 
 def _json(value) -> str:

@@ -18,10 +18,15 @@ router = APIRouter()
 def project_stats(request: Request, session: DbSession, user: Reviewer, project_id: int):
     """Charts and tables of how work flows through the project."""
     project = projects.get_project(session=session, project_id=project_id)
-    return render(request, "stats/project.html", {
-        "project": project, "reasons": REASONS,
-        "by_status": service.by_status(session=session, project_id=project.id),
-        "throughput": service.throughput(session=session, project_id=project.id),
-        "annotators": service.annotators(session=session, project_id=project.id),
-        "reviewers": service.reviewers(session=session, project_id=project.id),
-    })
+    return render(
+        request,
+        "stats/project.html",
+        {
+            "project": project,
+            "reasons": REASONS,
+            "by_status": service.by_status(session=session, project_id=project.id),
+            "throughput": service.throughput(session=session, project_id=project.id),
+            "annotators": service.annotators(session=session, project_id=project.id),
+            "reviewers": service.reviewers(session=session, project_id=project.id),
+        },
+    )

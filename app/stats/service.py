@@ -49,7 +49,8 @@ def annotators(*, session: Session, project_id: int) -> list[AnnotatorStats]:
     by_author: dict[int, AnnotatorStats] = {}
     emails = dict(session.execute(select(User.id, User.email)).all())
     for author_id, status, n in session.execute(
-        select(Item.author_id, Item.status, func.count()).where(Item.project_id == project_id)
+        select(Item.author_id, Item.status, func.count())
+        .where(Item.project_id == project_id)
         .group_by(Item.author_id, Item.status)
     ):
         if author_id is None:
@@ -61,8 +62,9 @@ def annotators(*, session: Session, project_id: int) -> list[AnnotatorStats]:
     for review in session.scalars(select(Review).where(Review.project_id == project_id)):
         if review.author_id is None:
             continue
-        stats = by_author.setdefault(review.author_id,
-                                     AnnotatorStats(email=emails.get(review.author_id, "?")))
+        stats = by_author.setdefault(
+            review.author_id, AnnotatorStats(email=emails.get(review.author_id, "?"))
+        )
         stats.decided += 1
         stats.approved += review.decision == "approve"
         if review.reason:
@@ -78,8 +80,9 @@ def reviewers(*, session: Session, project_id: int) -> list[ReviewerStats]:
     by_version: dict[tuple[int, int], list[Review]] = defaultdict(list)
     result: dict[int, ReviewerStats] = {}
     for review in session.scalars(select(Review).where(Review.project_id == project_id)):
-        stats = result.setdefault(review.reviewer_id,
-                                  ReviewerStats(email=emails.get(review.reviewer_id, "?")))
+        stats = result.setdefault(
+            review.reviewer_id, ReviewerStats(email=emails.get(review.reviewer_id, "?"))
+        )
         stats.decisions[review.decision] += 1
         by_version[(review.item_id, review.item_version)].append(review)
     for reviews in by_version.values():
@@ -97,21 +100,24 @@ def throughput(*, session: Session, project_id: int, days: int = 30) -> dict:
     start = (utcnow() - timedelta(days=days - 1)).date()
     dates = [start + timedelta(days=i) for i in range(days)]
     series = {"created": Counter(), "decided": Counter(), "approved": Counter()}
-    for (created,) in session.execute(select(Item.created_at).where(
-            Item.project_id == project_id)):
+    for (created,) in session.execute(select(Item.created_at).where(Item.project_id == project_id)):
         series["created"][created.date()] += 1
-    for created, decision in session.execute(select(Review.created_at, Review.decision).where(
-            Review.project_id == project_id)):
+    for created, decision in session.execute(
+        select(Review.created_at, Review.decision).where(Review.project_id == project_id)
+    ):
         series["decided"][created.date()] += 1
         if decision == "approve":
             series["approved"][created.date()] += 1
-    return {"days": [d.isoformat() for d in dates],
-            **{name: [counter.get(d, 0) for d in dates] for name, counter in series.items()}}
+    return {
+        "days": [d.isoformat() for d in dates],
+        **{name: [counter.get(d, 0) for d in dates] for name, counter in series.items()},
+    }
 
 
 def by_status(*, session: Session, project_id: int) -> dict[str, int]:
-    rows = session.execute(select(Item.status, func.count()).where(Item.project_id == project_id)
-                           .group_by(Item.status))
+    rows = session.execute(
+        select(Item.status, func.count()).where(Item.project_id == project_id).group_by(Item.status)
+    )
     return dict(rows.all())
 
 
