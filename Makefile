@@ -43,7 +43,7 @@ i18n:
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext -k ngettext:1,2 --no-location \
 		--sort-output --omit-header -o app/locales/messages.pot .
 	$(BIN)/pybabel update -i app/locales/messages.pot -d app/locales -D messages \
-		--no-fuzzy-matching --omit-header --ignore-obsolete
+		--no-fuzzy-matching --ignore-obsolete
 
 bench:
 	@$(MAKE) --no-print-directory install EXTRAS=dev

@@ -29,8 +29,16 @@ def build_environment() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.filters["querystring"] = _querystring
+    env.globals["error_text"] = error_text
     env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
     return env
+
+
+def error_text(error) -> str:
+    """A domain error in the reader's language; coded values (statuses…) translated too."""
+    params = {k: i18n.gettext(ALL_LABELS[v]) if isinstance(v, str) and v in ALL_LABELS else v
+              for k, v in (error.params or {}).items()}
+    return i18n.gettext(error.message, **params)
 
 
 def _querystring(params, **changes) -> str:

@@ -3,6 +3,7 @@
 from app.models.accounts import ApiToken, LoginFailure, Role, TokenScope, User, WebSession
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.content import (
     GuidelineVersion,
     Item,
@@ -18,7 +19,10 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "DatasetVersion",
+    "DatasetVersionItem",
     "GuidelineVersion",
+    "ImportJob",
     "Item",
     "ItemRevision",
     "Label",

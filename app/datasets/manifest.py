@@ -1,0 +1,68 @@
+"""Deterministic splits and the content manifest of a dataset version.
+
+Both depend only on item content, never on ids or the database, so the same approved
+items give the same split and the same SHA-256 on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constraints")
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _nfc(v) for k, v in value.items()}
+    return value
+
+
+def manifest_line(split: str, snapshot: dict[str, Any]) -> str:
+    """Canonical JSON (sorted keys, UTF-8, NFC) of one item's split and content."""
+    record = {"split": split, **{f: snapshot.get(f) for f in MANIFEST_FIELDS}}
+    return json.dumps(_nfc(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def manifest_hash(lines: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for line in sorted(lines):
+        digest.update(line.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def split_key(seed: int, content_hash: str, tiebreak: str = "") -> str:
+    return hashlib.sha256(f"{seed}:{content_hash}:{tiebreak}".encode()).hexdigest()
+
+
+def assign_splits(
+    entries: list[tuple[str, str, str]], *, seed: int, eval_fraction: float
+) -> dict[str, str]:
+    """entries: (key, kind, content_hash) → {key: "train" | "eval"}, stratified by kind.
+
+    Within each kind, items are ordered by a seeded hash of their content and the first
+    round(n × fraction) go to eval — at least one when a kind has two or more items and
+    the fraction is positive, so every kind is evaluated.
+    """
+    by_kind: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key, kind, chash in entries:
+        by_kind[kind].append((split_key(seed, chash), key))
+    result: dict[str, str] = {}
+    for kind in sorted(by_kind):
+        ordered = sorted(by_kind[kind])
+        n_eval = round(len(ordered) * eval_fraction)
+        if eval_fraction > 0 and n_eval == 0 and len(ordered) >= 2:
+            n_eval = 1
+        n_eval = min(n_eval, len(ordered) - 1) if len(ordered) > 1 else n_eval
+        for index, (_hash, key) in enumerate(ordered):
+            result[key] = "eval" if index < n_eval else "train"
+    return result

@@ -1,0 +1,187 @@
+"""Dataset versions: frozen from a filter, pinned to revisions, split, hashed, checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Text, and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from app.audit import service as audit
+from app.core import neardup
+from app.datasets import manifest, statistics
+from app.errors import InvalidInput, NotFound
+from app.i18n import N_
+from app.models import (
+    DatasetVersion,
+    DatasetVersionItem,
+    Item,
+    ItemRevision,
+    NearDupKey,
+    Project,
+    User,
+)
+
+CONTAMINATION_THRESHOLD = 0.5
+
+
+@dataclass
+class VersionFilter:
+    statuses: list[str] = field(default_factory=lambda: ["approved"])
+    kinds: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    created_from: date | None = None
+    created_to: date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if v}
+        for key in ("created_from", "created_to"):
+            if key in data:
+                data[key] = data[key].isoformat()
+        return data
+
+
+def _matching_items(session: Session, project_id: int, f: VersionFilter):
+    query = select(Item).where(Item.project_id == project_id)
+    if f.statuses:
+        query = query.where(Item.status.in_(f.statuses))
+    if f.kinds:
+        query = query.where(Item.kind.in_(f.kinds))
+    if f.domains:
+        query = query.where(Item.domain.in_(f.domains))
+    if f.languages:
+        query = query.where(Item.language.in_(f.languages))
+    if f.created_from:
+        query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
+    if f.created_to:
+        query = query.where(Item.created_at < datetime.combine(f.created_to + timedelta(days=1),
+                                                               time(), UTC))
+    for tag in f.tags:
+        query = query.where(func.cast(Item.tags, Text).like(f'%"{tag}"%'))
+    return session.scalars(query.order_by(Item.id))
+
+
+def _latest_revisions(session: Session, item_ids: list[int]) -> dict[int, ItemRevision]:
+    latest = (select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
+              .where(ItemRevision.item_id.in_(item_ids)).group_by(ItemRevision.item_id)
+              .subquery())
+    rows = session.scalars(select(ItemRevision).join(latest, and_(
+        ItemRevision.item_id == latest.c.item_id, ItemRevision.version == latest.c.v)))
+    return {row.item_id: row for row in rows}
+
+
+def create_version(
+    *, session: Session, project: Project, name: str, f: VersionFilter, actor: User,
+    seed: int = 13, eval_fraction: float = 0.1, license: str = "",
+) -> DatasetVersion:
+    """Freeze the items that match the filter into a new, immutable version."""
+    if not name.strip():
+        raise InvalidInput(N_("Give the version a name."), errors={"name": N_("Required.")})
+    if not 0 <= eval_fraction < 1:
+        raise InvalidInput(N_("The eval fraction must be at least 0 and below 1."),
+                           errors={"eval_fraction": N_("Invalid.")})
+    items = list(_matching_items(session, project.id, f))
+    if not items:
+        raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
+    revisions = _latest_revisions(session, [i.id for i in items])
+    entries = [(str(i.id), i.kind, revisions[i.id].content_hash) for i in items]
+    splits = manifest.assign_splits(entries, seed=seed, eval_fraction=eval_fraction)
+    lines = [manifest.manifest_line(splits[str(i.id)], revisions[i.id].snapshot) for i in items]
+    version = DatasetVersion(
+        project_id=project.id, name=name.strip(), filter=f.as_dict(), seed=seed,
+        eval_fraction=eval_fraction, manifest_hash=manifest.manifest_hash(lines),
+        train_count=sum(1 for s in splits.values() if s == "train"),
+        eval_count=sum(1 for s in splits.values() if s == "eval"), license=license.strip(),
+        created_by=actor.id)
+    session.add(version)
+    session.flush()
+    ordered = sorted(items, key=lambda i: (splits[str(i.id)], manifest.split_key(
+        seed, revisions[i.id].content_hash, str(i.id))))
+    session.execute(DatasetVersionItem.__table__.insert(), [
+        {"version_id": version.id, "item_id": i.id, "revision_id": revisions[i.id].id,
+         "revision": revisions[i.id].version, "split": splits[str(i.id)], "kind": i.kind,
+         "position": position}
+        for position, i in enumerate(ordered)])
+    version.contamination = contamination(session, version.id)
+    version.stats = statistics.version_stats(session, version.id)
+    session.flush()
+    audit.record(session, actor=actor, action="dataset.version_created",
+                 entity_type="dataset_version", entity_id=version.id,
+                 after={"name": version.name, "manifest": version.manifest_hash,
+                        "train": version.train_count, "eval": version.eval_count,
+                        "filter": version.filter})
+    return version
+
+
+def pinned(session: Session, version_id: int, split: str | None = None):
+    """(DatasetVersionItem, ItemRevision) rows in split order, streamed."""
+    query = (select(DatasetVersionItem, ItemRevision)
+             .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+             .where(DatasetVersionItem.version_id == version_id)
+             .order_by(DatasetVersionItem.split.desc(), DatasetVersionItem.position)
+             .execution_options(yield_per=1000))
+    if split:
+        query = query.where(DatasetVersionItem.split == split)
+    return session.execute(query)
+
+
+def contamination(session: Session, version_id: int) -> list[dict[str, Any]]:
+    """Near-duplicates across the train and eval splits, before anyone trains on them."""
+    ev, tr = aliased(DatasetVersionItem), aliased(DatasetVersionItem)
+    ek, tk = aliased(NearDupKey), aliased(NearDupKey)
+    candidates = session.execute(
+        select(ev.item_id, tr.item_id).distinct()
+        .join(ek, ek.item_id == ev.item_id)
+        .join(tk, and_(tk.band == ek.band, tk.key == ek.key))
+        .join(tr, and_(tr.item_id == tk.item_id, tr.version_id == version_id,
+                       tr.split == "train"))
+        .where(ev.version_id == version_id, ev.split == "eval")
+    ).all()
+    if not candidates:
+        return []
+    ids = {i for pair in candidates for i in pair}
+    texts = {}
+    for link, rev in session.execute(
+        select(DatasetVersionItem, ItemRevision)
+        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+        .where(DatasetVersionItem.version_id == version_id,
+               DatasetVersionItem.item_id.in_(ids))):
+        snap = rev.snapshot
+        texts[link.item_id] = neardup.shingles(neardup.item_text(
+            snap["instruction"], snap.get("input", ""), snap.get("output", ""),
+            snap.get("demos") or []))
+    found = []
+    for eval_id, train_id in candidates:
+        score = neardup.exact_jaccard(texts[eval_id], texts[train_id])
+        if score >= CONTAMINATION_THRESHOLD:
+            found.append({"eval_item": eval_id, "train_item": train_id,
+                          "similarity": round(score, 3)})
+    return sorted(found, key=lambda r: (-r["similarity"], r["eval_item"], r["train_item"]))
+
+
+def get_version(*, session: Session, version_id: int) -> DatasetVersion:
+    version = session.get(DatasetVersion, version_id)
+    if version is None:
+        raise NotFound(N_("No dataset version with id %(id)s."), id=version_id)
+    return version
+
+
+def list_versions(*, session: Session, project_id: int) -> list[DatasetVersion]:
+    return list(session.scalars(select(DatasetVersion).where(
+        DatasetVersion.project_id == project_id).order_by(DatasetVersion.id.desc())))
+
+
+def diff(session: Session, old_id: int, new_id: int) -> dict[str, list[int]]:
+    """Items added, removed, and changed (another revision) between two versions."""
+    def pins(version_id):
+        return dict(session.execute(select(DatasetVersionItem.item_id,
+                                           DatasetVersionItem.revision_id)
+                                    .where(DatasetVersionItem.version_id == version_id)).all())
+
+    old, new = pins(old_id), pins(new_id)
+    return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+            "changed": sorted(i for i in set(old) & set(new) if old[i] != new[i])}
