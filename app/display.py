@@ -33,3 +33,24 @@ ALL_LABELS = {
     **DECISION_LABELS,
 }
 LEVEL_LABELS = {"nominal": N_("nominal"), "ordinal": N_("ordinal")}
+STATE_LABELS = {
+    "uploaded": N_("uploaded"),
+    "running": N_("running"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "queued": N_("queued"),
+    "validating": N_("validating"),
+    "importing": N_("importing"),
+    "indexing": N_("indexing near-duplicates"),
+    "train": N_("train"),
+    "eval": N_("eval"),
+}
+CLEANING_LABELS = {
+    "strip_html": N_("Strip HTML tags"),
+    "control_chars": N_("Remove control characters"),
+    "nfc": N_("Unicode NFC"),
+    "collapse_spaces": N_("Collapse runs of spaces"),
+    "trim": N_("Trim"),
+}
+ALL_LABELS.update(STATE_LABELS)
+ALL_LABELS.update(CLEANING_LABELS)

@@ -45,8 +45,7 @@ def _html_error(request: Request, status: int, message: str, params: dict) -> Re
         {
             "status": status,
             "title": HTTP_TITLES.get(status, HTTP_TITLES[400]),
-            "message": message,
-            "params": params,
+            "err": SimpleNamespace(message=message, params=params),
         },
         status_code=status,
     )

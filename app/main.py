@@ -9,6 +9,10 @@ from app import handlers
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
+from app.datasets import api as datasets_api
+from app.datasets import import_routes
+from app.datasets import routes as datasets_routes
+from app.datasets.runner import ImportRunner
 from app.db import make_engine, make_session_factory
 from app.items import api as items_api
 from app.items import routes as items_routes
@@ -38,10 +42,13 @@ ROUTERS = [
     reviews_routes.router,
     revisions_routes.router,
     stats_routes.router,
+    datasets_routes.router,
+    import_routes.router,
     users_api.router,
     tokens_api.router,
     items_api.router,
     reviews_api.router,
+    datasets_api.router,
 ]
 
 
@@ -59,7 +66,10 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     app.state.secret_key = settings.resolved_secret_key()
     app.state.engine = engine or make_engine(settings.resolved_database_url)
     app.state.session_factory = make_session_factory(app.state.engine)
+    # Streaming responses outlive their request's unit of work; they open their own session.
+    app.state.open_session = app.state.session_factory
     app.state.templates = build_environment()
+    app.state.imports = ImportRunner(lambda: app.state.open_session())
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -30,14 +30,36 @@ def build_environment() -> Environment:
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.filters["querystring"] = _querystring
     env.globals["error_text"] = error_text
+    env.globals["render_messages"] = _render_snapshot
     env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
     return env
 
 
+def _render_snapshot(snapshot: dict) -> list[dict]:
+    """Chat messages of a stored revision, through the one prompt renderer."""
+    from app.core.kinds import ItemContent
+    from app.core.prompts import render_messages
+
+    fields = (
+        "kind",
+        "instruction",
+        "input",
+        "output",
+        "demos",
+        "constraints",
+        "rules",
+        "state_constraints",
+        "language",
+    )
+    return render_messages(ItemContent(**{k: snapshot[k] for k in fields if k in snapshot}))
+
+
 def error_text(error) -> str:
     """A domain error in the reader's language; coded values (statuses…) translated too."""
-    params = {k: i18n.gettext(ALL_LABELS[v]) if isinstance(v, str) and v in ALL_LABELS else v
-              for k, v in (error.params or {}).items()}
+    params = {
+        k: i18n.gettext(ALL_LABELS[v]) if isinstance(v, str) and v in ALL_LABELS else v
+        for k, v in (error.params or {}).items()
+    }
     return i18n.gettext(error.message, **params)
 
 

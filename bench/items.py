@@ -56,7 +56,6 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
 from app import migrate  # noqa: E402
-from app.core import neardup  # noqa: E402
 from app.db import make_engine, make_session_factory  # noqa: E402
 from app.items import checks, indexing, repository  # noqa: E402
 from app.items import service as item_service  # noqa: E402
@@ -319,32 +318,6 @@ def postgres_unavailable() -> str | None:
     return None
 
 
-WORKAROUNDS: list[str] = []
-
-
-def patch_item_text_if_broken() -> None:
-    """If ``indexing.item_text`` fails on stored demo dicts (it did while this bench was written:
-    it hands ``neardup.item_text`` tuples), patch it in this process only, and say so in the
-    report. The web process is not patched, so saves then avoid example items."""
-    probe = Item(instruction="i", input="q", output="o", demos=[{"input": "a", "output": "b"}])
-    try:
-        indexing.item_text(probe)
-        return
-    except AttributeError as error:
-        problem = f"{type(error).__name__}: {error}"
-
-    def item_text(item: Item) -> str:
-        return neardup.item_text(item.instruction, item.input, item.output, item.demos or [])
-
-    indexing.item_text = item_text
-    WORKAROUNDS.append(
-        f"app.items.indexing.item_text fails on any item with demos ({problem}); in the bench "
-        "process it was replaced by neardup.item_text(instruction, input, output, demos) for "
-        "seeding and near_duplicates. The web process runs unpatched, so the save test uses "
-        "task and constraint items only (saving an example item answers 500)."
-    )
-
-
 def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
     """In a worker process: the rows ``create_item`` writes for one generated draft (item,
     revision, audit event as dicts; search terms and near-duplicate keys as COPY text)."""
@@ -412,7 +385,7 @@ class Seeder:
         self.epoch = datetime.now(UTC) - timedelta(days=120)
         # spawn, not fork: forked children would share the parent's database sockets.
         context = multiprocessing.get_context("spawn")
-        self.pool = context.Pool(os.cpu_count() or 2, initializer=patch_item_text_if_broken)
+        self.pool = context.Pool(os.cpu_count() or 2)
 
     def close(self) -> None:
         self.pool.terminate()
@@ -867,7 +840,6 @@ def measure_size(
             session.execute(
                 select(Item.author_id, sa.func.max(Item.id))
                 .where(Item.project_id == project_id, Item.status == "draft")
-                .where(Item.kind != "example" if WORKAROUNDS else sa.true())
                 .group_by(Item.author_id)
             ).all()
         )
@@ -951,7 +923,6 @@ def budgets(sizes: list[int], by_size: dict, rss: dict, users: int) -> list[dict
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     sizes = ARGS.sizes
-    patch_item_text_if_broken()
     report: dict[str, Any] = {
         "benchmark": "items",
         "machine": {
@@ -1028,7 +999,6 @@ def run() -> dict[str, Any]:
         for name in timed
     }
     report["web_process_memory"] = rss
-    report["workarounds"] = WORKAROUNDS
     report["budgets"] = budgets(sizes, by_size, rss, ARGS.users)
     report["all_budgets_met"] = all(
         row["met"] for row in report["budgets"] if not row.get("informational")

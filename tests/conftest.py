@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,7 @@ def app(settings: Settings, engine: Engine, db_session: Session):
             raise
 
     app.dependency_overrides[get_session] = session_in_test_transaction
+    app.state.open_session = lambda: nullcontext(db_session)
     return app
 
 

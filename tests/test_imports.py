@@ -1,27 +1,232 @@
-"""Imports point one way: the shared core loads no web or database framework."""
+"""Imports: formats, the validation report, all-or-nothing against valid rows,
+idempotency, cleaning, and the upload → check → run → progress flow over HTTP."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.datasets import imports
+from app.datasets.imports import ImportOptions
+from app.models import Item
+from tests.factories import make_user
+from tests.helpers import login
+from tests.review_factories import make_project
 
 
-def test_core_loads_neither_fastapi_nor_sqlalchemy():
-    code = (
-        "import sys, pkgutil, importlib, app.core\n"
-        "for m in pkgutil.walk_packages(app.core.__path__, 'app.core.'):\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = sorted(n for n in sys.modules if n.split('.')[0] in "
-        "{'fastapi', 'sqlalchemy', 'starlette', 'torch', 'transformers'})\n"
-        "print(','.join(bad))\n"
+def _count(session, project) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Item).where(Item.project_id == project.id)
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
 
 
-def test_app_init_is_empty():
-    from pathlib import Path
+def _import(session, tmp_path, project, actor, name: str, payload: bytes, **options):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    with path.open("rb") as f:
+        job = imports.store_upload(
+            session=session,
+            project=project,
+            filename=name,
+            stream=f,
+            folder=tmp_path / "store",
+            actor=actor,
+        )
+    return imports.run(
+        session=session, job_id=job.id, actor=actor, options=ImportOptions(**options)
+    )
 
-    import app
 
-    assert Path(app.__file__).read_text().strip() == ""
+def _alpaca_lines(n: int) -> list[str]:
+    return [
+        json.dumps({"instruction": f"Say the number {i}.", "input": "", "output": str(i)})
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture
+def setup(db_session):
+    admin = make_user(db_session, role="admin")
+    return make_project(db_session, admin, name="Imports"), admin
+
+
+class TestReport:
+    def test_bad_json_line_57_all_or_nothing_changes_nothing(self, db_session, tmp_path, setup):
+        project, admin = setup
+        lines = _alpaca_lines(60)
+        lines[56] = '{"instruction": "broken",'
+        job = _import(db_session, tmp_path, project, admin, "a.jsonl", "\n".join(lines).encode())
+        assert job.state == "failed"
+        assert [p["number"] for p in job.errors] == [57]
+        assert "57" in job.errors[0]["reasons"][0]
+        assert _count(db_session, project) == 0
+
+    def test_valid_rows_mode_imports_exactly_the_rest(self, db_session, tmp_path, setup):
+        project, admin = setup
+        lines = _alpaca_lines(10)
+        lines[2] = json.dumps({"instruction": "No output field"})
+        lines[4] = json.dumps({"instruction": 5, "input": "", "output": "x"})
+        job = _import(
+            db_session,
+            tmp_path,
+            project,
+            admin,
+            "b.jsonl",
+            "\n".join(lines).encode(),
+            mode="valid_rows",
+        )
+        assert job.state == "done"
+        assert sorted(p["number"] for p in job.errors) == [3, 5]
+        assert job.created_items == 8 == _count(db_session, project)
+
+    @pytest.mark.parametrize(
+        ("name", "payload", "number"),
+        [
+            ("empty.jsonl", b"", 0),
+            (
+                "utf8.jsonl",
+                b'{"instruction": "ok", "input": "", "output": "fine"}\n'
+                b'{"instruction": "\xff\xfe bad", "input": "", "output": "x"}\n',
+                2,
+            ),
+            ("ragged.csv", b"instruction,input,output\nOne,,1\nTwo,,2,extra\n", 3),
+        ],
+    )
+    def test_malformed_files_name_the_place(
+        self, db_session, tmp_path, setup, name, payload, number
+    ):
+        project, admin = setup
+        job = _import(db_session, tmp_path, project, admin, name, payload)
+        assert job.state == "failed"
+        assert number in [p["number"] for p in job.errors] or (number == 0 and job.message)
+        assert _count(db_session, project) == 0
+
+    def test_a_10_mb_field_is_refused(self, db_session, tmp_path, setup):
+        project, admin = setup
+        big = json.dumps(
+            {"instruction": "Big", "input": "x" * (10 * 1024 * 1024 + 10), "output": "y"}
+        )
+        job = _import(
+            db_session,
+            tmp_path,
+            project,
+            admin,
+            "big.jsonl",
+            ("\n".join([big, *_alpaca_lines(2)])).encode(),
+            mode="valid_rows",
+        )
+        assert [p["number"] for p in job.errors] == [1]
+        assert job.created_items == 2
+
+
+class TestSchemas:
+    def test_multi_instance_self_instruct_becomes_an_example(self, db_session, tmp_path, setup):
+        project, admin = setup
+        row = {
+            "id": "seed_x",
+            "instruction": "Give the capital.",
+            "instances": [
+                {"input": "France", "output": "Paris"},
+                {"input": "Japan", "output": "Tokyo"},
+                {"input": "Kenya", "output": "Nairobi"},
+            ],
+        }
+        job = _import(db_session, tmp_path, project, admin, "si.jsonl", json.dumps(row).encode())
+        item = db_session.scalar(select(Item).where(Item.project_id == project.id))
+        assert (job.schema, item.kind) == ("self_instruct", "example")
+        assert item.demos == [
+            {"input": "France", "output": "Paris"},
+            {"input": "Japan", "output": "Tokyo"},
+        ]
+        assert (item.input, item.output) == ("Kenya", "Nairobi")
+
+    def test_ifeval_prompts_become_constraint_drafts(self, db_session, tmp_path, setup):
+        project, admin = setup
+        row = {
+            "key": 1001,
+            "prompt": "Write a poem about tea. Do not use any commas.",
+            "instruction_id_list": ["punctuation:no_comma", "length_constraints:number_words"],
+            "kwargs": [{}, {"relation": "at least", "num_words": 50}],
+        }
+        _import(
+            db_session,
+            tmp_path,
+            project,
+            admin,
+            "ifeval.jsonl",
+            json.dumps(row).encode(),
+            status="submitted",
+        )
+        item = db_session.scalar(select(Item).where(Item.project_id == project.id))
+        assert (item.kind, item.status, item.state_constraints) == ("constraint", "draft", False)
+        assert [c["id"] for c in item.constraints] == [
+            "punctuation:no_comma",
+            "length_constraints:number_words",
+        ]
+        assert item.constraints[1]["params"] == {"relation": "at least", "num_words": 50}
+
+    def test_reimport_is_idempotent_and_chinese_is_marked(self, db_session, tmp_path, setup):
+        project, admin = setup
+        payload = "\n".join(
+            json.dumps({"instruction": t, "input": "", "output": "好"})
+            for t in ("把这句话翻译成英文。", "总结下面的段落。")
+        ).encode()
+        first = _import(db_session, tmp_path, project, admin, "zh.jsonl", payload)
+        second = _import(db_session, tmp_path, project, admin, "zh.jsonl", payload)
+        assert (first.created_items, second.created_items, second.skipped_duplicates) == (2, 0, 2)
+        assert {i.language for i in db_session.scalars(select(Item))} == {"zh"}
+
+    def test_text_is_stored_exactly_unless_cleaning_is_chosen(self, db_session, tmp_path, setup):
+        project, admin = setup
+        raw = {"instruction": "  Use <b>bold</b>   here  ", "input": "", "output": "ok\u0007"}
+        _import(db_session, tmp_path, project, admin, "raw.jsonl", json.dumps(raw).encode())
+        _import(
+            db_session,
+            tmp_path,
+            project,
+            admin,
+            "clean.jsonl",
+            json.dumps({**raw, "instruction": raw["instruction"] + "!"}).encode(),
+            cleaning=["strip_html", "control_chars", "collapse_spaces", "trim"],
+        )
+        stored = sorted(db_session.scalars(select(Item.instruction)), key=len)
+        assert stored == ["Use bold here !", "  Use <b>bold</b>   here  "]
+
+
+class TestHttpFlow:
+    def test_upload_check_run_and_progress(self, app, client, db_session, setup):
+        project, admin = setup
+        app.state.imports.hold()  # the test's single session must not be shared by threads
+        csrf = login(client, admin.email)
+        payload = "\n".join(_alpaca_lines(30)).encode()
+        upload = client.post(
+            f"/projects/{project.id}/imports",
+            data={"csrf_token": csrf},
+            files={"file": ("numbers.jsonl", payload, "application/jsonl")},
+        )
+        assert upload.status_code == 303
+        job_url = upload.headers["location"]
+        page = client.get(job_url)
+        assert 'id="detected-schema">alpaca<' in page.text
+        job_id = int(job_url.rsplit("/", 1)[1])
+        check = client.post(
+            f"/imports/{job_id}/check", data={"csrf_token": csrf, "mode": "all_or_nothing"}
+        )
+        assert "30 rows: 30 valid, 0 with problems." in check.text
+        assert 'data-row="2"' in check.text  # the preview shows the rows as stored
+        assert _count(db_session, project) == 0  # checking imports nothing
+        started = client.post(
+            f"/imports/{job_id}/run",
+            data={"csrf_token": csrf, "mode": "all_or_nothing", "status": "submitted"},
+        )
+        assert started.status_code == 303
+        queued = client.get(f"/imports/{job_id}/progress")
+        assert "<progress" in queued.text  # the bar shows while it waits and runs
+        app.state.imports.run_held()
+        progress = client.get(f"/imports/{job_id}/progress")
+        assert 'id="import-done"' in progress.text
+        assert _count(db_session, project) == 30
+        statuses = set(db_session.scalars(select(Item.status).where(Item.project_id == project.id)))
+        assert statuses == {"submitted"}

@@ -58,32 +58,49 @@ def _matching_items(session: Session, project_id: int, f: VersionFilter):
     if f.created_from:
         query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
     if f.created_to:
-        query = query.where(Item.created_at < datetime.combine(f.created_to + timedelta(days=1),
-                                                               time(), UTC))
+        query = query.where(
+            Item.created_at < datetime.combine(f.created_to + timedelta(days=1), time(), UTC)
+        )
     for tag in f.tags:
         query = query.where(func.cast(Item.tags, Text).like(f'%"{tag}"%'))
     return session.scalars(query.order_by(Item.id))
 
 
 def _latest_revisions(session: Session, item_ids: list[int]) -> dict[int, ItemRevision]:
-    latest = (select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
-              .where(ItemRevision.item_id.in_(item_ids)).group_by(ItemRevision.item_id)
-              .subquery())
-    rows = session.scalars(select(ItemRevision).join(latest, and_(
-        ItemRevision.item_id == latest.c.item_id, ItemRevision.version == latest.c.v)))
+    latest = (
+        select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
+        .where(ItemRevision.item_id.in_(item_ids))
+        .group_by(ItemRevision.item_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(ItemRevision).join(
+            latest,
+            and_(ItemRevision.item_id == latest.c.item_id, ItemRevision.version == latest.c.v),
+        )
+    )
     return {row.item_id: row for row in rows}
 
 
 def create_version(
-    *, session: Session, project: Project, name: str, f: VersionFilter, actor: User,
-    seed: int = 13, eval_fraction: float = 0.1, license: str = "",
+    *,
+    session: Session,
+    project: Project,
+    name: str,
+    f: VersionFilter,
+    actor: User,
+    seed: int = 13,
+    eval_fraction: float = 0.1,
+    license: str = "",
 ) -> DatasetVersion:
     """Freeze the items that match the filter into a new, immutable version."""
     if not name.strip():
         raise InvalidInput(N_("Give the version a name."), errors={"name": N_("Required.")})
     if not 0 <= eval_fraction < 1:
-        raise InvalidInput(N_("The eval fraction must be at least 0 and below 1."),
-                           errors={"eval_fraction": N_("Invalid.")})
+        raise InvalidInput(
+            N_("The eval fraction must be at least 0 and below 1."),
+            errors={"eval_fraction": N_("Invalid.")},
+        )
     items = list(_matching_items(session, project.id, f))
     if not items:
         raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
@@ -92,38 +109,70 @@ def create_version(
     splits = manifest.assign_splits(entries, seed=seed, eval_fraction=eval_fraction)
     lines = [manifest.manifest_line(splits[str(i.id)], revisions[i.id].snapshot) for i in items]
     version = DatasetVersion(
-        project_id=project.id, name=name.strip(), filter=f.as_dict(), seed=seed,
-        eval_fraction=eval_fraction, manifest_hash=manifest.manifest_hash(lines),
+        project_id=project.id,
+        name=name.strip(),
+        filter=f.as_dict(),
+        seed=seed,
+        eval_fraction=eval_fraction,
+        manifest_hash=manifest.manifest_hash(lines),
         train_count=sum(1 for s in splits.values() if s == "train"),
-        eval_count=sum(1 for s in splits.values() if s == "eval"), license=license.strip(),
-        created_by=actor.id)
+        eval_count=sum(1 for s in splits.values() if s == "eval"),
+        license=license.strip(),
+        created_by=actor.id,
+    )
     session.add(version)
     session.flush()
-    ordered = sorted(items, key=lambda i: (splits[str(i.id)], manifest.split_key(
-        seed, revisions[i.id].content_hash, str(i.id))))
-    session.execute(DatasetVersionItem.__table__.insert(), [
-        {"version_id": version.id, "item_id": i.id, "revision_id": revisions[i.id].id,
-         "revision": revisions[i.id].version, "split": splits[str(i.id)], "kind": i.kind,
-         "position": position}
-        for position, i in enumerate(ordered)])
+    ordered = sorted(
+        items,
+        key=lambda i: (
+            splits[str(i.id)],
+            manifest.split_key(seed, revisions[i.id].content_hash, str(i.id)),
+        ),
+    )
+    session.execute(
+        DatasetVersionItem.__table__.insert(),
+        [
+            {
+                "version_id": version.id,
+                "item_id": i.id,
+                "revision_id": revisions[i.id].id,
+                "revision": revisions[i.id].version,
+                "split": splits[str(i.id)],
+                "kind": i.kind,
+                "position": position,
+            }
+            for position, i in enumerate(ordered)
+        ],
+    )
     version.contamination = contamination(session, version.id)
     version.stats = statistics.version_stats(session, version.id)
     session.flush()
-    audit.record(session, actor=actor, action="dataset.version_created",
-                 entity_type="dataset_version", entity_id=version.id,
-                 after={"name": version.name, "manifest": version.manifest_hash,
-                        "train": version.train_count, "eval": version.eval_count,
-                        "filter": version.filter})
+    audit.record(
+        session,
+        actor=actor,
+        action="dataset.version_created",
+        entity_type="dataset_version",
+        entity_id=version.id,
+        after={
+            "name": version.name,
+            "manifest": version.manifest_hash,
+            "train": version.train_count,
+            "eval": version.eval_count,
+            "filter": version.filter,
+        },
+    )
     return version
 
 
 def pinned(session: Session, version_id: int, split: str | None = None):
     """(DatasetVersionItem, ItemRevision) rows in split order, streamed."""
-    query = (select(DatasetVersionItem, ItemRevision)
-             .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-             .where(DatasetVersionItem.version_id == version_id)
-             .order_by(DatasetVersionItem.split.desc(), DatasetVersionItem.position)
-             .execution_options(yield_per=1000))
+    query = (
+        select(DatasetVersionItem, ItemRevision)
+        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+        .where(DatasetVersionItem.version_id == version_id)
+        .order_by(DatasetVersionItem.split.desc(), DatasetVersionItem.position)
+        .execution_options(yield_per=1000)
+    )
     if split:
         query = query.where(DatasetVersionItem.split == split)
     return session.execute(query)
@@ -134,11 +183,11 @@ def contamination(session: Session, version_id: int) -> list[dict[str, Any]]:
     ev, tr = aliased(DatasetVersionItem), aliased(DatasetVersionItem)
     ek, tk = aliased(NearDupKey), aliased(NearDupKey)
     candidates = session.execute(
-        select(ev.item_id, tr.item_id).distinct()
+        select(ev.item_id, tr.item_id)
+        .distinct()
         .join(ek, ek.item_id == ev.item_id)
         .join(tk, and_(tk.band == ek.band, tk.key == ek.key))
-        .join(tr, and_(tr.item_id == tk.item_id, tr.version_id == version_id,
-                       tr.split == "train"))
+        .join(tr, and_(tr.item_id == tk.item_id, tr.version_id == version_id, tr.split == "train"))
         .where(ev.version_id == version_id, ev.split == "eval")
     ).all()
     if not candidates:
@@ -148,18 +197,24 @@ def contamination(session: Session, version_id: int) -> list[dict[str, Any]]:
     for link, rev in session.execute(
         select(DatasetVersionItem, ItemRevision)
         .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-        .where(DatasetVersionItem.version_id == version_id,
-               DatasetVersionItem.item_id.in_(ids))):
+        .where(DatasetVersionItem.version_id == version_id, DatasetVersionItem.item_id.in_(ids))
+    ):
         snap = rev.snapshot
-        texts[link.item_id] = neardup.shingles(neardup.item_text(
-            snap["instruction"], snap.get("input", ""), snap.get("output", ""),
-            snap.get("demos") or []))
+        texts[link.item_id] = neardup.shingles(
+            neardup.item_text(
+                snap["instruction"],
+                snap.get("input", ""),
+                snap.get("output", ""),
+                snap.get("demos") or [],
+            )
+        )
     found = []
     for eval_id, train_id in candidates:
         score = neardup.exact_jaccard(texts[eval_id], texts[train_id])
         if score >= CONTAMINATION_THRESHOLD:
-            found.append({"eval_item": eval_id, "train_item": train_id,
-                          "similarity": round(score, 3)})
+            found.append(
+                {"eval_item": eval_id, "train_item": train_id, "similarity": round(score, 3)}
+            )
     return sorted(found, key=lambda r: (-r["similarity"], r["eval_item"], r["train_item"]))
 
 
@@ -171,17 +226,30 @@ def get_version(*, session: Session, version_id: int) -> DatasetVersion:
 
 
 def list_versions(*, session: Session, project_id: int) -> list[DatasetVersion]:
-    return list(session.scalars(select(DatasetVersion).where(
-        DatasetVersion.project_id == project_id).order_by(DatasetVersion.id.desc())))
+    return list(
+        session.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.project_id == project_id)
+            .order_by(DatasetVersion.id.desc())
+        )
+    )
 
 
 def diff(session: Session, old_id: int, new_id: int) -> dict[str, list[int]]:
     """Items added, removed, and changed (another revision) between two versions."""
+
     def pins(version_id):
-        return dict(session.execute(select(DatasetVersionItem.item_id,
-                                           DatasetVersionItem.revision_id)
-                                    .where(DatasetVersionItem.version_id == version_id)).all())
+        return dict(
+            session.execute(
+                select(DatasetVersionItem.item_id, DatasetVersionItem.revision_id).where(
+                    DatasetVersionItem.version_id == version_id
+                )
+            ).all()
+        )
 
     old, new = pins(old_id), pins(new_id)
-    return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
-            "changed": sorted(i for i in set(old) & set(new) if old[i] != new[i])}
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(i for i in set(old) & set(new) if old[i] != new[i]),
+    }

@@ -3,7 +3,6 @@
 from app.models.accounts import ApiToken, LoginFailure, Role, TokenScope, User, WebSession
 from app.models.audit import AuditEvent
 from app.models.base import Base
-from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.content import (
     GuidelineVersion,
     Item,
@@ -14,6 +13,7 @@ from app.models.content import (
     Review,
     SearchTerm,
 )
+from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 
 __all__ = [
     "ApiToken",

@@ -24,3 +24,28 @@
   document.addEventListener("htmx:afterSettle", draw);
   window.addEventListener("load", draw);
 })();
+// Histograms: bars drawn with uPlot's bar path builder.
+(function () {
+  "use strict";
+  function drawHist() {
+    if (typeof uPlot === "undefined") return;
+    document.querySelectorAll(".hist-chart").forEach(function (el) {
+      if (el.dataset.drawn) return;
+      el.dataset.drawn = "1";
+      var hist = JSON.parse(el.dataset.hist);
+      var labels = Object.keys(hist);
+      var xs = labels.map(function (_, i) { return i; });
+      var ys = labels.map(function (k) { return hist[k]; });
+      new uPlot({
+        width: Math.max(el.clientWidth, 280), height: 200,
+        scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
+        axes: [{ values: function (u, vals) { return vals.map(function (v) { return labels[v] || ""; }); } }, {}],
+        series: [{}, { label: "n", fill: "rgba(47,91,211,.5)", stroke: "#2f5bd3", paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }],
+        legend: { show: false },
+      }, [xs, ys], el);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", drawHist);
+  window.addEventListener("load", drawHist);
+  document.addEventListener("htmx:afterSettle", drawHist);
+})();

@@ -1,0 +1,131 @@
+"""Streaming exports: Alpaca JSON and JSONL, OpenAI chat JSONL, ShareGPT JSON and Parquet.
+
+Every row carries the rendered prompt and response (``app.core.prompts``: the user turn and the
+assistant turn) in the format's own fields, and a ``metadata`` object from which our importer
+restores the item exactly. In Alpaca rows the rendered user turn is the ``instruction`` and
+``input`` is empty, so training on the file sees exactly the prompt the review screen showed.
+
+Writers take an iterator of rows and write as they go: JSON arrays emit ``[``, the rows joined
+by ``,\\n`` and ``]``; Parquet writes record batches of a fixed schema (``prompt``,
+``response``, ``metadata`` as a JSON string). Memory does not grow with the number of rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
+from typing import Any, BinaryIO
+
+from app.core.kinds import ItemContent
+from app.core.prompts import render_messages
+
+from .metadata import build_metadata
+
+FORMATS = ("alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet")
+_EXTENSIONS = {
+    "alpaca_json": ".json",
+    "alpaca_jsonl": ".jsonl",
+    "openai_jsonl": ".jsonl",
+    "sharegpt_json": ".json",
+    "parquet": ".parquet",
+}
+_MEDIA_TYPES = {".json": "application/json", ".jsonl": "application/jsonl",
+                ".parquet": "application/vnd.apache.parquet"}  # fmt: skip
+PARQUET_BATCH_ROWS = 1000
+
+
+def extension(fmt: str) -> str:
+    """The file extension, with its dot: ``.json``, ``.jsonl`` or ``.parquet``."""
+    return _EXTENSIONS[_checked(fmt)]
+
+
+def media_type(fmt: str) -> str:
+    return _MEDIA_TYPES[extension(fmt)]
+
+
+def export_row(content: ItemContent, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The format-independent row: ``prompt``, ``response`` and ``metadata``.
+
+    ``meta`` holds the item's ``item_id``, ``revision``, ``domain``, ``tags`` and ``difficulty``.
+    """
+    user, assistant = render_messages(content)
+    return {
+        "prompt": user["content"],
+        "response": assistant["content"],
+        "metadata": build_metadata(content, meta),
+    }
+
+
+def format_row(fmt: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """An export row in ``fmt``'s own fields (Parquet stores metadata as a JSON string)."""
+    prompt, response, metadata = row["prompt"], row["response"], row["metadata"]
+    if fmt in ("alpaca_json", "alpaca_jsonl"):
+        return {"instruction": prompt, "input": "", "output": response, "metadata": metadata}
+    if fmt == "openai_jsonl":
+        messages = [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": response},
+        ]
+        return {"messages": messages, "metadata": metadata}
+    if fmt == "sharegpt_json":
+        turns = [{"from": "human", "value": prompt}, {"from": "gpt", "value": response}]
+        return {"conversations": turns, "metadata": metadata}
+    _checked(fmt)
+    return {"prompt": prompt, "response": response, "metadata": _json(metadata)}
+
+
+def write(fmt: str, rows: Iterable[Mapping[str, Any]], out: BinaryIO) -> int:
+    """Write export rows (from :func:`export_row`) to ``out`` as ``fmt``; returns the row count."""
+    _checked(fmt)
+    formatted = (format_row(fmt, row) for row in rows)
+    if fmt == "parquet":
+        return _write_parquet(formatted, out)
+    if fmt.endswith("_jsonl"):
+        return _write_jsonl(formatted, out)
+    return _write_json_array(formatted, out)
+
+
+def _checked(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}; expected one of {FORMATS}.")
+    return fmt
+
+
+def _json(value: Any) -> str:
+    # Non-ASCII stays readable (Chinese items) and takes fewer bytes than \u escapes.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
+    count = 0
+    for row in rows:
+        out.write(_json(row).encode("utf-8") + b"\n")
+        count += 1
+    return count
+
+
+def _write_json_array(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
+    count = 0
+    out.write(b"[")
+    for count, row in enumerate(rows, 1):
+        out.write((b"\n" if count == 1 else b",\n") + _json(row).encode("utf-8"))
+    out.write(b"\n]\n" if count else b"]\n")
+    return count
+
+
+def _write_parquet(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [("prompt", pa.string()), ("response", pa.string()), ("metadata", pa.string())]
+    )
+    count = 0
+    # An empty export still gets a valid file with the schema, written on close.
+    with pq.ParquetWriter(out, schema) as writer:
+        while batch := list(islice(rows, PARQUET_BATCH_ROWS)):
+            columns = {name: [row[name] for row in batch] for name in schema.names}
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+            count += len(batch)
+    return count

@@ -1,0 +1,176 @@
+"""JSON API for dataset versions; the manifest and splits are readable by trainer workers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from app.auth.deps import Admin, Reviewer, Worker
+from app.core.protocol import DatasetItem, DatasetManifest, DatasetSplitPage
+from app.datasets import export, versions
+from app.datasets.versions import VersionFilter
+from app.db import DbSession
+from app.models import DatasetVersionItem, ItemRevision
+from app.projects import service as projects
+
+router = APIRouter(prefix="/api/v1", tags=["datasets"])
+
+
+class VersionIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    statuses: list[str] = Field(default_factory=lambda: ["approved"])
+    kinds: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    seed: int = 13
+    eval_fraction: float = Field(default=0.1, ge=0, lt=1)
+    license: str = ""
+
+
+class VersionOut(DatasetManifest):
+    filter: dict
+    stats: dict
+    contamination: list
+
+
+def _manifest(version) -> dict:
+    return {
+        "version_id": version.id,
+        "name": version.name,
+        "project_id": version.project_id,
+        "manifest_hash": version.manifest_hash,
+        "seed": version.seed,
+        "eval_fraction": version.eval_fraction,
+        "train_count": version.train_count,
+        "eval_count": version.eval_count,
+    }
+
+
+@router.post(
+    "/projects/{project_id}/datasets",
+    response_model=VersionOut,
+    status_code=201,
+    name="api_dataset_create",
+)
+def create(project_id: int, body: VersionIn, session: DbSession, user: Admin):
+    """Freeze the matching items into a new dataset version."""
+    project = projects.get_project(session=session, project_id=project_id)
+    f = VersionFilter(
+        statuses=body.statuses,
+        kinds=body.kinds,
+        domains=body.domains,
+        tags=body.tags,
+        languages=body.languages,
+    )
+    version = versions.create_version(
+        session=session,
+        project=project,
+        name=body.name,
+        f=f,
+        actor=user,
+        seed=body.seed,
+        eval_fraction=body.eval_fraction,
+        license=body.license,
+    )
+    return VersionOut(
+        **_manifest(version),
+        filter=version.filter,
+        stats=version.stats,
+        contamination=version.contamination,
+    )
+
+
+@router.get("/datasets/{version_id}", response_model=VersionOut, name="api_dataset")
+def get(version_id: int, session: DbSession, user: Reviewer):
+    """A version's manifest, statistics and contamination report."""
+    version = versions.get_version(session=session, version_id=version_id)
+    return VersionOut(
+        **_manifest(version),
+        filter=version.filter,
+        stats=version.stats,
+        contamination=version.contamination,
+    )
+
+
+@router.get("/datasets/{version_id}/export", name="api_dataset_export")
+def download(
+    request: Request,
+    version_id: int,
+    session: DbSession,
+    user: Reviewer,
+    format: Annotated[str, Query(max_length=20)] = "alpaca_jsonl",
+):
+    """The export as a streamed zip (README.md and one file per split)."""
+    version = versions.get_version(session=session, version_id=version_id)
+    export.check_format(format)
+    return StreamingResponse(
+        export.stream_zip(request.app.state.open_session, version.id, format),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="dataset-{version.id}-{format}.zip"'
+        },
+    )
+
+
+@router.get(
+    "/worker/datasets/{version_id}/manifest",
+    response_model=DatasetManifest,
+    name="api_worker_manifest",
+)
+def worker_manifest(version_id: int, session: DbSession, token: Worker):
+    """For trainer workers: what a version holds."""
+    return DatasetManifest(
+        **_manifest(versions.get_version(session=session, version_id=version_id))
+    )
+
+
+@router.get(
+    "/worker/datasets/{version_id}/splits/{split}",
+    response_model=DatasetSplitPage,
+    name="api_worker_split",
+)
+def worker_split(
+    version_id: int,
+    split: Literal["train", "eval"],
+    session: DbSession,
+    token: Worker,
+    after: Annotated[int, Query(ge=-1)] = -1,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+):
+    """For trainer workers: one page of a split, in the version's fixed order."""
+    version = versions.get_version(session=session, version_id=version_id)
+    rows = session.execute(
+        select(DatasetVersionItem, ItemRevision)
+        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+        .where(
+            DatasetVersionItem.version_id == version.id,
+            DatasetVersionItem.split == split,
+            DatasetVersionItem.position > after,
+        )
+        .order_by(DatasetVersionItem.position)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        DatasetItem(
+            item_id=link.item_id,
+            revision=link.revision,
+            split=split,
+            content=export.content_of(rev.snapshot),
+            domain=rev.snapshot.get("domain"),
+            tags=rev.snapshot.get("tags") or [],
+        )
+        for link, rev in rows
+    ]
+    return DatasetSplitPage(
+        version_id=version.id,
+        split=split,
+        items=items,
+        next_cursor=rows[-1][0].position if more else None,
+    )

@@ -1,0 +1,130 @@
+"""Import pages: upload, preview and report, options, run with a progress bar."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from starlette.datastructures import FormData
+
+from app.auth.deps import Admin
+from app.core.formats import cleaning
+from app.datasets import imports
+from app.datasets.imports import ImportOptions
+from app.db import DbSession
+from app.errors import InvalidInput
+from app.i18n import N_
+from app.items.forms import form_data
+from app.projects import service as projects
+from app.web import redirect, render
+
+router = APIRouter()
+SCHEMAS = ("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval", "studio")
+Form_ = Annotated[FormData, Depends(form_data)]
+
+
+def options_from(form) -> ImportOptions:
+    mapping = {
+        name: form.get(f"map_{name}", "").strip() for name in ("instruction", "input", "output")
+    }
+    return ImportOptions(
+        schema=(form.get("schema") or None),
+        mode=form.get("mode", "all_or_nothing"),
+        status=form.get("status", "draft"),
+        mapping={k: v for k, v in mapping.items() if v},
+        cleaning=[r for r in form.getlist("cleaning") if r in cleaning.RULES],
+    )
+
+
+@router.get("/projects/{project_id}/imports", name="imports")
+def import_list(request: Request, session: DbSession, user: Admin, project_id: int):
+    """Upload a file to import, and past imports."""
+    project = projects.get_project(session=session, project_id=project_id)
+    return render(
+        request,
+        "datasets/imports.html",
+        {"project": project, "jobs": imports.list_jobs(session=session, project_id=project.id)},
+    )
+
+
+@router.post("/projects/{project_id}/imports", name="import_upload")
+def import_upload(
+    request: Request,
+    session: DbSession,
+    user: Admin,
+    project_id: int,
+    file: Annotated[UploadFile, File()],
+):
+    """Store the uploaded file and show its preview."""
+    project = projects.get_project(session=session, project_id=project_id)
+    if not file.filename:
+        raise InvalidInput(N_("Choose a file to import."))
+    folder = request.app.state.settings.resolved_artifacts_dir / "imports"
+    job = imports.store_upload(
+        session=session,
+        project=project,
+        filename=file.filename,
+        stream=file.file,
+        folder=folder,
+        actor=user,
+    )
+    return redirect(request, request.app.url_path_for("import_job", job_id=job.id))
+
+
+def _job_page(request, session, job, *, options=None, report=None, error=None, status=200):
+    project = projects.get_project(session=session, project_id=job.project_id)
+    return render(
+        request,
+        "datasets/import_job.html",
+        {
+            "project": project,
+            "job": job,
+            "options": options or ImportOptions(),
+            "report": report,
+            "error": error,
+            "schemas": SCHEMAS,
+            "rules": cleaning.RULES,
+            "progress": request.app.state.imports.board.get(job.id),
+        },
+        status_code=status,
+    )
+
+
+@router.get("/imports/{job_id}", name="import_job")
+def import_job(request: Request, session: DbSession, user: Admin, job_id: int):
+    """A stored upload: what was detected, the options, and the result when it ran."""
+    job = imports.job_of(session=session, job_id=job_id)
+    return _job_page(request, session, job)
+
+
+@router.post("/imports/{job_id}/check", name="import_check")
+def import_check(request: Request, session: DbSession, user: Admin, job_id: int, form: Form_):
+    """Validate the whole file with these options: the report and a preview of the rows."""
+    job = imports.job_of(session=session, job_id=job_id)
+    options = options_from(form)
+    try:
+        report = imports.validate(job, options)
+    except InvalidInput as error:
+        return _job_page(request, session, job, options=options, error=error, status=422)
+    return _job_page(request, session, job, options=options, report=report)
+
+
+@router.post("/imports/{job_id}/run", name="import_run")
+def import_run(request: Request, session: DbSession, user: Admin, job_id: int, form: Form_):
+    """Start the import in the background; the page then shows its progress."""
+    job = imports.job_of(session=session, job_id=job_id)
+    if job.state != "uploaded":
+        raise InvalidInput(N_("This file has already been imported."))
+    request.app.state.imports.start(job.id, options_from(form), user.id)
+    return redirect(request, request.app.url_path_for("import_job", job_id=job.id))
+
+
+@router.get("/imports/{job_id}/progress", name="import_progress")
+def import_progress(request: Request, session: DbSession, user: Admin, job_id: int):
+    """The progress bar fragment (polled while the import runs)."""
+    job = imports.job_of(session=session, job_id=job_id)
+    return render(
+        request,
+        "datasets/_import_progress.html",
+        {"job": job, "progress": request.app.state.imports.board.get(job.id)},
+    )

@@ -1,0 +1,83 @@
+"""Statistics of a dataset version: shares, lengths, lexical diversity, balance warnings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.cjk import count_words, split_words
+from app.models import DatasetVersionItem, Item, ItemRevision, User
+from app.tokenizer import count_tokens
+
+BALANCE_SHARE = 0.1  # warn when a kind or domain holds less than this share
+WORD_BINS = (0, 10, 25, 50, 100, 200, 400, 800)
+
+
+def _bin(value: int, bins: tuple[int, ...]) -> str:
+    for low, high in zip(bins, bins[1:], strict=False):
+        if value < high:
+            return f"{low}–{high - 1}"
+    return f"{bins[-1]}+"
+
+
+def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
+    grams = [tuple(t[i : i + n]) for t in tokens_per_text for i in range(len(t) - n + 1)]
+    return round(len(set(grams)) / len(grams), 4) if grams else None
+
+
+def version_stats(session: Session, version_id: int) -> dict[str, Any]:
+    rows = session.execute(
+        select(DatasetVersionItem.split, ItemRevision.snapshot, Item.author_id)
+        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+        .join(Item, Item.id == DatasetVersionItem.item_id)
+        .where(DatasetVersionItem.version_id == version_id)
+    ).all()
+    emails = dict(session.execute(select(User.id, User.email)).all())
+    counts = {
+        name: Counter()
+        for name in ("kind", "domain", "difficulty", "language", "annotator", "split")
+    }
+    word_hist: Counter = Counter()
+    token_hist: Counter = Counter()
+    verbs: Counter = Counter()
+    output_tokens: list[list[str]] = []
+    for split, snap, author_id in rows:
+        counts["split"][split] += 1
+        counts["kind"][snap.get("kind")] += 1
+        counts["domain"][snap.get("domain") or "—"] += 1
+        counts["difficulty"][str(snap.get("difficulty") or "—")] += 1
+        counts["language"][snap.get("language") or "—"] += 1
+        counts["annotator"][emails.get(author_id, "—")] += 1
+        text = "\n".join(
+            filter(None, (snap.get("instruction"), snap.get("input"), snap.get("output")))
+        )
+        word_hist[_bin(count_words(text), WORD_BINS)] += 1
+        tokens = count_tokens(text)
+        if tokens is not None:
+            token_hist[_bin(tokens, WORD_BINS)] += 1
+        words = split_words(snap.get("instruction", "").casefold())
+        if words:
+            verbs[words[0]] += 1
+        output_tokens.append(split_words(snap.get("output", "").casefold()))
+    total = len(rows)
+    warnings = [
+        {"field": name, "value": value, "share": round(n / total, 3)}
+        for name in ("kind", "domain")
+        for value, n in counts[name].items()
+        if total and n / total < BALANCE_SHARE
+    ]
+    order = [_bin(b, WORD_BINS) for b in WORD_BINS]
+    return {
+        "total": total,
+        "counts": {name: dict(c.most_common()) for name, c in counts.items()},
+        "words": {b: word_hist.get(b, 0) for b in order},
+        "tokens": {b: token_hist.get(b, 0) for b in order} if token_hist else {},
+        "distinct_1": _distinct(output_tokens, 1),
+        "distinct_2": _distinct(output_tokens, 2),
+        "leading_words": verbs.most_common(10),
+        "warnings": warnings,
+        "balance_share": BALANCE_SHARE,
+    }

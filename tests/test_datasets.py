@@ -1,0 +1,362 @@
+"""Dataset versions: frozen from a filter, deterministic splits, the manifest hash across
+runs and databases, contamination, diffs, exports that import back, and the pages."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.datasets import export, imports, versions
+from app.datasets.versions import VersionFilter
+from app.db import make_engine
+from app.items import service as items
+from app.items.schemas import ItemDraft
+from app.models import Item
+from app.reviews import service as reviews
+from tests.dbs import fresh_database
+from tests.factories import make_token, make_user
+from tests.helpers import login
+from tests.review_factories import make_project
+
+DRAFTS = (
+    [
+        ItemDraft(
+            kind="task",
+            instruction=f"Translate sentence {i} into French.",
+            input=f"The weather is nice on day {i}.",
+            output=f"Il fait beau le jour {i}.",
+        )
+        for i in range(8)
+    ]
+    + [
+        ItemDraft(
+            kind="constraint",
+            instruction=f"Describe the colour {c} without commas.",
+            output=f"{c} is a colour people like",
+            constraints=[{"id": "punctuation:no_comma"}],
+        )
+        for c in ("red", "blue", "green", "yellow")
+    ]
+    + [
+        ItemDraft(
+            kind="example",
+            instruction="Give the antonym.",
+            demos=[{"input": "hot", "output": "cold"}, {"input": "up", "output": "down"}],
+            input=word,
+            output=opposite,
+        )
+        for word, opposite in (("big", "small"), ("fast", "slow"), ("早", "晚"), ("高", "矮"))
+    ]
+)
+
+
+def approved_project(session, *, drafts=DRAFTS, name="Dataset project"):
+    admin = make_user(session, role="admin")
+    author, reviewer = make_user(session), make_user(session, role="reviewer")
+    project = make_project(session, admin, name=name)
+    created = []
+    for draft in drafts:
+        item = items.create_item(
+            session=session, project=project, draft=draft, author=author, submit=True
+        )
+        reviews.decide(
+            session=session,
+            item_id=item.id,
+            reviewer=reviewer,
+            decision="approve",
+            version=item.version,
+        )
+        created.append(item)
+    return project, admin, created
+
+
+def freeze(session, project, admin, **kwargs):
+    return versions.create_version(
+        session=session, project=project, name="v1", f=VersionFilter(**kwargs), actor=admin
+    )
+
+
+class TestVersions:
+    def test_pins_approved_items_with_a_stratified_split(self, db_session):
+        project, admin, created = approved_project(db_session)
+        draft_only = items.create_item(
+            session=db_session, project=project, draft=DRAFTS[0], author=admin
+        )
+        version = freeze(db_session, project, admin)
+        assert version.train_count + version.eval_count == len(created)
+        pinned = list(versions.pinned(db_session, version.id))
+        assert draft_only.id not in {link.item_id for link, _ in pinned}
+        eval_kinds = {link.kind for link, _ in pinned if link.split == "eval"}
+        assert eval_kinds == {"task", "constraint", "example"}  # every kind is evaluated
+
+    def test_editing_an_item_later_does_not_change_the_version(self, db_session):
+        project, admin, created = approved_project(db_session)
+        version = freeze(db_session, project, admin)
+        before = {
+            link.item_id: rev.snapshot["output"]
+            for link, rev in versions.pinned(db_session, version.id)
+        }
+        first = created[0]
+        items.update_item(
+            session=db_session,
+            item_id=first.id,
+            expected_version=first.version,
+            editor=admin,
+            draft=DRAFTS[0].model_copy(update={"output": "Changed"}),
+        )
+        after = {
+            link.item_id: rev.snapshot["output"]
+            for link, rev in versions.pinned(db_session, version.id)
+        }
+        assert before == after
+
+    def test_split_and_manifest_are_deterministic(self, db_session):
+        project, admin, _ = approved_project(db_session)
+        one, two = freeze(db_session, project, admin), freeze(db_session, project, admin)
+        assert one.manifest_hash == two.manifest_hash
+        splits = [
+            {link.item_id: link.split for link, _ in versions.pinned(db_session, v.id)}
+            for v in (one, two)
+        ]
+        assert splits[0] == splits[1]
+        other_seed = versions.create_version(
+            session=db_session, project=project, name="s", f=VersionFilter(), actor=admin, seed=99
+        )
+        assert other_seed.train_count == one.train_count  # same sizes per kind
+
+    def test_filters(self, db_session):
+        project, admin, _ = approved_project(db_session)
+        only_examples = freeze(db_session, project, admin, kinds=["example"])
+        assert only_examples.train_count + only_examples.eval_count == 4
+        with pytest.raises(Exception, match="No items match"):
+            freeze(db_session, project, admin, domains=["nowhere"])
+
+    def test_contamination_finds_near_duplicates_across_splits(self, db_session):
+        text = (
+            "Write a short friendly note to a neighbour asking them to water the plants "
+            "while we are away on holiday next week"
+        )
+        twins = [
+            ItemDraft(kind="task", instruction=text + suffix, output="Sure, happy to help.")
+            for suffix in (".", "!", " please.", " thanks.", " soon.", " now.")
+        ]
+        project, admin, _ = approved_project(db_session, drafts=twins)
+        version = versions.create_version(
+            session=db_session,
+            project=project,
+            name="c",
+            f=VersionFilter(),
+            actor=admin,
+            eval_fraction=0.34,
+        )
+        assert version.eval_count == 2
+        assert len(version.contamination) >= 2
+        assert all(c["similarity"] >= 0.5 for c in version.contamination)
+
+    def test_diff_between_versions(self, db_session):
+        project, admin, created = approved_project(db_session)
+        first = freeze(db_session, project, admin)
+        changed = created[1]
+        items.update_item(
+            session=db_session,
+            item_id=changed.id,
+            editor=admin,
+            expected_version=changed.version,
+            draft=DRAFTS[1].model_copy(update={"output": "Autre"}),
+        )
+        reviewer = make_user(db_session, role="reviewer")
+        reviews.decide(
+            session=db_session,
+            item_id=changed.id,
+            reviewer=reviewer,
+            decision="approve",
+            version=db_session.get(Item, changed.id).version,
+        )
+        second = freeze(db_session, project, admin)
+        assert versions.diff(db_session, first.id, second.id) == {
+            "added": [],
+            "removed": [],
+            "changed": [changed.id],
+        }
+
+
+def test_manifest_hash_is_equal_across_sqlite_and_postgresql(tmp_path):
+    hashes = []
+    for backend in ("sqlite", "postgresql"):
+        with fresh_database(backend, tmp_path) as url:
+            migrate.upgrade(url)
+            engine = make_engine(url)
+            with Session(engine) as session:
+                make_user(session, role="admin")  # shift ids between the two databases
+                project, admin, _ = approved_project(session)
+                hashes.append(freeze(session, project, admin).manifest_hash)
+            engine.dispose()
+    assert hashes[0] == hashes[1]
+
+
+@pytest.mark.parametrize(
+    "fmt", ["alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"]
+)
+def test_export_imports_back_exactly(db_session, tmp_path, fmt):
+    project, admin, created = approved_project(db_session)
+    version = freeze(db_session, project, admin)
+    files = export.write_folder(db_session, version.id, fmt, tmp_path / "out")
+    assert files[0].name == "README.md" and version.manifest_hash in files[0].read_text()
+    target = make_project(db_session, admin, name=f"Restored {fmt}")
+    restored = 0
+    for path in files[1:]:
+        with path.open("rb") as f:
+            job = imports.store_upload(
+                session=db_session,
+                project=target,
+                filename=path.name,
+                stream=f,
+                folder=tmp_path / "imports",
+                actor=admin,
+            )
+        assert job.schema == "studio"
+        job = imports.run(
+            session=db_session, job_id=job.id, actor=admin, options=imports.ImportOptions()
+        )
+        assert job.state == "done", job.message
+        restored += job.created_items
+    assert restored == len(created)
+    original = {
+        (
+            i.kind,
+            i.instruction,
+            i.input,
+            i.output,
+            json.dumps(i.demos),
+            json.dumps(i.constraints),
+            i.language,
+        )
+        for i in created
+    }
+    back = {
+        (
+            i.kind,
+            i.instruction,
+            i.input,
+            i.output,
+            json.dumps(i.demos),
+            json.dumps(i.constraints),
+            i.language,
+        )
+        for i in db_session.query(Item).filter(Item.project_id == target.id)
+    }
+    assert back == original
+
+
+def test_parquet_export_loads_with_datasets(db_session, tmp_path):
+    project, admin, created = approved_project(db_session)
+    version = freeze(db_session, project, admin)
+    files = export.write_folder(db_session, version.id, "parquet", tmp_path / "pq")
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    from datasets import load_dataset
+
+    loaded = load_dataset(
+        "parquet", data_files={p.stem: str(p) for p in files[1:]}, cache_dir=str(tmp_path / "cache")
+    )
+    assert loaded["train"].num_rows + loaded["eval"].num_rows == len(created)
+    assert "metadata" in loaded["train"].column_names
+
+
+class TestPages:
+    def test_freeze_view_and_download(self, client, db_session):
+        project, admin, created = approved_project(db_session)
+        csrf = login(client, admin.email)
+        response = client.post(
+            f"/projects/{project.id}/datasets",
+            data={
+                "csrf_token": csrf,
+                "name": "First <release>",
+                "eval_fraction": "0.25",
+                "seed": "7",
+                "statuses": ["approved"],
+            },
+        )
+        assert response.status_code == 303
+        page = client.get(response.headers["location"])
+        assert page.status_code == 200
+        assert "First &lt;release&gt;" in page.text and 'id="manifest"' in page.text
+        version_id = int(response.headers["location"].rsplit("/", 1)[1])
+        download = client.get(f"/datasets/{version_id}/export?format=openai_jsonl")
+        assert download.status_code == 200
+        archive = zipfile.ZipFile(io.BytesIO(download.content))
+        assert set(archive.namelist()) == {"README.md", "train.jsonl", "eval.jsonl"}
+        lines = archive.read("train.jsonl").decode().splitlines()
+        assert json.loads(lines[0])["messages"][0]["role"] == "user"
+        bad = client.get(f"/datasets/{version_id}/export?format=xml")
+        assert bad.status_code == 422
+
+    def test_worker_reads_manifest_and_splits(self, client, db_session):
+        project, admin, created = approved_project(db_session)
+        version = freeze(db_session, project, admin)
+        headers = {"Authorization": f"Bearer {make_token(db_session, scope='worker')}"}
+        manifest = client.get(f"/api/v1/worker/datasets/{version.id}/manifest", headers=headers)
+        assert manifest.json()["manifest_hash"] == version.manifest_hash
+        seen, after = [], -1
+        while True:
+            page = client.get(
+                f"/api/v1/worker/datasets/{version.id}/splits/train",
+                params={"after": after, "limit": 3},
+                headers=headers,
+            ).json()
+            seen += [i["item_id"] for i in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            after = page["next_cursor"]
+        assert len(seen) == version.train_count == len(set(seen))
+
+
+def test_seed_tasks_import_as_175_items(db_session, tmp_path, settings):
+    path = Path(settings.test_data) / "seed_tasks.jsonl"
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing")
+        pytest.skip(f"{path} is missing")
+    admin = make_user(db_session, role="admin")
+    project = make_project(db_session, admin, name="Seed tasks")
+    with path.open("rb") as f:
+        job = imports.store_upload(
+            session=db_session,
+            project=project,
+            filename=path.name,
+            stream=f,
+            folder=tmp_path,
+            actor=admin,
+        )
+    assert job.schema == "self_instruct"
+    job = imports.run(
+        session=db_session, job_id=job.id, actor=admin, options=imports.ImportOptions()
+    )
+    assert (job.state, job.created_items) == ("done", 175)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    stored = {
+        i.instruction: i for i in db_session.query(Item).filter(Item.project_id == project.id)
+    }
+    for row in rows:
+        item = stored[row["instruction"]]
+        assert item.kind == "task"
+        assert item.input == row["instances"][0]["input"]
+        assert item.output == row["instances"][0]["output"]
+    again = imports.store_upload(
+        session=db_session,
+        project=project,
+        filename=path.name,
+        stream=path.open("rb"),
+        folder=tmp_path,
+        actor=admin,
+    )
+    again = imports.run(
+        session=db_session, job_id=again.id, actor=admin, options=imports.ImportOptions()
+    )
+    assert (again.created_items, again.skipped_duplicates) == (0, 175)
