@@ -974,9 +974,15 @@ def run() -> dict[str, Any]:
                 log(f"seeding up to {size:,} items")
                 report["seed"][str(size)] = seeder.grow_to(size)
                 log(f"measuring at {size:,} items")
+                load_before = os.getloadavg()[0]
                 by_size[str(size)] = measure_size(
                     size, server, engine, session_factory, project.id, people
                 )
+                # Other work on the machine skews everything; a high load here says so.
+                by_size[str(size)]["load_avg_1m"] = {
+                    "before": round(load_before, 2),
+                    "after": round(os.getloadavg()[0], 2),
+                }
                 time.sleep(2)
                 rss[f"idle_after_load_at_{size}"] = server.memory_mb()
             rss["idle_after_load"] = rss[f"idle_after_load_at_{sizes[-1]}"]

@@ -360,3 +360,55 @@ def test_seed_tasks_import_as_175_items(db_session, tmp_path, settings):
         session=db_session, job_id=again.id, actor=admin, options=imports.ImportOptions()
     )
     assert (again.created_items, again.skipped_duplicates) == (0, 175)
+
+
+def test_duplicate_clusters_and_keep_one(client, db_session):
+    from app.datasets import duplicates
+
+    admin = make_user(db_session, role="admin")
+    author = make_user(db_session)
+    project = make_project(db_session, admin, name="Dups")
+    base = (
+        "Explain to a new colleague how to book a meeting room using the office calendar "
+        "and what to do when it is already taken"
+    )
+    near = [
+        items.create_item(
+            session=db_session,
+            project=project,
+            author=author,
+            submit=True,
+            draft=ItemDraft(kind="task", instruction=base + end, output="Ok."),
+        )
+        for end in (".", " today.")
+    ]
+    same = [
+        items.create_item(
+            session=db_session,
+            project=project,
+            author=author,
+            draft=ItemDraft(kind="task", instruction="Say hi.", output="Hi."),
+        )
+        for _ in range(2)
+    ]
+    items.create_item(
+        session=db_session,
+        project=project,
+        author=author,
+        draft=ItemDraft(kind="task", instruction="Unrelated: count to three.", output="1 2 3"),
+    )
+    exact = duplicates.exact_clusters(db_session, project.id)
+    assert [[i.id for i in c.items] for c in exact] == [[same[0].id, same[1].id]]
+    close = duplicates.near_clusters(db_session, project.id)
+    assert [[i.id for i in c.items] for c in close] == [[near[0].id, near[1].id]]
+    csrf = login(client, admin.email)
+    assert 'data-kind="near"' in client.get(f"/projects/{project.id}/duplicates").text
+    response = client.post(
+        f"/projects/{project.id}/duplicates/resolve",
+        data={"csrf_token": csrf, "keep": near[1].id, "members": [near[0].id, near[1].id]},
+    )
+    assert response.status_code == 303
+    db_session.refresh(near[0])
+    db_session.refresh(near[1])
+    assert (near[0].status, near[1].status) == ("rejected", "submitted")
+    assert duplicates.near_clusters(db_session, project.id) == []

@@ -230,3 +230,35 @@ class TestHttpFlow:
         assert _count(db_session, project) == 30
         statuses = set(db_session.scalars(select(Item.status).where(Item.project_id == project.id)))
         assert statuses == {"submitted"}
+
+
+def test_bulk_cleaning_previews_then_applies(client, db_session, setup):
+    from app.items import service as items_service
+    from app.items.schemas import ItemDraft
+
+    project, admin = setup
+    dirty = items_service.create_item(
+        session=db_session,
+        project=project,
+        author=admin,
+        draft=ItemDraft(kind="task", instruction="  <i>Hi</i>  ", output="ok"),
+    )
+    tidy = items_service.create_item(
+        session=db_session,
+        project=project,
+        author=admin,
+        draft=ItemDraft(kind="task", instruction="Fine.", output="ok"),
+    )
+    csrf = login(client, admin.email)
+    form = {"csrf_token": csrf, "item_ids": [dirty.id, tidy.id], "rules": ["strip_html", "trim"]}
+    preview = client.post(f"/projects/{project.id}/items/clean", data=form)
+    assert preview.status_code == 200
+    assert (
+        f'data-item="{dirty.id}"' in preview.text and f'data-item="{tidy.id}"' not in preview.text
+    )
+    db_session.refresh(dirty)
+    assert dirty.instruction == "  <i>Hi</i>  "  # the preview changes nothing
+    applied = client.post(f"/projects/{project.id}/items/clean", data={**form, "confirm": "true"})
+    assert applied.status_code == 303
+    db_session.refresh(dirty)
+    assert (dirty.instruction, dirty.version) == ("Hi", 2)

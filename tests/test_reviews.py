@@ -47,6 +47,12 @@ def _act(session, item, action, reviewer, author):
         )
     if action == "reopen":
         return service.reopen(session=session, item_id=item.id, actor=reviewer, reason="other")
+    if action == "reject_duplicate":
+        from app.datasets import duplicates
+
+        return duplicates.resolve(
+            session=session, project_id=item.project_id, keep=-1, reject=[item.id], actor=reviewer
+        )
     return service.decide(
         session=session,
         item_id=item.id,

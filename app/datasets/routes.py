@@ -147,3 +147,46 @@ def dataset_export(
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/projects/{project_id}/duplicates", name="duplicates")
+def duplicates_page(request: Request, session: DbSession, user: Reviewer, project_id: int):
+    """Exact and near-duplicate clusters, each with a keep-one action."""
+    from app.datasets import duplicates
+
+    project = projects.get_project(session=session, project_id=project_id)
+    return render(
+        request,
+        "datasets/duplicates.html",
+        {
+            "project": project,
+            "exact": duplicates.exact_clusters(session, project.id),
+            "near": duplicates.near_clusters(session, project.id),
+        },
+    )
+
+
+@router.post("/projects/{project_id}/duplicates/resolve", name="duplicates_resolve")
+def duplicates_resolve(
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    project_id: int,
+    keep: Annotated[int, Form()],
+    members: Annotated[list[int], Form()],
+):
+    """Keep the chosen item and reject the rest of its cluster as duplicates."""
+    from app.datasets import duplicates
+
+    done = duplicates.resolve(
+        session=session,
+        project_id=project_id,
+        keep=keep,
+        reject=[m for m in members if m != keep],
+        actor=user,
+    )
+    return redirect(
+        request,
+        request.app.url_path_for("duplicates", project_id=project_id),
+        toast=("success", N_("%(count)s duplicates rejected."), {"count": done}),
+    )

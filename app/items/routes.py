@@ -257,6 +257,43 @@ def list_items(
     return render(request, "items/list.html", context)
 
 
+@router.post("/projects/{project_id}/items/clean", name="items_clean")
+def clean_items(
+    request: Request,
+    session: DbSession,
+    user: Annotator,
+    project_id: int,
+    item_ids: Annotated[list[int] | None, Form()] = None,
+    rules: Annotated[list[str] | None, Form()] = None,
+    confirm: Annotated[bool, Form()] = False,
+):
+    """Preview every change the chosen cleaning rules make, then apply them on confirm."""
+    project = projects.get_project(session=session, project_id=project_id)
+    if not item_ids or not rules:
+        raise InvalidInput(N_("Select items and at least one cleaning rule."))
+    try:
+        changes = service.clean_items(
+            session=session, item_ids=item_ids, rules=rules, actor=user, apply=confirm
+        )
+    except ValueError as error:
+        raise InvalidInput(N_("Unknown cleaning rule.")) from error
+    if confirm:
+        return redirect(
+            request,
+            request.app.url_path_for("items", project_id=project.id),
+            toast=(
+                "success",
+                N_("%(count)s of %(total)s items changed."),
+                {"count": len(changes), "total": len(item_ids)},
+            ),
+        )
+    return render(
+        request,
+        "items/clean_preview.html",
+        {"project": project, "changes": changes, "item_ids": item_ids, "rules": rules},
+    )
+
+
 @router.post("/projects/{project_id}/items/bulk", name="items_bulk")
 def bulk_action(
     request: Request,

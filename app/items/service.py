@@ -324,3 +324,45 @@ def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) ->
             done += 1
     session.flush()
     return done
+
+
+def clean_items(
+    *, session: Session, item_ids: list[int], rules: list[str], actor: User, apply: bool
+) -> list[tuple[Item, list[tuple[str, str, str]]]]:
+    """Preview (or apply) cleaning rules on items; each changed item gets a new revision."""
+    from app.core.formats import cleaning
+
+    cleaning.check_rules(rules)
+    changes = []
+    for item in session.scalars(select(Item).where(Item.id.in_(item_ids)).order_by(Item.id)):
+        fields = [
+            (name, getattr(item, name), cleaning.clean(getattr(item, name), set(rules)))
+            for name in ("instruction", "input", "output")
+        ]
+        changed = [(name, before, after) for name, before, after in fields if before != after]
+        if not changed:
+            continue
+        changes.append((item, changed))
+        if apply and can_edit(actor, item) and machine.next_status(item.status, "edit"):
+            draft = ItemDraft(
+                kind=item.kind,
+                instruction=item.instruction,
+                input=item.input,
+                output=item.output,
+                demos=item.demos,
+                constraints=item.constraints,
+                rules=item.rules,
+                state_constraints=item.state_constraints,
+                domain=item.domain,
+                difficulty=item.difficulty,
+                tags=item.tags,
+                language=item.language,
+            ).model_copy(update={name: after for name, _before, after in changed})
+            update_item(
+                session=session,
+                item_id=item.id,
+                draft=draft,
+                expected_version=item.version,
+                editor=actor,
+            )
+    return changes

@@ -8,7 +8,7 @@ from __future__ import annotations
 from app.i18n import N_
 
 STATUSES = ("draft", "submitted", "approved", "rejected", "changes_requested")
-ACTIONS = ("submit", "edit", "approve", "reject", "request_changes", "reopen")
+ACTIONS = ("submit", "edit", "approve", "reject", "request_changes", "reopen", "reject_duplicate")
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("draft", "submit"): "submitted",
@@ -21,6 +21,11 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("changes_requested", "submit"): "submitted",
     ("approved", "edit"): "submitted",  # an edit after approval starts a new round
     ("approved", "reopen"): "submitted",
+    # Resolving a duplicate cluster keeps one item and rejects the rest, whatever their state.
+    ("draft", "reject_duplicate"): "rejected",
+    ("submitted", "reject_duplicate"): "rejected",
+    ("approved", "reject_duplicate"): "rejected",
+    ("changes_requested", "reject_duplicate"): "rejected",
 }
 
 WHY_NOT = {
@@ -34,6 +39,7 @@ WHY_NOT = {
         "Only a submitted item can be sent back for changes; this one is %(status)s."
     ),
     "reopen": N_("Only an approved item can be reopened; this one is %(status)s."),
+    "reject_duplicate": N_("This item is already rejected."),
 }
 
 REASONS = {
