@@ -262,3 +262,20 @@ def test_bulk_cleaning_previews_then_applies(client, db_session, setup):
     assert applied.status_code == 303
     db_session.refresh(dirty)
     assert (dirty.instruction, dirty.version) == ("Hi", 2)
+
+
+def test_import_over_the_api(client, db_session, setup):
+    from tests.factories import make_token
+
+    project, admin = setup
+    token = make_token(db_session, scope="user", owner=admin)
+    lines = _alpaca_lines(5)
+    lines[1] = "not json"
+    response = client.post(f"/api/v1/projects/{project.id}/imports",
+                           headers={"Authorization": f"Bearer {token}"},
+                           data={"mode": "valid_rows"},
+                           files={"file": ("n.jsonl", "\n".join(lines).encode())})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["state"], body["created_items"], body["schema"]) == ("done", 4, "alpaca")
+    assert [e["number"] for e in body["errors"]] == [2]
