@@ -271,10 +271,12 @@ def test_import_over_the_api(client, db_session, setup):
     token = make_token(db_session, scope="user", owner=admin)
     lines = _alpaca_lines(5)
     lines[1] = "not json"
-    response = client.post(f"/api/v1/projects/{project.id}/imports",
-                           headers={"Authorization": f"Bearer {token}"},
-                           data={"mode": "valid_rows"},
-                           files={"file": ("n.jsonl", "\n".join(lines).encode())})
+    response = client.post(
+        f"/api/v1/projects/{project.id}/imports",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"mode": "valid_rows"},
+        files={"file": ("n.jsonl", "\n".join(lines).encode())},
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["state"], body["created_items"], body["schema"]) == ("done", 4, "alpaca")

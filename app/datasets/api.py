@@ -192,10 +192,14 @@ class ImportOut(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-@router.post("/projects/{project_id}/imports", response_model=ImportOut, status_code=201,
-             name="api_import")
+@router.post(
+    "/projects/{project_id}/imports", response_model=ImportOut, status_code=201, name="api_import"
+)
 def import_file(
-    request: Request, project_id: int, session: DbSession, user: Admin,
+    request: Request,
+    project_id: int,
+    session: DbSession,
+    user: Admin,
     file: Annotated[UploadFile, File()],
     format: Annotated[str | None, Form(description="Override the detected format.")] = None,
     mode: Annotated[str, Form()] = "all_or_nothing",
@@ -204,12 +208,22 @@ def import_file(
 ):
     """Upload and import a file in one call; the answer is the report (line-numbered)."""
     project = projects.get_project(session=session, project_id=project_id)
-    job = imports.store_upload(session=session, project=project,
-                               filename=file.filename or "upload", stream=file.file,
-                               folder=request.app.state.settings.resolved_artifacts_dir
-                               / "imports", actor=user)
-    job = imports.run(session=session, job_id=job.id, actor=user, options=imports.ImportOptions(
-        schema=format, mode=mode, status=status, cleaning=cleaning or []))
+    job = imports.store_upload(
+        session=session,
+        project=project,
+        filename=file.filename or "upload",
+        stream=file.file,
+        folder=request.app.state.settings.resolved_artifacts_dir / "imports",
+        actor=user,
+    )
+    job = imports.run(
+        session=session,
+        job_id=job.id,
+        actor=user,
+        options=imports.ImportOptions(
+            schema=format, mode=mode, status=status, cleaning=cleaning or []
+        ),
+    )
     if job.state == "done":
         imports.index_near_duplicates(session=session, job_id=job.id)
     return ImportOut.model_validate(job, from_attributes=True)

@@ -35,6 +35,23 @@ def version_stats(session: Session, version_id: int) -> dict[str, Any]:
         .join(Item, Item.id == DatasetVersionItem.item_id)
         .where(DatasetVersionItem.version_id == version_id)
     ).all()
+    return summarize(session, rows)
+
+
+def project_stats(session: Session, project_id: int) -> dict[str, Any]:
+    """The same figures over a project's current items (split = status)."""
+    fields = ("kind", "instruction", "input", "output", "domain", "difficulty", "language")
+    rows = [
+        (item.status, {f: getattr(item, f) for f in fields}, item.author_id)
+        for item in session.scalars(
+            select(Item).where(Item.project_id == project_id).execution_options(yield_per=2000)
+        )
+    ]
+    return summarize(session, rows)
+
+
+def summarize(session: Session, rows) -> dict[str, Any]:
+    """rows: (split or status, content snapshot, author id)."""
     emails = dict(session.execute(select(User.id, User.email)).all())
     counts = {
         name: Counter()

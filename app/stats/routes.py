@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.auth.deps import Reviewer
+from app.datasets import statistics
 from app.db import DbSession
 from app.projects import service as projects
 from app.reviews.machine import REASONS
@@ -28,5 +29,6 @@ def project_stats(request: Request, session: DbSession, user: Reviewer, project_
             "throughput": service.throughput(session=session, project_id=project.id),
             "annotators": service.annotators(session=session, project_id=project.id),
             "reviewers": service.reviewers(session=session, project_id=project.id),
+            "content": statistics.project_stats(session, project.id),
         },
     )
