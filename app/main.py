@@ -16,6 +16,7 @@ from app.datasets.runner import ImportRunner
 from app.db import make_engine, make_session_factory
 from app.items import api as items_api
 from app.items import routes as items_routes
+from app.jobs import api as jobs_api
 from app.labeling import routes as labeling_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
@@ -49,6 +50,7 @@ ROUTERS = [
     items_api.router,
     reviews_api.router,
     datasets_api.router,
+    jobs_api.router,
 ]
 
 

@@ -503,7 +503,49 @@ def approve_all(session_factory, project_id: int, small: int) -> dict[str, Any]:
 def freeze(
     session_factory, admin_id: int, project_id: int, name: str, f: versions.VersionFilter
 ) -> dict[str, Any]:
-    """``versions.create_version`` and its commit."""
+    """``versions.create_version`` and its commit.
+
+    When it fails because one statement needs more bind parameters than PostgreSQL's protocol
+    allows (65,535: ``_latest_revisions`` binds every matching item id), the failure goes into
+    the report and the version is frozen again with ``_latest_revisions`` run in chunks of ids,
+    everything else as it is, so that the exports can still be measured; ``workaround`` says so.
+    """
+    result: dict[str, Any] = {}
+    try:
+        version, seconds = _create_version(session_factory, admin_id, project_id, name, f)
+    except sa.exc.OperationalError as error:
+        if "number of parameters" not in str(error.orig):
+            raise
+        result["error"] = f"create_version failed: {str(error.orig).splitlines()[0]}"
+        result["workaround"] = (
+            f"frozen again with versions._latest_revisions patched (in this process only) to "
+            f"query {LATEST_CHUNK:,} item ids at a time; the timing is of that run"
+        )
+        log(f"  {result['error']}; freezing again with the workaround")
+        original = versions._latest_revisions
+        versions._latest_revisions = _chunked_latest_revisions(original)
+        try:
+            version, seconds = _create_version(session_factory, admin_id, project_id, name, f)
+        finally:
+            versions._latest_revisions = original
+    items = version.train_count + version.eval_count
+    return {
+        "version_id": version.id,
+        "filter": version.filter,
+        "items": items,
+        "train": version.train_count,
+        "eval": version.eval_count,
+        "contamination_pairs": len(version.contamination or []),
+        "seconds": round(seconds, 2),
+        "items_per_s": round(items / seconds),
+        **result,
+    }
+
+
+LATEST_CHUNK = 10_000
+
+
+def _create_version(session_factory, admin_id, project_id, name, f):
     with session_factory() as session:
         begin_for_write(session)
         actor = session.get(User, admin_id)
@@ -513,18 +555,17 @@ def freeze(
             session=session, project=project, name=name, f=f, actor=actor
         )
         session.commit()
-        t1 = time.perf_counter()
-        items = version.train_count + version.eval_count
-        return {
-            "version_id": version.id,
-            "filter": version.filter,
-            "items": items,
-            "train": version.train_count,
-            "eval": version.eval_count,
-            "contamination_pairs": len(version.contamination or []),
-            "seconds": round(t1 - t0, 2),
-            "items_per_s": round(items / (t1 - t0)),
-        }
+        return version, time.perf_counter() - t0
+
+
+def _chunked_latest_revisions(original):
+    def latest(session, item_ids):
+        found = {}
+        for start in range(0, len(item_ids), LATEST_CHUNK):
+            found.update(original(session, item_ids[start : start + LATEST_CHUNK]))
+        return found
+
+    return latest
 
 
 def run_child(
@@ -805,6 +846,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     versions.VersionFilter(tags=[SMALL_TAG]),
                 )
                 report["freeze"] = {"big": big, "small": small}
+                report["problems"] = [
+                    f"freeze of {v['items']:,} items: {v['error']}"
+                    for v in (big, small)
+                    if "error" in v
+                ]
                 report["export"] = measure_exports(url, big, small, tmp, profiles, args.tracemalloc)
             finally:
                 engine.dispose()

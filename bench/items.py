@@ -920,6 +920,53 @@ def budgets(sizes: list[int], by_size: dict, rss: dict, users: int) -> list[dict
     return rows
 
 
+class CpuWatch:
+    """How much of the machine's CPU other processes used while we measured: the bench, the web
+    process and this database's PostgreSQL backends are ours; anything else skews the numbers."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, engine: sa.Engine, server_pid: int) -> None:
+        self.engine = engine
+        self.server_pid = server_pid
+        self.wall = time.monotonic()
+        self.busy = self._machine_busy()
+        self.own = self._own()
+
+    def _machine_busy(self) -> float:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return (sum(fields[:8]) - idle) / self.TICK
+
+    def _proc(self, pid: int) -> float:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+
+    def _own(self) -> dict[int, float]:
+        with self.engine.connect() as conn:
+            backends = conn.scalars(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).all()
+        pids = {os.getpid(), self.server_pid, *backends}
+        return {pid: self._proc(pid) for pid in pids}
+
+    def stop(self) -> dict[str, Any]:
+        wall = time.monotonic() - self.wall
+        busy = self._machine_busy() - self.busy
+        own_now = self._own()
+        own = sum(cpu - self.own.get(pid, 0.0) for pid, cpu in own_now.items())
+        capacity = wall * (os.cpu_count() or 1)
+        return {
+            "seconds": round(wall, 1),
+            "cpu_busy_pct": round(100 * busy / capacity, 1),
+            "cpu_other_processes_pct": round(100 * max(0.0, busy - own) / capacity, 1),
+        }
+
+
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     sizes = ARGS.sizes
@@ -943,6 +990,9 @@ def run() -> dict[str, Any]:
             "Client, server and PostgreSQL share the machine's CPUs.",
             "duplicate_check_in_process times app.items.checks.near_duplicates in the bench "
             "process against the same database (no HTTP).",
+            "machine.cpu_other_processes_pct: share of all CPUs that processes other than the "
+            "bench, the web process and this database's backends used during a size's "
+            "measurements; above a few percent, the machine was shared and the numbers skewed.",
             "sql: PostgreSQL EXPLAIN ANALYZE time of each SELECT the endpoint's repository "
             "calls issue (page, then counts_by_status), run once after the timed requests.",
             "Seeding writes in batches the rows create_item writes; VACUUM ANALYZE follows.",
@@ -974,15 +1024,11 @@ def run() -> dict[str, Any]:
                 log(f"seeding up to {size:,} items")
                 report["seed"][str(size)] = seeder.grow_to(size)
                 log(f"measuring at {size:,} items")
-                load_before = os.getloadavg()[0]
+                watch = CpuWatch(engine, server.proc.pid)
                 by_size[str(size)] = measure_size(
                     size, server, engine, session_factory, project.id, people
                 )
-                # Other work on the machine skews everything; a high load here says so.
-                by_size[str(size)]["load_avg_1m"] = {
-                    "before": round(load_before, 2),
-                    "after": round(os.getloadavg()[0], 2),
-                }
+                by_size[str(size)]["machine"] = watch.stop()
                 time.sleep(2)
                 rss[f"idle_after_load_at_{size}"] = server.memory_mb()
             rss["idle_after_load"] = rss[f"idle_after_load_at_{sizes[-1]}"]

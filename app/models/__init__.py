@@ -14,6 +14,7 @@ from app.models.content import (
     SearchTerm,
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
+from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 
 __all__ = [
     "ApiToken",
@@ -21,10 +22,15 @@ __all__ = [
     "Base",
     "DatasetVersion",
     "DatasetVersionItem",
+    "EvalPrediction",
     "GuidelineVersion",
     "ImportJob",
     "Item",
+    "ItemDynamics",
     "ItemRevision",
+    "Job",
+    "JobLog",
+    "JobMetric",
     "Label",
     "LoginFailure",
     "NearDupKey",

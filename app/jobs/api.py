@@ -1,0 +1,169 @@
+"""JSON API for fine-tune jobs: admins launch, cancel and retry; workers claim and report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.deps import Admin, Reviewer, Worker
+from app.core import protocol
+from app.db import DbSession
+from app.jobs import service
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+class JobIn(BaseModel):
+    dataset_version_id: int
+    base_model: str = Field(min_length=1, max_length=500, examples=["tiny"])
+    params: protocol.JobParams = Field(default_factory=protocol.JobParams)
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    dataset_version_id: int
+    base_model: str
+    params: dict
+    status: str
+    worker: str | None
+    attempts: int
+    step: int
+    total_steps: int | None
+    epoch: float
+    error: str | None
+    metrics: dict
+    artifacts: list
+    parent_id: int | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class Recorded(BaseModel):
+    recorded: int
+
+
+@router.post("/jobs", response_model=JobOut, status_code=201, name="api_job_launch")
+def launch(body: JobIn, session: DbSession, user: Admin):
+    """Launch a fine-tune job on a dataset version; bad parameters answer 422 naming the field."""
+    return service.launch(
+        session=session,
+        version_id=body.dataset_version_id,
+        base_model=body.base_model,
+        params=body.params,
+        actor=user,
+    )
+
+
+@router.get("/jobs", response_model=list[JobOut], name="api_jobs")
+def list_jobs(session: DbSession, user: Reviewer, project_id: int | None = None):
+    """Recent jobs, newest first."""
+    return service.list_jobs(session=session, project_id=project_id)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, name="api_job")
+def get_job(job_id: int, session: DbSession, user: Reviewer):
+    """One job with its progress."""
+    return service.get_job(session=session, job_id=job_id)
+
+
+@router.get("/jobs/{job_id}/metrics", name="api_job_metrics")
+def job_metrics(job_id: int, session: DbSession, user: Reviewer) -> dict:
+    """Metric series: {name: [[step, value], …]}."""
+    service.get_job(session=session, job_id=job_id)
+    return service.metrics_of(session=session, job_id=job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, name="api_job_cancel")
+def cancel(job_id: int, session: DbSession, user: Admin):
+    """Cancel a queued job now, or ask the worker of a running one to stop."""
+    return service.cancel(session=session, job_id=job_id, actor=user)
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobOut, status_code=201, name="api_job_retry")
+def retry(job_id: int, session: DbSession, user: Admin):
+    """A new job with the same parameters, linked to this one."""
+    return service.retry(session=session, job_id=job_id, actor=user)
+
+
+@router.post(
+    "/worker/jobs/claim",
+    response_model=protocol.JobSpec | None,
+    name="api_worker_claim",
+    responses={204: {"description": "No job queued."}},
+)
+def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, token: Worker):
+    """Claim the oldest queued job (204 when there is none)."""
+    job = service.claim(session=session, worker=body.worker)
+    if job is None:
+        return Response(status_code=204)
+    return service.spec(job, str(request.app.state.settings.resolved_artifacts_dir))
+
+
+@router.post(
+    "/worker/jobs/{job_id}/heartbeat",
+    response_model=protocol.HeartbeatReply,
+    name="api_worker_heartbeat",
+)
+def heartbeat(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
+    """Extend the lease and report progress; the reply says whether to cancel."""
+    return service.heartbeat(session=session, job_id=job_id, beat=body)
+
+
+@router.post("/worker/jobs/{job_id}/metrics", response_model=Recorded, name="api_worker_metrics")
+def metrics(job_id: int, body: protocol.MetricBatch, session: DbSession, token: Worker):
+    """A batch of metric points (steps may not go back within an attempt)."""
+    return Recorded(recorded=service.record_metrics(session=session, job_id=job_id, batch=body))
+
+
+@router.post("/worker/jobs/{job_id}/logs", response_model=Recorded, name="api_worker_logs")
+def logs(job_id: int, body: protocol.LogBatch, session: DbSession, token: Worker):
+    """Log lines."""
+    return Recorded(recorded=service.record_logs(session=session, job_id=job_id, batch=body))
+
+
+@router.post("/worker/jobs/{job_id}/dynamics", response_model=Recorded, name="api_worker_dynamics")
+def dynamics(job_id: int, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
+    """Per-item loss and confidence per epoch (for the data map)."""
+    return Recorded(recorded=service.record_dynamics(session=session, job_id=job_id, batch=body))
+
+
+@router.post(
+    "/worker/jobs/{job_id}/predictions", response_model=Recorded, name="api_worker_predictions"
+)
+def predictions(job_id: int, body: protocol.PredictionBatch, session: DbSession, token: Worker):
+    """Evaluation outputs of the base and tuned models with their scores."""
+    return Recorded(recorded=service.record_predictions(session=session, job_id=job_id, batch=body))
+
+
+@router.post("/worker/jobs/{job_id}/complete", response_model=JobOut, name="api_worker_complete")
+def complete(job_id: int, body: protocol.Completion, session: DbSession, token: Worker):
+    """The job succeeded."""
+    return service.finish(
+        session=session,
+        job_id=job_id,
+        attempt=body.attempt,
+        status="succeeded",
+        metrics=body.metrics,
+        artifacts=body.artifacts,
+    )
+
+
+@router.post("/worker/jobs/{job_id}/fail", response_model=JobOut, name="api_worker_fail")
+def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker):
+    """The job failed with an error."""
+    return service.finish(
+        session=session, job_id=job_id, attempt=body.attempt, status="failed", error=body.error
+    )
+
+
+@router.post("/worker/jobs/{job_id}/cancelled", response_model=JobOut, name="api_worker_cancelled")
+def cancelled(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
+    """The worker stopped as asked, keeping its last checkpoint."""
+    return service.finish(session=session, job_id=job_id, attempt=body.attempt, status="cancelled")

@@ -1,0 +1,31 @@
+"""Two workers claiming at once get one job between them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.core.protocol import JobParams
+from app.datasets import versions
+from app.datasets.versions import VersionFilter
+from app.jobs import service as jobs
+from tests.test_datasets import approved_project
+from tests.test_review_concurrency import _in_parallel, committed  # noqa: F401 - fixture
+
+
+def test_two_workers_one_job(committed):  # noqa: F811
+    with Session(committed, expire_on_commit=False) as session:
+        project, admin, _ = approved_project(session, name="Claims")
+        version = versions.create_version(
+            session=session, project=project, name="v", f=VersionFilter(), actor=admin
+        )
+        job = jobs.launch(
+            session=session,
+            version_id=version.id,
+            base_model="tiny",
+            params=JobParams(max_steps=3),
+            actor=admin,
+        )
+        session.commit()
+    results = _in_parallel(committed, lambda s, i: jobs.claim(session=s, worker=f"w{i}"))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0].id == job.id and winners[0].attempts == 1
