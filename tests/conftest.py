@@ -114,3 +114,27 @@ def annotator_user(db_session: Session):
 @pytest.fixture
 def reviewer_user(db_session: Session):
     return make_user(db_session, role="reviewer", email="rita@example.org")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many tests ran on each database, so a CI log shows the PostgreSQL half ran."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            for backend in BACKENDS:
+                if (
+                    f"[{backend}" in report.nodeid
+                    or f"-{backend}]" in report.nodeid
+                    or f"-{backend}-" in report.nodeid
+                ):
+                    counts.setdefault(backend, {}).setdefault(outcome, 0)
+                    counts[backend][outcome] += 1
+    if counts:
+        terminalreporter.section("tests per database")
+        for backend, by_outcome in sorted(counts.items()):
+            summary = ", ".join(f"{n} {o}" for o, n in sorted(by_outcome.items()))
+            terminalreporter.write_line(f"{backend}: {summary}")
