@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Extra pip options, e.g. PIP_EXTRA="--index-url https://download.pytorch.org/whl/cu124"
 PIP_EXTRA ?=
 PYTEST_ARGS ?=
-EXTRAS ?= dev
+EXTRAS ?= dev,train
 
 .PHONY: run test lint format i18n bench clean
 
@@ -22,15 +22,15 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-$(EXTRAS)
 
 run:
-	@$(MAKE) --no-print-directory install EXTRAS=dev
+	@$(MAKE) --no-print-directory install
 	$(BIN)/studio run
 
 test:
-	@$(MAKE) --no-print-directory install EXTRAS=dev
+	@$(MAKE) --no-print-directory install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint:
-	@$(MAKE) --no-print-directory install EXTRAS=dev
+	@$(MAKE) --no-print-directory install
 	$(BIN)/ruff check $(wildcard app trainer tests bench migrations)
 	$(BIN)/ruff format --check $(wildcard app trainer tests bench migrations)
 
@@ -46,7 +46,7 @@ i18n:
 		--no-fuzzy-matching --ignore-obsolete
 
 bench:
-	@$(MAKE) --no-print-directory install EXTRAS=dev
+	@$(MAKE) --no-print-directory install
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -1,1 +1,1 @@
-"""The fine-tuning worker: tokenised data, packing, the training loop and checkpoints (design §6)."""
+"""The fine-tuning worker: data, packing, the training loop and checkpoints (design §6)."""

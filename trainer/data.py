@@ -46,7 +46,11 @@ class EncodeStats:
 
 
 def encode_example(
-    tokenizer, content: ItemContent, *, max_seq_len: int | None = None, stats: EncodeStats | None = None
+    tokenizer,
+    content: ItemContent,
+    *,
+    max_seq_len: int | None = None,
+    stats: EncodeStats | None = None,
 ) -> Example | None:
     """Tokenize one item; ``None`` when even the prompt does not fit in ``max_seq_len``."""
     stats = stats if stats is not None else EncodeStats()
@@ -165,7 +169,8 @@ def collate_packed(rows: Sequence[Row], pad_id: int, *, mask_kind: str = "bool")
         start = 0
         for length in row.lengths:
             end = start + length
-            allowed[i, 0, start:end, start:end] = torch.ones(length, length, dtype=torch.bool).tril()
+            causal = torch.ones(length, length, dtype=torch.bool).tril()
+            allowed[i, 0, start:end, start:end] = causal
             start = end
         # Padding attends to itself only: a fully masked query row would turn SDPA's output to NaN.
         pad = torch.arange(n, width)

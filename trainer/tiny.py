@@ -64,7 +64,7 @@ def build_tiny(
     seed: int = 0,
     pad_is_eos: bool = False,
 ) -> Path:
-    """Train a tokenizer on ``texts``, build a randomly initialised Llama, save both to ``out_dir``."""
+    """Train a tokenizer on ``texts``, build a random Llama, save both to ``out_dir``."""
     out = Path(out_dir)
     tokenizer = train_tokenizer(texts, vocab_size=vocab_size, pad_is_eos=pad_is_eos)
     config = LlamaConfig(
