@@ -16,18 +16,21 @@ row, 1% near-copies). It then measures, in this order:
 
 1. the raw insert floor: the file's lines ``json.loads``-ed and written with one bare psycopg
    ``executemany`` INSERT into a scratch table with the same three text columns;
-2. the import of the file into one project, and of its first ``--small`` rows into another;
-3. the near-duplicate pass for each import;
-4. one bulk UPDATE to ``approved`` and ``versions.create_version`` (the freeze) of each project;
-5. the export of each version in each format, each run in a fresh subprocess (time, and peak RSS
-   from ``/proc/self/status`` and ``wait4``), and the raw export floor: a bare server-side-cursor
-   ``SELECT`` of the same pinned snapshots, in the same order, with ``json.dumps`` per row to a
-   file, also in a subprocess.
+2. the import of the file into one project (``run_sql_s``: time inside the driver's execute);
+3. the near-duplicate pass;
+4. one bulk UPDATE to ``approved``, one tagging the first ``--small`` items, VACUUM ANALYZE, and
+   ``versions.create_version`` (the freeze) of all items and of the tagged ones (when it fails
+   on PostgreSQL's 65,535-parameter limit, the report says so and the bench freezes again with
+   a workaround, see :func:`freeze`);
+5. the export of each version in each format, each run in a fresh subprocess (time, and the
+   peak RSS of the export: VmHWM after resetting it through ``/proc/self/clear_refs``), and the
+   raw export floor: a bare server-side-cursor ``SELECT`` of the same pinned snapshots, in the
+   same order, with ``json.dumps`` per row to a file, also in a subprocess.
 
 The database is dropped at the end, also on failure, Ctrl-C or SIGTERM.
 
     .venv/bin/python bench/datasets.py                            # full run (100k and 10k)
-    .venv/bin/python bench/datasets.py --rows 5000 --small 1000   # quick run
+    .venv/bin/python bench/datasets.py --rows 5000 --small 1000   # quick run (about a minute)
 """
 
 from __future__ import annotations
@@ -733,7 +736,7 @@ def budgets(report: dict[str, Any]) -> list[dict[str, Any]]:
         },
     ]
     exports = report["export"]
-    sizes = (str(report["config"]["small"]), str(report["config"]["rows"]))
+    sizes = tuple(report["export"]["floor"]["memory"]["peak_rss_mb"])  # items in each version
     for fmt in writers.FORMATS:
         rows.append(
             {

@@ -412,3 +412,24 @@ def test_duplicate_clusters_and_keep_one(client, db_session):
     db_session.refresh(near[1])
     assert (near[0].status, near[1].status) == ("rejected", "submitted")
     assert duplicates.near_clusters(db_session, project.id) == []
+
+
+def test_freezing_binds_no_parameter_per_item(db_session):
+    """PostgreSQL allows 65,535 parameters a statement: selecting the pinned revisions must
+    not list the item ids (a 100k-item version failed that way)."""
+    from sqlalchemy import event
+
+    project, admin, created = approved_project(db_session)
+    biggest = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if not executemany and isinstance(parameters, (list, tuple, dict)):
+            biggest.append(len(parameters))
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        freeze(db_session, project, admin)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert max(biggest) < len(created)

@@ -45,8 +45,9 @@ class VersionFilter:
         return data
 
 
-def _matching_items(session: Session, project_id: int, f: VersionFilter):
-    query = select(Item).where(Item.project_id == project_id)
+def _matching(project_id: int, f: VersionFilter):
+    """The filter as a query of item ids (kept as a subquery: no bind limit on size)."""
+    query = select(Item.id).where(Item.project_id == project_id)
     if f.statuses:
         query = query.where(Item.status.in_(f.statuses))
     if f.kinds:
@@ -63,23 +64,27 @@ def _matching_items(session: Session, project_id: int, f: VersionFilter):
         )
     for tag in f.tags:
         query = query.where(func.cast(Item.tags, Text).like(f'%"{tag}"%'))
-    return session.scalars(query.order_by(Item.id))
+    return query
 
 
-def _latest_revisions(session: Session, item_ids: list[int]) -> dict[int, ItemRevision]:
+def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, ItemRevision]]:
+    """(item id, kind, latest revision) for every matching item, in id order."""
     latest = (
         select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
-        .where(ItemRevision.item_id.in_(item_ids))
+        .where(ItemRevision.item_id.in_(ids_query))
         .group_by(ItemRevision.item_id)
         .subquery()
     )
-    rows = session.scalars(
-        select(ItemRevision).join(
-            latest,
+    rows = session.execute(
+        select(Item.id, Item.kind, ItemRevision)
+        .join(latest, latest.c.item_id == Item.id)
+        .join(
+            ItemRevision,
             and_(ItemRevision.item_id == latest.c.item_id, ItemRevision.version == latest.c.v),
         )
+        .order_by(Item.id)
     )
-    return {row.item_id: row for row in rows}
+    return [(item_id, kind, revision) for item_id, kind, revision in rows]
 
 
 def create_version(
@@ -101,13 +106,15 @@ def create_version(
             N_("The eval fraction must be at least 0 and below 1."),
             errors={"eval_fraction": N_("Invalid.")},
         )
-    items = list(_matching_items(session, project.id, f))
-    if not items:
+    pinned_rows = _latest_revisions(session, _matching(project.id, f))
+    if not pinned_rows:
         raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
-    revisions = _latest_revisions(session, [i.id for i in items])
-    entries = [(str(i.id), i.kind, revisions[i.id].content_hash) for i in items]
+    entries = [(str(item_id), kind, rev.content_hash) for item_id, kind, rev in pinned_rows]
     splits = manifest.assign_splits(entries, seed=seed, eval_fraction=eval_fraction)
-    lines = [manifest.manifest_line(splits[str(i.id)], revisions[i.id].snapshot) for i in items]
+    lines = [
+        manifest.manifest_line(splits[str(item_id)], rev.snapshot)
+        for item_id, _kind, rev in pinned_rows
+    ]
     version = DatasetVersion(
         project_id=project.id,
         name=name.strip(),
@@ -123,10 +130,10 @@ def create_version(
     session.add(version)
     session.flush()
     ordered = sorted(
-        items,
-        key=lambda i: (
-            splits[str(i.id)],
-            manifest.split_key(seed, revisions[i.id].content_hash, str(i.id)),
+        pinned_rows,
+        key=lambda row: (
+            splits[str(row[0])],
+            manifest.split_key(seed, row[2].content_hash, str(row[0])),
         ),
     )
     session.execute(
@@ -134,14 +141,14 @@ def create_version(
         [
             {
                 "version_id": version.id,
-                "item_id": i.id,
-                "revision_id": revisions[i.id].id,
-                "revision": revisions[i.id].version,
-                "split": splits[str(i.id)],
-                "kind": i.kind,
+                "item_id": item_id,
+                "revision_id": rev.id,
+                "revision": rev.version,
+                "split": splits[str(item_id)],
+                "kind": kind,
                 "position": position,
             }
-            for position, i in enumerate(ordered)
+            for position, (item_id, kind, rev) in enumerate(ordered)
         ],
     )
     version.contamination = contamination(session, version.id)
