@@ -53,6 +53,9 @@ class Item(TimestampMixin, Base):
         Index("ix_items_project_status", "project_id", "status", "id"),
         Index("ix_items_project_hash", "project_id", "content_hash"),
         Index("ix_items_review_queue", "project_id", "status", "review_priority", "submitted_at"),
+        # The item list's common filters, newest first.
+        Index("ix_items_project_kind_status", "project_id", "kind", "status", "id"),
+        Index("ix_items_project_domain_status", "project_id", "domain", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
