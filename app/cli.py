@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,8 +94,59 @@ def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
     first_start = ctx.invoke(setup)
     if first_start and demo:
         ctx.invoke(demo_load)
+    if worker:
+        _start_local_worker(f"http://{host}:{port}")
     click.echo(f"Instruction Studio is starting on http://{host}:{port}")
     ctx.invoke(serve, host=host, port=port, workers=1)
+
+
+def _local_worker_token() -> str:
+    """A worker token for the worker `studio run` starts, kept under var/ like the secret key."""
+    from app.tokens import service
+
+    path = get_settings().var_dir / "worker_token"
+    if path.exists():
+        raw = path.read_text().strip()
+        with unit_of_work() as session:
+            if service.resolve_token(session=session, raw=raw) is not None:
+                return raw
+    with unit_of_work() as session:
+        raw = service.create_token(
+            session=session, name="local worker", scope="worker", owner=None, actor=None
+        ).raw
+    path.write_text(raw)
+    path.chmod(0o600)
+    return raw
+
+
+def _start_local_worker(url: str) -> None:
+    import atexit
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "--url", url],
+        env={**os.environ, "STUDIO_WORKER_TOKEN": _local_worker_token()},
+    )
+    atexit.register(process.terminate)
+    click.echo(f"Started a trainer worker (pid {process.pid}).")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@click.option(
+    "--token",
+    envvar="STUDIO_WORKER_TOKEN",
+    required=True,
+    help="A worker-scope API token (or STUDIO_WORKER_TOKEN).",
+)
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def worker(url: str, token: str, extra: tuple[str, ...]) -> None:
+    """Run a trainer worker (`python -m trainer`) as a separate process."""
+    import subprocess
+
+    env = {**os.environ, "STUDIO_WORKER_TOKEN": token}
+    result = subprocess.run([sys.executable, "-m", "trainer", "--url", url, *extra], env=env)
+    sys.exit(result.returncode)
 
 
 @main.group()

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path):
+    def __init__(self, env: dict[str, str], cwd: Path, command: str = "run"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"

@@ -1,0 +1,116 @@
+"""A real worker process trains the tiny model for a job of a real app over loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.core.protocol import JobParams
+from app.datasets import versions
+from app.datasets.versions import VersionFilter
+from app.db import make_engine
+from app.jobs import service as jobs
+from app.models import EvalPrediction, Job, JobLog, JobMetric
+from app.tokens import service as tokens
+from tests.conftest import live_backend
+from tests.dbs import fresh_database
+from tests.test_datasets import approved_project
+from tests.test_live import STUDIO, Server, free_port  # noqa: F401
+
+pytestmark = pytest.mark.live
+
+
+def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
+    with fresh_database(live_backend(), tmp_path) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            project, admin, _ = approved_project(session, name="Worker e2e")
+            version = versions.create_version(
+                session=session,
+                project=project,
+                name="v",
+                f=VersionFilter(),
+                actor=admin,
+                eval_fraction=0.2,
+            )
+            job = jobs.launch(
+                session=session,
+                version_id=version.id,
+                base_model="tiny",
+                params=JobParams(
+                    max_steps=6,
+                    eval_interval=3,
+                    batch_size=4,
+                    learning_rate=3e-3,
+                    seed=1,
+                    generation={"max_new_tokens": 8},
+                ),
+                actor=admin,
+            )
+            token = tokens.create_token(
+                session=session, name="w", scope="worker", owner=None, actor=None
+            ).raw
+            session.commit()
+        env = {
+            **os.environ,
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_VAR_DIR": str(tmp_path / "var"),
+            "STUDIO_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        }
+        server = Server(env, tmp_path, command="serve")
+        try:
+            server.wait()
+            worker = subprocess.run(
+                [sys.executable, "-m", "trainer", "--url", server.url, "--token", token, "--once"],
+                env={**env, "HF_HUB_OFFLINE": "1"},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        finally:
+            server.stop()
+        with Session(engine) as session:
+            done = session.get(Job, job.id)
+            assert done.status == "succeeded", (done.error, worker.stderr[-3000:])
+            assert done.attempts == 1 and done.worker
+            steps = session.scalars(
+                select(JobMetric.step).where(
+                    JobMetric.job_id == job.id, JobMetric.name == "train/loss"
+                )
+            ).all()
+            assert sorted(steps) == [1, 2, 3, 4, 5, 6]
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(JobMetric)
+                    .where(JobMetric.job_id == job.id, JobMetric.name == "eval/loss")
+                )
+                == 2
+            )
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(EvalPrediction)
+                    .where(EvalPrediction.job_id == job.id)
+                )
+                == version.eval_count
+            )
+            assert (
+                session.scalar(
+                    select(func.count()).select_from(JobLog).where(JobLog.job_id == job.id)
+                )
+                >= 1
+            )
+            assert {"eval_loss", "base_f1", "tuned_f1"} <= set(done.metrics)
+            assert (Path(done.artifacts[0]) / "config.json").exists() or (
+                Path(done.artifacts[0]) / "adapter_config.json"
+            ).exists()
+        engine.dispose()

@@ -1,0 +1,204 @@
+"""The worker loop: claim a job, load the data and the base model, train, report, evaluate.
+
+One job at a time. Heartbeats go out at most every few seconds and carry the latest
+checkpoint, so a worker that dies is replaced by another that resumes from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+
+from app.core import constraints, metrics, protocol
+from trainer.client import AppClient
+
+log = logging.getLogger("trainer")
+HEARTBEAT_SECONDS = 5.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_base(spec: protocol.JobSpec, texts: list[str], out: Path):
+    """The base model and tokenizer: `tiny` is built offline from the dataset's text."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if spec.base_model == "tiny":
+        from trainer.tiny import build_tiny
+
+        path = build_tiny(texts, out / "base", seed=spec.params.seed)
+    else:
+        path = os.path.expanduser(spec.base_model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+    except OSError as error:
+        raise RuntimeError(
+            f"Could not load the base model {spec.base_model!r}. A hub id needs network access "
+            f"to the model hub (or the model in the local cache); this machine could not get "
+            f"it: {str(error).splitlines()[0]}"
+        ) from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        from app.core.prompts import DEFAULT_CHAT_TEMPLATE
+
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    return model, tokenizer
+
+
+def score(item: protocol.DatasetItem, output: str) -> dict[str, float | None]:
+    scores: dict[str, float | None] = dict(metrics.text_scores(output, item.content.output))
+    refs = [c.model_dump() for c in item.content.constraints]
+    if refs:
+        verdicts = [v.passed for _ref, v in constraints.check_all(refs, output)]
+        scores["constraints_passed"] = sum(verdicts) / len(verdicts)
+        scores["prompt_passed"] = float(all(verdicts))
+    else:
+        scores["constraints_passed"] = scores["prompt_passed"] = None
+    return scores
+
+
+def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
+    import torch
+
+    from trainer.train import TrainConfig, evaluate_loss, generate, train
+
+    job, attempt = spec.job_id, spec.attempt
+    out = Path(spec.artifact_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say = lambda line: client.logs(job, protocol.LogBatch(attempt=attempt, lines=[line]))  # noqa: E731
+    train_items = client.split(spec.dataset_version_id, "train")
+    eval_items = client.split(spec.dataset_version_id, "eval")
+    say(f"dataset {spec.dataset_version_id}: {len(train_items)} train, {len(eval_items)} eval")
+    texts = [
+        f"{i.content.instruction}\n{i.content.input}\n{i.content.output}"
+        for i in train_items + eval_items
+    ]
+    model, tokenizer = load_base(spec, texts, out)
+    cfg = TrainConfig.from_job(spec.params)
+    gen = spec.params.generation.max_new_tokens
+    base_outputs = {
+        i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0] for i in eval_items
+    }
+    started, last_beat = time.monotonic(), 0.0
+    state = {"cancel": False, "total": None}
+
+    def on_step(step: int, values: dict) -> bool:
+        nonlocal last_beat
+        points = [
+            protocol.MetricPoint(step=step, name=f"train/{k}", value=float(v))
+            for k, v in values.items()
+            if v is not None
+        ]
+        elapsed = time.monotonic() - started
+        points.append(
+            protocol.MetricPoint(
+                step=step,
+                name="train/tokens_per_s",
+                value=values["tokens"] / max(elapsed / step, 1e-9),
+            )
+        )
+        client.metrics(job, protocol.MetricBatch(attempt=attempt, points=points))
+        if eval_items and step % spec.params.eval_interval == 0:
+            loss = evaluate_loss(model, tokenizer, [i.content for i in eval_items], cfg)
+            client.metrics(
+                job,
+                protocol.MetricBatch(
+                    attempt=attempt,
+                    points=[protocol.MetricPoint(step=step, name="eval/loss", value=loss)],
+                ),
+            )
+        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            reply = client.heartbeat(
+                job,
+                protocol.Heartbeat(
+                    attempt=attempt, step=step, epoch=values["epoch"], total_steps=state["total"]
+                ),
+            )
+            state["cancel"] = reply.cancel
+        return state["cancel"]
+
+    torch.manual_seed(cfg.seed)
+    result = train(
+        model,
+        tokenizer,
+        [i.content for i in train_items],
+        cfg,
+        on_step=on_step,
+        checkpoint_dir=out / "checkpoints",
+        resume_from=spec.resume_from,
+    )
+    if state["cancel"]:
+        client.cancelled(job, protocol.Heartbeat(attempt=attempt, step=result.step))
+        return
+    tuned = result.model
+    predictions = []
+    for item in eval_items:
+        output = generate(tuned, tokenizer, item.content, max_new_tokens=gen)[0]
+        base = base_outputs[item.item_id]
+        base_scores, tuned_scores = score(item, base), score(item, output)
+        predictions.append(
+            protocol.Prediction(
+                item_id=item.item_id,
+                kind=item.content.kind,
+                reference=item.content.output,
+                base_output=base,
+                tuned_output=output,
+                scores={
+                    **{f"base_{k}": v for k, v in base_scores.items()},
+                    **{f"tuned_{k}": v for k, v in tuned_scores.items()},
+                },
+            )
+        )
+    if predictions:
+        client.predictions(job, protocol.PredictionBatch(attempt=attempt, predictions=predictions))
+    summary = {
+        "final_train_loss": result.losses[-1] if result.losses else None,
+        "padding_fraction": result.padding_fraction,
+        "steps": result.step,
+    }
+    if eval_items:
+        summary["eval_loss"] = evaluate_loss(tuned, tokenizer, [i.content for i in eval_items], cfg)
+        for side in ("base", "tuned"):
+            for name in ("exact_match", "f1", "rouge_l"):
+                values = [p.scores[f"{side}_{name}"] for p in predictions]
+                summary[f"{side}_{name}"] = sum(values) / len(values)
+    tuned.save_pretrained(out / "model")
+    tokenizer.save_pretrained(out / "model")
+    client.complete(
+        job, protocol.Completion(attempt=attempt, metrics=summary, artifacts=[str(out / "model")])
+    )
+
+
+def serve(url: str, token: str, *, once: bool = False, poll: float = 3.0) -> None:
+    client = AppClient(url, token)
+    name = worker_name()
+    log.info("worker %s polling %s", name, url)
+    while True:
+        spec = client.claim(name)
+        if spec is None:
+            if once:
+                return
+            time.sleep(poll)
+            continue
+        log.info("claimed job %s (attempt %s)", spec.job_id, spec.attempt)
+        try:
+            run_job(client, spec)
+        except Exception as error:  # noqa: BLE001 - report any failure on the job
+            log.exception("job %s failed", spec.job_id)
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            try:
+                client.fail(
+                    spec.job_id, protocol.Failure(attempt=spec.attempt, error=detail[:20_000])
+                )
+            except RuntimeError:
+                log.exception("could not report the failure")
+        if once:
+            return
