@@ -1019,10 +1019,19 @@ def run() -> dict[str, Any]:
             server = Server(url, Path(tmp))
             time.sleep(1)
             rss = {"after_start": server.memory_mb()}
-            report["seed"], by_size = {}, {}
+            report["seed"], report["server_restarts"], by_size = {}, [], {}
             for size in sizes:
                 log(f"seeding up to {size:,} items")
                 report["seed"][str(size)] = seeder.grow_to(size)
+                if server.proc.poll() is not None:
+                    # Another process on a shared machine may stop it (a broad pkill).
+                    returncode = server.proc.returncode
+                    log(f"the web process exited ({returncode}); restarting it:\n{server.tail(5)}")
+                    server.stop()
+                    restart_dir = Path(tmp) / f"restart-{size}"
+                    restart_dir.mkdir()
+                    server = Server(url, restart_dir)
+                    report["server_restarts"].append({"before_size": size, "exit": returncode})
                 log(f"measuring at {size:,} items")
                 watch = CpuWatch(engine, server.proc.pid)
                 by_size[str(size)] = measure_size(

@@ -17,7 +17,7 @@ from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.db import make_engine
 from app.jobs import service as jobs
-from app.models import EvalPrediction, Job, JobLog, JobMetric
+from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
@@ -46,7 +46,7 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                 version_id=version.id,
                 base_model="tiny",
                 params=JobParams(
-                    max_steps=6,
+                    epochs=2,
                     eval_interval=3,
                     batch_size=4,
                     learning_rate=3e-3,
@@ -79,22 +79,32 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
             server.stop()
         with Session(engine) as session:
             done = session.get(Job, job.id)
-            assert done.status == "succeeded", (done.error, worker.stderr[-3000:])
-            assert done.attempts == 1 and done.worker
-            steps = session.scalars(
-                select(JobMetric.step).where(
-                    JobMetric.job_id == job.id, JobMetric.name == "train/loss"
-                )
-            ).all()
-            assert sorted(steps) == [1, 2, 3, 4, 5, 6]
-            assert (
-                session.scalar(
-                    select(func.count())
-                    .select_from(JobMetric)
-                    .where(JobMetric.job_id == job.id, JobMetric.name == "eval/loss")
-                )
-                == 2
+            assert done.status == "succeeded", (
+                done.error,
+                worker.stdout[-2000:],
+                worker.stderr[-3000:],
             )
+            assert done.attempts == 1 and done.worker
+            steps = sorted(
+                session.scalars(
+                    select(JobMetric.step).where(
+                        JobMetric.job_id == job.id, JobMetric.name == "train/loss"
+                    )
+                ).all()
+            )
+            assert len(steps) >= 2 and steps == list(range(1, int(done.metrics["steps"]) + 1))
+            eval_points = session.scalar(
+                select(func.count())
+                .select_from(JobMetric)
+                .where(JobMetric.job_id == job.id, JobMetric.name == "eval/loss")
+            )
+            assert eval_points == len(steps) // 3
+            per_epoch = session.execute(
+                select(ItemDynamics.epoch, func.count())
+                .where(ItemDynamics.job_id == job.id)
+                .group_by(ItemDynamics.epoch)
+            ).all()
+            assert dict(per_epoch) == {1: version.train_count, 2: version.train_count}
             assert (
                 session.scalar(
                     select(func.count())

@@ -276,6 +276,40 @@ def evaluate_loss(model, tokenizer, examples: Sequence[ItemContent], cfg: TrainC
 
 
 @torch.no_grad()
+def item_dynamics(
+    model, tokenizer, examples: Sequence[ItemContent], cfg: TrainConfig
+) -> list[tuple[float, float] | None]:
+    """Per item: mean loss over its response tokens and the mean probability the model gives
+    the reference tokens (the confidence of Swayamdipta et al., 2020). ``None`` for an item that
+    does not fit in ``max_seq_len``."""
+    was_training = model.training
+    model.eval()
+    result: list[tuple[float, float] | None] = []
+    for content in examples:
+        encoded, _ = encode_all(tokenizer, [content], max_seq_len=cfg.max_seq_len)
+        if not encoded:
+            result.append(None)
+            continue
+        batch = collate_padded(encoded, tokenizer.pad_token_id)
+        logits = (
+            model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                position_ids=batch["position_ids"],
+            )
+            .logits[0, :-1]
+            .float()
+        )
+        targets = batch["labels"][0, 1:]
+        keep = targets != IGNORE
+        log_probs = torch.log_softmax(logits[keep], dim=-1)
+        picked = log_probs.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
+        result.append((float(-picked.mean()), float(picked.exp().mean())))
+    model.train(was_training)
+    return result
+
+
+@torch.no_grad()
 def generate(
     model, tokenizer, content: ItemContent, *, max_new_tokens: int = 128
 ) -> tuple[str, bool]:

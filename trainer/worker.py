@@ -67,7 +67,7 @@ def score(item: protocol.DatasetItem, output: str) -> dict[str, float | None]:
 def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     import torch
 
-    from trainer.train import TrainConfig, evaluate_loss, generate, train
+    from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train
 
     job, attempt = spec.job_id, spec.attempt
     out = Path(spec.artifact_dir)
@@ -87,7 +87,25 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
         i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0] for i in eval_items
     }
     started, last_beat = time.monotonic(), 0.0
-    state = {"cancel": False, "total": None}
+    state = {"cancel": False, "total": None, "epochs_done": 0}
+    train_contents = [i.content for i in train_items]
+
+    def report_dynamics(epoch: int) -> None:
+        """Each training item's loss and confidence after an epoch: the data map's input."""
+        points = [
+            protocol.DynamicsPoint(
+                item_id=item.item_id,
+                epoch=epoch,
+                loss=values[0],
+                confidence=min(1.0, max(0.0, values[1])),
+            )
+            for item, values in zip(
+                train_items, item_dynamics(model, tokenizer, train_contents, cfg), strict=True
+            )
+            if values is not None
+        ]
+        if points:
+            client.dynamics(job, protocol.DynamicsBatch(attempt=attempt, points=points))
 
     def on_step(step: int, values: dict) -> bool:
         nonlocal last_beat
@@ -114,6 +132,9 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
                     points=[protocol.MetricPoint(step=step, name="eval/loss", value=loss)],
                 ),
             )
+        while values["epoch"] >= state["epochs_done"] + 1:
+            state["epochs_done"] += 1
+            report_dynamics(state["epochs_done"])
         if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
             last_beat = time.monotonic()
             reply = client.heartbeat(
