@@ -78,4 +78,6 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function": commit as soon as the handler returns, before the response is sent, so a
+# failed commit is an error response and the next request sees the write.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
