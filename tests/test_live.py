@@ -28,8 +28,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path, command: str = "run"):
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], cwd: Path, command: str = "run", port: int | None = None
+    ):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
         self.proc = subprocess.Popen(

@@ -124,3 +124,47 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                 Path(done.artifacts[0]) / "adapter_config.json"
             ).exists()
         engine.dispose()
+
+
+def test_worker_waits_for_an_app_that_is_still_starting(tmp_path):
+    """`make run` starts the web app and the worker together: the worker must keep trying."""
+    import time
+
+    with fresh_database(live_backend(), tmp_path) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with Session(engine) as session:
+            token = tokens.create_token(
+                session=session, name="w", scope="worker", owner=None, actor=None
+            ).raw
+            session.commit()
+        engine.dispose()
+        env = {**os.environ, "STUDIO_DATABASE_URL": url, "STUDIO_VAR_DIR": str(tmp_path / "var")}
+        port = free_port()
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trainer",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--token",
+                token,
+                "--once",
+                "--poll",
+                "0.5",
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)
+        assert worker.poll() is None  # still trying, not crashed
+        server = Server(env, tmp_path, command="serve", port=port)
+        try:
+            server.wait()
+            assert worker.wait(timeout=60) == 0  # claimed (nothing queued) and exited
+        finally:
+            worker.kill()
+            server.stop()
+        assert "cannot reach" in worker.stderr.read()

@@ -13,6 +13,8 @@ import time
 import traceback
 from pathlib import Path
 
+import httpx
+
 from app.core import constraints, metrics, protocol
 from trainer.client import AppClient
 
@@ -203,7 +205,13 @@ def serve(url: str, token: str, *, once: bool = False, poll: float = 3.0) -> Non
     name = worker_name()
     log.info("worker %s polling %s", name, url)
     while True:
-        spec = client.claim(name)
+        try:
+            spec = client.claim(name)
+        except httpx.TransportError as error:
+            # The app may still be starting (make run starts both at once) or restarting.
+            log.warning("cannot reach %s (%s); retrying in %ss", url, error, poll)
+            time.sleep(poll)
+            continue
         if spec is None:
             if once:
                 return
