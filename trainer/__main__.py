@@ -23,6 +23,7 @@ def main() -> None:
     if not args.token:
         parser.error("a worker token is required (--token or STUDIO_WORKER_TOKEN)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
     serve(args.url, args.token, once=args.once, poll=args.poll)
 
 
