@@ -124,7 +124,7 @@ def _start_local_worker(url: str) -> None:
     import subprocess
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "trainer", "--url", url],
+        [sys.executable, "-m", "trainer", "--url", url, "--exit-with-parent"],
         env={**os.environ, "STUDIO_WORKER_TOKEN": _local_worker_token()},
     )
     atexit.register(process.terminate)

@@ -119,3 +119,19 @@ def test_first_start_admin_creates_annotator_who_is_kept_out_of_admin(live_env):
         second_log = again.stop()
     assert "Generated password" in first_log
     assert "Generated password" not in second_log
+    _no_worker_left([server.url, again.url])
+
+
+def _no_worker_left(urls: list[str]) -> None:
+    """The worker `studio run` started stops once the app has gone (uvicorn ends on the
+    signal itself, so no exit hook of the parent runs)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [
+            subprocess.run(["pgrep", "-f", f"trainer --url {url} "], capture_output=True)
+            for url in urls
+        ]
+        if all(f.returncode != 0 for f in found):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the local worker outlived studio run")

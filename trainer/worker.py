@@ -200,11 +200,18 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     )
 
 
-def serve(url: str, token: str, *, once: bool = False, poll: float = 3.0) -> None:
+def serve(
+    url: str, token: str, *, once: bool = False, poll: float = 3.0, exit_with_parent: bool = False
+) -> None:
     client = AppClient(url, token)
     name = worker_name()
+    parent = os.getppid()
     log.info("worker %s polling %s", name, url)
     while True:
+        if exit_with_parent and os.getppid() != parent:
+            # Started by `studio run`, which is gone: a worker of nothing should not linger.
+            log.info("the process that started this worker has exited; stopping")
+            return
         try:
             spec = client.claim(name)
         except httpx.TransportError as error:
