@@ -232,18 +232,25 @@ def submit_item(*, session: Session, item_id: int, expected_version: int, actor:
     before = snapshot(item)
     item.status = "submitted"
     item.submitted_at = utcnow()
+    _record_change(session, item, actor, "item.submitted", before)
+    return item
+
+
+def _record_change(
+    session: Session, item: Item, actor: User, action: str, before: dict[str, Any]
+) -> None:
+    """Save a change that is not a content edit: a revision and its audit event."""
     session.flush()
     _write_revision(session, item, actor)
     audit.record(
         session,
         actor=actor,
-        action="item.submitted",
+        action=action,
         entity_type="item",
         entity_id=item.id,
         before=before,
         after=snapshot(item),
     )
-    return item
 
 
 def revision(*, session: Session, item_id: int, version: int) -> ItemRevision | None:
@@ -269,17 +276,7 @@ def bulk_submit(*, session: Session, item_ids: list[int], actor: User) -> int:
             before = snapshot(item)
             item.status = "submitted"
             item.submitted_at = utcnow()
-            session.flush()
-            _write_revision(session, item, actor)
-            audit.record(
-                session,
-                actor=actor,
-                action="item.submitted",
-                entity_type="item",
-                entity_id=item.id,
-                before=before,
-                after=snapshot(item),
-            )
+            _record_change(session, item, actor, "item.submitted", before)
             done += 1
     return done
 
@@ -293,17 +290,7 @@ def bulk_tag(*, session: Session, item_ids: list[int], tag: str, actor: User) ->
         if tag not in (item.tags or []) and can_edit(actor, item):
             before = snapshot(item)
             item.tags = [*(item.tags or []), tag]
-            session.flush()
-            _write_revision(session, item, actor)
-            audit.record(
-                session,
-                actor=actor,
-                action="item.tagged",
-                entity_type="item",
-                entity_id=item.id,
-                before=before,
-                after=snapshot(item),
-            )
+            _record_change(session, item, actor, "item.tagged", before)
             done += 1
     return done
 
