@@ -35,7 +35,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [STUDIO, "run", "--port", str(self.port)],
+            [STUDIO, command, "--port", str(self.port)],
             env=env,
             cwd=cwd,
             stdout=self.log.open("w"),
