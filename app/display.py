@@ -52,5 +52,15 @@ CLEANING_LABELS = {
     "collapse_spaces": N_("Collapse runs of spaces"),
     "trim": N_("Trim"),
 }
+JOB_LABELS = {
+    "succeeded": N_("succeeded"),
+    "cancelled": N_("cancelled"),
+    "lora": N_("LoRA"),
+    "full": N_("full fine-tune"),
+    "easy": N_("easy"),
+    "ambiguous": N_("ambiguous"),
+    "hard": N_("hard"),
+}
 ALL_LABELS.update(STATE_LABELS)
 ALL_LABELS.update(CLEANING_LABELS)
+ALL_LABELS.update(JOB_LABELS)

@@ -17,6 +17,7 @@ from app.db import make_engine, make_session_factory
 from app.items import api as items_api
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
+from app.jobs import routes as jobs_routes
 from app.labeling import routes as labeling_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
@@ -51,6 +52,7 @@ ROUTERS = [
     reviews_api.router,
     datasets_api.router,
     jobs_api.router,
+    jobs_routes.router,
 ]
 
 

@@ -37,21 +37,10 @@ def build_environment() -> Environment:
 
 def _render_snapshot(snapshot: dict) -> list[dict]:
     """Chat messages of a stored revision, through the one prompt renderer."""
-    from app.core.kinds import ItemContent
     from app.core.prompts import render_messages
+    from app.datasets.export import content_of
 
-    fields = (
-        "kind",
-        "instruction",
-        "input",
-        "output",
-        "demos",
-        "constraints",
-        "rules",
-        "state_constraints",
-        "language",
-    )
-    return render_messages(ItemContent(**{k: snapshot[k] for k in fields if k in snapshot}))
+    return render_messages(content_of(snapshot))
 
 
 def error_text(error) -> str:

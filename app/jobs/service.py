@@ -341,11 +341,32 @@ def finish(
     return job
 
 
-def list_jobs(*, session: Session, project_id: int | None = None) -> list[Job]:
-    query = select(Job).order_by(Job.id.desc()).limit(200)
+def list_jobs(
+    *,
+    session: Session,
+    project_id: int | None = None,
+    status: str | None = None,
+    base_model: str | None = None,
+    limit: int = 200,
+) -> list[Job]:
+    """The newest jobs, optionally of one project, in one status, or on a base model."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
     if project_id is not None:
         query = query.where(Job.project_id == project_id)
+    if status:
+        query = query.where(Job.status == status)
+    if base_model:
+        query = query.where(Job.base_model.contains(base_model, autoescape=True))
     return list(session.scalars(query))
+
+
+def version_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(DatasetVersion.id, DatasetVersion.name).where(DatasetVersion.id.in_(ids))
+    )
+    return dict(rows.all())
 
 
 def metrics_of(*, session: Session, job_id: int) -> dict[str, list[tuple[int, float]]]:

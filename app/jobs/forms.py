@@ -1,0 +1,124 @@
+"""The launch form: presets per base model, and form fields into typed JobParams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from app.core.protocol import JobParams
+from app.i18n import N_
+
+# Base models offered in the form; any other hub id or a local path may be typed in.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Built offline from the dataset's own text: a few minutes on a laptop CPU.
+    "tiny": {
+        "method": "full",
+        "epochs": 3,
+        "learning_rate": 3e-3,
+        "batch_size": 8,
+        "max_seq_len": 256,
+        "eval_interval": 10,
+        "warmup_ratio": 0.05,
+    },
+    "HuggingFaceTB/SmolLM2-135M-Instruct": {"method": "lora", "learning_rate": 2e-4},
+    "Qwen/Qwen2.5-0.5B-Instruct": {"method": "lora", "learning_rate": 2e-4},
+    "Qwen/Qwen2.5-1.5B-Instruct": {"method": "lora", "learning_rate": 1e-4},
+    "meta-llama/Llama-3.2-1B-Instruct": {"method": "lora", "learning_rate": 2e-4},
+}
+# Fields shown in the form, in order; the rest of JobParams keeps its defaults.
+NUMBER_FIELDS = (
+    "epochs",
+    "max_steps",
+    "learning_rate",
+    "warmup_ratio",
+    "batch_size",
+    "grad_accum",
+    "max_seq_len",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "eval_interval",
+    "checkpoint_interval",
+    "seed",
+)
+MESSAGES = {
+    "int_parsing": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "float_parsing": N_("Enter a number."),
+    "greater_than": N_("Too small."),
+    "greater_than_equal": N_("Too small."),
+    "less_than": N_("Too large."),
+    "less_than_equal": N_("Too large."),
+    "literal_error": N_("Choose one of the options."),
+}
+
+
+@dataclass
+class LaunchForm:
+    version_id: int | None = None
+    base_model: str = "tiny"
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def defaults(base_model: str = "tiny") -> dict[str, Any]:
+    """The form's starting values: JobParams defaults, then the base model's preset."""
+    values = JobParams().model_dump(mode="json")
+    values.update(PRESETS.get(base_model, {}))
+    values["max_new_tokens"] = values["generation"]["max_new_tokens"]
+    values["lora_targets"] = ", ".join(values["lora_targets"])
+    return values
+
+
+def preset(base_model: str) -> JobParams:
+    return JobParams(**PRESETS.get(base_model, {}))
+
+
+def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
+    """Typed parameters, or the values as typed with a message per bad field."""
+    raw_version = str(form.get("dataset_version_id") or "")
+    state = LaunchForm(
+        version_id=int(raw_version) if raw_version.isdigit() else None,
+        base_model=str(form.get("base_model") or "").strip(),
+    )
+    state.values = {name: str(form.get(name) or "").strip() for name in NUMBER_FIELDS}
+    state.values["method"] = str(form.get("method") or "lora")
+    state.values["schedule"] = str(form.get("schedule") or "cosine")
+    state.values["packing"] = form.get("packing") is not None
+    state.values["lora_targets"] = str(form.get("lora_targets") or "")
+    state.values["max_new_tokens"] = str(form.get("max_new_tokens") or "").strip()
+    if state.version_id is None:
+        state.errors["dataset_version_id"] = N_("Choose a dataset version.")
+    if not state.base_model:
+        state.errors["base_model"] = N_("Choose or type a base model.")
+    # An empty field keeps its default; an empty epochs field means "go by max steps".
+    data: dict[str, Any] = {
+        name: value for name, value in state.values.items() if name in NUMBER_FIELDS and value
+    }
+    data.setdefault("epochs", None)
+    data.update(
+        method=state.values["method"],
+        schedule=state.values["schedule"],
+        packing=state.values["packing"],
+        lora_targets=[t.strip() for t in state.values["lora_targets"].split(",") if t.strip()]
+        or ["q_proj", "v_proj"],
+    )
+    if state.values["max_new_tokens"]:
+        data["generation"] = {"max_new_tokens": state.values["max_new_tokens"]}
+    if data.get("epochs") is None and data.get("max_steps") is None:
+        state.errors["epochs"] = N_("Give epochs or max steps.")
+    try:
+        params = JobParams(**data)
+    except ValidationError as error:
+        for problem in error.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else "params"
+            if name == "generation":
+                name = "max_new_tokens"
+            state.errors.setdefault(name, MESSAGES.get(problem["type"], N_("Invalid.")))
+        return state, None
+    if state.errors:
+        return state, None
+    return state, params

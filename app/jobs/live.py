@@ -1,0 +1,117 @@
+"""What the job page shows while a job runs: progress, ETA, throughput, curves, the log tail."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.jobs import results
+from app.models import DatasetVersion, Job, JobLog, JobMetric, Project
+
+ACTIVE = ("queued", "running")
+CHART_POINTS = 600  # per series; longer runs are thinned evenly, keeping the last point
+LOG_TAIL = 40
+CURVES = ("train/loss", "eval/loss", "train/lr")
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def series(session: Session, job_id: int, names=CURVES) -> dict[str, dict[int, float]]:
+    """{name: {step: value}}; a resumed attempt's report of a step replaces the earlier one."""
+    out: dict[str, dict[int, float]] = {name: {} for name in names}
+    rows = session.execute(
+        select(JobMetric.name, JobMetric.step, JobMetric.value)
+        .where(JobMetric.job_id == job_id, JobMetric.name.in_(names))
+        .order_by(JobMetric.id)
+    )
+    for name, step, value in rows:
+        out[name][step] = value
+    return out
+
+
+def _thin(steps: list[int]) -> list[int]:
+    if len(steps) <= CHART_POINTS:
+        return steps
+    stride = len(steps) / CHART_POINTS
+    kept = [steps[int(i * stride)] for i in range(CHART_POINTS)]
+    return kept if kept[-1] == steps[-1] else [*kept, steps[-1]]
+
+
+def aligned(curves: dict[str, dict[int, float]]) -> dict[str, Any]:
+    """uPlot's shape: one x array and one y array per series, None where a series has no point."""
+    steps = _thin(sorted({s for points in curves.values() for s in points}))
+    return {"x": steps, **{name: [points.get(s) for s in steps] for name, points in curves.items()}}
+
+
+def latest(session: Session, job_id: int, name: str) -> tuple[int, float] | None:
+    row = session.execute(
+        select(JobMetric.step, JobMetric.value)
+        .where(JobMetric.job_id == job_id, JobMetric.name == name)
+        .order_by(JobMetric.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def progress(job: Job, step: int, now: datetime | None = None) -> dict[str, Any]:
+    """Step, share done, elapsed seconds and an ETA from the pace so far."""
+    now = now or datetime.now(UTC)
+    total = job.total_steps
+    started = _aware(job.started_at)
+    finished = _aware(job.finished_at)
+    elapsed = ((finished or now) - started).total_seconds() if started else None
+    eta = None
+    if job.status == "running" and total and step and elapsed:
+        eta = max(0.0, elapsed / step * (total - step))
+    done = 1.0 if job.status == "succeeded" else (min(1.0, step / total) if total else None)
+    return {"step": step, "total": total, "done": done, "elapsed": elapsed, "eta": eta}
+
+
+def context(session: Session, job: Job) -> dict[str, Any]:
+    curves = series(session, job.id)
+    last_loss = latest(session, job.id, "train/loss")
+    step = max(job.step, last_loss[0] if last_loss else 0)
+    eval_losses = list(curves["eval/loss"].values())
+    throughput = latest(session, job.id, "train/tokens_per_s")
+    logs = list(
+        session.scalars(
+            select(JobLog.line)
+            .where(JobLog.job_id == job.id)
+            .order_by(JobLog.id.desc())
+            .limit(LOG_TAIL)
+        )
+    )[::-1]
+    version = session.get(DatasetVersion, job.dataset_version_id)
+    return {
+        "job": job,
+        "active": job.status in ACTIVE,
+        "progress": progress(job, step),
+        "train_loss": last_loss[1] if last_loss else None,
+        "best_eval_loss": min(eval_losses) if eval_losses else None,
+        "tokens_per_s": throughput[1] if throughput else None,
+        "chart": json.dumps(aligned(curves)).replace("</", "<\\/"),
+        "logs": logs,
+        "version": version,
+        "project": session.get(Project, job.project_id),
+        "children": list(session.scalars(select(Job.id).where(Job.parent_id == job.id))),
+        "headline": results.headline(job),
+    }
+
+
+def overlay(session: Session, jobs: list[Job]) -> str:
+    """Train and eval loss of several jobs on one x axis, as uPlot data with labels."""
+    curves: dict[str, dict[int, float]] = {}
+    for job in jobs:
+        own = series(session, job.id, ("train/loss", "eval/loss"))
+        curves[f"#{job.id} train"] = own["train/loss"]
+        curves[f"#{job.id} eval"] = own["eval/loss"]
+    data = aligned(curves)
+    return json.dumps({"x": data.pop("x"), "series": data}).replace("</", "<\\/")

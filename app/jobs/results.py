@@ -1,0 +1,178 @@
+"""What a finished job learned: metrics overall and per kind (base against tuned), the eval
+items side by side with their constraint verdicts, and several jobs compared."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core import constraints
+from app.core.metrics import aggregate
+from app.i18n import N_
+from app.models import DatasetVersionItem, EvalPrediction, ItemRevision, Job
+
+# Scores every prediction carries, once per side (base_…, tuned_…), in display order.
+SCORES = {
+    "exact_match": N_("Exact match"),
+    "precision": N_("Token precision"),
+    "recall": N_("Token recall"),
+    "f1": N_("Token F1"),
+    "rouge_l": N_("ROUGE-L"),
+    "constraints_passed": N_("Constraints passed"),
+    "prompt_passed": N_("Prompts with every constraint passed"),
+}
+FILTERS = {
+    "": N_("All eval items"),
+    "broken": N_("Tuned output breaks a constraint"),
+    "worse": N_("Tuned is worse than base (F1)"),
+    "better": N_("Tuned is better than base (F1)"),
+    "wrong": N_("Tuned output is not an exact match"),
+}
+SORTS = {
+    "item": N_("Item"),
+    "tuned_f1": N_("Tuned F1, lowest first"),
+    "delta_f1": N_("F1 change, worst first"),
+    "tuned_rouge_l": N_("Tuned ROUGE-L, lowest first"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    base: float | None
+    tuned: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.base is None or self.tuned is None:
+            return None
+        return self.tuned - self.base
+
+
+def table(predictions: list[EvalPrediction]) -> list[Row]:
+    means = aggregate([p.scores for p in predictions])
+    return [
+        Row(name, means.get(f"base_{name}"), means.get(f"tuned_{name}"))
+        for name in SCORES
+        if f"base_{name}" in means or f"tuned_{name}" in means
+    ]
+
+
+def predictions_of(session: Session, job_id: int) -> list[EvalPrediction]:
+    return list(
+        session.scalars(
+            select(EvalPrediction)
+            .where(EvalPrediction.job_id == job_id)
+            .order_by(EvalPrediction.id)
+        )
+    )
+
+
+def by_kind(predictions: list[EvalPrediction]) -> dict[str, list[Row]]:
+    kinds: dict[str, list[EvalPrediction]] = {}
+    for p in predictions:
+        kinds.setdefault(p.kind, []).append(p)
+    return {kind: table(rows) for kind, rows in sorted(kinds.items())}
+
+
+def headline(job: Job) -> dict[str, float | None]:
+    """The figures a job list shows: eval loss, perplexity and tuned F1 / ROUGE-L."""
+    m = job.metrics or {}
+    loss = m.get("eval_loss")
+    return {
+        "eval_loss": loss,
+        "perplexity": math.exp(loss) if isinstance(loss, int | float) and loss < 50 else None,
+        "tuned_f1": m.get("tuned_f1"),
+        "tuned_rouge_l": m.get("tuned_rouge_l"),
+        "tuned_exact_match": m.get("tuned_exact_match"),
+    }
+
+
+def _score(p: EvalPrediction, key: str) -> float:
+    value = p.scores.get(key)
+    return float(value) if value is not None else math.inf
+
+
+def select_predictions(
+    predictions: list[EvalPrediction], *, show: str = "", kind: str = "", sort: str = "item"
+) -> list[EvalPrediction]:
+    """Filter and sort eval items for the results table."""
+    rows = [p for p in predictions if not kind or p.kind == kind]
+    if show == "broken":
+        rows = [p for p in rows if _score(p, "tuned_constraints_passed") < 1.0]
+    elif show in ("worse", "better"):
+        sign = -1 if show == "worse" else 1
+        rows = [
+            p for p in rows if sign * (p.scores.get("tuned_f1", 0) - p.scores.get("base_f1", 0)) > 0
+        ]
+    elif show == "wrong":
+        rows = [p for p in rows if not p.scores.get("tuned_exact_match")]
+    if sort == "delta_f1":
+        rows.sort(key=lambda p: (p.scores.get("tuned_f1", 0) - p.scores.get("base_f1", 0), p.id))
+    elif sort in ("tuned_f1", "tuned_rouge_l"):
+        rows.sort(key=lambda p: (_score(p, sort), p.id))
+    else:
+        rows.sort(key=lambda p: p.item_id)
+    return rows
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One constraint of an eval item, checked on the base and on the tuned output."""
+
+    id: str
+    label: dict[str, str]
+    base: bool
+    tuned: bool
+    message: str
+    args: dict[str, Any]
+
+
+def constraint_marks(
+    session: Session, version_id: int, rows: list[EvalPrediction]
+) -> dict[int, list[Mark]]:
+    """Per eval item, each of its constraints checked on the base and the tuned output."""
+    snapshots = snapshots_of(session, version_id, [p.item_id for p in rows])
+    marks: dict[int, list[Mark]] = {}
+    for p in rows:
+        refs = (snapshots.get(p.item_id) or {}).get("constraints") or []
+        if not refs:
+            continue
+        try:
+            base = constraints.check_all(refs, p.base_output)
+            tuned = constraints.check_all(refs, p.tuned_output)
+        except (constraints.UnknownConstraintError, constraints.ConstraintParamsError):
+            continue  # pinned under an older registry; the stored scores still stand
+        marks[p.item_id] = [
+            Mark(
+                id=ref["id"],
+                label=dict(constraints.get_spec(ref["id"]).label),
+                base=b.passed,
+                tuned=t.passed,
+                message=t.message,
+                args=t.args,
+            )
+            for (ref, b), (_, t) in zip(base, tuned, strict=True)
+        ]
+    return marks
+
+
+def snapshots_of(session: Session, version_id: int, item_ids: list[int]) -> dict[int, dict]:
+    """The revisions a dataset version pinned for these items."""
+    if not item_ids:
+        return {}
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(item_ids), 500):
+        chunk = item_ids[start : start + 500]
+        for item_id, snapshot in session.execute(
+            select(DatasetVersionItem.item_id, ItemRevision.snapshot)
+            .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+            .where(DatasetVersionItem.version_id == version_id)
+            .where(DatasetVersionItem.item_id.in_(chunk))
+        ):
+            found[item_id] = snapshot
+    return found

@@ -1,0 +1,298 @@
+"""Fine-tune jobs in the browser: launch, watch live, results, compare, data map, send back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from starlette.datastructures import FormData
+
+from app.auth.deps import Admin, Reviewer
+from app.core.protocol import JobParams
+from app.db import DbSession
+from app.errors import InvalidInput
+from app.i18n import N_
+from app.items.forms import form_data
+from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
+from app.models import DatasetVersion, Project
+from app.projects import service as projects
+from app.web import redirect, render
+
+router = APIRouter()
+Form_ = Annotated[FormData, Depends(form_data)]
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+@router.get("/jobs", name="jobs")
+def job_list(
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    project_id: Annotated[int | None, Query(ge=1)] = None,
+    status: Annotated[str, Query(max_length=16)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+):
+    """Recent jobs with their status, data, base model and main figures."""
+    jobs = service.list_jobs(
+        session=session,
+        project_id=project_id,
+        status=status if status in STATUSES else None,
+        base_model=q.strip() or None,
+    )
+    return render(
+        request,
+        "jobs/list.html",
+        {
+            "jobs": jobs,
+            "headlines": {j.id: results.headline(j) for j in jobs},
+            "versions": service.version_names(session, {j.dataset_version_id for j in jobs}),
+            "projects": projects.list_projects(session=session),
+            "statuses": STATUSES,
+            "filters": {"project_id": project_id or "", "status": status, "q": q},
+        },
+    )
+
+
+def _launch_page(request, session, form: forms.LaunchForm, params=None, *, status_code: int = 200):
+    choices = session.execute(
+        DatasetVersion.__table__.select()
+        .with_only_columns(
+            DatasetVersion.id,
+            DatasetVersion.name,
+            DatasetVersion.train_count,
+            DatasetVersion.eval_count,
+            Project.name.label("project"),
+        )
+        .join(Project, Project.id == DatasetVersion.project_id)
+        .order_by(Project.name, DatasetVersion.id.desc())
+    ).all()
+    return render(
+        request,
+        "jobs/new.html",
+        {
+            "form": form,
+            "choices": choices,
+            "presets": forms.PRESETS,
+            "schedules": ("cosine", "linear", "constant"),
+            "summary": _version_summary(session, form, params),
+        },
+        status_code=status_code,
+    )
+
+
+def _version_summary(session, form: forms.LaunchForm, params: JobParams | None) -> dict | None:
+    """The chosen version's splits, contamination and a token/step estimate."""
+    if form.version_id is None:
+        return None
+    version = session.get(DatasetVersion, form.version_id)
+    if version is None:
+        return None
+    return {
+        "version": version,
+        "estimate": estimate.estimate(session, version, params or forms.preset(form.base_model)),
+        "approximate": params is None,
+    }
+
+
+@router.get("/jobs/new", name="job_new")
+def job_new(
+    request: Request,
+    session: DbSession,
+    user: Admin,
+    version_id: Annotated[int | None, Query(ge=1)] = None,
+    base_model: Annotated[str, Query(max_length=500)] = "tiny",
+):
+    """The launch form, with the preset of the chosen base model."""
+    form = forms.LaunchForm(
+        version_id=version_id, base_model=base_model, values=forms.defaults(base_model)
+    )
+    return _launch_page(request, session, form)
+
+
+@router.post("/jobs/estimate", name="job_estimate")
+def job_estimate(request: Request, session: DbSession, user: Admin, form: Form_):
+    """The version summary and estimate for the form as it stands (htmx, on every change)."""
+    state, params = forms.parse(form)
+    return render(
+        request,
+        "jobs/_estimate.html",
+        {"summary": _version_summary(session, state, params), "form": state},
+    )
+
+
+@router.post("/jobs", name="job_launch")
+def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
+    """Queue a job; bad fields come back inline and nothing typed is lost."""
+    state, params = forms.parse(form)
+    if params is not None:
+        try:
+            job = service.launch(
+                session=session,
+                version_id=state.version_id,
+                base_model=state.base_model,
+                params=params,
+                actor=user,
+            )
+        except InvalidInput as error:
+            state.errors.update(error.errors or {"base_model": error.message})
+        else:
+            return redirect(
+                request,
+                request.app.url_path_for("job", job_id=job.id),
+                toast=("success", N_("Job queued.")),
+            )
+    return _launch_page(request, session, state, status_code=422)
+
+
+@router.get("/jobs/compare", name="jobs_compare")
+def jobs_compare(
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    ids: Annotated[list[int], Query(max_length=8)] = [],  # noqa: B006 - FastAPI reads it
+):
+    """Two or more jobs: their figures in one table and their curves overlaid."""
+    jobs = [service.get_job(session=session, job_id=i) for i in dict.fromkeys(ids)]
+    if len(jobs) < 2:
+        raise InvalidInput(N_("Choose at least two jobs to compare."))
+    return render(
+        request,
+        "jobs/compare.html",
+        {
+            "jobs": jobs,
+            "tables": {j.id: results.table(results.predictions_of(session, j.id)) for j in jobs},
+            "headlines": {j.id: results.headline(j) for j in jobs},
+            "series": live.overlay(session, jobs),
+            "scores": results.SCORES,
+        },
+    )
+
+
+@router.get("/jobs/{job_id}", name="job")
+def job_detail(request: Request, session: DbSession, user: Reviewer, job_id: int):
+    """One job, live while it runs: progress, curves, log tail, cancel and retry."""
+    job = service.get_job(session=session, job_id=job_id)
+    return render(request, "jobs/detail.html", live.context(session, job))
+
+
+@router.get("/jobs/{job_id}/live", name="job_live")
+def job_live(request: Request, session: DbSession, user: Reviewer, job_id: int):
+    """The live part of the job page (polled by htmx while the job is queued or running)."""
+    job = service.get_job(session=session, job_id=job_id)
+    return render(request, "jobs/_live.html", live.context(session, job))
+
+
+@router.post("/jobs/{job_id}/cancel", name="job_cancel")
+def job_cancel(request: Request, session: DbSession, user: Admin, job_id: int):
+    """Cancel a queued job, or ask the worker of a running one to stop."""
+    service.cancel(session=session, job_id=job_id, actor=user)
+    return redirect(
+        request,
+        request.app.url_path_for("job", job_id=job_id),
+        toast=("success", N_("Cancellation requested.")),
+    )
+
+
+@router.post("/jobs/{job_id}/retry", name="job_retry")
+def job_retry(request: Request, session: DbSession, user: Admin, job_id: int):
+    """A new job with the same parameters, linked to this one."""
+    job = service.retry(session=session, job_id=job_id, actor=user)
+    return redirect(
+        request,
+        request.app.url_path_for("job", job_id=job.id),
+        toast=("success", N_("Retry queued as job %(id)s."), {"id": job.id}),
+    )
+
+
+@router.get("/jobs/{job_id}/results", name="job_results")
+def job_results(
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    job_id: int,
+    show: Annotated[str, Query(max_length=16)] = "",
+    kind: Annotated[str, Query(max_length=16)] = "",
+    sort: Annotated[str, Query(max_length=16)] = "item",
+):
+    """Metrics overall and per kind; every eval item base / tuned / reference."""
+    job = service.get_job(session=session, job_id=job_id)
+    predictions = results.predictions_of(session, job.id)
+    rows = results.select_predictions(
+        predictions,
+        show=show if show in results.FILTERS else "",
+        kind=kind,
+        sort=sort if sort in results.SORTS else "item",
+    )
+    return render(
+        request,
+        "jobs/results.html",
+        {
+            "job": job,
+            "overall": results.table(predictions),
+            "per_kind": results.by_kind(predictions),
+            "headline": results.headline(job),
+            "rows": rows,
+            "total": len(predictions),
+            "marks": results.constraint_marks(session, job.dataset_version_id, rows),
+            "scores": results.SCORES,
+            "filters": results.FILTERS,
+            "sorts": results.SORTS,
+            "kinds": sorted({p.kind for p in predictions}),
+            "params": {"show": show, "kind": kind, "sort": sort},
+            "card": artifacts.model_card_html(request.app.state.settings, job),
+            "has_model": artifacts.model_dir(request.app.state.settings, job) is not None,
+        },
+    )
+
+
+@router.get("/jobs/{job_id}/datamap", name="job_datamap")
+def job_datamap(request: Request, session: DbSession, user: Reviewer, job_id: int):
+    """Confidence against variability for each training item, and the hardest items."""
+    job = service.get_job(session=session, job_id=job_id)
+    data = datamap.for_job(session, job.id)
+    hardest = data.hardest(50)
+    return render(
+        request,
+        "jobs/datamap.html",
+        {
+            "job": job,
+            "map": data,
+            "hardest": hardest,
+            "snapshots": results.snapshots_of(
+                session, job.dataset_version_id, [p.item_id for p in hardest]
+            ),
+        },
+    )
+
+
+@router.post("/jobs/{job_id}/send-back", name="job_send_back")
+def job_send_back(
+    request: Request,
+    session: DbSession,
+    user: Reviewer,
+    job_id: int,
+    item_ids: Annotated[list[int] | None, Form()] = None,
+    comment: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[str, Form(max_length=500)] = "",
+):
+    """Reopen the chosen items for review, flagged by training, linked to this job."""
+    outcome = feedback.send_back(
+        session=session, job_id=job_id, item_ids=item_ids or [], actor=user, comment=comment
+    )
+    target = back if back.startswith(f"/jobs/{job_id}") else f"/jobs/{job_id}/datamap"
+    if outcome.skipped:
+        toast = (
+            "error",
+            N_("%(n)s items sent back to review; %(skipped)s were not approved and were left."),
+            {"n": len(outcome.reopened), "skipped": len(outcome.skipped)},
+        )
+    else:
+        toast = ("success", N_("%(n)s items sent back to review."), {"n": len(outcome.reopened)})
+    return redirect(request, target, toast=toast)
+
+
+@router.get("/jobs/{job_id}/artifacts/{artifact}", name="job_artifact")
+def job_artifact(request: Request, session: DbSession, user: Reviewer, job_id: int, artifact: str):
+    """The trained adapter (or model) as a zip, or its model card."""
+    job = service.get_job(session=session, job_id=job_id)
+    return artifacts.download(request.app.state.settings, job, artifact)

@@ -1,0 +1,147 @@
+"""A job that ran to the end, written through the worker protocol's services: metrics, logs,
+training dynamics and eval predictions, as a real worker would have reported them."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.core import constraints, metrics, protocol
+from app.datasets import versions
+from app.datasets.export import content_of
+from app.datasets.versions import VersionFilter
+from app.jobs import service as jobs
+from tests.test_datasets import approved_project
+
+
+def scores(refs: list[dict], reference: str, base: str, tuned: str) -> dict:
+    out = {}
+    for side, text in (("base", base), ("tuned", tuned)):
+        row = dict(metrics.text_scores(text, reference))
+        if refs:
+            verdicts = [v.passed for _, v in constraints.check_all(refs, text)]
+            row["constraints_passed"] = sum(verdicts) / len(verdicts)
+            row["prompt_passed"] = float(all(verdicts))
+        out.update({f"{side}_{k}": v for k, v in row.items()})
+    return out
+
+
+def project_version(session: Session, name: str = "Jobs UI"):
+    project, admin, created = approved_project(session, name=name)
+    version = versions.create_version(
+        session=session,
+        project=project,
+        name="v1",
+        f=VersionFilter(),
+        actor=admin,
+        eval_fraction=0.34,
+    )
+    return project, admin, version
+
+
+def run_job(
+    session: Session,
+    version,
+    admin,
+    *,
+    hard: set[int] = frozenset(),
+    finish: bool = True,
+    losses: tuple[float, ...] = (3.0, 2.5, 2.1, 1.8, 1.6, 1.5),
+):
+    """Launch, claim and report a job; `hard` training items keep a low confidence."""
+    job = jobs.launch(
+        session=session,
+        version_id=version.id,
+        base_model="tiny",
+        params=protocol.JobParams(max_steps=len(losses), eval_interval=3),
+        actor=admin,
+    )
+    session.flush()
+    claimed = jobs.claim(session=session, worker="test-host:1")
+    assert claimed is not None and claimed.id == job.id
+    attempt = claimed.attempts
+    jobs.heartbeat(
+        session=session,
+        job_id=job.id,
+        beat=protocol.Heartbeat(attempt=attempt, step=2, epoch=0.5, total_steps=len(losses)),
+    )
+    points = [
+        protocol.MetricPoint(step=i + 1, name="train/loss", value=v) for i, v in enumerate(losses)
+    ]
+    points += [
+        protocol.MetricPoint(step=i + 1, name="train/lr", value=1e-3 * (1 - i / len(losses)))
+        for i in range(len(losses))
+    ]
+    points += [
+        protocol.MetricPoint(step=i + 1, name="train/tokens_per_s", value=1234.0)
+        for i in range(len(losses))
+    ]
+    points += [
+        protocol.MetricPoint(step=s, name="eval/loss", value=losses[s - 1] + 0.2)
+        for s in range(3, len(losses) + 1, 3)
+    ]
+    jobs.record_metrics(
+        session=session, job_id=job.id, batch=protocol.MetricBatch(attempt=attempt, points=points)
+    )
+    jobs.record_logs(
+        session=session,
+        job_id=job.id,
+        batch=protocol.LogBatch(attempt=attempt, lines=["dataset loaded", "step 6 loss 1.5"]),
+    )
+    pinned = list(versions.pinned(session, version.id))
+    train = [link.item_id for link, _ in pinned if link.split == "train"]
+    dynamics = []
+    for epoch in (1, 2, 3):
+        for n, item_id in enumerate(train):
+            if item_id in hard:
+                confidence = 0.05 + 0.01 * epoch
+            else:
+                confidence = min(0.95, 0.5 + 0.1 * epoch + 0.01 * (n % 3))
+            dynamics.append(
+                protocol.DynamicsPoint(
+                    item_id=item_id, epoch=epoch, loss=-0.5 * confidence + 1, confidence=confidence
+                )
+            )
+    jobs.record_dynamics(
+        session=session,
+        job_id=job.id,
+        batch=protocol.DynamicsBatch(attempt=attempt, points=dynamics),
+    )
+    predictions = []
+    for link, revision in pinned:
+        if link.split != "eval":
+            continue
+        content = content_of(revision.snapshot)
+        refs = [c.model_dump() for c in content.constraints]
+        base = "no idea"
+        # The tuned model gets tasks right and breaks the no-comma rule.
+        tuned = content.output if content.kind != "constraint" else "red, blue, and green"
+        predictions.append(
+            protocol.Prediction(
+                item_id=link.item_id,
+                kind=content.kind,
+                reference=content.output,
+                base_output=base,
+                tuned_output=tuned,
+                scores=scores(refs, content.output, base, tuned),
+            )
+        )
+    jobs.record_predictions(
+        session=session,
+        job_id=job.id,
+        batch=protocol.PredictionBatch(attempt=attempt, predictions=predictions),
+    )
+    if finish:
+        jobs.finish(
+            session=session,
+            job_id=job.id,
+            attempt=attempt,
+            status="succeeded",
+            metrics={
+                "eval_loss": 1.7,
+                "tuned_f1": 0.8,
+                "tuned_rouge_l": 0.75,
+                "steps": len(losses),
+            },
+        )
+    session.flush()
+    return job, train
