@@ -93,6 +93,9 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                 ).all()
             )
             assert len(steps) >= 2 and steps == list(range(1, int(done.metrics["steps"]) + 1))
+            assert done.total_steps == len(steps)  # the progress bar knows its end
+            card = tmp_path / "artifacts" / "jobs" / str(job.id) / "model" / "README.md"
+            assert 'base_model: "tiny"' in card.read_text()
             eval_points = session.scalar(
                 select(func.count())
                 .select_from(JobMetric)

@@ -248,6 +248,7 @@ def train(
         losses.append(loss)
         metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": n_targets}
         metrics["epoch"] = step * cfg.grad_accum / batches.per_epoch
+        metrics["total_steps"] = steps
         stop = bool(on_step(step, metrics)) if on_step else False
         if checkpoint_dir and (step % cfg.checkpoint_interval == 0 or stop or step == steps):
             path = Path(checkpoint_dir) / f"step-{step}"

@@ -7,6 +7,7 @@ checkpoint, so a worker that dies is replaced by another that resumes from there
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -17,6 +18,7 @@ import httpx
 
 from app.core import constraints, metrics, protocol
 from trainer.client import AppClient
+from trainer.modelcard import write_model_card
 
 log = logging.getLogger("trainer")
 HEARTBEAT_SECONDS = 5.0
@@ -89,7 +91,7 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
         i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0] for i in eval_items
     }
     started, last_beat = time.monotonic(), 0.0
-    state = {"cancel": False, "total": None, "epochs_done": 0}
+    state = {"cancel": False, "total": None, "epochs_done": 0, "first": True}
     train_contents = [i.content for i in train_items]
 
     def report_dynamics(epoch: int) -> None:
@@ -111,10 +113,16 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
 
     def on_step(step: int, values: dict) -> bool:
         nonlocal last_beat
+        state["total"] = values.get("total_steps")
+        if state["first"]:
+            state["first"] = False
+            # A resumed run starts mid-way: the epochs before its checkpoint were measured
+            # by the earlier attempt and are not measured again with today's weights.
+            state["epochs_done"] = math.floor(values["epoch"] * (step - 1) / step)
         points = [
             protocol.MetricPoint(step=step, name=f"train/{k}", value=float(v))
             for k, v in values.items()
-            if v is not None
+            if v is not None and k != "total_steps"
         ]
         elapsed = time.monotonic() - started
         points.append(
@@ -195,6 +203,10 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
                 summary[f"{side}_{name}"] = sum(values) / len(values)
     tuned.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
+    # After save_pretrained: PEFT writes a stub README.md there, which the card replaces.
+    write_model_card(
+        out / "model", spec, summary, train_count=len(train_items), eval_count=len(eval_items)
+    )
     client.complete(
         job, protocol.Completion(attempt=attempt, metrics=summary, artifacts=[str(out / "model")])
     )

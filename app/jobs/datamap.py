@@ -13,8 +13,10 @@ third, and never below 0.05.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
+from fractions import Fraction
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,9 +55,10 @@ class DataMap:
         return next((p.region for p in self.points if p.item_id == item_id), None)
 
 
-def _quantile(values: list[float], q: float) -> float:
+def _quantile(values: list[float], q: Fraction) -> float:
+    """The smallest value with at least a share q of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def build(series: dict[int, list[tuple[float, float]]]) -> DataMap:
@@ -74,8 +77,8 @@ def build(series: dict[int, list[tuple[float, float]]]) -> DataMap:
         return DataMap([], HARD_CONFIDENCE_CEILING, AMBIGUOUS_VARIABILITY_FLOOR)
     confidences = [s[0] for s in stats.values()]
     variabilities = [s[1] for s in stats.values()]
-    conf_cut = min(HARD_CONFIDENCE_CEILING, _quantile(confidences, 1 / 3))
-    var_cut = max(AMBIGUOUS_VARIABILITY_FLOOR, _quantile(variabilities, 2 / 3))
+    conf_cut = min(HARD_CONFIDENCE_CEILING, _quantile(confidences, Fraction(1, 3)))
+    var_cut = max(AMBIGUOUS_VARIABILITY_FLOOR, _quantile(variabilities, Fraction(2, 3)))
     points = []
     for item_id, (confidence, variability, loss, epochs) in sorted(stats.items()):
         if variability > var_cut:
@@ -89,7 +92,8 @@ def build(series: dict[int, list[tuple[float, float]]]) -> DataMap:
 
 
 def for_job(session: Session, job_id: int) -> DataMap:
-    """The data map of a job's latest attempt's dynamics (one row per item and epoch)."""
+    """The data map of a job (one row per item and epoch; when a resumed attempt reports an
+    epoch again, its report wins)."""
     series: dict[int, dict[int, tuple[float, float]]] = {}
     rows = session.execute(
         select(ItemDynamics.item_id, ItemDynamics.epoch, ItemDynamics.loss, ItemDynamics.confidence)
