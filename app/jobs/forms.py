@@ -16,7 +16,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Built offline from the dataset's own text: a few minutes on a laptop CPU.
     "tiny": {
         "method": "full",
-        "epochs": 3,
+        "epochs": 20,
         "learning_rate": 3e-3,
         "batch_size": 8,
         "max_seq_len": 256,
