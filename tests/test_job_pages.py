@@ -70,6 +70,7 @@ class TestLaunchForm:
         tokens = int(re.search(r'id="est-tokens">([\d,]+)<', page.text).group(1).replace(",", ""))
         assert tokens > version.train_count * 5  # every item has a prompt and an answer
         assert 'id="est-contamination"' in page.text
+        assert 'name="csrf_token" value=""' not in page.text  # the browser posts what it got
 
     def test_estimate_follows_the_form(self, client, db_session, setup):
         _, admin, version = setup
