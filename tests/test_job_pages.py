@@ -38,7 +38,9 @@ class TestList:
         page = client.get("/jobs")
         assert page.status_code == 200
         assert f'data-job="{done.id}"' in page.text and f'data-job="{other.id}"' in page.text
-        assert "1.700" in page.text  # eval loss of the finished job
+        row = page.text.split(f'data-job="{other.id}"')[1].split("</tr>")[0]
+        # A running job: its best eval loss so far (1.5 + 0.2 at step 6), no final one yet.
+        assert re.findall(r'<td class="num">([^<]*)</td>', row)[1:3] == ["1.700", "—"]
         assert "Launch a job" not in page.text  # reviewers do not launch
         running = client.get("/jobs", params={"status": "running"})
         assert f'data-job="{other.id}"' in running.text
@@ -208,8 +210,8 @@ class TestLiveView:
         child = db_session.scalar(select(Job).where(Job.parent_id == job.id))
         assert retried.headers["location"] == f"/jobs/{child.id}"
         assert child.params == job.params and child.status == "queued"
-        assert f"retried as</a>" not in client.get(f"/jobs/{job.id}").text
-        assert f'href="/jobs/{child.id}"' in client.get(f"/jobs/{job.id}").text
+        assert f'retried as <a href="/jobs/{child.id}">' in client.get(f"/jobs/{job.id}").text
+        assert f'retry of <a href="/jobs/{job.id}">' in client.get(f"/jobs/{child.id}").text
 
 
 class TestResults:

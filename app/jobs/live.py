@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs import results
@@ -49,6 +49,18 @@ def aligned(curves: dict[str, dict[int, float]]) -> dict[str, Any]:
     """uPlot's shape: one x array and one y array per series, None where a series has no point."""
     steps = _thin(sorted({s for points in curves.values() for s in points}))
     return {"x": steps, **{name: [points.get(s) for s in steps] for name, points in curves.items()}}
+
+
+def best_eval_losses(session: Session, job_ids: list[int]) -> dict[int, float]:
+    """The lowest eval loss each job reported while training."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(JobMetric.job_id, func.min(JobMetric.value))
+        .where(JobMetric.job_id.in_(job_ids), JobMetric.name == "eval/loss")
+        .group_by(JobMetric.job_id)
+    )
+    return dict(rows.all())
 
 
 def latest(session: Session, job_id: int, name: str) -> tuple[int, float] | None:

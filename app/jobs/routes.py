@@ -45,6 +45,7 @@ def job_list(
         {
             "jobs": jobs,
             "headlines": {j.id: results.headline(j) for j in jobs},
+            "best": live.best_eval_losses(session, [j.id for j in jobs]),
             "versions": service.version_names(session, {j.dataset_version_id for j in jobs}),
             "projects": projects.list_projects(session=session),
             "statuses": STATUSES,
