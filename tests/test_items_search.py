@@ -16,7 +16,7 @@ from app.items.schemas import ItemDraft
 from app.models import AuditEvent, Item
 from app.projects import service as projects
 from app.projects.service import ProjectInput
-from tests.factories import make_user
+from tests.factories import make_token, make_user
 from tests.helpers import login
 
 
@@ -213,20 +213,40 @@ class TestCounts:
         approved.status = "approved"
         db_session.flush()
         f = ItemFilter(project_id=project.id)
-        assert repository.counts_by_status(db_session, f) == {
+        assert repository.counts_by_status(db_session, f).counts == {
             "draft": 2,
             "submitted": 1,
             "approved": 1,
         }
         # The status filter does not narrow the counts (they label the status tabs) ...
         with_status = ItemFilter(project_id=project.id, status="draft")
-        assert repository.counts_by_status(db_session, with_status)["submitted"] == 1
+        assert repository.counts_by_status(db_session, with_status).counts["submitted"] == 1
         # ... but the other filters do.
         constraints = ItemFilter(project_id=project.id, kind="constraint")
-        assert repository.counts_by_status(db_session, constraints) == {"draft": 1}
+        assert repository.counts_by_status(db_session, constraints).counts == {"draft": 1}
+        # Each count stops at the cap, and says it did.
+        capped = repository.counts_by_status(db_session, f, cap=1)
+        assert capped.counts == {"draft": 1, "submitted": 1, "approved": 1}
+        assert capped.capped == {"draft"}
         login(client, annotator_user.email)
         page = client.get(f"/projects/{project.id}/items").text
         assert re.search(r'>All <span class="num">4</span>', page)
+
+    def test_counts_come_with_the_first_page_only(
+        self, client, db_session, annotator_user, project
+    ):
+        for n in range(3):
+            _item(db_session, project, annotator_user, f"Counted item {n}.")
+        token = make_token(db_session, scope="user", owner=annotator_user)
+        headers = {"Authorization": f"Bearer {token}"}
+        first = client.get(f"/api/v1/projects/{project.id}/items?limit=2", headers=headers).json()
+        assert first["counts"] == {"draft": 3} and first["counts_capped_at"] == 10_000
+        second = client.get(
+            f"/api/v1/projects/{project.id}/items",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            headers=headers,
+        ).json()
+        assert second["counts"] is None and len(second["items"]) == 1
 
 
 class TestBulkActions:

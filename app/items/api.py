@@ -115,7 +115,8 @@ def list_items(
     return ItemPage(
         items=[ItemOut.model_validate(r) for r in rows],
         next_cursor=next_cursor,
-        counts=repository.counts_by_status(session, f),
+        counts=None if cursor else repository.counts_by_status(session, f).counts,
+        counts_capped_at=repository.COUNT_CAP,
     )
 
 

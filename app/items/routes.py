@@ -243,17 +243,14 @@ def list_items(
         sort=sort,
     )
     rows, next_cursor = repository.page(session, f, cursor=cursor)
-    context = {
-        "project": project,
-        "items": rows,
-        "next_cursor": next_cursor,
-        "f": f,
-        "counts": repository.counts_by_status(session, f),
-        "domains": repository.domains(session, project.id),
-        "cursor": cursor,
-    }
+    context = {"project": project, "items": rows, "next_cursor": next_cursor, "f": f}
     if is_htmx(request) and request.headers.get("HX-Target") == "item-rows":
-        return render(request, "items/_rows.html", context)
+        return render(request, "items/_rows.html", context)  # "load more": rows only
+    context.update(
+        counts=repository.counts_by_status(session, f),
+        domains=repository.domains(session, project.id),
+        cursor=cursor,
+    )
     return render(request, "items/list.html", context)
 
 

@@ -63,7 +63,11 @@ class ItemOut(BaseModel):
 class ItemPage(BaseModel):
     items: list[ItemOut]
     next_cursor: str | None
-    counts: dict[str, int]
+    counts: dict[str, int] | None = Field(
+        description="Items per status for the filter, on the first page only (null after); "
+        "each count stops at counts_capped_at."
+    )
+    counts_capped_at: int
 
 
 class LabelIn(BaseModel):

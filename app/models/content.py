@@ -55,7 +55,9 @@ class Item(TimestampMixin, Base):
         Index("ix_items_review_queue", "project_id", "status", "review_priority", "submitted_at"),
         # The item list's common filters, newest first.
         Index("ix_items_project_kind_status", "project_id", "kind", "status", "id"),
-        Index("ix_items_project_domain_status", "project_id", "domain", "status", "id"),
+        Index(
+            "ix_items_project_domain_kind_status", "project_id", "domain", "kind", "status", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -122,7 +122,9 @@ def project_detail(
 ) -> Response:
     """A project's guidelines, schema and item counts."""
     project = service.get_project(session=session, project_id=project_id)
-    counts = repository.counts_by_status(session, repository.ItemFilter(project_id=project.id))
+    counts = repository.counts_by_status(
+        session, repository.ItemFilter(project_id=project.id), cap=10**9
+    ).counts  # the project's page shows exact figures
     return render(
         request,
         "projects/detail.html",

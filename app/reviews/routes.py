@@ -46,8 +46,8 @@ def review_queue(request: Request, session: DbSession, user: Reviewer, project_i
     from app.items import repository
 
     waiting = repository.counts_by_status(
-        session, repository.ItemFilter(project_id=project.id)
-    ).get("submitted", 0)
+        session, repository.ItemFilter(project_id=project.id, status="submitted"), cap=10**9
+    ).counts.get("submitted", 0)
     return render(
         request,
         "reviews/queue.html",
