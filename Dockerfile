@@ -8,7 +8,7 @@ COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
 RUN pip install --no-cache-dir -e . && useradd --system --home /var/lib/studio studio \
-    && mkdir -p /var/lib/studio/artifacts && chown -R studio /var/lib/studio
+    && mkdir -p /var/lib/studio/artifacts /var/lib/studio/secrets && chown -R studio /var/lib/studio
 USER studio
 EXPOSE 8000
 CMD ["studio", "serve", "--host", "0.0.0.0", "--port", "8000"]

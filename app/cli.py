@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -102,21 +103,12 @@ def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
 
 def _local_worker_token() -> str:
     """A worker token for the worker `studio run` starts, kept under var/ like the secret key."""
-    from app.tokens import service
+    from app.tokens.files import ensure_worker_token_file
 
-    path = get_settings().var_dir / "worker_token"
-    if path.exists():
-        raw = path.read_text().strip()
-        with unit_of_work() as session:
-            if service.resolve_token(session=session, raw=raw) is not None:
-                return raw
     with unit_of_work() as session:
-        raw = service.create_token(
-            session=session, name="local worker", scope="worker", owner=None, actor=None
-        ).raw
-    path.write_text(raw)
-    path.chmod(0o600)
-    return raw
+        return ensure_worker_token_file(
+            session, get_settings().var_dir / "worker_token", name="local worker"
+        )
 
 
 def _start_local_worker(url: str) -> None:
@@ -404,6 +396,18 @@ def tokens_create(name: str, scope: str, email: str | None) -> None:
     except DomainError as error:
         fail(error)
     click.echo(raw)
+
+
+@tokens.command("file")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default="worker", show_default=True)
+def tokens_file(path: Path, name: str) -> None:
+    """Keep a live worker token in PATH (created, or replaced when revoked); never printed."""
+    from app.tokens.files import ensure_worker_token_file
+
+    with unit_of_work() as session:
+        ensure_worker_token_file(session, path, name=name)
+    click.echo(f"worker token in {path}")
 
 
 @tokens.command("list")
