@@ -22,7 +22,7 @@ from app.demo.loader import (
     load_demo,
 )
 from app.items.service import validate_content
-from app.models import GuidelineVersion, Item, Project, User
+from app.models import DatasetVersion, GuidelineVersion, Item, Project, Review, User
 from app.security import verify_password
 from app.tokenizer import DEFAULT_TOKENIZER
 from tests.factories import make_user
@@ -61,10 +61,15 @@ class TestContent:
             per_language = Counter(i["language"] for i in ITEMS if i["kind"] == kind)
             assert min(per_language.values()) >= 0.4 * kinds[kind], (kind, per_language)
 
-    def test_statuses_mostly_submitted_some_drafts(self):
+    def test_statuses_leave_work_for_every_role(self):
         statuses = Counter(i["status"] for i in ITEMS)
-        assert set(statuses) == {"draft", "submitted"}
-        assert statuses["submitted"] > len(ITEMS) / 2
+        assert set(statuses) == {"draft", "submitted", "approved"}
+        # Enough approved items to fine-tune on at once, in both languages ...
+        assert statuses["approved"] >= 30
+        assert {i["language"] for i in ITEMS if i["status"] == "approved"} == {"en", "zh"}
+        # ... while every flawed item and a few clean ones wait for a reviewer.
+        assert all(i["status"] == "submitted" for i in ITEMS if "demo_problem" in i)
+        assert statuses["submitted"] - len([i for i in ITEMS if "demo_problem" in i]) >= 4
         assert statuses["draft"] >= 4
 
     def test_metadata_fits_the_label_schema(self):
@@ -192,6 +197,12 @@ class TestLoader:
         zh_user = db_session.scalar(select(User).where(User.email == "annotator2@demo.local"))
         assert zh_user.language == "zh"
         assert verify_password(DEMO_PASSWORD, zh_user.password_hash)
+        version = db_session.get(DatasetVersion, summary.version_id)
+        approved = Counter(i["status"] for i in ITEMS)["approved"]
+        assert version.train_count + version.eval_count == approved and version.eval_count >= 3
+        reviews = db_session.scalars(select(Review).where(Review.decision == "approve")).all()
+        assert len(reviews) == approved
+        assert {db_session.get(User, r.reviewer_id).role for r in reviews} == {"reviewer"}
         printed = "\n".join(summary.lines())
         assert "reviewer@demo.local" in printed and DEMO_PASSWORD in printed
 

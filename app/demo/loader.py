@@ -6,7 +6,9 @@ is an :class:`~app.items.schemas.ItemDraft` plus four demo-only keys:
 
 - ``key``: a stable name; the item's ``source`` becomes ``demo:<key>`` so later steps (and
   people) can find it again;
-- ``status``: ``draft`` or ``submitted``;
+- ``status``: ``draft``, ``submitted`` or ``approved`` (submitted, then approved by a demo
+  reviewer, so a new team can freeze a version and fine-tune at once while the flawed and a few
+  clean items wait in the review queue);
 - ``author`` (optional): a demo user's email; otherwise authors take turns over the annotators;
 - ``demo_problem`` (optional): a deliberate flaw for reviewers to catch, as
   ``{"type", "description"}`` (and ``duplicate_of`` for a near-duplicate). It stays out of the
@@ -28,10 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.service import normalize_email
+from app.datasets.versions import VersionFilter, create_version
 from app.items.schemas import ItemDraft
 from app.items.service import create_item
 from app.models import Project, Role, User
 from app.projects.service import ProjectInput, create_project
+from app.reviews.service import decide
 from app.users.service import create_user
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -44,7 +48,8 @@ SOURCE_PREFIX = "demo:"
 
 DEMO_KEYS = frozenset({"key", "status", "author", "demo_problem"})
 DRAFT_KEYS = frozenset(ItemDraft.model_fields)
-STATUSES = ("draft", "submitted")
+STATUSES = ("draft", "submitted", "approved")
+FIRST_VERSION = "Demo v1"
 PROBLEM_TYPES = ("breaks_constraint", "near_duplicate", "unclear_instruction", "factual_error")
 
 
@@ -143,6 +148,7 @@ class DemoSummary:
     items_by_language: dict[str, int] = field(default_factory=dict)
     items_by_status: dict[str, int] = field(default_factory=dict)
     item_ids: dict[str, int] = field(default_factory=dict)
+    version_id: int | None = None  # the first dataset version, frozen from the approved items
     credentials: list[DemoCredential] = field(default_factory=list)
     password: str = DEMO_PASSWORD
 
@@ -168,6 +174,11 @@ class DemoSummary:
         for cred in self.credentials:
             password = self.password if cred.created else "(existing account, password unchanged)"
             lines.append(f"  {cred.email:<24} {cred.role:<10} {password}")
+        if self.version_id is not None:
+            lines.append(
+                f"The approved items are frozen as dataset version {FIRST_VERSION!r}: as an admin,"
+                f" open /jobs/new?version_id={self.version_id} to fine-tune the tiny model on it."
+            )
         return lines
 
 
@@ -235,6 +246,7 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
     annotators = [
         demo_users[u["email"]] for u in content.users if u["role"] == Role.annotator.value
     ]
+    reviewers = [demo_users[u["email"]] for u in content.users if u["role"] == Role.reviewer.value]
     kinds: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -248,9 +260,17 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
             project=project,
             draft=item_draft(item),
             author=author,
-            submit=item["status"] == "submitted",
+            submit=item["status"] in ("submitted", "approved"),
             source=SOURCE_PREFIX + item["key"],
         )
+        if item["status"] == "approved":
+            decide(
+                session=session,
+                item_id=row.id,
+                reviewer=reviewers[index % len(reviewers)],
+                decision="approve",
+                version=row.version,
+            )
         summary.item_ids[item["key"]] = row.id
         kinds[row.kind] += 1
         languages[row.language] += 1
@@ -258,4 +278,14 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
     summary.items_by_kind = dict(kinds)
     summary.items_by_language = dict(languages)
     summary.items_by_status = dict(statuses)
+    if statuses["approved"]:
+        version = create_version(
+            session=session,
+            project=project,
+            name=FIRST_VERSION,
+            f=VersionFilter(),
+            actor=_project_actor(session, admin, demo_users),
+            eval_fraction=0.15,
+        )
+        summary.version_id = version.id
     return summary
