@@ -52,6 +52,7 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                     learning_rate=3e-3,
                     seed=1,
                     generation={"max_new_tokens": 8},
+                    save_merged=True,
                 ),
                 actor=admin,
             )
@@ -96,6 +97,7 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
             assert done.total_steps == len(steps)  # the progress bar knows its end
             card = tmp_path / "artifacts" / "jobs" / str(job.id) / "model" / "README.md"
             assert 'base_model: "tiny"' in card.read_text()
+            _assert_merged_model_matches_adapter(card.parent)
             eval_points = session.scalar(
                 select(func.count())
                 .select_from(JobMetric)
@@ -171,3 +173,19 @@ def test_worker_waits_for_an_app_that_is_still_starting(tmp_path):
             worker.kill()
             server.stop()
         assert "cannot reach" in worker.stderr.read()
+
+
+def _assert_merged_model_matches_adapter(model_dir: Path) -> None:
+    """The merged weights alone produce the logits of the base model plus the adapter."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_dir = model_dir.parent / "base"
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), model_dir)
+    merged = AutoModelForCausalLM.from_pretrained(model_dir / "merged")
+    ids = torch.tensor([[1, 5, 9, 13, 2]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            merged(input_ids=ids).logits, adapted(input_ids=ids).logits, atol=1e-4, rtol=1e-4
+        )

@@ -207,6 +207,12 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     write_model_card(
         out / "model", spec, summary, train_count=len(train_items), eval_count=len(eval_items)
     )
+    if spec.params.method == "lora" and spec.params.save_merged:
+        # Last, because merging folds the adapter into the base weights in place.
+        say("saving the merged model")
+        merged = tuned.merge_and_unload()
+        merged.save_pretrained(out / "model" / "merged")
+        tokenizer.save_pretrained(out / "model" / "merged")
     client.complete(
         job, protocol.Completion(attempt=attempt, metrics=summary, artifacts=[str(out / "model")])
     )

@@ -78,6 +78,10 @@ class JobParams(BaseModel):
     checkpoint_interval: int = Field(default=100, ge=1)
     seed: int = 42
     packing: bool = True
+    save_merged: bool = Field(
+        default=False,
+        description="LoRA only: also save the model with the adapter merged in (model/merged).",
+    )
     generation: GenerationParams = Field(default_factory=GenerationParams)
 
 

@@ -88,6 +88,7 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     state.values["method"] = str(form.get("method") or "lora")
     state.values["schedule"] = str(form.get("schedule") or "cosine")
     state.values["packing"] = form.get("packing") is not None
+    state.values["save_merged"] = form.get("save_merged") is not None
     state.values["lora_targets"] = str(form.get("lora_targets") or "")
     state.values["max_new_tokens"] = str(form.get("max_new_tokens") or "").strip()
     if state.version_id is None:
@@ -103,6 +104,7 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
         method=state.values["method"],
         schedule=state.values["schedule"],
         packing=state.values["packing"],
+        save_merged=state.values["save_merged"],
         lora_targets=[t.strip() for t in state.values["lora_targets"].split(",") if t.strip()]
         or ["q_proj", "v_proj"],
     )
