@@ -21,7 +21,8 @@ from trainer.client import AppClient
 from trainer.modelcard import write_model_card
 
 log = logging.getLogger("trainer")
-HEARTBEAT_SECONDS = 5.0
+# Seconds between heartbeats (each also reports the newest checkpoint); tests shorten it.
+HEARTBEAT_SECONDS = float(os.environ.get("STUDIO_HEARTBEAT_SECONDS", "5"))
 
 
 def worker_name() -> str:
@@ -54,6 +55,14 @@ def load_base(spec: protocol.JobSpec, texts: list[str], out: Path):
 
         tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
     return model, tokenizer
+
+
+def latest_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint: `trainer_state.json` is the last file a save writes."""
+    done = [p.parent for p in folder.glob("step-*/trainer_state.json")]
+    if not done:
+        return None
+    return str(max(done, key=lambda p: int(p.name.removeprefix("step-"))))
 
 
 def score(item: protocol.DatasetItem, output: str) -> dict[str, float | None]:
@@ -150,12 +159,19 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
             reply = client.heartbeat(
                 job,
                 protocol.Heartbeat(
-                    attempt=attempt, step=step, epoch=values["epoch"], total_steps=state["total"]
+                    attempt=attempt,
+                    step=step,
+                    epoch=values["epoch"],
+                    total_steps=state["total"],
+                    # Where a replacement worker resumes if this one dies.
+                    checkpoint=latest_checkpoint(out / "checkpoints"),
                 ),
             )
             state["cancel"] = reply.cancel
         return state["cancel"]
 
+    if spec.resume_from:
+        say(f"resuming from {spec.resume_from}")
     torch.manual_seed(cfg.seed)
     result = train(
         model,

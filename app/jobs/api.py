@@ -152,6 +152,7 @@ def complete(job_id: int, body: protocol.Completion, session: DbSession, token: 
         status="succeeded",
         metrics=body.metrics,
         artifacts=body.artifacts,
+        step=int(body.metrics["steps"]) if body.metrics.get("steps") is not None else None,
     )
 
 
@@ -166,4 +167,6 @@ def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker)
 @router.post("/worker/jobs/{job_id}/cancelled", response_model=JobOut, name="api_worker_cancelled")
 def cancelled(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """The worker stopped as asked, keeping its last checkpoint."""
-    return service.finish(session=session, job_id=job_id, attempt=body.attempt, status="cancelled")
+    return service.finish(
+        session=session, job_id=job_id, attempt=body.attempt, status="cancelled", step=body.step
+    )

@@ -318,12 +318,15 @@ def finish(
     error: str | None = None,
     metrics: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
+    step: int | None = None,
 ) -> Job:
     job = _running(session, job_id, attempt)
     if status == "cancelled" and not job.cancel_requested:
         raise Conflict(N_("Nobody asked to cancel job %(id)s."), id=job_id)
     job.status = status
     job.error = error
+    if step is not None:  # the last step done: heartbeats only sample it
+        job.step = step
     job.metrics = metrics or job.metrics
     job.artifacts = artifacts or job.artifacts
     job.finished_at = utcnow()
