@@ -4,6 +4,11 @@ Loss (design §6): the sum of token losses over the response tokens of a whole o
 divided by the number of those tokens across every gradient-accumulation micro-batch. So k
 micro-batches give the same gradient as one batch k times larger, and a long answer weighs as
 much per token as a short one.
+
+Under ``torchrun`` (data parallel over N processes) each rank takes every N-th micro-batch of
+the same fixed order, the response-token count is summed over the ranks before dividing, and
+the gradients are summed with ``all_reduce``: N ranks with batch size B take exactly the step
+one process takes with batch size N·B. Rank 0 alone reports and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -126,10 +131,50 @@ class Batches:
         return collate_padded(chunk, self.pad_id)
 
 
-def total_steps(cfg: TrainConfig, micro_batches_per_epoch: int) -> int:
+def total_steps(cfg: TrainConfig, micro_batches_per_epoch: int, world: int = 1) -> int:
     if cfg.max_steps is not None:
         return cfg.max_steps
-    return max(1, math.ceil((cfg.epochs or 1) * micro_batches_per_epoch / cfg.grad_accum))
+    per_step = cfg.grad_accum * world
+    return max(1, math.ceil((cfg.epochs or 1) * micro_batches_per_epoch / per_step))
+
+
+# --- ranks -----------------------------------------------------------------------------------
+
+
+def world() -> tuple[int, int]:
+    """(number of ranks, this rank): (1, 0) outside torchrun."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _sum_over_ranks(value: float) -> float:
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor.item())
+
+
+def _sum_gradients(params: list[torch.Tensor]) -> None:
+    """Each rank holds d(its loss sum / all ranks' tokens); their sum is the step's gradient."""
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+
+
+def _agree(flag: bool) -> bool:
+    """Rank 0's decision (stop or not), on every rank."""
+    import torch.distributed as dist
+
+    tensor = torch.tensor([int(flag)])
+    dist.broadcast(tensor, src=0)
+    return bool(tensor.item())
 
 
 # --- model -----------------------------------------------------------------------------------
@@ -218,22 +263,30 @@ def train(
         raise ValueError("no example fits in max_seq_len")
     model = prepare_model(model, cfg)
     batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
-    steps = total_steps(cfg, batches.per_epoch)
+    ranks, rank = world()
+    steps = total_steps(cfg, batches.per_epoch, ranks)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps)
     step = load_checkpoint(resume_from, model, optimizer, scheduler) if resume_from else 0
+    trainable = [p for p in model.parameters() if p.requires_grad]
 
     model.train()
     losses: list[float] = []
+    per_step = cfg.grad_accum * ranks
     while step < steps:
-        micro = [batches.get(step * cfg.grad_accum + j) for j in range(cfg.grad_accum)]
+        micro = [batches.get(step * per_step + j * ranks + rank) for j in range(cfg.grad_accum)]
         n_targets = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+        if ranks > 1:
+            n_targets = int(_sum_over_ranks(n_targets))
         step_loss = 0.0
         for batch in micro:
             total, _ = loss_sum(model, batch)
             # Divide by the whole step's count, not this micro-batch's: no mean of means.
             (total / max(1, n_targets)).backward()
             step_loss += total.item()
+        if ranks > 1:
+            _sum_gradients(trainable)
+            step_loss = _sum_over_ranks(step_loss)
         grad_norm = None
         if cfg.max_grad_norm is not None:
             params = [p for p in model.parameters() if p.requires_grad]
@@ -247,10 +300,13 @@ def train(
         loss = step_loss / max(1, n_targets)
         losses.append(loss)
         metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": n_targets}
-        metrics["epoch"] = step * cfg.grad_accum / batches.per_epoch
+        metrics["epoch"] = step * per_step / batches.per_epoch
         metrics["total_steps"] = steps
-        stop = bool(on_step(step, metrics)) if on_step else False
-        if checkpoint_dir and (step % cfg.checkpoint_interval == 0 or stop or step == steps):
+        stop = bool(on_step(step, metrics)) if on_step and rank == 0 else False
+        if ranks > 1:
+            stop = _agree(stop)
+        save = step % cfg.checkpoint_interval == 0 or stop or step == steps
+        if checkpoint_dir and rank == 0 and save:
             path = Path(checkpoint_dir) / f"step-{step}"
             save_checkpoint(path, model, optimizer, scheduler, step, cfg)
         if stop:

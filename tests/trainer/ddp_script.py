@@ -1,0 +1,64 @@
+"""Run under `torchrun --nproc_per_node=N`: train the tiny model data-parallel with gloo and
+save each rank's final parameters. `tests/trainer/test_distributed.py` drives it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from app.core.kinds import ItemContent
+from trainer.train import TrainConfig, train
+
+BATCH_PER_RANK = 2
+
+
+def items() -> list[ItemContent]:
+    """Sixteen items of different lengths, so ranks see different token counts per step."""
+    words = ["red", "green", "blue", "amber", "violet", "teal", "ochre", "ivory"]
+    return [
+        ItemContent(
+            kind="task",
+            instruction=f"Repeat the colour {words[i % 8]} {i % 3 + 1} times.",
+            output=" ".join([words[i % 8]] * (i % 3 + 1)),
+        )
+        for i in range(16)
+    ]
+
+
+def config(batch_size: int) -> TrainConfig:
+    return TrainConfig(
+        method="full",
+        max_steps=4,
+        batch_size=batch_size,
+        grad_accum=2,
+        packing=False,
+        learning_rate=1e-2,
+        warmup_ratio=0.0,
+        seed=3,
+    )
+
+
+def run(model_dir: str, batch_size: int):
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    return train(model, tokenizer, items(), config(batch_size))
+
+
+def main() -> None:
+    model_dir, out = sys.argv[1], Path(sys.argv[2])
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    result = run(model_dir, BATCH_PER_RANK)
+    state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+    torch.save({"params": state, "losses": result.losses}, out / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
