@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -180,9 +181,30 @@ def _agree(flag: bool) -> bool:
 # --- model -----------------------------------------------------------------------------------
 
 
+def device_for_rank() -> torch.device:
+    """This process's GPU (``LOCAL_RANK`` under torchrun), or the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on GPUs that have it; fp32 everywhere else (design §6)."""
+    use = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
+
+
+def _on(model, batch: dict) -> dict:
+    device = next(model.parameters()).device
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }
+
+
 def prepare_model(model, cfg: TrainConfig):
-    """fp32 on CPU; wrapped with a LoRA adapter when ``method == 'lora'``."""
-    model = model.float()
+    """fp32 weights on this rank's device; wrapped with a LoRA adapter when ``method == 'lora'``."""
+    model = model.float().to(device_for_rank())
     if cfg.method == "lora":
         from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -230,11 +252,13 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps: int):
 
 def loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over response targets, and how many targets there were."""
-    logits = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        position_ids=batch["position_ids"],
-    ).logits
+    batch = _on(model, batch)
+    with _autocast(batch["input_ids"].device):
+        logits = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            position_ids=batch["position_ids"],
+        ).logits
     targets = batch["labels"][:, 1:]
     total = F.cross_entropy(
         logits[:, :-1].float().reshape(-1, logits.shape[-1]),
@@ -347,7 +371,7 @@ def item_dynamics(
         if not encoded:
             result.append(None)
             continue
-        batch = collate_padded(encoded, tokenizer.pad_token_id)
+        batch = _on(model, collate_padded(encoded, tokenizer.pad_token_id))
         logits = (
             model(
                 input_ids=batch["input_ids"],
@@ -374,7 +398,7 @@ def generate(
     prompt = tokenizer.apply_chat_template(
         prompt_messages(content), add_generation_prompt=True, tokenize=False
     )
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     out = model.generate(

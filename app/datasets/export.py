@@ -6,18 +6,19 @@ so memory does not grow with the dataset; the zip is produced as it is sent.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.formats import writers
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, ItemKind
 from app.datasets import versions
 from app.errors import InvalidInput
 from app.i18n import N_
@@ -62,17 +63,143 @@ def content_of(snapshot: dict[str, Any]) -> ItemContent:
 
 
 def rows(session: Session, version_id: int, split: str) -> Iterator[dict[str, Any]]:
-    for link, revision in versions.pinned(session, version_id, split):
-        snap = revision.snapshot
+    """Export rows of one split, streamed; close it (or read it to the end) before the session
+    runs anything else (see ``versions.pinned_snapshots``)."""
+    with closing(versions.pinned_snapshots(session, version_id, split)) as snapshots:
+        yield from _export_rows(snapshots, split)
+
+
+def _export_rows(snapshots, split: str) -> Iterator[dict[str, Any]]:
+    for item_id, revision, snap in snapshots:
         meta = {
-            "item_id": link.item_id,
-            "revision": link.revision,
+            "item_id": item_id,
+            "revision": revision,
             "domain": snap.get("domain"),
             "tags": snap.get("tags") or [],
             "difficulty": snap.get("difficulty"),
             "split": split,
         }
-        yield writers.export_row(content_of(snap), meta)
+        content = _plain_content(snap)
+        if content is None:  # anything unusual takes the validating path, errors included
+            yield writers.export_row(content_of(snap), meta)
+        else:
+            yield writers.export_row(content, meta)  # type: ignore[arg-type]
+
+
+# --- the fast path: content without the model ----------------------------------------------
+#
+# Validating every snapshot into ``ItemContent`` and dumping it again cost more than reading
+# it. A snapshot was validated when it was saved; when its fields have exactly the types and
+# shapes the model would keep as they are, a plain view renders (through the same
+# ``render_messages``) and dumps identically. Anything else goes through ``content_of``.
+
+_KINDS = {kind.value: kind for kind in ItemKind}
+
+
+class _Demo(NamedTuple):
+    input: str
+    output: str
+
+
+class _Ref(NamedTuple):
+    id: str
+    params: dict[str, Any]
+
+
+class _ContentView(NamedTuple):
+    """What ``render_messages`` and ``build_metadata`` read of an ``ItemContent``."""
+
+    kind: ItemKind
+    instruction: str
+    input: str
+    output: str
+    demos: list[_Demo]
+    constraints: list[_Ref]
+    rules: list[str]
+    state_constraints: bool
+    language: str
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "instruction": self.instruction,
+            "input": self.input,
+            "output": self.output,
+            "demos": [{"input": d.input, "output": d.output} for d in self.demos],
+            "constraints": [{"id": r.id, "params": dict(r.params)} for r in self.constraints],
+            "rules": list(self.rules),
+            "state_constraints": self.state_constraints,
+            "language": self.language,
+        }
+
+
+def _plain_content(snap: dict[str, Any]) -> _ContentView | None:
+    """The snapshot's content as a view, or None when only the model can say what it is."""
+    kind = snap.get("kind")
+    kind = _KINDS.get(kind) if type(kind) is str else None
+    instruction = snap.get("instruction")
+    text, output = snap.get("input", ""), snap.get("output", "")
+    language, state = snap.get("language", "en"), snap.get("state_constraints", True)
+    demos, refs, rules = snap.get("demos", []), snap.get("constraints", []), snap.get("rules", [])
+    if (
+        kind is None
+        or type(instruction) is not str
+        or not instruction.strip()
+        or type(text) is not str
+        or type(output) is not str
+        or type(language) is not str
+        or not language.strip()
+        or type(state) is not bool
+        or type(demos) is not list
+        or type(refs) is not list
+        or type(rules) is not list
+    ):
+        return None
+    plain_demos: list[_Demo] = []
+    plain_refs: list[_Ref] = []
+    if kind is ItemKind.example:
+        if refs or rules or not demos or not text.strip():
+            return None
+        for demo in demos:
+            if type(demo) is not dict or len(demo) != 2:
+                return None
+            d_in, d_out = demo.get("input"), demo.get("output")
+            if type(d_in) is not str or type(d_out) is not str:
+                return None
+            if not d_in.strip() or not d_out.strip():
+                return None
+            plain_demos.append(_Demo(d_in, d_out))
+    elif demos:
+        return None
+    elif kind is ItemKind.constraint:
+        for ref in refs:
+            if type(ref) is not dict or not set(ref) <= {"id", "params"}:
+                return None
+            ref_id, params = ref.get("id"), ref.get("params", {})
+            if type(ref_id) is not str or not ref_id.strip() or type(params) is not dict:
+                return None
+            if not _plain_json(params):
+                return None
+            plain_refs.append(_Ref(ref_id, params))
+        if not all(type(rule) is str for rule in rules):
+            return None
+    elif refs or rules:
+        return None
+    return _ContentView(
+        kind, instruction, text, output, plain_demos, plain_refs, rules, state, language
+    )
+
+
+def _plain_json(value: Any) -> bool:
+    """True when the model's JSON dump keeps ``value`` as it is (it turns inf and nan into
+    None, and a number too large for a float parses as inf)."""
+    if type(value) is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_plain_json(v) for v in value)
+    if type(value) is float:
+        return math.isfinite(value)
+    return value is None or type(value) in (str, int, bool)
 
 
 def file_name(fmt: str, split: str) -> str:
@@ -85,12 +212,11 @@ def dataset_card(session: Session, version: DatasetVersion, fmt: str) -> str:
     pinned_items = select(DatasetVersionItem.item_id).where(
         DatasetVersionItem.version_id == version.id
     )
-    authors = (
-        session.scalar(
-            select(func.count(func.distinct(Item.author_id))).where(Item.id.in_(pinned_items))
-        )
-        or 0
-    )
+    # One pass over the pinned items for both: (guideline version, author) pairs are few.
+    pairs = session.execute(
+        select(Item.guideline_version, Item.author_id).where(Item.id.in_(pinned_items)).distinct()
+    ).all()
+    authors = len({author for _, author in pairs if author is not None})
     reviewers = (
         session.scalar(
             select(func.count(func.distinct(Review.reviewer_id))).where(
@@ -99,9 +225,7 @@ def dataset_card(session: Session, version: DatasetVersion, fmt: str) -> str:
         )
         or 0
     )
-    guideline_versions = sorted(
-        session.scalars(select(Item.guideline_version).where(Item.id.in_(pinned_items)).distinct())
-    )
+    guideline_versions = sorted({guideline for guideline, _ in pairs})
     stats = version.stats or {}
     counts = stats.get("counts", {})
 
@@ -193,7 +317,8 @@ def stream_zip(
         yield sink.take()
         for split in SPLITS:
             with tempfile.TemporaryFile() as tmp:
-                writers.write(fmt, rows(session, version.id, split), tmp)
+                with closing(rows(session, version.id, split)) as split_rows:
+                    writers.write(fmt, split_rows, tmp)
                 tmp.seek(0)
                 with archive.open(file_name(fmt, split), "w", force_zip64=True) as entry:
                     while chunk := tmp.read(1 << 20):

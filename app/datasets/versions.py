@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, func, select
+from sqlalchemy import Text, and_, cast, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.audit import service as audit
@@ -183,6 +187,75 @@ def pinned(session: Session, version_id: int, split: str | None = None):
     if split:
         query = query.where(DatasetVersionItem.split == split)
     return session.execute(query)
+
+
+PINNED_FETCH_ROWS = 1000  # rows a round trip (SQLite, or a libpq without chunked streaming)
+
+
+def pinned_snapshots(
+    session: Session, version_id: int, split: str | None = None
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(item id, revision, snapshot) in split order, streamed: what an export reads.
+
+    The same rows as :func:`pinned`, as plain columns: building two ORM objects a row was most
+    of an export's time. The snapshot comes as JSON text and is parsed here (the parse the JSON
+    type does, without psycopg's slower JSONB path), so the dict is the same. On PostgreSQL the
+    rows arrive as one stream in chunks (psycopg ``stream``), so the server produces the next
+    chunk while this process works on the last; memory stays that of a chunk.
+
+    Read it to the end, or close it (``contextlib.closing``), before the session runs anything
+    else: psycopg holds the connection for the whole stream, and a statement in between would
+    wait for it forever. Closing it early reads (and drops) the rest of the rows.
+    """
+    query = (
+        select(
+            DatasetVersionItem.item_id,
+            DatasetVersionItem.revision,
+            cast(ItemRevision.snapshot, Text),
+        )
+        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+        .where(DatasetVersionItem.version_id == version_id)
+        .order_by(DatasetVersionItem.split.desc(), DatasetVersionItem.position)
+    )
+    if split:
+        query = query.where(DatasetVersionItem.split == split)
+    connection = session.connection()
+    loads = json.loads
+    if connection.dialect.driver == "psycopg":
+        with closing(_psycopg_stream(connection, query)) as stream:
+            for item_id, revision, text in stream:
+                yield item_id, revision, loads(text)
+        return
+    result = connection.execution_options(stream_results=True, yield_per=PINNED_FETCH_ROWS).execute(
+        query
+    )
+    with result:
+        for batch in result.partitions():
+            for item_id, revision, text in batch:
+                yield item_id, revision, loads(text)
+
+
+def _psycopg_stream(connection: Connection, query) -> Iterator[tuple[Any, ...]]:
+    """The query's rows through psycopg's ``Cursor.stream``, in the session's transaction.
+
+    A server-side cursor answers one FETCH at a time, the server idle while the client works;
+    a stream keeps both busy. Chunks need libpq 17 (psycopg's binary wheel has it); an older
+    one streams row by row. Stopped early, psycopg would cancel the query and so abort the
+    transaction; the rest is read instead, so the session stays usable.
+    """
+    import psycopg
+
+    compiled = query.compile(dialect=connection.dialect)
+    size = PINNED_FETCH_ROWS if psycopg.pq.version() >= 170000 else 1
+    cursor = connection.connection.driver_connection.cursor()
+    rows = cursor.stream(str(compiled), compiled.params, size=size)
+    try:
+        for row in rows:  # not ``yield from``, which would hand a close on to psycopg
+            yield row
+    finally:
+        for _ in rows:
+            pass
+        cursor.close()
 
 
 def contamination(session: Session, version_id: int) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@
       var xs = labels.map(function (_, i) { return i; });
       var ys = labels.map(function (k) { return hist[k]; });
       new uPlot({
-        width: Math.max(el.clientWidth, 280), height: 200,
+        width: el.clientWidth || 280, height: 200,  // never wider than its card
         scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
         axes: [{ values: function (u, vals) { return vals.map(function (v) { return labels[v] || ""; }); } }, {}],
         series: [{}, { label: "n", fill: "rgba(47,91,211,.5)", stroke: "#2f5bd3", paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }],

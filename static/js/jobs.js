@@ -12,7 +12,7 @@
     if (charts[id]) { charts[id].setData(columns); return; }
     el.textContent = "";
     charts[id] = new uPlot({
-      width: Math.max(el.clientWidth, 320), height: 240,
+      width: el.clientWidth || 320, height: 240,  // never wider than its card
       scales: { x: { time: false } },
       axes: [{ label: el.dataset.xlabel || "step" }, {}],
       series: [{ label: "step" }].concat(names.map(function (n, i) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,51 @@ def page(browser, live):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def new_page(browser, live):
+    """Open more pages, each in its own browser context (so each signs in on its own)."""
+    server, _ = live
+    contexts = []
+
+    def open_page(width: int = 1280, height: int = 900):
+        context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@dataclass(frozen=True)
+class DemoData:
+    project_id: int
+    project_name: str
+    version_id: int
+    version_name: str
+    password: str
+
+
+@pytest.fixture
+def demo(db) -> DemoData:
+    """The demo project and its first dataset version, as `studio run` loaded them."""
+    from app.demo.loader import DEMO_PASSWORD, FIRST_VERSION, load_content
+    from app.models import DatasetVersion, Project
+
+    name = load_content().project["name"]
+    project = db.scalar(sa.select(Project).where(Project.name == name))
+    assert project is not None, "studio run did not load the demo project"
+    version = db.scalar(
+        sa.select(DatasetVersion).where(
+            DatasetVersion.project_id == project.id, DatasetVersion.name == FIRST_VERSION
+        )
+    )
+    assert version is not None, f"the demo has no version {FIRST_VERSION!r}"
+    return DemoData(project.id, project.name, version.id, version.name, DEMO_PASSWORD)
 
 
 def sign_in(page, email: str, password: str) -> None:
