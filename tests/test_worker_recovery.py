@@ -192,3 +192,38 @@ def test_cancel_stops_the_worker_and_keeps_a_checkpoint(live_job):
         ctx["env"]["STUDIO_ARTIFACTS_DIR"] + f"/jobs/{done.id}/checkpoints/step-{done.step}"
     )
     assert os.path.exists(checkpoint + "/trainer_state.json")
+
+
+def test_a_worker_under_torchrun_trains_on_two_ranks(live_job):
+    ctx = live_job
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    result = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "trainer",
+            "--url",
+            ctx["url"],
+            "--token",
+            ctx["token"],
+            "--once",
+        ],
+        env={**ctx["env"], "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    done = _job(ctx)
+    assert done.status == "succeeded", (done.error, result.stdout[-2000:], result.stderr[-3000:])
+    assert done.worker.endswith("x2")  # one job, claimed once for both ranks
+    with Session(ctx["engine"]) as session:
+        lines = session.scalars(select(JobLog.line).where(JobLog.job_id == done.id)).all()
+        steps = session.scalars(
+            select(JobMetric.step).where(
+                JobMetric.job_id == done.id, JobMetric.name == "train/loss"
+            )
+        ).all()
+    assert "training data-parallel on 2 ranks" in lines
+    assert sorted(steps) == list(range(1, LONG_JOB.max_steps + 1))  # rank 0 alone reports

@@ -55,6 +55,12 @@ def main() -> None:
         args.token = read_token_file(Path(args.token_file))
     if not args.token:
         parser.error("a worker token is required (--token, --token-file or STUDIO_WORKER_TOKEN)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun: NCCL between GPUs, gloo between CPU processes.
+        import torch
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     serve(
         args.url, args.token, once=args.once, poll=args.poll, exit_with_parent=args.exit_with_parent
     )

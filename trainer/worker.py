@@ -30,24 +30,39 @@ def worker_name() -> str:
 
 
 def load_base(spec: protocol.JobSpec, texts: list[str], out: Path):
-    """The base model and tokenizer: `tiny` is built offline from the dataset's text."""
+    """The base model and tokenizer: `tiny` is built offline from the dataset's text.
+
+    Under torchrun rank 0 builds or downloads first and the other ranks load what it left
+    (the tiny folder, the hub cache), so they never race on the same files."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if spec.base_model == "tiny":
-        from trainer.tiny import build_tiny
+    from trainer.train import world
 
-        path = build_tiny(texts, out / "base", seed=spec.params.seed)
-    else:
-        path = os.path.expanduser(spec.base_model)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
-    except OSError as error:
-        raise RuntimeError(
-            f"Could not load the base model {spec.base_model!r}. A hub id needs network access "
-            f"to the model hub (or the model in the local cache); this machine could not get "
-            f"it: {str(error).splitlines()[0]}"
-        ) from error
+    ranks, rank = world()
+    path = out / "base" if spec.base_model == "tiny" else os.path.expanduser(spec.base_model)
+
+    def load():
+        try:
+            return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+        except OSError as error:
+            raise RuntimeError(
+                f"Could not load the base model {spec.base_model!r}. A hub id needs network "
+                f"access to the model hub (or the model in the local cache); this machine "
+                f"could not get it: {str(error).splitlines()[0]}"
+            ) from error
+
+    if rank == 0:
+        if spec.base_model == "tiny":
+            from trainer.tiny import build_tiny
+
+            build_tiny(texts, path, seed=spec.params.seed)
+        tokenizer, model = load()
+    if ranks > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has built or downloaded the model
+        if rank != 0:
+            tokenizer, model = load()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
@@ -78,17 +93,26 @@ def score(item: protocol.DatasetItem, output: str) -> dict[str, float | None]:
 
 
 def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
+    """Train and evaluate one job. Under torchrun every rank trains; rank 0 alone talks to the
+    app (logs, metrics, heartbeats, dynamics, predictions), evaluates and saves."""
     import torch
 
-    from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train
+    from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train, world
 
+    ranks, rank = world()
     job, attempt = spec.job_id, spec.attempt
     out = Path(spec.artifact_dir)
     out.mkdir(parents=True, exist_ok=True)
-    say = lambda line: client.logs(job, protocol.LogBatch(attempt=attempt, lines=[line]))  # noqa: E731
+
+    def say(line: str) -> None:
+        if rank == 0:
+            client.logs(job, protocol.LogBatch(attempt=attempt, lines=[line]))
+
     train_items = client.split(spec.dataset_version_id, "train")
     eval_items = client.split(spec.dataset_version_id, "eval")
     say(f"dataset {spec.dataset_version_id}: {len(train_items)} train, {len(eval_items)} eval")
+    if ranks > 1:
+        say(f"training data-parallel on {ranks} ranks")
     texts = [
         f"{i.content.instruction}\n{i.content.input}\n{i.content.output}"
         for i in train_items + eval_items
@@ -97,7 +121,8 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     cfg = TrainConfig.from_job(spec.params)
     gen = spec.params.generation.max_new_tokens
     base_outputs = {
-        i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0] for i in eval_items
+        i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0]
+        for i in (eval_items if rank == 0 else [])
     }
     started, last_beat = time.monotonic(), 0.0
     state = {"cancel": False, "total": None, "epochs_done": 0, "first": True}
@@ -182,6 +207,8 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
         checkpoint_dir=out / "checkpoints",
         resume_from=spec.resume_from,
     )
+    if rank != 0:
+        return  # rank 0 evaluates, saves and reports
     if state["cancel"]:
         client.cancelled(job, protocol.Heartbeat(attempt=attempt, step=result.step))
         return
@@ -234,11 +261,28 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     )
 
 
+def _ranks() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 1, 0  # not under torchrun: no need to import torch to poll
+    from trainer.train import world
+
+    return world()
+
+
+def _share(spec: protocol.JobSpec | None) -> protocol.JobSpec | None:
+    import torch.distributed as dist
+
+    box = [spec.model_dump(mode="json") if spec else None]
+    dist.broadcast_object_list(box, src=0)
+    return protocol.JobSpec.model_validate(box[0]) if box[0] else None
+
+
 def serve(
     url: str, token: str, *, once: bool = False, poll: float = 3.0, exit_with_parent: bool = False
 ) -> None:
     client = AppClient(url, token)
-    name = worker_name()
+    ranks, rank = _ranks()
+    name = worker_name() + (f"x{ranks}" if ranks > 1 else "")
     parent = os.getppid()
     log.info("worker %s polling %s", name, url)
     while True:
@@ -246,13 +290,17 @@ def serve(
             # Started by `studio run`, which is gone: a worker of nothing should not linger.
             log.info("the process that started this worker has exited; stopping")
             return
-        try:
-            spec = client.claim(name)
-        except httpx.TransportError as error:
-            # The app may still be starting (make run starts both at once) or restarting.
-            log.warning("cannot reach %s (%s); retrying in %ss", url, error, poll)
-            time.sleep(poll)
-            continue
+        spec = None
+        if rank == 0:
+            try:
+                spec = client.claim(name)
+            except httpx.TransportError as error:
+                # The app may still be starting (make run starts both at once) or restarting.
+                log.warning("cannot reach %s (%s); retrying in %ss", url, error, poll)
+                time.sleep(poll)
+                continue
+        if ranks > 1:
+            spec = _share(spec)  # under torchrun, rank 0 claims for everyone
         if spec is None:
             if once:
                 return
@@ -263,6 +311,8 @@ def serve(
             run_job(client, spec)
         except Exception as error:  # noqa: BLE001 - report any failure on the job
             log.exception("job %s failed", spec.job_id)
+            if rank != 0:
+                raise  # torchrun stops the other ranks; rank 0 reports what it saw
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             try:
                 client.fail(
@@ -270,5 +320,9 @@ def serve(
                 )
             except RuntimeError:
                 log.exception("could not report the failure")
+            if ranks > 1:
+                # The other ranks may be waiting in a collective: end the group; torchrun
+                # stops them, and the supervisor (compose, systemd) starts a fresh one.
+                raise SystemExit(1) from error
         if once:
             return
