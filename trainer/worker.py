@@ -124,7 +124,7 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
         i.item_id: generate(model, tokenizer, i.content, max_new_tokens=gen)[0]
         for i in (eval_items if rank == 0 else [])
     }
-    started, last_beat = time.monotonic(), 0.0
+    last_beat = 0.0
     state = {"cancel": False, "total": None, "epochs_done": 0, "first": True}
     train_contents = [i.content for i in train_items]
 
@@ -197,6 +197,7 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
 
     if spec.resume_from:
         say(f"resuming from {spec.resume_from}")
+    started = time.monotonic()  # throughput counts training only, not the base outputs
     torch.manual_seed(cfg.seed)
     result = train(
         model,
