@@ -25,7 +25,8 @@ row, 1% near-copies). It then measures, in this order:
 5. the export of each version in each format, each run in a fresh subprocess (time, and the
    peak RSS of the export: VmHWM after resetting it through ``/proc/self/clear_refs``), and the
    raw export floor: a bare server-side-cursor ``SELECT`` of the same pinned snapshots, in the
-   same order, with ``json.dumps`` per row to a file, also in a subprocess.
+   same order, with ``json.dumps`` per row to a file, also in a subprocess; then the parts of
+   an export alone (reading the snapshots, building the rows), to show where its time goes.
 
 The database is dropped at the end, also on failure, Ctrl-C or SIGTERM.
 
@@ -52,7 +53,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ BUDGET_IMPORT = 20_000
 BUDGET_NEARDUP = 2_000
 BUDGET_EXPORT = 50_000
 BUDGET_MEMORY_RATIO = 1.2
-FLOOR_FETCH = 1000  # rows per round trip of the floor's server-side cursor (the export's yield_per)
+FLOOR_FETCH = 1000  # rows per round trip of the floor's server-side cursor (the export's chunk)
+# Parts of an export, each run alone on the large version to show where its time goes.
+EXPORT_STAGES = ("read", "rows")
 ZH_SHARE = 0.3
 SMALL_TAG = "bench-small"
 NEAR_COPY_SHARE = 0.01
@@ -618,6 +621,9 @@ def child_main(args: argparse.Namespace) -> int:
     with profiles(f"export_{args.child}"):
         if args.child == "floor":
             rows, size = export_floor(args.url, args.version_id, out / "floor.jsonl")
+        elif args.child in EXPORT_STAGES:
+            with Session(engine) as session:
+                rows, size = export_stage(session, args.version_id, args.child), 0
         else:
             with Session(engine) as session:
                 paths = export.write_folder(session, args.version_id, args.child, out)
@@ -669,6 +675,45 @@ def export_floor(url: str, version_id: int, path: Path) -> tuple[int, int]:
     return count, path.stat().st_size
 
 
+def export_stage(session: Session, version_id: int, stage: str) -> int:
+    """Part of an export, nothing written: ``read`` iterates the pinned snapshots of both splits
+    (the query, the stream from the server, the JSON parse); ``rows`` also builds every export
+    row (the content check, the rendered prompt, the metadata). Returns the item count."""
+    count = 0
+    for split in export.SPLITS:
+        if stage == "read":
+            items = versions.pinned_snapshots(session, version_id, split)
+        else:
+            items = export.rows(session, version_id, split)
+        with closing(items):
+            for _ in items:
+                count += 1
+    return count
+
+
+def measure_export_stages(
+    url: str, big: dict[str, Any], out: Path, results: dict[str, Any]
+) -> dict[str, Any]:
+    """Microseconds per item of reading, of building rows, and of each format's own work
+    (format, encode, write, and the README), from runs of the parts alone on the large
+    version: each part's time is its run's minus the previous part's."""
+    log(f"export stages: {', '.join(EXPORT_STAGES)} of {big['items']:,} items")
+    runs = {stage: run_child(url, big["version_id"], stage, out) for stage in EXPORT_STAGES}
+    us = {stage: 1e6 * r["seconds"] / r["items"] for stage, r in runs.items()}
+    return {
+        "items_per_s": {stage: r["items_per_s"] for stage, r in runs.items()},
+        "us_per_item": {
+            "read": round(us["read"], 2),
+            "build_rows": round(us["rows"] - us["read"], 2),
+            "format_encode_write": {
+                fmt: round(1e6 * results[fmt]["seconds"] / results[fmt]["items"] - us["rows"], 2)
+                for fmt in writers.FORMATS
+            },
+            "floor": round(1e6 * results["floor"]["seconds"] / results["floor"]["items"], 2),
+        },
+    }
+
+
 def measure_exports(
     url: str, big: dict[str, Any], small: dict[str, Any], tmp: Path, profiles: Profiles, trace: bool
 ) -> dict[str, Any]:
@@ -716,6 +761,7 @@ def measure_exports(
     floor = results["floor"]["items_per_s"]
     for fmt in writers.FORMATS:
         results[fmt]["ratio_to_floor"] = round(results[fmt]["items_per_s"] / floor, 3)
+    results["stages"] = measure_export_stages(url, big, out, results)
     return results
 
 
@@ -788,8 +834,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_mb (VmHWM) is the peak during the export (peak_is_the_exports_own). "
             "The budget compares peak_rss_mb; growth_during_export_mb is peak minus before.",
             "export.floor: a bare server-side-cursor SELECT of the same pinned snapshots (1,000 "
-            "rows a fetch, the export's yield_per) in the same order, json.dumps per row to a "
+            "rows a fetch, the export's chunk) in the same order, json.dumps per row to a "
             "file, in a subprocess like the exports.",
+            "export.stages: the large version's export in parts, each alone in a subprocess: "
+            "read (versions.pinned_snapshots of both splits: query, stream, JSON parse) and rows "
+            "(export.rows: also the content check, the rendering and the metadata). us_per_item "
+            "is each part's own time (its run minus the previous part's); format_encode_write "
+            "is each format's export minus rows (it includes the README's queries).",
         ],
     }
     profiles = Profiles(args.profile)

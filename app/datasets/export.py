@@ -1,7 +1,10 @@
 """Exports of a dataset version: a folder (CLI) or a streamed zip (browser, API).
 
-Rows are read with a server-side cursor and written split by split to a temporary file,
-so memory does not grow with the dataset; the zip is produced as it is sent.
+Rows are streamed from the database (``versions.pinned_snapshots``) and written split by split
+to a temporary file, so memory does not grow with the dataset; the zip is produced as it is sent.
+Snapshots in the shape the services save render without building the content model (see
+``_plain_content``); the bytes are those of the model's path, which
+``tests/test_export_speed_paths.py`` checks against a plain reference.
 """
 
 from __future__ import annotations
@@ -281,8 +284,8 @@ def write_folder(session: Session, version_id: int, fmt: str, out: Path) -> list
     written[0].write_text(dataset_card(session, version, fmt), encoding="utf-8")
     for split in SPLITS:
         path = out / file_name(fmt, split)
-        with path.open("wb") as f:
-            writers.write(fmt, rows(session, version.id, split), f)
+        with path.open("wb") as f, closing(rows(session, version.id, split)) as split_rows:
+            writers.write(fmt, split_rows, f)
         written.append(path)
     return written
 

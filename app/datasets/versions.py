@@ -219,6 +219,8 @@ def pinned_snapshots(
     )
     if split:
         query = query.where(DatasetVersionItem.split == split)
+    if session.autoflush:  # as the ORM's own select would
+        session.flush()
     connection = session.connection()
     loads = json.loads
     if connection.dialect.driver == "psycopg":
@@ -226,10 +228,8 @@ def pinned_snapshots(
             for item_id, revision, text in stream:
                 yield item_id, revision, loads(text)
         return
-    result = connection.execution_options(stream_results=True, yield_per=PINNED_FETCH_ROWS).execute(
-        query
-    )
-    with result:
+    streaming = connection.execution_options(stream_results=True, yield_per=PINNED_FETCH_ROWS)
+    with streaming.execute(query) as result:
         for batch in result.partitions():
             for item_id, revision, text in batch:
                 yield item_id, revision, loads(text)
@@ -250,7 +250,8 @@ def _psycopg_stream(connection: Connection, query) -> Iterator[tuple[Any, ...]]:
     cursor = connection.connection.driver_connection.cursor()
     rows = cursor.stream(str(compiled), compiled.params, size=size)
     try:
-        for row in rows:  # not ``yield from``, which would hand a close on to psycopg
+        # Not ``yield from``: it would hand a close on to psycopg, which cancels the query.
+        for row in rows:  # noqa: UP028
             yield row
     finally:
         for _ in rows:
