@@ -7,7 +7,7 @@ PIP_EXTRA ?=
 PYTEST_ARGS ?=
 EXTRAS ?= dev,train
 
-.PHONY: run test lint format i18n bench clean
+.PHONY: run test lint format i18n bench screenshots clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -48,6 +48,11 @@ i18n:
 bench:
 	@$(MAKE) --no-print-directory install
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Start the app with the demo in a temporary folder and retake docs/screenshots/*.png.
+screenshots:
+	@$(MAKE) --no-print-directory install
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

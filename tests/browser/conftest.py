@@ -106,7 +106,9 @@ def new_page(browser, live):
     contexts = []
 
     def open_page(width: int = 1280, height: int = 900):
-        context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height})
+        context = browser.new_context(
+            base_url=server.url, viewport={"width": width, "height": height}
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
