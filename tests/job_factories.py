@@ -76,6 +76,10 @@ def run_job(
         for i in range(len(losses))
     ]
     points += [
+        protocol.MetricPoint(step=i + 1, name="train/epoch", value=(i + 1) / 2)
+        for i in range(len(losses))
+    ]
+    points += [
         protocol.MetricPoint(step=s, name="eval/loss", value=losses[s - 1] + 0.2)
         for s in range(3, len(losses) + 1, 3)
     ]

@@ -331,6 +331,32 @@ class TestLiveChecks:
         assert 'data-constraint="punctuation:no_comma" data-state="pass"' in passing.text
         assert 'id="preview"' in passing.text
 
+    def test_list_parameters_are_comma_separated(self, client, annotator_user, project):
+        csrf = login(client, annotator_user.email)
+        report = _check(
+            client,
+            csrf,
+            project,
+            kind="constraint",
+            instruction="Mention both fruits.",
+            output="I like apples but not pears.",
+            constraint_row=["0"],
+            **{"c.0.id": "keywords:existence", "c.0.keywords": "apples, pears"},
+        )
+        assert report.status_code == 200
+        assert 'data-constraint="keywords:existence" data-state="pass"' in report.text
+        missing = _check(
+            client,
+            csrf,
+            project,
+            kind="constraint",
+            instruction="Mention both fruits.",
+            output="I like apples.",
+            constraint_row=["0"],
+            **{"c.0.id": "keywords:existence", "c.0.keywords": "apples, pears"},
+        )
+        assert 'data-constraint="keywords:existence" data-state="fail"' in missing.text
+
     def test_chinese_word_count_and_empty_fields(self, client, annotator_user, project):
         csrf = login(client, annotator_user.email)
         report = _check(client, csrf, project, instruction="写一句话。", output="这是一个测试。")
@@ -338,7 +364,7 @@ class TestLiveChecks:
         assert re.search(r'<td>Output</td><td class="num">6</td><td class="num">7</td>', counts)
         assert 'id="empty-fields"' not in report.text
         empty = _check(client, csrf, project, instruction="写一句话。", output="")
-        assert "Empty: output" in empty.text.split('id="empty-fields"', 1)[1]
+        assert "Empty: Output" in empty.text.split('id="empty-fields"', 1)[1]
 
     def test_example_demos_are_checked(self, client, annotator_user, project):
         csrf = login(client, annotator_user.email)
@@ -354,7 +380,7 @@ class TestLiveChecks:
             output="quatre",
         )
         assert report.status_code == 200
-        assert "Empty: demo 2" in report.text
+        assert "Empty: Demo 2" in report.text
 
     def test_near_duplicates_in_the_same_project_only(
         self, client, db_session, admin_user, annotator_user, project

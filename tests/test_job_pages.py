@@ -174,6 +174,8 @@ class TestLiveView:
         assert 'hx-trigger="every 2s"' in page.text
         assert re.search(r'<progress id="job-progress" max="6" value="6"', page.text)
         assert 'id="job-eta"' in page.text and "1,234" in page.text
+        # The epoch follows the per-step metrics, not the last heartbeat (epoch 0.5 at step 2).
+        assert '<span id="job-epoch">epoch 3.00</span>' in page.text
         fragment = client.get(f"/jobs/{job.id}/live", headers=HX)
         assert fragment.status_code == 200 and "<html" not in fragment.text
         series = re.search(r'id="job-series">(.*?)</script>', fragment.text).group(1)

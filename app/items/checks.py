@@ -23,11 +23,14 @@ from app.tokenizer import count_tokens
 
 NEAR_DUP_THRESHOLD = 0.5
 
+FIELD_LABELS = {"instruction": N_("Instruction"), "input": N_("Input"), "output": N_("Output")}
+
 
 @dataclass
 class LiveReport:
     counts: dict[str, dict[str, int | None]] = field(default_factory=dict)
-    empty: list[str] = field(default_factory=list)
+    # Empty required fields, as (label msgid, its parameters) for the reader's language.
+    empty: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     preview: dict[str, Any] | None = None
     preview_error: str | None = None
@@ -81,11 +84,11 @@ def live_report(
     for name in ("instruction", "input", "output"):
         report.counts[name] = _counts(str(values[name]))
     required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])
-    report.empty = [name for name in required if not str(values[name]).strip()]
+    report.empty = [(FIELD_LABELS[name], {}) for name in required if not str(values[name]).strip()]
     if state.kind == "example":
         for index, demo in enumerate(state.demos):
             if not demo["input"].strip() or not demo["output"].strip():
-                report.empty.append(f"demo {index + 1}")
+                report.empty.append((N_("Demo %(n)s"), {"n": index + 1}))
     if state.kind == "constraint":
         for row in state.constraint_rows:
             report.verdicts.append(_verdict(row, str(values["output"])))

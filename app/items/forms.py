@@ -51,7 +51,7 @@ def _coerce(spec_field: dict, raw: str) -> Any:
             return int(raw)
         except ValueError:
             return raw
-    if spec_field.get("type") == "list":
+    if spec_field.get("type") == "str_list":  # keywords and the like: comma-separated
         return split_list(raw)
     return raw
 

@@ -93,6 +93,9 @@ def context(session: Session, job: Job) -> dict[str, Any]:
     step = max(job.step, last_loss[0] if last_loss else 0)
     eval_losses = list(curves["eval/loss"].values())
     throughput = latest(session, job.id, "train/tokens_per_s")
+    # Metrics come every step, heartbeats every few seconds: the newer of the two wins.
+    reported = latest(session, job.id, "train/epoch")
+    epoch = reported[1] if reported and reported[0] >= job.step else job.epoch
     logs = list(
         session.scalars(
             select(JobLog.line)
@@ -106,6 +109,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
         "job": job,
         "active": job.status in ACTIVE,
         "progress": progress(job, step),
+        "epoch": epoch,
         "train_loss": last_loss[1] if last_loss else None,
         "best_eval_loss": min(eval_losses) if eval_losses else None,
         "tokens_per_s": throughput[1] if throughput else None,
