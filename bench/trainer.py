@@ -339,6 +339,53 @@ def our_run(model_dir: Path, tokenizer, contents, examples, packing: bool, epoch
     }
 
 
+# --- naive -------------------------------------------------------------------------------------
+
+
+def naive_run(model_dir: Path, tokenizer, examples, epochs: float) -> dict:
+    """What a first attempt looks like: every example padded to the maximum length, the loss on
+    every token of prompt and response (padding masked), the mean per batch."""
+    model = fresh_model(model_dir)
+    pad = tokenizer.pad_token_id
+    rows = torch.full((len(examples), MAX_LEN), pad, dtype=torch.long)
+    mask = torch.zeros((len(examples), MAX_LEN), dtype=torch.long)
+    for i, e in enumerate(examples):
+        rows[i, : len(e)] = torch.tensor(e.input_ids)
+        mask[i, : len(e)] = 1
+    labels = rows.masked_fill(mask == 0, -100)
+    steps_per_epoch = -(-len(examples) // BATCH_SIZE)
+    total = int(steps_per_epoch * epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
+    generator = torch.Generator().manual_seed(SEED)
+    cpu = time.process_time()
+    marks, losses, real = [time.perf_counter()], [], 0
+    model.train()
+    for step in range(total):
+        if step % steps_per_epoch == 0:
+            order = torch.randperm(len(examples), generator=generator)
+        index = order[(step % steps_per_epoch) * BATCH_SIZE :][:BATCH_SIZE]
+        out = model(input_ids=rows[index], attention_mask=mask[index], labels=labels[index])
+        out.loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(out.loss.detach()))
+        real += int(mask[index].sum())
+        marks.append(time.perf_counter())
+    return {
+        "model": model,
+        "loop_s": marks[-1] - marks[0],
+        "intervals": intervals(marks),
+        "cpu_s": time.process_time() - cpu,
+        "call_s": marks[-1] - marks[0],
+        "steps": total,
+        "real_tokens": real,
+        "positions": total * BATCH_SIZE * MAX_LEN,
+        "losses": losses,
+    }
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -395,6 +442,9 @@ def main() -> None:
     parser.add_argument(
         "--no-unpacked", action="store_true", help="skip run 4 (ours, unpacked; first round only)"
     )
+    parser.add_argument(
+        "--no-naive", action="store_true", help="skip run 5 (naive loop; first round only)"
+    )
     args = parser.parse_args()
     items_limit = args.items or (48 if args.quick else None)
     epochs = args.epochs or (1 if args.quick else EPOCHS)
@@ -441,13 +491,17 @@ def main() -> None:
             plan["ours_unpacked"] = lambda: our_run(
                 model_dir, tokenizer, kept, examples, False, epochs
             )
+        if not args.no_naive:
+            plan["naive"] = lambda: naive_run(model_dir, tokenizer, examples, epochs)
         peaks = [matmul_peak()]
         raw: dict[str, list[dict]] = {name: [] for name in plan}
         for round_ in range(args.repeats):
             # Every other round runs backwards, so a slow drift in the machine's load hits
             # every run alike.
-            # ours_unpacked (not budgeted) runs in the first round only, to keep the run short.
-            order = [(n, r) for n, r in plan.items() if round_ == 0 or n != "ours_unpacked"]
+            # ours_unpacked and naive (not budgeted) run in the first round only, to keep the run
+            # short.
+            once = ("ours_unpacked", "naive")
+            order = [(n, r) for n, r in plan.items() if round_ == 0 or n not in once]
             for name, run in order if round_ % 2 == 0 else order[::-1]:
                 machine = MachineShare()
                 result = run()
@@ -514,6 +568,10 @@ def main() -> None:
             round(max(abs(a - b) for a, b in zip(ours_losses, hf_losses, strict=True)), 5)
             if len(ours_losses) == len(hf_losses)
             else f"step counts differ: {len(ours_losses)} vs {len(hf_losses)}"
+        )
+    if "naive" in runs:
+        ratios["ours_over_naive_tokens_per_s"] = round(
+            ours["real_tokens_per_s"] / runs["naive"]["real_tokens_per_s"], 3
         )
     report = {
         "benchmark": "trainer",
