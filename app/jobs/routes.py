@@ -287,6 +287,8 @@ def job_send_back(
             N_("%(n)s items sent back to review; %(skipped)s were not approved and were left."),
             {"n": len(outcome.reopened), "skipped": len(outcome.skipped)},
         )
+    elif len(outcome.reopened) == 1:
+        toast = ("success", N_("One item sent back to review."))
     else:
         toast = ("success", N_("%(n)s items sent back to review."), {"n": len(outcome.reopened)})
     return redirect(request, target, toast=toast)
