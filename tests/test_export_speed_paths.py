@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import create_engine, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from app.core.formats import writers
@@ -35,6 +35,7 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import DatasetVersionItem, Item, Review
 from app.reviews import service as reviews
+from tests.dbs import PG_ADMIN_URL, require_postgres
 from tests.factories import make_user
 from tests.review_factories import make_project
 
@@ -288,16 +289,23 @@ def test_stopping_a_stream_early_leaves_the_session_usable(db_session, small_bat
     assert len(list(versions.pinned_snapshots(db_session, version.id))) == len(DRAFTS)
 
 
-def test_a_stream_stopped_mid_query_does_not_abort_the_transaction(db_session):
+def test_a_stream_stopped_mid_query_does_not_abort_the_transaction():
     # Rows the server is still sending when the reader stops (far more than socket buffers
-    # hold): psycopg alone would cancel the query, and the transaction with it.
-    if db_session.get_bind().dialect.name != "postgresql":
-        pytest.skip("PostgreSQL streams; SQLite reads through a plain cursor")
-    big = select(literal_column("repeat('x', 2000)")).select_from(text("generate_series(1, 20000)"))
-    rows = versions._psycopg_stream(db_session.connection(), big)
-    assert len(list(islice(rows, 5))) == 5
-    rows.close()
-    assert db_session.scalar(select(literal_column("1"))) == 1
+    # hold): psycopg alone would cancel the query, and the transaction with it. Only
+    # PostgreSQL streams (SQLite reads through a plain cursor), so this runs there alone.
+    require_postgres()
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        with Session(engine) as session:
+            big = select(literal_column("repeat('x', 2000)")).select_from(
+                text("generate_series(1, 20000)")
+            )
+            rows = versions._psycopg_stream(session.connection(), big)
+            assert len(list(islice(rows, 5))) == 5
+            rows.close()
+            assert session.scalar(select(literal_column("1"))) == 1
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("fmt", ["alpaca_jsonl", "parquet"])

@@ -148,7 +148,7 @@ class TestLaunchForm:
         assert (
             db_session.scalar(
                 select(AuditEvent.action).where(
-                    AuditEvent.entity_id == job.id, AuditEvent.entity_type == "job"
+                    AuditEvent.entity_id == str(job.id), AuditEvent.entity_type == "job"
                 )
             )
             == "job.launched"
