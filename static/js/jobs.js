@@ -15,7 +15,7 @@
       width: el.clientWidth || 320, height: 240,  // never wider than its card
       scales: { x: { time: false } },
       axes: [{ label: el.dataset.xlabel || "step" }, {}],
-      series: [{ label: "step" }].concat(names.map(function (n, i) {
+      series: [{ label: el.dataset.xlabel || "step" }].concat(names.map(function (n, i) {
         return { label: labels[n] || n, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: true,
                  points: { show: n.indexOf("eval") >= 0 || data.x.length < 40, size: 5 } };
       })),
