@@ -149,3 +149,27 @@ def run_job(
         )
     session.flush()
     return job, train
+
+
+def queued_job(session: Session, params: protocol.JobParams, *, name: str):
+    """A committed tiny job on a fresh version of approved items, and a worker token: what a
+    live worker test starts from. Returns (version, admin, job, raw token)."""
+    from app.tokens import service as tokens
+
+    project, admin, _ = approved_project(session, name=name)
+    version = versions.create_version(
+        session=session,
+        project=project,
+        name="v",
+        f=VersionFilter(),
+        actor=admin,
+        eval_fraction=0.2,
+    )
+    job = jobs.launch(
+        session=session, version_id=version.id, base_model="tiny", params=params, actor=admin
+    )
+    token = tokens.create_token(
+        session=session, name="w", scope="worker", owner=None, actor=None
+    ).raw
+    session.commit()
+    return version, admin, job, token

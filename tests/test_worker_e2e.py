@@ -13,15 +13,12 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.core.protocol import JobParams
-from app.datasets import versions
-from app.datasets.versions import VersionFilter
 from app.db import make_engine
-from app.jobs import service as jobs
 from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
-from tests.test_datasets import approved_project
+from tests.job_factories import queued_job
 from tests.test_live import STUDIO, Server, free_port  # noqa: F401
 
 pytestmark = pytest.mark.live
@@ -32,20 +29,9 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
         migrate.upgrade(url)
         engine = make_engine(url)
         with Session(engine, expire_on_commit=False) as session:
-            project, admin, _ = approved_project(session, name="Worker e2e")
-            version = versions.create_version(
-                session=session,
-                project=project,
-                name="v",
-                f=VersionFilter(),
-                actor=admin,
-                eval_fraction=0.2,
-            )
-            job = jobs.launch(
-                session=session,
-                version_id=version.id,
-                base_model="tiny",
-                params=JobParams(
+            version, _admin, job, token = queued_job(
+                session,
+                JobParams(
                     epochs=2,
                     eval_interval=3,
                     batch_size=4,
@@ -54,12 +40,8 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                     generation={"max_new_tokens": 8},
                     save_merged=True,
                 ),
-                actor=admin,
+                name="Worker e2e",
             )
-            token = tokens.create_token(
-                session=session, name="w", scope="worker", owner=None, actor=None
-            ).raw
-            session.commit()
         env = {
             **os.environ,
             "STUDIO_DATABASE_URL": url,

@@ -17,16 +17,13 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.core.protocol import JobParams
-from app.datasets import versions
-from app.datasets.versions import VersionFilter
 from app.db import make_engine
 from app.jobs import service as jobs
 from app.models import Job, JobLog, JobMetric
 from app.models.base import utcnow
-from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
-from tests.test_datasets import approved_project
+from tests.job_factories import queued_job
 from tests.test_live import Server
 
 pytestmark = pytest.mark.live
@@ -50,26 +47,7 @@ def live_job(tmp_path):
         migrate.upgrade(url)
         engine = make_engine(url)
         with Session(engine, expire_on_commit=False) as session:
-            project, admin, _ = approved_project(session, name="Recovery")
-            version = versions.create_version(
-                session=session,
-                project=project,
-                name="v",
-                f=VersionFilter(),
-                actor=admin,
-                eval_fraction=0.2,
-            )
-            job = jobs.launch(
-                session=session,
-                version_id=version.id,
-                base_model="tiny",
-                params=LONG_JOB,
-                actor=admin,
-            )
-            token = tokens.create_token(
-                session=session, name="w", scope="worker", owner=None, actor=None
-            ).raw
-            session.commit()
+            _version, admin, job, token = queued_job(session, LONG_JOB, name="Recovery")
         env = {
             **os.environ,
             "STUDIO_DATABASE_URL": url,

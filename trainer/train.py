@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -39,6 +38,7 @@ from trainer.data import (
     pack,
     padding_fraction,
 )
+from trainer.ranks import agree, device_for_rank, sum_gradients, sum_over_ranks, world
 
 log = logging.getLogger(__name__)
 
@@ -139,53 +139,7 @@ def total_steps(cfg: TrainConfig, micro_batches_per_epoch: int, world: int = 1) 
     return max(1, math.ceil((cfg.epochs or 1) * micro_batches_per_epoch / per_step))
 
 
-# --- ranks -----------------------------------------------------------------------------------
-
-
-def world() -> tuple[int, int]:
-    """(number of ranks, this rank): (1, 0) outside torchrun."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
-def _sum_over_ranks(value: float) -> float:
-    import torch.distributed as dist
-
-    tensor = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(tensor)
-    return float(tensor.item())
-
-
-def _sum_gradients(params: list[torch.Tensor]) -> None:
-    """Each rank holds d(its loss sum / all ranks' tokens); their sum is the step's gradient."""
-    import torch.distributed as dist
-
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-
-
-def _agree(flag: bool) -> bool:
-    """Rank 0's decision (stop or not), on every rank."""
-    import torch.distributed as dist
-
-    tensor = torch.tensor([int(flag)])
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
-
-
 # --- model -----------------------------------------------------------------------------------
-
-
-def device_for_rank() -> torch.device:
-    """This process's GPU (``LOCAL_RANK`` under torchrun), or the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
 
 
 def _autocast(device: torch.device):
@@ -301,7 +255,7 @@ def train(
         micro = [batches.get(step * per_step + j * ranks + rank) for j in range(cfg.grad_accum)]
         n_targets = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
         if ranks > 1:
-            n_targets = int(_sum_over_ranks(n_targets))
+            n_targets = int(sum_over_ranks(n_targets))
         step_loss = 0.0
         for batch in micro:
             total, _ = loss_sum(model, batch)
@@ -309,8 +263,8 @@ def train(
             (total / max(1, n_targets)).backward()
             step_loss += total.item()
         if ranks > 1:
-            _sum_gradients(trainable)
-            step_loss = _sum_over_ranks(step_loss)
+            sum_gradients(trainable)
+            step_loss = sum_over_ranks(step_loss)
         grad_norm = None
         if cfg.max_grad_norm is not None:
             params = [p for p in model.parameters() if p.requires_grad]
@@ -328,7 +282,7 @@ def train(
         metrics["total_steps"] = steps
         stop = bool(on_step(step, metrics)) if on_step and rank == 0 else False
         if ranks > 1:
-            stop = _agree(stop)
+            stop = agree(stop)
         save = step % cfg.checkpoint_interval == 0 or stop or step == steps
         if checkpoint_dir and rank == 0 and save:
             path = Path(checkpoint_dir) / f"step-{step}"

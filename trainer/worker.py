@@ -36,7 +36,7 @@ def load_base(spec: protocol.JobSpec, texts: list[str], out: Path):
     (the tiny folder, the hub cache), so they never race on the same files."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainer.train import world
+    from trainer.ranks import world
 
     ranks, rank = world()
     path = out / "base" if spec.base_model == "tiny" else os.path.expanduser(spec.base_model)
@@ -97,7 +97,8 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
     app (logs, metrics, heartbeats, dynamics, predictions), evaluates and saves."""
     import torch
 
-    from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train, world
+    from trainer.ranks import world
+    from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train
 
     ranks, rank = world()
     job, attempt = spec.job_id, spec.attempt
@@ -265,7 +266,7 @@ def run_job(client: AppClient, spec: protocol.JobSpec) -> None:
 def _ranks() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 1, 0  # not under torchrun: no need to import torch to poll
-    from trainer.train import world
+    from trainer.ranks import world
 
     return world()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from app.auth.deps import Admin, Reviewer
@@ -56,8 +57,7 @@ def job_list(
 
 def _launch_page(request, session, form: forms.LaunchForm, params=None, *, status_code: int = 200):
     choices = session.execute(
-        DatasetVersion.__table__.select()
-        .with_only_columns(
+        select(
             DatasetVersion.id,
             DatasetVersion.name,
             DatasetVersion.train_count,
