@@ -7,7 +7,7 @@ PIP_EXTRA ?=
 PYTEST_ARGS ?=
 EXTRAS ?= dev,train
 
-.PHONY: run test lint format i18n bench screenshots clean
+.PHONY: install run test lint format i18n bench screenshots clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }

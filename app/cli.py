@@ -89,13 +89,20 @@ def setup() -> bool:
     show_default=True,
     help="Load the demo project on first start.",
 )
+@click.option(
+    "--worker/--no-worker",
+    "start_worker",
+    default=True,
+    show_default=True,
+    help="Start a trainer worker beside the app.",
+)
 @click.pass_context
-def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
-    """Development all-in-one: `setup`, the demo on first start, then serve."""
+def run(ctx: click.Context, host: str, port: int, demo: bool, start_worker: bool) -> None:
+    """Development all-in-one: `setup`, the demo on first start, a worker, then serve."""
     first_start = ctx.invoke(setup)
     if first_start and demo:
         ctx.invoke(demo_load)
-    if worker:
+    if start_worker:
         _start_local_worker(f"http://{host}:{port}")
     click.echo(f"Instruction Studio is starting on http://{host}:{port}")
     ctx.invoke(serve, host=host, port=port, workers=1)

@@ -112,3 +112,26 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
     result = studio(env, "serve", "--port", "8799")
     assert result.returncode != 0
     assert "STUDIO_SECRET_KEY must be set" in result.stderr
+
+
+def test_setup_takes_the_admin_from_settings(cli_env):
+    import sqlalchemy as sa
+
+    from app.security import verify_password
+
+    env = {
+        **cli_env,
+        "STUDIO_ADMIN_EMAIL": "chief@example.org",
+        "STUDIO_ADMIN_PASSWORD": "chosen-password-1",
+    }
+    result = studio(env, "setup")
+    assert result.returncode == 0, result.stderr
+    assert "Created the first admin: chief@example.org" in result.stdout
+    assert "Generated password" not in result.stdout and "chosen-password-1" not in result.stdout
+    engine = sa.create_engine(cli_env["STUDIO_DATABASE_URL"])
+    with engine.connect() as conn:
+        stored = conn.scalar(
+            sa.text("SELECT password_hash FROM users WHERE email = 'chief@example.org'")
+        )
+    engine.dispose()
+    assert verify_password("chosen-password-1", stored)

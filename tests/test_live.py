@@ -29,13 +29,18 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, env: dict[str, str], cwd: Path, command: str = "run", port: int | None = None
+        self,
+        env: dict[str, str],
+        cwd: Path,
+        command: str = "run",
+        port: int | None = None,
+        options: tuple[str, ...] = (),
     ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [STUDIO, command, "--port", str(self.port)],
+            [STUDIO, command, "--port", str(self.port), *options],
             env=env,
             cwd=cwd,
             stdout=self.log.open("w"),
@@ -135,3 +140,16 @@ def _no_worker_left(urls: list[str]) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the local worker outlived studio run")
+
+
+def test_run_without_demo_or_worker(live_env):
+    env, cwd = live_env
+    server = Server(env, cwd, options=("--no-demo", "--no-worker"))
+    try:
+        server.wait()
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/login").status_code == 200
+    finally:
+        log = server.stop()
+    assert "Generated password (shown once)" in log
+    assert "Loaded the demo project" not in log and "Started a trainer worker" not in log

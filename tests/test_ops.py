@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from app.auth.deps import Annotator
+from app.errors import Conflict, DomainError
 from tests.helpers import login
 
 
@@ -58,3 +60,34 @@ def test_htmx_is_configured_to_swap_validation_and_conflict_responses(client, ad
     page = client.get("/").text
     config = re.search(r'name="htmx-config" content=\'([^\']+)\'', page).group(1)
     assert '"code":"(400|409|422)","swap":true' in config
+
+
+def _raise(error: Exception):
+    def handler(user: Annotator) -> None:
+        raise error
+
+    return handler
+
+
+def test_error_pages_share_the_layout(app, annotator_user):
+    from fastapi.testclient import TestClient
+
+    app.add_api_route("/test/bad", _raise(DomainError("A plain domain error.")))
+    app.add_api_route("/test/conflict", _raise(Conflict("Someone else saved first.")))
+    app.add_api_route("/test/crash", _raise(RuntimeError("boom")))
+    app.add_api_route("/api/v1/test/crash", _raise(RuntimeError("boom")))
+    with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as client:
+        login(client, annotator_user.email)
+        for path, status, text in (
+            ("/test/bad", 400, "A plain domain error."),
+            ("/test/conflict", 409, "Someone else saved first."),
+            ("/test/crash", 500, "The error has been logged."),
+        ):
+            page = client.get(path)
+            assert page.status_code == status, path
+            assert f'data-status="{status}"' in page.text and text in page.text
+            assert 'href="/static/css/studio.css"' in page.text and "Sign out" in page.text
+            assert "boom" not in page.text
+        crash = client.get("/api/v1/test/crash")
+        assert crash.status_code == 500
+        assert crash.json() == {"error": "internal_error", "detail": "Internal server error."}

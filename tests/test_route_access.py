@@ -57,6 +57,15 @@ def test_every_route_declares_a_level(app):
     assert {access_level(r) for r in api_routes(app)} <= set(LEVELS)
 
 
+def test_a_route_without_a_level_is_caught(app):
+    def undeclared() -> dict:
+        return {}
+
+    app.add_api_route("/undeclared", undeclared)
+    with pytest.raises(AssertionError, match="routes without an access level.*/undeclared"):
+        test_every_route_declares_a_level(app)
+
+
 @pytest.fixture
 def callers(app, db_session):
     """One signed-in client per role, plus a worker-token client and an anonymous one."""
