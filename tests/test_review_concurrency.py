@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.db import begin_for_write, make_engine
 from app.errors import Conflict
-from app.models import Review
+from app.models import Item, Review
 from app.reviews import service
 from app.reviews.service import QueueFilter
 from tests.dbs import fresh_database
@@ -114,3 +114,24 @@ def test_two_approvals_at_once_under_a_one_approval_policy(committed):
     assert len(conflicts) == 1
     with Session(committed) as session:
         assert session.scalar(select(func.count()).select_from(Review)) == 1
+
+
+def test_two_approvals_at_once_under_a_two_approval_policy(committed):
+    _project, reviewers, rows = _setup(committed, items=1, approvals=2)
+    item = rows[0]
+    results = _in_parallel(
+        committed,
+        lambda s, i: (
+            service.decide(
+                session=s,
+                item_id=item.id,
+                reviewer=reviewers[i],
+                decision="approve",
+                version=item.version,
+            ).id
+        ),
+    )
+    assert not [r for r in results if isinstance(r, Conflict)]
+    with Session(committed) as session:
+        assert session.scalar(select(func.count()).select_from(Review)) == 2
+        assert session.get(Item, item.id).status == "approved"

@@ -3,13 +3,15 @@ idempotent decisions, audit events, reopen, queue order and the pages."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from app.errors import Conflict, Forbidden
 from app.items import service as items
 from app.items.schemas import ItemDraft
-from app.models import AuditEvent, Review
+from app.models import AuditEvent, Project, Review
 from app.reviews import machine, service
 from app.reviews.service import QueueFilter
 from tests.factories import make_token, make_user
@@ -88,6 +90,15 @@ def test_status_machine_table(db_session, admin_user, status, action):
         db_session.refresh(item)
         assert item.status == want
         assert _audit_count(db_session, item.id) == events_before + 1
+        event = db_session.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == "item", AuditEvent.entity_id == str(item.id))
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        assert event.actor_id == (author if action in ("submit", "edit") else reviewer).id
+        assert event.before["status"] == status
+        assert event.after["status"] == want
 
 
 class TestDecisions:
@@ -342,6 +353,91 @@ class TestQueue:
         )
         assert service.claim_next(session=db_session, reviewer=b, f=f).id == only.id
 
+    def test_oldest_first_whichever_way_it_was_submitted(self, db_session, admin_user):
+        # Submitted as it was written (no submitted_at) or later from a draft: the older
+        # submission comes first on both databases, and its decision times the wait.
+        author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+        project = make_project(db_session, admin_user)
+        at_once = make_item(db_session, project, author, text="Written and submitted at once.")
+        later = make_item(
+            db_session, project, author, text="Written as a draft, submitted later.", submit=False
+        )
+        items.submit_item(
+            session=db_session, item_id=later.id, expected_version=later.version, actor=author
+        )
+        f = QueueFilter(project_id=project.id)
+        claimed = service.claim_next(session=db_session, reviewer=reviewer, f=f)
+        assert claimed.id == at_once.id
+        review = service.decide(
+            session=db_session,
+            item_id=at_once.id,
+            reviewer=reviewer,
+            decision="approve",
+            version=claimed.version,
+        )
+        assert review.submitted_at is not None
+
+    def test_skip_serves_the_next_item_and_wraps_round(self, client, db_session, admin_user):
+        author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+        project = make_project(db_session, admin_user)
+        ids = [
+            make_item(db_session, project, author, text=f"Queue item number {n} to skip.").id
+            for n in range(3)
+        ]
+        csrf = login(client, reviewer.email)
+        at = client.post(f"/projects/{project.id}/review/next", data={"csrf_token": csrf})
+        seen = [at.headers["location"]]
+        for _ in range(3):
+            current = int(seen[-1].split("/")[2])
+            at = client.post(f"/items/{current}/skip", data={"csrf_token": csrf})
+            seen.append(at.headers["location"])
+        assert seen == [f"/items/{i}/review" for i in (*ids, ids[0])]
+        other = make_user(db_session, role="reviewer")
+        f = QueueFilter(project_id=project.id)
+        # Skipping gives each item back: only the one now open is held.
+        assert service.claim_next(session=db_session, reviewer=other, f=f).id == ids[1]
+
+    def test_filters_by_kind_domain_author_tag_and_reason(self, db_session, admin_user):
+        from sqlalchemy import update
+
+        from app.models import Item
+
+        a, b = make_user(db_session), make_user(db_session)
+        reviewer = make_user(db_session, role="reviewer")
+        project = make_project(db_session, admin_user)
+        plain = make_item(db_session, project, a, text="A plain item with nothing special.")
+        tagged = make_item(db_session, project, a, text="An item tagged in Chinese for maths.")
+        by_b = make_item(db_session, project, b, text="An item written by the second author.")
+        flagged = make_item(db_session, project, a, text="An item that training flagged later.")
+        db_session.execute(
+            update(Item).where(Item.id == tagged.id).values(tags=["数学", "a_b"], domain="math")
+        )
+        service.decide(
+            session=db_session,
+            item_id=flagged.id,
+            reviewer=make_user(db_session, role="reviewer"),
+            decision="approve",
+            version=flagged.version,
+        )
+        service.reopen(session=db_session, item_id=flagged.id, actor=admin_user, reason="unsafe")
+
+        def first(**kw):
+            claimed = service.claim_next(
+                session=db_session, reviewer=reviewer, f=QueueFilter(project_id=project.id, **kw)
+            )
+            if claimed is not None:
+                service.release(session=db_session, item_id=claimed.id, reviewer=reviewer)
+            return claimed.id if claimed else None
+
+        assert first() == plain.id
+        assert first(tag="数学") == tagged.id
+        assert first(tag="a_b") == tagged.id
+        assert first(tag="aXb") is None  # "_" is a character, not a wildcard
+        assert first(domain="math") == tagged.id
+        assert first(author_id=b.id) == by_b.id
+        assert first(reason="unsafe") == flagged.id
+        assert first(kind="example") is None
+
 
 class TestPages:
     def test_author_cannot_approve_own_item_over_html_and_api(self, client, db_session, admin_user):
@@ -384,6 +480,103 @@ class TestPages:
         assert missing_reason.status_code == 422
         assert 'id="review-error"' in missing_reason.text
 
+    def test_illegal_move_over_the_api_is_409_with_a_sentence(self, client, db_session, admin_user):
+        author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+        item = make_item(db_session, make_project(db_session, admin_user), author, submit=False)
+        token = make_token(db_session, scope="user", owner=reviewer)
+        response = client.post(
+            f"/api/v1/items/{item.id}/review",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"decision": "approve", "version": item.version},
+        )
+        assert response.status_code == 409
+        assert response.json() == {
+            "error": "conflict",
+            "detail": "Only a submitted item can be approved; this one is draft.",
+        }
+        reopen = client.post(
+            f"/api/v1/items/{item.id}/reopen",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"reason": "other"},
+        )
+        assert reopen.status_code == 409
+        assert reopen.json()["detail"].endswith("this one is draft.")
+
+    def test_k_walks_back_through_my_decisions(self, client, db_session, admin_user):
+        author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+        project = make_project(db_session, admin_user)
+        ids = []
+        for n in range(3):
+            item = make_item(db_session, project, author, text=f"Decided item number {n} here.")
+            service.decide(
+                session=db_session,
+                item_id=item.id,
+                reviewer=reviewer,
+                decision="approve",
+                version=item.version,
+            )
+            ids.append(item.id)
+        waiting = make_item(db_session, project, author, text="Still waiting for a decision.")
+        login(client, reviewer.email)
+
+        def previous(item_id):
+            page = client.get(f"/items/{item_id}/review")
+            link = re.search(r'href="/items/(\d+)/review" data-previous', page.text)
+            return int(link.group(1)) if link else None
+
+        assert previous(waiting.id) == ids[2]
+        assert previous(ids[2]) == ids[1]
+        assert previous(ids[1]) == ids[0]
+        assert previous(ids[0]) is None
+
+    def test_reopen_over_html_shows_the_reason_and_the_link(self, client, db_session, admin_user):
+        author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+        item = make_item(db_session, make_project(db_session, admin_user), author)
+        service.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=make_user(db_session, role="reviewer"),
+            decision="approve",
+            version=item.version,
+        )
+        csrf = login(client, reviewer.email)
+        done = client.post(
+            f"/items/{item.id}/reopen",
+            data={"csrf_token": csrf, "reason": "factual_error", "comment": "Paris moved?"},
+        )
+        assert done.status_code == 303
+        db_session.refresh(item)
+        assert item.status == "submitted"
+        event = db_session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "review.reopen", AuditEvent.entity_id == str(item.id)
+            )
+        )
+        assert event.before["status"] == "approved" and event.after["status"] == "submitted"
+        assert event.after["reason"] == "factual_error"
+        page = client.get(f"/items/{item.id}/review")
+        banner = page.text.split('id="reopen-reason"')[1].split("</p>")[0]
+        assert "factual error" in banner and "Paris moved?" in banner
+        project = db_session.get(Project, item.project_id)
+        flagged = make_item(db_session, project, author, text="A hard one for the model.")
+        service.decide(
+            session=db_session,
+            item_id=flagged.id,
+            reviewer=reviewer,
+            decision="approve",
+            version=flagged.version,
+        )
+        service.reopen(
+            session=db_session,
+            item_id=flagged.id,
+            actor=admin_user,
+            reason="flagged_by_training",
+            link="/jobs/3/datamap",
+        )
+        page = client.get(f"/items/{flagged.id}/review")
+        banner = page.text.split('id="reopen-reason"')[1].split("</p>")[0]
+        assert "flagged by training" in banner and 'href="/jobs/3/datamap"' in banner
+
     def test_inbox_shows_the_reviewers_comment(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
         item = make_item(db_session, make_project(db_session, admin_user), author)
@@ -400,6 +593,50 @@ class TestPages:
         page = client.get("/inbox")
         assert f'data-item="{item.id}"' in page.text
         assert "Which &lt;b&gt;paragraph&lt;/b&gt;?" in page.text
+
+    def test_changes_requested_loop_over_html(self, client, db_session, admin_user):
+        author = make_user(db_session)
+        asker, other = (
+            make_user(db_session, role="reviewer"),
+            make_user(db_session, role="reviewer"),
+        )
+        project = make_project(db_session, admin_user)
+        older = make_item(db_session, project, author, text="An older item in the queue.")
+        item = make_item(db_session, project, author, text="Summarise it, whatever it is.")
+        service.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=asker,
+            decision="request_changes",
+            version=item.version,
+            reason="unclear_instruction",
+            comment="Which paragraph?",
+        )
+        db_session.refresh(item)
+        csrf = login(client, author.email)
+        inbox = client.get("/inbox").text
+        entry = inbox.split(f'data-item="{item.id}"')[1].split("</section>")[0]
+        assert "Which paragraph?" in entry and "Summarise it, whatever it is." in entry
+        assert f'href="/items/{item.id}/edit"' in entry
+        resubmitted = client.post(
+            f"/items/{item.id}",
+            data={
+                "kind": "task",
+                "instruction": "Summarise the first paragraph in one line.",
+                "input": "Cats sleep a lot.",
+                "output": "Cats sleep.",
+                "action": "submit",
+                "version": str(item.version),
+                "csrf_token": csrf,
+            },
+        )
+        assert resubmitted.status_code == 303
+        db_session.refresh(item)
+        assert item.status == "submitted"
+        assert f'data-item="{item.id}"' not in client.get("/inbox").text
+        f = QueueFilter(project_id=project.id)
+        assert service.claim_next(session=db_session, reviewer=asker, f=f).id == item.id
+        assert service.claim_next(session=db_session, reviewer=other, f=f).id == older.id
 
     def test_history_diff_and_restore(self, client, db_session, admin_user):
         author = make_user(db_session)

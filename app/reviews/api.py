@@ -64,10 +64,20 @@ def claim_next(
     user: Reviewer,
     kind: str | None = None,
     domain: str | None = None,
+    author_id: int | None = None,
+    tag: str | None = None,
+    reason: str | None = None,
 ):
     """Lease the next item to review (null when the queue is empty)."""
     return service.claim_next(
         session=session,
         reviewer=user,
-        f=QueueFilter(project_id=project_id, kind=kind, domain=domain),
+        f=QueueFilter(
+            project_id=project_id,
+            kind=kind,
+            domain=domain,
+            author_id=author_id,
+            tag=tag,
+            reason=reason,
+        ),
     )

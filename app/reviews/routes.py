@@ -62,8 +62,10 @@ def review_queue(request: Request, session: DbSession, user: Reviewer, project_i
     )
 
 
-def _go_next(request: Request, session, user, project_id: int, params) -> Response:
-    item = service.claim_next(session=session, reviewer=user, f=_filter(project_id, params))
+def _go_next(request: Request, session, user, project_id: int, params, after=None) -> Response:
+    item = service.claim_next(
+        session=session, reviewer=user, f=_filter(project_id, params), after=after
+    )
     query = request.url.query
     if item is None:
         return redirect(
@@ -168,10 +170,11 @@ def review_decide(
 
 @router.post("/items/{item_id}/skip", name="review_skip")
 def review_skip(request: Request, session: DbSession, user: Reviewer, item_id: int):
-    """Give the item back to the queue and open the next one."""
+    """Give the item back to the queue and open the one after it."""
     item = items.get_item(session=session, item_id=item_id)
     service.release(session=session, item_id=item_id, reviewer=user)
-    return _go_next(request, session, user, item.project_id, request.query_params)
+    after = item if item.status == "submitted" else None
+    return _go_next(request, session, user, item.project_id, request.query_params, after)
 
 
 @router.post("/items/{item_id}/reopen", name="review_reopen")

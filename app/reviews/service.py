@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import Text, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -17,6 +17,9 @@ from app.reviews import machine
 
 LEASE = timedelta(minutes=10)
 DECISIONS = ("approve", "reject", "request_changes")
+# When the current review round began. An item submitted as it was created has no
+# submitted_at, and NULLs sort first on SQLite but last on PostgreSQL: use created_at.
+round_began = func.coalesce(Item.submitted_at, Item.created_at)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def decide(
         decision=decision,
         reason=reason,
         comment=comment.strip(),
-        submitted_at=item.submitted_at,
+        submitted_at=item.submitted_at or item.created_at,
         created_at=utcnow(),
     )
     session.add(review)
@@ -197,13 +200,49 @@ def reopen(
     return item
 
 
-def claim_next(*, session: Session, reviewer: User, f: QueueFilter) -> Item | None:
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _rank(reviewer: User):
+    """Queue order, highest first: resubmissions to the reviewer who asked for changes,
+    then items reopened by training, then the rest."""
+    return case(
+        (Item.priority_reviewer_id == reviewer.id, 2),
+        (Item.review_priority > 0, 1),
+        else_=0,
+    )
+
+
+def _after(item: Item, reviewer: User):
+    """Items that come after `item` in this reviewer's queue order."""
+    rank = _rank(reviewer)
+    item_rank = (
+        2 if item.priority_reviewer_id == reviewer.id else 1 if item.review_priority > 0 else 0
+    )
+    item_submitted = item.submitted_at or item.created_at
+    return or_(
+        rank < item_rank,
+        and_(
+            rank == item_rank,
+            or_(
+                round_began > item_submitted,
+                and_(round_began == item_submitted, Item.id > item.id),
+            ),
+        ),
+    )
+
+
+def claim_next(
+    *, session: Session, reviewer: User, f: QueueFilter, after: Item | None = None
+) -> Item | None:
     """Lease the next item for this reviewer with one conditional UPDATE.
 
     Order: items resubmitted to this reviewer after their change request, then items
     reopened by training, then the oldest submission. Two reviewers never hold the same
     item: the outer WHERE re-checks the lease, and PostgreSQL skips rows another claimer
-    has locked.
+    has locked. `after` (the item the reviewer skips) serves the next one in that order,
+    wrapping round to the start of the queue at its end.
     """
     _require_reviewer(reviewer)
     now = utcnow()
@@ -222,15 +261,7 @@ def claim_next(*, session: Session, reviewer: User, f: QueueFilter) -> Item | No
             ~decided,
             (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
         )
-        .order_by(
-            case(
-                (Item.priority_reviewer_id == reviewer.id, 2),
-                (Item.review_priority > 0, 1),
-                else_=0,
-            ).desc(),
-            Item.submitted_at,
-            Item.id,
-        )
+        .order_by(_rank(reviewer).desc(), round_began, Item.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
@@ -242,18 +273,27 @@ def claim_next(*, session: Session, reviewer: User, f: QueueFilter) -> Item | No
         if value:
             candidate = candidate.where(column == value)
     if f.tag:
-        from sqlalchemy import Text
-
-        candidate = candidate.where(func.cast(Item.tags, Text).like(f'%"{f.tag}"%'))
+        # The tag list is small JSON on both backends: match its text, as the item list does.
+        candidate = candidate.where(
+            func.cast(Item.tags, Text).like(f'%"{_like(f.tag)}"%', escape="\\")
+        )
     if f.reason:
-        candidate = candidate.where(Item.reopen_reason.like(f"{f.reason}%"))
-    claimed = session.execute(
-        update(Item)
-        .where(Item.id == candidate.scalar_subquery(), free)
-        .values(lease_by=reviewer.id, lease_until=now + LEASE)
-        .returning(Item.id)
-        .execution_options(synchronize_session=False)
-    ).scalar()
+        candidate = candidate.where(Item.reopen_reason.like(f"{_like(f.reason)}%", escape="\\"))
+
+    def lease(query) -> int | None:
+        return session.execute(
+            update(Item)
+            .where(Item.id == query.scalar_subquery(), free)
+            .values(lease_by=reviewer.id, lease_until=now + LEASE)
+            .returning(Item.id)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+
+    claimed = None
+    if after is not None:
+        claimed = lease(candidate.where(_after(after, reviewer)))
+    if claimed is None:
+        claimed = lease(candidate)
     if claimed is None:
         return None
     return session.scalar(
@@ -277,10 +317,18 @@ def reviews_of(*, session: Session, item_id: int) -> list[Review]:
 
 
 def previous_decided(*, session: Session, reviewer: User, before_item: int | None) -> int | None:
-    """The item this reviewer decided on most recently (before another one): for `k`."""
+    """The item this reviewer decided on before `before_item` (for `k`): on an item they
+    decided, the one decided before it, so repeated `k` walks back through their work."""
     query = select(Review.item_id).where(Review.reviewer_id == reviewer.id)
     if before_item is not None:
+        own = session.scalar(
+            select(func.max(Review.id)).where(
+                Review.reviewer_id == reviewer.id, Review.item_id == before_item
+            )
+        )
         query = query.where(Review.item_id != before_item)
+        if own is not None:
+            query = query.where(Review.id < own)
     return session.scalar(query.order_by(Review.id.desc()).limit(1))
 
 

@@ -67,7 +67,7 @@ def annotators(*, session: Session, project_id: int) -> list[AnnotatorStats]:
         )
         stats.decided += 1
         stats.approved += review.decision == "approve"
-        if review.reason:
+        if review.reason and review.decision != "approve":
             stats.reasons[review.reason] += 1
         if review.submitted_at:
             hours = (review.created_at - review.submitted_at).total_seconds() / 3600

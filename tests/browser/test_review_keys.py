@@ -1,29 +1,33 @@
-"""In the browser: a reviewer clears a queue with the keyboard alone."""
+"""In the browser: a reviewer clears a queue of 20 items with the keyboard alone, and every
+decision lands in the audit log."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
+from app.db import begin_for_write
 from app.items import service as items
 from app.items.schemas import ItemDraft
-from app.models import Item, Review, User
+from app.models import AuditEvent, Item, Review, User
 from tests.browser.conftest import sign_in
 from tests.browser.test_annotation_keys import PASSWORD, _project, _user
 
 pytestmark = pytest.mark.browser
+QUEUE = 20
 
 
 def test_reviewer_clears_the_queue_with_keys(page, live, db):
     server, _ = live
     project, admin = _project(db, "Browser review")
     writer = db.scalar(select(User).where(User.email == _user(server, "annotator")))
+    # Write as a writer from the start: the server may be writing too (SQLite refuses to
+    # turn a stale read transaction into a write one).
+    db.commit()
+    begin_for_write(db)
     created = []
-    for text in (
-        "Name three primary colours.",
-        "把“你好”翻译成英文。",
-        "Explain recursion briefly.",
-    ):
+    for n in range(QUEUE):
+        text = "把“你好”翻译成英文。" if n == 1 else f"Name {n + 2} primary colours, one a line."
         created.append(
             items.create_item(
                 session=db,
@@ -36,24 +40,60 @@ def test_reviewer_clears_the_queue_with_keys(page, live, db):
     db.commit()
     sign_in(page, _user(server, "reviewer"), PASSWORD)
     page.goto(f"/projects/{project.id}/review")
+
+    def at(index: int) -> None:
+        page.wait_for_url(f"**/items/{created[index]}/review")
+
+    page.keyboard.press("?")  # the shortcuts
+    page.locator("#help").get_by_text("Start with the next item").wait_for()
+    page.keyboard.press("Escape")
+    page.locator("#help").wait_for(state="hidden")
     page.keyboard.press("j")  # start
-    page.wait_for_url(f"**/items/{created[0]}/review")
+    at(0)
     page.keyboard.press("a")  # approve → the next item opens
-    page.wait_for_url(f"**/items/{created[1]}/review")
+    at(1)
     page.keyboard.press("r")  # reject, then 4 picks "duplicate"
     page.keyboard.press("4")
-    page.wait_for_url(f"**/items/{created[2]}/review")
+    at(2)
     page.keyboard.press("c")  # request changes, then 3 picks "unclear instruction"
     page.keyboard.press("3")
+    at(3)
+    page.keyboard.press("j")  # skip: the one after it opens
+    at(4)
+    for back in (2, 1, 0):  # k walks back through what I decided
+        page.keyboard.press("k")
+        at(back)
+    page.keyboard.press("j")  # from a decided item, back to the queue: the skipped one
+    at(3)
+    for index in range(3, QUEUE):
+        page.keyboard.press("a")
+        if index + 1 < QUEUE:
+            at(index + 1)
     page.locator("#queue-done").wait_for()
+    page.goto(f"/items/{created[0]}/review")
+    page.keyboard.press("e")  # edit
+    page.wait_for_url(f"**/items/{created[0]}/edit")
+
     db.rollback()
     statuses = {i.id: i.status for i in db.scalars(select(Item).where(Item.id.in_(created)))}
     assert statuses == {
-        created[0]: "approved",
-        created[1]: "rejected",
-        created[2]: "changes_requested",
+        item_id: {1: "rejected", 2: "changes_requested"}.get(n, "approved")
+        for n, item_id in enumerate(created)
     }
     reasons = dict(
         db.execute(select(Review.item_id, Review.reason).where(Review.item_id.in_(created))).all()
     )
-    assert reasons == {created[0]: None, created[1]: "duplicate", created[2]: "unclear_instruction"}
+    assert reasons == {
+        item_id: {1: "duplicate", 2: "unclear_instruction"}.get(n)
+        for n, item_id in enumerate(created)
+    }
+    decisions = db.execute(
+        select(AuditEvent.entity_id, AuditEvent.action).where(
+            AuditEvent.action.like("review.%"),
+            AuditEvent.entity_id.in_([str(i) for i in created]),
+        )
+    ).all()
+    assert sorted(decisions) == sorted(
+        (str(item_id), {1: "review.reject", 2: "review.request_changes"}.get(n, "review.approve"))
+        for n, item_id in enumerate(created)
+    )
