@@ -135,3 +135,10 @@ def content_hash(content: ItemContent | Mapping[str, Any]) -> str:
     if not isinstance(content, ItemContent):
         content = ItemContent.model_validate(content)
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def dump_hash(dump: Mapping[str, Any]) -> str:
+    """:func:`content_hash` of ``content.model_dump(mode="json")``, without validating it again
+    (the import's path: it has just validated and dumped the row)."""
+    text = json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -13,12 +13,14 @@ stale: bump ``INDEX_VERSION`` and rebuild the band-key table.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import unicodedata
-from collections.abc import Iterable, Mapping
-from itertools import groupby
+from collections.abc import Iterable, Mapping, Sequence
 
-from app.core.cjk import CJK_CHAR, split_words
+import numpy as np
+
+from app.core.cjk import CJK_CLASS
 
 INDEX_VERSION = 1
 MERSENNE_PRIME = (1 << 61) - 1
@@ -35,8 +37,10 @@ CJK_NGRAM = 2
 # real minimum. An empty (or punctuation-only) text has this in every slot and gets no band keys.
 EMPTY_SLOT = MERSENNE_PRIME
 
-_LANE_BYTES = 16  # 128-bit lanes hold a*x + b < p**2 < 2**122 without spilling into the next lane
-_CHUNK_LANES = 256  # shingles hashed per packed integer; bounds the precomputed b lanes to 256 KiB
+_BATCH = 64  # items per numpy chunk: 64 × ~80 shingles × 64 permutations stays in cache
+_P = np.uint64(MERSENNE_PRIME)
+_LOW32, _LOW29 = np.uint64((1 << 32) - 1), np.uint64((1 << 29) - 1)
+_U3, _U29, _U32, _U61 = (np.uint64(n) for n in (3, 29, 32, 61))
 
 
 def normalise(text: str) -> str:
@@ -44,28 +48,62 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _hash64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+_HASHER_64 = hashlib.blake2b(digest_size=8)
+# A CJK run (adjacent CJK characters) or one word of other \w characters, in order.
+_TOKEN = re.compile(f"([{CJK_CLASS}]+)|[^\\W{CJK_CLASS}]+")
 
 
-def _is_cjk(token: str) -> bool:
-    return CJK_CHAR.match(token) is not None
+def _grams(text: str) -> set[str]:
+    """Word 3-grams and CJK character 2-grams, each run of one script shingled on its own.
+
+    Tokens are those of :func:`app.core.cjk.split_words` (each CJK character alone, other runs of
+    ``\\w``); a run of one script ends where the other begins, punctuation does not end it (so
+    "你好，世界" is one CJK run), and a run shorter than its n gives one shingle. Grams join their
+    tokens with a space: a word 3-gram never equals a CJK 2-gram.
+    """
+    grams: set[str] = set()
+    words: list[str] = []
+    cjk = ""
+    for match in _TOKEN.finditer(normalise(text)):
+        run = match.group(1)
+        if run is not None:
+            if words:
+                _add_runs(grams, words, WORD_NGRAM)
+                words = []
+            cjk += run
+        else:
+            if cjk:
+                _add_runs(grams, cjk, CJK_NGRAM)
+                cjk = ""
+            words.append(match.group())
+    if cjk:
+        _add_runs(grams, cjk, CJK_NGRAM)
+    if words:
+        _add_runs(grams, words, WORD_NGRAM)
+    return grams
+
+
+def _add_runs(grams: set[str], run: list[str] | str, n: int) -> None:
+    grams.update(" ".join(run[i : i + n]) for i in range(max(1, len(run) - n + 1)))
+
+
+def _digests(grams: set[str]) -> bytes:
+    out = []
+    for gram in grams:
+        h = _HASHER_64.copy()  # copying a fresh hasher is cheaper than constructing one
+        h.update(gram.encode())
+        out.append(h.digest())
+    return b"".join(out)
 
 
 def shingles(text: str) -> set[int]:
-    """Unsigned 64-bit hashes of the text's word 3-grams and CJK character 2-grams.
+    """Unsigned 64-bit hashes (blake2b) of the text's word 3-grams and CJK character 2-grams."""
+    return set(shingle_array(text).tolist())
 
-    Tokens come from :func:`app.core.cjk.split_words`; each run of CJK tokens or of other words is
-    shingled on its own, and a run shorter than its n gives one shingle, so any text with a word
-    has at least one shingle. Punctuation is dropped, so "你好，世界" is one CJK run.
-    """
-    grams: set[str] = set()
-    for is_cjk, group in groupby(split_words(normalise(text)), key=_is_cjk):
-        run = list(group)
-        n = CJK_NGRAM if is_cjk else WORD_NGRAM
-        # A word 3-gram never equals a CJK 2-gram: word tokens hold no CJK characters.
-        grams.update(" ".join(run[i : i + n]) for i in range(max(1, len(run) - n + 1)))
-    return {_hash64(gram.encode()) for gram in grams}
+
+def shingle_array(text: str) -> np.ndarray:
+    """:func:`shingles` as an array, without building Python ints (the bulk path)."""
+    return np.frombuffer(_digests(_grams(text)), dtype="<u8")
 
 
 def exact_jaccard(a: set[int], b: set[int]) -> float:
@@ -113,17 +151,13 @@ def _coefficients(seed: int, index: int) -> tuple[int, int]:
     return a, b
 
 
-def _lanes(values: list[int]) -> int:
-    """Pack values into one integer, one per 128-bit lane, lowest lane first."""
-    return int.from_bytes(struct.pack("<" + "Q8x" * len(values), *values), "little")
-
-
 class MinHasher:
     """MinHash with the universal family h_i(x) = (a_i·x + b_i) mod (2**61 − 1).
 
-    A per-shingle loop in Python costs ~1.5 ms for 100 words, so each permutation runs on all
-    shingles at once: they are packed into 128-bit lanes of one big integer, and one multiply, a
-    Mersenne fold and a conditional subtract give every lane's exact (a·x + b) mod p in C.
+    A per-shingle loop in Python costs ~1 ms for 100 words, so the products run in numpy over
+    many items at once. a·x needs 122 bits; it is split into 32-bit halves whose partial products
+    fit in 64 bits, and 2**61 ≡ 1 (mod p) folds them back (see :func:`_mulmod_add`). The values are
+    exactly those of the textbook formula: the stored keys do not depend on this arithmetic.
     """
 
     def __init__(self, num_perm: int = NUM_PERM, seed: int = 1) -> None:
@@ -131,58 +165,65 @@ class MinHasher:
         self.seed = seed
         self.coefficients = tuple(_coefficients(seed, i) for i in range(num_perm))
         self.empty_signature = (EMPTY_SLOT,) * num_perm
-        ones = _lanes([1] * _CHUNK_LANES)
-        self._chunk_ones = ones
-        self._chunk_primes = ones * MERSENNE_PRIME
-        self._chunk_bs = tuple(b * ones for _, b in self.coefficients)
+        a = np.array([a for a, _ in self.coefficients], dtype=np.uint64)[:, None]
+        self._a_low, self._a_high = a & _LOW32, a >> _U32
+        self._b = np.array([b for _, b in self.coefficients], dtype=np.uint64)[:, None]
 
-    def signature(self, shingle_hashes: Iterable[int]) -> tuple[int, ...]:
+    def signature(self, shingle_hashes: Iterable[int] | np.ndarray) -> tuple[int, ...]:
         """Each permutation's minimum over the shingles; ``empty_signature`` when there are none."""
-        values = [x % MERSENNE_PRIME for x in set(shingle_hashes)]
-        if not values:
-            return self.empty_signature
-        minima: tuple[int, ...] | None = None
-        for start in range(0, len(values), _CHUNK_LANES):
-            chunk = self._chunk_minima(values[start : start + _CHUNK_LANES])
-            minima = chunk if minima is None else tuple(map(min, minima, chunk))
-        assert minima is not None
-        return minima
+        return self.signatures([shingle_hashes])[0]
+
+    def signatures(self, batch: Sequence[Iterable[int] | np.ndarray]) -> list[tuple[int, ...]]:
+        """:meth:`signature` of many shingle sets, in chunks small enough to stay in cache."""
+        arrays = [_as_array(hashes) for hashes in batch]
+        out: list[tuple[int, ...]] = []
+        for start in range(0, len(arrays), _BATCH):
+            out.extend(self._chunk(arrays[start : start + _BATCH]))
+        return out
 
     jaccard_estimate = staticmethod(jaccard_estimate)
 
-    def _chunk_minima(self, values: list[int]) -> tuple[int, ...]:
-        lanes = _lanes(values)
-        mask = (1 << (128 * len(values))) - 1
-        ones = self._chunk_ones & mask
-        primes = self._chunk_primes & mask
-        size = _LANE_BYTES * len(values)
-        minima = []
-        for (a, _), b_lanes in zip(self.coefficients, self._chunk_bs, strict=True):
-            v = a * lanes + (b_lanes & mask)
-            # 2**61 ≡ 1 (mod p): low 61 bits + high bits is congruent and at most 2p.
-            v = (v & primes) + ((v >> 61) & primes)
-            # Lanes ≥ p have bit 61 set after adding 1; subtract p from exactly those.
-            v -= (((v + ones) >> 61) & ones) * MERSENNE_PRIME
-            minima.append(_min_lane(v, size))
-        return tuple(minima)
+    def _chunk(self, arrays: list[np.ndarray]) -> list[tuple[int, ...]]:
+        sizes = [len(a) for a in arrays]
+        filled = [i for i, size in enumerate(sizes) if size]
+        out = [self.empty_signature] * len(arrays)
+        if not filled:
+            return out
+        values = _mulmod_add(self._a_low, self._a_high, np.concatenate(arrays) % _P, self._b)
+        starts = np.cumsum([0, *sizes[:-1]])[filled]
+        minima = np.minimum.reduceat(values, starts, axis=1).T.tolist()
+        for index, row in zip(filled, minima, strict=True):
+            out[index] = tuple(row)
+        return out
 
 
-def _min_lane(packed: int, size: int) -> int:
-    """Smallest lane value (< 2**61), found without turning every lane into a Python int."""
-    raw = (packed << 3).to_bytes(size, "little")  # << 3 puts each value's top 8 bits in byte 7
-    top_bytes = raw[7::_LANE_BYTES]
-    # The smallest top byte is usually 0–3, and find() is memchr: a few C scans beat min()'s
-    # per-byte comparisons. Usually one lane holds it; ties are decoded and compared in full.
-    for lowest in range(256):
-        index = top_bytes.find(lowest)
-        if index != -1:
-            break
-    best = MERSENNE_PRIME << 3
-    while index != -1:
-        start = index * _LANE_BYTES
-        best = min(best, int.from_bytes(raw[start : start + 8], "little"))
-        index = top_bytes.find(lowest, index + 1)
-    return best >> 3
+def _as_array(hashes: Iterable[int] | np.ndarray) -> np.ndarray:
+    if isinstance(hashes, np.ndarray):
+        return hashes.astype(np.uint64, copy=False)
+    return np.fromiter(set(hashes), dtype=np.uint64)
+
+
+def _mulmod_add(a_low, a_high, x: np.ndarray, b) -> np.ndarray:
+    """(a·x + b) mod p for every (a, b) row and x column; a, x, b < p = 2**61 − 1.
+
+    a·x = a_hi·x_hi·2**64 + (a_hi·x_lo + a_lo·x_hi)·2**32 + a_lo·x_lo, with 2**64 ≡ 8 and
+    mid·2**32 ≡ (mid >> 29) + (mid mod 2**29)·2**32. Every term is below 2**62 and their sum
+    below 2**64, so nothing wraps.
+    """
+    x_low, x_high = x & _LOW32, x >> _U32
+    mid = a_high * x_low
+    mid += a_low * x_high
+    low = a_low * x_low
+    total = (a_high * x_high) << _U3
+    total += mid >> _U29
+    total += (mid & _LOW29) << _U32
+    total += low & _P
+    total += low >> _U61
+    total += b
+    total = (total & _P) + (total >> _U61)
+    total = (total & _P) + (total >> _U61)
+    total[total >= _P] -= _P
+    return total
 
 
 def band_keys(signature: tuple[int, ...], bands: int = BANDS) -> list[int]:
@@ -220,3 +261,9 @@ DEFAULT_HASHER = MinHasher()
 def text_band_keys(text: str) -> list[int]:
     """Band keys of a text with the default hasher: what the band-key table stores per item."""
     return band_keys(DEFAULT_HASHER.signature(shingles(text)))
+
+
+def text_band_keys_many(texts: Sequence[str]) -> list[list[int]]:
+    """:func:`text_band_keys` of many texts (the import's follow-up pass)."""
+    signatures = DEFAULT_HASHER.signatures([shingle_array(text) for text in texts])
+    return [band_keys(signature) for signature in signatures]

@@ -16,22 +16,25 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import insert, select
+from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.audit import service as audit
-from app.core.cjk import has_cjk
+from app.core import neardup
 from app.core.formats import cleaning, readers, schemas
-from app.core.kinds import content_hash
+from app.core.formats.fields import validation_messages
+from app.core.kinds import ItemContent, dump_hash
+from app.datasets.import_writer import ItemWriter, source_of
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
-from app.items import indexing
-from app.models import ImportJob, Item, ItemRevision, NearDupKey, Project, SearchTerm, User
+from app.models import ImportJob, Item, NearDupKey, Project, User
 from app.models.base import utcnow
 
 SAMPLE = 50
 MAX_REPORTED = 500
-BATCH = 500
+NEARDUP_BATCH = 1000
 MODES = ("all_or_nothing", "valid_rows")
 Progress = Callable[[str, int, int], None]
 
@@ -116,6 +119,11 @@ def convert_row(record: readers.Record, options: ImportOptions, schema: str) -> 
             if cleaned != content[name]:
                 changes.append((name, content[name], cleaned))
                 content[name] = cleaned
+        if changes:
+            try:  # cleaning may leave a required field empty
+                content = ItemContent.model_validate(content).model_dump(mode="json")
+            except ValidationError as error:
+                return RowResult(record.number, None, validation_messages(error), changes)
     return RowResult(record.number, {"content": content, "meta": converted.meta}, [], changes)
 
 
@@ -173,7 +181,12 @@ def run(
     actor: User,
     progress: Progress | None = None,
 ) -> ImportJob:
-    """Import in the caller's transaction (all-or-nothing is one transaction)."""
+    """Import in one pass over the file, in the caller's transaction.
+
+    Rows are written as they are read, inside a savepoint. In all-or-nothing mode the first
+    problem rolls the savepoint back and the rest of the file is only checked, so the report is
+    complete and nothing is written. An item whose content is already in the project is skipped.
+    """
     job = session.get(ImportJob, job_id)
     if job is None:
         raise NotFound(N_("No import with id %(id)s."), id=job_id)
@@ -184,50 +197,68 @@ def run(
     bad = set(options.cleaning) - set(cleaning.RULES)
     if bad:
         raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
+    schema = options.schema or job.schema
+    if schema == "unknown" and not options.mapping and _has_data(job):
+        raise InvalidInput(
+            N_(
+                "The file's columns match no known format. Map the columns "
+                "to instruction, input and output."
+            ),
+            errors={"mapping": N_("Required.")},
+        )
     project = session.get(Project, job.project_id)
-    report = validate(job, options, progress=progress, preview_rows=0)
     job.options = options.as_dict()
-    job.schema = report["schema"]
-    job.rows_total = report["total"]
-    job.error_count = report["invalid"]
-    job.errors = report["problems"]
-    if report["total"] == 0 or (options.mode == "all_or_nothing" and report["invalid"]):
+    job.schema = schema
+    job.state = "running"
+    session.flush()
+    writer = ItemWriter(session, project, job, options.status, actor)
+    seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
+    total = invalid = skipped = 0
+    problems: list[dict[str, Any]] = []
+    savepoint = session.begin_nested()
+    writing = True
+    with Path(job.path).open("rb") as f:
+        for record in readers.iter_records(f, job.container):
+            total += 1
+            if progress and total % 5000 == 0:
+                progress("importing", total, _estimated_rows(total, f.tell(), job.size))
+            row = convert_row(record, options, schema)
+            if row.draft is None:
+                invalid += 1
+                if len(problems) < MAX_REPORTED:
+                    problems.append({"number": row.number, "reasons": row.errors})
+                if writing and options.mode == "all_or_nothing":
+                    writer.discard()
+                    savepoint.rollback()
+                    writing = False
+                continue
+            if not writing:
+                continue
+            digest = dump_hash(row.draft["content"])
+            if digest in seen:
+                skipped += 1
+                continue
+            seen.add(digest)
+            writer.add(row.draft["content"], row.draft["meta"], digest)
+    if writing:
+        writer.flush()
+        savepoint.commit()
+    job.rows_total = job.rows_done = total
+    job.error_count = invalid
+    job.errors = problems
+    job.finished_at = utcnow()
+    if total == 0 or not writing:
         job.state = "failed"
         job.message = (
             "The file is empty."
-            if report["total"] == 0
+            if total == 0
             else "Nothing was imported: the report lists problems and the mode is all-or-nothing."
         )
-        job.finished_at = utcnow()
         session.flush()
         return job
-    job.state = "running"
-    seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
-    created = skipped = done = 0
-    batch: list[dict[str, Any]] = []
-    for record in records(job):
-        done += 1
-        row = convert_row(record, options, report["schema"])
-        if row.draft is None:
-            continue
-        row.draft["hash"] = content_hash(row.draft["content"])
-        if row.draft["hash"] in seen:
-            skipped += 1
-            continue
-        seen.add(row.draft["hash"])
-        batch.append(row.draft)
-        if len(batch) >= BATCH:
-            created += _insert(session, project, job, batch, options, actor)
-            batch = []
-            if progress:
-                progress("importing", done, report["total"])
-    if batch:
-        created += _insert(session, project, job, batch, options, actor)
-    job.rows_done = done
-    job.created_items = created
+    job.created_items = writer.written
     job.skipped_duplicates = skipped
     job.state = "done"
-    job.finished_at = utcnow()
     job.message = None
     session.flush()
     audit.record(
@@ -239,135 +270,53 @@ def run(
         after={
             "file": job.filename,
             "sha256": job.file_hash,
-            "created": created,
+            "created": writer.written,
             "skipped": skipped,
-            "invalid": report["invalid"],
+            "invalid": invalid,
             "mode": options.mode,
         },
     )
     if progress:
-        progress("importing", done, report["total"])
+        progress("importing", total, total)
     return job
 
 
-def _insert(
-    session: Session,
-    project: Project,
-    job: ImportJob,
-    batch: list[dict[str, Any]],
-    options: ImportOptions,
-    actor: User,
-) -> int:
-    now = utcnow()
-    rows = []
-    for entry in batch:
-        content, meta = entry["content"], entry["meta"]
-        text = "\n".join([content["instruction"], content["input"], content["output"]])
-        status = "draft" if meta.get("needs_output") else options.status
-        rows.append(
-            {
-                **{
-                    k: content[k]
-                    for k in (
-                        "kind",
-                        "instruction",
-                        "input",
-                        "output",
-                        "demos",
-                        "constraints",
-                        "rules",
-                        "state_constraints",
-                    )
-                },
-                # Our own exports carry the language; otherwise Chinese text is marked zh.
-                "language": meta.get("language") or ("zh" if has_cjk(text) else "en"),
-                "project_id": project.id,
-                "status": status,
-                "domain": meta.get("domain"),
-                "difficulty": meta.get("difficulty"),
-                "tags": meta.get("tags") or [],
-                "source": f"import:{job.id}:{job.filename}"[:200],
-                "author_id": actor.id,
-                "guideline_version": project.guideline_version,
-                "content_hash": entry["hash"],
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-                "submitted_at": now if status == "submitted" else None,
-            }
-        )
-    ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows).all()
-    revisions, terms = [], []
-    for item_id, row in zip(ids, rows, strict=True):
-        snap = {
-            k: row[k]
-            for k in (
-                "kind",
-                "instruction",
-                "input",
-                "output",
-                "demos",
-                "constraints",
-                "rules",
-                "state_constraints",
-                "language",
-                "domain",
-                "difficulty",
-                "tags",
-                "status",
-            )
-        }
-        revisions.append(
-            {
-                "item_id": item_id,
-                "version": 1,
-                "snapshot": snap,
-                "content_hash": row["content_hash"],
-                "editor_id": actor.id,
-                "created_at": now,
-            }
-        )
-        demos = row["demos"] or []
-        text = "\n".join(
-            [
-                row["instruction"],
-                row["input"],
-                row["output"],
-                *[f"{d['input']}\n{d['output']}" for d in demos],
-            ]
-        )
-        terms.extend({"term": t, "item_id": item_id} for t in indexing.terms_of(text))
-    session.execute(insert(ItemRevision), revisions)
-    if terms:
-        session.execute(insert(SearchTerm), terms)
-    return len(ids)
+def _estimated_rows(done: int, position: int, size: int) -> int:
+    """The file's row count, estimated from the share of its bytes read so far."""
+    return max(done, round(done * size / position)) if position else done
 
 
 def index_near_duplicates(
     *, session: Session, job_id: int, progress: Progress | None = None
 ) -> int:
     """The follow-up pass: near-duplicate keys for the items an import created."""
-    job = session.get(ImportJob, job_id)
-    source = f"import:{job.id}:{job.filename}"[:200]
-    items = session.scalars(
-        select(Item)
-        .where(Item.project_id == job.project_id, Item.source == source)
-        .execution_options(yield_per=1000)
-    ).all()
+    job = job_of(session=session, job_id=job_id)
+    total = session.scalar(
+        select(func.count()).where(Item.project_id == job.project_id, Item.source == source_of(job))
+    )
+    rows = session.execute(
+        select(Item.id, Item.instruction, Item.input, Item.output, Item.demos)
+        .where(Item.project_id == job.project_id, Item.source == source_of(job))
+        .order_by(Item.id)
+        .execution_options(yield_per=NEARDUP_BATCH)
+    )
     done = 0
-    rows: list[dict[str, Any]] = []
-    for item in items:
-        rows.extend(indexing.near_dup_rows(item.id, item.project_id, indexing.item_text(item)))
-        done += 1
-        if len(rows) >= 5000:
-            session.execute(insert(NearDupKey), rows)
-            rows = []
-            if progress:
-                progress("indexing", done, len(items))
-    if rows:
-        session.execute(insert(NearDupKey), rows)
-    if progress:
-        progress("indexing", done, len(items))
+    for batch in rows.partitions():
+        texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in batch]
+        keys = neardup.text_band_keys_many(texts)
+        bulk.write(
+            session,
+            NearDupKey.__table__,
+            ("item_id", "project_id", "band", "key"),
+            (
+                (row.id, job.project_id, band, key)
+                for row, item_keys in zip(batch, keys, strict=True)
+                for band, key in enumerate(item_keys)
+            ),
+        )
+        done += len(batch)
+        if progress:
+            progress("indexing", done, total)
     return done
 
 

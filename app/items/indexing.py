@@ -27,11 +27,15 @@ def item_text(item: Item) -> str:
 
 def terms_of(text: str) -> set[str]:
     text = text.casefold()
-    terms: set[str] = set()
-    for run in _CJK_RUN.findall(text):
-        terms.update(run[i : i + 2] for i in range(len(run) - 1))
-    for word in _WORD.findall(_CJK_RUN.sub(" ", text)):
-        terms.add(word[:MAX_TERM])
+    runs = _CJK_RUN.findall(text)
+    if not runs:
+        terms = set(_WORD.findall(text))
+    else:
+        terms = set(_WORD.findall(_CJK_RUN.sub(" ", text)))
+        for run in runs:
+            terms.update(map(str.__add__, run, run[1:]))  # its character bigrams
+    if max(map(len, terms), default=0) > MAX_TERM:
+        terms = {term[:MAX_TERM] for term in terms}
     return terms
 
 
