@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import migrate
@@ -412,6 +413,40 @@ def test_duplicate_clusters_and_keep_one(client, db_session):
     db_session.refresh(near[1])
     assert (near[0].status, near[1].status) == ("rejected", "submitted")
     assert duplicates.near_clusters(db_session, project.id) == []
+
+
+def test_rejecting_a_duplicate_after_approving_it_once(db_session):
+    """Under a two-approval policy an admin's approval leaves the item submitted; rejecting it
+    as a duplicate afterwards must not write a second decision on the same version."""
+    from app.datasets import duplicates
+    from app.models import Review
+    from app.reviews import service as reviews
+
+    admin = make_user(db_session, role="admin")
+    author = make_user(db_session)
+    project = make_project(db_session, admin, name="Two approvals")
+    project.approvals_needed = 2
+    kept, dup = (
+        items.create_item(
+            session=db_session,
+            project=project,
+            author=author,
+            submit=True,
+            draft=ItemDraft(kind="task", instruction="Say hello politely.", output="Hello."),
+        )
+        for _ in range(2)
+    )
+    assert dup.submitted_at is not None  # created as submitted: the round starts now
+    reviews.decide(
+        session=db_session, item_id=dup.id, reviewer=admin, decision="approve", version=dup.version
+    )
+    assert dup.status == "submitted"
+    done = duplicates.resolve(
+        session=db_session, project_id=project.id, keep=kept.id, reject=[dup.id], actor=admin
+    )
+    assert done == 1 and dup.status == "rejected"
+    decisions = db_session.scalars(select(Review.decision).where(Review.item_id == dup.id)).all()
+    assert decisions == ["approve"]
 
 
 def test_freezing_binds_no_parameter_per_item(db_session):

@@ -118,20 +118,30 @@ def resolve(*, session: Session, project_id: int, keep: int, reject: list[int], 
         if new_status is None:
             raise Conflict(machine.WHY_NOT["reject_duplicate"], status=item.status)
         before = {"status": item.status, "version": item.version}
-        session.add(
-            Review(
-                item_id=item.id,
-                project_id=project_id,
-                item_version=item.version,
-                reviewer_id=actor.id,
-                author_id=item.author_id,
-                decision="reject",
-                reason="duplicate",
-                comment=f"Duplicate of #{keep}",
-                submitted_at=item.submitted_at,
-                created_at=utcnow(),
+        decided = session.scalar(
+            select(Review.id).where(
+                Review.item_id == item.id,
+                Review.item_version == item.version,
+                Review.reviewer_id == actor.id,
             )
         )
+        # One decision per reviewer and version: an admin who already approved this version
+        # (the first of two approvals) rejects it as a duplicate without a second decision row.
+        if decided is None:
+            session.add(
+                Review(
+                    item_id=item.id,
+                    project_id=project_id,
+                    item_version=item.version,
+                    reviewer_id=actor.id,
+                    author_id=item.author_id,
+                    decision="reject",
+                    reason="duplicate",
+                    comment=f"Duplicate of #{keep}",
+                    submitted_at=item.submitted_at,
+                    created_at=utcnow(),
+                )
+            )
         item.status = new_status
         item.lease_by = None
         item.lease_until = None

@@ -304,20 +304,25 @@ def index_near_duplicates(
     for batch in rows.partitions():
         texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in batch]
         keys = neardup.text_band_keys_many(texts)
+        rows_out = [
+            (row.id, job.project_id, band, key)
+            for row, item_keys in zip(batch, keys, strict=True)
+            for band, key in enumerate(item_keys)
+        ]
+        # Random keys would land on random pages of the (project, band, key) index; in its order
+        # they fill it page by page. The primary key (item, band) grows at its end either way.
+        rows_out.sort(key=_band_and_key)
         bulk.write(
-            session,
-            NearDupKey.__table__,
-            ("item_id", "project_id", "band", "key"),
-            (
-                (row.id, job.project_id, band, key)
-                for row, item_keys in zip(batch, keys, strict=True)
-                for band, key in enumerate(item_keys)
-            ),
+            session, NearDupKey.__table__, ("item_id", "project_id", "band", "key"), rows_out
         )
         done += len(batch)
         if progress:
             progress("indexing", done, total)
     return done
+
+
+def _band_and_key(row: tuple[int, int, int, int]) -> tuple[int, int]:
+    return row[2], row[3]
 
 
 def job_of(*, session: Session, job_id: int) -> ImportJob:

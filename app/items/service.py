@@ -123,6 +123,7 @@ def create_item(
         source=source,
         guideline_version=project.guideline_version,
         status="submitted" if submit else "draft",
+        submitted_at=utcnow() if submit else None,
     )
     _apply(item, content, draft)
     session.add(item)
