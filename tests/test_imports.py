@@ -63,6 +63,43 @@ class TestReport:
         assert "57" in job.errors[0]["reasons"][0]
         assert _count(db_session, project) == 0
 
+    def test_a_late_problem_undoes_batches_already_written(self, db_session, tmp_path, setup):
+        """All-or-nothing writes as it reads: two full batches (one may still be in flight)
+        are written before line 4,900 fails, and must leave nothing behind, terms included."""
+        from app.datasets.import_writer import BATCH
+        from app.models import ItemRevision, SearchTerm
+
+        project, admin = setup
+        lines = _alpaca_lines(2 * BATCH + 1000)
+        lines[2 * BATCH + 899] = '{"instruction": 3}'
+        job = _import(db_session, tmp_path, project, admin, "late.jsonl", "\n".join(lines).encode())
+        assert job.state == "failed"
+        assert [p["number"] for p in job.errors] == [2 * BATCH + 900]
+        assert job.rows_total == 2 * BATCH + 1000
+        assert _count(db_session, project) == 0
+        for model in (ItemRevision, SearchTerm):
+            assert db_session.scalar(select(func.count()).select_from(model)) == 0
+
+    def test_many_batches_write_items_revisions_and_terms(self, db_session, tmp_path, setup):
+        from app.datasets.import_writer import BATCH
+        from app.items.repository import ItemFilter, page
+
+        project, admin = setup
+        count = 2 * BATCH + 7
+        job = _import(
+            db_session,
+            tmp_path,
+            project,
+            admin,
+            "many.jsonl",
+            "\n".join(_alpaca_lines(count)).encode(),
+        )
+        assert (job.state, job.created_items) == ("done", count)
+        assert _count(db_session, project) == count
+        found, _cursor = page(db_session, ItemFilter(project_id=project.id, q="number 4007"))
+        assert [item.instruction for item in found] == ["Say the number 4007."]
+        assert {i.version for i in found} == {1} and found[0].submitted_at is None
+
     def test_valid_rows_mode_imports_exactly_the_rest(self, db_session, tmp_path, setup):
         project, admin = setup
         lines = _alpaca_lines(10)

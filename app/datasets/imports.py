@@ -217,32 +217,36 @@ def run(
     problems: list[dict[str, Any]] = []
     savepoint = session.begin_nested()
     writing = True
-    with Path(job.path).open("rb") as f:
-        for record in readers.iter_records(f, job.container):
-            total += 1
-            if progress and total % 5000 == 0:
-                progress("importing", total, _estimated_rows(total, f.tell(), job.size))
-            row = convert_row(record, options, schema)
-            if row.draft is None:
-                invalid += 1
-                if len(problems) < MAX_REPORTED:
-                    problems.append({"number": row.number, "reasons": row.errors})
-                if writing and options.mode == "all_or_nothing":
-                    writer.discard()
-                    savepoint.rollback()
-                    writing = False
-                continue
-            if not writing:
-                continue
-            digest = dump_hash(row.draft["content"])
-            if digest in seen:
-                skipped += 1
-                continue
-            seen.add(digest)
-            writer.add(row.draft["content"], row.draft["meta"], digest)
-    if writing:
-        writer.flush()
-        savepoint.commit()
+    try:
+        with Path(job.path).open("rb") as f:
+            for record in readers.iter_records(f, job.container):
+                total += 1
+                if progress and total % 5000 == 0:
+                    progress("importing", total, _estimated_rows(total, f.tell(), job.size))
+                row = convert_row(record, options, schema)
+                if row.draft is None:
+                    invalid += 1
+                    if len(problems) < MAX_REPORTED:
+                        problems.append({"number": row.number, "reasons": row.errors})
+                    if writing and options.mode == "all_or_nothing":
+                        writer.discard()
+                        savepoint.rollback()
+                        writing = False
+                    continue
+                if not writing:
+                    continue
+                digest = dump_hash(row.draft["content"])
+                if digest in seen:
+                    skipped += 1
+                    continue
+                seen.add(digest)
+                writer.add(row.draft["content"], row.draft["meta"], digest)
+        if writing:
+            writer.flush()
+            writer.finish()
+            savepoint.commit()
+    finally:
+        writer.close()
     job.rows_total = job.rows_done = total
     job.error_count = invalid
     job.errors = problems
