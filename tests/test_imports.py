@@ -100,6 +100,36 @@ class TestReport:
         assert [item.instruction for item in found] == ["Say the number 4007."]
         assert {i.version for i in found} == {1} and found[0].submitted_at is None
 
+    def test_the_near_duplicate_pass_keys_every_item(self, db_session, tmp_path, setup):
+        """Over several fetch batches: every imported item gets exactly the band keys the editor
+        would compute for it, so near-duplicates find each other."""
+        from app.items import indexing
+        from app.models import NearDupKey
+
+        project, admin = setup
+        count = 2 * imports.NEARDUP_BATCH + 3
+        lines = [
+            json.dumps(
+                {
+                    "instruction": f"Describe item {i}: a {word} for the {i % 7} kitchen shelf.",
+                    "input": "",
+                    "output": f"It is item {i}.",
+                }
+            )
+            for i, word in zip(range(count), ["bowl", "cup", "plate"] * count, strict=False)
+        ]
+        job = _import(db_session, tmp_path, project, admin, "nd.jsonl", "\n".join(lines).encode())
+        assert imports.index_near_duplicates(session=db_session, job_id=job.id) == count
+        stored: dict[int, dict[int, int]] = {}
+        for item_id, band, key in db_session.execute(
+            select(NearDupKey.item_id, NearDupKey.band, NearDupKey.key)
+        ):
+            stored.setdefault(item_id, {})[band] = key
+        assert len(stored) == count
+        for item in db_session.scalars(select(Item).where(Item.project_id == project.id)):
+            expected = indexing.band_keys_for(indexing.item_text(item))
+            assert [stored[item.id][band] for band in range(len(expected))] == expected
+
     def test_valid_rows_mode_imports_exactly_the_rest(self, db_session, tmp_path, setup):
         project, admin = setup
         lines = _alpaca_lines(10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -35,6 +36,7 @@ from app.models.base import utcnow
 SAMPLE = 50
 MAX_REPORTED = 500
 NEARDUP_BATCH = 1000
+KEY_COLUMNS = ("item_id", "project_id", "band", "key")
 MODES = ("all_or_nothing", "valid_rows")
 Progress = Callable[[str, int, int], None]
 
@@ -305,24 +307,37 @@ def index_near_duplicates(
         .execution_options(yield_per=NEARDUP_BATCH)
     )
     done = 0
-    for batch in rows.partitions():
-        texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in batch]
-        keys = neardup.text_band_keys_many(texts)
-        rows_out = [
-            (row.id, job.project_id, band, key)
-            for row, item_keys in zip(batch, keys, strict=True)
-            for band, key in enumerate(item_keys)
-        ]
-        # Random keys would land on random pages of the (project, band, key) index; in its order
-        # they fill it page by page. The primary key (item, band) grows at its end either way.
-        rows_out.sort(key=_band_and_key)
-        bulk.write(
-            session, NearDupKey.__table__, ("item_id", "project_id", "band", "key"), rows_out
-        )
-        done += len(batch)
-        if progress:
-            progress("indexing", done, total)
+    batches = rows.partitions()
+    batch = next(batches, None)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neardup-copy") as pool:
+        writing: Future | None = None
+        while batch:
+            keys = _key_rows(job.project_id, batch)  # while the last batch's COPY runs
+            if writing is not None:
+                writing.result()
+            # The connection is free again: fetch the next batch before handing it to the COPY.
+            following = next(batches, None)
+            writing = pool.submit(bulk.write, session, NearDupKey.__table__, KEY_COLUMNS, keys)
+            done += len(batch)
+            if progress:
+                progress("indexing", done, total)
+            batch = following
+        if writing is not None:
+            writing.result()
     return done
+
+
+def _key_rows(project_id: int, batch) -> list[tuple[int, int, int, int]]:
+    texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in batch]
+    rows = [
+        (row.id, project_id, band, key)
+        for row, item_keys in zip(batch, neardup.text_band_keys_many(texts), strict=True)
+        for band, key in enumerate(item_keys)
+    ]
+    # Random keys would land on random pages of the (project, band, key) index; in its order
+    # they fill it page by page. The primary key (item, band) grows at its end either way.
+    rows.sort(key=_band_and_key)
+    return rows
 
 
 def _band_and_key(row: tuple[int, int, int, int]) -> tuple[int, int]:
