@@ -13,7 +13,7 @@ from app.items import repository
 from app.items import service as items
 from app.items.repository import ItemFilter
 from app.items.schemas import ItemDraft
-from app.models import AuditEvent, Item
+from app.models import AuditEvent, Item, NearDupKey, SearchTerm
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.factories import make_token, make_user
@@ -297,6 +297,10 @@ class TestBulkActions:
         assert db_session.get(Item, draft.id) is None
         assert db_session.get(Item, sent.id).status == "submitted"
         assert _ids(client, project, q="delete") == []
+        # The index tables have no foreign keys to cascade: the item's rows went with it.
+        for table in (SearchTerm, NearDupKey):
+            left = select(table).where(table.item_id.in_([draft.id, sent.id]))
+            assert {row.item_id for row in db_session.scalars(left)} == {sent.id}
         assert db_session.scalar(
             select(AuditEvent).where(
                 AuditEvent.action == "item.deleted", AuditEvent.entity_id == str(draft.id)

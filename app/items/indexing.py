@@ -82,6 +82,13 @@ def reindex(session: Session, item: Item) -> None:
         session.execute(insert(NearDupKey), fresh)
 
 
+def forget(session: Session, item_ids: list[int]) -> None:
+    """Delete the items' search terms and near-duplicate keys (the tables have no foreign keys
+    to cascade from, see ``SearchTerm``): call it before deleting items."""
+    for table in (SearchTerm, NearDupKey):
+        session.execute(delete(table).where(table.item_id.in_(item_ids)))
+
+
 def near_dup_rows(item_id: int, project_id: int, text: str) -> list[dict]:
     signature = _hasher.signature(neardup.shingles(text))
     return [

@@ -308,6 +308,7 @@ def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) ->
                 entity_id=item.id,
                 before=snapshot(item),
             )
+            indexing.forget(session, [item.id])
             session.delete(item)
             done += 1
     session.flush()
