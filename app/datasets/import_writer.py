@@ -140,14 +140,20 @@ class ItemWriter:
             for item_id, row in zip(ids, rows, strict=True)
         ]
         bulk.write(self.session, ItemRevision.__table__, REVISION_COLUMNS, revisions)
-        pairs = [
-            (term, item_id) for item_id, words in zip(ids, terms, strict=True) for term in words
-        ]
         if self.copy:
-            # In index order, the (term, item_id) B-tree takes the batch leaf by leaf instead of
-            # at random pages: a quarter less time on the server.
-            pairs.sort()
-        bulk.write(self.session, SearchTerm.__table__, ("term", "item_id"), pairs)
+            # Terms are runs of word characters or CJK bigrams: nothing to escape for COPY. Sorted,
+            # the (term, item_id) B-tree takes the batch leaf by leaf instead of at random
+            # pages (a quarter less server time), and sorting lines beats sorting tuples.
+            lines = [
+                f"{term}\t{item_id}\n"
+                for item_id, words in zip(ids, terms, strict=True)
+                for term in words
+            ]
+            lines.sort()
+            bulk.copy_text(self.session, SearchTerm.__table__, ("term", "item_id"), "".join(lines))
+        else:
+            pairs = [(t, item_id) for item_id, words in zip(ids, terms, strict=True) for t in words]
+            bulk.write(self.session, SearchTerm.__table__, ("term", "item_id"), pairs)
         self.written += len(rows)
 
     def _item_row(self, entry: dict[str, Any], now) -> dict[str, Any]:

@@ -186,6 +186,7 @@ def update_item(
             raise Conflict(machine.WHY_NOT["submit"], status=item.status)
     content = validate_content(draft, for_submit=submit)
     before = snapshot(item)
+    indexed_before = indexing.item_text(item)
     _apply(item, content, draft)
     if status == "submitted":
         # A new version starts a new review round: back in the queue, lease released.
@@ -196,7 +197,7 @@ def update_item(
     item.updated_at = utcnow()
     session.flush()
     _write_revision(session, item, editor)
-    indexing.reindex(session, item)
+    indexing.reindex(session, item, indexed_before)
     audit.record(
         session,
         actor=editor,
@@ -308,7 +309,7 @@ def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) ->
                 entity_id=item.id,
                 before=snapshot(item),
             )
-            indexing.forget(session, [item.id])
+            indexing.forget(session, [item])
             session.delete(item)
             done += 1
     session.flush()

@@ -180,13 +180,14 @@ class SearchTerm(Base):
     """Inverted index for item search: words, and CJK character bigrams so that a
     two-character Chinese query finds longer words on SQLite and PostgreSQL alike.
 
-    No foreign key: imports write ~58 rows per item and a check per row doubled their cost;
-    ``app.items.indexing.forget`` deletes an item's rows with the item."""
+    Imports write ~58 rows per item, so the table keeps only its primary key: no foreign key
+    (a check per row doubled the cost) and no index by item (another half). An item's rows are
+    found from its text (``app.items.indexing``), and ``forget`` deletes them with the item."""
 
     __tablename__ = "search_terms"
 
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
-    item_id: Mapped[int] = mapped_column(primary_key=True, index=True)
+    item_id: Mapped[int] = mapped_column(primary_key=True)
 
 
 class NearDupKey(Base):
