@@ -26,13 +26,19 @@ def build_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    # Newstyle gettext formats the result itself, so Jinja gets the catalog's own ngettext:
+    # i18n.ngettext formats too, and would fail on a {% trans count=n %} block's placeholders.
+    env.install_gettext_callables(i18n.gettext, _catalog_ngettext, newstyle=True)
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.filters["querystring"] = _querystring
     env.globals["error_text"] = error_text
     env.globals["render_messages"] = _render_snapshot
     env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
     return env
+
+
+def _catalog_ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(i18n.current_locale()).ngettext(singular, plural, n)
 
 
 def _render_snapshot(snapshot: dict) -> list[dict]:
@@ -93,7 +99,7 @@ def render(
     if flash:
         with suppress(BadSignature):
             raw_toasts.extend(_flash_serializer(request).loads(flash))
-    locale = getattr(state, "locale", None) or request.app.state.settings.default_language
+    locale = _locale_of(request)
     ctx = {
         "request": request,
         "user": getattr(state, "user", None),
@@ -114,6 +120,16 @@ def render(
 
 
 Toast = tuple[str, str] | tuple[str, str, dict[str, Any]]
+
+
+def _locale_of(request: Request) -> str:
+    return getattr(request.state, "locale", None) or request.app.state.settings.default_language
+
+
+def in_reader_language(request: Request):
+    """Translate in the reader's language now, for a toast whose words agree with a count:
+    ``with in_reader_language(request): text = i18n.ngettext(...)``."""
+    return i18n.use_locale(_locale_of(request))
 
 
 def _translate_toast(toast: list[Any]) -> tuple[str, str]:

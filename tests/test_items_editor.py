@@ -331,6 +331,15 @@ class TestLiveChecks:
         assert 'data-constraint="punctuation:no_comma" data-state="pass"' in passing.text
         assert 'id="preview"' in passing.text
 
+    def test_counted_nouns_agree_with_the_count(self, client, db_session, annotator_user, project):
+        csrf = login(client, annotator_user.email)
+        assert "Found 1 comma." in self._no_comma(client, csrf, project, "One, two").text
+        assert "Found 2 commas." in self._no_comma(client, csrf, project, "One, two, three").text
+        make_user(db_session, email="zhang@example.org", language="zh")
+        client.cookies.clear()
+        csrf = login(client, "zhang@example.org")
+        assert "找到 1 个逗号。" in self._no_comma(client, csrf, project, "One, two").text
+
     def test_list_parameters_are_comma_separated(self, client, annotator_user, project):
         csrf = login(client, annotator_user.email)
         report = _check(

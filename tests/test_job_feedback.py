@@ -68,6 +68,7 @@ def test_send_back_reopens_items_first_in_queue_with_audit(client, db_session, f
     )
     assert response.status_code == 303
     assert response.headers["location"] == f"/jobs/{job.id}/datamap"
+    assert "2 items sent back to review." in client.get(response.headers["location"]).text
     for item_id in chosen:
         item = db_session.get(Item, item_id)
         db_session.refresh(item)
@@ -84,6 +85,8 @@ def test_send_back_reopens_items_first_in_queue_with_audit(client, db_session, f
     assert actions.count("review.reopen") == 2 and actions.count("job.sent_back") == 1
     again = client.post(f"/jobs/{job.id}/send-back", data={"csrf_token": csrf, "item_ids": chosen})
     assert again.status_code == 303  # nothing approved any more: skipped, and said so
+    said = client.get(again.headers["location"]).text
+    assert "0 items sent back to review. 2 were not approved and were left as they are." in said
     assert db_session.scalars(
         select(AuditEvent.after).where(AuditEvent.action == "job.sent_back").order_by(AuditEvent.id)
     ).all()[-1]["skipped"] == sorted(chosen)

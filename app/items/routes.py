@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.datastructures import FormData
 
+from app import i18n
 from app.auth.deps import Annotator
 from app.core import constraints as registry
 from app.db import DbSession
@@ -17,7 +18,7 @@ from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.models import Item, Project
 from app.projects import service as projects
-from app.web import is_htmx, redirect, render
+from app.web import in_reader_language, is_htmx, redirect, render
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(forms.form_data)]
@@ -158,8 +159,6 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
 def _toast_json(request: Request, message: str) -> str:
     import json
 
-    from app import i18n
-
     with i18n.use_locale(getattr(request.state, "locale", "en")):
         text = i18n.gettext(message)
     return json.dumps({"toast": {"level": "success", "message": text}}, ensure_ascii=True)
@@ -278,11 +277,7 @@ def clean_items(
         return redirect(
             request,
             request.app.url_path_for("items", project_id=project.id),
-            toast=(
-                "success",
-                N_("%(count)s of %(total)s items changed."),
-                {"count": len(changes), "total": len(item_ids)},
-            ),
+            toast=("success", _changed(request, len(changes), len(item_ids))),
         )
     return render(
         request,
@@ -316,14 +311,19 @@ def bulk_action(
         "items", project_id=project_id
     )
     return redirect(
-        request,
-        _same_site(back, request),
-        toast=(
-            "success",
-            N_("%(count)s of %(total)s items changed."),
-            {"count": done, "total": len(ids)},
-        ),
+        request, _same_site(back, request), toast=("success", _changed(request, done, len(ids)))
     )
+
+
+def _changed(request: Request, count: int, total: int) -> str:
+    with in_reader_language(request):
+        return i18n.ngettext(
+            "%(count)s of %(total)s item changed.",
+            "%(count)s of %(total)s items changed.",
+            total,
+            count=count,
+            total=total,
+        )
 
 
 def _same_site(url: str, request: Request) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from app import i18n
 from app.auth.deps import Admin, Reviewer
 from app.core.protocol import JobParams
 from app.db import DbSession
@@ -17,7 +18,7 @@ from app.items.forms import form_data
 from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
 from app.models import DatasetVersion, Project
 from app.projects import service as projects
-from app.web import redirect, render
+from app.web import in_reader_language, redirect, render
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(form_data)]
@@ -281,17 +282,22 @@ def job_send_back(
         session=session, job_id=job_id, item_ids=item_ids or [], actor=user, comment=comment
     )
     target = back if back.startswith(f"/jobs/{job_id}") else f"/jobs/{job_id}/datamap"
-    if outcome.skipped:
-        toast = (
-            "error",
-            N_("%(n)s items sent back to review; %(skipped)s were not approved and were left."),
-            {"n": len(outcome.reopened), "skipped": len(outcome.skipped)},
+    with in_reader_language(request):
+        sent, skipped = len(outcome.reopened), len(outcome.skipped)
+        text = i18n.ngettext(
+            "%(count)s item sent back to review.",
+            "%(count)s items sent back to review.",
+            sent,
+            count=sent,
         )
-    elif len(outcome.reopened) == 1:
-        toast = ("success", N_("One item sent back to review."))
-    else:
-        toast = ("success", N_("%(n)s items sent back to review."), {"n": len(outcome.reopened)})
-    return redirect(request, target, toast=toast)
+        if skipped:
+            text += " " + i18n.ngettext(
+                "%(skipped)s was not approved and was left as it is.",
+                "%(skipped)s were not approved and were left as they are.",
+                skipped,
+                skipped=skipped,
+            )
+    return redirect(request, target, toast=("error" if skipped else "success", text))
 
 
 @router.get("/jobs/{job_id}/artifacts/{artifact}", name="job_artifact")

@@ -1,4 +1,5 @@
-// Instruction Studio: toasts, the loading bar, the shortcut list and htmx error messages.
+// Instruction Studio: toasts, the shortcut list (`?`) and htmx error messages. Every htmx request
+// lights #loading-bar: the layout's <body hx-indicator> is inherited by every element.
 (function () {
   "use strict";
 
@@ -22,7 +23,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     expireToasts();
-    document.body.setAttribute("hx-indicator", "#loading-bar");
     document.querySelectorAll("[data-help-open]").forEach(function (btn) {
       btn.addEventListener("click", function () { document.getElementById("help").showModal(); });
     });

@@ -314,6 +314,7 @@ def test_no_comma():
     cid = "punctuation:no_comma"
     v = verdict(cid, "a, b, c")
     assert not v.passed and v.explanation == "Found 2 commas."
+    assert verdict(cid, "a, b").explanation == "Found 1 comma."  # counted nouns agree
     assert not passed(cid, "你好，世界")
     assert passed(cid, "Hello，world")  # no CJK: IFEval looks for "," only
     assert passed(cid, "")

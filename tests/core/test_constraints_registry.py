@@ -15,6 +15,7 @@ from app.core.constraints import (
     REGISTRY,
     ConstraintParamsError,
     ConstraintSpec,
+    Plural,
     UnknownConstraintError,
     Verdict,
     check,
@@ -464,8 +465,11 @@ def _extracted_messages() -> set[str]:
     messages = set()
     for path in Path("app/core/constraints").glob("*.py"):
         with path.open("rb") as fh:
-            for _lineno, _func, message, _comments in extract_python(fh, ["N_"], [], {}):
-                messages.add(message)
+            for _lineno, _func, message, _comments in extract_python(
+                fh, ["N_", "ngettext"], [], {}
+            ):
+                # ngettext gives (singular, plural): both forms are catalog entries
+                messages.update(message if isinstance(message, tuple) else [message])
     return messages
 
 
@@ -493,7 +497,10 @@ def test_every_verdict_message_is_extractable(monkeypatch):
     seen = set()
     for cid, (params, _en, _zh) in SAMPLES.items():
         for response in responses:
-            seen.add(check(cid, response, params).message)
+            message = check(cid, response, params).message
+            seen.add(message)
+            if isinstance(message, Plural):
+                seen.add(message.singular)
     monkeypatch.setattr(case, "detect_language", lambda text: None)
     seen.add(check("change_case:english_lowercase", "abc", {}).message)
     assert len(seen) > 40

@@ -15,6 +15,7 @@ from .base import (
     N_,
     ConstraintParamsError,
     ConstraintSpec,
+    Plural,
     UnknownConstraintError,
     Verdict,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "REGISTRY",
     "ConstraintParamsError",
     "ConstraintSpec",
+    "Plural",
     "UnknownConstraintError",
     "Verdict",
     "check",

@@ -6,7 +6,8 @@ requirement into prompt text in English or Chinese.
 
 Verdict messages are English templates with ``{placeholders}``; each literal is wrapped in
 :func:`N_` so Babel can extract it and the UI can translate it before formatting it with the
-verdict's ``args``.
+verdict's ``args``. A message whose words agree with a count ("Found 1 comma", "Found 2 commas")
+is wrapped in :func:`ngettext` instead, which keeps both forms for the UI's ``ngettext``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,35 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 def N_(s: str) -> str:  # noqa: N802 - the conventional name of gettext's no-op marker
     """Mark a message template for extraction without translating it here."""
     return s
+
+
+class Plural(str):
+    """A message template with a singular form besides the plural one (the string itself).
+
+    ``count`` names the verdict argument that chooses the form: English uses ``singular`` when it
+    is 1; the UI passes both forms to gettext's ``ngettext``, so every language gets its own rule.
+    """
+
+    singular: str
+    count: str
+
+    def __new__(cls, singular: str, plural: str, count: str = "count") -> Plural:
+        message = super().__new__(cls, plural)
+        message.singular = singular
+        message.count = count
+        return message
+
+    def choose(self, args: Mapping[str, Any]) -> str:
+        """The English form for these arguments."""
+        return self.singular if args.get(self.count) == 1 else str(self)
+
+
+def ngettext(singular: str, plural: str, count: str = "count") -> Plural:
+    """Like :func:`N_` for a message with a singular and a plural form; nothing is translated here.
+
+    Named after gettext's function so that Babel (``make i18n``) extracts both forms as one entry.
+    """
+    return Plural(singular, plural, count)
 
 
 class ConstraintParamsError(ValueError):
@@ -51,7 +81,10 @@ class Verdict:
 
     @property
     def explanation(self) -> str:
-        return self.message.format(**self.args)
+        message = self.message
+        if isinstance(message, Plural):
+            message = message.choose(self.args)
+        return message.format(**self.args)
 
 
 # --- parameters --------------------------------------------------------------------------------

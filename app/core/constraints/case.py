@@ -19,6 +19,7 @@ from .base import (
     by_relation,
     compare,
     count_field,
+    ngettext,
     templates,
 )
 from .language import detect_language
@@ -69,8 +70,14 @@ def check_capital_word_frequency(
     count = count_capital_words(response)
     message = by_relation(
         capital_relation,
-        N_("Found {count} all-capital words; needs fewer than {limit}."),
-        N_("Found {count} all-capital words; needs at least {limit}."),
+        ngettext(
+            "Found {count} all-capital word; needs fewer than {limit}.",
+            "Found {count} all-capital words; needs fewer than {limit}.",
+        ),
+        ngettext(
+            "Found {count} all-capital word; needs at least {limit}.",
+            "Found {count} all-capital words; needs at least {limit}.",
+        ),
     )
     return Verdict(
         compare(count, capital_relation, capital_frequency),

@@ -13,7 +13,17 @@ from pydantic import StringConstraints
 
 from app.core.cjk import has_cjk
 
-from .base import N_, ConstraintSpec, Count, NoParams, Params, Verdict, count_field, templates
+from .base import (
+    N_,
+    ConstraintSpec,
+    Count,
+    NoParams,
+    Params,
+    Verdict,
+    count_field,
+    ngettext,
+    templates,
+)
 
 
 class NumberPlaceholders(Params):
@@ -30,7 +40,10 @@ def check_number_placeholders(response: str, *, num_placeholders: int) -> Verdic
     count = len(re.findall(r"\[.*?\]", response))
     return Verdict(
         count >= num_placeholders,
-        N_("Found {count} [placeholders]; needs at least {limit}."),
+        ngettext(
+            "Found {count} [placeholder]; needs at least {limit}.",
+            "Found {count} [placeholders]; needs at least {limit}.",
+        ),
         {"count": count, "limit": num_placeholders},
     )
 
@@ -59,7 +72,9 @@ def check_no_comma(response: str) -> Verdict:
     commas = ",，" if has_cjk(response) else ","
     count = sum(response.count(c) for c in commas)
     if count:
-        return Verdict(False, N_("Found {count} commas."), {"count": count})
+        return Verdict(
+            False, ngettext("Found {count} comma.", "Found {count} commas."), {"count": count}
+        )
     return Verdict(True, N_("No commas found."), {})
 
 

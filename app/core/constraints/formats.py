@@ -21,6 +21,7 @@ from .base import (
     Params,
     Verdict,
     count_field,
+    ngettext,
     quoted,
     templates,
 )
@@ -61,7 +62,10 @@ def check_number_bullet_lists(response: str, *, num_bullets: int) -> Verdict:
     count = len(stars) + len(dashes)
     return Verdict(
         count == num_bullets,
-        N_("Found {count} bullet points; needs exactly {expected}."),
+        ngettext(
+            "Found {count} bullet point; needs exactly {expected}.",
+            "Found {count} bullet points; needs exactly {expected}.",
+        ),
         {"count": count, "expected": num_bullets},
     )
 
@@ -81,7 +85,10 @@ def check_number_highlighted_sections(response: str, *, num_highlights: int) -> 
     count = count_highlights(response)
     return Verdict(
         count >= num_highlights,
-        N_("Found {count} highlighted sections; needs at least {limit}."),
+        ngettext(
+            "Found {count} highlighted section; needs at least {limit}.",
+            "Found {count} highlighted sections; needs at least {limit}.",
+        ),
         {"count": count, "limit": num_highlights},
     )
 
@@ -91,7 +98,10 @@ def check_multiple_sections(response: str, *, section_spliter: str, num_sections
     count = len(re.split(pattern, response)) - 1
     return Verdict(
         count >= num_sections,
-        N_('Found {count} sections marked "{marker}"; needs at least {limit}.'),
+        ngettext(
+            'Found {count} section marked "{marker}"; needs at least {limit}.',
+            'Found {count} sections marked "{marker}"; needs at least {limit}.',
+        ),
         {"count": count, "marker": section_spliter, "limit": num_sections},
     )
 

@@ -29,6 +29,7 @@ from .base import (
     by_relation,
     compare,
     count_field,
+    ngettext,
     quoted,
     rel,
 )
@@ -91,8 +92,14 @@ def check_frequency(response: str, *, keyword: str, frequency: int, relation: st
     count = len(re.findall(re.escape(keyword), response, flags=re.IGNORECASE))
     message = by_relation(
         relation,
-        N_('"{keyword}" appears {count} times; needs fewer than {limit}.'),
-        N_('"{keyword}" appears {count} times; needs at least {limit}.'),
+        ngettext(
+            '"{keyword}" appears {count} time; needs fewer than {limit}.',
+            '"{keyword}" appears {count} times; needs fewer than {limit}.',
+        ),
+        ngettext(
+            '"{keyword}" appears {count} time; needs at least {limit}.',
+            '"{keyword}" appears {count} times; needs at least {limit}.',
+        ),
     )
     return Verdict(
         compare(count, relation, frequency),
@@ -127,8 +134,14 @@ def check_letter_frequency(
     count = response.lower().count(letter)
     message = by_relation(
         let_relation,
-        N_('The letter "{letter}" appears {count} times; needs fewer than {limit}.'),
-        N_('The letter "{letter}" appears {count} times; needs at least {limit}.'),
+        ngettext(
+            'The letter "{letter}" appears {count} time; needs fewer than {limit}.',
+            'The letter "{letter}" appears {count} times; needs fewer than {limit}.',
+        ),
+        ngettext(
+            'The letter "{letter}" appears {count} time; needs at least {limit}.',
+            'The letter "{letter}" appears {count} times; needs at least {limit}.',
+        ),
     )
     return Verdict(
         compare(count, let_relation, let_frequency),

@@ -24,6 +24,7 @@ from .base import (
     by_relation,
     compare,
     count_field,
+    ngettext,
     templates,
 )
 from .text import count_sentences
@@ -85,8 +86,14 @@ def check_number_words(response: str, *, num_words: int, relation: str) -> Verdi
         count_words(response),
         relation,
         num_words,
-        N_("Found {count} words; needs fewer than {limit}."),
-        N_("Found {count} words; needs at least {limit}."),
+        ngettext(
+            "Found {count} word; needs fewer than {limit}.",
+            "Found {count} words; needs fewer than {limit}.",
+        ),
+        ngettext(
+            "Found {count} word; needs at least {limit}.",
+            "Found {count} words; needs at least {limit}.",
+        ),
     )
 
 
@@ -96,8 +103,14 @@ def check_number_chars(response: str, *, num_chars: int, relation: str) -> Verdi
         len(response.strip()),
         relation,
         num_chars,
-        N_("Found {count} characters; needs fewer than {limit}."),
-        N_("Found {count} characters; needs at least {limit}."),
+        ngettext(
+            "Found {count} character; needs fewer than {limit}.",
+            "Found {count} characters; needs fewer than {limit}.",
+        ),
+        ngettext(
+            "Found {count} character; needs at least {limit}.",
+            "Found {count} characters; needs at least {limit}.",
+        ),
     )
 
 
@@ -106,8 +119,14 @@ def check_number_sentences(response: str, *, num_sentences: int, relation: str) 
         count_sentences(response),
         relation,
         num_sentences,
-        N_("Found {count} sentences; needs fewer than {limit}."),
-        N_("Found {count} sentences; needs at least {limit}."),
+        ngettext(
+            "Found {count} sentence; needs fewer than {limit}.",
+            "Found {count} sentences; needs fewer than {limit}.",
+        ),
+        ngettext(
+            "Found {count} sentence; needs at least {limit}.",
+            "Found {count} sentences; needs at least {limit}.",
+        ),
     )
 
 
@@ -128,7 +147,10 @@ def check_number_paragraphs(response: str, *, num_paragraphs: int) -> Verdict:
                 )
     return Verdict(
         count == num_paragraphs,
-        N_("Found {count} paragraphs separated by ***; needs exactly {expected}."),
+        ngettext(
+            "Found {count} paragraph separated by ***; needs exactly {expected}.",
+            "Found {count} paragraphs separated by ***; needs exactly {expected}.",
+        ),
         {"count": count, "expected": num_paragraphs},
     )
 

@@ -14,7 +14,7 @@ from pydantic import StringConstraints
 
 from app.core.cjk import has_cjk
 
-from .base import N_, ConstraintSpec, NoParams, Params, Verdict, templates
+from .base import N_, ConstraintSpec, NoParams, Params, Verdict, ngettext, templates
 
 
 class EndChecker(Params):
@@ -57,7 +57,10 @@ def check_two_responses(response: str) -> Verdict:
     if len(answers) != 2:
         return Verdict(
             False,
-            N_("Found {count} responses separated by ******; needs exactly 2."),
+            ngettext(
+                "Found {count} response separated by ******; needs exactly 2.",
+                "Found {count} responses separated by ******; needs exactly 2.",
+            ),
             {"count": len(answers)},
         )
     if answers[0].strip() == answers[1].strip():

@@ -1,0 +1,187 @@
+"""Walk every page at 1280 px in English and Chinese, screenshot it and check it.
+
+Starts the app as `scripts/screenshots.py` does (fresh SQLite database, `studio run`, the demo,
+a local trainer worker), adds an empty project and an import, optionally fine-tunes the tiny model
+for the job pages, then visits each page as the admin in both languages, and a few as an
+annotator. For each page it writes a full-page PNG and reports:
+
+- content wider than the 1280 px viewport (outside a scrolling container);
+- form fields with no label (no <label for>, wrapping label, aria-label or title);
+- "1 <plural noun>" in the text (a count message that is not plural-aware);
+- on Chinese pages, runs of English words (user data such as item text is expected there).
+
+    python scripts/ui_check.py [--out /tmp/ui-check] [--job]
+
+Nothing is written under docs/; the summary is also saved as results.json in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+from screenshots import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, Shooter, open_project, studio
+
+CHECKS = r"""
+() => {
+  const vw = document.documentElement.clientWidth;
+  const out = {width: document.documentElement.scrollWidth, overflow: [], unlabeled: []};
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + [...el.classList].map(c => '.' + c).join('');
+  const scrolls = el => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true;
+    }
+    return false;
+  };
+  document.querySelectorAll('body *').forEach(el => {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > vw + 1 && !scrolls(el)) out.overflow.push(name(el));
+  });
+  document.querySelectorAll('input, select, textarea').forEach(el => {
+    if (['hidden', 'submit'].includes(el.type) || el.closest('template')) return;
+    const labelled = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby') || el.title;
+    if (!labelled) out.unlabeled.push(el.outerHTML.slice(0, 120));
+  });
+  out.plural = (document.body.innerText.match(/(^|[^\d.,])1 [A-Za-z-]+s\b/g) || []).slice(0, 5);
+  return out;
+}
+"""
+
+
+def check(page: Page, out: Path, name: str, results: dict) -> None:
+    page.wait_for_load_state("networkidle")
+    time.sleep(0.3)
+    lang = page.evaluate("document.documentElement.lang")
+    key = f"{lang}-{name}"
+    page.screenshot(path=str(out / f"{key}.png"), full_page=True)
+    found = page.evaluate(CHECKS)
+    if lang.startswith("zh"):
+        text = page.locator("body").inner_text()
+        found["english"] = sorted(set(re.findall(r"\b[A-Za-z][a-z]+(?: [a-z]+)+\b", text)))[:20]
+    found["error_page"] = page.locator(".error-page").count() > 0
+    results[key] = found
+    problems = [k for k in ("overflow", "unlabeled", "plural") if found[k]]
+    if found["error_page"]:
+        problems.append("error page")
+    print(f"{key}: {', '.join(problems) or 'ok'}", flush=True)
+
+
+def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, str]]:
+    """Create what the pages need and list them as (name, path)."""
+    pid = open_project(page)
+    page.goto(f"/projects/{pid}/datasets")
+    vid = page.locator("#versions a").first.get_attribute("href").rsplit("/", 1)[-1]
+    page.goto(f"/projects/{pid}/items")
+    iid = page.locator("#item-rows tr").first.get_attribute("data-item")
+    page.goto("/projects/new")
+    page.fill("#p-name", "Empty project")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/projects/\d+$"))
+    empty = page.url.rsplit("/", 1)[-1]
+    upload = tmp / "small.jsonl"
+    upload.write_text('{"instruction": "Say hi", "output": "hi"}\n{"instruction": ""}\n')
+    page.goto(f"/projects/{pid}/imports")
+    page.set_input_files("#file", str(upload))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/imports/\d+"))
+    found = [
+        ("home", "/"),
+        ("projects", "/projects"),
+        ("project", f"/projects/{pid}"),
+        ("project-edit", f"/projects/{pid}/edit"),
+        ("guidelines", f"/projects/{pid}/guidelines/1"),
+        ("items", f"/projects/{pid}/items"),
+        *[
+            (f"editor-{kind}", f"/projects/{pid}/items/new?kind={kind}")
+            for kind in ("task", "constraint", "example")
+        ],
+        ("editor-edit", f"/items/{iid}/edit"),
+        ("history", f"/items/{iid}/history"),
+        ("label", f"/projects/{pid}/label"),
+        ("agreement", f"/projects/{pid}/agreement"),
+        ("review-queue", f"/projects/{pid}/review"),
+        ("review-item", f"/items/{iid}/review"),
+        ("inbox", "/inbox"),
+        ("stats", f"/projects/{pid}/stats"),
+        ("datasets", f"/projects/{pid}/datasets"),
+        ("dataset", f"/datasets/{vid}"),
+        ("duplicates", f"/projects/{pid}/duplicates"),
+        ("imports", f"/projects/{pid}/imports"),
+        ("import-job", page.url.removeprefix(base)),
+        ("jobs", "/jobs"),
+        ("job-new", f"/jobs/new?version_id={vid}"),
+        ("users", "/admin/users"),
+        ("tokens", "/admin/tokens"),
+        ("audit", "/admin/audit"),
+        *[
+            (f"empty-{name}", f"/projects/{empty}{suffix}")
+            for name, suffix in (
+                ("project", ""),
+                ("items", "/items"),
+                ("datasets", "/datasets"),
+                ("duplicates", "/duplicates"),
+                ("stats", "/stats"),
+                ("agreement", "/agreement"),
+                ("queue", "/review"),
+                ("label", "/label"),
+                ("imports", "/imports"),
+            )
+        ],
+    ]
+    if with_job:
+        page.goto(f"/jobs/new?version_id={vid}")
+        with page.expect_navigation():
+            page.click("#launch")
+        job = page.url.rsplit("/", 1)[-1]
+        done = "#job-live:not([data-status=queued]):not([data-status=running])"
+        page.locator(done).wait_for(timeout=600_000)
+        found += [
+            ("job", f"/jobs/{job}"),
+            ("job-results", f"/jobs/{job}/results"),
+            ("job-datamap", f"/jobs/{job}/datamap"),
+        ]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ui-check"))
+    parser.add_argument("--job", action="store_true", help="fine-tune the tiny model (minutes)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="studio-ui-check-"))
+    with studio(tmp) as url, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+        )
+        shooter = Shooter(browser, url, args.out)
+        page = shooter.page(ADMIN_EMAIL, ADMIN_PASSWORD)
+        visits = pages(page, tmp, url, args.job)
+        for lang in ("en", "zh"):
+            page.goto("/")
+            page.select_option("#lang-switch", lang)
+            for name, path in visits:
+                page.goto(path)
+                check(page, args.out, name, results)
+        annotator = shooter.page("annotator@demo.local")
+        for name, path in visits[:3] + [("inbox", "/inbox")]:
+            annotator.goto(path)
+            check(annotator, args.out, f"annotator-{name}", results)
+        signed_out = shooter.page()
+        signed_out.goto("/login")
+        check(signed_out, args.out, "login", results)
+        browser.close()
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(f"{len(results)} pages; screenshots and results.json in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
