@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 
+from app import i18n
 from app.auth.deps import Admin, Reviewer
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
@@ -14,7 +15,7 @@ from app.errors import InvalidInput
 from app.i18n import N_
 from app.items import repository
 from app.projects import service as projects
-from app.web import redirect, render
+from app.web import in_reader_language, redirect, render
 
 router = APIRouter()
 
@@ -185,8 +186,12 @@ def duplicates_resolve(
         reject=[m for m in members if m != keep],
         actor=user,
     )
+    with in_reader_language(request):
+        text = i18n.ngettext(
+            "%(count)s duplicate rejected.", "%(count)s duplicates rejected.", done, count=done
+        )
     return redirect(
         request,
         request.app.url_path_for("duplicates", project_id=project_id),
-        toast=("success", N_("%(count)s duplicates rejected."), {"count": done}),
+        toast=("success", text),
     )
