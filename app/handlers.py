@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from types import SimpleNamespace
 
 from fastapi import FastAPI, Request
@@ -97,7 +98,20 @@ async def http_error(request: Request, error: StarletteHTTPException) -> Respons
             headers=getattr(error, "headers", None),
         )
     message = HTTP_MESSAGES.get(error.status_code, i18n.N_("The request could not be handled."))
+    _recognise_reader(request)
     return _html_error(request, error.status_code, message, {})
+
+
+def _recognise_reader(request: Request) -> None:
+    """An unknown address matches no route, so no dependency has looked at the session cookie:
+    look now, so the error page speaks the reader's language and shows their menu."""
+    if hasattr(request.state, "principal") or not request.cookies:
+        return
+    from app.auth.deps import get_principal  # deferred: the auth package needs app.web
+
+    # A revoked token or an ended session: the reader stays anonymous.
+    with request.app.state.open_session() as session, suppress(DomainError):
+        get_principal(request, session)
 
 
 async def unhandled_error(request: Request, error: Exception) -> Response:

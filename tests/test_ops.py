@@ -55,6 +55,17 @@ def test_html_errors_use_the_layout(client, annotator_user):
     assert 'data-status="403"' in forbidden.text
 
 
+def test_an_unknown_address_answers_in_the_readers_language(client, db_session):
+    from tests.factories import make_user
+
+    reader = make_user(db_session, email="li@example.org", language="zh")
+    login(client, reader.email)
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404
+    assert "此地址没有内容。" in missing.text
+    assert "退出登录" in missing.text  # the signed-in menu, not the anonymous one
+
+
 def test_htmx_is_configured_to_swap_validation_and_conflict_responses(client, admin_user):
     login(client, admin_user.email)
     page = client.get("/").text
