@@ -8,6 +8,7 @@ import itertools
 import pytest
 from sqlalchemy import select
 
+from app.db import begin_for_write
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import Item, Label, User
@@ -27,6 +28,10 @@ def _user(server, role: str) -> str:
 
 
 def _project(db, name: str, **kwargs):
+    # Read-then-write in one transaction: begin it as a writer, or SQLite refuses the write when
+    # the live server committed in between ("database is locked" at once, no busy wait).
+    db.commit()
+    begin_for_write(db)
     admin = db.scalar(select(User).where(User.email == "admin@example.org"))
     project = projects.create_project(
         session=db, actor=admin, data=ProjectInput(name=name, **kwargs)

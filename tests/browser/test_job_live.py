@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from app.db import begin_for_write
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.reviews import service as reviews
@@ -61,6 +62,7 @@ RECORDER = """() => {
 def _approved_project(db, count: int = 48):
     """A project with `count` approved items (a reviewer approves what the admin wrote)."""
     project, admin = _project(db, "Browser training")
+    begin_for_write(db)  # see _project: the server may be writing too
     reviewer = make_user(db, role="reviewer")
     for i in range(count):
         a, b = WORDS[i % len(WORDS)], WORDS[(i * 5 + 2) % len(WORDS)]
