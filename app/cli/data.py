@@ -1,0 +1,118 @@
+"""`studio import` and `studio export`: files in and out of projects and dataset versions."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.cli.common import fail, unit_of_work
+from app.config import get_settings
+from app.errors import DomainError
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--project", "project_ref", required=True, help="Project id or name.")
+@click.option("--schema", default=None, help="Override the detected format.")
+@click.option(
+    "--mode",
+    default="all_or_nothing",
+    type=click.Choice(["all_or_nothing", "valid_rows"]),
+    show_default=True,
+)
+@click.option(
+    "--status", default="draft", type=click.Choice(["draft", "submitted"]), show_default=True
+)
+@click.option("--clean", "rules", multiple=True, help="Cleaning rule (repeatable).")
+@click.option("--as", "email", default=None, help="Importing user (default: first admin).")
+def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
+    """Import a JSONL, JSON, CSV or Parquet file into a project."""
+    from pathlib import Path
+
+    from app.datasets import imports
+
+    try:
+        with unit_of_work() as session:
+            project, actor = _project_and_actor(session, project_ref, email)
+            with Path(path).open("rb") as f:
+                job = imports.store_upload(
+                    session=session,
+                    project=project,
+                    filename=Path(path).name,
+                    stream=f,
+                    folder=get_settings().resolved_artifacts_dir / "imports",
+                    actor=actor,
+                )
+            click.echo(f"{job.container} file, detected format: {job.schema}")
+            options = imports.ImportOptions(
+                schema=schema, mode=mode, status=status, cleaning=list(rules)
+            )
+
+            def progress(phase: str, done: int, total: int) -> None:
+                click.echo(
+                    f"\r{phase}: {done}" + (f"/{total}" if total else ""), nl=False, err=True
+                )
+
+            job = imports.run(
+                session=session, job_id=job.id, options=options, actor=actor, progress=progress
+            )
+            click.echo("", err=True)
+            for problem in job.errors[:50]:
+                click.echo(f"line {problem['number']}: {'; '.join(problem['reasons'])}")
+            if job.state != "done":
+                click.echo(f"error: {job.message}", err=True)
+                sys.exit(1)
+            imports.index_near_duplicates(session=session, job_id=job.id)
+            click.echo(
+                f"imported {job.created_items} items, skipped {job.skipped_duplicates} "
+                f"already present, {job.error_count} rows with problems"
+            )
+    except DomainError as error:
+        fail(error)
+
+
+@click.command("export")
+@click.argument("version_id", type=int)
+@click.option(
+    "--format",
+    "fmt",
+    default="alpaca_jsonl",
+    show_default=True,
+    type=click.Choice(["alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"]),
+)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+def export_version(version_id: int, fmt: str, out: str) -> None:
+    """Export a dataset version into a folder: README.md and one file per split."""
+    from pathlib import Path
+
+    from app.datasets import export
+
+    try:
+        with unit_of_work() as session:
+            for path in export.write_folder(session, version_id, fmt, Path(out)):
+                click.echo(str(path))
+    except DomainError as error:
+        fail(error)
+
+
+def _project_and_actor(session, project_ref: str, email: str | None):
+    from sqlalchemy import select
+
+    from app.errors import NotFound
+    from app.models import Project, User
+    from app.users import service as users_service
+
+    query = select(Project).where(
+        Project.id == int(project_ref) if project_ref.isdigit() else Project.name == project_ref
+    )
+    project = session.scalar(query)
+    if project is None:
+        raise NotFound("No project %(ref)s.", ref=project_ref)
+    if email:
+        actor = users_service.find_by_email(session=session, email=email)
+    else:
+        actor = session.scalar(select(User).where(User.role == "admin").order_by(User.id))
+        if actor is None:
+            raise NotFound("No admin to import as; pass --as EMAIL.")
+    return project, actor
