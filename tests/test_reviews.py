@@ -618,6 +618,10 @@ class TestPages:
         entry = inbox.split(f'data-item="{item.id}"')[1].split("</section>")[0]
         assert "Which paragraph?" in entry and "Summarise it, whatever it is." in entry
         assert f'href="/items/{item.id}/edit"' in entry
+        # The editor shows the request beside the text being fixed.
+        editor = client.get(f"/items/{item.id}/edit").text
+        note = editor.split('id="sent-back"')[1].split("</section>")[0]
+        assert "Which paragraph?" in note and "unclear instruction" in note
         resubmitted = client.post(
             f"/items/{item.id}",
             data={
@@ -634,6 +638,7 @@ class TestPages:
         db_session.refresh(item)
         assert item.status == "submitted"
         assert f'data-item="{item.id}"' not in client.get("/inbox").text
+        assert 'id="sent-back"' not in client.get(f"/items/{item.id}/edit").text
         f = QueueFilter(project_id=project.id)
         assert service.claim_next(session=db_session, reviewer=asker, f=f).id == item.id
         assert service.claim_next(session=db_session, reviewer=other, f=f).id == older.id

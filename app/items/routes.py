@@ -18,6 +18,8 @@ from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.models import Item, Project
 from app.projects import service as projects
+from app.reviews import machine
+from app.reviews import service as reviews
 from app.web import in_reader_language, is_htmx, redirect, render
 
 router = APIRouter()
@@ -35,13 +37,19 @@ def _editor(
     error=None,
     conflict=None,
     status=200,
+    session=None,
 ):
+    sent_back = None
+    if item is not None and session is not None and item.status == "changes_requested":
+        sent_back = reviews.latest_change_request(session=session, item_id=item.id)
     return render(
         request,
         "items/editor.html",
         {
             "project": project,
             "item": item,
+            "sent_back": sent_back,
+            "reasons": machine.REASONS,
             "state": state,
             "errors": errors or {},
             "error": error,
@@ -98,7 +106,7 @@ def edit_item(request: Request, session: DbSession, user: Annotator, item_id: in
     """The editor for a saved item."""
     item = service.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)
-    return _editor(request, project=project, state=forms.state_of(item), item=item)
+    return _editor(request, project=project, state=forms.state_of(item), item=item, session=session)
 
 
 @router.post("/items/{item_id}", name="item_update")
@@ -132,6 +140,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             errors=error.errors,
             error=error,
             status=422,
+            session=session,
         )
     except Conflict as error:
         base = service.revision(session=session, item_id=item_id, version=expected)
@@ -145,10 +154,13 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             error=error,
             conflict={"changed": changed, "version": item.version},
             status=409,
+            session=session,
         )
     message = N_("Item submitted for review.") if submit else N_("Saved.")
     if is_htmx(request):
-        response = _editor(request, project=project, state=forms.state_of(item), item=item)
+        response = _editor(
+            request, project=project, state=forms.state_of(item), item=item, session=session
+        )
         response.headers["HX-Trigger"] = _toast_json(request, message)
         return response
     return redirect(

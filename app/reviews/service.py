@@ -354,13 +354,14 @@ def inbox(*, session: Session, author: User) -> list[tuple[Item, Review | None]]
         .where(Item.author_id == author.id, Item.status == "changes_requested")
         .order_by(Item.updated_at.desc())
     ).all()
-    result = []
-    for item in items:
-        review = session.scalar(
-            select(Review)
-            .where(Review.item_id == item.id, Review.decision == "request_changes")
-            .order_by(Review.id.desc())
-            .limit(1)
-        )
-        result.append((item, review))
-    return result
+    return [(item, latest_change_request(session=session, item_id=item.id)) for item in items]
+
+
+def latest_change_request(*, session: Session, item_id: int) -> Review | None:
+    """The reviewer's latest request for changes on this item (what the author must address)."""
+    return session.scalar(
+        select(Review)
+        .where(Review.item_id == item_id, Review.decision == "request_changes")
+        .order_by(Review.id.desc())
+        .limit(1)
+    )
