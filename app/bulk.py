@@ -8,9 +8,11 @@ transaction (and savepoints) like any other write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from psycopg import Copy
 from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Table, insert, text
 from sqlalchemy.orm import Session
@@ -29,9 +31,7 @@ def write(session: Session, table: Table, columns: Sequence[str], rows: Iterable
         session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return len(rows)
     json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
-    raw = session.connection().connection.driver_connection
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+    with _copy(session, table, columns) as copy:
         for row in rows:
             if json_at:
                 row = list(row)
@@ -45,10 +45,17 @@ def copy_text(session: Session, table: Table, columns: Sequence[str], text: str)
     """COPY rows already in PostgreSQL's text format (tab-separated, newline-terminated): for
     values that need no escaping (numbers, runs of word characters), where formatting lines beats
     adapting each value (PostgreSQL only)."""
+    with _copy(session, table, columns) as copy:
+        copy.write(text)
+
+
+@contextmanager
+def _copy(session: Session, table: Table, columns: Sequence[str]) -> Iterator[Copy]:
+    """A COPY FROM STDIN on the session's own connection (inside its transaction)."""
     raw = session.connection().connection.driver_connection
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(text)
+        yield copy
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -137,15 +137,7 @@ def validate(
     preview_rows: int = 10,
 ) -> dict[str, Any]:
     """Read the whole file once: counts, the first rows as they will be stored, problems."""
-    schema = options.schema or job.schema
-    if schema == "unknown" and not options.mapping and _has_data(job):
-        raise InvalidInput(
-            N_(
-                "The file's columns match no known format. Map the columns "
-                "to instruction, input and output."
-            ),
-            errors={"mapping": N_("Required.")},
-        )
+    schema = _schema_for(job, options)
     total = valid = 0
     problems: list[dict[str, Any]] = []
     preview: list[RowResult] = []
@@ -169,6 +161,21 @@ def validate(
         "problems": problems,
         "preview": preview,
     }
+
+
+def _schema_for(job: ImportJob, options: ImportOptions) -> str:
+    """The schema rows are read as: the override, else the detected one; an unrecognised file
+    with data needs a column mapping."""
+    schema = options.schema or job.schema
+    if schema == "unknown" and not options.mapping and _has_data(job):
+        raise InvalidInput(
+            N_(
+                "The file's columns match no known format. Map the columns "
+                "to instruction, input and output."
+            ),
+            errors={"mapping": N_("Required.")},
+        )
+    return schema
 
 
 def _has_data(job: ImportJob) -> bool:
@@ -199,15 +206,7 @@ def run(
     bad = set(options.cleaning) - set(cleaning.RULES)
     if bad:
         raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
-    schema = options.schema or job.schema
-    if schema == "unknown" and not options.mapping and _has_data(job):
-        raise InvalidInput(
-            N_(
-                "The file's columns match no known format. Map the columns "
-                "to instruction, input and output."
-            ),
-            errors={"mapping": N_("Required.")},
-        )
+    schema = _schema_for(job, options)
     project = session.get(Project, job.project_id)
     job.options = options.as_dict()
     job.schema = schema
