@@ -1,4 +1,5 @@
-"""Writes imported rows in batches: items, their first revisions and their search terms.
+"""Writes imported rows in batches: items, their first revisions and their search postings
+(one row per term of the batch, ``SearchPosting``).
 
 On PostgreSQL the three go in by COPY with item ids reserved from the sequence up front; on
 SQLite by one executemany INSERT each (``app.bulk``). Near-duplicate keys are left to the
@@ -7,6 +8,7 @@ follow-up pass (``imports.index_near_duplicates``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from app import bulk
 from app.core.cjk import has_cjk
 from app.items import indexing
-from app.models import ImportJob, Item, ItemRevision, Project, SearchTerm, User
+from app.models import ImportJob, Item, ItemRevision, Project, SearchPosting, User
 from app.models.base import utcnow
 
 BATCH = 2000
@@ -50,6 +52,7 @@ ITEM_COLUMNS = (
     "review_priority",
 )
 REVISION_COLUMNS = ("item_id", "version", "snapshot", "content_hash", "editor_id", "created_at")
+POSTING_COLUMNS = ("term", "first_id", "last_id", "item_ids")
 
 
 def source_of(job: ImportJob) -> str:
@@ -140,20 +143,19 @@ class ItemWriter:
             for item_id, row in zip(ids, rows, strict=True)
         ]
         bulk.write(self.session, ItemRevision.__table__, REVISION_COLUMNS, revisions)
+        postings = _postings(ids, terms)
+        first, last = min(ids), max(ids)
         if self.copy:
-            # Terms are runs of word characters or CJK bigrams: nothing to escape for COPY. Sorted,
-            # the (term, item_id) B-tree takes the batch leaf by leaf instead of at random
-            # pages (a quarter less server time), and sorting lines beats sorting tuples.
+            # Terms are runs of word characters or CJK bigrams and the lists are numbers:
+            # nothing to escape for COPY, and formatting lines beats adapting each value.
             lines = [
-                f"{term}\t{item_id}\n"
-                for item_id, words in zip(ids, terms, strict=True)
-                for term in words
+                f"{term}\t{first}\t{last}\t{{{','.join(map(str, items))}}}\n"
+                for term, items in sorted(postings.items())
             ]
-            lines.sort()
-            bulk.copy_text(self.session, SearchTerm.__table__, ("term", "item_id"), "".join(lines))
+            bulk.copy_text(self.session, SearchPosting.__table__, POSTING_COLUMNS, "".join(lines))
         else:
-            pairs = [(t, item_id) for item_id, words in zip(ids, terms, strict=True) for t in words]
-            bulk.write(self.session, SearchTerm.__table__, ("term", "item_id"), pairs)
+            lists = [(term, first, last, items) for term, items in postings.items()]
+            bulk.write(self.session, SearchPosting.__table__, POSTING_COLUMNS, lists)
         self.written += len(rows)
 
     def _item_row(self, entry: dict[str, Any], now) -> dict[str, Any]:
@@ -172,6 +174,15 @@ class ItemWriter:
         row["created_at"] = row["updated_at"] = now
         row["submitted_at"] = now if status == "submitted" else None
         return row
+
+
+def _postings(ids: list[int], terms: list[set[str]]) -> dict[str, list[int]]:
+    """Each term of the batch and its items, in id order."""
+    lists: dict[str, list[int]] = defaultdict(list)
+    for item_id, words in zip(ids, terms, strict=True):
+        for term in words:
+            lists[term].append(item_id)
+    return lists
 
 
 def _search_text(row: dict[str, Any]) -> str:

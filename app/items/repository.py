@@ -7,12 +7,26 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.orm import Session
 
 from app.core.kinds import ItemStatus
 from app.items.indexing import query_terms
-from app.models import Item, SearchTerm
+from app.models import Item, SearchPosting, SearchTerm
 
 SORTS = {"newest", "oldest", "updated"}
 
@@ -60,9 +74,7 @@ def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     if f.q.strip():
         exact, verify = query_terms(f.q)
         for term in exact:
-            query = query.where(
-                Item.id.in_(select(SearchTerm.item_id).where(SearchTerm.term == term))
-            )
+            query = query.where(HasTerm(term))
         for text in verify if verify else []:
             pattern = f"%{_escape(text)}%"
             query = query.where(
@@ -75,6 +87,34 @@ def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
         if not exact and not verify:
             query = query.where(False)
     return query
+
+
+class HasTerm(ColumnElement[bool]):
+    """``items.id`` is among the items containing a term: the rows of items saved one at a time
+    (``search_terms``) and the posting lists of imported ones (``search_postings``), whose lists
+    each backend reads its own way, so the subquery is built when the statement is compiled."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # no "= 1" after it where booleans are integers
+    _traverse_internals = [("term", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, term: str) -> None:
+        self.term = bindparam(None, term, type_=String())
+
+
+@compiles(HasTerm)
+def _has_term(element: HasTerm, compiler, **kw) -> str:
+    if compiler.dialect.name == "postgresql":
+        posted = select(func.unnest(SearchPosting.item_ids))
+    else:
+        listed = func.json_each(SearchPosting.item_ids).table_valued("value")
+        posted = select(listed.c.value).select_from(SearchPosting).join(listed, true())
+    ids = union_all(
+        select(SearchTerm.item_id).where(SearchTerm.term == element.term),
+        posted.where(SearchPosting.term == element.term),
+    )
+    return compiler.process(Item.id.in_(ids), **kw)
 
 
 def _text():

@@ -11,6 +11,7 @@ from app.models.content import (
     NearDupKey,
     Project,
     Review,
+    SearchPosting,
     SearchTerm,
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
@@ -37,6 +38,7 @@ __all__ = [
     "Project",
     "Review",
     "Role",
+    "SearchPosting",
     "SearchTerm",
     "TokenScope",
     "User",
