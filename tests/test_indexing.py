@@ -87,14 +87,14 @@ def test_an_edit_rewrites_only_what_changed(db_session):
 
 
 def _terms_kept(session, item_id) -> set[str]:
-    """An item's terms as search sees them: its own rows plus the posting lists naming it."""
+    """An item's terms as search sees them: its own rows, plus the posting lists naming it
+    while it is listed."""
     own = set(session.scalars(select(SearchTerm.term).where(SearchTerm.item_id == item_id)))
-    listed = {
-        term
-        for term, ids in session.execute(select(SearchPosting.term, SearchPosting.item_ids))
-        if item_id in ids
-    }
-    return own | listed
+    item = session.get(Item, item_id)
+    if item is None or not item.search_listed:
+        return own
+    lists = session.execute(select(SearchPosting.term, SearchPosting.item_ids))
+    return own | {term for term, ids in lists if item_id in ids}
 
 
 def _found(session, project, q: str) -> set[int]:
@@ -137,13 +137,10 @@ def test_imported_items_leave_their_posting_lists_when_edited_or_deleted(db_sess
     red, green, blue = _import_lines(db_session, tmp_path, project, admin, lines)
     # One batch: one list per term, naming every item that has it; no per-item rows.
     (shared,) = db_session.scalars(select(SearchPosting).where(SearchPosting.term == "colour"))
-    assert (shared.item_ids, shared.first_id, shared.last_id) == (
-        [red.id, green.id, blue.id],
-        red.id,
-        blue.id,
-    )
+    assert (shared.item_ids, shared.first_id) == ([red.id, green.id, blue.id], red.id)
     assert db_session.scalar(select(func.count()).select_from(SearchTerm)) == 0
     for item in (red, green, blue):
+        assert item.search_listed
         assert _terms_kept(db_session, item.id) == indexing.terms_of(indexing.item_text(item))
     assert _found(db_session, project, "colour") == {red.id, green.id, blue.id}
     assert _found(db_session, project, "颜色") == {red.id, green.id, blue.id}
@@ -156,17 +153,34 @@ def test_imported_items_leave_their_posting_lists_when_edited_or_deleted(db_sess
         expected_version=green.version,
         editor=admin,
     )
+    # The edit gave the item rows of its own and left the shared lists as they were.
+    assert (edited.search_listed, edited.version) == (False, green.version)
+    db_session.expire_all()
+    assert db_session.get(Item, green.id).search_listed is False
+    assert db_session.get(SearchPosting, ("colour", red.id)).item_ids == [red.id, green.id, blue.id]
     assert _terms_kept(db_session, green.id) == indexing.terms_of(indexing.item_text(edited))
     assert _found(db_session, project, "colour") == {red.id, blue.id}
     assert _found(db_session, project, "颜色") == {red.id, blue.id}
     assert _found(db_session, project, "shade") == {green.id}
     assert _found(db_session, project, "describe") == {red.id, green.id, blue.id}
-    assert db_session.get(SearchPosting, ("colour", red.id)).item_ids == [red.id, blue.id]
+    assert _found(db_session, project, "green") == {green.id}
+    # A second edit works on its rows alone.
+    again = items.update_item(
+        session=db_session,
+        item_id=green.id,
+        draft=ItemDraft(kind="task", instruction="Describe the colour green.", output="Green."),
+        expected_version=edited.version,
+        editor=admin,
+    )
+    assert _terms_kept(db_session, green.id) == indexing.terms_of(indexing.item_text(again))
+    assert _found(db_session, project, "colour") == {red.id, green.id, blue.id}
+    assert _found(db_session, project, "shade") == set()
 
     assert items.bulk_delete_drafts(session=db_session, item_ids=[red.id], actor=admin) == 1
     assert _found(db_session, project, "describe") == {green.id, blue.id}
-    assert _terms_kept(db_session, red.id) == set()
-    # A list left empty goes: "red" named only the deleted item.
+    # A deleted item leaves the lists (SQLite may give its id to a new item), and a list left
+    # empty goes: "red" named only the deleted item.
+    assert db_session.get(SearchPosting, ("colour", red.id)).item_ids == [green.id, blue.id]
     assert db_session.get(SearchPosting, ("red", red.id)) is None
     assert _terms_kept(db_session, blue.id) == indexing.terms_of(indexing.item_text(blue))
 

@@ -50,9 +50,10 @@ ITEM_COLUMNS = (
     "updated_at",
     "submitted_at",
     "review_priority",
+    "search_listed",
 )
 REVISION_COLUMNS = ("item_id", "version", "snapshot", "content_hash", "editor_id", "created_at")
-POSTING_COLUMNS = ("term", "first_id", "last_id", "item_ids")
+POSTING_COLUMNS = ("term", "first_id", "item_ids")
 
 
 def source_of(job: ImportJob) -> str:
@@ -75,6 +76,7 @@ class ItemWriter:
             "guideline_version": project.guideline_version,
             "version": 1,
             "review_priority": 0,
+            "search_listed": True,  # its terms go to the batch's posting lists
         }
         self.actor_id = actor.id
         self.pending: list[dict[str, Any]] = []
@@ -143,18 +145,12 @@ class ItemWriter:
             for item_id, row in zip(ids, rows, strict=True)
         ]
         bulk.write(self.session, ItemRevision.__table__, REVISION_COLUMNS, revisions)
-        postings = _postings(ids, terms)
-        first, last = min(ids), max(ids)
+        lists = posting_rows(ids, terms)
         if self.copy:
-            # Terms are runs of word characters or CJK bigrams and the lists are numbers:
-            # nothing to escape for COPY, and formatting lines beats adapting each value.
-            lines = [
-                f"{term}\t{first}\t{last}\t{{{','.join(map(str, items))}}}\n"
-                for term, items in sorted(postings.items())
-            ]
-            bulk.copy_text(self.session, SearchPosting.__table__, POSTING_COLUMNS, "".join(lines))
+            bulk.copy_text(
+                self.session, SearchPosting.__table__, POSTING_COLUMNS, copy_lines(lists)
+            )
         else:
-            lists = [(term, first, last, items) for term, items in postings.items()]
             bulk.write(self.session, SearchPosting.__table__, POSTING_COLUMNS, lists)
         self.written += len(rows)
 
@@ -176,13 +172,22 @@ class ItemWriter:
         return row
 
 
-def _postings(ids: list[int], terms: list[set[str]]) -> dict[str, list[int]]:
-    """Each term of the batch and its items, in id order."""
+def posting_rows(ids: list[int], terms: list[set[str]]) -> list[tuple[str, int, list[int]]]:
+    """The batch's posting lists, by term: (term, the batch's first id, its items in id order)."""
     lists: dict[str, list[int]] = defaultdict(list)
     for item_id, words in zip(ids, terms, strict=True):
         for term in words:
             lists[term].append(item_id)
-    return lists
+    first = min(ids)
+    return [(term, first, items) for term, items in sorted(lists.items())]
+
+
+def copy_lines(lists: list[tuple[str, int, list[int]]]) -> str:
+    """Posting rows in COPY's text format. Terms are runs of word characters or CJK bigrams
+    and the rest are numbers: nothing to escape, and formatting lines beats adapting values."""
+    return "".join(
+        f"{term}\t{first}\t{{{','.join(map(str, items))}}}\n" for term, first, items in lists
+    )
 
 
 def _search_text(row: dict[str, Any]) -> str:

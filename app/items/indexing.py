@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import neardup
 from app.core.cjk import CJK_CLASS
@@ -69,14 +70,21 @@ def reindex(session: Session, item: Item, before: str | None = None) -> None:
 
     Only what changed is written: an edit touches a few words, and rewriting all ~60 terms and
     16 keys of an item was most of the cost of a save. The stored terms are those of the text
-    before (``search_terms`` has no index by item, which halved an import's cost for it);
-    terms gained go to ``search_terms`` even for an imported item, whose others stay in its
-    import's posting lists."""
+    before (``search_terms`` has no index by item, which halved an import's cost for it). An
+    imported item's first edit gives it rows for all its terms and leaves its import's posting
+    lists, which are shared with its batch and never rewritten."""
     text = item_text(item)
     terms = terms_of(text)
-    stored = terms_of(before) if before is not None else set()
+    if item.search_listed:
+        stored: set[str] = set()
+        session.execute(update(Item).where(Item.id == item.id).values(search_listed=False))
+        set_committed_value(item, "search_listed", False)  # not a new version of the item
+    else:
+        stored = terms_of(before) if before is not None else set()
     if gone := stored - terms:
-        _drop_terms(session, item.id, gone)
+        session.execute(
+            delete(SearchTerm).where(SearchTerm.item_id == item.id, SearchTerm.term.in_(gone))
+        )
     if added := terms - stored:
         session.execute(insert(SearchTerm), [{"term": t, "item_id": item.id} for t in added])
     keys = {row["band"]: row for row in near_dup_rows(item.id, item.project_id, text)}
@@ -98,24 +106,28 @@ def forget(session: Session, items: list[Item]) -> None:
     """Delete the items' search terms and near-duplicate keys (the tables have no foreign keys
     to cascade from, see ``SearchTerm``): call it before deleting items."""
     for item in items:
-        _drop_terms(session, item.id, terms_of(item_text(item)))
+        terms = terms_of(item_text(item))
+        if item.search_listed:
+            _unlist(session, item.id, terms)
+        session.execute(
+            delete(SearchTerm).where(SearchTerm.item_id == item.id, SearchTerm.term.in_(terms))
+        )
     session.execute(delete(NearDupKey).where(NearDupKey.item_id.in_([i.id for i in items])))
 
 
-def _drop_terms(session: Session, item_id: int, terms: set[str]) -> None:
-    """Remove terms of an item wherever they are kept: its own rows, or the posting lists of
-    the import that wrote it. The lists are locked first: two edits of items from one batch
-    would otherwise each write back a list that still holds the other's item."""
-    session.execute(
-        delete(SearchTerm).where(SearchTerm.item_id == item_id, SearchTerm.term.in_(terms))
+def _unlist(session: Session, item_id: int, terms: set[str]) -> None:
+    """Take a deleted item out of its batch's posting lists: SQLite may give its id to the
+    next item, which must not inherit its terms. Deleting is rare (drafts only) and the lists
+    are locked first, so two deletions from one batch do not write back each other's ids."""
+    batch = aliased(SearchPosting)
+    latest = (
+        select(func.max(batch.first_id))
+        .where(batch.term == SearchPosting.term, batch.first_id <= item_id)
+        .scalar_subquery()
     )
     lists = session.execute(
         select(SearchPosting.term, SearchPosting.first_id, SearchPosting.item_ids)
-        .where(
-            SearchPosting.term.in_(terms),
-            SearchPosting.first_id <= item_id,
-            SearchPosting.last_id >= item_id,
-        )
+        .where(SearchPosting.term.in_(terms), SearchPosting.first_id == latest)
         .with_for_update()
     ).all()
     for term, first_id, ids in lists:

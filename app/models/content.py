@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -93,6 +94,9 @@ class Item(TimestampMixin, Base):
     lease_until: Mapped[datetime | None]
     reopen_reason: Mapped[str | None] = mapped_column(Text)
     reopen_link: Mapped[str | None] = mapped_column(String(500))
+    # Its search terms are in its import's posting lists (``SearchPosting``), not in rows of
+    # its own; cleared by the first edit, which gives it rows.
+    search_listed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -193,18 +197,19 @@ class SearchTerm(Base):
 
 class SearchPosting(Base):
     """The same inverted index for items written in bulk: one row per term and import batch,
-    listing the batch's items that contain the term (``first_id``..``last_id`` bound them).
+    listing the batch's items that contain the term (``first_id``: the batch's lowest id).
 
     An import of 100,000 items has ~58 terms per item: 5.8 million (term, item) rows, more than
-    the server can write at the import's budget, against ~4 (term, batch) rows per item here.
-    A term that leaves an imported item through an edit is removed from its list; terms it
-    gains go to :class:`SearchTerm`, so an item's terms are always the union of both."""
+    the server can write at the import's budget, against ~4.5 (term, batch) rows per item here.
+    Lists are never rewritten: an imported item's first edit moves its terms to
+    :class:`SearchTerm` and clears ``Item.search_listed``, after which search ignores the item's
+    ids in these lists (twenty reviewers editing items of one batch would otherwise queue for
+    the same lists)."""
 
     __tablename__ = "search_postings"
 
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    last_id: Mapped[int]
     item_ids: Mapped[list[int]] = mapped_column(IdList)
 
 
