@@ -56,7 +56,6 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
 from app import migrate  # noqa: E402
-from app.datasets import import_writer  # noqa: E402
 from app.db import make_engine, make_session_factory  # noqa: E402
 from app.items import checks, indexing, repository  # noqa: E402
 from app.items import service as item_service  # noqa: E402
@@ -335,7 +334,6 @@ def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
         version=1,
         created_at=stamp,
         updated_at=stamp,
-        search_listed=True,  # its terms go to the batch's posting lists, as an import's do
     )
     if status != "draft" and hasattr(Item, "submitted_at"):
         item.submitted_at = stamp  # it went through a submit
@@ -360,7 +358,8 @@ def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
         "after": snap,
     }
     text = indexing.item_text(item)
-    terms = indexing.terms_of(text)
+    # Terms are \w+ runs or CJK bigrams: never a tab, newline or backslash, so COPY text is safe.
+    terms = "".join(f"{term}\t{item_id}\n" for term in indexing.terms_of(text))
     keys = "".join(
         f"{r['item_id']}\t{r['band']}\t{r['project_id']}\t{r['key']}\n"
         for r in indexing.near_dup_rows(item_id, project_id, text)
@@ -403,7 +402,7 @@ class Seeder:
     def grow_to(self, target: int) -> dict[str, Any]:
         start = time.perf_counter()
         added = target - self.count
-        terms_n = lists_n = keys_n = 0
+        terms_n = keys_n = 0
         insert_s = 0.0
         with self.engine.connect() as conn:
             first = conn.scalar(sa.text("SELECT coalesce(max(id), 0) + 1 FROM items"))
@@ -415,22 +414,17 @@ class Seeder:
                 conn.execute(sa.insert(Item.__table__), [b[0] for b in batch])
                 conn.execute(sa.insert(ItemRevision.__table__), [b[1] for b in batch])
                 conn.execute(sa.insert(AuditEvent.__table__), [b[2] for b in batch])
-                # Posting lists per batch of 2,000, as an import writes them.
-                lists = import_writer.posting_rows(
-                    [b[0]["id"] for b in batch], [b[3] for b in batch]
-                )
+                terms = "".join(b[3] for b in batch)
                 keys = "".join(b[4] for b in batch)
                 with conn.connection.driver_connection.cursor() as cur:
-                    columns = ", ".join(import_writer.POSTING_COLUMNS)
-                    with cur.copy(f"COPY search_postings ({columns}) FROM STDIN") as copy:
-                        copy.write(import_writer.copy_lines(lists).encode())
+                    with cur.copy("COPY search_terms (term, item_id) FROM STDIN") as copy:
+                        copy.write(terms.encode())
                     columns = "item_id, band, project_id, key"
                     with cur.copy(f"COPY neardup_keys ({columns}) FROM STDIN") as copy:
                         copy.write(keys.encode())
                 conn.commit()
                 insert_s += time.perf_counter() - t0
-                terms_n += sum(len(b[3]) for b in batch)
-                lists_n += len(lists)
+                terms_n += terms.count("\n")
                 keys_n += keys.count("\n")
                 done += len(batch)
                 self.count += len(batch)
@@ -451,7 +445,6 @@ class Seeder:
         return {
             "items_added": added,
             "search_terms_added": terms_n,
-            "search_postings_added": lists_n,
             "neardup_keys_added": keys_n,
             "seconds": round(seeded - start, 2),
             "of_which_database_inserts_s": round(insert_s, 2),

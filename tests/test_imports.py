@@ -67,7 +67,7 @@ class TestReport:
         """All-or-nothing writes as it reads: two full batches (one may still be in flight)
         are written before line 4,900 fails, and must leave nothing behind, terms included."""
         from app.datasets.import_writer import BATCH
-        from app.models import ItemRevision, SearchPosting, SearchTerm
+        from app.models import ItemRevision, SearchTerm
 
         project, admin = setup
         lines = _alpaca_lines(2 * BATCH + 1000)
@@ -77,13 +77,12 @@ class TestReport:
         assert [p["number"] for p in job.errors] == [2 * BATCH + 900]
         assert job.rows_total == 2 * BATCH + 1000
         assert _count(db_session, project) == 0
-        for model in (ItemRevision, SearchPosting, SearchTerm):
+        for model in (ItemRevision, SearchTerm):
             assert db_session.scalar(select(func.count()).select_from(model)) == 0
 
     def test_many_batches_write_items_revisions_and_terms(self, db_session, tmp_path, setup):
         from app.datasets.import_writer import BATCH
         from app.items.repository import ItemFilter, page
-        from app.models import SearchPosting
 
         project, admin = setup
         count = 2 * BATCH + 7
@@ -99,17 +98,6 @@ class TestReport:
         assert _count(db_session, project) == count
         found, _cursor = page(db_session, ItemFilter(project_id=project.id, q="number 4007"))
         assert [item.instruction for item in found] == ["Say the number 4007."]
-        # A term in every row: one posting list per batch, together naming every item.
-        lists = db_session.scalars(
-            select(SearchPosting).where(SearchPosting.term == "say").order_by("first_id")
-        ).all()
-        assert len(lists) == 3
-        assert [len(posting.item_ids) for posting in lists] == [BATCH, BATCH, 7]
-        ids = [i for posting in lists for i in posting.item_ids]
-        assert ids == sorted(
-            db_session.scalars(select(Item.id).where(Item.project_id == project.id))
-        )
-        assert all(posting.first_id == posting.item_ids[0] for posting in lists)
         assert {i.version for i in found} == {1} and found[0].submitted_at is None
 
     def test_the_near_duplicate_pass_keys_every_item(self, db_session, tmp_path, setup):

@@ -1,5 +1,4 @@
-"""Writes imported rows in batches: items, their first revisions and their search postings
-(one row per term of the batch, ``SearchPosting``).
+"""Writes imported rows in batches: items, their first revisions and their search terms.
 
 On PostgreSQL the three go in by COPY with item ids reserved from the sequence up front; on
 SQLite by one executemany INSERT each (``app.bulk``). Near-duplicate keys are left to the
@@ -8,7 +7,6 @@ follow-up pass (``imports.index_near_duplicates``).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -18,7 +16,7 @@ from sqlalchemy.orm import Session
 from app import bulk
 from app.core.cjk import has_cjk
 from app.items import indexing
-from app.models import ImportJob, Item, ItemRevision, Project, SearchPosting, User
+from app.models import ImportJob, Item, ItemRevision, Project, SearchTerm, User
 from app.models.base import utcnow
 
 BATCH = 2000
@@ -50,10 +48,8 @@ ITEM_COLUMNS = (
     "updated_at",
     "submitted_at",
     "review_priority",
-    "search_listed",
 )
 REVISION_COLUMNS = ("item_id", "version", "snapshot", "content_hash", "editor_id", "created_at")
-POSTING_COLUMNS = ("term", "first_id", "item_ids")
 
 
 def source_of(job: ImportJob) -> str:
@@ -76,7 +72,6 @@ class ItemWriter:
             "guideline_version": project.guideline_version,
             "version": 1,
             "review_priority": 0,
-            "search_listed": True,  # its terms go to the batch's posting lists
         }
         self.actor_id = actor.id
         self.pending: list[dict[str, Any]] = []
@@ -145,13 +140,20 @@ class ItemWriter:
             for item_id, row in zip(ids, rows, strict=True)
         ]
         bulk.write(self.session, ItemRevision.__table__, REVISION_COLUMNS, revisions)
-        lists = posting_rows(ids, terms)
         if self.copy:
-            bulk.copy_text(
-                self.session, SearchPosting.__table__, POSTING_COLUMNS, copy_lines(lists)
-            )
+            # Terms are runs of word characters or CJK bigrams: nothing to escape for COPY. Sorted,
+            # the (term, item_id) B-tree takes the batch leaf by leaf instead of at random
+            # pages (a quarter less server time), and sorting lines beats sorting tuples.
+            lines = [
+                f"{term}\t{item_id}\n"
+                for item_id, words in zip(ids, terms, strict=True)
+                for term in words
+            ]
+            lines.sort()
+            bulk.copy_text(self.session, SearchTerm.__table__, ("term", "item_id"), "".join(lines))
         else:
-            bulk.write(self.session, SearchPosting.__table__, POSTING_COLUMNS, lists)
+            pairs = [(t, item_id) for item_id, words in zip(ids, terms, strict=True) for t in words]
+            bulk.write(self.session, SearchTerm.__table__, ("term", "item_id"), pairs)
         self.written += len(rows)
 
     def _item_row(self, entry: dict[str, Any], now) -> dict[str, Any]:
@@ -170,24 +172,6 @@ class ItemWriter:
         row["created_at"] = row["updated_at"] = now
         row["submitted_at"] = now if status == "submitted" else None
         return row
-
-
-def posting_rows(ids: list[int], terms: list[set[str]]) -> list[tuple[str, int, list[int]]]:
-    """The batch's posting lists, by term: (term, the batch's first id, its items in id order)."""
-    lists: dict[str, list[int]] = defaultdict(list)
-    for item_id, words in zip(ids, terms, strict=True):
-        for term in words:
-            lists[term].append(item_id)
-    first = min(ids)
-    return [(term, first, items) for term, items in sorted(lists.items())]
-
-
-def copy_lines(lists: list[tuple[str, int, list[int]]]) -> str:
-    """Posting rows in COPY's text format. Terms are runs of word characters or CJK bigrams
-    and the rest are numbers: nothing to escape, and formatting lines beats adapting values."""
-    return "".join(
-        f"{term}\t{first}\t{{{','.join(map(str, items))}}}\n" for term, first, items in lists
-    )
 
 
 def _search_text(row: dict[str, Any]) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from app.core import neardup
 from app.core.cjk import CJK_CLASS
-from app.models import Item, NearDupKey, SearchPosting, SearchTerm
+from app.models import Item, NearDupKey, SearchTerm
 
 _CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 _WORD = re.compile(r"\w+")
@@ -70,17 +69,10 @@ def reindex(session: Session, item: Item, before: str | None = None) -> None:
 
     Only what changed is written: an edit touches a few words, and rewriting all ~60 terms and
     16 keys of an item was most of the cost of a save. The stored terms are those of the text
-    before (``search_terms`` has no index by item, which halved an import's cost for it). An
-    imported item's first edit gives it rows for all its terms and leaves its import's posting
-    lists, which are shared with its batch and never rewritten."""
+    before (``search_terms`` has no index by item, which halved an import's cost for it)."""
     text = item_text(item)
     terms = terms_of(text)
-    if item.search_listed:
-        stored: set[str] = set()
-        session.execute(update(Item).where(Item.id == item.id).values(search_listed=False))
-        set_committed_value(item, "search_listed", False)  # not a new version of the item
-    else:
-        stored = terms_of(before) if before is not None else set()
+    stored = terms_of(before) if before is not None else set()
     if gone := stored - terms:
         session.execute(
             delete(SearchTerm).where(SearchTerm.item_id == item.id, SearchTerm.term.in_(gone))
@@ -107,37 +99,10 @@ def forget(session: Session, items: list[Item]) -> None:
     to cascade from, see ``SearchTerm``): call it before deleting items."""
     for item in items:
         terms = terms_of(item_text(item))
-        if item.search_listed:
-            _unlist(session, item.id, terms)
         session.execute(
             delete(SearchTerm).where(SearchTerm.item_id == item.id, SearchTerm.term.in_(terms))
         )
     session.execute(delete(NearDupKey).where(NearDupKey.item_id.in_([i.id for i in items])))
-
-
-def _unlist(session: Session, item_id: int, terms: set[str]) -> None:
-    """Take a deleted item out of its batch's posting lists: SQLite may give its id to the
-    next item, which must not inherit its terms. Deleting is rare (drafts only) and the lists
-    are locked first, so two deletions from one batch do not write back each other's ids."""
-    batch = aliased(SearchPosting)
-    latest = (
-        select(func.max(batch.first_id))
-        .where(batch.term == SearchPosting.term, batch.first_id <= item_id)
-        .scalar_subquery()
-    )
-    lists = session.execute(
-        select(SearchPosting.term, SearchPosting.first_id, SearchPosting.item_ids)
-        .where(SearchPosting.term.in_(terms), SearchPosting.first_id == latest)
-        .with_for_update()
-    ).all()
-    for term, first_id, ids in lists:
-        if item_id not in ids:
-            continue
-        same = (SearchPosting.term == term, SearchPosting.first_id == first_id)
-        if rest := [i for i in ids if i != item_id]:
-            session.execute(update(SearchPosting).where(*same).values(item_ids=rest))
-        else:
-            session.execute(delete(SearchPosting).where(*same))
 
 
 def near_dup_rows(item_id: int, project_id: int, text: str) -> list[dict]:

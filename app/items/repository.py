@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import (
-    Boolean,
-    ColumnElement,
-    FunctionElement,
-    Integer,
-    Select,
-    String,
-    and_,
-    bindparam,
-    false,
-    func,
-    or_,
-    select,
-    true,
-    union_all,
-)
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.core.kinds import ItemStatus
 from app.items.indexing import query_terms
-from app.models import Item, SearchPosting, SearchTerm
+from app.models import Item, SearchTerm
 
 SORTS = {"newest", "oldest", "updated"}
 
@@ -52,9 +34,7 @@ class ItemFilter:
     item_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
-def _where(
-    session: Session, query: Select, f: ItemFilter, *, with_status: bool = True, paged: bool = True
-) -> Select:
+def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     query = query.where(Item.project_id == f.project_id)
     for column, value in (
         (Item.kind, f.kind),
@@ -79,10 +59,10 @@ def _where(
         )
     if f.q.strip():
         exact, verify = query_terms(f.q)
-        if exact:
-            # Probing items in page order pays only while each probe is a hash lookup: with a
-            # substring to check as well (CJK), the rarest term leads.
-            query = query.where(*_has_terms(session, exact, paged=paged and not verify))
+        for term in exact:
+            query = query.where(
+                Item.id.in_(select(SearchTerm.item_id).where(SearchTerm.term == term))
+            )
         for text in verify if verify else []:
             pattern = f"%{_escape(text)}%"
             query = query.where(
@@ -95,87 +75,6 @@ def _where(
         if not exact and not verify:
             query = query.where(False)
     return query
-
-
-# A term found in more items than this never leads a search. Leading, each of its items is
-# read by id and the matches sorted: ~10 µs an item. Probed, items are read in page order and
-# looked up in a hash of the term's ids: ~2 µs an item read, and a page of 51 at a density of
-# d reads 51/d of them. At 100,000 items the two meet near 1,000 occurrences; a 24,000-item
-# term took 200 ms leading and 20 ms probed. The rarest term under the mark leads, so a rare
-# word finds its few items without reading the project.
-LEADING_TERM_MAX = 1_000
-
-
-class HasTerm(ColumnElement[bool]):
-    """The item contains a term: by the rows of items saved or edited (``search_terms``), or by
-    the posting lists of imported items not edited since (``search_postings``), which each
-    backend reads its own way, so the subquery is built when the statement is compiled.
-
-    ``lead``: a plain ``IN`` the planner turns into a join that starts from the term's items;
-    otherwise the test is wrapped so it stays a filter probed per item (PostgreSQL cannot guess
-    how many items an unnested list holds, and would start from a frequent term's items)."""
-
-    inherit_cache = True
-    type = Boolean()
-    _is_implicitly_boolean = True  # no "= 1" after it where booleans are integers
-    _traverse_internals = [
-        ("term", InternalTraversal.dp_clauseelement),
-        ("lead", InternalTraversal.dp_boolean),
-    ]
-
-    def __init__(self, term: str, *, lead: bool = True) -> None:
-        self.term = bindparam(None, term, type_=String())
-        self.lead = lead
-
-
-class ListLength(FunctionElement[int]):
-    """How many ids a posting list holds."""
-
-    inherit_cache = True
-    type = Integer()
-
-
-@compiles(ListLength)
-def _list_length(element: ListLength, compiler, **kw) -> str:
-    name = "cardinality" if compiler.dialect.name == "postgresql" else "json_array_length"
-    return f"{name}({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(HasTerm)
-def _has_term(element: HasTerm, compiler, **kw) -> str:
-    if compiler.dialect.name == "postgresql":
-        posted = select(func.unnest(SearchPosting.item_ids))
-    else:
-        listed = func.json_each(SearchPosting.item_ids).table_valued("value")
-        posted = select(listed.c.value).select_from(SearchPosting).join(listed, true())
-    own = select(SearchTerm.item_id).where(SearchTerm.term == element.term)
-    test = Item.id.in_(union_all(own, posted.where(SearchPosting.term == element.term)))
-    if not element.lead:
-        test = func.coalesce(test, false())
-    # Lists name an item only while it is listed: an edited item's ids in them are stale.
-    return compiler.process(and_(test, or_(Item.search_listed, Item.id.in_(own))), **kw)
-
-
-def term_frequencies(session: Session, terms: list[str]) -> Counter[str]:
-    """In how many items each term occurs (all projects): two index range reads."""
-    found: Counter[str] = Counter()
-    own = select(SearchTerm.term, func.count()).where(SearchTerm.term.in_(terms))
-    listed = select(SearchPosting.term, func.sum(ListLength(SearchPosting.item_ids))).where(
-        SearchPosting.term.in_(terms)
-    )
-    for query in (own.group_by(SearchTerm.term), listed.group_by(SearchPosting.term)):
-        for term, count in session.execute(query):
-            found[term] += count or 0
-    return found
-
-
-def _has_terms(session: Session, terms: list[str], *, paged: bool) -> list[HasTerm]:
-    """One test per term; the rarest leads, unless a page (not a count, which reads every
-    match) is better served by probing a frequent term per item in page order."""
-    counts = term_frequencies(session, terms)
-    rarest = min(terms, key=lambda term: counts[term])
-    lead = counts[rarest] <= LEADING_TERM_MAX or not paged
-    return [HasTerm(term, lead=lead and term == rarest) for term in terms]
 
 
 def _text():
@@ -202,7 +101,7 @@ def _decode(cursor: str) -> list:
 def page(session: Session, f: ItemFilter, *, cursor: str | None = None, limit: int = 50):
     """One page of items and the cursor for the next one (keyset, never OFFSET)."""
     sort = f.sort if f.sort in SORTS else "newest"
-    query = _where(session, select(Item), f)
+    query = _where(select(Item), f)
     after = _decode(cursor) if cursor else []
     if sort == "oldest":
         if after:
@@ -249,7 +148,7 @@ def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -
     """Items per status for the filter (ignoring its status), each count stopping at ``cap``.
 
     One statement of one bounded subquery per status, each an index range scan."""
-    matching = _where(session, select(Item.id), f, with_status=False, paged=False)
+    matching = _where(select(Item.id), f, with_status=False)
     columns = [
         select(func.count())
         .select_from(matching.where(Item.status == status.value).limit(cap + 1).subquery())

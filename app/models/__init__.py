@@ -11,7 +11,6 @@ from app.models.content import (
     NearDupKey,
     Project,
     Review,
-    SearchPosting,
     SearchTerm,
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
@@ -38,7 +37,6 @@ __all__ = [
     "Project",
     "Review",
     "Role",
-    "SearchPosting",
     "SearchTerm",
     "TokenScope",
     "User",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, func
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import JSON, DateTime, MetaData, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -20,9 +20,6 @@ NAMING_CONVENTION = {
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
-# A list of ids: an integer array on PostgreSQL (``unnest`` reads it), JSON text on SQLite
-# (``json_each`` does).
-IdList = JSON().with_variant(ARRAY(Integer), "postgresql")
 
 
 def utcnow() -> datetime:

@@ -13,11 +13,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdList, TimestampMixin
+from app.models.base import Base, TimestampMixin
 
 
 class Project(TimestampMixin, Base):
@@ -94,9 +93,6 @@ class Item(TimestampMixin, Base):
     lease_until: Mapped[datetime | None]
     reopen_reason: Mapped[str | None] = mapped_column(Text)
     reopen_link: Mapped[str | None] = mapped_column(String(500))
-    # Its search terms are in its import's posting lists (``SearchPosting``), not in rows of
-    # its own; cleared by the first edit, which gives it rows.
-    search_listed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -181,36 +177,17 @@ class Label(TimestampMixin, Base):
 
 
 class SearchTerm(Base):
-    """Inverted index for item search, one row per term of an item saved on its own: words,
-    and CJK character bigrams so that a two-character Chinese query finds longer words on
-    SQLite and PostgreSQL alike. Imported items are indexed in :class:`SearchPosting`.
+    """Inverted index for item search: words, and CJK character bigrams so that a
+    two-character Chinese query finds longer words on SQLite and PostgreSQL alike.
 
-    The table keeps only its primary key: no foreign key (a check per row doubled the cost) and
-    no index by item (another half). An item's rows are found from its text
-    (``app.items.indexing``), and ``forget`` deletes them with the item."""
+    Imports write ~58 rows per item, so the table keeps only its primary key: no foreign key
+    (a check per row doubled the cost) and no index by item (another half). An item's rows are
+    found from its text (``app.items.indexing``), and ``forget`` deletes them with the item."""
 
     __tablename__ = "search_terms"
 
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
     item_id: Mapped[int] = mapped_column(primary_key=True)
-
-
-class SearchPosting(Base):
-    """The same inverted index for items written in bulk: one row per term and import batch,
-    listing the batch's items that contain the term (``first_id``: the batch's lowest id).
-
-    An import of 100,000 items has ~58 terms per item: 5.8 million (term, item) rows, more than
-    the server can write at the import's budget, against ~4.5 (term, batch) rows per item here.
-    Lists are never rewritten: an imported item's first edit moves its terms to
-    :class:`SearchTerm` and clears ``Item.search_listed``, after which search ignores the item's
-    ids in these lists (twenty reviewers editing items of one batch would otherwise queue for
-    the same lists)."""
-
-    __tablename__ = "search_postings"
-
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    item_ids: Mapped[list[int]] = mapped_column(IdList)
 
 
 class NearDupKey(Base):
