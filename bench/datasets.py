@@ -51,7 +51,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -76,10 +75,8 @@ from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E
 from app.models import Item, NearDupKey, Project, SearchTerm, User  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
 from app.users import service as user_service  # noqa: E402
+from bench.pg import fresh_database, libpq_url, postgres_unavailable  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get(
-    "STUDIO_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BUDGET_IMPORT = 20_000
 BUDGET_NEARDUP = 2_000
 BUDGET_EXPORT = 50_000
@@ -226,37 +223,6 @@ def write_alpaca(path: Path, rows: int) -> dict[str, Any]:
 
 def log(message: str) -> None:
     print(f"[bench/datasets {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"studio_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    log(f"created database {name}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        log(f"dropped database {name}")
-
-
-def postgres_unavailable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable
-        return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {str(error).splitlines()[0]}"
-    return None
-
-
-def libpq_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def maintenance(engine: sa.Engine, sql: str) -> float:
@@ -923,7 +889,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["file"] = write_alpaca(path, args.rows)
         report["file"]["generate_s"] = round(time.perf_counter() - t0, 2)
         log(f"wrote {args.rows:,} rows ({report['file']['bytes'] / 2**20:.1f} MiB)")
-        with fresh_database() as url:
+        with fresh_database(log) as url:
             report["database"] = url.rsplit("/", 1)[0].split("@")[-1]
             t0 = time.perf_counter()
             migrate.upgrade(url)

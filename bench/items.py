@@ -64,10 +64,8 @@ from app.models import AuditEvent, Item, ItemRevision, Project, User  # noqa: E4
 from app.projects import service as project_service  # noqa: E402
 from app.tokens import service as token_service  # noqa: E402
 from app.users import service as user_service  # noqa: E402
+from bench.pg import fresh_database, postgres_unavailable  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get(
-    "STUDIO_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 STUDIO = ROOT / ".venv" / "bin" / "studio"
 BUDGET_MS = 50.0
 BUDGET_RATIO = 2.0
@@ -289,33 +287,6 @@ def perturb(text: str, rng: random.Random) -> str:
 
 def log(message: str) -> None:
     print(f"[bench/items {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"studio_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    log(f"created database {name}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        log(f"dropped database {name}")
-
-
-def postgres_unavailable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable
-        return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {str(error).splitlines()[0]}"
-    return None
 
 
 def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
@@ -1003,7 +974,7 @@ def run() -> dict[str, Any]:
             f"(~1%); search_en_frequent: '{EN_FREQUENT}', in most English items (not budgeted).",
         ],
     }
-    with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp, fresh_database() as url:
+    with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp, fresh_database(log) as url:
         report["database"] = url.rsplit("/", 1)[0].split("@")[-1]
         t0 = time.perf_counter()
         migrate.upgrade(url)
