@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -63,11 +64,9 @@ def begin_for_write(session: Session) -> None:
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work: commit when the handler returns, roll back on an exception."""
-    session = request.app.state.session_factory()
-    if request.method in WRITE_METHODS:
-        begin_for_write(session)
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """One unit of work: commit when the block succeeds, roll back when it raises, close."""
     try:
         yield session
         session.commit()
@@ -76,6 +75,29 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def postgres_unreachable(url: str) -> str | None:
+    """Why the PostgreSQL server at ``url`` cannot be used, or None when it answers (3 s at
+    most)."""
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure means unreachable
+        return f"PostgreSQL at {url} is unreachable: {str(error).splitlines()[0]}"
+    return None
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: commit when the handler returns, roll back on an
+    exception."""
+    session = request.app.state.session_factory()
+    if request.method in WRITE_METHODS:
+        begin_for_write(session)
+    with transaction(session):
+        yield session
 
 
 # scope="function": commit as soon as the handler returns, before the response is sent, so a

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from app.db import postgres_unreachable
+
 PG_ADMIN_URL = os.environ.get(
     "STUDIO_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -32,14 +34,7 @@ def fresh_database(log: Callable[[str], None]) -> Iterator[str]:
 
 
 def postgres_unavailable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable
-        return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {str(error).splitlines()[0]}"
-    return None
+    return postgres_unreachable(PG_ADMIN_URL)
 
 
 def libpq_url(url: str) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from app.db import postgres_unreachable
+
 PG_ADMIN_URL = os.environ.get(
     "STUDIO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -19,14 +21,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 def postgres_unavailable() -> str | None:
     """Why PostgreSQL cannot be used, or None when it answers."""
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable
-        return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {str(error).splitlines()[0]}"
-    return None
+    return postgres_unreachable(PG_ADMIN_URL)
 
 
 def require_postgres() -> None:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import ensure_var_dir, fail, unit_of_work
+from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
-from app.errors import DomainError
 
 
 @click.group()
@@ -55,20 +54,17 @@ def users_create(email, role, password, display_name, language) -> None:
 
     generated = password is None
     password = password or generate_password()
-    try:
-        with unit_of_work() as session:
-            user = service.create_user(
-                session=session,
-                email=email,
-                role=role,
-                password=password,
-                display_name=display_name,
-                language=language,
-                actor=None,
-            )
-            click.echo(f"created {user.role} {user.email} (id {user.id})")
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        user = service.create_user(
+            session=session,
+            email=email,
+            role=role,
+            password=password,
+            display_name=display_name,
+            language=language,
+            actor=None,
+        )
+        click.echo(f"created {user.role} {user.email} (id {user.id})")
     if generated:
         click.echo(f"password: {password}")
 
@@ -80,13 +76,10 @@ def users_set_role(email: str, role: str) -> None:
     """Change a person's role."""
     from app.users import service
 
-    try:
-        with unit_of_work() as session:
-            user = service.find_by_email(session=session, email=email)
-            service.set_role(session=session, user_id=user.id, role=role, actor=None)
-            click.echo(f"{user.email} is now {role}")
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        user = service.find_by_email(session=session, email=email)
+        service.set_role(session=session, user_id=user.id, role=role, actor=None)
+        click.echo(f"{user.email} is now {role}")
 
 
 @users.command("deactivate")
@@ -95,13 +88,10 @@ def users_deactivate(email: str) -> None:
     """Deactivate a person; their sessions end at once."""
     from app.users import service
 
-    try:
-        with unit_of_work() as session:
-            user = service.find_by_email(session=session, email=email)
-            service.set_active(session=session, user_id=user.id, active=False, actor=None)
-            click.echo(f"{user.email} deactivated")
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        user = service.find_by_email(session=session, email=email)
+        service.set_active(session=session, user_id=user.id, active=False, actor=None)
+        click.echo(f"{user.email} deactivated")
 
 
 @users.command("list")
@@ -129,15 +119,12 @@ def tokens_create(name: str, scope: str, email: str | None) -> None:
     from app.tokens import service
     from app.users import service as users_service
 
-    try:
-        with unit_of_work() as session:
-            owner = users_service.find_by_email(session=session, email=email) if email else None
-            issued = service.create_token(
-                session=session, name=name, scope=scope, owner=owner, actor=None
-            )
-            raw = issued.raw
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        owner = users_service.find_by_email(session=session, email=email) if email else None
+        issued = service.create_token(
+            session=session, name=name, scope=scope, owner=owner, actor=None
+        )
+        raw = issued.raw
     click.echo(raw)
 
 
@@ -170,9 +157,6 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke a token by id."""
     from app.tokens import service
 
-    try:
-        with unit_of_work() as session:
-            token = service.revoke_token(session=session, token_id=token_id, actor=None)
-            click.echo(f"revoked {token.name}")
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        token = service.revoke_token(session=session, token_id=token_id, actor=None)
+        click.echo(f"revoked {token.name}")

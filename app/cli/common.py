@@ -10,24 +10,21 @@ import click
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, transaction
 from app.errors import DomainError
 
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """One transaction for a CLI command, committed when the block succeeds."""
-    settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
-    session = make_session_factory(engine)()
+    """One transaction for a CLI command, committed when the block succeeds. A domain error
+    rolls it back and ends the command with its message and exit status 1."""
+    engine = make_engine(get_settings().resolved_database_url)
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        with transaction(make_session_factory(engine)()) as session:
+            yield session
+    except DomainError as error:
+        fail(error)
     finally:
-        session.close()
         engine.dispose()
 
 

@@ -6,9 +6,8 @@ import sys
 
 import click
 
-from app.cli.common import fail, unit_of_work
+from app.cli.common import unit_of_work
 from app.config import get_settings
-from app.errors import DomainError
 
 
 @click.command("import")
@@ -32,44 +31,39 @@ def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
 
     from app.datasets import imports
 
-    try:
-        with unit_of_work() as session:
-            project, actor = _project_and_actor(session, project_ref, email)
-            with Path(path).open("rb") as f:
-                job = imports.store_upload(
-                    session=session,
-                    project=project,
-                    filename=Path(path).name,
-                    stream=f,
-                    folder=get_settings().resolved_artifacts_dir / "imports",
-                    actor=actor,
-                )
-            click.echo(f"{job.container} file, detected format: {job.schema}")
-            options = imports.ImportOptions(
-                schema=schema, mode=mode, status=status, cleaning=list(rules)
+    with unit_of_work() as session:
+        project, actor = _project_and_actor(session, project_ref, email)
+        with Path(path).open("rb") as f:
+            job = imports.store_upload(
+                session=session,
+                project=project,
+                filename=Path(path).name,
+                stream=f,
+                folder=get_settings().resolved_artifacts_dir / "imports",
+                actor=actor,
             )
+        click.echo(f"{job.container} file, detected format: {job.schema}")
+        options = imports.ImportOptions(
+            schema=schema, mode=mode, status=status, cleaning=list(rules)
+        )
 
-            def progress(phase: str, done: int, total: int) -> None:
-                click.echo(
-                    f"\r{phase}: {done}" + (f"/{total}" if total else ""), nl=False, err=True
-                )
+        def progress(phase: str, done: int, total: int) -> None:
+            click.echo(f"\r{phase}: {done}" + (f"/{total}" if total else ""), nl=False, err=True)
 
-            job = imports.run(
-                session=session, job_id=job.id, options=options, actor=actor, progress=progress
-            )
-            click.echo("", err=True)
-            for problem in job.errors[:50]:
-                click.echo(f"line {problem['number']}: {'; '.join(problem['reasons'])}")
-            if job.state != "done":
-                click.echo(f"error: {job.message}", err=True)
-                sys.exit(1)
-            imports.index_near_duplicates(session=session, job_id=job.id)
-            click.echo(
-                f"imported {job.created_items} items, skipped {job.skipped_duplicates} "
-                f"already present, {job.error_count} rows with problems"
-            )
-    except DomainError as error:
-        fail(error)
+        job = imports.run(
+            session=session, job_id=job.id, options=options, actor=actor, progress=progress
+        )
+        click.echo("", err=True)
+        for problem in job.errors[:50]:
+            click.echo(f"line {problem['number']}: {'; '.join(problem['reasons'])}")
+        if job.state != "done":
+            click.echo(f"error: {job.message}", err=True)
+            sys.exit(1)
+        imports.index_near_duplicates(session=session, job_id=job.id)
+        click.echo(
+            f"imported {job.created_items} items, skipped {job.skipped_duplicates} "
+            f"already present, {job.error_count} rows with problems"
+        )
 
 
 @click.command("export")
@@ -88,12 +82,9 @@ def export_version(version_id: int, fmt: str, out: str) -> None:
 
     from app.datasets import export
 
-    try:
-        with unit_of_work() as session:
-            for path in export.write_folder(session, version_id, fmt, Path(out)):
-                click.echo(str(path))
-    except DomainError as error:
-        fail(error)
+    with unit_of_work() as session:
+        for path in export.write_folder(session, version_id, fmt, Path(out)):
+            click.echo(str(path))
 
 
 def _project_and_actor(session, project_ref: str, email: str | None):
