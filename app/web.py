@@ -12,6 +12,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
+from app.core.kinds import ItemContent
+from app.core.prompts import render_messages
 from app.display import ALL_LABELS
 from app.paths import TEMPLATES
 
@@ -43,10 +45,7 @@ def _catalog_ngettext(singular: str, plural: str, n: int) -> str:
 
 def _render_snapshot(snapshot: dict) -> list[dict]:
     """Chat messages of a stored revision, through the one prompt renderer."""
-    from app.core.prompts import render_messages
-    from app.datasets.export import content_of
-
-    return render_messages(content_of(snapshot))
+    return render_messages(ItemContent.from_row(snapshot))
 
 
 def error_text(error) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.core import constraints, metrics, protocol
+from app.core.kinds import ItemContent
 from app.datasets import versions
-from app.datasets.export import content_of
 from app.datasets.versions import VersionFilter
 from app.jobs import service as jobs
 from tests.test_datasets import approved_project
@@ -114,7 +114,7 @@ def run_job(
     for link, revision in pinned:
         if link.split != "eval":
             continue
-        content = content_of(revision.snapshot)
+        content = ItemContent.from_row(revision.snapshot)
         refs = [c.model_dump() for c in content.constraints]
         base = "no idea"
         # The tuned model gets tasks right and breaks the no-comma rule.

@@ -137,7 +137,7 @@ def reference_rows(session: Session, version_id: int, split: str):
             "difficulty": snap.get("difficulty"),
             "split": split,
         }
-        yield writers.export_row(export.content_of(snap), meta)
+        yield writers.export_row(ItemContent.from_row(snap), meta)
 
 
 def reference_write(fmt: str, rows, path: Path) -> None:
@@ -264,7 +264,7 @@ def test_snapshots_from_the_services_take_the_fast_path(db_session):
     for _item_id, _revision, snap in snapshots:
         view = export._plain_content(snap)
         assert view is not None, snap
-        assert view.model_dump() == export.content_of(snap).model_dump(mode="json")
+        assert view.model_dump() == ItemContent.from_row(snap).model_dump(mode="json")
 
 
 def test_pinned_snapshots_match_pinned(db_session):
@@ -471,7 +471,7 @@ def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_the_model(snap):
 def test_the_fast_view_dumps_as_the_model_does(snap):
     view = export._plain_content(snap)
     assert view is not None
-    model = export.content_of(snap)
+    model = ItemContent.from_row(snap)
     assert json.dumps(view.model_dump()) == json.dumps(model.model_dump(mode="json"))
 
 

@@ -8,11 +8,12 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app.core import status as machine
 from app.errors import Conflict, Forbidden
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import AuditEvent, Project, Review
-from app.reviews import machine, service
+from app.reviews import service
 from app.reviews.service import QueueFilter
 from tests.factories import make_token, make_user
 from tests.helpers import login
@@ -36,9 +37,13 @@ def _audit_count(session, item_id) -> int:
 
 def _act(session, item, action, reviewer, author):
     if action == "submit":
-        return items.submit_item(
-            session=session, item_id=item.id, expected_version=item.version, actor=author
-        )
+        # Submitting an item as it is happens only in bulk, which skips what it may not
+        # submit; a refusal here reads as the conflict a single item's refusal would be.
+        if not items.bulk_submit(
+            session=session, project_id=item.project_id, item_ids=[item.id], actor=author
+        ):
+            raise Conflict(machine.WHY_NOT["submit"], status=item.status)
+        return item
     if action == "edit":
         return items.update_item(
             session=session,
@@ -66,7 +71,7 @@ def _act(session, item, action, reviewer, author):
 
 
 EXPECTED = {  # (status, action) → resulting status, or None for 409
-    (s, a): machine.TRANSITIONS.get((s, a)) for s in machine.STATUSES for a in machine.ACTIONS
+    (s, a): machine.TRANSITIONS.get((s, a)) for s in machine.ItemStatus for a in machine.ACTIONS
 }
 
 
@@ -362,8 +367,8 @@ class TestQueue:
         later = make_item(
             db_session, project, author, text="Written as a draft, submitted later.", submit=False
         )
-        items.submit_item(
-            session=db_session, item_id=later.id, expected_version=later.version, actor=author
+        items.bulk_submit(
+            session=db_session, project_id=project.id, item_ids=[later.id], actor=author
         )
         f = QueueFilter(project_id=project.id)
         claimed = service.claim_next(session=db_session, reviewer=reviewer, f=f)

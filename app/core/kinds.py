@@ -1,8 +1,12 @@
-"""Item kinds, statuses and the content model shared by the web app, exports and the trainer.
+"""Item kinds and the content model shared by the web app, exports and the trainer.
 
 ``ItemContent`` is what an item *says*: the part that renders into a prompt (design §5) and that
 the content hash covers. Who wrote it, its tags and its review state live with the database row.
 Error messages are shown to annotators as they are, so they are written as sentences.
+
+This is the one definition of item content: the item table's content columns, revision
+snapshots, the import's rows, exports and the editor's draft all take their field list from
+``CONTENT_FIELDS``. Adding a field means editing this module, the ``Item`` model and a migration.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -23,12 +27,23 @@ class ItemKind(StrEnum):
     example = "example"
 
 
-class ItemStatus(StrEnum):
-    draft = "draft"
-    submitted = "submitted"
-    approved = "approved"
-    rejected = "rejected"
-    changes_requested = "changes_requested"
+# The fields of the first content schema: the canonical JSON always holds them, as it always
+# has. A field added later enters it only when it differs from its default, so adding one never
+# moves the hash of existing content. Never extend this tuple.
+ALWAYS_HASHED = (
+    "kind",
+    "instruction",
+    "input",
+    "output",
+    "demos",
+    "constraints",
+    "rules",
+    "state_constraints",
+    "language",
+)
+# The dataset manifest's deliberate subset: an item's words, not how they are stated or
+# detected. Changing it would change the manifest hash of every dataset version.
+MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constraints")
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -66,8 +81,9 @@ class ConstraintRef(_Strict):
         return value
 
 
-class ItemContent(_Strict):
-    """The renderable content of an item; ``input`` is the query for ``example`` items."""
+class ContentFields(_Strict):
+    """The fields of item content, their types and defaults, without the rules that tie them
+    together: the editor's draft and the API's item hold these before any check."""
 
     kind: ItemKind
     instruction: str
@@ -80,6 +96,10 @@ class ItemContent(_Strict):
     # Off for imported prompts whose instruction already states the registry constraints.
     state_constraints: bool = True
     language: str = "en"
+
+
+class ItemContent(ContentFields):
+    """The renderable content of an item; ``input`` is the query for ``example`` items."""
 
     @field_validator("instruction")
     @classmethod
@@ -110,6 +130,14 @@ class ItemContent(_Strict):
             self._check_example()
         return self
 
+    @classmethod
+    def from_row(cls, row: Any) -> ItemContent:
+        """The content of an ``Item`` row, a revision snapshot or any mapping of its fields;
+        a field the row lacks takes its default."""
+        if isinstance(row, Mapping):
+            return cls.model_validate({k: row[k] for k in CONTENT_FIELDS if k in row})
+        return cls.model_validate({k: getattr(row, k) for k in CONTENT_FIELDS if hasattr(row, k)})
+
     def _check_example(self) -> None:
         if not self.demos:
             raise _invalid("An example item needs at least one demonstration.")
@@ -123,11 +151,30 @@ class ItemContent(_Strict):
             raise _invalid("An example item needs a query input after its demonstrations.")
 
 
+CONTENT_FIELDS: tuple[str, ...] = tuple(ItemContent.model_fields)
+# Later fields and the JSON of their defaults: left out of the canonical JSON at these values.
+_LATE_DEFAULTS: dict[str, Any] = {
+    name: TypeAdapter(field.annotation).dump_python(
+        field.get_default(call_default_factory=True), mode="json"
+    )
+    for name, field in ItemContent.model_fields.items()
+    if name not in ALWAYS_HASHED
+}
+
+
+def hashed_fields(dump: Mapping[str, Any]) -> dict[str, Any]:
+    """What the canonical JSON holds of ``content.model_dump(mode="json")``."""
+    return {k: v for k, v in dump.items() if k not in _LATE_DEFAULTS or v != _LATE_DEFAULTS[k]}
+
+
 def canonical_json(content: ItemContent) -> str:
     """The content as canonical JSON: sorted keys, no whitespace, non-ASCII kept as is."""
-    return json.dumps(
-        content.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return _canonical_text(content.model_dump(mode="json"))
+
+
+def _canonical_text(dump: Mapping[str, Any]) -> str:
+    fields = hashed_fields(dump) if _LATE_DEFAULTS else dump
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(content: ItemContent | Mapping[str, Any]) -> str:
@@ -140,5 +187,4 @@ def content_hash(content: ItemContent | Mapping[str, Any]) -> str:
 def dump_hash(dump: Mapping[str, Any]) -> str:
     """:func:`content_hash` of ``content.model_dump(mode="json")``, without validating it again
     (the import's path: it has just validated and dumped the row)."""
-    text = json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical_text(dump).encode("utf-8")).hexdigest()

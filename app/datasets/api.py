@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.auth.deps import Admin, Reviewer, Worker
+from app.core.kinds import ItemContent
 from app.core.protocol import DatasetItem, DatasetManifest, DatasetSplitPage
 from app.datasets import export, imports, versions
 from app.datasets.versions import VersionFilter
@@ -162,7 +163,7 @@ def worker_split(
             item_id=link.item_id,
             revision=link.revision,
             split=split,
-            content=export.content_of(rev.snapshot),
+            content=ItemContent.from_row(rev.snapshot),
             domain=rev.snapshot.get("domain"),
             tags=rev.snapshot.get("tags") or [],
         )

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session, aliased
 
 from app.audit import service as audit
 from app.core import neardup
+from app.core import status as machine
 from app.errors import Conflict, InvalidInput
 from app.i18n import N_
 from app.items import indexing
 from app.models import Item, NearDupKey, Review, User
 from app.models.base import utcnow
-from app.reviews import machine
 
 NEAR_THRESHOLD = 0.5
 MAX_CLUSTERS = 100

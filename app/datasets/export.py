@@ -45,26 +45,6 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def content_of(snapshot: dict[str, Any]) -> ItemContent:
-    return ItemContent(
-        **{
-            k: snapshot[k]
-            for k in (
-                "kind",
-                "instruction",
-                "input",
-                "output",
-                "demos",
-                "constraints",
-                "rules",
-                "state_constraints",
-                "language",
-            )
-            if k in snapshot
-        }
-    )
-
-
 def rows(session: Session, version_id: int, split: str) -> Iterator[dict[str, Any]]:
     """Export rows of one split, streamed; close it (or read it to the end) before the session
     runs anything else (see ``versions.pinned_snapshots``)."""
@@ -84,7 +64,7 @@ def _export_rows(snapshots, split: str) -> Iterator[dict[str, Any]]:
         }
         content = _plain_content(snap)
         if content is None:  # anything unusual takes the validating path, errors included
-            yield writers.export_row(content_of(snap), meta)
+            yield writers.export_row(ItemContent.from_row(snap), meta)
         else:
             yield writers.export_row(content, meta)  # type: ignore[arg-type]
 
@@ -94,7 +74,10 @@ def _export_rows(snapshots, split: str) -> Iterator[dict[str, Any]]:
 # Validating every snapshot into ``ItemContent`` and dumping it again cost more than reading
 # it. A snapshot was validated when it was saved; when its fields have exactly the types and
 # shapes the model would keep as they are, a plain view renders (through the same
-# ``render_messages``) and dumps identically. Anything else goes through ``content_of``.
+# ``render_messages``) and dumps identically. Anything else goes through the model.
+#
+# The view knows the content fields it was written for. A field added to ``ItemContent`` later
+# takes the model's path whenever a snapshot sets it, and is dumped at its default otherwise.
 
 _KINDS = {kind.value: kind for kind in ItemKind}
 
@@ -133,11 +116,21 @@ class _ContentView(NamedTuple):
             "rules": list(self.rules),
             "state_constraints": self.state_constraints,
             "language": self.language,
+            **_LATER_DEFAULTS,
         }
+
+
+_LATER_DEFAULTS = {
+    name: value
+    for name, value in ItemContent(kind="task", instruction="-").model_dump(mode="json").items()
+    if name not in _ContentView._fields
+}
 
 
 def _plain_content(snap: dict[str, Any]) -> _ContentView | None:
     """The snapshot's content as a view, or None when only the model can say what it is."""
+    if _LATER_DEFAULTS and any(snap.get(k, v) != v for k, v in _LATER_DEFAULTS.items()):
+        return None
     kind = snap.get("kind")
     kind = _KINDS.get(kind) if type(kind) is str else None
     instruction = snap.get("instruction")

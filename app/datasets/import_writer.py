@@ -15,30 +15,19 @@ from sqlalchemy.orm import Session
 
 from app import bulk
 from app.core.cjk import has_cjk
+from app.core.kinds import CONTENT_FIELDS
 from app.items import indexing
+from app.items.service import META_FIELDS
 from app.models import ImportJob, Item, ItemRevision, Project, SearchTerm, User
 from app.models.base import utcnow
 
 BATCH = 2000
-CONTENT = (
-    "kind",
-    "instruction",
-    "input",
-    "output",
-    "demos",
-    "constraints",
-    "rules",
-    "state_constraints",
-)
-SNAPSHOT = (*CONTENT, "language", "domain", "difficulty", "tags", "status")
+SNAPSHOT = (*CONTENT_FIELDS, *META_FIELDS, "status")
 ITEM_COLUMNS = (
-    *CONTENT,
-    "language",
+    *CONTENT_FIELDS,
+    *META_FIELDS,
     "project_id",
     "status",
-    "domain",
-    "difficulty",
-    "tags",
     "source",
     "author_id",
     "guideline_version",
@@ -159,7 +148,7 @@ class ItemWriter:
     def _item_row(self, entry: dict[str, Any], now) -> dict[str, Any]:
         content, meta = entry["content"], entry["meta"]
         status = "draft" if meta.get("needs_output") else self.status
-        row = {name: content[name] for name in CONTENT}
+        row = {name: content[name] for name in CONTENT_FIELDS}
         text = f"{content['instruction']}\n{content['input']}\n{content['output']}"
         # Our own exports carry the language; otherwise Chinese text is marked zh.
         row["language"] = meta.get("language") or ("zh" if has_cjk(text) else "en")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constraints")
+from app.core.kinds import MANIFEST_FIELDS
 
 
 def _nfc(value: Any) -> Any:

@@ -13,9 +13,9 @@ from app.core import constraints as registry
 from app.core import neardup, prompts
 from app.core.cjk import count_words
 from app.core.kinds import ItemContent
-from app.core.langid import detect_language
 from app.i18n import N_
 from app.items import indexing
+from app.items import service as items
 from app.items.forms import EditorState
 from app.items.schemas import ItemDraft
 from app.models import Item, NearDupKey
@@ -94,17 +94,12 @@ def live_report(
             report.verdicts.append(_verdict(row, str(values["output"])))
     if draft is not None:
         try:
-            content = ItemContent(
-                kind=draft.kind,
-                instruction=draft.instruction,
-                input=draft.input,
-                output=draft.output,
-                demos=draft.demos,
-                constraints=[c for c in draft.constraints if _valid(c.id, c.params)],
-                rules=draft.rules,
-                state_constraints=draft.state_constraints,
-                language=draft.language
-                or detect_language("\n".join([draft.instruction, draft.input, draft.output])),
+            content = ItemContent.model_validate(
+                draft.content_values()
+                | {
+                    "constraints": [c for c in draft.constraints if _valid(c.id, c.params)],
+                    "language": items.language_of(draft),
+                }
             )
             report.preview = prompts.preview(content)
         except ValueError as error:

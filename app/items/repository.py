@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.core.kinds import ItemStatus
+from app.core.status import ItemStatus
 from app.items.indexing import query_terms
 from app.models import Item, SearchTerm
 

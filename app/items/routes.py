@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from app import i18n
 from app.auth.deps import Annotator
 from app.core import constraints as registry
+from app.core import status as machine
 from app.db import DbSession
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.i18n import N_
@@ -18,7 +19,6 @@ from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.models import Item, Project
 from app.projects import service as projects
-from app.reviews import machine
 from app.reviews import service as reviews
 from app.web import in_reader_language, is_htmx, redirect, render
 
@@ -281,7 +281,12 @@ def clean_items(
         raise InvalidInput(N_("Select items and at least one cleaning rule."))
     try:
         changes = service.clean_items(
-            session=session, item_ids=item_ids, rules=rules, actor=user, apply=confirm
+            session=session,
+            project_id=project.id,
+            item_ids=item_ids,
+            rules=rules,
+            actor=user,
+            apply=confirm,
         )
     except ValueError as error:
         raise InvalidInput(N_("Unknown cleaning rule.")) from error
@@ -314,11 +319,15 @@ def bulk_action(
     if not ids:
         raise InvalidInput(N_("Select at least one item."))
     if action == "submit":
-        done = service.bulk_submit(session=session, item_ids=ids, actor=user)
+        done = service.bulk_submit(session=session, project_id=project_id, item_ids=ids, actor=user)
     elif action == "tag":
-        done = service.bulk_tag(session=session, item_ids=ids, tag=tag, actor=user)
+        done = service.bulk_tag(
+            session=session, project_id=project_id, item_ids=ids, tag=tag, actor=user
+        )
     else:
-        done = service.bulk_delete_drafts(session=session, item_ids=ids, actor=user)
+        done = service.bulk_delete_drafts(
+            session=session, project_id=project_id, item_ids=ids, actor=user
+        )
     back = request.headers.get("HX-Current-URL") or request.app.url_path_for(
         "items", project_id=project_id
     )

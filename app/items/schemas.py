@@ -7,25 +7,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.kinds import ConstraintRef, Demo, ItemKind
+from app.core.kinds import CONTENT_FIELDS, ContentFields
 
 
-class ItemDraft(BaseModel):
+class ItemDraft(ContentFields):
     """An item's content plus its metadata; validated by the service, which names each
     field in its errors so the form can show them in place."""
 
-    kind: ItemKind
+    model_config = ConfigDict(extra="ignore")
+
     instruction: str = ""
-    input: str = ""
-    output: str = ""
-    demos: list[Demo] = Field(default_factory=list)
-    constraints: list[ConstraintRef] = Field(default_factory=list)
-    rules: list[str] = Field(default_factory=list)
-    state_constraints: bool = True
     domain: str | None = Field(default=None, max_length=100)
     difficulty: int | None = Field(default=None, ge=1, le=5)
     tags: list[str] = Field(default_factory=list)
     language: str | None = Field(default=None, description="Detected when empty.")
+
+    def content_values(self) -> dict[str, Any]:
+        """The draft's content fields, to validate as ``ItemContent``."""
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
 
 class ItemIn(ItemDraft):
@@ -33,23 +32,14 @@ class ItemIn(ItemDraft):
     submit: bool = False
 
 
-class ItemOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class ItemOut(ContentFields):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
 
     id: int
     project_id: int
-    kind: str
     status: str
-    instruction: str
-    input: str
-    output: str
-    demos: list[dict[str, Any]]
-    constraints: list[dict[str, Any]]
-    rules: list[str]
-    state_constraints: bool
     domain: str | None
     difficulty: int | None
-    language: str
     tags: list[str]
     source: str | None
     author_id: int | None

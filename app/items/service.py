@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import constraints as registry
-from app.core.kinds import ItemContent, content_hash
+from app.core import status as machine
+from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash
 from app.core.langid import detect_language
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
@@ -18,19 +19,7 @@ from app.items import indexing
 from app.items.schemas import ItemDraft
 from app.models import Item, ItemRevision, Project, Role, User
 from app.models.base import utcnow
-from app.reviews import machine
 
-CONTENT_FIELDS = (
-    "kind",
-    "instruction",
-    "input",
-    "output",
-    "demos",
-    "constraints",
-    "rules",
-    "state_constraints",
-    "language",
-)
 META_FIELDS = ("domain", "difficulty", "tags")
 
 
@@ -39,6 +28,21 @@ def snapshot(item: Item) -> dict[str, Any]:
     data = {f: getattr(item, f) for f in (*CONTENT_FIELDS, *META_FIELDS)}
     data["status"] = item.status
     return data
+
+
+def draft_of(item_or_snapshot: Any) -> ItemDraft:
+    """The draft that saves an item (or a revision snapshot) again as it is."""
+    data = item_or_snapshot
+    if not isinstance(data, dict):
+        data = {name: getattr(data, name) for name in (*CONTENT_FIELDS, *META_FIELDS)}
+    return ItemDraft.model_validate(data)
+
+
+def language_of(draft: ItemDraft) -> str:
+    """The language the annotator chose, or the one detected in the text."""
+    return draft.language or detect_language(
+        "\n".join([draft.instruction, draft.input, draft.output])
+    )
 
 
 def _field_of(loc: tuple) -> str:
@@ -58,21 +62,16 @@ def validate_content(draft: ItemDraft, *, for_submit: bool) -> ItemContent:
         except registry.ConstraintParamsError as error:
             for problem in error.errors:
                 errors[f"constraints.{index}.{problem['field']}"] = problem["message"]
-    language = draft.language or detect_language(
-        "\n".join([draft.instruction, draft.input, draft.output])
-    )
+    language = language_of(draft)
     content = None
     try:
-        content = ItemContent(
-            kind=draft.kind,
-            instruction=draft.instruction,
-            input=draft.input,
-            output=draft.output,
-            demos=draft.demos,
-            constraints=constraints,
-            rules=[r.strip() for r in draft.rules if r.strip()],
-            state_constraints=draft.state_constraints,
-            language=language,
+        content = ItemContent.model_validate(
+            draft.content_values()
+            | {
+                "constraints": constraints,
+                "rules": [r.strip() for r in draft.rules if r.strip()],
+                "language": language,
+            }
         )
     except ValidationError as error:
         for problem in error.errors():
@@ -210,34 +209,6 @@ def update_item(
     return item
 
 
-def submit_item(*, session: Session, item_id: int, expected_version: int, actor: User) -> Item:
-    """Send an item to review as it is (the status machine's ``submit``)."""
-    item = get_item(session=session, item_id=item_id)
-    if not can_edit(actor, item):
-        raise Forbidden(N_("Only the author or a reviewer can edit this item."))
-    if item.version != expected_version:
-        raise Conflict(
-            N_(
-                "The item changed since you opened it (now version %(v)s). Reload "
-                "to review the new version."
-            ),
-            v=item.version,
-            current=item,
-        )
-    if machine.next_status(item.status, "submit") is None:
-        raise Conflict(machine.WHY_NOT["submit"], status=item.status)
-    if not item.output.strip():
-        raise InvalidInput(
-            N_("Write the output before submitting."),
-            errors={"output": N_("Write the output before submitting.")},
-        )
-    before = snapshot(item)
-    item.status = "submitted"
-    item.submitted_at = utcnow()
-    _record_change(session, item, actor, "item.submitted", before)
-    return item
-
-
 def _record_change(
     session: Session, item: Item, actor: User, action: str, before: dict[str, Any]
 ) -> None:
@@ -271,10 +242,23 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, 
     return [(k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
 
 
-def bulk_submit(*, session: Session, item_ids: list[int], actor: User) -> int:
+def _selected(session: Session, project_id: int, item_ids: list[int]):
+    """The chosen items of one project: an id from another project is not among them."""
+    return session.scalars(
+        select(Item).where(Item.project_id == project_id, Item.id.in_(item_ids)).order_by(Item.id)
+    )
+
+
+def _can_submit(item: Item) -> bool:
+    """The status machine allows it and the output is written (the single submit's rule)."""
+    return machine.next_status(item.status, "submit") is not None and bool(item.output.strip())
+
+
+def bulk_submit(*, session: Session, project_id: int, item_ids: list[int], actor: User) -> int:
+    """Submit the chosen items that may be submitted as they are; returns how many were."""
     done = 0
-    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
-        if machine.next_status(item.status, "submit") and can_edit(actor, item):
+    for item in _selected(session, project_id, item_ids):
+        if _can_submit(item) and can_edit(actor, item):
             before = snapshot(item)
             item.status = "submitted"
             item.submitted_at = utcnow()
@@ -283,12 +267,14 @@ def bulk_submit(*, session: Session, item_ids: list[int], actor: User) -> int:
     return done
 
 
-def bulk_tag(*, session: Session, item_ids: list[int], tag: str, actor: User) -> int:
+def bulk_tag(
+    *, session: Session, project_id: int, item_ids: list[int], tag: str, actor: User
+) -> int:
     tag = tag.strip()
     if not tag:
         raise InvalidInput(N_("Give a tag."), errors={"tag": N_("Required.")})
     done = 0
-    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
+    for item in _selected(session, project_id, item_ids):
         if tag not in (item.tags or []) and can_edit(actor, item):
             before = snapshot(item)
             item.tags = [*(item.tags or []), tag]
@@ -297,9 +283,11 @@ def bulk_tag(*, session: Session, item_ids: list[int], tag: str, actor: User) ->
     return done
 
 
-def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) -> int:
+def bulk_delete_drafts(
+    *, session: Session, project_id: int, item_ids: list[int], actor: User
+) -> int:
     done = 0
-    for item in session.scalars(select(Item).where(Item.id.in_(item_ids))):
+    for item in _selected(session, project_id, item_ids):
         if item.status == "draft" and can_edit(actor, item):
             audit.record(
                 session,
@@ -317,14 +305,20 @@ def bulk_delete_drafts(*, session: Session, item_ids: list[int], actor: User) ->
 
 
 def clean_items(
-    *, session: Session, item_ids: list[int], rules: list[str], actor: User, apply: bool
+    *,
+    session: Session,
+    project_id: int,
+    item_ids: list[int],
+    rules: list[str],
+    actor: User,
+    apply: bool,
 ) -> list[tuple[Item, list[tuple[str, str, str]]]]:
     """Preview (or apply) cleaning rules on items; each changed item gets a new revision."""
     from app.core.formats import cleaning
 
     cleaning.check_rules(rules)
     changes = []
-    for item in session.scalars(select(Item).where(Item.id.in_(item_ids)).order_by(Item.id)):
+    for item in _selected(session, project_id, item_ids):
         fields = [
             (name, getattr(item, name), cleaning.clean(getattr(item, name), set(rules)))
             for name in ("instruction", "input", "output")
@@ -334,20 +328,9 @@ def clean_items(
             continue
         changes.append((item, changed))
         if apply and can_edit(actor, item) and machine.next_status(item.status, "edit"):
-            draft = ItemDraft(
-                kind=item.kind,
-                instruction=item.instruction,
-                input=item.input,
-                output=item.output,
-                demos=item.demos,
-                constraints=item.constraints,
-                rules=item.rules,
-                state_constraints=item.state_constraints,
-                domain=item.domain,
-                difficulty=item.difficulty,
-                tags=item.tags,
-                language=item.language,
-            ).model_copy(update={name: after for name, _before, after in changed})
+            draft = draft_of(item).model_copy(
+                update={name: after for name, _before, after in changed}
+            )
             update_item(
                 session=session,
                 item_id=item.id,

@@ -8,9 +8,9 @@ from itertools import islice
 
 from sqlalchemy.orm import Session
 
+from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
 from app.core.protocol import JobParams
-from app.datasets.export import content_of
 from app.datasets.versions import pinned
 from app.models import DatasetVersion
 from app.tokenizer import count_tokens
@@ -30,7 +30,7 @@ class Estimate:
 
 
 def item_tokens(snapshot: dict, max_seq_len: int) -> int | None:
-    messages = render_messages(content_of(snapshot))
+    messages = render_messages(ItemContent.from_row(snapshot))
     counts = [count_tokens(m["content"]) for m in messages]
     if any(c is None for c in counts):
         return None

@@ -23,18 +23,7 @@ router = APIRouter()
 
 
 def preview_of(item):
-    content = ItemContent(
-        kind=item.kind,
-        instruction=item.instruction,
-        input=item.input,
-        output=item.output,
-        demos=item.demos,
-        constraints=item.constraints,
-        rules=item.rules,
-        state_constraints=item.state_constraints,
-        language=item.language,
-    )
-    return prompts.render_messages(content)
+    return prompts.render_messages(ItemContent.from_row(item))
 
 
 def _page(request, session, project, user, *, item, form=None, errors=None, status=200):

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from app.auth.deps import Annotator, Reviewer
 from app.core import constraints as registry
+from app.core import status as machine
 from app.db import DbSession
 from app.errors import Conflict, InvalidInput
 from app.i18n import N_
@@ -17,7 +18,7 @@ from app.items import service as items
 from app.labeling.routes import preview_of
 from app.models import User
 from app.projects import service as projects
-from app.reviews import machine, service
+from app.reviews import service
 from app.reviews.service import QueueFilter
 from app.web import redirect, render
 

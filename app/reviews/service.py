@@ -9,11 +9,11 @@ from sqlalchemy import Text, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import status as machine
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.models import Item, Project, Review, Role, User
 from app.models.base import utcnow
-from app.reviews import machine
 
 LEASE = timedelta(minutes=10)
 DECISIONS = ("approve", "reject", "request_changes")

@@ -10,26 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.cjk import CJK_CLASS
+from app.core.kinds import CONTENT_FIELDS
 from app.errors import NotFound
 from app.i18n import N_
 from app.items import service as items
-from app.items.schemas import ItemDraft
 from app.models import ItemRevision, User
 
 # A token is a CJK character, a run of other word characters, a run of spaces, or one
 # other character: English diffs by word and Chinese by character, and spacing is kept.
 _TOKEN = re.compile(f"[{CJK_CLASS}]|\\s+|[^\\s{CJK_CLASS}\\W]+|.", re.S)
+# Every content field but the kind, which never changes, then the metadata and the status.
 DIFF_FIELDS = (
-    "instruction",
-    "input",
-    "output",
-    "demos",
-    "constraints",
-    "rules",
-    "domain",
-    "difficulty",
-    "tags",
-    "language",
+    *(name for name in CONTENT_FIELDS if name != "kind"),
+    *items.META_FIELDS,
     "status",
 )
 
@@ -108,21 +101,7 @@ def compare(old: ItemRevision, new: ItemRevision) -> list[dict]:
 def restore(*, session: Session, item_id: int, version: int, expected_version: int, editor: User):
     """Save an old revision's content as a new version (history is never rewritten)."""
     old = get_revision(session=session, item_id=item_id, version=version)
-    snap = old.snapshot
-    draft = ItemDraft(
-        kind=snap["kind"],
-        instruction=snap["instruction"],
-        input=snap.get("input", ""),
-        output=snap.get("output", ""),
-        demos=snap.get("demos", []),
-        constraints=snap.get("constraints", []),
-        rules=snap.get("rules", []),
-        state_constraints=snap.get("state_constraints", True),
-        domain=snap.get("domain"),
-        difficulty=snap.get("difficulty"),
-        tags=snap.get("tags", []),
-        language=snap.get("language"),
-    )
+    draft = items.draft_of(old.snapshot)
     return items.update_item(
         session=session,
         item_id=item_id,

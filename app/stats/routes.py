@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.auth.deps import Reviewer
+from app.core.status import REASONS
 from app.datasets import statistics
 from app.db import DbSession
 from app.projects import service as projects
-from app.reviews.machine import REASONS
 from app.stats import service
 from app.web import render
 

@@ -12,10 +12,10 @@ from app.core.kinds import (
     Demo,
     ItemContent,
     ItemKind,
-    ItemStatus,
     canonical_json,
     content_hash,
 )
+from app.core.status import ItemStatus
 
 
 def _example(**overrides) -> ItemContent:
