@@ -58,3 +58,10 @@ def test_make_installs_in_editable_mode():
     assert re.search(r"pip install .*-e \"\.\[\$\(EXTRAS\)\]\"", makefile)
     assert re.search(r"^run:\n(\t.*\n)*\t.*install", makefile, flags=re.M)
     assert re.search(r"^test:\n(\t.*\n)*\t.*install", makefile, flags=re.M)
+
+
+def test_license_is_an_spdx_expression():
+    # The table form ({text = ...}) is deprecated: every install printed a warning banner.
+    assert PROJECT["license"] == "Apache-2.0"
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    assert "setuptools>=77" in build["requires"]  # the first to read the SPDX form
