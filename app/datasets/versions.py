@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from app.audit import service as audit
-from app.core import neardup
-from app.datasets import manifest, statistics
+from app.core import manifest, neardup
+from app.datasets import statistics
 from app.errors import InvalidInput, NotFound
 from app.i18n import N_
 from app.models import (
@@ -175,13 +175,22 @@ def create_version(
     return version
 
 
-def pinned(session: Session, version_id: int, split: str | None = None):
-    """(DatasetVersionItem, ItemRevision) rows in split order, streamed."""
+def pinned(
+    session: Session,
+    version_id: int,
+    split: str | None = None,
+    *,
+    after: int = -1,
+    limit: int | None = None,
+):
+    """(DatasetVersionItem, ItemRevision) rows in split order, streamed; ``after`` a position
+    and at most ``limit`` rows give one page of a split."""
     query = (
         select(DatasetVersionItem, ItemRevision)
         .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-        .where(DatasetVersionItem.version_id == version_id)
+        .where(DatasetVersionItem.version_id == version_id, DatasetVersionItem.position > after)
         .order_by(DatasetVersionItem.split.desc(), DatasetVersionItem.position)
+        .limit(limit)
         .execution_options(yield_per=1000)
     )
     if split:

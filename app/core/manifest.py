@@ -1,7 +1,9 @@
 """Deterministic splits and the content manifest of a dataset version.
 
 Both depend only on item content, never on ids or the database, so the same approved
-items give the same split and the same SHA-256 on SQLite and PostgreSQL.
+items give the same split and the same SHA-256 on SQLite and PostgreSQL. The app hashes
+the pinned revisions when it freezes a version; a trainer worker hashes the items it
+received the same way before it trains on them (``received_hash``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.kinds import MANIFEST_FIELDS
+
+if TYPE_CHECKING:
+    from app.core.protocol import DatasetItem
 
 
 def _nfc(value: Any) -> Any:
@@ -38,6 +43,14 @@ def manifest_hash(lines: Iterable[str]) -> str:
         digest.update(line.encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def received_hash(items: Iterable[DatasetItem]) -> str:
+    """The manifest hash of the items as a worker received them (split and content): the
+    version's ``manifest_hash`` when nothing was lost or changed on the way."""
+    return manifest_hash(
+        manifest_line(item.split, item.content.model_dump(mode="json")) for item in items
+    )
 
 
 def split_key(seed: int, content_hash: str, tiebreak: str = "") -> str:
