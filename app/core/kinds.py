@@ -152,19 +152,28 @@ class ItemContent(ContentFields):
 
 
 CONTENT_FIELDS: tuple[str, ...] = tuple(ItemContent.model_fields)
-# Later fields and the JSON of their defaults: left out of the canonical JSON at these values.
-_LATE_DEFAULTS: dict[str, Any] = {
-    name: TypeAdapter(field.annotation).dump_python(
-        field.get_default(call_default_factory=True), mode="json"
-    )
-    for name, field in ItemContent.model_fields.items()
-    if name not in ALWAYS_HASHED
-}
 
 
-def hashed_fields(dump: Mapping[str, Any]) -> dict[str, Any]:
-    """What the canonical JSON holds of ``content.model_dump(mode="json")``."""
-    return {k: v for k, v in dump.items() if k not in _LATE_DEFAULTS or v != _LATE_DEFAULTS[k]}
+def later_defaults(model: type[ContentFields]) -> dict[str, Any]:
+    """The fields of ``model`` added after the first schema, with the JSON of their defaults."""
+    return {
+        name: TypeAdapter(field.annotation).dump_python(
+            field.get_default(call_default_factory=True), mode="json"
+        )
+        for name, field in model.model_fields.items()
+        if name not in ALWAYS_HASHED
+    }
+
+
+_LATER_DEFAULTS = later_defaults(ItemContent)
+
+
+def hashed_fields(
+    dump: Mapping[str, Any], later: Mapping[str, Any] = _LATER_DEFAULTS
+) -> dict[str, Any]:
+    """What the canonical JSON holds of ``content.model_dump(mode="json")``: every field of
+    the first schema, and a later field only where it differs from its default."""
+    return {k: v for k, v in dump.items() if k not in later or v != later[k]}
 
 
 def canonical_json(content: ItemContent) -> str:
@@ -173,7 +182,7 @@ def canonical_json(content: ItemContent) -> str:
 
 
 def _canonical_text(dump: Mapping[str, Any]) -> str:
-    fields = hashed_fields(dump) if _LATE_DEFAULTS else dump
+    fields = hashed_fields(dump) if _LATER_DEFAULTS else dump
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

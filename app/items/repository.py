@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.status import ItemStatus
 from app.items.indexing import query_terms
-from app.models import Item, SearchTerm
+from app.models import Item, Review, SearchTerm
 
 SORTS = {"newest", "oldest", "updated"}
 
@@ -187,3 +187,13 @@ def domains(session: Session, project_id: int) -> list[str]:
 
 
 __all__ = ["ItemFilter", "StatusCounts", "counts_by_status", "domains", "page", "replace"]
+
+
+def latest_change_request(session: Session, item_id: int) -> Review | None:
+    """The reviewer's latest request for changes on this item (what the author must address)."""
+    return session.scalar(
+        select(Review)
+        .where(Review.item_id == item_id, Review.decision == "request_changes")
+        .order_by(Review.id.desc())
+        .limit(1)
+    )

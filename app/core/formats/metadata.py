@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.core.kinds import ItemContent
+from app.core.kinds import CONTENT_FIELDS, ItemContent, later_defaults
 
 from .fields import constraint_ref, get_object, validation_messages
 
@@ -33,8 +33,11 @@ METADATA_KEYS = (
     "difficulty",
 )
 # The output is not here: it is the row's response, in the format's own field.
-_CONTENT_KEYS = ("kind", "instruction", "input", "demos", "constraints", "rules",
-                 "state_constraints", "language")  # fmt: skip
+_CONTENT_KEYS = tuple(name for name in CONTENT_FIELDS if name != "output")
+# Content fields added after the first export format follow the keys above, and only where they
+# differ from their defaults, so files exported before them read the same and stay the same.
+_LATER = {k: v for k, v in later_defaults(ItemContent).items() if k not in METADATA_KEYS}
+METADATA_KEYS = (*METADATA_KEYS, *_LATER)
 
 
 def build_metadata(content: ItemContent, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,6 +60,7 @@ def build_metadata(content: ItemContent, meta: Mapping[str, Any]) -> dict[str, A
         "tags": list(meta.get("tags") or []),
         "language": data["language"],
         "difficulty": meta.get("difficulty"),
+        **{k: data[k] for k, default in _LATER.items() if data[k] != default},
     }
 
 
