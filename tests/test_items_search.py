@@ -325,6 +325,35 @@ class TestBulkActions:
         item = db_session.get(Item, theirs.id)
         assert (item.status, item.tags) == ("draft", [])
 
+    def test_submit_needs_the_output_as_a_single_submit_does(
+        self, client, db_session, annotator_user, project
+    ):
+        empty = _item(db_session, project, annotator_user, "No answer yet.", output="")
+        written = _item(db_session, project, annotator_user, "Answered.")
+        csrf = login(client, annotator_user.email)
+        response = self._bulk(client, csrf, project, "submit", [empty.id, written.id])
+        assert response.status_code == 303
+        db_session.expire_all()
+        assert db_session.get(Item, empty.id).status == "draft"
+        assert db_session.get(Item, written.id).status == "submitted"
+
+    def test_items_of_another_project_are_out_of_reach(
+        self, client, db_session, admin_user, annotator_user, project
+    ):
+        elsewhere = projects.create_project(
+            session=db_session, data=ProjectInput(name="Elsewhere"), actor=admin_user
+        )
+        outside = _item(db_session, elsewhere, annotator_user, "Lives in another project.")
+        inside = _item(db_session, project, annotator_user, "Lives here.")
+        csrf = login(client, annotator_user.email)
+        for action in ("tag", "submit", "delete"):
+            self._bulk(client, csrf, project, action, [outside.id, inside.id], tag="moved")
+        self._bulk(client, csrf, project, "tag", [outside.id], tag="moved")
+        db_session.expire_all()
+        kept = db_session.get(Item, outside.id)
+        assert kept is not None and (kept.status, kept.tags) == ("draft", [])
+        assert db_session.get(Item, inside.id).tags == ["moved"]
+
 
 def test_unknown_date_is_rejected(client, annotator_user, project):
     login(client, annotator_user.email)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.core import constraints as registry
 from app.core import status as machine
-from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash
+from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, later_defaults
 from app.core.langid import detect_language
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
@@ -21,6 +21,7 @@ from app.models import Item, ItemRevision, Project, Role, User
 from app.models.base import utcnow
 
 META_FIELDS = ("domain", "difficulty", "tags")
+LATER_FIELDS = tuple(later_defaults(ItemContent))
 
 
 def snapshot(item: Item) -> dict[str, Any]:
@@ -183,6 +184,11 @@ def update_item(
         status = machine.next_status(status, "submit")
         if status is None:
             raise Conflict(machine.WHY_NOT["submit"], status=item.status)
+    # A client that predates a content field (or a form without its widget) leaves it out:
+    # the stored value stays rather than falling back to the default.
+    kept = {k: getattr(item, k) for k in LATER_FIELDS if k not in draft.model_fields_set}
+    if kept:
+        draft = draft.model_copy(update=kept)
     content = validate_content(draft, for_submit=submit)
     before = snapshot(item)
     indexed_before = indexing.item_text(item)
