@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +17,7 @@ from app import i18n
 from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
 from app.display import ALL_LABELS
+from app.errors import DomainError, InvalidInput, status_for
 from app.paths import TEMPLATES
 
 FLASH_COOKIE = "studio_flash"
@@ -155,5 +158,48 @@ def redirect(request: Request, url: str, *, toast: Toast | None = None) -> Respo
     return response
 
 
-def toast_header(level: str, message: str) -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"level": level, "message": message}})}
+def toast_trigger(request: Request, message: str, *, level: str = "success") -> str:
+    """An ``HX-Trigger`` header value that shows a toast in the reader's language, for an
+    htmx response that swaps in place instead of redirecting."""
+    with i18n.use_locale(_locale_of(request)):
+        text = i18n.gettext(message)
+    return json.dumps({"toast": {"level": level, "message": text}}, ensure_ascii=True)
+
+
+@dataclass
+class Rejection:
+    """What a service refused of a submitted form: the error and the status to re-render
+    the form with. False while nothing was refused."""
+
+    error: DomainError | None = None
+    status: int = 200
+
+    def __bool__(self) -> bool:
+        return self.error is not None
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """The messages per field (an InvalidInput's), for the form to show inline."""
+        return getattr(self.error, "errors", None) or {}
+
+
+@contextmanager
+def form_rejection(
+    *, status: int = 422, also: tuple[type[DomainError], ...] = ()
+) -> Iterator[Rejection]:
+    """Catch a service's refusal of a form so the handler can show the form again, with the
+    messages inline and the text kept::
+
+        with form_rejection(status=400, also=(Conflict,)) as rejected:
+            project = service.create_project(...)
+        if rejected:
+            return _form_page(..., error=rejected.error, status=rejected.status)
+
+    InvalidInput answers ``status``; the error types in ``also`` answer their own status
+    (Conflict 409, TooManyAttempts 429); any other error goes on to the error handler."""
+    rejection = Rejection()
+    try:
+        yield rejection
+    except (InvalidInput, *also) as error:
+        rejection.error = error
+        rejection.status = status if isinstance(error, InvalidInput) else status_for(error)

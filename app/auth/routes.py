@@ -19,11 +19,11 @@ from app.auth.deps import (
     session_serializer,
 )
 from app.db import DbSession
-from app.errors import InvalidInput, TooManyAttempts, status_for
+from app.errors import TooManyAttempts
 from app.i18n import N_
 from app.security import new_secret
 from app.users import service as users
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter()
 
@@ -81,7 +81,7 @@ def login_submit(
 ) -> Response:
     """Check credentials and start a session."""
     settings = request.app.state.settings
-    try:
+    with form_rejection(status=400, also=(TooManyAttempts,)) as rejected:
         new = service.login(
             session=session,
             email=email,
@@ -90,13 +90,13 @@ def login_submit(
             max_failures=settings.login_max_failures,
             window=timedelta(minutes=settings.login_window_minutes),
         )
-    except (InvalidInput, TooManyAttempts) as error:
+    if rejected:
         return _login_page(
             request,
             email=email,
             next_url=_safe_next(next),
-            error=error,
-            status=400 if isinstance(error, InvalidInput) else status_for(error),
+            error=rejected.error,
+            status=rejected.status,
         )
     response = redirect(request, _safe_next(next))
     response.set_cookie(

@@ -16,7 +16,7 @@ from app.errors import InvalidInput
 from app.i18n import N_
 from app.items.forms import form_data
 from app.projects import service as projects
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter()
 SCHEMAS = ("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval", "studio")
@@ -102,10 +102,12 @@ def import_check(request: Request, session: DbSession, user: Admin, job_id: int,
     """Validate the whole file with these options: the report and a preview of the rows."""
     job = imports.job_of(session=session, job_id=job_id)
     options = options_from(form)
-    try:
+    with form_rejection() as rejected:
         report = imports.validate(job, options)
-    except InvalidInput as error:
-        return _job_page(request, session, job, options=options, error=error, status=422)
+    if rejected:
+        return _job_page(
+            request, session, job, options=options, error=rejected.error, status=rejected.status
+        )
     return _job_page(request, session, job, options=options, report=report)
 
 

@@ -11,11 +11,10 @@ from app.auth.deps import Admin, Reviewer
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.db import DbSession
-from app.errors import InvalidInput
 from app.i18n import N_
 from app.items import repository
 from app.projects import service as projects
-from app.web import in_reader_language, redirect, render
+from app.web import form_rejection, in_reader_language, redirect, render
 
 router = APIRouter()
 
@@ -67,7 +66,7 @@ def dataset_create(
         languages=languages or [],
         tags=[t.strip() for t in tags.split(",") if t.strip()],
     )
-    try:
+    with form_rejection() as rejected:
         version = versions.create_version(
             session=session,
             project=project,
@@ -78,9 +77,11 @@ def dataset_create(
             eval_fraction=eval_fraction,
             license=license,
         )
-    except InvalidInput as error:
+    if rejected:
         form = {"name": name, "eval_fraction": eval_fraction, "seed": seed, "license": license}
-        return _list_page(request, session, project, form=form, error=error, status=422)
+        return _list_page(
+            request, session, project, form=form, error=rejected.error, status=rejected.status
+        )
     return redirect(
         request,
         request.app.url_path_for("dataset", version_id=version.id),

@@ -19,8 +19,7 @@ from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.models import Item, Project
 from app.projects import service as projects
-from app.reviews import service as reviews
-from app.web import in_reader_language, is_htmx, redirect, render
+from app.web import form_rejection, in_reader_language, is_htmx, redirect, render, toast_trigger
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(forms.form_data)]
@@ -41,7 +40,7 @@ def _editor(
 ):
     sent_back = None
     if item is not None and session is not None and item.status == "changes_requested":
-        sent_back = reviews.latest_change_request(session=session, item_id=item.id)
+        sent_back = repository.latest_change_request(session, item.id)
     return render(
         request,
         "items/editor.html",
@@ -85,15 +84,20 @@ def create_item(
         raise InvalidInput(N_("Unknown kind."), errors={"kind": N_("Invalid.")})
     draft, state, errors = forms.parse(form, kind)
     submit = form.get("action") == "submit"
-    try:
+    with form_rejection() as rejected:
         if draft is None:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.create_item(
             session=session, project=project, draft=draft, author=user, submit=submit
         )
-    except InvalidInput as error:
+    if rejected:
         return _editor(
-            request, project=project, state=state, errors=error.errors, error=error, status=422
+            request,
+            project=project,
+            state=state,
+            errors=rejected.errors,
+            error=rejected.error,
+            status=rejected.status,
         )
     message = N_("Item submitted for review.") if submit else N_("Draft saved.")
     return redirect(
@@ -120,7 +124,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
         expected = int(form.get("version", "0"))
     except ValueError:
         expected = 0
-    try:
+    with form_rejection(also=(Conflict,)) as rejected:
         if draft is None:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.update_item(
@@ -131,18 +135,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             editor=user,
             submit=submit,
         )
-    except InvalidInput as error:
-        return _editor(
-            request,
-            project=project,
-            state=state,
-            item=item,
-            errors=error.errors,
-            error=error,
-            status=422,
-            session=session,
-        )
-    except Conflict as error:
+    if isinstance(rejected.error, Conflict):
         base = service.revision(session=session, item_id=item_id, version=expected)
         current = service.snapshot(item)
         changed = service.changed_fields(base.snapshot if base else {}, current)
@@ -151,9 +144,20 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             project=project,
             state=state,
             item=item,
-            error=error,
+            error=rejected.error,
             conflict={"changed": changed, "version": item.version},
-            status=409,
+            status=rejected.status,
+            session=session,
+        )
+    if rejected:
+        return _editor(
+            request,
+            project=project,
+            state=state,
+            item=item,
+            errors=rejected.errors,
+            error=rejected.error,
+            status=rejected.status,
             session=session,
         )
     message = N_("Item submitted for review.") if submit else N_("Saved.")
@@ -161,19 +165,11 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
         response = _editor(
             request, project=project, state=forms.state_of(item), item=item, session=session
         )
-        response.headers["HX-Trigger"] = _toast_json(request, message)
+        response.headers["HX-Trigger"] = toast_trigger(request, message)
         return response
     return redirect(
         request, request.app.url_path_for("item_edit", item_id=item.id), toast=("success", message)
     )
-
-
-def _toast_json(request: Request, message: str) -> str:
-    import json
-
-    with i18n.use_locale(getattr(request.state, "locale", "en")):
-        text = i18n.gettext(message)
-    return json.dumps({"toast": {"level": "success", "message": text}}, ensure_ascii=True)
 
 
 @router.post("/projects/{project_id}/items/check", name="item_check")

@@ -11,13 +11,13 @@ from app.auth.deps import Annotator, Reviewer
 from app.core import prompts
 from app.core.kinds import ItemContent
 from app.db import DbSession
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict
 from app.i18n import N_
 from app.items import service as items
 from app.items.schemas import LabelIn
 from app.labeling import service
 from app.projects import service as projects
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter()
 
@@ -91,18 +91,13 @@ def label_submit(
         return _page(
             request, session, project, user, item=item, form=form, errors=errors, status=422
         )
-    try:
+    # A label the rules refuse is a conflict with the item's state, whatever the error.
+    with form_rejection(status=409, also=(Conflict,)) as rejected:
         service.submit_label(session=session, project=project, item=item, annotator=user, data=data)
-    except (InvalidInput, Conflict) as error:
+    if rejected:
+        errors = {"form": rejected.error.message}
         return _page(
-            request,
-            session,
-            project,
-            user,
-            item=item,
-            form=form,
-            errors={"form": error.message},
-            status=409,
+            request, session, project, user, item=item, form=form, errors=errors, status=409
         )
     return redirect(
         request,

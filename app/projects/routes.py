@@ -9,13 +9,14 @@ from fastapi.responses import Response
 
 from app.auth.deps import Admin, Annotator
 from app.db import DbSession
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict
 from app.i18n import N_
 from app.items import repository
 from app.markdown import render_markdown
 from app.projects import service
-from app.projects.service import ProjectInput, split_list
-from app.web import redirect, render
+from app.projects.forms import ProjectForm, saved_values
+from app.projects.service import ProjectInput
+from app.web import form_rejection, redirect, render
 
 router = APIRouter()
 
@@ -26,30 +27,6 @@ def _form_page(request, *, project=None, form=None, errors=None, error=None, sta
         "projects/form.html",
         {"project": project, "form": form, "errors": errors or {}, "error": error},
         status_code=status,
-    )
-
-
-def _input(
-    name,
-    description,
-    guidelines,
-    domains,
-    tags,
-    languages,
-    approvals_needed,
-    labeling_overlap,
-    blind_mode,
-) -> ProjectInput:
-    return ProjectInput(
-        name=name,
-        description=description,
-        guidelines=guidelines,
-        domains=split_list(domains),
-        tags=split_list(tags),
-        languages=languages or [],
-        approvals_needed=approvals_needed,
-        labeling_overlap=labeling_overlap,
-        blind_mode=blind_mode,
     )
 
 
@@ -69,45 +46,18 @@ def new_project(request: Request, user: Admin) -> Response:
 
 @router.post("/projects/new", name="project_create")
 def create_project(
-    request: Request,
-    session: DbSession,
-    user: Admin,
-    name: Annotated[str, Form(max_length=400)] = "",
-    description: Annotated[str, Form(max_length=20000)] = "",
-    guidelines: Annotated[str, Form(max_length=200000)] = "",
-    domains: Annotated[str, Form(max_length=20000)] = "",
-    tags: Annotated[str, Form(max_length=20000)] = "",
-    languages: Annotated[list[str] | None, Form()] = None,
-    approvals_needed: Annotated[int, Form()] = 1,
-    labeling_overlap: Annotated[int, Form()] = 1,
-    blind_mode: Annotated[bool, Form()] = False,
+    request: Request, session: DbSession, user: Admin, form: Annotated[ProjectForm, Form()]
 ) -> Response:
     """Create a project; errors come back inline with the text kept."""
-    data = _input(
-        name,
-        description,
-        guidelines,
-        domains,
-        tags,
-        languages,
-        approvals_needed,
-        labeling_overlap,
-        blind_mode,
-    )
-    try:
+    data = form.as_input()
+    with form_rejection(status=400, also=(Conflict,)) as rejected:
         project = service.create_project(session=session, data=data, actor=user)
-    except (InvalidInput, Conflict) as error:
-        errors = (
-            error.errors
-            if isinstance(error, InvalidInput)
-            else {"name": N_("This name is already taken.")}
-        )
+    if rejected:
+        errors = rejected.errors
+        if isinstance(rejected.error, Conflict):
+            errors = {"name": N_("This name is already taken.")}
         return _form_page(
-            request,
-            form=data,
-            errors=errors,
-            error=error,
-            status=400 if isinstance(error, InvalidInput) else 409,
+            request, form=data, errors=errors, error=rejected.error, status=rejected.status
         )
     return redirect(
         request,
@@ -155,18 +105,7 @@ def guideline_version(
 def edit_project(request: Request, session: DbSession, user: Admin, project_id: int) -> Response:
     """The form for a project's settings and guidelines."""
     project = service.get_project(session=session, project_id=project_id)
-    form = ProjectInput(
-        name=project.name,
-        description=project.description,
-        guidelines=project.guidelines,
-        domains=project.label_schema.get("domains", []),
-        tags=project.label_schema.get("tags", []),
-        languages=project.languages,
-        approvals_needed=project.approvals_needed,
-        labeling_overlap=project.labeling_overlap,
-        blind_mode=project.blind_mode,
-    )
-    return _form_page(request, project=project, form=form)
+    return _form_page(request, project=project, form=saved_values(project))
 
 
 @router.post("/projects/{project_id}/edit", name="project_update")
@@ -176,42 +115,22 @@ def update_project(
     user: Admin,
     project_id: int,
     version: Annotated[int, Form()],
-    name: Annotated[str, Form(max_length=400)] = "",
-    description: Annotated[str, Form(max_length=20000)] = "",
-    guidelines: Annotated[str, Form(max_length=200000)] = "",
-    domains: Annotated[str, Form(max_length=20000)] = "",
-    tags: Annotated[str, Form(max_length=20000)] = "",
-    languages: Annotated[list[str] | None, Form()] = None,
-    approvals_needed: Annotated[int, Form()] = 1,
-    labeling_overlap: Annotated[int, Form()] = 1,
-    blind_mode: Annotated[bool, Form()] = False,
+    form: Annotated[ProjectForm, Form()],
 ) -> Response:
     """Save settings; a changed guideline text becomes a new guideline version."""
-    data = _input(
-        name,
-        description,
-        guidelines,
-        domains,
-        tags,
-        languages,
-        approvals_needed,
-        labeling_overlap,
-        blind_mode,
-    )
-    try:
+    data = form.as_input()
+    with form_rejection(status=400, also=(Conflict,)) as rejected:
         project = service.update_project(
             session=session, project_id=project_id, data=data, expected_version=version, actor=user
         )
-    except (InvalidInput, Conflict) as error:
-        project = service.get_project(session=session, project_id=project_id)
-        errors = error.errors if isinstance(error, InvalidInput) else {}
+    if rejected:
         return _form_page(
             request,
-            project=project,
+            project=service.get_project(session=session, project_id=project_id),
             form=data,
-            errors=errors,
-            error=error,
-            status=400 if isinstance(error, InvalidInput) else 409,
+            errors=rejected.errors,
+            error=rejected.error,
+            status=rejected.status,
         )
     return redirect(
         request,

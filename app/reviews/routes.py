@@ -9,18 +9,19 @@ from fastapi.responses import Response
 
 from app.auth.deps import Annotator, Reviewer
 from app.core import constraints as registry
+from app.core import prompts
 from app.core import status as machine
+from app.core.kinds import ItemContent
 from app.db import DbSession
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict
 from app.i18n import N_
 from app.items import checks, indexing
 from app.items import service as items
-from app.labeling.routes import preview_of
 from app.models import User
 from app.projects import service as projects
 from app.reviews import service
 from app.reviews.service import QueueFilter
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter()
 
@@ -110,7 +111,7 @@ def _review_page(request, session, user, item_id: int, *, error=None, status: in
         {
             "project": project,
             "item": item,
-            "messages": preview_of(item),
+            "messages": prompts.render_messages(ItemContent.from_row(item)),
             "verdicts": verdicts,
             "duplicates": duplicates,
             "reasons": machine.REASONS,
@@ -147,7 +148,7 @@ def review_decide(
 ):
     """Record a decision, then open the next item in the queue."""
     item = items.get_item(session=session, item_id=item_id)
-    try:
+    with form_rejection(also=(Conflict,)) as rejected:
         service.decide(
             session=session,
             item_id=item_id,
@@ -157,14 +158,9 @@ def review_decide(
             reason=reason or None,
             comment=comment,
         )
-    except (InvalidInput, Conflict) as error:
+    if rejected:
         return _review_page(
-            request,
-            session,
-            user,
-            item_id,
-            error=error,
-            status=422 if isinstance(error, InvalidInput) else 409,
+            request, session, user, item_id, error=rejected.error, status=rejected.status
         )
     return _go_next(request, session, user, item.project_id, request.query_params)
 

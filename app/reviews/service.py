@@ -12,6 +12,8 @@ from app.audit import service as audit
 from app.core import status as machine
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
+from app.items import repository as item_queries
+from app.locking import locked
 from app.models import Item, Project, Review, Role, User
 from app.models.base import utcnow
 
@@ -33,14 +35,8 @@ class QueueFilter:
 
 
 def _locked_item(session: Session, item_id: int) -> Item:
-    """The item, locked for this transaction (PostgreSQL row lock; SQLite writers are
-    already serialized by BEGIN IMMEDIATE), and refreshed so the checks see the latest."""
-    item = session.scalar(
-        select(Item)
-        .where(Item.id == item_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    """The item, locked for this transaction and refreshed (see app.locking.locked)."""
+    item = locked(session, Item, item_id)
     if item is None:
         raise NotFound(N_("No item with id %(id)s."), id=item_id)
     return item
@@ -354,14 +350,4 @@ def inbox(*, session: Session, author: User) -> list[tuple[Item, Review | None]]
         .where(Item.author_id == author.id, Item.status == "changes_requested")
         .order_by(Item.updated_at.desc())
     ).all()
-    return [(item, latest_change_request(session=session, item_id=item.id)) for item in items]
-
-
-def latest_change_request(*, session: Session, item_id: int) -> Review | None:
-    """The reviewer's latest request for changes on this item (what the author must address)."""
-    return session.scalar(
-        select(Review)
-        .where(Review.item_id == item_id, Review.decision == "request_changes")
-        .order_by(Review.id.desc())
-        .limit(1)
-    )
+    return [(item, item_queries.latest_change_request(session, item.id)) for item in items]

@@ -9,11 +9,10 @@ from fastapi.responses import Response
 
 from app.auth.deps import Admin
 from app.db import DbSession
-from app.errors import InvalidInput
 from app.i18n import N_
 from app.models import TokenScope
 from app.tokens import service
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter(prefix="/admin")
 
@@ -48,12 +47,13 @@ def create_token(
     scope: Annotated[str, Form()] = "worker",
 ) -> Response:
     """Create a token and show its value this one time."""
-    try:
+    with form_rejection(status=400) as rejected:
         issued = service.create_token(
             session=session, name=name, scope=scope, owner=user, actor=user
         )
-    except InvalidInput as error:
-        return _page(request, session, form={"name": name, "scope": scope}, error=error, status=400)
+    if rejected:
+        form = {"name": name, "scope": scope}
+        return _page(request, session, form=form, error=rejected.error, status=rejected.status)
     return _page(request, session, issued=issued)
 
 

@@ -9,11 +9,10 @@ from fastapi.responses import Response
 
 from app.auth.deps import Admin
 from app.db import DbSession
-from app.errors import InvalidInput
 from app.i18n import N_
 from app.models import Role
 from app.users import service
-from app.web import redirect, render
+from app.web import form_rejection, redirect, render
 
 router = APIRouter(prefix="/admin")
 
@@ -58,7 +57,7 @@ def create_user(
 ) -> Response:
     """Create a person; an invalid form comes back with the messages inline."""
     form = {"email": email, "display_name": display_name, "role": role, "language": language}
-    try:
+    with form_rejection(status=400) as rejected:
         created = service.create_user(
             session=session,
             email=email,
@@ -68,8 +67,15 @@ def create_user(
             language=language,
             actor=user,
         )
-    except InvalidInput as error:
-        return _page(request, session, form=form, errors=error.errors, error=error, status=400)
+    if rejected:
+        return _page(
+            request,
+            session,
+            form=form,
+            errors=rejected.errors,
+            error=rejected.error,
+            status=rejected.status,
+        )
     return redirect(
         request,
         request.app.url_path_for("admin_users"),
