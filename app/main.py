@@ -18,9 +18,11 @@ from app.items import api as items_api
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
 from app.jobs import routes as jobs_routes
+from app.labeling import api as labeling_api
 from app.labeling import routes as labeling_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
+from app.projects import api as projects_api
 from app.projects import routes as projects_routes
 from app.reviews import api as reviews_api
 from app.reviews import routes as reviews_routes
@@ -48,7 +50,9 @@ ROUTERS = [
     import_routes.router,
     users_api.router,
     tokens_api.router,
+    projects_api.router,
     items_api.router,
+    labeling_api.router,
     reviews_api.router,
     datasets_api.router,
     jobs_api.router,

@@ -1,4 +1,4 @@
-"""JSON API for projects, items and labels: the same rules and errors as the pages."""
+"""JSON API for items: the same rules and errors as the pages."""
 
 from __future__ import annotations
 
@@ -6,74 +6,16 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.deps import Admin, Annotator
+from app.auth.deps import Annotator
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.items import repository, service
-from app.items.schemas import ItemIn, ItemOut, ItemPage, LabelIn
-from app.labeling import service as labeling
+from app.items.schemas import ItemIn, ItemOut, ItemPage
 from app.projects import service as projects
-from app.projects.service import ProjectInput
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
-
-
-class ProjectIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    guidelines: str = ""
-    domains: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
-    approvals_needed: int = 1
-    labeling_overlap: int = 1
-    blind_mode: bool = False
-
-
-class ProjectOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    name: str
-    description: str
-    guidelines: str
-    guideline_version: int
-    label_schema: dict
-    languages: list[str]
-    approvals_needed: int
-    labeling_overlap: int
-    blind_mode: bool
-    version: int
-
-
-class LabelOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    item_id: int
-    annotator_id: int
-    kind: str
-    domain: str | None
-    difficulty: int
-    quality: int
-    flags: list[str]
-
-
-@router.get("/projects", response_model=list[ProjectOut], name="api_projects")
-def list_projects(session: DbSession, user: Annotator):
-    """All projects."""
-    return projects.list_projects(session=session)
-
-
-@router.post("/projects", response_model=ProjectOut, status_code=201, name="api_projects_create")
-def create_project(body: ProjectIn, session: DbSession, user: Admin):
-    """Create a project."""
-    return projects.create_project(
-        session=session, data=ProjectInput(**body.model_dump()), actor=user
-    )
 
 
 @router.get("/projects/{project_id}/items", response_model=ItemPage, name="api_items")
@@ -151,25 +93,4 @@ def update_item(item_id: int, body: ItemIn, session: DbSession, user: Annotator)
         expected_version=body.version,
         editor=user,
         submit=body.submit,
-    )
-
-
-@router.get(
-    "/projects/{project_id}/labeling/next", response_model=ItemOut | None, name="api_label_next"
-)
-def next_to_label(project_id: int, session: DbSession, user: Annotator):
-    """The next item this caller should label, or null when none is left."""
-    project = projects.get_project(session=session, project_id=project_id)
-    return labeling.next_item(session=session, project=project, annotator=user)
-
-
-@router.post(
-    "/items/{item_id}/labels", response_model=LabelOut, status_code=201, name="api_label_create"
-)
-def label_item(item_id: int, body: LabelIn, session: DbSession, user: Annotator):
-    """Save the caller's labels on an item."""
-    item = service.get_item(session=session, item_id=item_id)
-    project = projects.get_project(session=session, project_id=item.project_id)
-    return labeling.submit_label(
-        session=session, project=project, item=item, annotator=user, data=body
     )

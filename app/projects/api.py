@@ -1,0 +1,55 @@
+"""JSON API for projects: the same rules and errors as the pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.deps import Admin, Annotator
+from app.db import DbSession
+from app.projects import service
+from app.projects.service import ProjectInput
+
+router = APIRouter(prefix="/api/v1", tags=["items"])
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    guidelines: str = ""
+    domains: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
+    approvals_needed: int = 1
+    labeling_overlap: int = 1
+    blind_mode: bool = False
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    guidelines: str
+    guideline_version: int
+    label_schema: dict
+    languages: list[str]
+    approvals_needed: int
+    labeling_overlap: int
+    blind_mode: bool
+    version: int
+
+
+@router.get("/projects", response_model=list[ProjectOut], name="api_projects")
+def list_projects(session: DbSession, user: Annotator):
+    """All projects."""
+    return service.list_projects(session=session)
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=201, name="api_projects_create")
+def create_project(body: ProjectIn, session: DbSession, user: Admin):
+    """Create a project."""
+    return service.create_project(
+        session=session, data=ProjectInput(**body.model_dump()), actor=user
+    )
