@@ -27,8 +27,9 @@ from app.core.kinds import ItemContent  # noqa: E402
 from app.core.protocol import JobParams  # noqa: E402
 from app.demo.loader import item_draft, load_content  # noqa: E402
 from app.jobs.forms import PRESETS  # noqa: E402
+from trainer.evaluate import evaluate_loss, generate, item_dynamics  # noqa: E402
 from trainer.tiny import build_tiny  # noqa: E402
-from trainer.train import TrainConfig, evaluate_loss, generate, item_dynamics, train  # noqa: E402
+from trainer.train import train  # noqa: E402
 
 
 def demo_items() -> tuple[list[ItemContent], list[ItemContent]]:
@@ -52,9 +53,8 @@ def run(packing: bool, train_items, eval_items, workdir: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     phases["build_model_s"] = time.perf_counter() - started
-    params = JobParams(**{**PRESETS["tiny"], "packing": packing})
-    cfg = TrainConfig.from_job(params)
-    gen = params.generation.max_new_tokens
+    cfg = JobParams(**{**PRESETS["tiny"], "packing": packing})
+    gen = cfg.generation.max_new_tokens
     t = time.perf_counter()
     for c in eval_items:
         generate(model, tokenizer, c, max_new_tokens=gen)

@@ -58,9 +58,11 @@ from transformers import (  # noqa: E402
 )
 
 from app.core.kinds import ItemContent, ItemKind  # noqa: E402
+from app.core.protocol import JobParams  # noqa: E402
 from trainer.data import encode_all  # noqa: E402
+from trainer.evaluate import evaluate_loss  # noqa: E402
 from trainer.tiny import train_tokenizer  # noqa: E402
-from trainer.train import Batches, TrainConfig, evaluate_loss, train  # noqa: E402
+from trainer.train import Batches, train  # noqa: E402
 
 # Design §7, reference settings and budget.
 HIDDEN, LAYERS, HEADS, INTERMEDIATE, VOCAB = 256, 4, 4, 688, 4096
@@ -292,9 +294,9 @@ def hf_run(model_dir: Path, tokenizer, examples, strategy: str, epochs: float, *
 # --- ours ------------------------------------------------------------------------------------
 
 
-def our_config(packing: bool, epochs: float, max_steps: int | None = None) -> TrainConfig:
+def our_config(packing: bool, epochs: float, max_steps: int | None = None) -> JobParams:
     # Full fine-tuning and HF's default schedule (linear decay, no warmup), so the losses compare.
-    return TrainConfig(
+    return JobParams(
         method="full",
         epochs=epochs,
         max_steps=max_steps,

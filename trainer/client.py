@@ -1,16 +1,17 @@
-"""Talks to the app's API with a worker token; payloads are the schemas in app.core.protocol."""
+"""Talks to the app's API with a worker token; payloads and paths are in app.core.protocol."""
 
 from __future__ import annotations
 
 import httpx
 
 from app.core import protocol
+from app.core.protocol import WorkerPath
 
 
 class AppClient:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
         self.http = httpx.Client(
-            base_url=url.rstrip("/") + "/api/v1/worker",
+            base_url=url.rstrip("/") + protocol.API_ROOT,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
         )
@@ -23,13 +24,13 @@ class AppClient:
         return response
 
     def claim(self, worker: str) -> protocol.JobSpec | None:
-        response = self._post("/jobs/claim", protocol.ClaimRequest(worker=worker))
+        response = self._post(WorkerPath.CLAIM, protocol.ClaimRequest(worker=worker))
         if response.status_code == 204:
             return None
         return protocol.JobSpec.model_validate(response.json())
 
     def manifest(self, version_id: int) -> protocol.DatasetManifest:
-        response = self.http.get(f"/datasets/{version_id}/manifest")
+        response = self.http.get(WorkerPath.MANIFEST.format(version_id=version_id))
         response.raise_for_status()
         return protocol.DatasetManifest.model_validate(response.json())
 
@@ -37,7 +38,8 @@ class AppClient:
         items, after = [], -1
         while True:
             response = self.http.get(
-                f"/datasets/{version_id}/splits/{split}", params={"after": after, "limit": 1000}
+                WorkerPath.SPLIT.format(version_id=version_id, split=split),
+                params={"after": after, "limit": 1000},
             )
             response.raise_for_status()
             page = protocol.DatasetSplitPage.model_validate(response.json())
@@ -47,26 +49,26 @@ class AppClient:
             after = page.next_cursor
 
     def heartbeat(self, job_id: int, beat: protocol.Heartbeat) -> protocol.HeartbeatReply:
-        response = self._post(f"/jobs/{job_id}/heartbeat", beat)
+        response = self._post(WorkerPath.HEARTBEAT.format(job_id=job_id), beat)
         return protocol.HeartbeatReply.model_validate(response.json())
 
     def metrics(self, job_id: int, batch: protocol.MetricBatch) -> None:
-        self._post(f"/jobs/{job_id}/metrics", batch)
+        self._post(WorkerPath.METRICS.format(job_id=job_id), batch)
 
     def logs(self, job_id: int, batch: protocol.LogBatch) -> None:
-        self._post(f"/jobs/{job_id}/logs", batch)
+        self._post(WorkerPath.LOGS.format(job_id=job_id), batch)
 
     def dynamics(self, job_id: int, batch: protocol.DynamicsBatch) -> None:
-        self._post(f"/jobs/{job_id}/dynamics", batch)
+        self._post(WorkerPath.DYNAMICS.format(job_id=job_id), batch)
 
     def predictions(self, job_id: int, batch: protocol.PredictionBatch) -> None:
-        self._post(f"/jobs/{job_id}/predictions", batch)
+        self._post(WorkerPath.PREDICTIONS.format(job_id=job_id), batch)
 
     def complete(self, job_id: int, body: protocol.Completion) -> None:
-        self._post(f"/jobs/{job_id}/complete", body)
+        self._post(WorkerPath.COMPLETE.format(job_id=job_id), body)
 
     def fail(self, job_id: int, body: protocol.Failure) -> None:
-        self._post(f"/jobs/{job_id}/fail", body)
+        self._post(WorkerPath.FAIL.format(job_id=job_id), body)
 
     def cancelled(self, job_id: int, beat: protocol.Heartbeat) -> None:
-        self._post(f"/jobs/{job_id}/cancelled", beat)
+        self._post(WorkerPath.CANCELLED.format(job_id=job_id), beat)

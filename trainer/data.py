@@ -19,6 +19,7 @@ import torch
 
 from app.core.kinds import ItemContent
 from app.core.prompts import prompt_messages, render_messages
+from app.core.steps import first_fit_decreasing
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +135,14 @@ class Row:
 
 
 def pack(examples: Sequence[Example], max_len: int) -> list[Row]:
-    """First-fit-decreasing: longest example first, into the first row with room for it."""
-    rows: list[Row] = []
-    for example in sorted(examples, key=len, reverse=True):
-        if len(example) > max_len:
-            raise ValueError(f"example of {len(example)} tokens exceeds max_len={max_len}")
-        row = next((r for r in rows if len(r) + len(example) <= max_len), None)
-        if row is None:
-            row = Row()
-            rows.append(row)
-        row.add(example)
+    """First-fit-decreasing (``app.core.steps``, which the launch form's estimate uses too)."""
+    plan = first_fit_decreasing([len(e) for e in examples], max_len)
+    rows = []
+    for indices in plan:
+        row = Row()
+        for index in indices:
+            row.add(examples[index])
+        rows.append(row)
     return rows
 
 

@@ -24,10 +24,11 @@ _DASH = "—"
 def write_model_card(
     out: Path, spec: protocol.JobSpec, summary: dict, *, train_count: int, eval_count: int
 ) -> Path:
-    """Write ``out / "README.md"`` for the model of ``spec`` and return its path."""
+    """Write the card (``protocol.MODEL_CARD``) into ``out`` for the model of ``spec``; returns
+    its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "README.md"
+    path = out / protocol.MODEL_CARD
     text = render_model_card(spec, summary, train_count=train_count, eval_count=eval_count)
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,4 +1,6 @@
-"""The training loop, read top to bottom: config, data, model, loop, eval, checkpoint.
+"""The training loop, read top to bottom: data, model, loop. Its configuration is
+``app.core.protocol.JobParams``; its length is ``app.core.steps.total_steps``; evaluation is in
+``trainer.evaluate`` and checkpoints in ``trainer.checkpoints``.
 
 Loss (design §6): the sum of token losses over the response tokens of a whole optimizer step,
 divided by the number of those tokens across every gradient-accumulation micro-batch. So k
@@ -13,20 +15,20 @@ one process takes with batch size N·B. Rank 0 alone reports and writes checkpoi
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from app.core.kinds import ItemContent
-from app.core.prompts import prompt_messages
+from app.core.protocol import JobParams
+from app.core.steps import micro_batches_per_epoch, total_steps
+from trainer.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from trainer.data import (
     IGNORE,
     EncodeStats,
@@ -41,47 +43,6 @@ from trainer.data import (
 from trainer.ranks import agree, device_for_rank, sum_gradients, sum_over_ranks, world
 
 log = logging.getLogger(__name__)
-
-# --- config ----------------------------------------------------------------------------------
-
-
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class TrainConfig:
-    method: str = _f("lora", "'lora' trains a low-rank adapter; 'full' trains every weight.")
-    epochs: float | None = _f(3, "Passes over the data; ignored when max_steps is set.")
-    max_steps: int | None = _f(None, "Optimizer steps to run; overrides epochs.")
-    learning_rate: float = _f(2e-4, "Peak learning rate, reached at the end of warmup.")
-    schedule: str = _f("cosine", "Decay after warmup: 'cosine', 'linear' or 'constant'.")
-    warmup_ratio: float = _f(0.03, "Share of the steps spent ramping the learning rate up from 0.")
-    batch_size: int = _f(8, "Rows per micro-batch (packed rows with packing, else examples).")
-    grad_accum: int = _f(1, "Micro-batches per optimizer step.")
-    max_seq_len: int = _f(512, "Longest row in tokens; longer examples lose their tail.")
-    packing: bool = _f(True, "Pack examples into rows with a block-diagonal mask (less padding).")
-    lora_rank: int = _f(16, "LoRA rank r.")
-    lora_alpha: int = _f(32, "LoRA scale numerator: updates are scaled by alpha / r.")
-    lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
-    lora_targets: list[str] = field(
-        default_factory=lambda: ["q_proj", "v_proj"],
-        metadata={"help": "Module names that get a LoRA adapter."},
-    )
-    weight_decay: float = _f(0.0, "AdamW weight decay, on matrices only (not norms or biases).")
-    adam_betas: tuple[float, float] = _f((0.9, 0.999), "AdamW betas.")
-    max_grad_norm: float | None = _f(1.0, "Clip the gradient norm to this; None turns it off.")
-    checkpoint_interval: int = _f(100, "Save a checkpoint every this many optimizer steps.")
-    seed: int = _f(42, "Seeds data order, LoRA init and dropout.")
-
-    @classmethod
-    def from_job(cls, params) -> TrainConfig:
-        """From ``app.core.protocol.JobParams``; fields the trainer has no use for are skipped."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.model_dump().items() if k in names})
-
-    def help(self) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(self)}
 
 
 @dataclass
@@ -103,10 +64,10 @@ StepCallback = Callable[[int, dict], bool | None]
 class Batches:
     """Micro-batches in a fixed order per epoch, so any step can be rebuilt on resume."""
 
-    def __init__(self, examples: Sequence[Example], cfg: TrainConfig, pad_id: int, mask_kind: str):
+    def __init__(self, examples: Sequence[Example], cfg: JobParams, pad_id: int, mask_kind: str):
         self.units = pack(examples, cfg.max_seq_len) if cfg.packing else list(examples)
         self.cfg, self.pad_id, self.mask_kind = cfg, pad_id, mask_kind
-        self.per_epoch = math.ceil(len(self.units) / cfg.batch_size)
+        self.per_epoch = micro_batches_per_epoch(len(self.units), cfg.batch_size)
         self._epoch, self._batches = -1, []
 
     def get(self, index: int) -> dict:
@@ -132,13 +93,6 @@ class Batches:
         return collate_padded(chunk, self.pad_id)
 
 
-def total_steps(cfg: TrainConfig, micro_batches_per_epoch: int, world: int = 1) -> int:
-    if cfg.max_steps is not None:
-        return cfg.max_steps
-    per_step = cfg.grad_accum * world
-    return max(1, math.ceil((cfg.epochs or 1) * micro_batches_per_epoch / per_step))
-
-
 # --- model -----------------------------------------------------------------------------------
 
 
@@ -148,7 +102,7 @@ def _autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
-def _on(model, batch: dict) -> dict:
+def on_device(model, batch: dict) -> dict:
     device = next(model.parameters()).device
     return {
         k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
@@ -156,7 +110,7 @@ def _on(model, batch: dict) -> dict:
     }
 
 
-def prepare_model(model, cfg: TrainConfig):
+def prepare_model(model, cfg: JobParams):
     """fp32 weights on this rank's device; wrapped with a LoRA adapter when ``method == 'lora'``."""
     model = model.float().to(device_for_rank())
     if cfg.method == "lora":
@@ -176,16 +130,15 @@ def prepare_model(model, cfg: TrainConfig):
     return model
 
 
-def make_optimizer(model, cfg: TrainConfig):
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(trainable: Sequence[torch.nn.Parameter], cfg: JobParams):
     groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=cfg.adam_betas)
 
 
-def make_scheduler(optimizer, cfg: TrainConfig, steps: int):
+def make_scheduler(optimizer, cfg: JobParams, steps: int):
     warmup = math.ceil(cfg.warmup_ratio * steps)
 
     def factor(step: int) -> float:
@@ -206,7 +159,7 @@ def make_scheduler(optimizer, cfg: TrainConfig, steps: int):
 
 def loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over response targets, and how many targets there were."""
-    batch = _on(model, batch)
+    batch = on_device(model, batch)
     with _autocast(batch["input_ids"].device):
         logits = model(
             input_ids=batch["input_ids"],
@@ -227,7 +180,7 @@ def train(
     model,
     tokenizer,
     examples: Sequence[ItemContent],
-    cfg: TrainConfig,
+    cfg: JobParams,
     *,
     on_step: StepCallback | None = None,
     checkpoint_dir: str | Path | None = None,
@@ -242,11 +195,12 @@ def train(
     model = prepare_model(model, cfg)
     batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
     ranks, rank = world()
-    steps = total_steps(cfg, batches.per_epoch, ranks)
-    optimizer = make_optimizer(model, cfg)
+    steps = total_steps(cfg, rows=len(batches.units), ranks=ranks)
+    # Built once: which weights train does not change during a run.
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(trainable, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps)
     step = load_checkpoint(resume_from, model, optimizer, scheduler) if resume_from else 0
-    trainable = [p for p in model.parameters() if p.requires_grad]
 
     model.train()
     losses: list[float] = []
@@ -267,8 +221,7 @@ def train(
             step_loss = sum_over_ranks(step_loss)
         grad_norm = None
         if cfg.max_grad_norm is not None:
-            params = [p for p in model.parameters() if p.requires_grad]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
         lr = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
@@ -285,119 +238,8 @@ def train(
             stop = agree(stop)
         save = step % cfg.checkpoint_interval == 0 or stop or step == steps
         if checkpoint_dir and rank == 0 and save:
-            path = Path(checkpoint_dir) / f"step-{step}"
+            path = checkpoint_path(checkpoint_dir, step)
             save_checkpoint(path, model, optimizer, scheduler, step, cfg)
         if stop:
             break
     return TrainResult(model, step, steps, losses, padding_fraction(batches.all()), stats)
-
-
-# --- eval ------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def evaluate_loss(model, tokenizer, examples: Sequence[ItemContent], cfg: TrainConfig) -> float:
-    """Mean loss per response token over ``examples``, computed the way training computes it."""
-    encoded, _ = encode_all(tokenizer, examples, max_seq_len=cfg.max_seq_len)
-    batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in batches.all():
-        s, n = loss_sum(model, batch)
-        total, count = total + s.item(), count + n
-    model.train(was_training)
-    return total / max(1, count)
-
-
-@torch.no_grad()
-def item_dynamics(
-    model, tokenizer, examples: Sequence[ItemContent], cfg: TrainConfig
-) -> list[tuple[float, float] | None]:
-    """Per item: mean loss over its response tokens and the mean probability the model gives
-    the reference tokens (the confidence of Swayamdipta et al., 2020). ``None`` for an item that
-    does not fit in ``max_seq_len``."""
-    was_training = model.training
-    model.eval()
-    result: list[tuple[float, float] | None] = []
-    for content in examples:
-        encoded, _ = encode_all(tokenizer, [content], max_seq_len=cfg.max_seq_len)
-        if not encoded:
-            result.append(None)
-            continue
-        batch = _on(model, collate_padded(encoded, tokenizer.pad_token_id))
-        logits = (
-            model(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
-                position_ids=batch["position_ids"],
-            )
-            .logits[0, :-1]
-            .float()
-        )
-        targets = batch["labels"][0, 1:]
-        keep = targets != IGNORE
-        log_probs = torch.log_softmax(logits[keep], dim=-1)
-        picked = log_probs.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
-        result.append((float(-picked.mean()), float(picked.exp().mean())))
-    model.train(was_training)
-    return result
-
-
-@torch.no_grad()
-def generate(
-    model, tokenizer, content: ItemContent, *, max_new_tokens: int = 128
-) -> tuple[str, bool]:
-    """Greedy completion of the item's prompt: the text, and whether it stopped at EOS."""
-    prompt = tokenizer.apply_chat_template(
-        prompt_messages(content), add_generation_prompt=True, tokenize=False
-    )
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )[0, ids.shape[1] :].tolist()
-    model.train(was_training)
-    stopped = tokenizer.eos_token_id in out
-    if stopped:
-        out = out[: out.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(out, skip_special_tokens=True), stopped
-
-
-# --- checkpoint ------------------------------------------------------------------------------
-
-
-def save_checkpoint(path: Path, model, optimizer, scheduler, step: int, cfg: TrainConfig) -> Path:
-    """Weights (or the adapter), optimizer, scheduler, RNG state, step and config."""
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    torch.save(optimizer.state_dict(), path / "optimizer.pt")
-    torch.save(scheduler.state_dict(), path / "scheduler.pt")
-    torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, path / "rng.pt")
-    state = {"step": step, "config": asdict(cfg)}
-    (path / "trainer_state.json").write_text(json.dumps(state, indent=2))
-    return path
-
-
-def load_checkpoint(path: str | Path, model, optimizer, scheduler) -> int:
-    """Restore everything ``save_checkpoint`` wrote into a fresh run; returns the step."""
-    path = Path(path)
-    adapter = path / "adapter_model.safetensors"
-    if adapter.exists():
-        from peft import set_peft_model_state_dict
-
-        set_peft_model_state_dict(model, load_file(adapter))
-    else:
-        model.load_state_dict(load_file(path / "model.safetensors"))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-    rng = torch.load(path / "rng.pt", weights_only=False)
-    torch.set_rng_state(rng["torch"])
-    random.setstate(rng["python"])
-    return json.loads((path / "trainer_state.json").read_text())["step"]

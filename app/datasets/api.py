@@ -7,18 +7,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from app.auth.deps import Admin, Reviewer, Worker
 from app.core.kinds import ItemContent
-from app.core.protocol import DatasetItem, DatasetManifest, DatasetSplitPage
+from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
 from app.datasets import export, imports, versions
 from app.datasets.versions import VersionFilter
 from app.db import DbSession
-from app.models import DatasetVersionItem, ItemRevision
 from app.projects import service as projects
 
-router = APIRouter(prefix="/api/v1", tags=["datasets"])
+router = APIRouter(prefix=API_ROOT, tags=["datasets"])
 
 
 class VersionIn(BaseModel):
@@ -119,7 +117,7 @@ def download(
 
 
 @router.get(
-    "/worker/datasets/{version_id}/manifest",
+    WorkerPath.MANIFEST,
     response_model=DatasetManifest,
     name="api_worker_manifest",
 )
@@ -131,7 +129,7 @@ def worker_manifest(version_id: int, session: DbSession, token: Worker):
 
 
 @router.get(
-    "/worker/datasets/{version_id}/splits/{split}",
+    WorkerPath.SPLIT,
     response_model=DatasetSplitPage,
     name="api_worker_split",
 )
@@ -145,17 +143,7 @@ def worker_split(
 ):
     """For trainer workers: one page of a split, in the version's fixed order."""
     version = versions.get_version(session=session, version_id=version_id)
-    rows = session.execute(
-        select(DatasetVersionItem, ItemRevision)
-        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-        .where(
-            DatasetVersionItem.version_id == version.id,
-            DatasetVersionItem.split == split,
-            DatasetVersionItem.position > after,
-        )
-        .order_by(DatasetVersionItem.position)
-        .limit(limit + 1)
-    ).all()
+    rows = list(versions.pinned(session, version.id, split, after=after, limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     items = [

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import Admin, Reviewer, Worker
 from app.core import protocol
+from app.core.protocol import WorkerPath
 from app.db import DbSession
 from app.jobs import service
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"])
 
 
 class JobIn(BaseModel):
@@ -93,7 +94,7 @@ def retry(job_id: int, session: DbSession, user: Admin):
 
 
 @router.post(
-    "/worker/jobs/claim",
+    WorkerPath.CLAIM,
     response_model=protocol.JobSpec | None,
     name="api_worker_claim",
     responses={204: {"description": "No job queued."}},
@@ -107,7 +108,7 @@ def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, tok
 
 
 @router.post(
-    "/worker/jobs/{job_id}/heartbeat",
+    WorkerPath.HEARTBEAT,
     response_model=protocol.HeartbeatReply,
     name="api_worker_heartbeat",
 )
@@ -116,33 +117,31 @@ def heartbeat(job_id: int, body: protocol.Heartbeat, session: DbSession, token: 
     return service.heartbeat(session=session, job_id=job_id, beat=body)
 
 
-@router.post("/worker/jobs/{job_id}/metrics", response_model=Recorded, name="api_worker_metrics")
+@router.post(WorkerPath.METRICS, response_model=Recorded, name="api_worker_metrics")
 def metrics(job_id: int, body: protocol.MetricBatch, session: DbSession, token: Worker):
     """A batch of metric points (steps may not go back within an attempt)."""
     return Recorded(recorded=service.record_metrics(session=session, job_id=job_id, batch=body))
 
 
-@router.post("/worker/jobs/{job_id}/logs", response_model=Recorded, name="api_worker_logs")
+@router.post(WorkerPath.LOGS, response_model=Recorded, name="api_worker_logs")
 def logs(job_id: int, body: protocol.LogBatch, session: DbSession, token: Worker):
     """Log lines."""
     return Recorded(recorded=service.record_logs(session=session, job_id=job_id, batch=body))
 
 
-@router.post("/worker/jobs/{job_id}/dynamics", response_model=Recorded, name="api_worker_dynamics")
+@router.post(WorkerPath.DYNAMICS, response_model=Recorded, name="api_worker_dynamics")
 def dynamics(job_id: int, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
     """Per-item loss and confidence per epoch (for the data map)."""
     return Recorded(recorded=service.record_dynamics(session=session, job_id=job_id, batch=body))
 
 
-@router.post(
-    "/worker/jobs/{job_id}/predictions", response_model=Recorded, name="api_worker_predictions"
-)
+@router.post(WorkerPath.PREDICTIONS, response_model=Recorded, name="api_worker_predictions")
 def predictions(job_id: int, body: protocol.PredictionBatch, session: DbSession, token: Worker):
     """Evaluation outputs of the base and tuned models with their scores."""
     return Recorded(recorded=service.record_predictions(session=session, job_id=job_id, batch=body))
 
 
-@router.post("/worker/jobs/{job_id}/complete", response_model=JobOut, name="api_worker_complete")
+@router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
 def complete(job_id: int, body: protocol.Completion, session: DbSession, token: Worker):
     """The job succeeded."""
     return service.finish(
@@ -156,7 +155,7 @@ def complete(job_id: int, body: protocol.Completion, session: DbSession, token: 
     )
 
 
-@router.post("/worker/jobs/{job_id}/fail", response_model=JobOut, name="api_worker_fail")
+@router.post(WorkerPath.FAIL, response_model=JobOut, name="api_worker_fail")
 def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker):
     """The job failed with an error."""
     return service.finish(
@@ -164,7 +163,7 @@ def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker)
     )
 
 
-@router.post("/worker/jobs/{job_id}/cancelled", response_model=JobOut, name="api_worker_cancelled")
+@router.post(WorkerPath.CANCELLED, response_model=JobOut, name="api_worker_cancelled")
 def cancelled(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """The worker stopped as asked, keeping its last checkpoint."""
     return service.finish(

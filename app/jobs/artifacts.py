@@ -1,7 +1,7 @@
 """A finished job's files: the trained adapter (or model) as a zip, and its model card.
 
-Workers write under ``<artifacts dir>/jobs/<id>/model``; the app serves them from the same
-folder, so a remote worker needs that folder shared (a volume in docker compose).
+Workers write them into the job's folder (``app.core.protocol.JobFolder``); the app serves
+them from the same folder, so a remote worker needs it shared (a volume in docker compose).
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from fastapi.responses import FileResponse, StreamingResponse
 from markupsafe import Markup
 
 from app.config import Settings
+from app.core.protocol import MODEL_CARD, JobFolder
 from app.errors import NotFound
 from app.i18n import N_
 from app.markdown import render_markdown
 from app.models import Job
 
-CARD = "README.md"
+CARD = MODEL_CARD  # the name the download link asks for
 CHUNK = 1 << 20
 
 
 def model_dir(settings: Settings, job: Job) -> Path | None:
-    path = settings.resolved_artifacts_dir / "jobs" / str(job.id) / "model"
+    path = JobFolder.of(settings.resolved_artifacts_dir, job.id).model
     return path if job.status == "succeeded" and path.is_dir() else None
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import islice
 
 from sqlalchemy.orm import Session
 
+from app.core import steps
 from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
 from app.core.protocol import JobParams
@@ -24,7 +24,7 @@ PER_MESSAGE_OVERHEAD = 4
 class Estimate:
     train_items: int
     tokens_per_epoch: int | None
-    steps_per_epoch: int
+    steps_per_epoch: float  # a fraction when optimizer steps straddle epochs
     total_steps: int
     sampled: int  # items measured; the rest is extrapolated
 
@@ -45,10 +45,20 @@ def estimate(session: Session, version: DatasetVersion, params: JobParams) -> Es
     ]
     known = [x for x in lengths if x is not None]
     tokens = round(sum(known) * n / len(known)) if known and len(known) == len(lengths) else None
-    if params.packing and tokens is not None:
-        rows = max(1, math.ceil(tokens / params.max_seq_len))
-    else:
-        rows = n
-    per_epoch = max(1, math.ceil(math.ceil(rows / params.batch_size) / params.grad_accum))
-    total = params.max_steps or max(1, math.ceil(per_epoch * (params.epochs or 1)))
-    return Estimate(n, tokens, per_epoch, total, len(lengths))
+    rows = epoch_rows(lengths, n, params)
+    return Estimate(
+        train_items=n,
+        tokens_per_epoch=tokens,
+        steps_per_epoch=steps.steps_per_epoch(params, rows=rows),
+        total_steps=steps.total_steps(params, rows=rows),
+        sampled=len(lengths),
+    )
+
+
+def epoch_rows(lengths: list[int | None], items: int, params: JobParams) -> int:
+    """Rows one epoch holds: one per item unpacked; packed, the measured sample packed as the
+    trainer packs it, scaled to the split. Unmeasured lengths fall back to one row per item."""
+    if not params.packing or not lengths or None in lengths:
+        return items
+    packed = len(steps.first_fit_decreasing(lengths, params.max_seq_len))
+    return max(1, round(packed * items / len(lengths)))

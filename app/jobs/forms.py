@@ -44,6 +44,8 @@ NUMBER_FIELDS = (
     "checkpoint_interval",
     "seed",
 )
+# Where the form leaves a field empty, the job gets JobParams' own default.
+DEFAULT = JobParams()
 MESSAGES = {
     "int_parsing": N_("Enter a whole number."),
     "int_from_float": N_("Enter a whole number."),
@@ -85,8 +87,8 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
         base_model=str(form.get("base_model") or "").strip(),
     )
     state.values = {name: str(form.get(name) or "").strip() for name in NUMBER_FIELDS}
-    state.values["method"] = str(form.get("method") or "lora")
-    state.values["schedule"] = str(form.get("schedule") or "cosine")
+    state.values["method"] = str(form.get("method") or DEFAULT.method)
+    state.values["schedule"] = str(form.get("schedule") or DEFAULT.schedule)
     state.values["packing"] = form.get("packing") is not None
     state.values["save_merged"] = form.get("save_merged") is not None
     state.values["lora_targets"] = str(form.get("lora_targets") or "")
@@ -105,9 +107,10 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
         schedule=state.values["schedule"],
         packing=state.values["packing"],
         save_merged=state.values["save_merged"],
-        lora_targets=[t.strip() for t in state.values["lora_targets"].split(",") if t.strip()]
-        or ["q_proj", "v_proj"],
     )
+    targets = [t.strip() for t in state.values["lora_targets"].split(",") if t.strip()]
+    if targets:  # none typed: JobParams' default targets
+        data["lora_targets"] = targets
     if state.values["max_new_tokens"]:
         data["generation"] = {"max_new_tokens": state.values["max_new_tokens"]}
     if data.get("epochs") is None and data.get("max_steps") is None:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from app import i18n
 from app.auth.deps import Admin, Reviewer
-from app.core.protocol import JobParams
+from app.core.protocol import JobParams, Method, Schedule
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.items.forms import form_data
 from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
-from app.models import DatasetVersion, Project
 from app.projects import service as projects
 from app.web import in_reader_language, redirect, render
 
@@ -48,7 +46,9 @@ def job_list(
             "jobs": jobs,
             "headlines": {j.id: results.headline(j) for j in jobs},
             "best": live.best_eval_losses(session, [j.id for j in jobs]),
-            "versions": service.version_names(session, {j.dataset_version_id for j in jobs}),
+            "versions": service.version_names(
+                session=session, ids={j.dataset_version_id for j in jobs}
+            ),
             "projects": projects.list_projects(session=session),
             "statuses": STATUSES,
             "filters": {"project_id": project_id or "", "status": status, "q": q},
@@ -57,25 +57,15 @@ def job_list(
 
 
 def _launch_page(request, session, form: forms.LaunchForm, params=None, *, status_code: int = 200):
-    choices = session.execute(
-        select(
-            DatasetVersion.id,
-            DatasetVersion.name,
-            DatasetVersion.train_count,
-            DatasetVersion.eval_count,
-            Project.name.label("project"),
-        )
-        .join(Project, Project.id == DatasetVersion.project_id)
-        .order_by(Project.name, DatasetVersion.id.desc())
-    ).all()
     return render(
         request,
         "jobs/new.html",
         {
             "form": form,
-            "choices": choices,
+            "choices": service.launch_choices(session=session),
             "presets": forms.PRESETS,
-            "schedules": ("cosine", "linear", "constant"),
+            "methods": get_args(Method),
+            "schedules": get_args(Schedule),
             "summary": _version_summary(session, form, params),
         },
         status_code=status_code,
@@ -86,7 +76,7 @@ def _version_summary(session, form: forms.LaunchForm, params: JobParams | None) 
     """The chosen version's splits, contamination and a token/step estimate."""
     if form.version_id is None:
         return None
-    version = session.get(DatasetVersion, form.version_id)
+    version = service.find_version(session=session, version_id=form.version_id)
     if version is None:
         return None
     return {

@@ -21,6 +21,7 @@ from app.models import (
     Job,
     JobLog,
     JobMetric,
+    Project,
     User,
 )
 from app.models.base import utcnow
@@ -197,7 +198,7 @@ def spec(job: Job, artifacts_root: str) -> protocol.JobSpec:
         params=protocol.JobParams(**job.params),
         lease_seconds=int(LEASE.total_seconds()),
         resume_from=job.checkpoint,
-        artifact_dir=f"{artifacts_root}/jobs/{job.id}",
+        artifact_dir=str(protocol.JobFolder.of(artifacts_root, job.id).path),
     )
 
 
@@ -363,7 +364,26 @@ def list_jobs(
     return list(session.scalars(query))
 
 
-def version_names(session: Session, ids: set[int]) -> dict[int, str]:
+def launch_choices(*, session: Session) -> list:
+    """Every dataset version a job may train on, with its project's name, for the launch form."""
+    return session.execute(
+        select(
+            DatasetVersion.id,
+            DatasetVersion.name,
+            DatasetVersion.train_count,
+            DatasetVersion.eval_count,
+            Project.name.label("project"),
+        )
+        .join(Project, Project.id == DatasetVersion.project_id)
+        .order_by(Project.name, DatasetVersion.id.desc())
+    ).all()
+
+
+def find_version(*, session: Session, version_id: int) -> DatasetVersion | None:
+    return session.get(DatasetVersion, version_id)
+
+
+def version_names(*, session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     rows = session.execute(

@@ -11,7 +11,8 @@ import torch.distributed as dist
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from app.core.kinds import ItemContent
-from trainer.train import TrainConfig, train
+from app.core.protocol import JobParams
+from trainer.train import train
 
 BATCH_PER_RANK = 2
 
@@ -29,8 +30,8 @@ def items() -> list[ItemContent]:
     ]
 
 
-def config(batch_size: int) -> TrainConfig:
-    return TrainConfig(
+def config(batch_size: int) -> JobParams:
+    return JobParams(
         method="full",
         max_steps=4,
         batch_size=batch_size,

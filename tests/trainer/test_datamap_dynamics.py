@@ -9,9 +9,11 @@ import pytest
 from transformers import AutoTokenizer
 
 from app.core.kinds import ItemContent
+from app.core.protocol import JobParams
 from app.jobs import datamap
+from trainer.evaluate import item_dynamics
 from trainer.tiny import build_tiny
-from trainer.train import TrainConfig, item_dynamics, train
+from trainer.train import train
 
 from .conftest import corpus, load_model
 
@@ -162,7 +164,7 @@ def dynamics(tmp_path_factory):
     path = build_tiny(corpus(contents), tmp_path_factory.mktemp("greet"), vocab_size=400, seed=0)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = load_model(path)
-    cfg = TrainConfig(
+    cfg = JobParams(
         method="full",
         epochs=EPOCHS,
         learning_rate=1e-2,

@@ -14,14 +14,14 @@ def test_a_hub_id_offline_fails_with_a_clear_message(tmp_path):
         """
         from pathlib import Path
         from app.core import protocol
-        from trainer.worker import load_base
+        from trainer.job import load_base
 
         spec = protocol.JobSpec(
             job_id=1, attempt=1, dataset_version_id=1, base_model="example-org/no-such-model",
             params=protocol.JobParams(), lease_seconds=120, artifact_dir=".",
         )
         try:
-            load_base(spec, ["a text"], Path("."))
+            load_base(spec, ["a text"], protocol.JobFolder(Path(".")))
         except RuntimeError as error:
             print("MESSAGE:", error)
         else:

@@ -11,14 +11,8 @@ from transformers import AutoTokenizer
 
 from app.core.protocol import JobParams
 from trainer.data import collate_packed, encode_all, pack
-from trainer.train import (
-    TrainConfig,
-    evaluate_loss,
-    generate,
-    loss_sum,
-    prepare_model,
-    train,
-)
+from trainer.evaluate import evaluate_loss, generate
+from trainer.train import loss_sum, prepare_model, train
 
 from .conftest import load_model
 
@@ -54,7 +48,7 @@ def test_accumulated_micro_batches_equal_one_large_batch(tiny_dir, tokenizer, it
         torch.testing.assert_close(acc[name], big[name], atol=1e-6, rtol=1e-5, msg=name)
 
 
-def _overfit_cfg(**kw) -> TrainConfig:
+def _overfit_cfg(**kw) -> JobParams:
     base = dict(
         method="full",
         max_steps=120,
@@ -65,7 +59,7 @@ def _overfit_cfg(**kw) -> TrainConfig:
         max_grad_norm=1.0,
         seed=0,
     )
-    return TrainConfig(**{**base, **kw})
+    return JobParams(**{**base, **kw})
 
 
 def test_overfitting_reproduces_a_training_output_and_stops(tiny_dir, tokenizer, items):
@@ -89,7 +83,7 @@ def test_pad_equal_to_eos_still_learns_to_stop(tiny_pad_eos_dir, items):
 
 
 def test_lora_merged_and_unmerged_outputs_agree(tiny_dir, tokenizer, items):
-    cfg = TrainConfig(method="lora", max_steps=5, learning_rate=1e-2, batch_size=4, lora_rank=4)
+    cfg = JobParams(method="lora", max_steps=5, learning_rate=1e-2, batch_size=4, lora_rank=4)
     result = train(load_model(tiny_dir), tokenizer, items, cfg)
     model = result.model.eval()
     assert any(p.abs().sum() > 0 for n, p in model.named_parameters() if "lora_B" in n)
@@ -103,13 +97,13 @@ def test_lora_merged_and_unmerged_outputs_agree(tiny_dir, tokenizer, items):
 
 
 def test_lora_trains_only_the_adapter(tiny_dir):
-    model = prepare_model(load_model(tiny_dir), TrainConfig(method="lora"))
+    model = prepare_model(load_model(tiny_dir), JobParams(method="lora"))
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
 
 
 def _resume_case(tiny_dir, tokenizer, items, tmp_path, method):
-    cfg = TrainConfig(
+    cfg = JobParams(
         method=method,
         max_steps=6,
         learning_rate=5e-3,
@@ -175,19 +169,8 @@ def test_import_trainer_loads_no_web_stack():
 def test_loop_accumulation_matches_a_large_batch(tiny_dir, tokenizer, items):
     common = dict(method="full", max_steps=3, learning_rate=1e-3, warmup_ratio=0.0)
     common.update(packing=False, max_grad_norm=None, seed=0)
-    large = train(load_model(tiny_dir), tokenizer, items, TrainConfig(batch_size=4, **common))
+    large = train(load_model(tiny_dir), tokenizer, items, JobParams(batch_size=4, **common))
     accum = train(
-        load_model(tiny_dir), tokenizer, items, TrainConfig(batch_size=1, grad_accum=4, **common)
+        load_model(tiny_dir), tokenizer, items, JobParams(batch_size=1, grad_accum=4, **common)
     )
     torch.testing.assert_close(accum.losses, large.losses, atol=1e-4, rtol=0)
-
-
-def test_config_from_job_params():
-    params = JobParams(method="full", max_steps=7, learning_rate=1e-3, lora_targets=["o_proj"])
-    cfg = TrainConfig.from_job(params)
-    assert (cfg.method, cfg.max_steps, cfg.learning_rate) == ("full", 7, 1e-3)
-    assert cfg.lora_targets == ["o_proj"] and cfg.packing is True
-
-
-def test_config_has_help_on_every_field():
-    assert all(TrainConfig().help().values())

@@ -1,0 +1,252 @@
+"""One fine-tune job, step by step in the order the steps run: load the data (checked against
+the version's manifest) and the base model, generate the base model's outputs, train while a
+``Reporter`` keeps the app informed, evaluate the tuned model, save it with its card, report.
+
+Under torchrun every rank loads and trains; rank 0 alone talks to the app (logs, metrics,
+heartbeats, dynamics, predictions), evaluates and saves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core import manifest, protocol
+from app.core.protocol import DatasetItem, JobFolder, JobSpec
+from trainer.client import AppClient
+from trainer.modelcard import write_model_card
+from trainer.reporter import Reporter
+
+
+class DatasetMismatch(RuntimeError):
+    """The items received are not the dataset version the app froze."""
+
+
+@dataclass
+class Dataset:
+    train: list[DatasetItem]
+    eval: list[DatasetItem]
+
+    def texts(self) -> list[str]:
+        """Every item's words: what the offline ``tiny`` tokenizer is trained on."""
+        return [
+            f"{i.content.instruction}\n{i.content.input}\n{i.content.output}"
+            for i in self.train + self.eval
+        ]
+
+
+def run_job(client: AppClient, spec: JobSpec) -> None:
+    """Train and evaluate one job."""
+    import torch
+
+    from trainer.ranks import world
+    from trainer.train import train
+
+    ranks, rank = world()
+    folder = JobFolder(Path(spec.artifact_dir))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    say = _logger(client, spec) if rank == 0 else lambda line: None
+
+    data = load_data(client, spec)
+    say(f"dataset {spec.dataset_version_id}: {len(data.train)} train, {len(data.eval)} eval")
+    if ranks > 1:
+        say(f"training data-parallel on {ranks} ranks")
+    model, tokenizer = load_base(spec, data.texts(), folder)
+    base_outputs = baseline_outputs(spec, model, tokenizer, data.eval if rank == 0 else [])
+
+    reporter = Reporter(client, spec, model, tokenizer, data.train, data.eval)
+    if spec.resume_from:
+        say(f"resuming from {spec.resume_from}")
+    reporter.start()
+    torch.manual_seed(spec.params.seed)
+    result = train(
+        model,
+        tokenizer,
+        [i.content for i in data.train],
+        spec.params,
+        on_step=reporter.on_step,
+        checkpoint_dir=folder.checkpoints,
+        resume_from=spec.resume_from,
+    )
+    if rank != 0:
+        return  # rank 0 evaluates, saves and reports
+    if reporter.cancel:
+        client.cancelled(spec.job_id, protocol.Heartbeat(attempt=spec.attempt, step=result.step))
+        return
+
+    predictions = evaluate(client, spec, result.model, tokenizer, data.eval, base_outputs)
+    summary = summarise(spec, result, tokenizer, data.eval, predictions)
+    save(spec, folder, result.model, tokenizer, summary, data, say=say)
+    done = protocol.Completion(attempt=spec.attempt, metrics=summary, artifacts=[str(folder.model)])
+    client.complete(spec.job_id, done)
+
+
+def _logger(client: AppClient, spec: JobSpec):
+    def say(line: str) -> None:
+        client.logs(spec.job_id, protocol.LogBatch(attempt=spec.attempt, lines=[line]))
+
+    return say
+
+
+# --- 1. load ---------------------------------------------------------------------------------
+
+
+def load_data(client: AppClient, spec: JobSpec) -> Dataset:
+    """Both splits of the job's dataset version, refused unless they hash to its manifest."""
+    expected = client.manifest(spec.dataset_version_id)
+    data = Dataset(
+        train=client.split(spec.dataset_version_id, "train"),
+        eval=client.split(spec.dataset_version_id, "eval"),
+    )
+    check_manifest(expected, data)
+    return data
+
+
+def check_manifest(expected: protocol.DatasetManifest, data: Dataset) -> None:
+    """Training on other items than the version froze would make its results a lie."""
+    got = manifest.received_hash(data.train + data.eval)
+    if got != expected.manifest_hash:
+        raise DatasetMismatch(
+            f"Dataset version {expected.version_id} ({expected.name!r}) arrived with items "
+            f"that do not match its manifest: {len(data.train)} train and {len(data.eval)} "
+            f"eval items hash to {got[:12]}…, but the version was frozen as "
+            f"{expected.train_count} train and {expected.eval_count} eval items hashing to "
+            f"{expected.manifest_hash[:12]}…. Its pinned revisions have changed since it was "
+            f"frozen; freeze a new version and launch the job on that."
+        )
+
+
+def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
+    """The base model and tokenizer: `tiny` is built offline from the dataset's text.
+
+    Under torchrun rank 0 builds or downloads first and the other ranks load what it left
+    (the tiny folder, the hub cache), so they never race on the same files."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.ranks import world
+
+    ranks, rank = world()
+    tiny = spec.base_model == "tiny"
+    path = folder.base if tiny else os.path.expanduser(spec.base_model)
+
+    def load():
+        try:
+            return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+        except OSError as error:
+            raise RuntimeError(
+                f"Could not load the base model {spec.base_model!r}. A hub id needs network "
+                f"access to the model hub (or the model in the local cache); this machine "
+                f"could not get it: {str(error).splitlines()[0]}"
+            ) from error
+
+    if rank == 0:
+        if tiny:
+            from trainer.tiny import build_tiny
+
+            build_tiny(texts, path, seed=spec.params.seed)
+        tokenizer, model = load()
+    if ranks > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has built or downloaded the model
+        if rank != 0:
+            tokenizer, model = load()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        from app.core.prompts import DEFAULT_CHAT_TEMPLATE
+
+        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    return model, tokenizer
+
+
+# --- 2. baseline outputs ---------------------------------------------------------------------
+
+
+def baseline_outputs(spec: JobSpec, model, tokenizer, items: list[DatasetItem]) -> dict[int, str]:
+    """The untrained model's output for each eval item, to set beside the tuned one."""
+    from trainer.evaluate import generate
+
+    settings = spec.params.generation.model_dump()
+    return {i.item_id: generate(model, tokenizer, i.content, **settings)[0] for i in items}
+
+
+# --- 3. train: trainer.train.train with a trainer.reporter.Reporter --------------------------
+# --- 4. evaluate -----------------------------------------------------------------------------
+
+
+def evaluate(
+    client: AppClient,
+    spec: JobSpec,
+    tuned,
+    tokenizer,
+    items: list[DatasetItem],
+    base_outputs: dict[int, str],
+) -> list[protocol.Prediction]:
+    """Generate with the tuned model, score both models' outputs, and report them."""
+    from trainer.evaluate import generate, score
+
+    settings = spec.params.generation.model_dump()
+    predictions = []
+    for item in items:
+        output = generate(tuned, tokenizer, item.content, **settings)[0]
+        base = base_outputs[item.item_id]
+        base_scores, tuned_scores = score(item, base), score(item, output)
+        predictions.append(
+            protocol.Prediction(
+                item_id=item.item_id,
+                kind=item.content.kind,
+                reference=item.content.output,
+                base_output=base,
+                tuned_output=output,
+                scores={
+                    **{f"base_{k}": v for k, v in base_scores.items()},
+                    **{f"tuned_{k}": v for k, v in tuned_scores.items()},
+                },
+            )
+        )
+    if predictions:
+        batch = protocol.PredictionBatch(attempt=spec.attempt, predictions=predictions)
+        client.predictions(spec.job_id, batch)
+    return predictions
+
+
+def summarise(
+    spec: JobSpec, result, tokenizer, items: list[DatasetItem], predictions
+) -> dict[str, float | None]:
+    """The job's headline figures: final losses, padding, and mean scores of each model."""
+    from trainer.evaluate import evaluate_loss
+
+    summary = {
+        "final_train_loss": result.losses[-1] if result.losses else None,
+        "padding_fraction": result.padding_fraction,
+        "steps": result.step,
+    }
+    if items:
+        contents = [i.content for i in items]
+        summary["eval_loss"] = evaluate_loss(result.model, tokenizer, contents, spec.params)
+        for side in ("base", "tuned"):
+            for name in ("exact_match", "f1", "rouge_l"):
+                values = [p.scores[f"{side}_{name}"] for p in predictions]
+                summary[f"{side}_{name}"] = sum(values) / len(values)
+    return summary
+
+
+# --- 5. save ---------------------------------------------------------------------------------
+
+
+def save(spec: JobSpec, folder: JobFolder, tuned, tokenizer, summary: dict, data: Dataset, *, say):
+    """The tuned model (or adapter) and tokenizer, its card, and the merged model if asked."""
+    tuned.save_pretrained(folder.model)
+    tokenizer.save_pretrained(folder.model)
+    # After save_pretrained: PEFT writes a stub README.md there, which the card replaces.
+    write_model_card(
+        folder.model, spec, summary, train_count=len(data.train), eval_count=len(data.eval)
+    )
+    if spec.params.method == "lora" and spec.params.save_merged:
+        # Last, because merging folds the adapter into the base weights in place.
+        say("saving the merged model")
+        merged = tuned.merge_and_unload()
+        merged.save_pretrained(folder.merged)
+        tokenizer.save_pretrained(folder.merged)

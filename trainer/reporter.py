@@ -1,0 +1,115 @@
+"""What a job reports while it trains: the training loop calls a ``Reporter`` after every
+optimizer step (its ``on_step``), and the reporter sends metrics, the eval loss every
+``eval_interval`` steps, each training item's loss and confidence after every epoch (the data
+map's input), and a heartbeat every few seconds, whose reply may ask the job to stop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.core import protocol
+from trainer.checkpoints import latest_checkpoint
+from trainer.client import AppClient
+from trainer.evaluate import evaluate_loss, item_dynamics
+
+# Seconds between heartbeats (each also reports the newest checkpoint); tests shorten it.
+HEARTBEAT_SECONDS = float(os.environ.get("STUDIO_HEARTBEAT_SECONDS", "5"))
+
+
+class Reporter:
+    """Rank 0's link to the app during training; ``cancel`` is True once the app asked to stop."""
+
+    def __init__(
+        self,
+        client: AppClient,
+        spec: protocol.JobSpec,
+        model,
+        tokenizer,
+        train_items: Sequence[protocol.DatasetItem],
+        eval_items: Sequence[protocol.DatasetItem],
+    ) -> None:
+        self.client, self.spec, self.params = client, spec, spec.params
+        self.model, self.tokenizer = model, tokenizer
+        self.train_items, self.eval_items = list(train_items), list(eval_items)
+        self.checkpoints: Path = protocol.JobFolder(Path(spec.artifact_dir)).checkpoints
+        self.cancel = False
+        self.epochs_done: int | None = None  # known at the first step (a resumed run starts late)
+        self.started = self.last_beat = 0.0
+
+    def start(self) -> None:
+        """Training begins now: throughput counts training only, not the base outputs."""
+        self.started = time.monotonic()
+
+    def on_step(self, step: int, values: dict) -> bool:
+        """Called by the training loop after each optimizer step; True asks it to stop."""
+        if self.epochs_done is None:
+            # A resumed run starts mid-way: the epochs before its checkpoint were measured by
+            # the earlier attempt and are not measured again with today's weights.
+            self.epochs_done = math.floor(values["epoch"] * (step - 1) / step)
+        self._send_metrics(step, values)
+        if self.eval_items and step % self.params.eval_interval == 0:
+            self._send_eval_loss(step)
+        while values["epoch"] >= self.epochs_done + 1:
+            self.epochs_done += 1
+            self._send_dynamics(self.epochs_done)
+        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
+            self._heartbeat(step, values)
+        return self.cancel
+
+    def _send_metrics(self, step: int, values: dict) -> None:
+        points = [
+            protocol.MetricPoint(step=step, name=f"train/{k}", value=float(v))
+            for k, v in values.items()
+            if v is not None and k != "total_steps"
+        ]
+        seconds_per_step = max((time.monotonic() - self.started) / step, 1e-9)
+        points.append(
+            protocol.MetricPoint(
+                step=step, name="train/tokens_per_s", value=values["tokens"] / seconds_per_step
+            )
+        )
+        self._metrics(points)
+
+    def _send_eval_loss(self, step: int) -> None:
+        contents = [i.content for i in self.eval_items]
+        loss = evaluate_loss(self.model, self.tokenizer, contents, self.params)
+        self._metrics([protocol.MetricPoint(step=step, name="eval/loss", value=loss)])
+
+    def _send_dynamics(self, epoch: int) -> None:
+        """Each training item's loss and confidence after an epoch."""
+        contents = [i.content for i in self.train_items]
+        measured = item_dynamics(self.model, self.tokenizer, contents, self.params)
+        points = [
+            protocol.DynamicsPoint(
+                item_id=item.item_id,
+                epoch=epoch,
+                loss=values[0],
+                confidence=min(1.0, max(0.0, values[1])),
+            )
+            for item, values in zip(self.train_items, measured, strict=True)
+            if values is not None
+        ]
+        if points:
+            batch = protocol.DynamicsBatch(attempt=self.spec.attempt, points=points)
+            self.client.dynamics(self.spec.job_id, batch)
+
+    def _heartbeat(self, step: int, values: dict) -> None:
+        self.last_beat = time.monotonic()
+        beat = protocol.Heartbeat(
+            attempt=self.spec.attempt,
+            step=step,
+            epoch=values["epoch"],
+            total_steps=values.get("total_steps"),
+            # Where a replacement worker resumes if this one dies.
+            checkpoint=latest_checkpoint(self.checkpoints),
+        )
+        self.cancel = self.client.heartbeat(self.spec.job_id, beat).cancel
+
+    def _metrics(self, points: list[protocol.MetricPoint]) -> None:
+        batch = protocol.MetricBatch(attempt=self.spec.attempt, points=points)
+        self.client.metrics(self.spec.job_id, batch)
