@@ -4,40 +4,43 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Select, select
 
+from app.audit import service
+from app.audit.service import AuditFilter
 from app.auth.deps import Admin
 from app.db import DbSession
-from app.models import AuditEvent
 from app.web import render
 
 router = APIRouter(prefix="/admin")
 PAGE = 100
 
 
-def _query(actor, action, entity_type, entity_id, date_from, date_to) -> Select:
-    query = select(AuditEvent)
-    if actor:
-        query = query.where(AuditEvent.actor_label == actor.strip().lower())
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if entity_type:
-        query = query.where(AuditEvent.entity_type == entity_type)
-    if entity_id:
-        query = query.where(AuditEvent.entity_id == entity_id)
-    if date_from:
-        query = query.where(AuditEvent.at >= datetime.combine(date_from, time(), UTC))
-    if date_to:
-        query = query.where(
-            AuditEvent.at < datetime.combine(date_to + timedelta(days=1), time(), UTC)
-        )
-    return query
+def _filter(
+    actor: Annotated[str, Query(max_length=320)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    entity_type: Annotated[str, Query(max_length=32)] = "",
+    entity_id: Annotated[str, Query(max_length=64)] = "",
+    date_from: Annotated[date | None, Query()] = None,
+    date_to: Annotated[date | None, Query()] = None,
+) -> AuditFilter:
+    return AuditFilter(
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+Filter = Annotated[AuditFilter, Depends(_filter)]
 
 
 @router.get("/audit", name="audit")
@@ -45,50 +48,27 @@ def audit_page(
     request: Request,
     session: DbSession,
     user: Admin,
-    actor: Annotated[str, Query(max_length=320)] = "",
-    action: Annotated[str, Query(max_length=64)] = "",
-    entity_type: Annotated[str, Query(max_length=32)] = "",
-    entity_id: Annotated[str, Query(max_length=64)] = "",
-    date_from: Annotated[date | None, Query()] = None,
-    date_to: Annotated[date | None, Query()] = None,
+    f: Filter,
     before: Annotated[int | None, Query(ge=1)] = None,
 ):
     """Audit events, newest first, with filters."""
-    query = _query(actor, action, entity_type, entity_id, date_from, date_to)
-    if before:
-        query = query.where(AuditEvent.id < before)
-    rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(PAGE + 1)))
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    actions = list(
-        session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
-    )
+    page = service.page(session=session, f=f, before=before, size=PAGE)
     return render(
         request,
         "audit/list.html",
         {
-            "events": rows,
-            "next_before": rows[-1].id if more else None,
-            "actions": actions,
+            "events": page.events,
+            "next_before": page.next_before,
+            "actions": page.actions,
             "params": request.query_params,
         },
     )
 
 
 @router.get("/audit.csv", name="audit_csv")
-def audit_csv(
-    session: DbSession,
-    user: Admin,
-    actor: Annotated[str, Query(max_length=320)] = "",
-    action: Annotated[str, Query(max_length=64)] = "",
-    entity_type: Annotated[str, Query(max_length=32)] = "",
-    entity_id: Annotated[str, Query(max_length=64)] = "",
-    date_from: Annotated[date | None, Query()] = None,
-    date_to: Annotated[date | None, Query()] = None,
-):
+def audit_csv(session: DbSession, user: Admin, f: Filter):
     """The filtered audit trail as CSV, streamed."""
-    query = _query(actor, action, entity_type, entity_id, date_from, date_to)
-    rows = session.execute(query.order_by(AuditEvent.id)).scalars().all()
+    rows = service.all_events(session=session, f=f)
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()
@@ -121,6 +101,4 @@ def audit_csv(
 
 
 def _json(value) -> str:
-    import json
-
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)

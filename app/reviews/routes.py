@@ -8,18 +8,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from app.auth.deps import Annotator, Reviewer
-from app.core import constraints as registry
-from app.core import prompts
 from app.core import status as machine
-from app.core.kinds import ItemContent
 from app.db import DbSession
 from app.errors import Conflict
 from app.i18n import N_
-from app.items import checks, indexing
 from app.items import service as items
-from app.models import User
 from app.projects import service as projects
-from app.reviews import service
+from app.reviews import screen, service
 from app.reviews.service import QueueFilter
 from app.web import form_rejection, redirect, render
 
@@ -45,20 +40,16 @@ def _filter(project_id: int, params) -> QueueFilter:
 def review_queue(request: Request, session: DbSession, user: Reviewer, project_id: int):
     """The review queue: filters and a start button."""
     project = projects.get_project(session=session, project_id=project_id)
-    from app.items import repository
-
-    waiting = repository.counts_by_status(
-        session, repository.ItemFilter(project_id=project.id, status="submitted"), cap=10**9
-    ).counts.get("submitted", 0)
+    overview = screen.queue_overview(session=session, project=project)
     return render(
         request,
         "reviews/queue.html",
         {
             "project": project,
-            "waiting": waiting,
+            "waiting": overview.waiting,
             "reasons": machine.REASONS,
-            "domains": repository.domains(session, project.id),
-            "authors": repository.authors(session, project.id),
+            "domains": overview.domains,
+            "authors": overview.authors,
             "params": request.query_params,
         },
     )
@@ -89,41 +80,24 @@ def review_next(request: Request, session: DbSession, user: Reviewer, project_id
 def _review_page(request, session, user, item_id: int, *, error=None, status: int = 200):
     item = items.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)
-    verdicts = []
-    for ref in item.constraints or []:
-        spec = registry.REGISTRY.get(ref["id"])
-        verdict = registry.check(ref["id"], item.output, ref.get("params", {}))
-        verdicts.append(
-            {
-                "id": ref["id"],
-                "label": spec.label if spec else None,
-                "state": "pass" if verdict.passed else "fail",
-                "message": verdict.message,
-                "args": verdict.args,
-            }
-        )
-    duplicates = checks.near_duplicates(
-        session, project_id=project.id, text=indexing.item_text(item), exclude_id=item.id
-    )
+    sheet = screen.review_sheet(session=session, item=item, reviewer=user)
     return render(
         request,
         "reviews/item.html",
         {
             "project": project,
             "item": item,
-            "messages": prompts.render_messages(ItemContent.from_row(item)),
-            "verdicts": verdicts,
-            "duplicates": duplicates,
+            "messages": sheet.messages,
+            "verdicts": sheet.verdicts,
+            "duplicates": sheet.duplicates,
             "reasons": machine.REASONS,
             "error": error,
-            "record": service.author_record(session=session, author_id=item.author_id),
-            "history": service.reviews_of(session=session, item_id=item.id),
-            "author": session.get(User, item.author_id) if item.author_id else None,
-            "own": item.author_id == user.id,
+            "record": sheet.record,
+            "history": sheet.history,
+            "author": sheet.author,
+            "own": sheet.own,
             "query": request.url.query,
-            "previous": service.previous_decided(
-                session=session, reviewer=user, before_item=item.id
-            ),
+            "previous": sheet.previous,
         },
         status_code=status,
     )
