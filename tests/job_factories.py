@@ -10,7 +10,7 @@ from app.core.kinds import ItemContent
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.jobs import service as jobs
-from tests.test_datasets import approved_project
+from tests.dataset_factories import approved_project
 
 
 def scores(refs: list[dict], reference: str, base: str, tuned: str) -> dict:

@@ -21,61 +21,11 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import Item
 from app.reviews import service as reviews
+from tests.dataset_factories import DRAFTS, approved_project
 from tests.dbs import fresh_database
 from tests.factories import make_token, make_user
 from tests.helpers import login
 from tests.review_factories import make_project
-
-DRAFTS = (
-    [
-        ItemDraft(
-            kind="task",
-            instruction=f"Translate sentence {i} into French.",
-            input=f"The weather is nice on day {i}.",
-            output=f"Il fait beau le jour {i}.",
-        )
-        for i in range(8)
-    ]
-    + [
-        ItemDraft(
-            kind="constraint",
-            instruction=f"Describe the colour {c} without commas.",
-            output=f"{c} is a colour people like",
-            constraints=[{"id": "punctuation:no_comma"}],
-        )
-        for c in ("red", "blue", "green", "yellow")
-    ]
-    + [
-        ItemDraft(
-            kind="example",
-            instruction="Give the antonym.",
-            demos=[{"input": "hot", "output": "cold"}, {"input": "up", "output": "down"}],
-            input=word,
-            output=opposite,
-        )
-        for word, opposite in (("big", "small"), ("fast", "slow"), ("早", "晚"), ("高", "矮"))
-    ]
-)
-
-
-def approved_project(session, *, drafts=DRAFTS, name="Dataset project"):
-    admin = make_user(session, role="admin")
-    author, reviewer = make_user(session), make_user(session, role="reviewer")
-    project = make_project(session, admin, name=name)
-    created = []
-    for draft in drafts:
-        item = items.create_item(
-            session=session, project=project, draft=draft, author=author, submit=True
-        )
-        reviews.decide(
-            session=session,
-            item_id=item.id,
-            reviewer=reviewer,
-            decision="approve",
-            version=item.version,
-        )
-        created.append(item)
-    return project, admin, created
 
 
 def freeze(session, project, admin, **kwargs):

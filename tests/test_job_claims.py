@@ -8,7 +8,7 @@ from app.core.protocol import JobParams
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.jobs import service as jobs
-from tests.test_datasets import approved_project
+from tests.dataset_factories import approved_project
 from tests.test_review_concurrency import _in_parallel, committed  # noqa: F401 - fixture
 
 

@@ -12,10 +12,10 @@ from app.jobs import datamap
 from app.models import AuditEvent, Item
 from app.reviews import service as reviews
 from app.reviews.service import QueueFilter
+from tests.dataset_factories import DRAFTS
 from tests.factories import make_user
 from tests.helpers import login
 from tests.job_factories import project_version, run_job
-from tests.test_datasets import DRAFTS
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_hostile_text_is_inert_on_job_pages(client, db_session):
     from app.datasets import versions
     from app.datasets.versions import VersionFilter
     from app.items.schemas import ItemDraft
-    from tests.test_datasets import approved_project
+    from tests.dataset_factories import approved_project
 
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">' + "x" * 3000
     drafts = [

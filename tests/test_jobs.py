@@ -12,8 +12,8 @@ from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.models import Job, JobMetric
 from app.models.base import utcnow
+from tests.dataset_factories import approved_project
 from tests.factories import make_token, make_user
-from tests.test_datasets import approved_project
 
 
 @pytest.fixture
