@@ -21,6 +21,10 @@ from tests.dbs import IN_CI, fresh_database
 from tests.factories import make_user
 
 BACKENDS = ["sqlite", "postgresql"]
+# Shared real data for tests; a relative path is taken from the repository root.
+TEST_DATA = Path(__file__).resolve().parents[1] / os.environ.get(
+    "STUDIO_TEST_DATA", "../shared/data"
+)
 
 
 def live_backend() -> str:
@@ -65,13 +69,31 @@ def db_session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
+def committed(backend, tmp_path):
+    """An engine on a fresh, migrated database whose transactions really commit (for tests
+    of concurrent transactions)."""
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """Shared real data for tests (``$STUDIO_TEST_DATA``, default ``../shared/data``)."""
+    return TEST_DATA
+
+
+@pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db_url,
         var_dir=tmp_path / "var",
         secret_key="test-secret-key-0123456789",
         admin_password="",
-        test_data=Path(os.environ.get("STUDIO_TEST_DATA", "../shared/data")),
     )
 
 

@@ -1,11 +1,17 @@
-"""HTTP helpers for tests: sign in as a person, read the CSRF token from a page."""
+"""Helpers for tests: sign in as a person, read the CSRF token from a page, run two
+transactions at once."""
 
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import Executor, Future
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from app.db import begin_for_write
+from app.errors import Conflict
 from tests.factories import PASSWORD
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -25,3 +31,45 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_from(client.get("/").text)
+
+
+class QueuedExecutor(Executor):
+    """Keeps what is submitted until run_all() runs it in the calling thread: for in-process
+    tests whose one session a background thread must not touch."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self.queued.append((fn, args, kwargs))
+        return Future()
+
+    def run_all(self) -> None:
+        while self.queued:
+            fn, args, kwargs = self.queued.pop(0)
+            fn(*args, **kwargs)
+
+
+def in_parallel(engine, work):
+    """Run work(session, index) in two threads that start together; commit each; a Conflict
+    is the thread's result."""
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def run(index):
+        with Session(engine, expire_on_commit=False) as session:
+            barrier.wait(30)
+            begin_for_write(session)  # as the app does for every write request
+            try:
+                results[index] = work(session, index)
+                session.commit()
+            except Conflict as error:
+                session.rollback()
+                results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results

@@ -3,32 +3,22 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import migrate
-from app.db import begin_for_write, make_engine
 from app.errors import Conflict
 from app.models import Item, Review
 from app.reviews import service
 from app.reviews.service import QueueFilter
-from tests.dbs import fresh_database
+from tests import conftest
 from tests.factories import make_user
+from tests.helpers import in_parallel
 from tests.review_factories import make_item, make_project
 
-
-@pytest.fixture
-def committed(backend, tmp_path):
-    with fresh_database(backend, tmp_path) as url:
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+# tests/test_job_claims.py imports these two from here; new tests get the fixture from
+# tests/conftest.py and in_parallel from tests/helpers.py.
+committed = conftest.committed
+_in_parallel = in_parallel
 
 
 def _setup(engine, *, items: int, approvals: int = 1):
@@ -45,33 +35,9 @@ def _setup(engine, *, items: int, approvals: int = 1):
         return project, reviewers, rows
 
 
-def _in_parallel(engine, work):
-    """Run work(session, index) in two threads that start together; commit each."""
-    barrier = threading.Barrier(2)
-    results: list = [None, None]
-
-    def run(index):
-        with Session(engine, expire_on_commit=False) as session:
-            barrier.wait(30)
-            begin_for_write(session)  # as the app does for every write request
-            try:
-                results[index] = work(session, index)
-                session.commit()
-            except Conflict as error:
-                session.rollback()
-                results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 def test_two_reviewers_asking_at_once_get_different_items(committed):
     project, reviewers, rows = _setup(committed, items=3)
-    results = _in_parallel(
+    results = in_parallel(
         committed,
         lambda s, i: (
             service.claim_next(
@@ -86,7 +52,7 @@ def test_two_reviewers_asking_at_once_get_different_items(committed):
 
 def test_one_item_goes_to_exactly_one_of_two_reviewers(committed):
     project, reviewers, _rows = _setup(committed, items=1)
-    results = _in_parallel(
+    results = in_parallel(
         committed,
         lambda s, i: service.claim_next(
             session=s, reviewer=reviewers[i], f=QueueFilter(project_id=project.id)
@@ -98,7 +64,7 @@ def test_one_item_goes_to_exactly_one_of_two_reviewers(committed):
 def test_two_approvals_at_once_under_a_one_approval_policy(committed):
     _project, reviewers, rows = _setup(committed, items=1)
     item = rows[0]
-    results = _in_parallel(
+    results = in_parallel(
         committed,
         lambda s, i: (
             service.decide(
@@ -119,7 +85,7 @@ def test_two_approvals_at_once_under_a_one_approval_policy(committed):
 def test_two_approvals_at_once_under_a_two_approval_policy(committed):
     _project, reviewers, rows = _setup(committed, items=1, approvals=2)
     item = rows[0]
-    results = _in_parallel(
+    results = in_parallel(
         committed,
         lambda s, i: (
             service.decide(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db import make_engine
 from tests.conftest import live_backend
 from tests.dbs import IN_CI, fresh_database
-from tests.test_live import STUDIO, Server
+from tests.live_server import STUDIO, Server
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "admin-password-1"
