@@ -32,7 +32,6 @@ ALL_LABELS = {
     **ROLE_NAMES,
     **DECISION_LABELS,
 }
-LEVEL_LABELS = {"nominal": N_("nominal"), "ordinal": N_("ordinal")}
 STATE_LABELS = {
     "uploaded": N_("uploaded"),
     "running": N_("running"),

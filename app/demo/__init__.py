@@ -1,6 +1,2 @@
 """Demo data written for this project: users, a bilingual project, its items and the default
 tokenizer built from that text (design §2 and §5). See :mod:`app.demo.loader`."""
-
-from app.demo.loader import DEMO_PASSWORD, DemoSummary, load_content, load_demo
-
-__all__ = ["DEMO_PASSWORD", "DemoSummary", "load_content", "load_demo"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -184,9 +184,6 @@ def domains(session: Session, project_id: int) -> list[str]:
             .order_by(Item.domain)
         )
     )
-
-
-__all__ = ["ItemFilter", "StatusCounts", "counts_by_status", "domains", "page", "replace"]
 
 
 def latest_change_request(session: Session, item_id: int) -> Review | None:

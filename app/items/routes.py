@@ -13,7 +13,7 @@ from app.auth.deps import Annotator
 from app.core import constraints as registry
 from app.core import status as machine
 from app.db import DbSession
-from app.errors import Conflict, Forbidden, InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.i18n import N_
 from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
@@ -348,6 +348,3 @@ def _same_site(url: str, request: Request) -> str:
 
     parts = urlsplit(url)
     return (parts.path + (f"?{parts.query}" if parts.query else "")) or "/"
-
-
-__all__ = ["router", "Forbidden"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -119,6 +119,3 @@ def by_status(*, session: Session, project_id: int) -> dict[str, int]:
         select(Item.status, func.count()).where(Item.project_id == project_id).group_by(Item.status)
     )
     return dict(rows.all())
-
-
-__all__ = ["annotators", "by_status", "date", "reviewers", "throughput"]

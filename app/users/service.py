@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -31,10 +31,6 @@ def get_user(*, session: Session, user_id: int) -> User:
 
 def list_users(*, session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
-
-
-def count_users(*, session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User)) or 0
 
 
 def create_user(
