@@ -33,7 +33,6 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1)
     admin_email: str = "admin@example.com"
     admin_password: str = ""
-    test_data: Path = Path("../shared/data")
     tokenizer: Path | None = Field(default=None, description="tokenizer.json for token counts.")
 
     @model_validator(mode="after")

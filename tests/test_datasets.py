@@ -7,7 +7,6 @@ import io
 import json
 import os
 import zipfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -268,8 +267,8 @@ class TestPages:
         assert len(seen) == version.train_count == len(set(seen))
 
 
-def test_seed_tasks_import_as_175_items(db_session, tmp_path, settings):
-    path = Path(settings.test_data) / "seed_tasks.jsonl"
+def test_seed_tasks_import_as_175_items(db_session, tmp_path, test_data):
+    path = test_data / "seed_tasks.jsonl"
     if not path.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{path} is missing")

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from app.datasets import imports
 from app.datasets.imports import ImportOptions
+from app.datasets.runner import ImportRunner
 from app.models import Item
 from tests.factories import make_user
-from tests.helpers import login
+from tests.helpers import QueuedExecutor, login
 from tests.review_factories import make_project
 
 
@@ -265,7 +266,9 @@ class TestSchemas:
 class TestHttpFlow:
     def test_upload_check_run_and_progress(self, app, client, db_session, setup):
         project, admin = setup
-        app.state.imports.hold()  # the test's single session must not be shared by threads
+        # The test's single session must not be shared by threads: imports wait for run_all().
+        held = QueuedExecutor()
+        app.state.imports = ImportRunner(app.state.open_session, executor=held)
         csrf = login(client, admin.email)
         payload = "\n".join(_alpaca_lines(30)).encode()
         upload = client.post(
@@ -291,7 +294,7 @@ class TestHttpFlow:
         assert started.status_code == 303
         queued = client.get(f"/imports/{job_id}/progress")
         assert "<progress" in queued.text  # the bar shows while it waits and runs
-        app.state.imports.run_held()
+        held.run_all()
         progress = client.get(f"/imports/{job_id}/progress")
         assert 'id="import-done"' in progress.text
         assert _count(db_session, project) == 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -42,27 +42,20 @@ class ProgressBoard:
 class ImportRunner:
     """One background thread; each import reads and writes through its own session."""
 
-    def __init__(self, open_session: Callable[[], AbstractContextManager[Session]]) -> None:
+    def __init__(
+        self,
+        open_session: Callable[[], AbstractContextManager[Session]],
+        *,
+        executor: Executor | None = None,
+    ) -> None:
+        """``executor`` runs the imports: one background thread unless another is given."""
         self.open_session = open_session
         self.board = ProgressBoard()
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
-        self.held = None
+        self.pool = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
 
     def start(self, job_id: int, options: imports.ImportOptions, actor_id: int) -> None:
         self.board.set(job_id, "queued", 0, 0)
-        if self.held is not None:
-            self.held.append((job_id, options, actor_id))
-        else:
-            self.pool.submit(self._run, job_id, options, actor_id)
-
-    def hold(self) -> None:
-        """Keep started imports until run_held(): for callers that share one session
-        with the request (in-process tests), where a second thread must not touch it."""
-        self.held: list | None = []
-
-    def run_held(self) -> None:
-        while self.held:
-            self._run(*self.held.pop(0))
+        self.pool.submit(self._run, job_id, options, actor_id)
 
     def _run(self, job_id: int, options: imports.ImportOptions, actor_id: int) -> None:
         def progress(phase: str, done: int, total: int) -> None:

@@ -17,13 +17,13 @@ from app.core.formats.schemas import (
     suggest_mapping,
 )
 from app.core.kinds import ItemKind
+from tests.conftest import TEST_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _seed_tasks() -> Path:
-    path = Path(os.environ.get("STUDIO_TEST_DATA", "../shared/data"))
-    path = (path if path.is_absolute() else ROOT / path) / "seed_tasks.jsonl"
+    path = TEST_DATA / "seed_tasks.jsonl"
     if not path.exists():
         if os.environ.get("CI"):
             pytest.fail(f"shared test data missing in CI: {path}")
