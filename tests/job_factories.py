@@ -151,6 +151,24 @@ def run_job(
     return job, train
 
 
+def train_only_version(session: Session, *, train_items: int, name: str):
+    """A version of ``train_items`` approved task items, all in the training split."""
+    from app.items.schemas import ItemDraft
+
+    drafts = [
+        ItemDraft(
+            kind="task",
+            instruction=f"Count to {i + 1} in French.",
+            output=" ".join(["un", "deux", "trois", "quatre"][: i % 4 + 1]),
+        )
+        for i in range(train_items)
+    ]
+    project, admin, _ = approved_project(session, drafts=drafts, name=name)
+    return versions.create_version(
+        session=session, project=project, name="v", f=VersionFilter(), actor=admin, eval_fraction=0
+    )
+
+
 def queued_job(session: Session, params: protocol.JobParams, *, name: str):
     """A committed tiny job on a fresh version of approved items, and a worker token: what a
     live worker test starts from. Returns (version, admin, job, raw token)."""

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.core.protocol import JobParams
 from app.db import make_engine
-from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
+from app.models import DatasetVersion, EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
@@ -110,6 +110,49 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
             assert (Path(done.artifacts[0]) / "config.json").exists() or (
                 Path(done.artifacts[0]) / "adapter_config.json"
             ).exists()
+        engine.dispose()
+
+
+def test_worker_fails_a_job_whose_data_does_not_match_its_manifest(tmp_path):
+    with fresh_database(live_backend(), tmp_path) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            version, _admin, job, token = queued_job(
+                session, JobParams(max_steps=1), name="Tampered"
+            )
+            # As if the stored data had changed under the frozen version.
+            session.execute(
+                update(DatasetVersion)
+                .where(DatasetVersion.id == version.id)
+                .values(manifest_hash="0" * 64)
+            )
+            session.commit()
+        env = {
+            **os.environ,
+            "STUDIO_DATABASE_URL": url,
+            "STUDIO_VAR_DIR": str(tmp_path / "var"),
+            "STUDIO_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        }
+        server = Server(env, tmp_path, command="serve")
+        try:
+            server.wait()
+            worker = subprocess.run(
+                [sys.executable, "-m", "trainer", "--url", server.url, "--token", token, "--once"],
+                env={**env, "HF_HUB_OFFLINE": "1"},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        finally:
+            server.stop()
+        with Session(engine) as session:
+            failed = session.get(Job, job.id)
+            assert failed.status == "failed", (failed.status, worker.stderr[-3000:])
+            assert f"Dataset version {version.id}" in failed.error
+            assert "do not match its manifest" in failed.error
+            # Refused before anything was built or trained.
+            assert not (tmp_path / "artifacts" / "jobs" / str(job.id) / "base").exists()
         engine.dispose()
 
 

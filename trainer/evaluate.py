@@ -64,6 +64,12 @@ def item_dynamics(
     return result
 
 
+def generation_settings(params: JobParams) -> dict:
+    """The keyword arguments of ``generate`` that a job's ``generation`` settings give."""
+    g = params.generation
+    return {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "top_p": g.top_p}
+
+
 @torch.no_grad()
 def generate(
     model,

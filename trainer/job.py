@@ -166,9 +166,9 @@ def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
 
 def baseline_outputs(spec: JobSpec, model, tokenizer, items: list[DatasetItem]) -> dict[int, str]:
     """The untrained model's output for each eval item, to set beside the tuned one."""
-    from trainer.evaluate import generate
+    from trainer.evaluate import generate, generation_settings
 
-    settings = spec.params.generation.model_dump()
+    settings = generation_settings(spec.params)
     return {i.item_id: generate(model, tokenizer, i.content, **settings)[0] for i in items}
 
 
@@ -185,9 +185,9 @@ def evaluate(
     base_outputs: dict[int, str],
 ) -> list[protocol.Prediction]:
     """Generate with the tuned model, score both models' outputs, and report them."""
-    from trainer.evaluate import generate, score
+    from trainer.evaluate import generate, generation_settings, score
 
-    settings = spec.params.generation.model_dump()
+    settings = generation_settings(spec.params)
     predictions = []
     for item in items:
         output = generate(tuned, tokenizer, item.content, **settings)[0]

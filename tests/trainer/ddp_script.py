@@ -43,6 +43,10 @@ def config(batch_size: int) -> JobParams:
     )
 
 
+# 16 items, 6 micro-batches of 3 an epoch, 1.5 epochs: 9 micro-batches, 4 a step on 2 ranks.
+EPOCH_RUN = {"epochs": 1.5, "batch_size": 3, "grad_accum": 2}
+
+
 def run(model_dir: str, batch_size: int):
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -57,7 +61,17 @@ def main() -> None:
     rank = dist.get_rank()
     result = run(model_dir, BATCH_PER_RANK)
     state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
-    torch.save({"params": state, "losses": result.losses}, out / f"rank{rank}.pt")
+    # A run by epochs: how many steps the ranks take between them (app.core.steps' rule).
+    by_epochs = train(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        AutoTokenizer.from_pretrained(model_dir),
+        items(),
+        JobParams(**{**config(3).model_dump(), "max_steps": None, **EPOCH_RUN}),
+    )
+    torch.save(
+        {"params": state, "losses": result.losses, "epoch_run_steps": by_epochs.step},
+        out / f"rank{rank}.pt",
+    )
     dist.destroy_process_group()
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from app.core import steps
+from app.core.protocol import JobParams
+from tests.step_cases import STEP_CASES
 from tests.trainer import ddp_script
 from tests.trainer.conftest import corpus
 from trainer.tiny import build_tiny
@@ -48,6 +51,17 @@ def test_two_ranks_match_one_process_on_the_global_batch(tmp_path):
     torch.testing.assert_close(
         torch.tensor(ranks[0]["losses"]), torch.tensor(single.losses), atol=1e-5, rtol=1e-5
     )
+    # By epochs, the two ranks take the steps the table and app.core.steps give for two ranks.
+    case = next(
+        c
+        for c in STEP_CASES
+        if c.ranks == 2
+        and c.rows == len(ddp_script.items())
+        and c.params == {**ddp_script.EPOCH_RUN, "max_steps": None}
+    )
+    assert ranks[0]["epoch_run_steps"] == ranks[1]["epoch_run_steps"] == case.steps
+    params = JobParams(**{**ddp_script.EPOCH_RUN, "max_steps": None})
+    assert steps.total_steps(params, rows=case.rows, ranks=2) == case.steps
     # And training did move the weights: the comparison above is not between two no-ops.
     initial = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
     moved = max(float((ranks[0]["params"][n] - initial[n]).abs().max()) for n in initial)
