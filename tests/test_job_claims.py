@@ -9,10 +9,10 @@ from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.jobs import service as jobs
 from tests.dataset_factories import approved_project
-from tests.test_review_concurrency import _in_parallel, committed  # noqa: F401 - fixture
+from tests.helpers import in_parallel
 
 
-def test_two_workers_one_job(committed):  # noqa: F811
+def test_two_workers_one_job(committed):
     with Session(committed, expire_on_commit=False) as session:
         project, admin, _ = approved_project(session, name="Claims")
         version = versions.create_version(
@@ -26,6 +26,6 @@ def test_two_workers_one_job(committed):  # noqa: F811
             actor=admin,
         )
         session.commit()
-    results = _in_parallel(committed, lambda s, i: jobs.claim(session=s, worker=f"w{i}"))
+    results = in_parallel(committed, lambda s, i: jobs.claim(session=s, worker=f"w{i}"))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and winners[0].id == job.id and winners[0].attempts == 1

@@ -19,7 +19,7 @@ from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
 from tests.job_factories import queued_job
-from tests.test_live import STUDIO, Server, free_port  # noqa: F401
+from tests.live_server import Server, free_port
 
 pytestmark = pytest.mark.live
 

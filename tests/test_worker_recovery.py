@@ -24,7 +24,7 @@ from app.models.base import utcnow
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
 from tests.job_factories import queued_job
-from tests.test_live import Server
+from tests.live_server import Server
 
 pytestmark = pytest.mark.live
 
