@@ -10,10 +10,11 @@ from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
 from app.datasets import api as datasets_api
-from app.datasets import import_routes
 from app.datasets import routes as datasets_routes
-from app.datasets.runner import ImportRunner
 from app.db import make_engine, make_session_factory
+from app.imports import api as imports_api
+from app.imports import routes as imports_routes
+from app.imports.runner import ImportRunner
 from app.items import api as items_api
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
@@ -47,7 +48,7 @@ ROUTERS = [
     revisions_routes.router,
     stats_routes.router,
     datasets_routes.router,
-    import_routes.router,
+    imports_routes.router,
     users_api.router,
     tokens_api.router,
     projects_api.router,
@@ -55,6 +56,7 @@ ROUTERS = [
     labeling_api.router,
     reviews_api.router,
     datasets_api.router,
+    imports_api.router,
     jobs_api.router,
     jobs_routes.router,
 ]

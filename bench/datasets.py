@@ -4,7 +4,7 @@ Prints one JSON object on stdout (progress goes to stderr). Design §7 budgets, 
 
 - import: at least 20,000 items/s for parse, validate, insert, revisions and full-text index,
   through the same service the UI uses (``imports.store_upload``, then ``imports.run`` with
-  default options and a commit, as ``app.datasets.runner`` does);
+  default options and a commit, as ``app.imports.runner`` does);
 - the follow-up pass (``imports.index_near_duplicates``): at least 2,000 items/s;
 - streaming export (``export.write_folder``), each format: at least 50,000 items/s, with peak
   memory at 100k items no more than 1.2x the peak at 10k.
@@ -69,9 +69,11 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.core.formats import writers  # noqa: E402
-from app.datasets import export, imports, versions  # noqa: E402
-from app.datasets.runner import ProgressBoard  # noqa: E402
+from app.datasets import export, versions  # noqa: E402
 from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E402
+from app.imports import service as imports  # noqa: E402
+from app.imports.reader import ImportOptions  # noqa: E402
+from app.imports.runner import ProgressBoard  # noqa: E402
 from app.models import Item, NearDupKey, Project, SearchTerm, User  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
 from app.users import service as user_service  # noqa: E402
@@ -413,7 +415,7 @@ def import_file(
             job = imports.run(
                 session=session,
                 job_id=job_id,
-                options=imports.ImportOptions(),
+                options=ImportOptions(),
                 actor=actor,
                 progress=progress,
             )
@@ -850,7 +852,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {"rows": args.rows, "small": args.small, "tracemalloc": args.tracemalloc},
         "notes": [
             "import.*.run_s: imports.run with default ImportOptions plus the commit, in a session "
-            "of its own as app.datasets.runner runs it (the budgeted figure); upload_s is "
+            "of its own as app.imports.runner runs it (the budgeted figure); upload_s is "
             "store_upload (copy, SHA-256, detection) plus its commit, a request of its own.",
             "run_sql_s: time inside SQLAlchemy's execute during run_s. On PostgreSQL the rows go "
             "in by COPY through the driver's copy API, which this clock does not see: read the "

@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.datasets import export, imports, versions
+from app.datasets import export, versions
 from app.datasets.versions import VersionFilter
 from app.db import make_engine
+from app.imports import service as imports
+from app.imports.reader import ImportOptions
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import Item
@@ -172,9 +174,7 @@ def test_export_imports_back_exactly(db_session, tmp_path, fmt):
                 actor=admin,
             )
         assert job.schema == "studio"
-        job = imports.run(
-            session=db_session, job_id=job.id, actor=admin, options=imports.ImportOptions()
-        )
+        job = imports.run(session=db_session, job_id=job.id, actor=admin, options=ImportOptions())
         assert job.state == "done", job.message
         restored += job.created_items
     assert restored == len(created)
@@ -285,9 +285,7 @@ def test_seed_tasks_import_as_175_items(db_session, tmp_path, test_data):
             actor=admin,
         )
     assert job.schema == "self_instruct"
-    job = imports.run(
-        session=db_session, job_id=job.id, actor=admin, options=imports.ImportOptions()
-    )
+    job = imports.run(session=db_session, job_id=job.id, actor=admin, options=ImportOptions())
     assert (job.state, job.created_items) == ("done", 175)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     stored = {
@@ -306,9 +304,7 @@ def test_seed_tasks_import_as_175_items(db_session, tmp_path, test_data):
         folder=tmp_path,
         actor=admin,
     )
-    again = imports.run(
-        session=db_session, job_id=again.id, actor=admin, options=imports.ImportOptions()
-    )
+    again = imports.run(session=db_session, job_id=again.id, actor=admin, options=ImportOptions())
     assert (again.created_items, again.skipped_duplicates) == (0, 175)
 
 

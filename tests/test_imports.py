@@ -8,9 +8,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.datasets import imports
-from app.datasets.imports import ImportOptions
-from app.datasets.runner import ImportRunner
+from app.imports import service as imports
+from app.imports.reader import ImportOptions
+from app.imports.runner import ImportRunner
 from app.models import Item
 from tests.factories import make_user
 from tests.helpers import QueuedExecutor, login
@@ -67,7 +67,7 @@ class TestReport:
     def test_a_late_problem_undoes_batches_already_written(self, db_session, tmp_path, setup):
         """All-or-nothing writes as it reads: two full batches (one may still be in flight)
         are written before line 4,900 fails, and must leave nothing behind, terms included."""
-        from app.datasets.import_writer import BATCH
+        from app.imports.writer import BATCH
         from app.models import ItemRevision, SearchTerm
 
         project, admin = setup
@@ -82,7 +82,7 @@ class TestReport:
             assert db_session.scalar(select(func.count()).select_from(model)) == 0
 
     def test_many_batches_write_items_revisions_and_terms(self, db_session, tmp_path, setup):
-        from app.datasets.import_writer import BATCH
+        from app.imports.writer import BATCH
         from app.items.repository import ItemFilter, page
 
         project, admin = setup

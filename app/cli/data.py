@@ -29,7 +29,8 @@ def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
     """Import a JSONL, JSON, CSV or Parquet file into a project."""
     from pathlib import Path
 
-    from app.datasets import imports
+    from app.imports import service as imports
+    from app.imports.reader import ImportOptions
 
     with unit_of_work() as session:
         project, actor = _project_and_actor(session, project_ref, email)
@@ -43,9 +44,7 @@ def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
                 actor=actor,
             )
         click.echo(f"{job.container} file, detected format: {job.schema}")
-        options = imports.ImportOptions(
-            schema=schema, mode=mode, status=status, cleaning=list(rules)
-        )
+        options = ImportOptions(schema=schema, mode=mode, status=status, cleaning=list(rules))
 
         def progress(phase: str, done: int, total: int) -> None:
             click.echo(f"\r{phase}: {done}" + (f"/{total}" if total else ""), nl=False, err=True)

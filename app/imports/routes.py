@@ -9,11 +9,12 @@ from starlette.datastructures import FormData
 
 from app.auth.deps import Admin
 from app.core.formats import cleaning
-from app.datasets import imports
-from app.datasets.imports import ImportOptions
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
+from app.imports import reader
+from app.imports import service as imports
+from app.imports.reader import ImportOptions
 from app.items.forms import form_data
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
@@ -42,7 +43,7 @@ def import_list(request: Request, session: DbSession, user: Admin, project_id: i
     project = projects.get_project(session=session, project_id=project_id)
     return render(
         request,
-        "datasets/imports.html",
+        "imports/list.html",
         {"project": project, "jobs": imports.list_jobs(session=session, project_id=project.id)},
     )
 
@@ -75,7 +76,7 @@ def _job_page(request, session, job, *, options=None, report=None, error=None, s
     project = projects.get_project(session=session, project_id=job.project_id)
     return render(
         request,
-        "datasets/import_job.html",
+        "imports/job.html",
         {
             "project": project,
             "job": job,
@@ -103,7 +104,7 @@ def import_check(request: Request, session: DbSession, user: Admin, job_id: int,
     job = imports.job_of(session=session, job_id=job_id)
     options = options_from(form)
     with form_rejection() as rejected:
-        report = imports.validate(job, options)
+        report = reader.validate(job, options)
     if rejected:
         return _job_page(
             request, session, job, options=options, error=rejected.error, status=rejected.status
@@ -127,6 +128,6 @@ def import_progress(request: Request, session: DbSession, user: Admin, job_id: i
     job = imports.job_of(session=session, job_id=job_id)
     return render(
         request,
-        "datasets/_import_progress.html",
+        "imports/_progress.html",
         {"job": job, "progress": request.app.state.imports.board.get(job.id)},
     )

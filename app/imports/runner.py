@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from app.datasets import imports
 from app.db import begin_for_write
+from app.imports import service as imports
+from app.imports.reader import ImportOptions
 from app.models import ImportJob, User
 from app.models.base import utcnow
 
@@ -53,11 +54,11 @@ class ImportRunner:
         self.board = ProgressBoard()
         self.pool = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
 
-    def start(self, job_id: int, options: imports.ImportOptions, actor_id: int) -> None:
+    def start(self, job_id: int, options: ImportOptions, actor_id: int) -> None:
         self.board.set(job_id, "queued", 0, 0)
         self.pool.submit(self._run, job_id, options, actor_id)
 
-    def _run(self, job_id: int, options: imports.ImportOptions, actor_id: int) -> None:
+    def _run(self, job_id: int, options: ImportOptions, actor_id: int) -> None:
         def progress(phase: str, done: int, total: int) -> None:
             self.board.set(job_id, phase, done, total)
 

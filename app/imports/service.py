@@ -1,64 +1,37 @@
-"""Importing files: upload, preview with a validation report, then import.
+"""Importing files: store the upload, then import it in one pass, then index the new items
+for near duplicates.
 
-A file is stored as uploaded and read as a stream every time (never whole in memory).
-The report numbers each problem by line or row. "All or nothing" imports nothing when the
-report has a problem; "valid rows" imports the rest. Either way, an item whose content is
-already in the project is skipped, so importing the same file twice adds nothing.
+"All or nothing" imports nothing when the report has a problem; "valid rows" imports the
+rest. Either way, an item whose content is already in the project is skipped, so importing
+the same file twice adds nothing. Reading and checking rows is app.imports.reader's work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import bulk
 from app.audit import service as audit
 from app.core import neardup
-from app.core.formats import cleaning, readers, schemas
-from app.core.formats.fields import validation_messages
-from app.core.kinds import ItemContent, dump_hash
-from app.datasets.import_writer import ItemWriter, source_of
+from app.core.formats import cleaning, readers
+from app.core.kinds import dump_hash
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
+from app.imports import reader
+from app.imports.reader import ImportOptions, Progress
+from app.imports.writer import ItemWriter, source_of
 from app.models import ImportJob, Item, NearDupKey, Project, User
 from app.models.base import utcnow
 
-SAMPLE = 50
-MAX_REPORTED = 500
 NEARDUP_BATCH = 1000
 KEY_COLUMNS = ("item_id", "project_id", "band", "key")
-MODES = ("all_or_nothing", "valid_rows")
-Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class ImportOptions:
-    schema: str | None = None  # None: as detected
-    mapping: dict[str, str] = field(default_factory=dict)
-    mode: str = "all_or_nothing"
-    status: str = "draft"
-    cleaning: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class RowResult:
-    number: int
-    draft: dict[str, Any] | None
-    errors: list[str]
-    changes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def store_upload(
@@ -88,98 +61,12 @@ def store_upload(
         file_hash=digest.hexdigest(),
         size=size,
         container=container,
-        schema=detect(path, container),
+        schema=reader.detect(path, container),
         created_by=actor.id,
     )
     session.add(job)
     session.flush()
     return job
-
-
-def detect(path: Path, container: str) -> str:
-    with path.open("rb") as f:
-        sample = [r.data for r in islice(readers.iter_records(f, container), SAMPLE) if r.data]
-    return schemas.detect_schema(sample) if sample else "unknown"
-
-
-def records(job: ImportJob) -> Iterator[readers.Record]:
-    with Path(job.path).open("rb") as f:
-        yield from readers.iter_records(f, job.container)
-
-
-def convert_row(record: readers.Record, options: ImportOptions, schema: str) -> RowResult:
-    if record.error:
-        return RowResult(record.number, None, [record.error])
-    converted = schemas.convert(record.data, schema, options.mapping or None)
-    if converted.errors or converted.content is None:
-        return RowResult(record.number, None, converted.errors or ["not an item"])
-    content = converted.content.model_dump(mode="json")
-    changes = []
-    if options.cleaning:
-        for name in ("instruction", "input", "output"):
-            cleaned = cleaning.clean(content[name], set(options.cleaning))
-            if cleaned != content[name]:
-                changes.append((name, content[name], cleaned))
-                content[name] = cleaned
-        if changes:
-            try:  # cleaning may leave a required field empty
-                content = ItemContent.model_validate(content).model_dump(mode="json")
-            except ValidationError as error:
-                return RowResult(record.number, None, validation_messages(error), changes)
-    return RowResult(record.number, {"content": content, "meta": converted.meta}, [], changes)
-
-
-def validate(
-    job: ImportJob,
-    options: ImportOptions,
-    *,
-    progress: Progress | None = None,
-    preview_rows: int = 10,
-) -> dict[str, Any]:
-    """Read the whole file once: counts, the first rows as they will be stored, problems."""
-    schema = _schema_for(job, options)
-    total = valid = 0
-    problems: list[dict[str, Any]] = []
-    preview: list[RowResult] = []
-    for record in records(job):
-        total += 1
-        row = convert_row(record, options, schema)
-        if row.errors:
-            if len(problems) < MAX_REPORTED:
-                problems.append({"number": row.number, "reasons": row.errors})
-        else:
-            valid += 1
-        if len(preview) < preview_rows:
-            preview.append(row)
-        if progress and total % 1000 == 0:
-            progress("validating", total, 0)
-    return {
-        "schema": schema,
-        "total": total,
-        "valid": valid,
-        "invalid": total - valid,
-        "problems": problems,
-        "preview": preview,
-    }
-
-
-def _schema_for(job: ImportJob, options: ImportOptions) -> str:
-    """The schema rows are read as: the override, else the detected one; an unrecognised file
-    with data needs a column mapping."""
-    schema = options.schema or job.schema
-    if schema == "unknown" and not options.mapping and _has_data(job):
-        raise InvalidInput(
-            N_(
-                "The file's columns match no known format. Map the columns "
-                "to instruction, input and output."
-            ),
-            errors={"mapping": N_("Required.")},
-        )
-    return schema
-
-
-def _has_data(job: ImportJob) -> bool:
-    return any(r.data is not None for r in islice(records(job), SAMPLE))
 
 
 def run(
@@ -201,12 +88,12 @@ def run(
         raise NotFound(N_("No import with id %(id)s."), id=job_id)
     if job.state == "done":
         raise Conflict(N_("This import has already run."))
-    if options.mode not in MODES or options.status not in ("draft", "submitted"):
+    if options.mode not in reader.MODES or options.status not in ("draft", "submitted"):
         raise InvalidInput(N_("Choose how to import."), errors={"mode": N_("Invalid.")})
     bad = set(options.cleaning) - set(cleaning.RULES)
     if bad:
         raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
-    schema = _schema_for(job, options)
+    schema = reader.schema_for(job, options)
     project = session.get(Project, job.project_id)
     job.options = options.as_dict()
     job.schema = schema
@@ -224,10 +111,10 @@ def run(
                 total += 1
                 if progress and total % 5000 == 0:
                     progress("importing", total, _estimated_rows(total, f.tell(), job.size))
-                row = convert_row(record, options, schema)
+                row = reader.convert_row(record, options, schema)
                 if row.draft is None:
                     invalid += 1
-                    if len(problems) < MAX_REPORTED:
+                    if len(problems) < reader.MAX_REPORTED:
                         problems.append({"number": row.number, "reasons": row.errors})
                     if writing and options.mode == "all_or_nothing":
                         writer.discard()

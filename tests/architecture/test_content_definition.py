@@ -22,7 +22,8 @@ from app.core.kinds import (
     hashed_fields,
     later_defaults,
 )
-from app.datasets import export, import_writer
+from app.datasets import export
+from app.imports import writer as import_writer
 from app.items import service as items
 from app.items.schemas import ItemDraft, ItemOut
 from app.models import Item
