@@ -123,14 +123,6 @@ def logout(request: Request, session: DbSession, user: Annotator) -> Response:
     return response
 
 
-@router.get("/", name="home")
-def home(request: Request, session: DbSession, user: Annotator) -> Response:
-    """The start page: projects and what this role can do next."""
-    from app.projects import service as projects
-
-    return render(request, "home.html", {"projects": projects.list_projects(session=session)})
-
-
 @router.post("/me/language", name="set_language")
 def set_language(
     request: Request,

@@ -30,6 +30,12 @@ def _form_page(request, *, project=None, form=None, errors=None, error=None, sta
     )
 
 
+@router.get("/", name="home")
+def home(request: Request, session: DbSession, user: Annotator) -> Response:
+    """The start page: projects and what this role can do next."""
+    return render(request, "home.html", {"projects": service.list_projects(session=session)})
+
+
 @router.get("/projects", name="projects")
 def list_projects(request: Request, session: DbSession, user: Annotator) -> Response:
     """All projects."""
