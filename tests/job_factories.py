@@ -9,6 +9,7 @@ from app.core import constraints, metrics, protocol
 from app.core.kinds import ItemContent
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
+from app.jobs import queue
 from app.jobs import service as jobs
 from tests.dataset_factories import approved_project
 
@@ -56,10 +57,10 @@ def run_job(
         actor=admin,
     )
     session.flush()
-    claimed = jobs.claim(session=session, worker="test-host:1")
+    claimed = queue.claim(session=session, worker="test-host:1")
     assert claimed is not None and claimed.id == job.id
     attempt = claimed.attempts
-    jobs.heartbeat(
+    queue.heartbeat(
         session=session,
         job_id=job.id,
         beat=protocol.Heartbeat(attempt=attempt, step=2, epoch=0.5, total_steps=len(losses)),
@@ -83,10 +84,10 @@ def run_job(
         protocol.MetricPoint(step=s, name="eval/loss", value=losses[s - 1] + 0.2)
         for s in range(3, len(losses) + 1, 3)
     ]
-    jobs.record_metrics(
+    queue.record_metrics(
         session=session, job_id=job.id, batch=protocol.MetricBatch(attempt=attempt, points=points)
     )
-    jobs.record_logs(
+    queue.record_logs(
         session=session,
         job_id=job.id,
         batch=protocol.LogBatch(attempt=attempt, lines=["dataset loaded", "step 6 loss 1.5"]),
@@ -105,7 +106,7 @@ def run_job(
                     item_id=item_id, epoch=epoch, loss=-0.5 * confidence + 1, confidence=confidence
                 )
             )
-    jobs.record_dynamics(
+    queue.record_dynamics(
         session=session,
         job_id=job.id,
         batch=protocol.DynamicsBatch(attempt=attempt, points=dynamics),
@@ -129,13 +130,13 @@ def run_job(
                 scores=scores(refs, content.output, base, tuned),
             )
         )
-    jobs.record_predictions(
+    queue.record_predictions(
         session=session,
         job_id=job.id,
         batch=protocol.PredictionBatch(attempt=attempt, predictions=predictions),
     )
     if finish:
-        jobs.finish(
+        queue.finish(
             session=session,
             job_id=job.id,
             attempt=attempt,

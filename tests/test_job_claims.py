@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.core.protocol import JobParams
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
+from app.jobs import queue
 from app.jobs import service as jobs
 from tests.dataset_factories import approved_project
 from tests.helpers import in_parallel
@@ -26,6 +27,6 @@ def test_two_workers_one_job(committed):
             actor=admin,
         )
         session.commit()
-    results = in_parallel(committed, lambda s, i: jobs.claim(session=s, worker=f"w{i}"))
+    results = in_parallel(committed, lambda s, i: queue.claim(session=s, worker=f"w{i}"))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and winners[0].id == job.id and winners[0].attempts == 1

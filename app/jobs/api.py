@@ -11,7 +11,7 @@ from app.auth.deps import Admin, Reviewer, Worker
 from app.core import protocol
 from app.core.protocol import WorkerPath
 from app.db import DbSession
-from app.jobs import service
+from app.jobs import queue, service
 
 router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"])
 
@@ -101,10 +101,10 @@ def retry(job_id: int, session: DbSession, user: Admin):
 )
 def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, token: Worker):
     """Claim the oldest queued job (204 when there is none)."""
-    job = service.claim(session=session, worker=body.worker)
+    job = queue.claim(session=session, worker=body.worker)
     if job is None:
         return Response(status_code=204)
-    return service.spec(job, str(request.app.state.settings.resolved_artifacts_dir))
+    return queue.spec(job, artifacts_root=str(request.app.state.settings.resolved_artifacts_dir))
 
 
 @router.post(
@@ -114,37 +114,37 @@ def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, tok
 )
 def heartbeat(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """Extend the lease and report progress; the reply says whether to cancel."""
-    return service.heartbeat(session=session, job_id=job_id, beat=body)
+    return queue.heartbeat(session=session, job_id=job_id, beat=body)
 
 
 @router.post(WorkerPath.METRICS, response_model=Recorded, name="api_worker_metrics")
 def metrics(job_id: int, body: protocol.MetricBatch, session: DbSession, token: Worker):
     """A batch of metric points (steps may not go back within an attempt)."""
-    return Recorded(recorded=service.record_metrics(session=session, job_id=job_id, batch=body))
+    return Recorded(recorded=queue.record_metrics(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.LOGS, response_model=Recorded, name="api_worker_logs")
 def logs(job_id: int, body: protocol.LogBatch, session: DbSession, token: Worker):
     """Log lines."""
-    return Recorded(recorded=service.record_logs(session=session, job_id=job_id, batch=body))
+    return Recorded(recorded=queue.record_logs(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.DYNAMICS, response_model=Recorded, name="api_worker_dynamics")
 def dynamics(job_id: int, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
     """Per-item loss and confidence per epoch (for the data map)."""
-    return Recorded(recorded=service.record_dynamics(session=session, job_id=job_id, batch=body))
+    return Recorded(recorded=queue.record_dynamics(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.PREDICTIONS, response_model=Recorded, name="api_worker_predictions")
 def predictions(job_id: int, body: protocol.PredictionBatch, session: DbSession, token: Worker):
     """Evaluation outputs of the base and tuned models with their scores."""
-    return Recorded(recorded=service.record_predictions(session=session, job_id=job_id, batch=body))
+    return Recorded(recorded=queue.record_predictions(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
 def complete(job_id: int, body: protocol.Completion, session: DbSession, token: Worker):
     """The job succeeded."""
-    return service.finish(
+    return queue.finish(
         session=session,
         job_id=job_id,
         attempt=body.attempt,
@@ -158,7 +158,7 @@ def complete(job_id: int, body: protocol.Completion, session: DbSession, token: 
 @router.post(WorkerPath.FAIL, response_model=JobOut, name="api_worker_fail")
 def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker):
     """The job failed with an error."""
-    return service.finish(
+    return queue.finish(
         session=session, job_id=job_id, attempt=body.attempt, status="failed", error=body.error
     )
 
@@ -166,6 +166,6 @@ def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker)
 @router.post(WorkerPath.CANCELLED, response_model=JobOut, name="api_worker_cancelled")
 def cancelled(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """The worker stopped as asked, keeping its last checkpoint."""
-    return service.finish(
+    return queue.finish(
         session=session, job_id=job_id, attempt=body.attempt, status="cancelled", step=body.step
     )
