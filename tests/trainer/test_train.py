@@ -159,7 +159,8 @@ def test_tiny_is_deterministic_and_small(tmp_path, items):
 
 def test_import_trainer_loads_no_web_stack():
     code = (
-        "import sys, trainer, trainer.data, trainer.train, trainer.tiny; "
+        "import sys, trainer.worker, trainer.job, trainer.train, trainer.evaluate, "
+        "trainer.checkpoints, trainer.tiny, app.core.steps, app.core.manifest; "
         "bad = [m for m in ('fastapi', 'sqlalchemy') if m in sys.modules]; "
         "assert not bad, bad"
     )
