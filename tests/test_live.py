@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
-from tests.live_server import STUDIO, Server, free_port  # noqa: F401 - test_worker_* use these
+from tests.live_server import Server
 
 pytestmark = pytest.mark.live
 

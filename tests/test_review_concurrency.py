@@ -10,15 +10,9 @@ from app.errors import Conflict
 from app.models import Item, Review
 from app.reviews import service
 from app.reviews.service import QueueFilter
-from tests import conftest
 from tests.factories import make_user
 from tests.helpers import in_parallel
 from tests.review_factories import make_item, make_project
-
-# tests/test_job_claims.py imports these two from here; new tests get the fixture from
-# tests/conftest.py and in_parallel from tests/helpers.py.
-committed = conftest.committed
-_in_parallel = in_parallel
 
 
 def _setup(engine, *, items: int, approvals: int = 1):
