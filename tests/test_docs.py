@@ -5,16 +5,13 @@ import re
 from app.config import Settings
 from app.paths import ROOT
 
-# Documented beside the settings, but read by the tests and benchmarks, not by the app.
-NOT_SETTINGS = {"STUDIO_TEST_DATA"}
-
 
 def _configuration_table() -> dict[str, str]:
     """Variable → default, from the rows of the README's "## Configuration" table."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(STUDIO_\w+)` \| ([^|]+) \|", section, flags=re.M)
-    return {name: default.strip() for name, default in rows if name not in NOT_SETTINGS}
+    return {name: default.strip() for name, default in rows}
 
 
 def test_every_setting_is_in_the_configuration_table():
