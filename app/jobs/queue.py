@@ -16,6 +16,7 @@ from app.audit import service as audit
 from app.core import protocol
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
+from app.locking import locked
 from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.models.base import utcnow
 
@@ -93,12 +94,7 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
 
 def _running(session: Session, job_id: int, attempt: int) -> Job:
     """The job, if this message belongs to its current attempt; otherwise refuse it."""
-    job = session.scalar(
-        select(Job)
-        .where(Job.id == job_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    job = locked(session, Job, job_id)
     if job is None:
         raise NotFound(N_("No job with id %(id)s."), id=job_id)
     if job.status != "running" or job.attempts != attempt:

@@ -16,7 +16,7 @@ from app.i18n import N_
 from app.items.forms import form_data
 from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
 from app.projects import service as projects
-from app.web import in_reader_language, redirect, render
+from app.web import form_rejection, in_reader_language, redirect, render
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(form_data)]
@@ -117,7 +117,7 @@ def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
     """Queue a job; bad fields come back inline and nothing typed is lost."""
     state, params = forms.parse(form)
     if params is not None:
-        try:
+        with form_rejection() as rejected:
             job = service.launch(
                 session=session,
                 version_id=state.version_id,
@@ -125,14 +125,13 @@ def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
                 params=params,
                 actor=user,
             )
-        except InvalidInput as error:
-            state.errors.update(error.errors or {"base_model": error.message})
-        else:
+        if not rejected:
             return redirect(
                 request,
                 request.app.url_path_for("job", job_id=job.id),
                 toast=("success", N_("Job queued.")),
             )
+        state.errors.update(rejected.errors or {"base_model": rejected.error.message})
     return _launch_page(request, session, state, status_code=422)
 
 
