@@ -31,13 +31,10 @@ from app.core.formats import writers
 from app.core.kinds import ItemContent
 from app.datasets import export, versions
 from app.datasets.versions import VersionFilter
-from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import DatasetVersionItem, Item, Review
-from app.reviews import service as reviews
+from tests.dataset_factories import approved_project
 from tests.dbs import PG_ADMIN_URL, require_postgres
-from tests.factories import make_user
-from tests.review_factories import make_project
 
 WORDS = {
     "id": "length_constraints:number_words",
@@ -177,20 +174,9 @@ def assert_same_bytes(session: Session, version_id: int, tmp_path: Path) -> None
 
 
 def approved_version(session: Session, *, drafts=DRAFTS, eval_fraction: float = 0.3):
-    admin = make_user(session, role="admin")
-    author, reviewer = make_user(session), make_user(session, role="reviewer")
-    project = make_project(session, admin, name=f"Export paths {id(drafts)} {eval_fraction}")
-    for draft in drafts:
-        item = items.create_item(
-            session=session, project=project, draft=draft, author=author, submit=True
-        )
-        reviews.decide(
-            session=session,
-            item_id=item.id,
-            reviewer=reviewer,
-            decision="approve",
-            version=item.version,
-        )
+    project, admin, _items = approved_project(
+        session, drafts=drafts, name=f"Export paths {id(drafts)} {eval_fraction}"
+    )
     return versions.create_version(
         session=session,
         project=project,

@@ -24,6 +24,28 @@ from tests.live_server import Server, free_port
 pytestmark = pytest.mark.live
 
 
+def run_worker_once(url: str, tmp_path: Path, token: str, *, timeout: int):
+    """A real server on ``url``'s database and one real worker that takes one job, offline."""
+    env = {
+        **os.environ,
+        "STUDIO_DATABASE_URL": url,
+        "STUDIO_VAR_DIR": str(tmp_path / "var"),
+        "STUDIO_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+    }
+    server = Server(env, tmp_path, command="serve")
+    try:
+        server.wait()
+        return subprocess.run(
+            [sys.executable, "-m", "trainer", "--url", server.url, "--token", token, "--once"],
+            env={**env, "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    finally:
+        server.stop()
+
+
 def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
     with fresh_database(live_backend(), tmp_path) as url:
         migrate.upgrade(url)
@@ -42,24 +64,7 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                 ),
                 name="Worker e2e",
             )
-        env = {
-            **os.environ,
-            "STUDIO_DATABASE_URL": url,
-            "STUDIO_VAR_DIR": str(tmp_path / "var"),
-            "STUDIO_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
-        }
-        server = Server(env, tmp_path, command="serve")
-        try:
-            server.wait()
-            worker = subprocess.run(
-                [sys.executable, "-m", "trainer", "--url", server.url, "--token", token, "--once"],
-                env={**env, "HF_HUB_OFFLINE": "1"},
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        finally:
-            server.stop()
+        worker = run_worker_once(url, tmp_path, token, timeout=600)
         with Session(engine) as session:
             done = session.get(Job, job.id)
             assert done.status == "succeeded", (
@@ -128,24 +133,7 @@ def test_worker_fails_a_job_whose_data_does_not_match_its_manifest(tmp_path):
                 .values(manifest_hash="0" * 64)
             )
             session.commit()
-        env = {
-            **os.environ,
-            "STUDIO_DATABASE_URL": url,
-            "STUDIO_VAR_DIR": str(tmp_path / "var"),
-            "STUDIO_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
-        }
-        server = Server(env, tmp_path, command="serve")
-        try:
-            server.wait()
-            worker = subprocess.run(
-                [sys.executable, "-m", "trainer", "--url", server.url, "--token", token, "--once"],
-                env={**env, "HF_HUB_OFFLINE": "1"},
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-        finally:
-            server.stop()
+        worker = run_worker_once(url, tmp_path, token, timeout=300)
         with Session(engine) as session:
             failed = session.get(Job, job.id)
             assert failed.status == "failed", (failed.status, worker.stderr[-3000:])
