@@ -13,16 +13,8 @@ from app.projects.service import ProjectInput
 router = APIRouter(prefix="/api/v1", tags=["items"])
 
 
-class ProjectIn(BaseModel):
+class ProjectIn(ProjectInput):
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    guidelines: str = ""
-    domains: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
-    approvals_needed: int = 1
-    labeling_overlap: int = 1
-    blind_mode: bool = False
 
 
 class ProjectOut(BaseModel):
@@ -50,6 +42,4 @@ def list_projects(session: DbSession, user: Annotator):
 @router.post("/projects", response_model=ProjectOut, status_code=201, name="api_projects_create")
 def create_project(body: ProjectIn, session: DbSession, user: Admin):
     """Create a project."""
-    return service.create_project(
-        session=session, data=ProjectInput(**body.model_dump()), actor=user
-    )
+    return service.create_project(session=session, data=body, actor=user)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,16 +15,15 @@ from app.models.base import utcnow
 LANGUAGE_CODES = ("en", "zh")
 
 
-@dataclass
-class ProjectInput:
-    """What the project form and the API send."""
+class ProjectInput(BaseModel):
+    """What the project form and the API send; the service checks it (``_validate``)."""
 
     name: str
     description: str = ""
     guidelines: str = ""
-    domains: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    languages: list[str] = field(default_factory=lambda: ["en", "zh"])
+    domains: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
     approvals_needed: int = 1
     labeling_overlap: int = 1
     blind_mode: bool = False
