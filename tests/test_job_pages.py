@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
+from app.core.protocol import GenerationParams, JobParams
 from app.models import AuditEvent, Job
 from tests.factories import make_user
 from tests.helpers import login
@@ -73,6 +74,19 @@ class TestLaunchForm:
         assert tokens > version.train_count * 5  # every item has a prompt and an answer
         assert 'id="est-contamination"' in page.text
         assert 'name="csrf_token" value=""' not in page.text  # the browser posts what it got
+
+    def test_number_inputs_take_their_limits_from_the_job_parameters(
+        self, client, db_session, setup
+    ):
+        _, admin, _version = setup
+        login(client, admin.email)
+        page = client.get("/jobs/new").text
+        for name, field in (("batch_size", "batch_size"), ("max_new_tokens", "max_new_tokens")):
+            tag = re.search(rf'<input id="p-{name}"[^>]*>', page).group(0)
+            model = JobParams if field in JobParams.model_fields else GenerationParams
+            limits = {type(rule).__name__: rule for rule in model.model_fields[field].metadata}
+            assert f'min="{limits["Ge"].ge}"' in tag and f'max="{limits["Le"].le}"' in tag
+        assert 'max="' not in re.search(r'<input id="p-seed"[^>]*>', page).group(0)
 
     def test_estimate_follows_the_form(self, client, db_session, setup):
         _, admin, version = setup

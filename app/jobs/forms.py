@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 
-from app.core.protocol import JobParams
+from app.core.protocol import GenerationParams, JobParams
 from app.i18n import N_
 
 # Base models offered in the form; any other hub id or a local path may be typed in.
@@ -127,3 +128,23 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     if state.errors:
         return state, None
     return state, params
+
+
+def _bounds(field: FieldInfo) -> dict[str, float]:
+    """A numeric field's limits as an input's ``min`` and ``max`` (an exclusive limit is the
+    browser's bound too; the server refuses the value itself, with its message)."""
+    found: dict[str, float] = {}
+    for rule in field.metadata:
+        for attribute, key in (("ge", "min"), ("gt", "min"), ("le", "max"), ("lt", "max")):
+            value = getattr(rule, attribute, None)
+            if value is not None:
+                found[key] = value
+    return found
+
+
+# The launch form's number inputs take their limits from the parameters' one definition.
+BOUNDS: dict[str, dict[str, float]] = {
+    name: _bounds(field)
+    for model in (JobParams, GenerationParams)
+    for name, field in model.model_fields.items()
+}

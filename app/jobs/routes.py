@@ -64,6 +64,7 @@ def _launch_page(request, session, form: forms.LaunchForm, params=None, *, statu
             "form": form,
             "choices": service.launch_choices(session=session),
             "presets": forms.PRESETS,
+            "bounds": forms.BOUNDS,
             "methods": get_args(Method),
             "schedules": get_args(Schedule),
             "summary": _version_summary(session, form, params),
