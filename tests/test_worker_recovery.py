@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.core.protocol import JobParams
-from app.db import make_engine
+from app.db import begin_for_write, make_engine
 from app.jobs import service as jobs
 from app.models import Job, JobLog, JobMetric
 from app.models.base import utcnow
@@ -150,6 +150,9 @@ def test_cancel_stops_the_worker_and_keeps_a_checkpoint(live_job):
     try:
         _wait_for(lambda: _job(ctx).step >= 20, "training to start", worker)
         with Session(ctx["engine"], expire_on_commit=False) as session:
+            # A writer from the start: on SQLite a read that turns into a write fails at once
+            # when the worker has committed in between (it reports every step).
+            begin_for_write(session)
             jobs.cancel(session=session, job_id=ctx["job_id"], actor=ctx["admin"])
             session.commit()
         output, _ = worker.communicate(timeout=60)

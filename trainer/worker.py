@@ -16,7 +16,6 @@ import httpx
 
 from app.core import protocol
 from trainer.client import AppClient
-from trainer.job import run_job
 
 log = logging.getLogger("trainer")
 
@@ -71,6 +70,10 @@ def serve(
             time.sleep(poll)
             continue
         log.info("claimed job %s (attempt %s)", spec.job_id, spec.attempt)
+        # torch and transformers load with the first job, not at start-up: an idle worker
+        # starts in a moment and notices at once when `studio run`, its parent, has gone.
+        from trainer.job import run_job
+
         try:
             run_job(client, spec)
         except Exception as error:  # noqa: BLE001 - report any failure on the job

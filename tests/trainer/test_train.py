@@ -167,6 +167,17 @@ def test_import_trainer_loads_no_web_stack():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
+def test_an_idle_worker_starts_without_torch():
+    """torch takes seconds to import; a worker loads it with its first job, so one that
+    `studio run` started notices its parent has gone without that wait."""
+    code = (
+        "import sys, trainer.__main__, trainer.worker; "
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
 def test_loop_accumulation_matches_a_large_batch(tiny_dir, tokenizer, items):
     common = dict(method="full", max_steps=3, learning_rate=1e-3, warmup_ratio=0.0)
     common.update(packing=False, max_grad_norm=None, seed=0)
