@@ -158,10 +158,6 @@ class JobParams(BaseModel):
         description="How the evaluation generates the base and tuned outputs.",
     )
 
-    def help(self) -> dict[str, str]:
-        """Each field's help text, by name."""
-        return {name: f.description or "" for name, f in type(self).model_fields.items()}
-
 
 # ---- The worker protocol --------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.formats import writers
-from app.core.kinds import ItemContent, ItemKind
+from app.core.kinds import ItemContent, ItemKind, later_defaults
 from app.datasets import versions
 from app.errors import InvalidInput
 from app.i18n import N_
@@ -122,7 +122,7 @@ class _ContentView(NamedTuple):
 
 _LATER_DEFAULTS = {
     name: value
-    for name, value in ItemContent(kind="task", instruction="-").model_dump(mode="json").items()
+    for name, value in later_defaults(ItemContent).items()
     if name not in _ContentView._fields
 }
 

@@ -45,7 +45,6 @@ def test_every_field_is_read_by_the_trainer_or_marked_app_only():
 def test_every_field_has_help_text():
     missing = [name for name, info in _fields(JobParams) if not (info.description or "").strip()]
     assert not missing, missing
-    assert all(JobParams().help().values())
 
 
 def test_an_unknown_name_is_refused_not_dropped():
