@@ -46,3 +46,12 @@ def force_status(session, item, status: str) -> Item:
     session.expire(item)
     session.refresh(item)
     return item
+
+
+# One task to review, written once for every review test.
+DRAFT = ItemDraft(
+    kind="task",
+    instruction="Summarise the paragraph in two lines.",
+    input="Cats sleep a lot.",
+    output="Cats sleep. A lot.",
+)
