@@ -2,11 +2,11 @@
 
 The export reads plain columns (not ORM rows), renders snapshots without building the content
 model when they need no validation, streams rows from PostgreSQL in chunks, and encodes and
-writes rows in batches. The reference here does none of that: ORM rows from
-``versions.pinned``, ``ItemContent`` for every row, one ``json.dumps`` and one write per row,
-Parquet batches from ``pa.record_batch``. Every format must come out byte for byte the same, on
-SQLite and PostgreSQL, for every kind, English and Chinese, constraints, demos, and snapshots
-in shapes the fast path leaves to the model.
+writes rows in batches. The reference (``tests/export_reference.py``) does none of that: ORM
+rows from ``versions.pinned``, ``ItemContent`` for every row, one ``json.dumps`` and one write
+per row, Parquet batches from ``pa.record_batch``. Every format must come out byte for byte the
+same, on SQLite and PostgreSQL, for every kind, English and Chinese, constraints, demos, and
+snapshots in shapes the fast path leaves to the model.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ import threading
 import zipfile
 from contextlib import nullcontext
 from itertools import count, islice
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, func, literal_column, select, text
@@ -31,144 +28,10 @@ from app.core.formats import writers
 from app.core.kinds import ItemContent
 from app.datasets import export, versions
 from app.datasets.versions import VersionFilter
-from app.items.schemas import ItemDraft
 from app.models import DatasetVersionItem, Item, Review
 from tests.dataset_factories import approved_project
 from tests.dbs import PG_ADMIN_URL, require_postgres
-
-WORDS = {
-    "id": "length_constraints:number_words",
-    "params": {"relation": "less than", "num_words": 40},
-}
-DRAFTS = [
-    ItemDraft(
-        kind="task",
-        instruction="Summarise the text in one line.",
-        input="Cats sleep a lot; dogs don't.",
-        output="Cats sleep, dogs less.",
-        domain="animals",
-        tags=["summary", "short"],
-        difficulty=2,
-    ),
-    ItemDraft(kind="task", instruction="Name a prime number.", input="   ", output="7"),
-    ItemDraft(
-        kind="task",
-        instruction='  Fix the bug:\r\n"quotes" and \\backslashes\\ \u2028 \x01 \x7f 🙂',
-        input="def f(x):\n\treturn x +  1  # café e\u0301",
-        output="Use `x + 1`.\n",
-        language="en",
-    ),
-    ItemDraft(
-        kind="task",
-        instruction="把这句话翻译成英文。",
-        input="今天天气很好。",
-        output="The weather is nice today.",
-        language="zh",
-        domain="翻译",
-        tags=["中文"],
-        difficulty=4,
-    ),
-    ItemDraft(
-        kind="constraint",
-        instruction="Describe Paris in capital letters, without commas.",
-        output="PARIS IS THE CAPITAL OF FRANCE",
-        constraints=[{"id": "change_case:english_capital"}, WORDS],
-        rules=["Be friendly."],
-        language="en",
-    ),
-    ItemDraft(
-        kind="constraint",
-        instruction="用不超过四十个词描述北京。",
-        output="北京是中国的首都",
-        constraints=[WORDS, {"id": "punctuation:no_comma"}],
-        language="zh-CN",
-    ),
-    ItemDraft(
-        kind="constraint",
-        instruction="Describe Rome without commas; the instruction says so already.",
-        output="Rome is old",
-        constraints=[{"id": "punctuation:no_comma"}],
-        state_constraints=False,
-        language="en",
-    ),
-    ItemDraft(
-        kind="example",
-        instruction="Give the antonym.",
-        demos=[{"input": "hot", "output": "cold"}, {"input": "up", "output": "down"}],
-        input="big",
-        output="small",
-        language="en",
-    ),
-    ItemDraft(
-        kind="example",
-        instruction="给出反义词。",
-        demos=[{"input": "早", "output": "晚"}, {"input": "高", "output": "矮"}],
-        input="大",
-        output="小",
-        language="zh",
-    ),
-]
-DRAFTS += [  # enough rows to cross every batch boundary when the batches are made small
-    ItemDraft(
-        kind="task",
-        instruction=f"Translate sentence {i} into French.",
-        input=f"The weather is nice on day {i}.",
-        output=f"Il fait beau le jour {i}.",
-        language="en",
-    )
-    for i in range(6)
-]
-
-
-# --- the reference: the export as it was written first ------------------------------------
-
-
-def reference_rows(session: Session, version_id: int, split: str):
-    for link, revision in versions.pinned(session, version_id, split):
-        snap = revision.snapshot
-        meta = {
-            "item_id": link.item_id,
-            "revision": link.revision,
-            "domain": snap.get("domain"),
-            "tags": snap.get("tags") or [],
-            "difficulty": snap.get("difficulty"),
-            "split": split,
-        }
-        yield writers.export_row(ItemContent.from_row(snap), meta)
-
-
-def reference_write(fmt: str, rows, path: Path) -> None:
-    formatted = (writers.format_row(fmt, row) for row in rows)
-    with path.open("wb") as out:
-        if fmt == "parquet":
-            schema = pa.schema(
-                [("prompt", pa.string()), ("response", pa.string()), ("metadata", pa.string())]
-            )
-            with pq.ParquetWriter(out, schema) as writer:
-                while batch := list(islice(formatted, writers.PARQUET_BATCH_ROWS)):
-                    columns = {name: [row[name] for row in batch] for name in schema.names}
-                    writer.write_batch(pa.record_batch(columns, schema=schema))
-        elif fmt.endswith("_jsonl"):
-            for row in formatted:
-                out.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
-        else:
-            out.write(b"[")
-            count = 0
-            for count, row in enumerate(formatted, 1):
-                line = json.dumps(row, ensure_ascii=False).encode("utf-8")
-                out.write((b"\n" if count == 1 else b",\n") + line)
-            out.write(b"\n]\n" if count else b"]\n")
-
-
-def assert_same_bytes(session: Session, version_id: int, tmp_path: Path) -> None:
-    for fmt in writers.FORMATS:
-        files = export.write_folder(session, version_id, fmt, tmp_path / fmt)
-        for path in files[1:]:
-            expected = tmp_path / f"reference-{fmt}-{path.name}"
-            split = path.name.split(".")[0]
-            reference_write(fmt, reference_rows(session, version_id, split), expected)
-            assert path.read_bytes() == expected.read_bytes(), (fmt, path.name)
-
+from tests.export_reference import DRAFTS, assert_same_bytes, reference_rows
 
 # --- fixtures --------------------------------------------------------------------------------
 
@@ -401,66 +264,6 @@ def test_an_invalid_snapshot_fails_as_the_model_fails(db_session, tmp_path, chan
             export.write_folder(db_session, version.id, fmt, tmp_path / fmt)
 
 
-@pytest.mark.parametrize(
-    "snap",
-    [
-        {"kind": "task", "instruction": "x", "rules": ["r"]},
-        {"kind": "task", "instruction": "x", "constraints": [{"id": "punctuation:no_comma"}]},
-        {"kind": "constraint", "instruction": "x", "constraints": [{"id": " "}]},
-        {"kind": "constraint", "instruction": "x", "constraints": [{"id": "a", "x": 1}]},
-        {"kind": "constraint", "instruction": "x", "constraints": [{"id": "a", "params": None}]},
-        {"kind": "constraint", "instruction": "x", "rules": [3]},
-        {"kind": "example", "instruction": "x", "input": "q"},
-        {
-            "kind": "example",
-            "instruction": "x",
-            "input": " ",
-            "demos": [{"input": "a", "output": "b"}],
-        },
-        {"kind": "example", "instruction": "x", "input": "q", "demos": [{"input": "a"}]},
-        {
-            "kind": "example",
-            "instruction": "x",
-            "input": "q",
-            "demos": [{"input": "a", "output": " "}],
-        },
-        {"kind": "task", "instruction": "x", "state_constraints": "yes"},
-        {"kind": "task", "instruction": 3},
-    ],
-    ids=repr,
-)
-def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_the_model(snap):
-    assert export._plain_content(snap) is None
-
-
-@pytest.mark.parametrize(
-    "snap",
-    [
-        {"kind": "task", "instruction": "x"},
-        {"kind": "task", "instruction": "x", "input": " ", "domain": 1, "status": "approved"},
-        {"kind": "constraint", "instruction": "x", "constraints": [{"id": "a"}], "rules": ["r"]},
-        {
-            "kind": "constraint",
-            "instruction": "x",
-            "constraints": [{"params": {"n": [1, 2.5, None, {"k": True}]}, "id": "a"}],
-        },
-        {
-            "kind": "example",
-            "instruction": "x",
-            "input": "q",
-            "demos": [{"output": "b", "input": "a"}],
-            "language": "zh",
-        },
-    ],
-    ids=repr,
-)
-def test_the_fast_view_dumps_as_the_model_does(snap):
-    view = export._plain_content(snap)
-    assert view is not None
-    model = ItemContent.from_row(snap)
-    assert json.dumps(view.model_dump()) == json.dumps(model.model_dump(mode="json"))
-
-
 def test_the_card_counts_authors_reviewers_and_guideline_versions(db_session):
     version = approved_version(db_session, drafts=DRAFTS[:4])
     ids = [link.item_id for link, _ in versions.pinned(db_session, version.id)]
@@ -475,19 +278,3 @@ def test_the_card_counts_authors_reviewers_and_guideline_versions(db_session):
         f"- Provenance: {authors} authors, {reviewers} reviewers, guideline versions "
         f"{guidelines}\n" in card
     )
-
-
-@pytest.mark.parametrize(
-    "values",
-    [["", "a", "é世🙂", "x" * 10_000], [], ["a", None, "b"]],
-    ids=["strings", "empty", "with a null"],
-)
-def test_parquet_string_columns_equal_pyarrows_own(values):
-    built = writers._string_array(values)
-    assert built.equals(pa.array(values, pa.string()))
-    built.validate(full=True)
-
-
-def test_the_fast_view_has_every_field_of_the_content_model():
-    # The fast path reads ItemContent's fields by name; a new field must be added there too.
-    assert set(ItemContent.model_fields) == set(export._ContentView._fields)
