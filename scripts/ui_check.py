@@ -167,7 +167,9 @@ def main() -> None:
         visits = pages(page, tmp, url, args.job)
         for lang in ("en", "zh"):
             page.goto("/")
-            page.select_option("#lang-switch", lang)
+            # The switch submits its form: wait for that navigation, or the next goto aborts it.
+            with page.expect_navigation():
+                page.select_option("#lang-switch", lang)
             for name, path in visits:
                 page.goto(path)
                 check(page, args.out, name, results)
