@@ -27,10 +27,32 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="Signs cookies; generated in development.")
     artifacts_dir: Path | None = None
     session_hours: int = Field(default=12, ge=1, le=24 * 90)
-    secure_cookies: bool = False
+    secure_cookies: bool | None = Field(
+        default=None, description="Secure cookies and HSTS; on by default in production."
+    )
     default_language: str = Field(default="en", pattern="^(en|zh)$")
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    login_address_max_failures: int = Field(
+        default=50, ge=1, description="Failed sign-ins per client address before throttling."
+    )
+    login_max_delay_seconds: int = Field(
+        default=300, ge=1, description="The longest a throttled sign-in is told to wait."
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024**2, ge=1024, description="Largest JSON or form request body."
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1024, description="Largest import upload."
+    )
+    max_instruction_chars: int = Field(default=20_000, ge=1)
+    max_input_chars: int = Field(default=100_000, ge=1)
+    max_output_chars: int = Field(default=100_000, ge=1)
+    max_demo_chars: int = Field(default=20_000, ge=1, description="Per demonstration field.")
+    model_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders under which a job may name a local base model; none when empty.",
+    )
     admin_email: str = "admin@example.com"
     admin_password: str = ""
     tokenizer: Path | None = Field(default=None, description="tokenizer.json for token counts.")
@@ -40,6 +62,13 @@ class Settings(BaseSettings):
         if self.env is Environment.production and not self.secret_key:
             raise ValueError("STUDIO_SECRET_KEY must be set when STUDIO_ENV=production")
         return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        """``secure_cookies`` when set, else on in production only."""
+        if self.secure_cookies is None:
+            return self.env is Environment.production
+        return self.secure_cookies
 
     @property
     def resolved_database_url(self) -> str:

@@ -152,7 +152,7 @@ def redirect(request: Request, url: str, *, toast: Toast | None = None) -> Respo
             _flash_serializer(request).dumps([list(toast)]),
             httponly=True,
             samesite="lax",
-            secure=request.app.state.settings.secure_cookies,
+            secure=request.app.state.settings.cookies_secure,
             path="/",
         )
     return response

@@ -21,7 +21,7 @@ def test_defaults(clean_env, tmp_path):
     assert settings.env == "development"
     assert settings.resolved_database_url == f"sqlite:///{(tmp_path / 'studio.db').resolve()}"
     assert settings.resolved_artifacts_dir == tmp_path / "artifacts"
-    assert (settings.session_hours, settings.secure_cookies) == (12, False)
+    assert (settings.session_hours, settings.cookies_secure) == (12, False)
     assert settings.default_language == "en"
 
 
@@ -34,7 +34,7 @@ def test_read_from_studio_variables(clean_env, tmp_path):
     settings = Settings()
     assert settings.resolved_database_url == "postgresql+psycopg://u@h:5432/db"
     assert settings.resolved_artifacts_dir == tmp_path / "art"
-    assert settings.session_hours == 3 and settings.secure_cookies is True
+    assert settings.session_hours == 3 and settings.cookies_secure is True
     assert settings.default_language == "zh"
 
 

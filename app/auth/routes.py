@@ -56,7 +56,7 @@ def _login_page(request: Request, *, email: str = "", next_url: str = "/", error
             fresh_nonce,
             httponly=True,
             samesite="lax",
-            secure=request.app.state.settings.secure_cookies,
+            secure=request.app.state.settings.cookies_secure,
             path="/",
         )
     return response
@@ -105,7 +105,7 @@ def login_submit(
         max_age=settings.session_hours * 3600,
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=settings.cookies_secure,
         path="/",
     )
     response.delete_cookie(PRELOGIN_COOKIE, path="/")

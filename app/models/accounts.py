@@ -64,13 +64,17 @@ class WebSession(Base):
 
 
 class LoginFailure(Base):
-    """Failed sign-ins per email, for throttling; kept short-lived."""
+    """Failed sign-ins per email and per client address, for throttling; kept short-lived."""
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"),)
+    __table_args__ = (
+        Index("ix_login_failures_email_at", "email", "at"),
+        Index("ix_login_failures_address_at", "address", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
 
 

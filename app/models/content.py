@@ -174,6 +174,8 @@ class Label(TimestampMixin, Base):
     difficulty: Mapped[int]
     quality: Mapped[int]
     flags: Mapped[list[Any]] = mapped_column(default=list)
+    # When the author was first shown the other annotators' labels: the label is frozen from then.
+    revealed_at: Mapped[datetime | None]
 
 
 class SearchTerm(Base):

@@ -29,6 +29,10 @@ class Job(Base):
     params: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="queued")
     worker: Mapped[str | None] = mapped_column(String(200))
+    # The worker token that claimed the current attempt; only it may speak for the attempt.
+    claim_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL")
+    )
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
