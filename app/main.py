@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import handlers
+from app import handlers, headers, limits
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
@@ -84,4 +84,6 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     handlers.install(app)
+    limits.install(app)
+    headers.install(app)  # outermost: error answers carry the headers too
     return app

@@ -21,7 +21,7 @@ APP = ROOT / "app"
 # Shared plumbing every domain may use; it imports no domain (checked below).
 PLUMBING = {
     "core", "config", "paths", "i18n", "errors", "db", "models", "bulk", "security",
-    "markdown", "display", "tokenizer", "migrate", "web", "locking",
+    "markdown", "display", "tokenizer", "migrate", "web", "locking", "headers",
 }  # fmt: skip
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
@@ -29,7 +29,7 @@ DOMAINS = [
     "reviews", "imports", "datasets", "jobs", "stats", "ops", "demo",
 ]  # fmt: skip
 # What assembles the application: free to import everything.
-ASSEMBLY = {"main", "handlers", "cli", "bootstrap"}
+ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits"}
 # Every surface needs the access checks: the dependency layer of ``auth`` is open to all of them.
 OPEN_TO_SURFACES = {"app.auth.deps"}
 
