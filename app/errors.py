@@ -60,6 +60,12 @@ class TooManyAttempts(DomainError):
     code = "too_many_attempts"
 
 
+class TooLarge(DomainError):
+    """A request, upload or field larger than its configured limit."""
+
+    code = "too_large"
+
+
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     NotAuthenticated: 401,
     Forbidden: 403,
@@ -67,6 +73,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     TooManyAttempts: 429,
+    TooLarge: 413,
 }
 
 

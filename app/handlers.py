@@ -24,6 +24,7 @@ HTTP_TITLES = {
     404: i18n.N_("Not found"),
     405: i18n.N_("Method not allowed"),
     409: i18n.N_("Conflict"),
+    413: i18n.N_("Too large"),
     422: i18n.N_("Invalid input"),
     429: i18n.N_("Too many attempts"),
     500: i18n.N_("Something went wrong"),
