@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.audit import service
+from app.audit import export, service
 from app.audit.service import AuditFilter
 from app.auth.deps import Admin
 from app.db import DbSession
@@ -68,37 +64,9 @@ def audit_page(
 @router.get("/audit.csv", name="audit_csv")
 def audit_csv(session: DbSession, user: Admin, f: Filter):
     """The filtered audit trail as CSV, streamed."""
-    rows = service.all_events(session=session, f=f)
-
-    def lines() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(
-            ["id", "at", "actor", "action", "entity_type", "entity_id", "before", "after"]
-        )
-        for e in rows:
-            writer.writerow(
-                [
-                    e.id,
-                    e.at.isoformat(),
-                    e.actor_label,
-                    e.action,
-                    e.entity_type,
-                    e.entity_id or "",
-                    _json(e.before),
-                    _json(e.after),
-                ]
-            )
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-
+    events = service.all_events(session=session, f=f)
     return StreamingResponse(
-        lines(),
+        export.audit_csv(events),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )
-
-
-def _json(value) -> str:
-    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
