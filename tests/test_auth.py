@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from app.models import AuditEvent, User
+from app.models import AuditEvent, LoginFailure, User
 from tests.factories import PASSWORD, make_user
 from tests.helpers import csrf_from, login
+from tests.security.test_login_throttle import Clock
+
+
+@pytest.fixture
+def clock(app) -> Clock:
+    app.state.clock = Clock()
+    return app.state.clock
 
 
 def _post_login(client, email, password):
@@ -50,20 +58,69 @@ class TestLogin:
         assert "login.failed" in actions
 
     def test_throttled_after_repeated_failures_even_with_the_right_password(
-        self, app, client, admin_user
+        self, app, client, admin_user, clock
     ):
         limit = app.state.settings.login_max_failures
         for _ in range(limit):
             assert _post_login(client, admin_user.email, "bad-password").status_code == 400
         blocked = _post_login(client, admin_user.email, PASSWORD)
         assert blocked.status_code == 429
-        assert "Too many failed sign-ins" in blocked.text
+        assert "Too many failed sign-ins. Try again in 1 seconds." in blocked.text
+        assert blocked.headers["Retry-After"] == "1"
         assert "studio_session" not in blocked.headers.get("set-cookie", "")
+        clock.advance(1)
+        assert _post_login(client, admin_user.email, PASSWORD).status_code == 303
 
-    def test_throttling_does_not_reveal_unknown_accounts(self, app, client):
+    def test_throttling_does_not_reveal_unknown_accounts(self, app, client, clock):
         for _ in range(app.state.settings.login_max_failures):
             _post_login(client, "ghost@example.org", "bad-password")
         assert _post_login(client, "ghost@example.org", "x").status_code == 429
+
+    def test_each_further_failure_doubles_the_wait_up_to_the_cap(
+        self, app, client, admin_user, clock
+    ):
+        settings = app.state.settings
+        settings.login_max_delay_seconds = 10
+        for _ in range(settings.login_max_failures):
+            _post_login(client, admin_user.email, "bad-password")
+        waits = []
+        for _ in range(6):
+            blocked = _post_login(client, admin_user.email, "bad-password")
+            waits.append(int(blocked.headers["Retry-After"]))
+            clock.advance(waits[-1])
+            assert _post_login(client, admin_user.email, "bad-password").status_code == 400
+        assert waits == [1, 2, 4, 8, 10, 10]
+
+    def test_the_wait_counts_from_the_last_failure(self, app, client, admin_user, clock):
+        for _ in range(app.state.settings.login_max_failures + 2):
+            clock.advance(10)
+            _post_login(client, admin_user.email, "bad-password")
+        clock.advance(1)
+        assert _post_login(client, admin_user.email, PASSWORD).headers["Retry-After"] == "3"
+
+    def test_old_failures_stop_counting_and_are_pruned(
+        self, app, client, db_session, admin_user, clock
+    ):
+        settings = app.state.settings
+        for _ in range(settings.login_max_failures):
+            _post_login(client, admin_user.email, "bad-password")
+        clock.advance(settings.login_window_minutes * 60 + 1)
+        assert _post_login(client, "someone@example.org", "bad-password").status_code == 400
+        emails = db_session.scalars(select(LoginFailure.email)).all()
+        assert emails == ["someone@example.org"]
+        assert _post_login(client, admin_user.email, PASSWORD).status_code == 303
+
+    def test_a_sign_in_forgets_only_its_own_address_failures(
+        self, app, client, db_session, admin_user, clock
+    ):
+        from fastapi.testclient import TestClient
+
+        with TestClient(app, client=("192.0.2.7", 1), follow_redirects=False) as elsewhere:
+            _post_login(elsewhere, admin_user.email, "a-guess")
+        _post_login(client, admin_user.email, "a-typo")
+        assert _post_login(client, admin_user.email, PASSWORD).status_code == 303
+        left = db_session.scalars(select(LoginFailure.address)).all()
+        assert left == ["192.0.2.7"]  # someone else's guess still counts
 
     def test_next_stays_on_this_site(self, client, admin_user):
         page = client.get("/login?next=//evil.example/x")

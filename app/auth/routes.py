@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -21,11 +22,26 @@ from app.auth.deps import (
 from app.db import DbSession
 from app.errors import TooManyAttempts
 from app.i18n import N_
+from app.models.base import utcnow
 from app.security import new_secret
 from app.users import service as users
 from app.web import form_rejection, redirect, render
 
 router = APIRouter()
+
+
+def clock(request: Request) -> Callable[[], datetime]:
+    """The time source for sign-in throttling: ``app.state.clock`` when set (tests move it
+    forward instead of sleeping), else the system clock."""
+    return getattr(request.app.state, "clock", None) or utcnow
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server sees it, for per-address throttling. Behind a
+    reverse proxy that is the proxy's own address, unless uvicorn is told to trust that
+    proxy's forwarding headers (``--forwarded-allow-ips`` / ``FORWARDED_ALLOW_IPS``; it trusts
+    127.0.0.1 by default). X-Forwarded-For is never read here: any client can send one."""
+    return request.client.host if request.client else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -86,18 +102,22 @@ def login_submit(
             session=session,
             email=email,
             password=password,
+            address=client_address(request),
             lifetime=timedelta(hours=settings.session_hours),
-            max_failures=settings.login_max_failures,
-            window=timedelta(minutes=settings.login_window_minutes),
+            throttle=service.Throttle.from_settings(settings),
+            now=clock(request)(),
         )
     if rejected:
-        return _login_page(
+        page = _login_page(
             request,
             email=email,
             next_url=_safe_next(next),
             error=rejected.error,
             status=rejected.status,
         )
+        if isinstance(rejected.error, TooManyAttempts):
+            page.headers["Retry-After"] = str(rejected.error.params["seconds"])
+        return page
     response = redirect(request, _safe_next(next))
     response.set_cookie(
         SESSION_COOKIE,
