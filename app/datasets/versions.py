@@ -67,7 +67,13 @@ def _matching(project_id: int, f: VersionFilter):
             Item.created_at < datetime.combine(f.created_to + timedelta(days=1), time(), UTC)
         )
     for tag in f.tags:
-        query = query.where(func.cast(Item.tags, Text).like(f'%"{tag}"%'))
+        # The tag list is small JSON on both backends: match the tag's JSON string in its text,
+        # with LIKE's wildcards taken literally.
+        query = query.where(
+            func.cast(Item.tags, Text).contains(
+                json.dumps(tag, ensure_ascii=False), autoescape=True
+            )
+        )
     return query
 
 
