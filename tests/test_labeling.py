@@ -3,9 +3,11 @@ and the agreement page."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.errors import Conflict
 from app.items import service as items
 from app.items.schemas import ItemDraft, LabelIn
 from app.labeling import service as labeling
@@ -137,6 +139,80 @@ class TestBlindMode:
         login(client, second.email)
         page = client.get(f"/projects/{project.id}/label")
         assert 'id="other-labels"' in page.text
+
+
+class TestFreezing:
+    def _second_label_over_http(self, client, db_session, admin_user, *, blind):
+        project = _project(db_session, admin_user, overlap=3, blind=blind)
+        item = _item(db_session, project, admin_user)
+        labeling.submit_label(
+            session=db_session,
+            project=project,
+            item=item,
+            annotator=make_user(db_session),
+            data=_label(quality=1),
+        )
+        second = make_user(db_session)
+        csrf = login(client, second.email)
+        url = f"/projects/{project.id}/label/{item.id}"
+        form = {"csrf_token": csrf, "kind": "task", "difficulty": "2"}
+        assert client.post(url, data={**form, "quality": "4"}).status_code == 303
+        return url, form, second, item
+
+    def _own(self, db_session, item, annotator):
+        return db_session.scalar(
+            select(Label).where(Label.item_id == item.id, Label.annotator_id == annotator.id)
+        )
+
+    def test_a_label_not_yet_revealed_can_still_be_corrected(self, client, db_session, admin_user):
+        url, form, second, item = self._second_label_over_http(
+            client, db_session, admin_user, blind=True
+        )
+        assert client.post(url, data={**form, "quality": "3"}).status_code == 303
+        own = self._own(db_session, item, second)
+        assert own.quality == 3 and own.revealed_at is None
+
+    def test_without_blind_mode_nothing_is_frozen(self, client, db_session, admin_user):
+        url, form, second, item = self._second_label_over_http(
+            client, db_session, admin_user, blind=False
+        )
+        assert 'id="other-labels"' in client.post(url, data=form).text  # quality missing
+        assert client.post(url, data={**form, "quality": "2"}).status_code == 303
+        own = self._own(db_session, item, second)
+        assert own.quality == 2 and own.revealed_at is None
+
+    def test_the_frozen_label_is_refused_in_the_service_too(self, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=3, blind=True)
+        item = _item(db_session, project, admin_user)
+        a, b = make_user(db_session), make_user(db_session)
+        for annotator in (a, b):
+            labeling.submit_label(
+                session=db_session, project=project, item=item, annotator=annotator, data=_label()
+            )
+        others = labeling.others_for(session=db_session, project=project, item=item, viewer=b)
+        assert [label.annotator_id for label in others] == [a.id]
+        with pytest.raises(Conflict):
+            labeling.submit_label(
+                session=db_session,
+                project=project,
+                item=item,
+                annotator=b,
+                data=_label(quality=1),
+            )
+
+    def test_an_item_is_labeled_only_under_its_own_project(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        other = projects.create_project(
+            session=db_session, actor=admin_user, data=ProjectInput(name="Elsewhere")
+        )
+        item = _item(db_session, project, admin_user)
+        csrf = login(client, make_user(db_session).email)
+        response = client.post(
+            f"/projects/{other.id}/label/{item.id}",
+            data={"csrf_token": csrf, "kind": "task", "difficulty": "3", "quality": "4"},
+        )
+        assert response.status_code == 404
+        assert db_session.scalar(select(func.count()).select_from(Label)) == 0
 
 
 class TestLabelForm:

@@ -13,7 +13,6 @@ from app.core.kinds import ItemContent
 from app.db import DbSession
 from app.errors import Conflict
 from app.i18n import N_
-from app.items import service as items
 from app.items.schemas import LabelIn
 from app.labeling import service
 from app.projects import service as projects
@@ -36,13 +35,9 @@ def _page(request, session, project, user, *, item, form=None, errors=None, stat
     }
     if item is not None:
         context["messages"] = preview_of(item)
-        context["others"] = [
-            label
-            for label in service.visible_labels(
-                session=session, project=project, item=item, viewer=user
-            )
-            if label.annotator_id != user.id
-        ]
+        context["others"] = service.others_for(
+            session=session, project=project, item=item, viewer=user
+        )
         context["hidden"] = project.blind_mode and not context["others"]
     return render(request, "labeling/label.html", context, status_code=status)
 
@@ -69,8 +64,7 @@ def label_submit(
     flags: Annotated[list[str] | None, Form()] = None,
 ):
     """Save this annotator's labels and move on to the next item."""
-    project = projects.get_project(session=session, project_id=project_id)
-    item = items.get_item(session=session, item_id=item_id)
+    project, item = service.item_in_project(session=session, project_id=project_id, item_id=item_id)
     form = {
         "kind": kind,
         "domain": domain,

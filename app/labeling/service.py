@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import agreement
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.items.schemas import LabelIn
 from app.models import Item, Label, Project, User
+from app.models.base import utcnow
 
 FLAGS = ("unsafe", "factually_wrong", "unclear")
 FIELDS = {  # field → measurement level for agreement
@@ -54,17 +55,35 @@ def next_item(*, session: Session, project: Project, annotator: User) -> Item | 
     return session.scalar(query)
 
 
+def item_in_project(*, session: Session, project_id: int, item_id: int) -> tuple[Project, Item]:
+    """The item and its own project; an item of another project is not found here, so a
+    project's id in a URL never decides how another project's item is shown."""
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != project_id:
+        raise NotFound(N_("No item with id %(id)s."), id=item_id)
+    return session.get_one(Project, item.project_id), item
+
+
 def submit_label(
     *, session: Session, project: Project, item: Item, annotator: User, data: LabelIn
 ) -> Label:
-    """Record this annotator's labels; labeling the same item again updates them."""
+    """Record this annotator's labels; labeling the same item again updates them, until the
+    other annotators' labels have been shown to them (see :func:`others_for`)."""
     if item.project_id != project.id:
         raise InvalidInput(N_("This item belongs to another project."))
     if item.author_id == annotator.id:
         raise Conflict(N_("Authors do not label their own items."))
+    # Locked, so that an edit cannot slip past a page that is revealing the others.
     label = session.scalar(
-        select(Label).where(Label.item_id == item.id, Label.annotator_id == annotator.id)
+        select(Label)
+        .where(Label.item_id == item.id, Label.annotator_id == annotator.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    if label is not None and label.revealed_at is not None:
+        raise Conflict(
+            N_("Your labels on this item are final: you have seen the other annotators' labels.")
+        )
     before = _snapshot(label) if label else None
     if label is None:
         taken = session.scalar(
@@ -108,6 +127,18 @@ def visible_labels(*, session: Session, project: Project, item: Item, viewer: Us
     if project.blind_mode and not any(label.annotator_id == viewer.id for label in labels):
         return []
     return labels
+
+
+def others_for(*, session: Session, project: Project, item: Item, viewer: User) -> list[Label]:
+    """The other annotators' labels to show ``viewer`` beside the item. In blind mode,
+    showing them freezes the viewer's own label: from then on it could copy theirs."""
+    labels = visible_labels(session=session, project=project, item=item, viewer=viewer)
+    others = [label for label in labels if label.annotator_id != viewer.id]
+    own = next((label for label in labels if label.annotator_id == viewer.id), None)
+    if project.blind_mode and others and own is not None and own.revealed_at is None:
+        own.revealed_at = utcnow()
+        session.flush()
+    return others
 
 
 def label_value(label: Label, field: str) -> Any:
