@@ -34,6 +34,35 @@ NEARDUP_BATCH = 1000
 KEY_COLUMNS = ("item_id", "project_id", "band", "key")
 
 
+class IncomingFile:
+    """An upload as it is written into the imports folder: hashed and counted on the way.
+    ``discard()`` removes what was written, so a failed upload leaves no file behind."""
+
+    def __init__(self, folder: Path, filename: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.filename = Path(filename).name
+        self.path = folder / f"{uuid.uuid4().hex}-{self.filename[-100:]}"
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._out: BinaryIO = self.path.open("wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+    def finish(self) -> None:
+        self._out.close()
+
+    def discard(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
 def store_upload(
     *,
     session: Session,
@@ -44,24 +73,31 @@ def store_upload(
     actor: User,
 ) -> ImportJob:
     """Save the file (hashing it on the way) and record what it looks like."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}-{Path(filename).name[-100:]}"
-    digest, size = hashlib.sha256(), 0
-    with path.open("wb") as out:
+    incoming = IncomingFile(folder, filename)
+    try:
         while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    with path.open("rb") as f:
-        container = readers.detect_container(filename, f.read(4096))
+            incoming.write(chunk)
+        incoming.finish()
+        return record_upload(session=session, project=project, upload=incoming, actor=actor)
+    except BaseException:
+        incoming.discard()
+        raise
+
+
+def record_upload(
+    *, session: Session, project: Project, upload: IncomingFile, actor: User
+) -> ImportJob:
+    """Record a stored upload and what it looks like (its container and format)."""
+    with upload.path.open("rb") as f:
+        container = readers.detect_container(upload.filename, f.read(4096))
     job = ImportJob(
         project_id=project.id,
-        filename=Path(filename).name[-300:],
-        path=str(path),
-        file_hash=digest.hexdigest(),
-        size=size,
+        filename=upload.filename[-300:],
+        path=str(upload.path),
+        file_hash=upload.sha256,
+        size=upload.size,
         container=container,
-        schema=reader.detect(path, container),
+        schema=reader.detect(upload.path, container),
         created_by=actor.id,
     )
     session.add(job)
