@@ -5,6 +5,10 @@ separate ``worker`` scope for trainer tokens and ``any`` for routes that answer
 every signed-in caller. Cookie-authenticated state changes must carry the CSRF
 token (form field ``csrf_token`` or header ``X-CSRF-Token``); bearer calls are
 exempt because browsers never send the token by themselves.
+
+The caller is resolved once per request. Where the body is still to be read (app.limits, and
+routes that read their own body, see ``before_body``), that happens in a short unit of work of
+its own, before any byte of the body arrives; the request's dependencies then reuse the result.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
-from app.db import DbSession
+from app.db import WRITE_METHODS, DbSession, begin_for_write
 from app.errors import Forbidden, NotAuthenticated
 from app.i18n import N_
 from app.models import ApiToken, Role, User
@@ -56,10 +62,56 @@ def session_serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def get_principal(request: Request, session: DbSession) -> Principal | None:
-    """Resolve the caller once per request from a bearer token or the session cookie."""
+    """Resolve the caller once per request from a bearer token or the session cookie; a caller
+    resolved earlier in the request (before its body was read) is reused, in ``session``."""
+    resolved = getattr(request.state, "resolved_principal", None)
+    if resolved is not None:
+        principal = resolved[0]
+        return _remember(request, _attached(principal, session)) if principal else None
+    principal = _resolve(request, session)
+    request.state.resolved_principal = (principal,)
+    return principal
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """The caller, resolved before the request's body is read and its unit of work begins."""
+    resolved = getattr(request.state, "resolved_principal", None)
+    if resolved is not None:
+        return resolved[0]
+    return await run_in_threadpool(_resolve_apart, request)
+
+
+def _resolve_apart(request: Request) -> Principal | None:
+    # A short unit of work of its own, so no transaction (nor SQLite's write lock) stays open
+    # while the body arrives. A token's last-used stamp is its only write.
+    with request.app.state.open_session() as session:
+        bearer = _bearer(request) is not None
+        if bearer and request.method in WRITE_METHODS and not session.in_transaction():
+            begin_for_write(session)
+        principal = get_principal(request, session)
+        session.commit()
+    return principal
+
+
+def _attached(principal: Principal, session: Session) -> Principal:
+    """The same caller with its rows in ``session`` (loaded apart, they are detached by now)."""
+    return Principal(
+        user=session.merge(principal.user, load=False) if principal.user else None,
+        token=session.merge(principal.token, load=False) if principal.token else None,
+        via=principal.via,
+        csrf_token=principal.csrf_token,
+    )
+
+
+def _bearer(request: Request) -> str | None:
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        found = token_service.resolve_token(session=session, raw=header[7:].strip())
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def _resolve(request: Request, session: Session) -> Principal | None:
+    raw_token = _bearer(request)
+    if raw_token is not None:
+        found = token_service.resolve_token(session=session, raw=raw_token)
         if found is None:
             raise NotAuthenticated(N_("The API token is invalid or has been revoked."))
         token, owner = found
@@ -123,13 +175,35 @@ async def _submitted_csrf(request: Request) -> str:
 
 
 async def check_csrf(request: Request, expected: str) -> None:
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or getattr(request.state, "csrf_verified", False):
         return
-    submitted = await _submitted_csrf(request)
+    _compare_csrf(request, await _submitted_csrf(request), expected)
+
+
+def _compare_csrf(request: Request, submitted: str, expected: str) -> None:
     if not expected or not submitted or not same(submitted, expected):
         raise Forbidden(
             N_("The form has expired or was not sent from this site. Reload and retry.")
         )
+    request.state.csrf_verified = True
+
+
+def _allowed(level: str, principal: Principal | None):
+    """What a route of ``level`` receives for this caller, or the refusal."""
+    if principal is None:
+        raise NotAuthenticated(N_("Please sign in."))
+    if level == "worker":
+        if principal.token is None or principal.token.scope != "worker":
+            raise Forbidden(N_("This endpoint is for trainer workers."))
+        return principal.token
+    if level == "any":
+        return principal
+    user = principal.user
+    if user is None:
+        raise Forbidden(N_("Worker tokens cannot use this endpoint."))
+    if Role(user.role).rank < Role(level).rank:
+        raise Forbidden(N_("Your role does not allow this."))
+    return user
 
 
 def _access(level: str):
@@ -144,28 +218,50 @@ def _access(level: str):
             elif principal.via == "cookie":
                 await check_csrf(request, principal.csrf_token)
             return principal
-        if principal is None:
-            raise NotAuthenticated(N_("Please sign in."))
-        if level == "worker":
-            if principal.token is None or principal.token.scope != "worker":
-                raise Forbidden(N_("This endpoint is for trainer workers."))
-            return principal.token
-        if level == "any":
-            if principal.via == "cookie":
-                await check_csrf(request, principal.csrf_token)
-            return principal
-        user = principal.user
-        if user is None:
-            raise Forbidden(N_("Worker tokens cannot use this endpoint."))
-        if Role(user.role).rank < Role(level).rank:
-            raise Forbidden(N_("Your role does not allow this."))
+        allowed = _allowed(level, principal)
         if principal.via == "cookie":
             await check_csrf(request, principal.csrf_token)
-        return user
+        return allowed
 
     dependency.access_level = level  # type: ignore[attr-defined]
     dependency.__name__ = f"access_{level}"
     return dependency
+
+
+def before_body(level: str):
+    """The access check for a route that reads its own body (a streamed upload): the caller is
+    resolved and their level enforced before any byte of the body is read, and without the
+    request's unit of work, which begins once the body is in. A cookie session's CSRF token comes
+    in the ``X-CSRF-Token`` header or, for a plain form, in the first field the body parser
+    meets that is not a file: it passes it to ``form_csrf`` and accepts nothing before."""
+
+    async def dependency(request: Request):
+        principal = await authenticate(request)
+        allowed = _allowed(level, principal)
+        header = request.headers.get("X-CSRF-Token")
+        if principal.via == "cookie" and header and request.method not in SAFE_METHODS:
+            _compare_csrf(request, header, principal.csrf_token)
+        return allowed
+
+    dependency.access_level = level  # type: ignore[attr-defined]
+    dependency.__name__ = f"before_body_{level}"
+    return dependency
+
+
+def csrf_pending(request: Request) -> bool:
+    """Whether the body parser of a ``before_body`` route still needs the form's CSRF token."""
+    principal = getattr(request.state, "principal", None)
+    return (
+        principal is not None
+        and principal.via == "cookie"
+        and request.method not in SAFE_METHODS
+        and not getattr(request.state, "csrf_verified", False)
+    )
+
+
+def form_csrf(request: Request, submitted: str) -> None:
+    """Check the CSRF field a ``before_body`` route's parser read from the form."""
+    _compare_csrf(request, submitted, request.state.principal.csrf_token)
 
 
 public = _access("public")
@@ -174,6 +270,7 @@ annotator = _access("annotator")
 reviewer = _access("reviewer")
 admin = _access("admin")
 worker = _access("worker")
+admin_before_body = before_body("admin")
 
 Public = Annotated[Principal | None, Depends(public)]
 AnyPrincipal = Annotated[Principal, Depends(any_principal)]
@@ -181,3 +278,4 @@ Annotator = Annotated[User, Depends(annotator)]
 Reviewer = Annotated[User, Depends(reviewer)]
 Admin = Annotated[User, Depends(admin)]
 Worker = Annotated[ApiToken, Depends(worker)]
+AdminBeforeBody = Annotated[User, Depends(admin_before_body)]
