@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 
 from app.auth.deps import Admin
@@ -15,6 +16,7 @@ from app.i18n import N_
 from app.imports import reader
 from app.imports import service as imports
 from app.imports.reader import ImportOptions
+from app.imports.upload import ImportUpload, form_body
 from app.items.forms import form_data
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
@@ -22,6 +24,13 @@ from app.web import form_rejection, redirect, render
 router = APIRouter()
 SCHEMAS = ("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval", "studio")
 Form_ = Annotated[FormData, Depends(form_data)]
+
+
+class UploadForm(BaseModel):
+    """The upload form, as sent: the CSRF field first, then the file."""
+
+    csrf_token: str = Field(default="", description="Before the file; needed with a cookie.")
+    file: bytes
 
 
 def options_from(form) -> ImportOptions:
@@ -48,27 +57,17 @@ def import_list(request: Request, session: DbSession, user: Admin, project_id: i
     )
 
 
-@router.post("/projects/{project_id}/imports", name="import_upload")
+@router.post(
+    "/projects/{project_id}/imports",
+    name="import_upload",
+    openapi_extra=form_body(UploadForm),
+)
 def import_upload(
-    request: Request,
-    session: DbSession,
-    user: Admin,
-    project_id: int,
-    file: Annotated[UploadFile, File()],
+    request: Request, upload: ImportUpload, session: DbSession, user: Admin, project_id: int
 ):
-    """Store the uploaded file and show its preview."""
+    """Store the uploaded file (streamed to disk as it arrives) and show its preview."""
     project = projects.get_project(session=session, project_id=project_id)
-    if not file.filename:
-        raise InvalidInput(N_("Choose a file to import."))
-    folder = request.app.state.settings.resolved_artifacts_dir / "imports"
-    job = imports.store_upload(
-        session=session,
-        project=project,
-        filename=file.filename,
-        stream=file.file,
-        folder=folder,
-        actor=user,
-    )
+    job = imports.record_upload(session=session, project=project, upload=upload.file, actor=user)
     return redirect(request, request.app.url_path_for("import_job", job_id=job.id))
 
 
