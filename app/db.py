@@ -11,6 +11,10 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+# The largest value of PostgreSQL's ``integer``, the type of every id and position column: a
+# cursor or id above it names no row (and above 2**63 SQLite cannot even compare it).
+MAX_INTEGER = 2**31 - 1
+
 
 def _json(value: object) -> str:
     # Keep CJK text readable in JSON columns (and searchable with LIKE on SQLite).

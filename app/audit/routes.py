@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from app.audit import export, service
 from app.audit.service import AuditFilter
 from app.auth.deps import Admin
-from app.db import DbSession
+from app.db import MAX_INTEGER, DbSession
 from app.web import render
 
 router = APIRouter(prefix="/admin")
@@ -45,7 +45,7 @@ def audit_page(
     session: DbSession,
     user: Admin,
     f: Filter,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
 ):
     """Audit events, newest first, with filters."""
     page = service.page(session=session, f=f, before=before, size=PAGE)

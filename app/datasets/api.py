@@ -13,7 +13,7 @@ from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
 from app.datasets import export, versions
 from app.datasets.versions import VersionFilter
-from app.db import DbSession
+from app.db import MAX_INTEGER, DbSession
 from app.projects import service as projects
 
 router = APIRouter(prefix=API_ROOT, tags=["datasets"])
@@ -26,7 +26,7 @@ class VersionIn(BaseModel):
     domains: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
-    seed: int = 13
+    seed: int = Field(default=13, ge=0, le=MAX_INTEGER)
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     license: str = ""
 
@@ -138,7 +138,7 @@ def worker_split(
     split: Literal["train", "eval"],
     session: DbSession,
     token: Worker,
-    after: Annotated[int, Query(ge=-1)] = -1,
+    after: Annotated[int, Query(ge=-1, le=MAX_INTEGER)] = -1,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ):
     """For trainer workers: one page of a split, in the version's fixed order."""

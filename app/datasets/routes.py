@@ -10,7 +10,7 @@ from app import i18n
 from app.auth.deps import Admin, Reviewer
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
-from app.db import DbSession
+from app.db import MAX_INTEGER, DbSession
 from app.i18n import N_
 from app.items import repository
 from app.projects import service as projects
@@ -54,7 +54,7 @@ def dataset_create(
     languages: Annotated[list[str] | None, Form()] = None,
     tags: Annotated[str, Form(max_length=500)] = "",
     eval_fraction: Annotated[float, Form()] = 0.1,
-    seed: Annotated[int, Form()] = 13,
+    seed: Annotated[int, Form(ge=0, le=MAX_INTEGER)] = 13,
     license: Annotated[str, Form(max_length=100)] = "",
 ):
     """Freeze the matching items into a new version."""
@@ -95,7 +95,7 @@ def dataset_detail(
     session: DbSession,
     user: Reviewer,
     version_id: int,
-    other: Annotated[int | None, Query(ge=1)] = None,
+    other: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
 ):
     """A version's statistics, contamination check, preview and exports."""
     version = versions.get_version(session=session, version_id=version_id)

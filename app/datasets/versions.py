@@ -332,7 +332,11 @@ def list_versions(*, session: Session, project_id: int) -> list[DatasetVersion]:
 
 
 def diff(session: Session, old_id: int, new_id: int) -> dict[str, list[int]]:
-    """Items added, removed, and changed (another revision) between two versions."""
+    """Items added, removed, and changed (another revision) between two versions of one
+    project; a version of another project is not found."""
+    old_version = get_version(session=session, version_id=old_id)
+    if old_version.project_id != get_version(session=session, version_id=new_id).project_id:
+        raise NotFound(N_("No dataset version with id %(id)s."), id=old_id)
 
     def pins(version_id):
         return dict(

@@ -11,6 +11,9 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.status import ItemStatus
+from app.db import MAX_INTEGER
+from app.errors import InvalidInput
+from app.i18n import N_
 from app.items.indexing import query_terms
 from app.models import Item, Review, SearchTerm
 
@@ -91,27 +94,59 @@ def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
-def _decode(cursor: str) -> list:
+MAX_CURSOR_CHARS = 200  # a cursor this module wrote is under 80 characters
+BAD_CURSOR = N_(
+    "This page link is damaged or out of date. Start again from the first page of the list."
+)
+
+
+def _decode(cursor: str, sort: str) -> tuple[int] | tuple[datetime, int]:
+    """The position a cursor from :func:`page` holds for ``sort``: ``(id,)``, or
+    ``(updated_at, id)`` when sorted by last change. Anything else was not written here."""
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, json.JSONDecodeError):
-        return []
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError(cursor)
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        if not isinstance(values, list):
+            raise TypeError(values)
+        if sort == "updated":
+            stamp, row_id = values
+            return datetime.fromisoformat(_str(stamp)), _row_id(row_id)
+        (row_id,) = values
+        return (_row_id(row_id),)
+    except (ValueError, TypeError, RecursionError) as error:  # bad base64, JSON, shape, value
+        raise InvalidInput(BAD_CURSOR) from error
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _row_id(value: object) -> int:
+    # bool is an int in Python, and JSON true is no id.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTEGER:
+        raise ValueError(value)
+    return value
 
 
 def page(session: Session, f: ItemFilter, *, cursor: str | None = None, limit: int = 50):
-    """One page of items and the cursor for the next one (keyset, never OFFSET)."""
+    """One page of items and the cursor for the next one (keyset, never OFFSET).
+
+    A cursor that :func:`page` did not write for this sort is refused with InvalidInput."""
     sort = f.sort if f.sort in SORTS else "newest"
     query = _where(select(Item), f)
-    after = _decode(cursor) if cursor else []
+    after = _decode(cursor, sort) if cursor else None
     if sort == "oldest":
         if after:
             query = query.where(Item.id > after[0])
         query = query.order_by(Item.id.asc())
     elif sort == "updated":
-        if len(after) == 2:
-            stamp = datetime.fromisoformat(after[0])
+        if after:
+            stamp, row_id = after
             query = query.where(
-                or_(Item.updated_at < stamp, and_(Item.updated_at == stamp, Item.id < after[1]))
+                or_(Item.updated_at < stamp, and_(Item.updated_at == stamp, Item.id < row_id))
             )
         query = query.order_by(Item.updated_at.desc(), Item.id.desc())
     else:
