@@ -189,9 +189,11 @@ class TestDecisions:
         db_session.refresh(item)
         assert item.status == "submitted"  # a's approval was for the old version
 
-    def test_reviewer_edit_then_approve_counts_for_the_new_version(self, db_session, admin_user):
+    def test_a_reviewers_edit_is_approved_by_another_for_the_new_version(
+        self, db_session, admin_user
+    ):
         author = make_user(db_session)
-        a = make_user(db_session, role="reviewer")
+        a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
         item = make_item(db_session, make_project(db_session, admin_user), author)
         new_version = items.update_item(
             session=db_session,
@@ -200,10 +202,72 @@ class TestDecisions:
             expected_version=item.version,
             editor=a,
         ).version
+        with pytest.raises(Forbidden):  # nobody approves their own edit
+            service.decide(
+                session=db_session,
+                item_id=item.id,
+                reviewer=a,
+                decision="approve",
+                version=new_version,
+            )
         review = service.decide(
-            session=db_session, item_id=item.id, reviewer=a, decision="approve", version=new_version
+            session=db_session, item_id=item.id, reviewer=b, decision="approve", version=new_version
         )
         assert review.item_version == new_version
+        db_session.refresh(item)
+        assert item.status == "approved"
+
+    def test_an_edit_approved_by_others_no_longer_binds_its_editor(self, db_session, admin_user):
+        author = make_user(db_session)
+        a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
+        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = items.update_item(
+            session=db_session,
+            item_id=item.id,
+            draft=DRAFT,
+            expected_version=item.version,
+            editor=a,
+        )
+        service.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=b,
+            decision="approve",
+            version=item.version,
+        )
+        db_session.refresh(item)
+        item = items.update_item(
+            session=db_session,
+            item_id=item.id,
+            draft=DRAFT.model_copy(update={"output": "Cats sleep all day."}),
+            expected_version=item.version,
+            editor=author,
+        )
+        # a's edit was approved by b; the new round reviews the author's change only.
+        service.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=a,
+            decision="approve",
+            version=item.version,
+        )
+        db_session.refresh(item)
+        assert item.status == "approved"
+
+    def test_tagging_is_not_editing(self, db_session, admin_user):
+        author, a = make_user(db_session), make_user(db_session, role="reviewer")
+        item = make_item(db_session, make_project(db_session, admin_user), author)
+        items.bulk_tag(
+            session=db_session, project_id=item.project_id, item_ids=[item.id], tag="x", actor=a
+        )
+        db_session.refresh(item)
+        service.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=a,
+            decision="approve",
+            version=item.version,
+        )
         db_session.refresh(item)
         assert item.status == "approved"
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.auth.deps import Annotator, Reviewer
 from app.core import status as machine
 from app.db import DbSession
-from app.errors import Conflict
+from app.errors import Conflict, Forbidden
 from app.i18n import N_
 from app.items import service as items
 from app.projects import service as projects
@@ -80,7 +80,9 @@ def review_next(request: Request, session: DbSession, user: Reviewer, project_id
 def _review_page(request, session, user, item_id: int, *, error=None, status: int = 200):
     item = items.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)
-    sheet = screen.review_sheet(session=session, item=item, reviewer=user)
+    sheet = screen.review_sheet(
+        session=session, item=item, reviewer=user, approvals_needed=project.approvals_needed
+    )
     return render(
         request,
         "reviews/item.html",
@@ -96,6 +98,8 @@ def _review_page(request, session, user, item_id: int, *, error=None, status: in
             "history": sheet.history,
             "author": sheet.author,
             "own": sheet.own,
+            "refusal": sheet.refusal,
+            "approve_refusal": sheet.approve_refusal,
             "query": request.url.query,
             "previous": sheet.previous,
         },
@@ -122,7 +126,7 @@ def review_decide(
 ):
     """Record a decision, then open the next item in the queue."""
     item = items.get_item(session=session, item_id=item_id)
-    with form_rejection(also=(Conflict,)) as rejected:
+    with form_rejection(also=(Conflict, Forbidden)) as rejected:
         service.decide(
             session=session,
             item_id=item_id,

@@ -13,7 +13,7 @@ from app.core import prompts
 from app.core.kinds import ItemContent
 from app.items import checks, indexing, repository
 from app.models import Item, Project, Review, User
-from app.reviews import service
+from app.reviews import independence, service
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class ReviewSheet:
     author: User | None
     own: bool
     previous: int | None
+    # Why this reviewer may make no decision at all, or may not approve (None: they may).
+    refusal: str | None = None
+    approve_refusal: str | None = None
 
 
 def _verdicts(item: Item) -> list[dict[str, Any]]:
@@ -66,8 +69,11 @@ def _verdicts(item: Item) -> list[dict[str, Any]]:
     return verdicts
 
 
-def review_sheet(*, session: Session, item: Item, reviewer: User) -> ReviewSheet:
+def review_sheet(
+    *, session: Session, item: Item, reviewer: User, approvals_needed: int
+) -> ReviewSheet:
     """Everything the review screen shows for ``item`` to ``reviewer``."""
+    who = independence.editors(session=session, item=item, approvals_needed=approvals_needed)
     return ReviewSheet(
         messages=prompts.render_messages(ItemContent.from_row(item)),
         verdicts=_verdicts(item),
@@ -79,4 +85,8 @@ def review_sheet(*, session: Session, item: Item, reviewer: User) -> ReviewSheet
         author=session.get(User, item.author_id) if item.author_id else None,
         own=item.author_id == reviewer.id,
         previous=service.previous_decided(session=session, reviewer=reviewer, before_item=item.id),
+        refusal=independence.SAVED_THIS_VERSION if who.latest == reviewer.id else None,
+        approve_refusal=(
+            independence.CHANGED_SINCE_APPROVAL if reviewer.id in who.since_approval else None
+        ),
     )

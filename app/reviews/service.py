@@ -16,6 +16,7 @@ from app.items import repository as item_queries
 from app.locking import locked
 from app.models import Item, Project, Review, Role, User
 from app.models.base import utcnow
+from app.reviews import independence
 
 LEASE = timedelta(minutes=10)
 DECISIONS = ("approve", "reject", "request_changes")
@@ -62,7 +63,8 @@ def decide(
     The same decision sent twice (a double click, two tabs) returns the first one and
     records nothing new. Under a two-approval policy the item stays submitted until a
     second, different reviewer approves the same version; a rejection or a change
-    request by either wins.
+    request by either wins. Nobody decides on content they saved, or approves an item they
+    changed since its last approval (app.reviews.independence).
     """
     _require_reviewer(reviewer)
     if decision not in DECISIONS:
@@ -98,6 +100,15 @@ def decide(
     if new_status is None:
         raise Conflict(machine.WHY_NOT[decision], status=item.status)
     project = session.get(Project, item.project_id)
+    refused = independence.refusal(
+        session=session,
+        item=item,
+        reviewer=reviewer,
+        decision=decision,
+        approvals_needed=project.approvals_needed,
+    )
+    if refused is not None:
+        raise refused
     review = Review(
         item_id=item.id,
         project_id=item.project_id,
@@ -256,6 +267,7 @@ def claim_next(
             free,
             ~decided,
             (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
+            ~independence.wrote_current_content(reviewer),
         )
         .order_by(_rank(reviewer).desc(), round_began, Item.id)
         .limit(1)
