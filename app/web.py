@@ -14,6 +14,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
+from app.core import links
 from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
 from app.display import ALL_LABELS
@@ -37,6 +38,7 @@ def build_environment() -> Environment:
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.filters["querystring"] = _querystring
     env.globals["error_text"] = error_text
+    env.globals["link_view"] = links.view
     env.globals["render_messages"] = _render_snapshot
     env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
     return env

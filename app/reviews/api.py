@@ -27,7 +27,12 @@ class DecisionIn(BaseModel):
 class ReopenIn(BaseModel):
     reason: str
     comment: str = Field(default="", max_length=5000)
-    link: str | None = Field(default=None, max_length=500)
+    link: str | None = Field(
+        default=None,
+        max_length=500,
+        description="What flagged the item: a path in this app (/jobs/12) or an http(s) "
+        "address, which pages show as text with its host. Anything else is refused (422).",
+    )
 
 
 class ReviewOut(BaseModel):

@@ -9,6 +9,7 @@ from sqlalchemy import Text, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core import links
 from app.core import status as machine
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
@@ -174,10 +175,16 @@ def reopen(
     comment: str = "",
     link: str | None = None,
 ) -> Item:
-    """Move an approved item back to submitted for a new review round."""
+    """Move an approved item back to submitted for a new review round. ``link`` (what flagged
+    it) is a path inside the app or an outside http(s) address (see app.core.links)."""
     _require_reviewer(actor)
     if reason not in machine.REASONS:
         raise InvalidInput(N_("Choose a reason from the list."), errors={"reason": N_("Invalid.")})
+    try:
+        parsed = links.parse(link)
+    except links.BadLink as bad:
+        raise InvalidInput(bad.message, errors={"link": bad.message}) from None
+    link = parsed.text if parsed else None
     item = _locked_item(session, item_id)
     if machine.next_status(item.status, "reopen") is None:
         raise Conflict(machine.WHY_NOT["reopen"], status=item.status)
