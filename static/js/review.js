@@ -14,6 +14,16 @@
     f.requestSubmit(f.querySelector('[data-set-decision="' + decision + '"]'));
   }
 
+  // The queue form starts at the next item matching its filters: empty filters stay out of the URL.
+  document.addEventListener("submit", function (e) {
+    var queue = e.target;
+    if (!queue.matches || !queue.matches("form[data-queue-form]")) return;
+    var q = new URLSearchParams(new FormData(queue));
+    q.delete("csrf_token");
+    ["kind", "domain", "author", "tag", "reason"].forEach(function (k) { if (!q.get(k)) q.delete(k); });
+    queue.action = queue.dataset.nextUrl + (q.toString() ? "?" + q.toString() : "");
+  });
+
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-set-decision]");
     if (b && form()) form().querySelector("[data-decision]").value = b.dataset.setDecision;

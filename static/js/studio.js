@@ -38,6 +38,21 @@
     toast("error", document.body.dataset.msgOffline);
   });
 
+  // <select data-autosubmit> (the language switch, a user's role) sends its form on change.
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches("[data-autosubmit]") && el.form) el.form.requestSubmit();
+  });
+
+  // <input type="checkbox" data-select-all="NAME"> ticks or clears every NAME box on the page.
+  document.addEventListener("change", function (e) {
+    var all = e.target;
+    if (!all.matches || !all.matches("input[data-select-all]")) return;
+    document.querySelectorAll('input[name="' + all.dataset.selectAll + '"]').forEach(function (c) {
+      c.checked = all.checked;
+    });
+  });
+
   function typing(target) {
     var tag = target && target.tagName;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
