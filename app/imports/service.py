@@ -143,7 +143,7 @@ def run(
     writing = True
     try:
         with Path(job.path).open("rb") as f:
-            for record in readers.iter_records(f, job.container):
+            for record in reader.iter_records(f, job.container):
                 total += 1
                 if progress and total % 5000 == 0:
                     progress("importing", total, _estimated_rows(total, f.tell(), job.size))

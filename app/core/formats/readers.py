@@ -172,6 +172,9 @@ def _jsonl(stream: BinaryIO, max_field_bytes: int) -> Iterator[Record]:
         except json.JSONDecodeError as exc:
             yield Record(number, None, f"{place}: not valid JSON ({exc.msg}, column {exc.colno}).")
             continue
+        except RecursionError:
+            yield Record(number, None, f"{place}: objects and arrays nested too deeply to read.")
+            continue
         yield _checked(number, place, data, max_field_bytes, len(line))
 
 
