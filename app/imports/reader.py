@@ -31,8 +31,10 @@ Progress = Callable[[str, int, int], None]
 # Deeper data would reach Python's recursion limit in the JSON parser and the validators.
 MAX_DEPTH = 64
 # Parquet is decompressed a row group at a time: a group this large could not be read in
-# bounded memory. The byte limits are the uncompressed sizes the file's metadata declares.
-MAX_ROW_GROUP_ROWS = 100_000
+# bounded memory. The byte limits are the uncompressed sizes the file's metadata declares; the
+# row limit is pyarrow's (and so pandas') default group size, so files written with the
+# defaults are read.
+MAX_ROW_GROUP_ROWS = 1024 * 1024
 MAX_ROW_GROUP_BYTES = 512 * 1024 * 1024
 MAX_PARQUET_BYTES = 8 * 1024 * 1024 * 1024  # the whole file, decompressed
 _PLACES = {"jsonl": "Line", "csv": "Line", "json": "Element", "parquet": "Row"}

@@ -138,7 +138,10 @@ def _parquet(rows: int, row_group_size: int) -> bytes:
 def test_a_parquet_row_group_with_too_many_rows_is_refused(db_session, tmp_path, setup):
     project, admin = setup
     rows = reader.MAX_ROW_GROUP_ROWS + 1
-    job = _store(db_session, tmp_path, project, admin, "big.parquet", _parquet(rows, rows))
+    table = pa.table({"instruction": ["Say hi."] * rows, "output": ["Hi."] * rows})
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=rows)
+    job = _store(db_session, tmp_path, project, admin, "big.parquet", out.getvalue())
     report = reader.validate(job, ImportOptions(schema="alpaca"))
     assert report["valid"] == 0 and report["total"] == 1
     reason = report["problems"][0]["reasons"][0]
