@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import i18n
@@ -115,6 +116,17 @@ def _recognise_reader(request: Request) -> None:
         get_principal(request, session)
 
 
+async def unstorable_value(request: Request, error: Exception) -> Response:
+    """A value the database cannot hold (a number beyond its integer, a NUL character in text)
+    that no schema bound caught: the request's fault, so 422, not 500."""
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]  # never the parameters
+    log.warning("unstorable value on %s %s: %s", request.method, request.url.path, reason)
+    message = i18n.N_("A value in the request is out of range or cannot be stored.")
+    if is_api(request):
+        return JSONResponse({"error": "invalid", "detail": message}, 422)
+    return _html_error(request, 422, message, {})
+
+
 async def unhandled_error(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if is_api(request):
@@ -126,4 +138,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    # SQLite refuses integers beyond 64 bits with OverflowError; PostgreSQL raises DataError.
+    app.add_exception_handler(DataError, unstorable_value)
+    app.add_exception_handler(OverflowError, unstorable_value)
     app.add_exception_handler(Exception, unhandled_error)

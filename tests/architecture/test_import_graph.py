@@ -21,7 +21,7 @@ APP = ROOT / "app"
 # Shared plumbing every domain may use; it imports no domain (checked below).
 PLUMBING = {
     "core", "config", "paths", "i18n", "errors", "db", "models", "bulk", "security",
-    "markdown", "display", "tokenizer", "migrate", "web", "locking", "headers",
+    "markdown", "display", "tokenizer", "migrate", "web", "locking", "headers", "apidoc",
 }  # fmt: skip
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
