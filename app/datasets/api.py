@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.apidoc import ERRORS, PathId
 from app.auth.deps import Admin, Reviewer, Worker
 from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
@@ -16,7 +17,7 @@ from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
 from app.projects import service as projects
 
-router = APIRouter(prefix=API_ROOT, tags=["datasets"])
+router = APIRouter(prefix=API_ROOT, tags=["datasets"], responses=ERRORS)
 
 
 class VersionIn(BaseModel):
@@ -56,7 +57,7 @@ def _manifest(version) -> dict:
     status_code=201,
     name="api_dataset_create",
 )
-def create(project_id: int, body: VersionIn, session: DbSession, user: Admin):
+def create(project_id: PathId, body: VersionIn, session: DbSession, user: Admin):
     """Freeze the matching items into a new dataset version."""
     project = projects.get_project(session=session, project_id=project_id)
     f = VersionFilter(
@@ -85,7 +86,7 @@ def create(project_id: int, body: VersionIn, session: DbSession, user: Admin):
 
 
 @router.get("/datasets/{version_id}", response_model=VersionOut, name="api_dataset")
-def get(version_id: int, session: DbSession, user: Reviewer):
+def get(version_id: PathId, session: DbSession, user: Reviewer):
     """A version's manifest, statistics and contamination report."""
     version = versions.get_version(session=session, version_id=version_id)
     return VersionOut(
@@ -96,10 +97,15 @@ def get(version_id: int, session: DbSession, user: Reviewer):
     )
 
 
-@router.get("/datasets/{version_id}/export", name="api_dataset_export")
+@router.get(
+    "/datasets/{version_id}/export",
+    name="api_dataset_export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The zip."}},
+)
 def download(
     request: Request,
-    version_id: int,
+    version_id: PathId,
     session: DbSession,
     user: Reviewer,
     format: Annotated[str, Query(max_length=20)] = "alpaca_jsonl",
@@ -121,7 +127,7 @@ def download(
     response_model=DatasetManifest,
     name="api_worker_manifest",
 )
-def worker_manifest(version_id: int, session: DbSession, token: Worker):
+def worker_manifest(version_id: PathId, session: DbSession, token: Worker):
     """For trainer workers: what a version holds."""
     return DatasetManifest(
         **_manifest(versions.get_version(session=session, version_id=version_id))
@@ -134,7 +140,7 @@ def worker_manifest(version_id: int, session: DbSession, token: Worker):
     name="api_worker_split",
 )
 def worker_split(
-    version_id: int,
+    version_id: PathId,
     split: Literal["train", "eval"],
     session: DbSession,
     token: Worker,

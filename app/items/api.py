@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Annotator
 from app.db import DbSession
 from app.errors import InvalidInput
@@ -15,12 +16,12 @@ from app.items import repository, service
 from app.items.schemas import ItemIn, ItemOut, ItemPage
 from app.projects import service as projects
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
 
 @router.get("/projects/{project_id}/items", response_model=ItemPage, name="api_items")
 def list_items(
-    project_id: int,
+    project_id: PathId,
     session: DbSession,
     user: Annotator,
     q: Annotated[str, Query(max_length=200)] = "",
@@ -28,7 +29,7 @@ def list_items(
     status: str | None = None,
     domain: str | None = None,
     tag: str | None = None,
-    author: int | None = None,
+    author: QueryId = None,
     difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
     language: str | None = None,
     created_from: date | None = None,
@@ -65,7 +66,7 @@ def list_items(
 @router.post(
     "/projects/{project_id}/items", response_model=ItemOut, status_code=201, name="api_items_create"
 )
-def create_item(project_id: int, body: ItemIn, session: DbSession, user: Annotator):
+def create_item(project_id: PathId, body: ItemIn, session: DbSession, user: Annotator):
     """Write an item (draft, or submitted with submit=true)."""
     project = projects.get_project(session=session, project_id=project_id)
     return service.create_item(
@@ -74,13 +75,13 @@ def create_item(project_id: int, body: ItemIn, session: DbSession, user: Annotat
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, name="api_item")
-def get_item(item_id: int, session: DbSession, user: Annotator):
+def get_item(item_id: PathId, session: DbSession, user: Annotator):
     """One item."""
     return service.get_item(session=session, item_id=item_id)
 
 
 @router.put("/items/{item_id}", response_model=ItemOut, name="api_item_update")
-def update_item(item_id: int, body: ItemIn, session: DbSession, user: Annotator):
+def update_item(item_id: PathId, body: ItemIn, session: DbSession, user: Annotator):
     """Save a new version; `version` must be the one you read, or the answer is 409."""
     if body.version is None:
         raise InvalidInput(

@@ -7,13 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Admin, Reviewer, Worker
 from app.core import protocol
 from app.core.protocol import WorkerPath
 from app.db import DbSession
 from app.jobs import queue, service
 
-router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"])
+router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"], responses=ERRORS)
 
 
 class JobIn(BaseModel):
@@ -63,32 +64,32 @@ def launch(body: JobIn, session: DbSession, user: Admin):
 
 
 @router.get("/jobs", response_model=list[JobOut], name="api_jobs")
-def list_jobs(session: DbSession, user: Reviewer, project_id: int | None = None):
+def list_jobs(session: DbSession, user: Reviewer, project_id: QueryId = None):
     """Recent jobs, newest first."""
     return service.list_jobs(session=session, project_id=project_id)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, name="api_job")
-def get_job(job_id: int, session: DbSession, user: Reviewer):
+def get_job(job_id: PathId, session: DbSession, user: Reviewer):
     """One job with its progress."""
     return service.get_job(session=session, job_id=job_id)
 
 
 @router.get("/jobs/{job_id}/metrics", name="api_job_metrics")
-def job_metrics(job_id: int, session: DbSession, user: Reviewer) -> dict:
+def job_metrics(job_id: PathId, session: DbSession, user: Reviewer) -> dict:
     """Metric series: {name: [[step, value], …]}."""
     service.get_job(session=session, job_id=job_id)
     return service.metrics_of(session=session, job_id=job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, name="api_job_cancel")
-def cancel(job_id: int, session: DbSession, user: Admin):
+def cancel(job_id: PathId, session: DbSession, user: Admin):
     """Cancel a queued job now, or ask the worker of a running one to stop."""
     return service.cancel(session=session, job_id=job_id, actor=user)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, status_code=201, name="api_job_retry")
-def retry(job_id: int, session: DbSession, user: Admin):
+def retry(job_id: PathId, session: DbSession, user: Admin):
     """A new job with the same parameters, linked to this one."""
     return service.retry(session=session, job_id=job_id, actor=user)
 
@@ -112,37 +113,37 @@ def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, tok
     response_model=protocol.HeartbeatReply,
     name="api_worker_heartbeat",
 )
-def heartbeat(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
+def heartbeat(job_id: PathId, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """Extend the lease and report progress; the reply says whether to cancel."""
     return queue.heartbeat(session=session, job_id=job_id, beat=body)
 
 
 @router.post(WorkerPath.METRICS, response_model=Recorded, name="api_worker_metrics")
-def metrics(job_id: int, body: protocol.MetricBatch, session: DbSession, token: Worker):
+def metrics(job_id: PathId, body: protocol.MetricBatch, session: DbSession, token: Worker):
     """A batch of metric points (steps may not go back within an attempt)."""
     return Recorded(recorded=queue.record_metrics(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.LOGS, response_model=Recorded, name="api_worker_logs")
-def logs(job_id: int, body: protocol.LogBatch, session: DbSession, token: Worker):
+def logs(job_id: PathId, body: protocol.LogBatch, session: DbSession, token: Worker):
     """Log lines."""
     return Recorded(recorded=queue.record_logs(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.DYNAMICS, response_model=Recorded, name="api_worker_dynamics")
-def dynamics(job_id: int, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
+def dynamics(job_id: PathId, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
     """Per-item loss and confidence per epoch (for the data map)."""
     return Recorded(recorded=queue.record_dynamics(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.PREDICTIONS, response_model=Recorded, name="api_worker_predictions")
-def predictions(job_id: int, body: protocol.PredictionBatch, session: DbSession, token: Worker):
+def predictions(job_id: PathId, body: protocol.PredictionBatch, session: DbSession, token: Worker):
     """Evaluation outputs of the base and tuned models with their scores."""
     return Recorded(recorded=queue.record_predictions(session=session, job_id=job_id, batch=body))
 
 
 @router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
-def complete(job_id: int, body: protocol.Completion, session: DbSession, token: Worker):
+def complete(job_id: PathId, body: protocol.Completion, session: DbSession, token: Worker):
     """The job succeeded."""
     return queue.finish(
         session=session,
@@ -156,7 +157,7 @@ def complete(job_id: int, body: protocol.Completion, session: DbSession, token: 
 
 
 @router.post(WorkerPath.FAIL, response_model=JobOut, name="api_worker_fail")
-def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker):
+def fail(job_id: PathId, body: protocol.Failure, session: DbSession, token: Worker):
     """The job failed with an error."""
     return queue.finish(
         session=session, job_id=job_id, attempt=body.attempt, status="failed", error=body.error
@@ -164,7 +165,7 @@ def fail(job_id: int, body: protocol.Failure, session: DbSession, token: Worker)
 
 
 @router.post(WorkerPath.CANCELLED, response_model=JobOut, name="api_worker_cancelled")
-def cancelled(job_id: int, body: protocol.Heartbeat, session: DbSession, token: Worker):
+def cancelled(job_id: PathId, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """The worker stopped as asked, keeping its last checkpoint."""
     return queue.finish(
         session=session, job_id=job_id, attempt=body.attempt, status="cancelled", step=body.step

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from app.apidoc import ERRORS, PathId
 from app.auth.deps import Annotator
 from app.db import DbSession
 from app.items import service as items
@@ -12,7 +13,7 @@ from app.items.schemas import ItemOut, LabelIn
 from app.labeling import service
 from app.projects import service as projects
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
 
 class LabelOut(BaseModel):
@@ -31,7 +32,7 @@ class LabelOut(BaseModel):
 @router.get(
     "/projects/{project_id}/labeling/next", response_model=ItemOut | None, name="api_label_next"
 )
-def next_to_label(project_id: int, session: DbSession, user: Annotator):
+def next_to_label(project_id: PathId, session: DbSession, user: Annotator):
     """The next item this caller should label, or null when none is left."""
     project = projects.get_project(session=session, project_id=project_id)
     return service.next_item(session=session, project=project, annotator=user)
@@ -40,7 +41,7 @@ def next_to_label(project_id: int, session: DbSession, user: Annotator):
 @router.post(
     "/items/{item_id}/labels", response_model=LabelOut, status_code=201, name="api_label_create"
 )
-def label_item(item_id: int, body: LabelIn, session: DbSession, user: Annotator):
+def label_item(item_id: PathId, body: LabelIn, session: DbSession, user: Annotator):
     """Save the caller's labels on an item."""
     item = items.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)

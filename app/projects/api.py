@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.apidoc import ERRORS
 from app.auth.deps import Admin, Annotator
 from app.db import DbSession
 from app.projects import service
 from app.projects.service import ProjectInput
 
-router = APIRouter(prefix="/api/v1", tags=["items"])
+router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 
 
 class ProjectIn(ProjectInput):

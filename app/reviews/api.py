@@ -8,13 +8,14 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Reviewer
 from app.db import DbSession
 from app.items.schemas import ItemOut
 from app.reviews import service
 from app.reviews.service import QueueFilter
 
-router = APIRouter(prefix="/api/v1", tags=["reviews"])
+router = APIRouter(prefix="/api/v1", tags=["reviews"], responses=ERRORS)
 
 
 class DecisionIn(BaseModel):
@@ -49,13 +50,13 @@ class ReviewOut(BaseModel):
 
 
 @router.post("/items/{item_id}/review", response_model=ReviewOut, name="api_review")
-def decide(item_id: int, body: DecisionIn, session: DbSession, user: Reviewer):
+def decide(item_id: PathId, body: DecisionIn, session: DbSession, user: Reviewer):
     """Approve, reject or request changes on the version you reviewed."""
     return service.decide(session=session, item_id=item_id, reviewer=user, **body.model_dump())
 
 
 @router.post("/items/{item_id}/reopen", response_model=ItemOut, name="api_reopen")
-def reopen(item_id: int, body: ReopenIn, session: DbSession, user: Reviewer):
+def reopen(item_id: PathId, body: ReopenIn, session: DbSession, user: Reviewer):
     """Move an approved item back to submitted, with a reason."""
     return service.reopen(session=session, item_id=item_id, actor=user, **body.model_dump())
 
@@ -64,12 +65,12 @@ def reopen(item_id: int, body: ReopenIn, session: DbSession, user: Reviewer):
     "/projects/{project_id}/review/next", response_model=ItemOut | None, name="api_review_next"
 )
 def claim_next(
-    project_id: int,
+    project_id: PathId,
     session: DbSession,
     user: Reviewer,
     kind: str | None = None,
     domain: str | None = None,
-    author_id: int | None = None,
+    author_id: QueryId = None,
     tag: str | None = None,
     reason: str | None = None,
 ):

@@ -8,11 +8,12 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.apidoc import ERRORS, PathId
 from app.auth.deps import Admin
 from app.db import DbSession
 from app.tokens import service
 
-router = APIRouter(prefix="/api/v1", tags=["tokens"])
+router = APIRouter(prefix="/api/v1", tags=["tokens"], responses=ERRORS)
 
 
 class TokenOut(BaseModel):
@@ -54,7 +55,7 @@ def create_token(body: TokenCreate, session: DbSession, user: Admin) -> TokenIss
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, name="api_tokens_revoke")
-def revoke_token(token_id: int, session: DbSession, user: Admin) -> TokenOut:
+def revoke_token(token_id: PathId, session: DbSession, user: Admin) -> TokenOut:
     """Revoke a token; it stops working at once."""
     return TokenOut.model_validate(
         service.revoke_token(session=session, token_id=token_id, actor=user)

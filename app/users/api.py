@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.apidoc import ERRORS, PathId
 from app.auth.deps import Admin, AnyPrincipal
 from app.db import DbSession
 from app.users import service
 from app.users.schemas import MeOut, UserCreate, UserOut, UserPatch
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
 
 
 @router.get("/me", response_model=MeOut, name="api_me")
@@ -38,7 +39,7 @@ def create_user(body: UserCreate, session: DbSession, user: Admin) -> UserOut:
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, name="api_users_patch")
-def patch_user(user_id: int, body: UserPatch, session: DbSession, user: Admin) -> UserOut:
+def patch_user(user_id: PathId, body: UserPatch, session: DbSession, user: Admin) -> UserOut:
     """Change a person's role or active flag; a stale version answers 409."""
     target = service.get_user(session=session, user_id=user_id)
     version = body.version
