@@ -7,7 +7,7 @@ PIP_EXTRA ?=
 PYTEST_ARGS ?=
 EXTRAS ?= dev,train
 
-.PHONY: install run test lint format i18n bench screenshots clean
+.PHONY: install run test lint format i18n bench screenshots fuzz clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -48,6 +48,15 @@ i18n:
 bench:
 	@$(MAKE) --no-print-directory install
 	@for f in $(filter-out bench/pg.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Before a release: the API fuzzing test, deeper (more examples per operation, the HTML pages too,
+# where only a 5xx counts), on SQLite and PostgreSQL. FUZZ_SEED=n replays or varies the run.
+FUZZ_EXAMPLES ?= 50
+FUZZ_SEED ?= 14
+fuzz:
+	@$(MAKE) --no-print-directory install
+	STUDIO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) STUDIO_FUZZ_SEED=$(FUZZ_SEED) STUDIO_FUZZ_PAGES=1 \
+		$(BIN)/pytest tests/security/test_fuzz_api.py -k fuzzing_the_api $(PYTEST_ARGS)
 
 # Start the app with the demo in a temporary folder and retake docs/screenshots/*.png.
 screenshots:

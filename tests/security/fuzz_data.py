@@ -1,0 +1,284 @@
+"""What the API fuzzing works on: seeded rows the generated requests can reach, and the values
+no generator guesses.
+
+Most cases get real ids in their paths, queries and bodies (never the fuzzing admin's own id or
+the tokens it calls with), and positive cases of the operations whose 2xx needs more than the
+schema says (an item's current version, a job's attempt, a review reason, item content that
+passes its kind's rules) get a body drawn from a strategy that keeps those rules. A quarter of
+the cases go out exactly as Schemathesis generated them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core import protocol
+from app.core.formats import writers
+from app.core.status import REASONS
+from app.datasets import versions
+from app.datasets.versions import VersionFilter
+from app.items import service as items
+from app.items.schemas import ItemDraft
+from app.jobs import service as jobs
+from app.models import ApiToken, Item, Job, User
+from tests.dataset_factories import approved_project
+from tests.factories import make_token, make_user
+
+WORKER_REPORTS = ("heartbeat", "metrics", "logs", "dynamics", "predictions", "complete", "fail",
+                  "cancelled")  # fmt: skip
+
+
+@dataclass
+class Seeded:
+    """The rows the fuzzer works on, and the bearer tokens of its two principals."""
+
+    tokens: dict[str, str]  # principal -> raw bearer token
+    ids: dict[str, list[int]] = field(default_factory=dict)  # parameter name -> real ids
+    # Narrower choices where an operation's 2xx needs them: operation -> name -> ids.
+    narrower: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    version_items: list[int] = field(default_factory=list)  # in the jobs' dataset version
+    item_versions: dict[int, int] = field(default_factory=dict)
+    user_versions: dict[int, int] = field(default_factory=dict)
+    job_attempts: dict[int, int] = field(default_factory=dict)
+
+
+def _launch(session: Session, version, owner) -> Job:
+    return jobs.launch(
+        session=session,
+        version_id=version.id,
+        base_model="tiny",
+        params=protocol.JobParams(max_steps=4),
+        actor=owner,
+    )
+
+
+def _claim(app: FastAPI, worker_token: str, expected: int) -> None:
+    """The worker claims through the API, as a real one does, so the job is its own."""
+    with TestClient(app, raise_server_exceptions=True) as client:
+        answer = client.post(
+            "/api/v1/worker/jobs/claim",
+            json={"worker": "fuzz-host:1"},
+            headers={"Authorization": f"Bearer {worker_token}"},
+        )
+    assert answer.status_code == 200 and answer.json()["job_id"] == expected, answer.text
+
+
+def seed_rows(session: Session, app: FastAPI) -> Seeded:
+    """A project of approved, submitted and draft items, a dataset version, jobs cancelled,
+    running (one asked to cancel) and queued, and the admin and worker that act."""
+    admin = make_user(session, role="admin", email="fuzz-admin@example.org")
+    admin_token = make_token(session, scope="user", owner=admin)
+    worker_token = make_token(session, scope="worker")
+    make_token(session, scope="worker")  # one the fuzzer may revoke
+    project, owner, approved = approved_project(session, name="Fuzzed project")
+    author = make_user(session, email="fuzz-author@example.org")
+    make_user(session, role="reviewer", email="fuzz-reviewer@example.org")
+    for n, submit in enumerate([True, True, True, False, False]):
+        items.create_item(
+            session=session,
+            project=project,
+            author=author,
+            submit=submit,
+            draft=ItemDraft(
+                kind="task",
+                instruction=f"Write a haiku about the number {n}.",
+                output=f"Number {n} / sits alone on the page / waiting for a friend",
+            ),
+        )
+    version = versions.create_version(
+        session=session, project=project, name="v1", f=VersionFilter(), actor=owner
+    )
+    cancelled = _launch(session, version, owner)
+    jobs.cancel(session=session, job_id=cancelled.id, actor=owner)
+    running = _launch(session, version, owner)
+    session.commit()
+    _claim(app, worker_token, running.id)
+    stopping = _launch(session, version, owner)
+    session.commit()
+    _claim(app, worker_token, stopping.id)
+    session.expire_all()  # the claims changed the jobs behind this session's back
+    jobs.cancel(session=session, job_id=stopping.id, actor=owner)
+    queued = _launch(session, version, owner)
+    session.commit()
+    session.expire_all()
+    every_item = list(session.scalars(select(Item).where(Item.project_id == project.id)))
+    users = list(session.scalars(select(User).where(User.id != admin.id)))
+    acting = {admin_token, worker_token}
+    every_job = [cancelled.id, running.id, stopping.id, queued.id]
+    return Seeded(
+        tokens={"admin": admin_token, "worker": worker_token},
+        ids={
+            "project_id": [project.id],
+            "item_id": [i.id for i in every_item],
+            "version_id": [version.id],
+            "dataset_version_id": [version.id],
+            "job_id": every_job,
+            # Never the fuzzing admin, nor the tokens it calls with.
+            "user_id": [u.id for u in users],
+            "token_id": [
+                t.id
+                for t in session.scalars(select(ApiToken))
+                if not any(raw.startswith(t.prefix) for raw in acting)
+            ],
+        },
+        narrower={
+            # The jobs the fuzzing worker runs.
+            **{
+                f"POST /api/v1/worker/jobs/{{job_id}}/{report}": {
+                    "job_id": [running.id, stopping.id]
+                }
+                for report in WORKER_REPORTS
+            },
+            # An edit keeps the item's kind: the good body writes a task.
+            "PUT /api/v1/items/{item_id}": {
+                "item_id": [i.id for i in every_item if i.kind == "task"]
+            },
+            "POST /api/v1/items/{item_id}/review": {
+                "item_id": [i.id for i in every_item if i.status == "submitted"]
+            },
+            "POST /api/v1/items/{item_id}/reopen": {
+                "item_id": [i.id for i in every_item if i.status == "approved"]
+            },
+        },
+        version_items=[i.id for i in approved],
+        item_versions={i.id: i.version for i in every_item},
+        user_versions={u.id: u.version for u in users},
+        job_attempts={j: session.get(Job, j).attempts for j in every_job},
+    )
+
+
+# ---- What no generator guesses ---------------------------------------------------------------
+
+_CHARS = st.characters(exclude_categories=("Cs", "Cc"))
+
+
+def _text(min_size: int = 1, max_size: int = 60) -> st.SearchStrategy[str]:
+    words = st.text(_CHARS, min_size=min_size, max_size=max_size)
+    return words.filter(str.strip) if min_size else words
+
+
+def _item_body() -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries(
+        {"kind": st.just("task"), "instruction": _text(), "output": _text(), "version": st.just(1)},
+        optional={
+            "input": _text(0),
+            "submit": st.booleans(),
+            "difficulty": st.integers(1, 5),
+            "tags": st.lists(st.from_regex(r"\A[a-z]{1,10}\Z"), max_size=3),
+        },
+    )
+
+
+def _report(**fields: st.SearchStrategy) -> st.SearchStrategy[dict]:
+    """A worker report; ``attempt`` is set from the job once its id is chosen."""
+    return st.fixed_dictionaries({"attempt": st.just(1), **fields})
+
+
+def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
+    """Operation -> bodies that pass its rules (ids and versions are filled in afterwards)."""
+    item_id = st.sampled_from(seeded.version_items)
+    worker = "POST /api/v1/worker/jobs/{job_id}"
+    return {
+        "POST /api/v1/projects/{project_id}/items": _item_body(),
+        "PUT /api/v1/items/{item_id}": _item_body(),
+        "POST /api/v1/items/{item_id}/review": st.fixed_dictionaries(
+            {
+                "decision": st.sampled_from(["approve", "reject", "request_changes"]),
+                "version": st.just(1),
+                "reason": st.sampled_from(sorted(REASONS)),
+                "comment": _text(0),
+            }
+        ),
+        "POST /api/v1/items/{item_id}/reopen": st.fixed_dictionaries(
+            {
+                "reason": st.sampled_from(sorted(REASONS)),
+                "comment": _text(0),
+                "link": st.sampled_from([None, "/jobs/1", "https://example.org/runs/1"]),
+            }
+        ),
+        f"{worker}/logs": _report(lines=st.lists(_text(), min_size=1, max_size=4)),
+        f"{worker}/dynamics": _report(
+            points=st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "item_id": item_id,
+                        "epoch": st.integers(0, 5),
+                        "loss": st.floats(0, 10),
+                        "confidence": st.floats(0, 1),
+                    }
+                ),
+                min_size=1,
+                max_size=4,
+            )
+        ),
+        f"{worker}/predictions": _report(
+            predictions=st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "item_id": item_id,
+                        "kind": st.just("task"),
+                        "reference": _text(0),
+                        "base_output": _text(0),
+                        "tuned_output": _text(0),
+                        "scores": st.dictionaries(
+                            st.sampled_from(["f1", "rouge_l", "exact"]), st.floats(0, 1)
+                        ),
+                    }
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        ),
+        f"{worker}/complete": _report(metrics=st.just({"steps": 4}), artifacts=st.just([])),
+        f"{worker}/fail": _report(error=_text()),
+        f"{worker}/cancelled": _report(step=st.integers(0, 4)),
+    }
+
+
+def _hint(seeded: Seeded, label: str, name: str, chosen: dict) -> st.SearchStrategy | None:
+    """A realistic value for parameter or body field ``name``, given the ids already chosen."""
+    if name == "version" and "item_id" in chosen:
+        return st.just(seeded.item_versions.get(chosen["item_id"], 1))
+    if name == "version" and "user_id" in chosen:
+        return st.just(seeded.user_versions.get(chosen["user_id"], 1))
+    if name == "attempt" and "job_id" in chosen:
+        return st.just(seeded.job_attempts.get(chosen["job_id"], 1))
+    if name in seeded.narrower.get(label, {}):
+        return st.sampled_from(seeded.narrower[label][name])
+    if name == "reason":
+        return st.sampled_from(sorted(REASONS))
+    if name == "format":
+        return st.sampled_from(writers.FORMATS)
+    if name == "base_model":
+        return st.just("tiny")
+    if name == "email":
+        return st.from_regex(r"\A[a-z]{1,12}@example\.org\Z")
+    if seeded.ids.get(name):
+        return st.sampled_from(seeded.ids[name])
+    return None
+
+
+def tune(case, label: str, data: st.DataObject, seeded: Seeded, bodies: dict | None) -> None:
+    """Three cases in four: real ids where the case names them; with ``bodies``, a body that
+    passes the operation's rules."""
+    if not data.draw(st.integers(0, 3), label="tune"):
+        return
+    chosen: dict = {}
+    for part in (case.path_parameters, case.query):
+        for name in list(part or {}):
+            hint = _hint(seeded, label, name, chosen)
+            if hint is not None:
+                part[name] = chosen[name] = data.draw(hint, label=name)
+    if bodies and label in bodies:
+        case.body = data.draw(bodies[label], label="body")
+    if isinstance(case.body, dict) and bodies is not None:
+        for name in list(case.body):
+            hint = _hint(seeded, label, name, chosen)
+            if hint is not None:
+                case.body[name] = data.draw(hint, label=name)
