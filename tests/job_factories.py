@@ -26,6 +26,15 @@ def scores(refs: list[dict], reference: str, base: str, tuned: str) -> dict:
     return out
 
 
+def worker_token(session: Session, name: str = "w") -> int:
+    """The id of a new worker token."""
+    from app.tokens import service as tokens
+
+    return tokens.create_token(
+        session=session, name=name, scope="worker", owner=None, actor=None
+    ).token.id
+
+
 def project_version(session: Session, name: str = "Jobs UI"):
     project, admin, created = approved_project(session, name=name)
     version = versions.create_version(
@@ -57,13 +66,16 @@ def run_job(
         actor=admin,
     )
     session.flush()
-    claimed = queue.claim(session=session, worker="test-host:1")
+    token = worker_token(session)
+    claimed = queue.claim(session=session, worker="test-host:1", token_id=token)
     assert claimed is not None and claimed.id == job.id
     attempt = claimed.attempts
     queue.heartbeat(
         session=session,
         job_id=job.id,
         beat=protocol.Heartbeat(attempt=attempt, step=2, epoch=0.5, total_steps=len(losses)),
+        token_id=token,
+        artifacts_root="unused: no checkpoint is reported",
     )
     points = [
         protocol.MetricPoint(step=i + 1, name="train/loss", value=v) for i, v in enumerate(losses)
@@ -85,12 +97,16 @@ def run_job(
         for s in range(3, len(losses) + 1, 3)
     ]
     queue.record_metrics(
-        session=session, job_id=job.id, batch=protocol.MetricBatch(attempt=attempt, points=points)
+        session=session,
+        job_id=job.id,
+        batch=protocol.MetricBatch(attempt=attempt, points=points),
+        token_id=token,
     )
     queue.record_logs(
         session=session,
         job_id=job.id,
         batch=protocol.LogBatch(attempt=attempt, lines=["dataset loaded", "step 6 loss 1.5"]),
+        token_id=token,
     )
     pinned = list(versions.pinned(session, version.id))
     train = [link.item_id for link, _ in pinned if link.split == "train"]
@@ -110,6 +126,7 @@ def run_job(
         session=session,
         job_id=job.id,
         batch=protocol.DynamicsBatch(attempt=attempt, points=dynamics),
+        token_id=token,
     )
     predictions = []
     for link, revision in pinned:
@@ -134,12 +151,14 @@ def run_job(
         session=session,
         job_id=job.id,
         batch=protocol.PredictionBatch(attempt=attempt, predictions=predictions),
+        token_id=token,
     )
     if finish:
         queue.finish(
             session=session,
             job_id=job.id,
             attempt=attempt,
+            token_id=token,
             status="succeeded",
             metrics={
                 "eval_loss": 1.7,
@@ -192,3 +211,70 @@ def queued_job(session: Session, params: protocol.JobParams, *, name: str):
     ).raw
     session.commit()
     return version, admin, job, token
+
+
+class WorkerApi:
+    """Jobs through the real HTTP API, as an admin launches them and workers claim and report:
+    what the attacks on the worker boundary start from."""
+
+    def __init__(self, client, session: Session, name: str = "Worker boundary") -> None:
+        from tests.factories import make_token
+
+        self.client, self.session = client, session
+        self.project, self.admin_user, self.version = project_version(session, name=name)
+        token = make_token(session, scope="user", owner=self.admin_user)
+        self.admin = {"Authorization": f"Bearer {token}"}
+
+    def worker(self) -> dict[str, str]:
+        """The headers of a new worker token."""
+        from tests.factories import make_token
+
+        return {"Authorization": f"Bearer {make_token(self.session, scope='worker')}"}
+
+    def launch(self, version_id: int | None = None, base_model: str = "tiny"):
+        return self.client.post(
+            protocol.API_ROOT + "/jobs",
+            headers=self.admin,
+            json={
+                "dataset_version_id": version_id or self.version.id,
+                "base_model": base_model,
+                "params": {"max_steps": 5},
+            },
+        )
+
+    def launched(self, version_id: int | None = None) -> int:
+        response = self.launch(version_id)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def claim(self, worker: dict[str, str], name: str = "w") -> dict:
+        path = protocol.API_ROOT + protocol.WorkerPath.CLAIM
+        response = self.client.post(path, headers=worker, json={"worker": name})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, worker: dict[str, str], job_id: int, body):
+        """A worker call about ``job_id``; a ``str`` body is sent as raw JSON text (the only
+        way NaN and Infinity reach the app)."""
+        url = protocol.API_ROOT + path.format(job_id=job_id)
+        if isinstance(body, str):
+            headers = {**worker, "Content-Type": "application/json"}
+            return self.client.post(url, headers=headers, content=body)
+        return self.client.post(url, headers=worker, json=body)
+
+    def read(self, worker: dict[str, str], version_id: int, what: str = "manifest"):
+        """A worker reads a dataset version: its manifest or its ``train`` split."""
+        if what == "manifest":
+            path = protocol.WorkerPath.MANIFEST.format(version_id=version_id)
+        else:
+            path = protocol.WorkerPath.SPLIT.format(version_id=version_id, split=what)
+        return self.client.get(protocol.API_ROOT + path, headers=worker)
+
+
+def error_sentence(response) -> str:
+    """What an error answer tells the caller: the domain error's sentence, or each field's
+    message."""
+    detail = response.json()["detail"]
+    if isinstance(detail, list):
+        return "; ".join(f"{d['field']}: {d['message']}" for d in detail)
+    return detail

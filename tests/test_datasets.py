@@ -250,6 +250,16 @@ class TestPages:
         project, admin, created = approved_project(db_session)
         version = freeze(db_session, project, admin)
         headers = {"Authorization": f"Bearer {make_token(db_session, scope='worker')}"}
+        # A worker reads a version only while it runs a job on it.
+        refused = client.get(f"/api/v1/worker/datasets/{version.id}/manifest", headers=headers)
+        assert refused.status_code == 403
+        launcher = make_token(db_session, scope="user", owner=admin)
+        client.post(
+            "/api/v1/jobs",
+            headers={"Authorization": f"Bearer {launcher}"},
+            json={"dataset_version_id": version.id, "base_model": "tiny"},
+        )
+        client.post("/api/v1/worker/jobs/claim", headers=headers, json={"worker": "w"})
         manifest = client.get(f"/api/v1/worker/datasets/{version.id}/manifest", headers=headers)
         assert manifest.json()["manifest_hash"] == version.manifest_hash
         seen, after = [], -1

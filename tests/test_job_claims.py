@@ -1,4 +1,5 @@
-"""Two workers claiming at once get one job between them, on SQLite and PostgreSQL."""
+"""Two workers claiming at once get one job between them, on SQLite and PostgreSQL, and the
+job records the winner's token."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from app.jobs import queue
 from app.jobs import service as jobs
 from tests.dataset_factories import approved_project
 from tests.helpers import in_parallel
+from tests.job_factories import worker_token
 
 
 def test_two_workers_one_job(committed):
@@ -26,7 +28,11 @@ def test_two_workers_one_job(committed):
             params=JobParams(max_steps=3),
             actor=admin,
         )
+        tokens = [worker_token(session, "w0"), worker_token(session, "w1")]
         session.commit()
-    results = in_parallel(committed, lambda s, i: queue.claim(session=s, worker=f"w{i}"))
+    results = in_parallel(
+        committed, lambda s, i: queue.claim(session=s, worker=f"w{i}", token_id=tokens[i])
+    )
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and winners[0].id == job.id and winners[0].attempts == 1
+    assert winners[0].claim_token_id == tokens[results.index(winners[0])]

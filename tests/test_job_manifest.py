@@ -10,9 +10,11 @@ from app.core import protocol
 from app.core.protocol import API_ROOT, WorkerPath
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
+from app.jobs import queue
+from app.jobs import service as jobs
 from app.models import ItemRevision
+from app.tokens import service as tokens
 from tests.dataset_factories import approved_project
-from tests.factories import make_token
 from trainer.job import Dataset, DatasetMismatch, check_manifest
 
 
@@ -41,13 +43,30 @@ def _received(client, version_id: int, token: str) -> tuple[protocol.DatasetMani
 @pytest.fixture
 def version(db_session):
     project, admin, _ = approved_project(db_session, name="Manifest check")
-    return versions.create_version(
+    version = versions.create_version(
         session=db_session, project=project, name="v", f=VersionFilter(), actor=admin
     )
+    jobs.launch(
+        session=db_session,
+        version_id=version.id,
+        base_model="tiny",
+        params=protocol.JobParams(max_steps=1),
+        actor=admin,
+    )
+    return version
+
+
+def _worker(db_session) -> str:
+    """A worker token that claimed the job on the version: only such a token may read it."""
+    issued = tokens.create_token(
+        session=db_session, name="w", scope="worker", owner=None, actor=None
+    )
+    assert queue.claim(session=db_session, worker="w", token_id=issued.token.id) is not None
+    return issued.raw
 
 
 def test_the_items_a_worker_receives_hash_to_the_manifest(client, db_session, version):
-    manifest, data = _received(client, version.id, make_token(db_session, scope="worker"))
+    manifest, data = _received(client, version.id, _worker(db_session))
     kinds = {i.content.kind for i in data.train + data.eval}
     assert kinds == {"task", "constraint", "example"}  # demos, constraints and CJK included
     assert (len(data.train), len(data.eval)) == (version.train_count, version.eval_count)
@@ -61,7 +80,7 @@ def test_a_changed_revision_fails_the_check_with_a_clear_message(client, db_sess
         update(ItemRevision).where(ItemRevision.id == revision.id).values(snapshot=changed)
     )
     db_session.expire_all()
-    manifest, data = _received(client, version.id, make_token(db_session, scope="worker"))
+    manifest, data = _received(client, version.id, _worker(db_session))
     with pytest.raises(DatasetMismatch) as raised:
         check_manifest(manifest, data)
     message = str(raised.value)

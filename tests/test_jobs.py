@@ -166,22 +166,25 @@ class TestWorkerProtocol:
         )  # a person's token
 
     def test_expired_lease_requeues_with_another_attempt(
-        self, client, db_session, version, headers
+        self, client, db_session, version, headers, settings
     ):
         v, _ = version
         admin, worker = headers
         job_id = _launch(client, admin, v.id).json()["id"]
         _claim(client, worker, "dies")
-        client.post(
+        folder = settings.resolved_artifacts_dir / "jobs" / str(job_id) / "checkpoints"
+        (folder / "step-3").mkdir(parents=True)
+        beat = client.post(
             f"/api/v1/worker/jobs/{job_id}/heartbeat",
             headers=worker,
-            json={"attempt": 1, "step": 3, "checkpoint": "jobs/1/step-3"},
+            json={"attempt": 1, "step": 3, "checkpoint": "step-3"},
         )
+        assert beat.status_code == 200
         db_session.execute(
             update(Job).where(Job.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1))
         )
         spec = _claim(client, worker, "rescuer").json()
-        assert (spec["attempt"], spec["resume_from"]) == (2, "jobs/1/step-3")
+        assert (spec["attempt"], spec["resume_from"]) == (2, "step-3")
         late = client.post(
             f"/api/v1/worker/jobs/{job_id}/heartbeat",
             headers=worker,

@@ -1,6 +1,7 @@
-"""A worker killed mid-job loses its lease, and a second worker resumes from the last reported
-checkpoint and finishes; a cancelled job stops at the worker's next step and keeps a checkpoint.
-Real app over loopback HTTP, real worker processes, the tiny model."""
+"""A worker killed mid-job loses its lease, and a second worker (with a token of its own)
+resumes from the last reported checkpoint and finishes; a cancelled job stops at the worker's
+next step and keeps a checkpoint. Real app over loopback HTTP, real worker processes, the tiny
+model."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.db import begin_for_write, make_engine
 from app.jobs import service as jobs
 from app.models import Job, JobLog, JobMetric
 from app.models.base import utcnow
+from app.tokens import service as tokens
 from tests.conftest import live_backend
 from tests.dbs import fresh_database
 from tests.job_factories import queued_job
@@ -128,11 +130,18 @@ def test_a_killed_worker_is_replaced_and_the_job_resumes(live_job):
             .values(lease_until=utcnow() - timedelta(seconds=1))
         )
         session.commit()
-    second = _worker(ctx, "--once")
+    with Session(ctx["engine"]) as session:
+        rescuer = tokens.create_token(
+            session=session, name="rescuer", scope="worker", owner=None, actor=None
+        )
+        rescuer_id, rescuer_raw = rescuer.token.id, rescuer.raw
+        session.commit()
+    second = _worker({**ctx, "token": rescuer_raw}, "--once")
     output, _ = second.communicate(timeout=300)
     done = _job(ctx)
     assert done.status == "succeeded", (done.error, output[-3000:])
     assert done.attempts == 2 and done.step == LONG_JOB.max_steps
+    assert done.claim_token_id == rescuer_id  # the second token took the job over
     with Session(ctx["engine"]) as session:
         first_step_again = session.scalar(
             select(func.min(JobMetric.step)).where(

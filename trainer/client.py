@@ -1,11 +1,39 @@
-"""Talks to the app's API with a worker token; payloads and paths are in app.core.protocol."""
+"""Talks to the app's API with a worker token; payloads and paths are in app.core.protocol.
+
+Long series (an epoch's dynamics, the eval predictions) go in several reports, each within the
+protocol's row limit and ``REPORT_BYTES`` of JSON, so none meets the app's request limit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
 import httpx
+from pydantic import BaseModel
 
 from app.core import protocol
 from app.core.protocol import WorkerPath
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+def reports(
+    rows: Sequence[Row], *, max_rows: int, max_bytes: int = protocol.REPORT_BYTES
+) -> Iterator[list[Row]]:
+    """``rows`` in order, cut into reports of at most ``max_rows`` rows and, unless one row
+    alone is larger, ``max_bytes`` of JSON."""
+    chunk: list[Row] = []
+    size = 0
+    for row in rows:
+        n = len(row.model_dump_json().encode()) + 1
+        if chunk and (len(chunk) >= max_rows or size + n > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += n
+    if chunk:
+        yield chunk
 
 
 class AppClient:
@@ -58,11 +86,17 @@ class AppClient:
     def logs(self, job_id: int, batch: protocol.LogBatch) -> None:
         self._post(WorkerPath.LOGS.format(job_id=job_id), batch)
 
-    def dynamics(self, job_id: int, batch: protocol.DynamicsBatch) -> None:
-        self._post(WorkerPath.DYNAMICS.format(job_id=job_id), batch)
+    def dynamics(self, job_id: int, attempt: int, points: Sequence[protocol.DynamicsPoint]) -> None:
+        for chunk in reports(points, max_rows=protocol.MAX_DYNAMICS_POINTS):
+            batch = protocol.DynamicsBatch(attempt=attempt, points=chunk)
+            self._post(WorkerPath.DYNAMICS.format(job_id=job_id), batch)
 
-    def predictions(self, job_id: int, batch: protocol.PredictionBatch) -> None:
-        self._post(WorkerPath.PREDICTIONS.format(job_id=job_id), batch)
+    def predictions(
+        self, job_id: int, attempt: int, predictions: Sequence[protocol.Prediction]
+    ) -> None:
+        for chunk in reports(predictions, max_rows=protocol.MAX_PREDICTIONS):
+            batch = protocol.PredictionBatch(attempt=attempt, predictions=chunk)
+            self._post(WorkerPath.PREDICTIONS.format(job_id=job_id), batch)
 
     def complete(self, job_id: int, body: protocol.Completion) -> None:
         self._post(WorkerPath.COMPLETE.format(job_id=job_id), body)

@@ -8,12 +8,14 @@ heartbeats, dynamics, predictions), evaluates and saves.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core import manifest, protocol
+from app.core import base_models, manifest, protocol
 from app.core.protocol import DatasetItem, JobFolder, JobSpec
+from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
 from trainer.modelcard import write_model_card
 from trainer.reporter import Reporter
@@ -56,7 +58,8 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
     base_outputs = baseline_outputs(spec, model, tokenizer, data.eval if rank == 0 else [])
 
     reporter = Reporter(client, spec, model, tokenizer, data.train, data.eval)
-    if spec.resume_from:
+    resume = resolve_checkpoint(folder.checkpoints, spec.resume_from) if spec.resume_from else None
+    if resume:
         say(f"resuming from {spec.resume_from}")
     reporter.start()
     torch.manual_seed(spec.params.seed)
@@ -67,7 +70,7 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
         spec.params,
         on_step=reporter.on_step,
         checkpoint_dir=folder.checkpoints,
-        resume_from=spec.resume_from,
+        resume_from=resume,
     )
     if rank != 0:
         return  # rank 0 evaluates, saves and reports
@@ -84,6 +87,7 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
 
 def _logger(client: AppClient, spec: JobSpec):
     def say(line: str) -> None:
+        line = line[: protocol.MAX_LOG_LINE_CHARS]
         client.logs(spec.job_id, protocol.LogBatch(attempt=spec.attempt, lines=[line]))
 
     return say
@@ -128,7 +132,7 @@ def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
 
     ranks, rank = world()
     tiny = spec.base_model == "tiny"
-    path = folder.base if tiny else os.path.expanduser(spec.base_model)
+    path = folder.base if tiny else base_model_source(spec.base_model)
 
     def load():
         try:
@@ -159,6 +163,35 @@ def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
 
         tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
     return model, tokenizer
+
+
+def model_roots() -> list[str] | None:
+    """The folders local base models may come from (``STUDIO_MODEL_ROOTS``, a JSON list as
+    the app reads it), or None where this worker is not told."""
+    raw = os.environ.get("STUDIO_MODEL_ROOTS")
+    if raw is None:
+        return None
+    roots = json.loads(raw) if raw.strip() else []
+    if not isinstance(roots, list):
+        raise RuntimeError("STUDIO_MODEL_ROOTS must be a JSON list of folders")
+    return [str(r) for r in roots]
+
+
+def base_model_source(base_model: str) -> str:
+    """What to load a (non-tiny) base model from. The app allowed it at launch; a worker that
+    knows the model roots checks a local path again, here where the files are, and a hub id
+    that names a folder here is refused, since transformers would read the folder instead."""
+    if base_models.is_local_model(base_model):
+        roots = model_roots()
+        if roots is not None:
+            base_models.local_model_path(base_model, roots)
+        return os.path.expanduser(base_model)
+    if os.path.exists(base_model):
+        raise RuntimeError(
+            f"The base model {base_model!r} is a hub id, but this worker has a folder of that "
+            f"name where it runs; it will not load the folder in place of the hub model."
+        )
+    return base_model
 
 
 # --- 2. baseline outputs ---------------------------------------------------------------------
@@ -193,22 +226,21 @@ def evaluate(
         output = generate(tuned, tokenizer, item.content, **settings)[0]
         base = base_outputs[item.item_id]
         base_scores, tuned_scores = score(item, base), score(item, output)
+        cut = protocol.MAX_PREDICTION_CHARS  # scored above on the whole texts
         predictions.append(
             protocol.Prediction(
                 item_id=item.item_id,
                 kind=item.content.kind,
-                reference=item.content.output,
-                base_output=base,
-                tuned_output=output,
+                reference=item.content.output[:cut],
+                base_output=base[:cut],
+                tuned_output=output[:cut],
                 scores={
                     **{f"base_{k}": v for k, v in base_scores.items()},
                     **{f"tuned_{k}": v for k, v in tuned_scores.items()},
                 },
             )
         )
-    if predictions:
-        batch = protocol.PredictionBatch(attempt=spec.attempt, predictions=predictions)
-        client.predictions(spec.job_id, batch)
+    client.predictions(spec.job_id, spec.attempt, predictions)
     return predictions
 
 
@@ -230,7 +262,8 @@ def summarise(
             for name in ("exact_match", "f1", "rouge_l"):
                 values = [p.scores[f"{side}_{name}"] for p in predictions]
                 summary[f"{side}_{name}"] = sum(values) / len(values)
-    return summary
+    # A diverged run's NaN or infinite loss is reported as unknown: the app refuses the rest.
+    return {k: v if v is None or protocol.reportable(v) else None for k, v in summary.items()}
 
 
 # --- 5. save ---------------------------------------------------------------------------------

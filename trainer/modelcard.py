@@ -30,6 +30,7 @@ def write_model_card(
     out.mkdir(parents=True, exist_ok=True)
     path = out / protocol.MODEL_CARD
     text = render_model_card(spec, summary, train_count=train_count, eval_count=eval_count)
+    path.unlink(missing_ok=True)  # replace what is there (PEFT's stub, or a link), never follow it
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -62,23 +62,23 @@ class Reporter:
         return self.cancel
 
     def _send_metrics(self, step: int, values: dict) -> None:
-        points = [
-            protocol.MetricPoint(step=step, name=f"train/{k}", value=float(v))
-            for k, v in values.items()
-            if v is not None and k != "total_steps"
-        ]
         seconds_per_step = max((time.monotonic() - self.started) / step, 1e-9)
-        points.append(
-            protocol.MetricPoint(
-                step=step, name="train/tokens_per_s", value=values["tokens"] / seconds_per_step
-            )
-        )
+        named = {f"train/{k}": v for k, v in values.items() if k != "total_steps"}
+        named["train/tokens_per_s"] = values["tokens"] / seconds_per_step
+        # A diverged step's NaN or infinite loss or gradient norm is a gap in the curve: the
+        # app refuses numbers it cannot chart.
+        points = [
+            protocol.MetricPoint(step=step, name=name, value=float(v))
+            for name, v in named.items()
+            if v is not None and protocol.reportable(float(v))
+        ]
         self._metrics(points)
 
     def _send_eval_loss(self, step: int) -> None:
         contents = [i.content for i in self.eval_items]
         loss = evaluate_loss(self.model, self.tokenizer, contents, self.params)
-        self._metrics([protocol.MetricPoint(step=step, name="eval/loss", value=loss)])
+        if protocol.reportable(loss):
+            self._metrics([protocol.MetricPoint(step=step, name="eval/loss", value=loss)])
 
     def _send_dynamics(self, epoch: int) -> None:
         """Each training item's loss and confidence after an epoch."""
@@ -92,11 +92,10 @@ class Reporter:
                 confidence=min(1.0, max(0.0, values[1])),
             )
             for item, values in zip(self.train_items, measured, strict=True)
-            if values is not None
+            if values is not None and protocol.reportable(values[0])
         ]
         if points:
-            batch = protocol.DynamicsBatch(attempt=self.spec.attempt, points=points)
-            self.client.dynamics(self.spec.job_id, batch)
+            self.client.dynamics(self.spec.job_id, self.spec.attempt, points)
 
     def _heartbeat(self, step: int, values: dict) -> None:
         self.last_beat = time.monotonic()
@@ -111,5 +110,6 @@ class Reporter:
         self.cancel = self.client.heartbeat(self.spec.job_id, beat).cancel
 
     def _metrics(self, points: list[protocol.MetricPoint]) -> None:
-        batch = protocol.MetricBatch(attempt=self.spec.attempt, points=points)
-        self.client.metrics(self.spec.job_id, batch)
+        if points:
+            batch = protocol.MetricBatch(attempt=self.spec.attempt, points=points)
+            self.client.metrics(self.spec.job_id, batch)

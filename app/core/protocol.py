@@ -7,11 +7,13 @@ manifest (to check what it trains on) and each split's items as ItemContent.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.core.kinds import ItemContent
 
@@ -159,7 +161,57 @@ class JobParams(BaseModel):
     )
 
 
-# ---- The worker protocol --------------------------------------------------------------------
+# ---- The worker protocol ----------------------------------------------------------------
+# A worker is not trusted: every number and list it sends is bounded here, so a bad report is
+# refused with 422 naming the field instead of failing in the database or in a page.
+
+# Losses, learning rates, gradient norms and throughputs stay far below this; a larger value is
+# a diverged run or a bug, and charted it would flatten every other point to zero.
+MAX_METRIC_VALUE = 1e15
+MAX_INT = 2**31 - 1  # steps, epochs and item ids are 32-bit integer columns on PostgreSQL
+# Rows per report: the app's request limit (``max_body_bytes``) bounds bytes, these bound the
+# database inserts one request may cost. The trainer splits longer series into several
+# reports of at most REPORT_BYTES of JSON each, well under the 2 MB default request limit.
+MAX_METRIC_POINTS = 10_000
+MAX_DYNAMICS_POINTS = 10_000
+MAX_PREDICTIONS = 100
+MAX_LOG_LINES = 1000
+REPORT_BYTES = 1_000_000
+MAX_LOG_LINE_CHARS = 10_000  # a traceback's last lines; the trainer cuts longer lines
+# Each text of a prediction (reference, base and tuned output). An eval output is at most
+# max_new_tokens (4096) tokens, rarely over 20 000 characters; the trainer cuts longer texts
+# after scoring them, so the scores stand for the whole text.
+MAX_PREDICTION_CHARS = 20_000
+MAX_SCORES = 64  # score names per prediction or completion: a few per side
+MAX_ARTIFACTS = 100
+MAX_CARD_BYTES = 1_000_000  # the model card the results page renders; a real one is a few KB
+
+Metric = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_METRIC_VALUE, le=MAX_METRIC_VALUE)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def reportable(value: float | None) -> bool:
+    """Whether a number may be reported: finite and within ``MAX_METRIC_VALUE``."""
+    return value is not None and math.isfinite(value) and abs(value) <= MAX_METRIC_VALUE
+
+
+# A checkpoint is named, never located: ``step-<n>`` inside the job's own checkpoints folder.
+CHECKPOINT_NAME = re.compile(r"step-[0-9]{1,10}")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step}"
+
+
+def is_checkpoint_name(value: str | None) -> bool:
+    return value is not None and CHECKPOINT_NAME.fullmatch(value) is not None
+
+
+def _checkpoint(value: str | None) -> str | None:
+    if value is not None and not is_checkpoint_name(value):
+        raise ValueError("a checkpoint is named step-<n> (its folder in the job's), not a path")
+    return value
 
 
 class JobSpec(BaseModel):
@@ -171,8 +223,12 @@ class JobSpec(BaseModel):
     base_model: str
     params: JobParams
     lease_seconds: int
-    resume_from: str | None = Field(default=None, description="Checkpoint to resume, if any.")
+    resume_from: str | None = Field(
+        default=None, description="Checkpoint to resume (step-<n> in the job's folder), if any."
+    )
     artifact_dir: str
+
+    _resume_from_is_a_name = field_validator("resume_from")(_checkpoint)
 
 
 class ClaimRequest(BaseModel):
@@ -181,10 +237,14 @@ class ClaimRequest(BaseModel):
 
 class Heartbeat(BaseModel):
     attempt: int
-    step: int = Field(ge=0)
-    total_steps: int | None = Field(default=None, ge=1)
-    epoch: float = Field(default=0, ge=0)
-    checkpoint: str | None = Field(default=None, max_length=1000)
+    step: Count
+    total_steps: int | None = Field(default=None, ge=1, le=MAX_INT)
+    epoch: Metric = Field(default=0, ge=0)
+    checkpoint: str | None = Field(
+        default=None, max_length=20, description="The newest complete checkpoint: step-<n>."
+    )
+
+    _checkpoint_is_a_name = field_validator("checkpoint")(_checkpoint)
 
 
 class HeartbeatReply(BaseModel):
@@ -193,51 +253,76 @@ class HeartbeatReply(BaseModel):
 
 
 class MetricPoint(BaseModel):
-    step: int = Field(ge=0)
+    step: Count
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_./]+$")
-    value: float
+    value: Metric
 
 
 class MetricBatch(BaseModel):
     attempt: int
-    points: list[MetricPoint] = Field(min_length=1, max_length=10_000)
+    points: list[MetricPoint] = Field(min_length=1, max_length=MAX_METRIC_POINTS)
 
 
 class LogBatch(BaseModel):
     attempt: int
-    lines: list[str] = Field(min_length=1, max_length=1000)
+    lines: list[Annotated[str, Field(max_length=MAX_LOG_LINE_CHARS)]] = Field(
+        min_length=1, max_length=MAX_LOG_LINES
+    )
 
 
 class DynamicsPoint(BaseModel):
-    item_id: int
-    epoch: int = Field(ge=0)
-    loss: float
+    item_id: Count
+    epoch: Count
+    loss: Metric
     confidence: float = Field(ge=0, le=1)
 
 
 class DynamicsBatch(BaseModel):
     attempt: int
-    points: list[DynamicsPoint] = Field(min_length=1, max_length=100_000)
+    points: list[DynamicsPoint] = Field(min_length=1, max_length=MAX_DYNAMICS_POINTS)
+
+
+Text = Annotated[str, Field(max_length=MAX_PREDICTION_CHARS)]
 
 
 class Prediction(BaseModel):
-    item_id: int
-    kind: str
-    reference: str
-    base_output: str
-    tuned_output: str
-    scores: dict[str, float | None]
+    item_id: Count
+    kind: str = Field(min_length=1, max_length=16)
+    reference: Text
+    base_output: Text
+    tuned_output: Text
+    scores: dict[Name, Metric | None] = Field(max_length=MAX_SCORES)
 
 
 class PredictionBatch(BaseModel):
     attempt: int
-    predictions: list[Prediction] = Field(min_length=1, max_length=10_000)
+    predictions: list[Prediction] = Field(min_length=1, max_length=MAX_PREDICTIONS)
 
 
 class Completion(BaseModel):
     attempt: int
-    metrics: dict[str, float | None | dict] = Field(default_factory=dict)
-    artifacts: list[str] = Field(default_factory=list)
+    metrics: dict[Name, Metric | None | dict[Name, Metric | None]] = Field(
+        default_factory=dict, max_length=MAX_SCORES
+    )
+    artifacts: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=MAX_ARTIFACTS
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _steps_is_a_step(cls, metrics: dict) -> dict:
+        steps = metrics.get("steps")
+        if steps is not None and not (
+            isinstance(steps, float | int) and float(steps).is_integer() and 0 <= steps <= MAX_INT
+        ):
+            raise ValueError("steps must be a whole number of steps")
+        return metrics
+
+    @property
+    def steps(self) -> int | None:
+        """The last step done, when the worker says."""
+        steps = self.metrics.get("steps")
+        return int(steps) if isinstance(steps, float | int) else None
 
 
 class Failure(BaseModel):
@@ -289,6 +374,12 @@ class JobFolder:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
+
+    def checkpoint(self, name: str) -> Path:
+        """The folder of checkpoint ``name``; anything but ``step-<n>`` is refused."""
+        if not is_checkpoint_name(name):
+            raise ValueError(f"{name!r} is not a checkpoint name (step-<n>)")
+        return self.checkpoints / name
 
     @property
     def model(self) -> Path:

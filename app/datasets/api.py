@@ -15,6 +15,7 @@ from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSpl
 from app.datasets import export, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
+from app.jobs import queue
 from app.projects import service as projects
 
 router = APIRouter(prefix=API_ROOT, tags=["datasets"], responses=ERRORS)
@@ -129,9 +130,9 @@ def download(
 )
 def worker_manifest(version_id: PathId, session: DbSession, token: Worker):
     """For trainer workers: what a version holds."""
-    return DatasetManifest(
-        **_manifest(versions.get_version(session=session, version_id=version_id))
-    )
+    version = versions.get_version(session=session, version_id=version_id)
+    queue.check_reader(session=session, token_id=token.id, version_id=version.id)
+    return DatasetManifest(**_manifest(version))
 
 
 @router.get(
@@ -149,6 +150,7 @@ def worker_split(
 ):
     """For trainer workers: one page of a split, in the version's fixed order."""
     version = versions.get_version(session=session, version_id=version_id)
+    queue.check_reader(session=session, token_id=token.id, version_id=version.id)
     rows = list(versions.pinned(session, version.id, split, after=after, limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Admin, Reviewer, Worker
@@ -46,13 +47,32 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @field_validator("metrics")
+    @classmethod
+    def _finite(cls, metrics: dict) -> dict:
+        """A value stored before reports were checked must not break the JSON (no NaN)."""
+        return {k: _finite_or_none(v) for k, v in metrics.items()}
+
+    @field_validator("epoch")
+    @classmethod
+    def _finite_epoch(cls, epoch: float) -> float:
+        return epoch if math.isfinite(epoch) else 0.0
+
+
+def _finite_or_none(value):
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, float) and not protocol.reportable(value):
+        return None
+    return value
+
 
 class Recorded(BaseModel):
     recorded: int
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201, name="api_job_launch")
-def launch(body: JobIn, session: DbSession, user: Admin):
+def launch(request: Request, body: JobIn, session: DbSession, user: Admin):
     """Launch a fine-tune job on a dataset version; bad parameters answer 422 naming the field."""
     return service.launch(
         session=session,
@@ -60,6 +80,7 @@ def launch(body: JobIn, session: DbSession, user: Admin):
         base_model=body.base_model,
         params=body.params,
         actor=user,
+        model_roots=request.app.state.settings.model_roots,
     )
 
 
@@ -89,9 +110,14 @@ def cancel(job_id: PathId, session: DbSession, user: Admin):
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, status_code=201, name="api_job_retry")
-def retry(job_id: PathId, session: DbSession, user: Admin):
+def retry(request: Request, job_id: PathId, session: DbSession, user: Admin):
     """A new job with the same parameters, linked to this one."""
-    return service.retry(session=session, job_id=job_id, actor=user)
+    return service.retry(
+        session=session,
+        job_id=job_id,
+        actor=user,
+        model_roots=request.app.state.settings.model_roots,
+    )
 
 
 @router.post(
@@ -102,7 +128,7 @@ def retry(job_id: PathId, session: DbSession, user: Admin):
 )
 def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, token: Worker):
     """Claim the oldest queued job (204 when there is none)."""
-    job = queue.claim(session=session, worker=body.worker)
+    job = queue.claim(session=session, worker=body.worker, token_id=token.id)
     if job is None:
         return Response(status_code=204)
     return queue.spec(job, artifacts_root=str(request.app.state.settings.resolved_artifacts_dir))
@@ -113,33 +139,53 @@ def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, tok
     response_model=protocol.HeartbeatReply,
     name="api_worker_heartbeat",
 )
-def heartbeat(job_id: PathId, body: protocol.Heartbeat, session: DbSession, token: Worker):
+def heartbeat(
+    request: Request, job_id: PathId, body: protocol.Heartbeat, session: DbSession, token: Worker
+):
     """Extend the lease and report progress; the reply says whether to cancel."""
-    return queue.heartbeat(session=session, job_id=job_id, beat=body)
+    return queue.heartbeat(
+        session=session,
+        job_id=job_id,
+        beat=body,
+        token_id=token.id,
+        artifacts_root=request.app.state.settings.resolved_artifacts_dir,
+    )
 
 
 @router.post(WorkerPath.METRICS, response_model=Recorded, name="api_worker_metrics")
 def metrics(job_id: PathId, body: protocol.MetricBatch, session: DbSession, token: Worker):
     """A batch of metric points (steps may not go back within an attempt)."""
-    return Recorded(recorded=queue.record_metrics(session=session, job_id=job_id, batch=body))
+    return Recorded(
+        recorded=queue.record_metrics(session=session, job_id=job_id, batch=body, token_id=token.id)
+    )
 
 
 @router.post(WorkerPath.LOGS, response_model=Recorded, name="api_worker_logs")
 def logs(job_id: PathId, body: protocol.LogBatch, session: DbSession, token: Worker):
     """Log lines."""
-    return Recorded(recorded=queue.record_logs(session=session, job_id=job_id, batch=body))
+    return Recorded(
+        recorded=queue.record_logs(session=session, job_id=job_id, batch=body, token_id=token.id)
+    )
 
 
 @router.post(WorkerPath.DYNAMICS, response_model=Recorded, name="api_worker_dynamics")
 def dynamics(job_id: PathId, body: protocol.DynamicsBatch, session: DbSession, token: Worker):
     """Per-item loss and confidence per epoch (for the data map)."""
-    return Recorded(recorded=queue.record_dynamics(session=session, job_id=job_id, batch=body))
+    return Recorded(
+        recorded=queue.record_dynamics(
+            session=session, job_id=job_id, batch=body, token_id=token.id
+        )
+    )
 
 
 @router.post(WorkerPath.PREDICTIONS, response_model=Recorded, name="api_worker_predictions")
 def predictions(job_id: PathId, body: protocol.PredictionBatch, session: DbSession, token: Worker):
     """Evaluation outputs of the base and tuned models with their scores."""
-    return Recorded(recorded=queue.record_predictions(session=session, job_id=job_id, batch=body))
+    return Recorded(
+        recorded=queue.record_predictions(
+            session=session, job_id=job_id, batch=body, token_id=token.id
+        )
+    )
 
 
 @router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
@@ -149,10 +195,11 @@ def complete(job_id: PathId, body: protocol.Completion, session: DbSession, toke
         session=session,
         job_id=job_id,
         attempt=body.attempt,
+        token_id=token.id,
         status="succeeded",
         metrics=body.metrics,
         artifacts=body.artifacts,
-        step=int(body.metrics["steps"]) if body.metrics.get("steps") is not None else None,
+        step=body.steps,
     )
 
 
@@ -160,7 +207,12 @@ def complete(job_id: PathId, body: protocol.Completion, session: DbSession, toke
 def fail(job_id: PathId, body: protocol.Failure, session: DbSession, token: Worker):
     """The job failed with an error."""
     return queue.finish(
-        session=session, job_id=job_id, attempt=body.attempt, status="failed", error=body.error
+        session=session,
+        job_id=job_id,
+        attempt=body.attempt,
+        token_id=token.id,
+        status="failed",
+        error=body.error,
     )
 
 
@@ -168,5 +220,10 @@ def fail(job_id: PathId, body: protocol.Failure, session: DbSession, token: Work
 def cancelled(job_id: PathId, body: protocol.Heartbeat, session: DbSession, token: Worker):
     """The worker stopped as asked, keeping its last checkpoint."""
     return queue.finish(
-        session=session, job_id=job_id, attempt=body.attempt, status="cancelled", step=body.step
+        session=session,
+        job_id=job_id,
+        attempt=body.attempt,
+        token_id=token.id,
+        status="cancelled",
+        step=body.step,
     )

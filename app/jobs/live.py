@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.protocol import MAX_METRIC_VALUE, reportable
 from app.jobs import results
 from app.models import DatasetVersion, Job, JobLog, JobMetric, Project
 
@@ -25,7 +26,8 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def series(session: Session, job_id: int, names=CURVES) -> dict[str, dict[int, float]]:
-    """{name: {step: value}}; a resumed attempt's report of a step replaces the earlier one."""
+    """{name: {step: value}}; a resumed attempt's report of a step replaces the earlier one.
+    A value stored before reports were checked (NaN, infinite, huge) is a gap, never NaN."""
     out: dict[str, dict[int, float]] = {name: {} for name in names}
     rows = session.execute(
         select(JobMetric.name, JobMetric.step, JobMetric.value)
@@ -33,7 +35,7 @@ def series(session: Session, job_id: int, names=CURVES) -> dict[str, dict[int, f
         .order_by(JobMetric.id)
     )
     for name, step, value in rows:
-        out[name][step] = value
+        out[name][step] = value if reportable(value) else None
     return out
 
 
@@ -58,6 +60,7 @@ def best_eval_losses(session: Session, job_ids: list[int]) -> dict[int, float]:
     rows = session.execute(
         select(JobMetric.job_id, func.min(JobMetric.value))
         .where(JobMetric.job_id.in_(job_ids), JobMetric.name == "eval/loss")
+        .where(JobMetric.value.between(-MAX_METRIC_VALUE, MAX_METRIC_VALUE))  # no NaN, no inf
         .group_by(JobMetric.job_id)
     )
     return dict(rows.all())
@@ -91,7 +94,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
     curves = series(session, job.id)
     last_loss = latest(session, job.id, "train/loss")
     step = max(job.step, last_loss[0] if last_loss else 0)
-    eval_losses = list(curves["eval/loss"].values())
+    eval_losses = [v for v in curves["eval/loss"].values() if v is not None]
     throughput = latest(session, job.id, "train/tokens_per_s")
     # Metrics come every step, heartbeats every few seconds: the newer of the two wins.
     reported = latest(session, job.id, "train/epoch")
@@ -113,7 +116,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
         "train_loss": last_loss[1] if last_loss else None,
         "best_eval_loss": min(eval_losses) if eval_losses else None,
         "tokens_per_s": throughput[1] if throughput else None,
-        "chart": json.dumps(aligned(curves)).replace("</", "<\\/"),
+        "chart": chart_json(aligned(curves)),
         "logs": logs,
         "version": version,
         "project": session.get(Project, job.project_id),
@@ -130,4 +133,10 @@ def overlay(session: Session, jobs: list[Job]) -> str:
         curves[f"#{job.id} train"] = own["train/loss"]
         curves[f"#{job.id} eval"] = own["eval/loss"]
     data = aligned(curves)
-    return json.dumps({"x": data.pop("x"), "series": data}).replace("</", "<\\/")
+    return chart_json({"x": data.pop("x"), "series": data})
+
+
+def chart_json(data: dict[str, Any]) -> str:
+    """JSON for a ``<script type="application/json">``: strict (no NaN, which JSON.parse
+    refuses) and unable to close the script element."""
+    return json.dumps(data, allow_nan=False).replace("</", "<\\/")

@@ -1,23 +1,27 @@
 """The workers' side of the job queue (design §2): claim with one conditional UPDATE, leases
 and heartbeats, requeue on expiry, the reports workers send, and the end of an attempt.
 
-A message counts only for the attempt the job is running now: a worker that lost its lease
-(and was replaced) is refused, so two workers never write into one attempt."""
+A message counts only for the attempt the job is running now, and only from the worker token
+that claimed that attempt: a worker that lost its lease (and was replaced) is refused, so two
+workers never write into one attempt, and no token speaks for another's job. A token reads a
+dataset version only while it runs a job on it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import protocol
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
+from app.jobs.artifacts import check_checkpoint
 from app.locking import locked
-from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
+from app.models import DatasetVersionItem, EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.models.base import utcnow
 
 LEASE = timedelta(minutes=2)
@@ -39,6 +43,7 @@ def requeue_expired(*, session: Session) -> int:
             ),
             finished_at=case((exhausted, now), else_=None),
             worker=None,
+            claim_token_id=None,  # the token that lost the lease no longer speaks for the job
             lease_until=None,
         )
         .execution_options(synchronize_session=False)
@@ -46,8 +51,9 @@ def requeue_expired(*, session: Session) -> int:
     return result.rowcount or 0
 
 
-def claim(*, session: Session, worker: str) -> Job | None:
-    """Take the oldest queued job with one conditional UPDATE; two claimers never both win."""
+def claim(*, session: Session, worker: str, token_id: int) -> Job | None:
+    """Take the oldest queued job with one conditional UPDATE; two claimers never both win.
+    The claiming token (``token_id``) alone may then report on the attempt."""
     requeue_expired(session=session)
     now = utcnow()
     candidate = (
@@ -63,6 +69,7 @@ def claim(*, session: Session, worker: str) -> Job | None:
         .values(
             status="running",
             worker=worker,
+            claim_token_id=token_id,
             lease_until=now + LEASE,
             attempts=Job.attempts + 1,
             started_at=func.coalesce(Job.started_at, now),
@@ -87,16 +94,47 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
         base_model=job.base_model,
         params=protocol.JobParams(**job.params),
         lease_seconds=int(LEASE.total_seconds()),
-        resume_from=job.checkpoint,
+        # Checked when reported; one stored before names were required starts afresh.
+        resume_from=job.checkpoint if protocol.is_checkpoint_name(job.checkpoint) else None,
         artifact_dir=str(protocol.JobFolder.of(artifacts_root, job.id).path),
     )
 
 
-def _running(session: Session, job_id: int, attempt: int) -> Job:
-    """The job, if this message belongs to its current attempt; otherwise refuse it."""
+def check_reader(*, session: Session, token_id: int, version_id: int) -> None:
+    """A worker token reads a dataset version only while it runs a job on that version."""
+    holds = session.scalar(
+        select(
+            exists().where(
+                Job.dataset_version_id == version_id,
+                Job.status == "running",
+                Job.claim_token_id == token_id,
+            )
+        )
+    )
+    if not holds:
+        raise Forbidden(
+            N_(
+                "This worker token runs no job on dataset version %(id)s; a worker reads only "
+                "the version of the job it claimed."
+            ),
+            id=version_id,
+        )
+
+
+def _running(session: Session, job_id: int, attempt: int, token_id: int) -> Job:
+    """The job, if this message comes from the token that claimed its current attempt and
+    belongs to that attempt; otherwise refuse it."""
     job = locked(session, Job, job_id)
     if job is None:
         raise NotFound(N_("No job with id %(id)s."), id=job_id)
+    if job.claim_token_id is None or job.claim_token_id != token_id:
+        raise Forbidden(
+            N_(
+                "This worker token does not hold job %(id)s: only the token that claimed its "
+                "current attempt may report on it."
+            ),
+            id=job_id,
+        )
     if job.status != "running" or job.attempts != attempt:
         raise Conflict(
             N_(
@@ -112,9 +150,17 @@ def _running(session: Session, job_id: int, attempt: int) -> Job:
 
 
 def heartbeat(
-    *, session: Session, job_id: int, beat: protocol.Heartbeat
+    *,
+    session: Session,
+    job_id: int,
+    beat: protocol.Heartbeat,
+    token_id: int,
+    artifacts_root: str | Path,
 ) -> protocol.HeartbeatReply:
-    job = _running(session, job_id, beat.attempt)
+    job = _running(session, job_id, beat.attempt, token_id)
+    if beat.checkpoint:
+        # The next attempt resumes from it: a name of this job's own checkpoint folders only.
+        check_checkpoint(artifacts_root=artifacts_root, job_id=job.id, name=beat.checkpoint)
     job.lease_until = utcnow() + LEASE
     job.step = beat.step
     job.total_steps = beat.total_steps or job.total_steps
@@ -127,8 +173,10 @@ def heartbeat(
     )
 
 
-def record_metrics(*, session: Session, job_id: int, batch: protocol.MetricBatch) -> int:
-    job = _running(session, job_id, batch.attempt)
+def record_metrics(
+    *, session: Session, job_id: int, batch: protocol.MetricBatch, token_id: int
+) -> int:
+    job = _running(session, job_id, batch.attempt, token_id)
     last = dict(
         session.execute(
             select(JobMetric.name, func.max(JobMetric.step))
@@ -166,29 +214,56 @@ def record_metrics(*, session: Session, job_id: int, batch: protocol.MetricBatch
     return len(batch.points)
 
 
-def record_logs(*, session: Session, job_id: int, batch: protocol.LogBatch) -> int:
-    job = _running(session, job_id, batch.attempt)
+def record_logs(*, session: Session, job_id: int, batch: protocol.LogBatch, token_id: int) -> int:
+    job = _running(session, job_id, batch.attempt, token_id)
     now = utcnow()
     session.execute(
         insert(JobLog),
         [
-            {"job_id": job.id, "attempt": batch.attempt, "line": line[:10_000], "at": now}
+            {"job_id": job.id, "attempt": batch.attempt, "line": line, "at": now}
             for line in batch.lines
         ],
     )
     return len(batch.lines)
 
 
-def record_dynamics(*, session: Session, job_id: int, batch: protocol.DynamicsBatch) -> int:
-    job = _running(session, job_id, batch.attempt)
+def _check_items(session: Session, job: Job, item_ids: set[int]) -> None:
+    """Reports name items of the job's own dataset version only."""
+    wanted = sorted(item_ids)
+    known: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        known.update(
+            session.scalars(
+                select(DatasetVersionItem.item_id).where(
+                    DatasetVersionItem.version_id == job.dataset_version_id,
+                    DatasetVersionItem.item_id.in_(wanted[start : start + 500]),
+                )
+            )
+        )
+    strangers = [i for i in wanted if i not in known]
+    if strangers:
+        raise InvalidInput(
+            N_("Items %(ids)s are not in this job's dataset version."),
+            ids=", ".join(f"#{i}" for i in strangers[:10]),
+        )
+
+
+def record_dynamics(
+    *, session: Session, job_id: int, batch: protocol.DynamicsBatch, token_id: int
+) -> int:
+    job = _running(session, job_id, batch.attempt, token_id)
+    _check_items(session, job, {p.item_id for p in batch.points})
     session.execute(
         insert(ItemDynamics), [{"job_id": job.id, **p.model_dump()} for p in batch.points]
     )
     return len(batch.points)
 
 
-def record_predictions(*, session: Session, job_id: int, batch: protocol.PredictionBatch) -> int:
-    job = _running(session, job_id, batch.attempt)
+def record_predictions(
+    *, session: Session, job_id: int, batch: protocol.PredictionBatch, token_id: int
+) -> int:
+    job = _running(session, job_id, batch.attempt, token_id)
+    _check_items(session, job, {p.item_id for p in batch.predictions})
     session.execute(
         insert(EvalPrediction), [{"job_id": job.id, **p.model_dump()} for p in batch.predictions]
     )
@@ -200,13 +275,14 @@ def finish(
     session: Session,
     job_id: int,
     attempt: int,
+    token_id: int,
     status: str,
     error: str | None = None,
     metrics: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
     step: int | None = None,
 ) -> Job:
-    job = _running(session, job_id, attempt)
+    job = _running(session, job_id, attempt, token_id)
     if status == "cancelled" and not job.cancel_requested:
         raise Conflict(N_("Nobody asked to cancel job %(id)s."), id=job_id)
     job.status = status

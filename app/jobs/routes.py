@@ -125,6 +125,7 @@ def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
                 base_model=state.base_model,
                 params=params,
                 actor=user,
+                model_roots=request.app.state.settings.model_roots,
             )
         if not rejected:
             return redirect(
@@ -188,7 +189,12 @@ def job_cancel(request: Request, session: DbSession, user: Admin, job_id: int):
 @router.post("/jobs/{job_id}/retry", name="job_retry")
 def job_retry(request: Request, session: DbSession, user: Admin, job_id: int):
     """A new job with the same parameters, linked to this one."""
-    job = service.retry(session=session, job_id=job_id, actor=user)
+    job = service.retry(
+        session=session,
+        job_id=job_id,
+        actor=user,
+        model_roots=request.app.state.settings.model_roots,
+    )
     return redirect(
         request,
         request.app.url_path_for("job", job_id=job.id),

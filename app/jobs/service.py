@@ -3,13 +3,14 @@ lists and lookups of the job pages. The workers' side of the queue is ``app.jobs
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.core import protocol
+from app.core import base_models, protocol
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.models import (
@@ -21,19 +22,31 @@ from app.models import (
 )
 from app.models.base import utcnow
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FINISHED = ("succeeded", "failed", "cancelled")
+# Why a base model was refused (``app.core.base_models.REASONS``), for the person launching.
+REFUSALS = {
+    "invalid": N_("The base model must be tiny, a hub id like org/name, or a path."),
+    "off": N_(
+        "Local base models are not allowed on this server: use tiny or a hub id like org/name "
+        "(an administrator can allow folders with STUDIO_MODEL_ROOTS)."
+    ),
+    "relative": N_("A local base model must be given by its absolute path."),
+    "dots": N_("A local base model's path may not contain '..'."),
+    "outside": N_(
+        "The base model's folder is not inside an allowed model folder (links are followed)."
+    ),
+}
 
 
-def check_base_model(base_model: str) -> str:
-    """``tiny``, a hub id (``org/name``) or a local path."""
+def check_base_model(base_model: str, *, model_roots: Sequence[Path] = ()) -> str:
+    """``tiny``, a hub id (``org/name``) or a folder inside one of ``model_roots``; a worker
+    will read what this names, so with no roots no local path is accepted."""
     value = base_model.strip()
-    if value == "tiny" or HUB_ID.match(value) or value.startswith(("/", "./", "~")):
-        return value
-    raise InvalidInput(
-        N_("The base model must be tiny, a hub id like org/name, or a path."),
-        errors={"base_model": N_("Invalid.")},
-    )
+    try:
+        return base_models.check(value, model_roots)
+    except base_models.ModelPathRefused as refused:
+        reason = REFUSALS[refused.reason]  # the field's own message: the form shows it inline
+        raise InvalidInput(reason, errors={"base_model": reason}) from None
 
 
 def launch(
@@ -44,6 +57,7 @@ def launch(
     params: protocol.JobParams,
     actor: User,
     parent: Job | None = None,
+    model_roots: Sequence[Path] = (),
 ) -> Job:
     version = session.get(DatasetVersion, version_id)
     if version is None:
@@ -60,7 +74,7 @@ def launch(
     job = Job(
         project_id=version.project_id,
         dataset_version_id=version.id,
-        base_model=check_base_model(base_model),
+        base_model=check_base_model(base_model, model_roots=model_roots),
         params=params.model_dump(mode="json"),
         created_by=actor.id,
         parent_id=parent.id if parent else None,
@@ -112,7 +126,7 @@ def cancel(*, session: Session, job_id: int, actor: User) -> Job:
     return job
 
 
-def retry(*, session: Session, job_id: int, actor: User) -> Job:
+def retry(*, session: Session, job_id: int, actor: User, model_roots: Sequence[Path] = ()) -> Job:
     job = get_job(session=session, job_id=job_id)
     if job.status not in FINISHED:
         raise Conflict(
@@ -125,6 +139,7 @@ def retry(*, session: Session, job_id: int, actor: User) -> Job:
         params=protocol.JobParams(**job.params),
         actor=actor,
         parent=job,
+        model_roots=model_roots,  # the folders allowed today, not when it first ran
     )
 
 
@@ -175,12 +190,14 @@ def version_names(*, session: Session, ids: set[int]) -> dict[int, str]:
     return dict(rows.all())
 
 
-def metrics_of(*, session: Session, job_id: int) -> dict[str, list[tuple[int, float]]]:
-    series: dict[str, list[tuple[int, float]]] = {}
+def metrics_of(*, session: Session, job_id: int) -> dict[str, list[tuple[int, float | None]]]:
+    """Every metric series; a value stored before reports were checked (NaN, infinite, huge)
+    reads as None, so the JSON stays valid."""
+    series: dict[str, list[tuple[int, float | None]]] = {}
     for name, step, value in session.execute(
         select(JobMetric.name, JobMetric.step, JobMetric.value)
         .where(JobMetric.job_id == job_id)
         .order_by(JobMetric.name, JobMetric.step, JobMetric.id)
     ):
-        series.setdefault(name, []).append((step, value))
+        series.setdefault(name, []).append((step, value if protocol.reportable(value) else None))
     return series
