@@ -12,14 +12,14 @@ from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Admin, Reviewer, Worker
 from app.core import protocol
 from app.core.protocol import WorkerPath
-from app.db import DbSession
+from app.db import MAX_INTEGER, DbSession
 from app.jobs import queue, service
 
 router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"], responses=ERRORS)
 
 
 class JobIn(BaseModel):
-    dataset_version_id: int
+    dataset_version_id: int = Field(ge=1, le=MAX_INTEGER)
     base_model: str = Field(min_length=1, max_length=500, examples=["tiny"])
     params: protocol.JobParams = Field(default_factory=protocol.JobParams)
 
