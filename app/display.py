@@ -1,6 +1,8 @@
 """Labels for values stored as codes (roles, scopes), marked for translation."""
 
-from app.i18n import N_
+from collections.abc import Mapping
+
+from app.i18n import N_, gettext
 
 ROLE_LABELS = {"annotator": N_("annotator"), "reviewer": N_("reviewer"), "admin": N_("admin")}
 SCOPE_LABELS = {"worker": N_("worker"), "user": N_("user")}
@@ -63,3 +65,13 @@ JOB_LABELS = {
 ALL_LABELS.update(STATE_LABELS)
 ALL_LABELS.update(CLEANING_LABELS)
 ALL_LABELS.update(JOB_LABELS)
+
+
+def label(code: object, table: Mapping[str, str] = ALL_LABELS) -> str:
+    """The reader's word for a stored code: the translation of its label in ``table`` (a
+    table of ``N_`` literals), or the code as stored. A value that is not in the table is
+    never looked up in the catalog: a user's text is no message id, nor a format string."""
+    if not code:
+        return ""
+    message = table.get(code) if isinstance(code, str) else None
+    return gettext(message) if message is not None else str(code)

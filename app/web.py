@@ -17,7 +17,7 @@ from app import i18n
 from app.core import links
 from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
-from app.display import ALL_LABELS
+from app.display import ALL_LABELS, label
 from app.errors import DomainError, InvalidInput, status_for
 from app.paths import TEMPLATES
 
@@ -40,7 +40,7 @@ def build_environment() -> Environment:
     env.globals["error_text"] = error_text
     env.globals["link_view"] = links.view
     env.globals["render_messages"] = _render_snapshot
-    env.globals["label"] = lambda code: i18n.gettext(ALL_LABELS.get(code, code)) if code else ""
+    env.globals["label"] = label  # label(code) or label(code, table): never _(value)
     return env
 
 
