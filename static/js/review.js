@@ -8,10 +8,18 @@
 
   function form() { return document.querySelector("form[data-review-form]"); }
 
+  // A decision the page does not offer (the reviewer may not make it) is not sent: the page
+  // already says why, and the key only points at that sentence.
   function send(decision) {
     var f = form();
+    var button = f.querySelector('[data-set-decision="' + decision + '"]');
+    if (!button) {
+      var why = document.getElementById("approve-refused");
+      if (why) why.scrollIntoView({block: "nearest"});
+      return;
+    }
     f.querySelector("[data-decision]").value = decision;
-    f.requestSubmit(f.querySelector('[data-set-decision="' + decision + '"]'));
+    f.requestSubmit(button);
   }
 
   // The queue form starts at the next item matching its filters: empty filters stay out of the URL.

@@ -3,6 +3,8 @@ decision lands in the audit log."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 from sqlalchemy import select
 
@@ -97,3 +99,43 @@ def test_reviewer_clears_the_queue_with_keys(page, live, db):
         (str(item_id), {1: "review.reject", 2: "review.request_changes"}.get(n, "review.approve"))
         for n, item_id in enumerate(created)
     )
+
+
+def test_the_approve_key_sends_nothing_to_a_reviewer_who_may_not_approve(page, live, db):
+    """A reviewer who changed the item since its last approval may reject it but not approve
+    it: the page offers no approve button, and the `a` key must not send one either."""
+    server, _ = live
+    project, _admin = _project(db, "Browser review: own edit")
+    emails = _user(server, "annotator"), _user(server, "reviewer")
+    db.commit()  # the users may be new: read them in a fresh transaction
+    begin_for_write(db)
+    writer, reviewer = (db.scalar(select(User).where(User.email == e)) for e in emails)
+    draft = ItemDraft(kind="task", instruction="Name three rivers.", output="Nile, Amazon, Po.")
+    item = items.create_item(session=db, project=project, author=writer, submit=True, draft=draft)
+    for editor, output in ((reviewer, "Nile, Amazon, Danube."), (writer, "Nile, Amazon, Rhine.")):
+        item = items.update_item(
+            session=db,
+            item_id=item.id,
+            draft=draft.model_copy(update={"output": output}),
+            expected_version=item.version,
+            editor=editor,
+        )
+    db.commit()
+    sign_in(page, emails[1], PASSWORD)
+    page.goto(f"/items/{item.id}/review")
+    page.locator("#approve-refused").wait_for()
+    sent = []  # the decisions the page posts
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(parse_qs(r.post_data or "").get("decision")) if r.method == "POST" else None
+        ),
+    )
+    page.keyboard.press("a")
+    page.keyboard.press("r")  # reject is still allowed: 4 picks "duplicate" and sends it
+    page.keyboard.press("4")
+    page.wait_for_url(lambda url: f"/items/{item.id}/review" not in url)
+    db.rollback()
+    decisions = db.scalars(select(Review.decision).where(Review.item_id == item.id)).all()
+    assert decisions == ["reject"]
+    assert sent == [["reject"]]
