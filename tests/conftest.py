@@ -19,6 +19,7 @@ from app.db import get_session, make_engine
 from app.main import create_app
 from tests.dbs import IN_CI, fresh_database
 from tests.factories import make_user
+from tests.helpers import Clock
 
 BACKENDS = ["sqlite", "postgresql"]
 # Shared real data for tests; a relative path is taken from the repository root.
@@ -160,3 +161,10 @@ def pytest_terminal_summary(terminalreporter):
         for backend, by_outcome in sorted(counts.items()):
             summary = ", ".join(f"{n} {o}" for o, n in sorted(by_outcome.items()))
             terminalreporter.write_line(f"{backend}: {summary}")
+
+
+@pytest.fixture
+def clock(app) -> Clock:
+    """A clock that moves only when a test advances it, as the app's clock (sign-in waits)."""
+    app.state.clock = Clock()
+    return app.state.clock

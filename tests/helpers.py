@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import Executor, Future
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.db import begin_for_write
 from app.errors import Conflict
+from app.models.base import utcnow
 from tests.factories import PASSWORD
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -73,3 +75,16 @@ def in_parallel(engine, work):
     for t in threads:
         t.join(60)
     return results
+
+
+class Clock:
+    """A clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from app.models import AuditEvent, LoginFailure, User
 from tests.factories import PASSWORD, make_user
 from tests.helpers import csrf_from, login
-from tests.security.test_login_throttle import Clock
-
-
-@pytest.fixture
-def clock(app) -> Clock:
-    app.state.clock = Clock()
-    return app.state.clock
 
 
 def _post_login(client, email, password):

@@ -23,25 +23,6 @@ ATTACKER = "203.0.113.9"
 ADMIN_DESK = "198.51.100.20"
 
 
-class Clock:
-    """A clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(app) -> Clock:
-    app.state.clock = Clock()
-    return app.state.clock
-
-
 @pytest.fixture
 def hashes(monkeypatch) -> list[str]:
     """Every password check the sign-in makes, by the email's password hash checked."""
