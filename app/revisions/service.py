@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from app.core.kinds import CONTENT_FIELDS
 from app.errors import NotFound
 from app.i18n import N_
 from app.items import service as items
+from app.items.lengths import ContentLimits
 from app.models import ItemRevision, User
 
 # A token is a CJK character, a run of other word characters, a run of spaces, or one
@@ -37,21 +38,99 @@ class Segment:
     text: str
 
 
+# The most token (or line) pairs one field's diff may weigh, about half a second. difflib's time
+# grows with the product of the two lengths (every token against each equal one): two unrelated
+# outputs of 100,000 characters took minutes. Within it, diffs are difflib's own, word by word.
+WORK = 2_000_000
+
+
 def diff_text(old: str, new: str) -> tuple[list[Segment], list[Segment]]:
-    """Side-by-side segments: the left shows deletions, the right insertions."""
+    """Side-by-side segments: the left shows deletions, the right insertions.
+
+    Above ``WORK`` token pairs the comparison narrows: the common head and tail are equal, the
+    rest is compared line by line, and each changed block word by word while the budget lasts;
+    what is still too large (two long texts that differ near both ends, over a thousand lines
+    apart) shows as deleted and inserted whole.
+    """
     a, b = tokenize(old), tokenize(new)
-    left: list[Segment] = []
-    right: list[Segment] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            left.append(Segment("equal", "".join(a[i1:i2])))
-            right.append(Segment("equal", "".join(b[j1:j2])))
-            continue
-        if i2 > i1:
-            left.append(Segment("delete", "".join(a[i1:i2])))
-        if j2 > j1:
-            right.append(Segment("insert", "".join(b[j1:j2])))
-    return left, right
+    sides = _Sides(budget=WORK)
+    if len(a) * len(b) <= WORK:
+        sides.compare(a, b)
+    else:
+        sides.narrowed(a, b)
+    return sides.left, sides.right
+
+
+@dataclass
+class _Sides:
+    budget: int
+    left: list[Segment] = field(default_factory=list)
+    right: list[Segment] = field(default_factory=list)
+
+    def equal(self, a: list[str], b: list[str]) -> None:
+        if a:
+            self.left.append(Segment("equal", "".join(a)))
+            self.right.append(Segment("equal", "".join(b)))
+
+    def changed(self, a: list[str], b: list[str]) -> None:
+        if a:
+            self.left.append(Segment("delete", "".join(a)))
+        if b:
+            self.right.append(Segment("insert", "".join(b)))
+
+    def compare(self, a: list[str], b: list[str]) -> None:
+        self.budget -= len(a) * len(b)
+        matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                self.equal(a[i1:i2], b[j1:j2])
+            else:
+                self.changed(a[i1:i2], b[j1:j2])
+
+    def narrowed(self, a: list[str], b: list[str]) -> None:
+        head = _common_head(a, b)
+        tail = _common_head(a[head:][::-1], b[head:][::-1])
+        self.equal(a[:head], b[:head])
+        a, b, after = a[head : len(a) - tail], b[head : len(b) - tail], a[len(a) - tail :]
+        lines_a, lines_b = _lines(a), _lines(b)
+        if len(a) * len(b) <= self.budget:
+            self.compare(a, b)
+        elif len(lines_a) * len(lines_b) <= self.budget:
+            self.budget -= len(lines_a) * len(lines_b)
+            matcher = difflib.SequenceMatcher(a=lines_a, b=lines_b, autojunk=False)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                block_a = [token for line in lines_a[i1:i2] for token in line]
+                block_b = [token for line in lines_b[j1:j2] for token in line]
+                if tag == "equal":
+                    self.equal(block_a, block_b)
+                elif len(block_a) * len(block_b) <= self.budget:
+                    self.compare(block_a, block_b)
+                else:
+                    self.changed(block_a, block_b)
+        else:
+            self.changed(a, b)
+        self.equal(after, after)
+
+
+def _common_head(a: list[str], b: list[str]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def _lines(tokens: list[str]) -> list[tuple[str, ...]]:
+    """The tokens grouped into lines; a line ends with the token that holds its newline."""
+    lines, start = [], 0
+    for index, token in enumerate(tokens):
+        if "\n" in token:
+            lines.append(tuple(tokens[start : index + 1]))
+            start = index + 1
+    if start < len(tokens):
+        lines.append(tuple(tokens[start:]))
+    return lines
 
 
 def as_text(value) -> str:
@@ -98,8 +177,17 @@ def compare(old: ItemRevision, new: ItemRevision) -> list[dict]:
     return rows
 
 
-def restore(*, session: Session, item_id: int, version: int, expected_version: int, editor: User):
-    """Save an old revision's content as a new version (history is never rewritten)."""
+def restore(
+    *,
+    session: Session,
+    item_id: int,
+    version: int,
+    expected_version: int,
+    editor: User,
+    limits: ContentLimits | None = None,
+):
+    """Save an old revision's content as a new version (history is never rewritten), through
+    the same checks as any save: a revision longer than today's limits is refused."""
     old = get_revision(session=session, item_id=item_id, version=version)
     draft = items.draft_of(old.snapshot)
     return items.update_item(
@@ -108,4 +196,5 @@ def restore(*, session: Session, item_id: int, version: int, expected_version: i
         draft=draft,
         expected_version=expected_version,
         editor=editor,
+        limits=limits,
     )

@@ -2,6 +2,10 @@
 
 Verdicts follow IFEval's ``instructions.py`` (google-research, Apache-2.0). In text with CJK
 characters the full-width comma ``，`` counts as a comma too.
+
+The placeholder and postscript checks run in time linear in the response: IFEval's ``\\[.*?\\]`` and
+``\\s*p\\.\\s?s\\..*$`` (``re.MULTILINE``) are quadratic on a line of ``[`` or on runs of spaces;
+the scans below give the same counts and verdicts.
 """
 
 from __future__ import annotations
@@ -36,8 +40,30 @@ class Postscript(Params):
     ]
 
 
+def count_placeholders(response: str) -> int:
+    """How many matches ``re.findall(r"\\[.*?\\]", response)`` finds: from a ``[`` to the first
+    ``]`` after it on the same line, then on from there.
+
+    A ``[`` whose first ``]`` lies past a newline fails, and so does every ``[`` before that
+    newline; the first ``]`` is kept until a ``[`` lies past it, so nothing is scanned twice.
+    """
+    count, pos, close = 0, 0, -1
+    while (start := response.find("[", pos)) != -1:
+        if close <= start:
+            close = response.find("]", start + 1)
+            if close == -1:
+                break
+        newline = response.find("\n", start, close)
+        if newline != -1:
+            pos = newline + 1
+            continue
+        count += 1
+        pos = close + 1
+    return count
+
+
 def check_number_placeholders(response: str, *, num_placeholders: int) -> Verdict:
-    count = len(re.findall(r"\[.*?\]", response))
+    count = count_placeholders(response)
     return Verdict(
         count >= num_placeholders,
         ngettext(
@@ -49,17 +75,18 @@ def check_number_placeholders(response: str, *, num_placeholders: int) -> Verdic
 
 
 def postscript_pattern(marker: str) -> str:
-    """IFEval's patterns: spaces allowed inside ``P.S.`` and ``P.P.S``; other markers literal."""
+    """IFEval's patterns, without their ``\\s*`` head and ``.*$`` tail (with ``re.MULTILINE``
+    those match wherever the marker does, so only the marker decides): spaces allowed inside
+    ``P.S.`` and ``P.P.S``; other markers literal."""
     if marker == "P.P.S":
-        return r"\s*p\.\s?p\.\s?s.*$"
+        return r"p\.\s?p\.\s?s"
     if marker == "P.S.":
-        return r"\s*p\.\s?s\..*$"
-    return r"\s*" + re.escape(marker.lower()) + r".*$"
+        return r"p\.\s?s\."
+    return re.escape(marker.lower())
 
 
 def check_postscript(response: str, *, postscript_marker: str) -> Verdict:
-    found = re.findall(postscript_pattern(postscript_marker), response.lower(), flags=re.MULTILINE)
-    if found:
+    if re.search(postscript_pattern(postscript_marker), response.lower()):
         return Verdict(
             True, N_('Found a postscript starting with "{marker}".'), {"marker": postscript_marker}
         )

@@ -3,6 +3,10 @@
 Verdicts follow IFEval's ``instructions.py`` (google-research, Apache-2.0): bullet points are
 lines starting with ``*`` or ``-``; highlights are ``*text*`` and ``**text**`` on one line; a
 section starts with the marker followed by a number.
+
+Every check runs in time linear in the response. IFEval's bullet and title patterns
+(``^\\s*\\*[^\\*].*$`` with ``re.MULTILINE``, ``<<[^\\n]+>>``) are quadratic on runs of blank
+lines or of ``<``; they are replaced by scans that give the same counts and titles.
 """
 
 from __future__ import annotations
@@ -51,15 +55,49 @@ def check_json_format(response: str) -> Verdict:
     value = value.removesuffix("```").strip()
     try:
         json.loads(value)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested too deeply
         return Verdict(False, N_("The response is not valid JSON: {error}."), {"error": str(exc)})
     return Verdict(True, N_("The response is valid JSON."), {})
 
 
+_SPACES = re.compile(r"\s*")
+
+
+def count_line_starts(response: str, marker: str) -> int:
+    """How many matches ``re.findall`` finds for IFEval's ``^\\s*\\*[^\\*].*$`` (marker ``*``) or
+    ``^\\s*-.*$`` (marker ``-``) with ``re.MULTILINE``, in one pass.
+
+    ``\\s*`` crosses newlines, so an attempt at a line start succeeds exactly when the first
+    non-space character from there is the marker (for ``*``, followed by a character other
+    than ``*``, a newline included). Every line start up to that character sees the same one, so
+    a failed attempt skips them all; a match runs to the end of the line where ``.*`` stops.
+    """
+    count, pos, end = 0, 0, len(response)
+    star = marker == "*"
+    width = 2 if star else 1  # the marker, and for stars the [^*] after it
+    while pos <= end:
+        first = _SPACES.match(response, pos).end()
+        if first == end:
+            break
+        if response[first] == marker and (
+            not star or (first + 1 < end and response[first + 1] != "*")
+        ):
+            count += 1
+            stop = response.find("\n", first + width)
+            if stop == -1:
+                break
+            # The next attempt is the next line start: here, if the match ended on an empty line.
+            pos = stop if response[stop - 1] == "\n" else stop + 1
+        else:
+            newline = response.find("\n", first)
+            if newline == -1:
+                break
+            pos = newline + 1
+    return count
+
+
 def check_number_bullet_lists(response: str, *, num_bullets: int) -> Verdict:
-    stars = re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)
-    dashes = re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
-    count = len(stars) + len(dashes)
+    count = count_line_starts(response, "*") + count_line_starts(response, "-")
     return Verdict(
         count == num_bullets,
         ngettext(
@@ -106,8 +144,23 @@ def check_multiple_sections(response: str, *, section_spliter: str, num_sections
     )
 
 
+def titles(response: str) -> list[str]:
+    """What ``re.findall(r"<<[^\\n]+>>", response)`` finds: at most one per line, from its first
+    ``<<`` to its last ``>>`` with at least one character between them."""
+    found = []
+    pos = 0
+    while (start := response.find("<<", pos)) != -1:
+        end = response.find("\n", start)
+        end = len(response) if end == -1 else end
+        close = response.rfind(">>", start, end)
+        if close >= start + 3:
+            found.append(response[start : close + 2])
+        pos = end + 1
+    return found
+
+
 def check_title(response: str) -> Verdict:
-    for title in re.findall(r"<<[^\n]+>>", response):
+    for title in titles(response):
         if title.lstrip("<").rstrip(">").strip():
             return Verdict(True, N_("Found the title {title}."), {"title": title})
     return Verdict(False, N_("No title in <<double angular brackets>> found."), {})

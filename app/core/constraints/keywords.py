@@ -8,16 +8,19 @@ only differs for keywords holding regex syntax such as ``C++``.
 
 In text with CJK characters a word next to a CJK character still counts as a whole word, and a
 CJK forbidden word matches anywhere (Chinese has no spaces between words).
+
+The searches run in time linear in the response whatever the keywords: see :func:`folding`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from app.core.cjk import CJK_CLASS, has_cjk
+from app.core.cjk import CJK_CHAR, CJK_CLASS, has_cjk
 
 from .base import (
     N_,
@@ -73,12 +76,74 @@ class LetterFrequency(Params):
         return value.lower()
 
 
-def _contains(keyword: str, response: str) -> bool:
-    return re.search(re.escape(keyword), response, flags=re.IGNORECASE) is not None
+# --- case-insensitive search in linear time ---------------------------------------------------
+#
+# re.IGNORECASE compares a cased character of a pattern by sre's simple lowercase, widened to the
+# few lowercase letters that share an uppercase (ı and i, ſ and s…), and an uncased one exactly
+# (re/_compiler.py, re/_casefix.py). sre has no fast search for such a literal: on "aaaa…" a
+# keyword of 200 characters costs up to 200 steps at every position, and 50 of them took half a
+# minute on 100,000 characters. Folding the response and the keywords the same way lets str.find
+# and case-sensitive patterns, which sre searches by the literal's prefix, give the same answers.
+try:
+    from _sre import unicode_iscased, unicode_tolower
+    from re._casefix import _EXTRA_CASES
+except ImportError:  # another Python: the regular expressions answer, slower on long keywords
+    _EXTRA_CASES = None
+else:  # each widening must be a class of its own, or folding to its least member would merge
+    if any(
+        {key, *others} != {other, *_EXTRA_CASES.get(other, ())}
+        for key, others in _EXTRA_CASES.items()
+        for other in others
+    ):
+        _EXTRA_CASES = None
+
+_WORD = re.compile(r"\w")
+
+
+def _fold(code: int) -> int:
+    lower = unicode_tolower(code) if unicode_iscased(code) else code
+    return min((lower, *_EXTRA_CASES.get(lower, ())))
+
+
+def _kind(char: str) -> tuple[bool, bool]:
+    return _WORD.match(char) is not None, CJK_CHAR.match(char) is not None
+
+
+def folding(response: str, words: Iterable[str]) -> dict[int, str] | None:
+    """A ``str.translate`` table under which the words' characters equal the response's exactly
+    when ``re.IGNORECASE`` matches them, and word boundaries stay where they are; None when that
+    cannot be promised (then the regular expressions answer).
+
+    An uncased character of a word is compared exactly by sre, so no other character may fold
+    onto it; a folded character keeps its kind (word character or not, CJK or not).
+    """
+    if _EXTRA_CASES is None:
+        return None
+    word_chars = set("".join(words))
+    table: dict[int, str] = {}
+    for char in set(response) | word_chars:
+        folded = chr(_fold(ord(char)))
+        if folded != char:
+            if _kind(folded) != _kind(char):
+                return None
+            table[ord(char)] = folded
+    merged = set(table.values())
+    for char in word_chars:
+        if not unicode_iscased(ord(char)) and (ord(char) in table or char in merged):
+            return None
+    return table
+
+
+def _contains(keyword: str, response: str, table: dict[int, str] | None) -> bool:
+    if table is None:
+        return re.search(re.escape(keyword), response, flags=re.IGNORECASE) is not None
+    return keyword.translate(table) in response
 
 
 def check_existence(response: str, *, keywords: list[str]) -> Verdict:
-    missing = [kw for kw in keywords if not _contains(kw, response)]
+    table = folding(response, keywords)
+    folded = response if table is None else response.translate(table)
+    missing = [kw for kw in keywords if not _contains(kw, folded, table)]
     if missing:
         return Verdict(
             False, N_("Missing keywords: {missing}."), {"missing": quoted(missing, "en")}
@@ -89,7 +154,11 @@ def check_existence(response: str, *, keywords: list[str]) -> Verdict:
 
 
 def check_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> Verdict:
-    count = len(re.findall(re.escape(keyword), response, flags=re.IGNORECASE))
+    table = folding(response, [keyword])
+    if table is None:
+        count = len(re.findall(re.escape(keyword), response, flags=re.IGNORECASE))
+    else:  # non-overlapping, leftmost first, as findall counts a literal
+        count = response.translate(table).count(keyword.translate(table))
     message = by_relation(
         relation,
         ngettext(
@@ -111,8 +180,9 @@ def check_frequency(response: str, *, keyword: str, frequency: int, relation: st
 _NON_CJK_WORD = rf"[^\W{CJK_CLASS}]"
 
 
-def _whole_word(word: str, response: str) -> bool:
-    if not (has_cjk(word) or has_cjk(response)):
+def _whole_word(word: str, response: str, in_cjk: bool) -> bool:
+    """IFEval's whole-word match (``in_cjk``: the response has CJK characters)."""
+    if not (has_cjk(word) or in_cjk):
         pattern = r"\b" + re.escape(word) + r"\b"  # IFEval
     elif has_cjk(word):
         pattern = re.escape(word)
@@ -121,8 +191,36 @@ def _whole_word(word: str, response: str) -> bool:
     return re.search(pattern, response, flags=re.IGNORECASE) is not None
 
 
+def _whole_folded_word(word: str, folded: str, in_cjk: bool) -> bool:
+    """:func:`_whole_word` on a response and a word folded by :func:`folding`.
+
+    The literal comes first, so that sre finds it by its prefix in linear time; then the
+    boundaries after and before it. The one before is a lookbehind over the character before
+    and the literal's length in any characters, which sre skips in one step.
+    """
+    if has_cjk(word):
+        return word in folded
+    skip = f"(?s:.){{{len(word)}}}"
+    if not in_cjk:  # \b on both sides
+        before = rf"(?<!\w{skip})" if _WORD.match(word[0]) else rf"(?<=\w{skip})"
+        after = r"(?!\w)" if _WORD.match(word[-1]) else r"(?=\w)"
+    else:
+        before, after = rf"(?<!{_NON_CJK_WORD}{skip})", rf"(?!{_NON_CJK_WORD})"
+    return re.search(re.escape(word) + after + before, folded) is not None
+
+
 def check_forbidden_words(response: str, *, forbidden_words: list[str]) -> Verdict:
-    found = [word for word in forbidden_words if _whole_word(word, response)]
+    in_cjk = has_cjk(response)
+    table = folding(response, forbidden_words)
+    if table is None:
+        found = [word for word in forbidden_words if _whole_word(word, response, in_cjk)]
+    else:
+        folded = response.translate(table)
+        found = [
+            word
+            for word in forbidden_words
+            if _whole_folded_word(word.translate(table), folded, in_cjk)
+        ]
     if found:
         return Verdict(False, N_("Forbidden words found: {found}."), {"found": quoted(found, "en")})
     return Verdict(True, N_("No forbidden words found."), {})

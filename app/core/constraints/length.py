@@ -162,7 +162,7 @@ _LEADING_QUOTES = "'\"“‘「『"
 def _first_word(paragraph: str) -> str:
     # IFEval: the first whitespace token, leading quotes removed, cut at the first punctuation
     # mark of . , ? ! ' " and lowercased. Also cut at a CJK character (only CJK text differs).
-    word = paragraph.split()[0].strip().lstrip("'").lstrip('"')
+    word = paragraph.split(maxsplit=1)[0].strip().lstrip("'").lstrip('"')
     out = ""
     for letter in word:
         if letter in _STOP_CHARS or (out and CJK_CHAR.match(letter)):

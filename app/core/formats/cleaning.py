@@ -34,9 +34,10 @@ _HTML_ELEMENTS = (
     "source|span|strike|strong|style|sub|summary|sup|table|tbody|td|tfoot|th|thead|time|title|"
     "tr|u|ul|var|wbr"
 )
+# A comment's end is found with str.find (see _strip_tags): ``<!--.*?-->`` would scan to the end
+# of the text from every unclosed ``<!--``, quadratic on a megabyte of them.
 _TAG = re.compile(
-    r"<!--.*?-->|<!doctype[^<>]*>|</?(?:" + _HTML_ELEMENTS + r")(?=[\s/>])[^<>]*>",
-    re.IGNORECASE | re.DOTALL,
+    r"<!--|<!doctype[^<>]*>|</?(?:" + _HTML_ELEMENTS + r")(?=[\s/>])[^<>]*>", re.IGNORECASE
 )
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -45,7 +46,31 @@ _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 def _strip_html(text: str) -> str:
-    return _TAG.sub("", _BREAK.sub("\n", text))
+    return _strip_tags(_BREAK.sub("\n", text))
+
+
+def _strip_tags(text: str) -> str:
+    """``text`` without tags and comments: what ``<!--.*?-->|<!doctype…|<tag…>`` (DOTALL) removes.
+
+    A comment runs from ``<!--`` to the first ``-->`` after it. An unclosed one is left as
+    written, and once no ``-->`` follows, no later ``<!--`` can close either.
+    """
+    kept: list[str] = []
+    start = pos = 0
+    closable = True
+    while match := _TAG.search(text, pos):
+        end = match.end()
+        if match.group() == "<!--":
+            close = text.find("-->", end) if closable else -1
+            if close == -1:
+                closable = False
+                pos = match.start() + 1
+                continue
+            end = close + 3
+        kept.append(text[start : match.start()])
+        start = pos = end
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 def _outside_code(rule: Callable[[str], str]) -> Callable[[str], str]:
