@@ -20,6 +20,7 @@ from app.core.formats.fields import validation_messages
 from app.core.kinds import ItemContent
 from app.errors import InvalidInput
 from app.i18n import N_
+from app.items.lengths import overlong
 from app.models import ImportJob
 
 SAMPLE = 50
@@ -280,6 +281,9 @@ def convert_row(record: readers.Record, options: ImportOptions, schema: str) -> 
                 content = ItemContent.model_validate(content).model_dump(mode="json")
             except ValidationError as error:
                 return RowResult(record.number, None, validation_messages(error), changes)
+    too_long = overlong(content, content["demos"])
+    if too_long:
+        return RowResult(record.number, None, [m % p for _f, m, p in too_long], changes)
     return RowResult(record.number, {"content": content, "meta": converted.meta}, [], changes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Annotator
@@ -13,6 +13,7 @@ from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.items import repository, service
+from app.items.lengths import ContentLimits
 from app.items.schemas import ItemIn, ItemOut, ItemPage
 from app.projects import service as projects
 
@@ -66,11 +67,18 @@ def list_items(
 @router.post(
     "/projects/{project_id}/items", response_model=ItemOut, status_code=201, name="api_items_create"
 )
-def create_item(project_id: PathId, body: ItemIn, session: DbSession, user: Annotator):
+def create_item(
+    request: Request, project_id: PathId, body: ItemIn, session: DbSession, user: Annotator
+):
     """Write an item (draft, or submitted with submit=true)."""
     project = projects.get_project(session=session, project_id=project_id)
     return service.create_item(
-        session=session, project=project, draft=body, author=user, submit=body.submit
+        session=session,
+        project=project,
+        draft=body,
+        author=user,
+        submit=body.submit,
+        limits=ContentLimits.of(request.app.state.settings),
     )
 
 
@@ -81,7 +89,9 @@ def get_item(item_id: PathId, session: DbSession, user: Annotator):
 
 
 @router.put("/items/{item_id}", response_model=ItemOut, name="api_item_update")
-def update_item(item_id: PathId, body: ItemIn, session: DbSession, user: Annotator):
+def update_item(
+    request: Request, item_id: PathId, body: ItemIn, session: DbSession, user: Annotator
+):
     """Save a new version; `version` must be the one you read, or the answer is 409."""
     if body.version is None:
         raise InvalidInput(
@@ -94,4 +104,5 @@ def update_item(item_id: PathId, body: ItemIn, session: DbSession, user: Annotat
         expected_version=body.version,
         editor=user,
         submit=body.submit,
+        limits=ContentLimits.of(request.app.state.settings),
     )

@@ -17,6 +17,7 @@ from app.i18n import N_
 from app.items import indexing
 from app.items import service as items
 from app.items.forms import EditorState
+from app.items.lengths import ContentLimits, overlong
 from app.items.schemas import ItemDraft
 from app.models import Item, NearDupKey
 from app.tokenizer import count_tokens
@@ -35,6 +36,8 @@ class LiveReport:
     preview: dict[str, Any] | None = None
     preview_error: str | None = None
     duplicates: list[tuple[Item, float]] = field(default_factory=list)
+    # Texts over their limit, as (message msgid, its parameters): then nothing else is checked.
+    too_long: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _counts(text: str) -> dict[str, int | None]:
@@ -78,9 +81,15 @@ def live_report(
     state: EditorState,
     draft: ItemDraft | None,
     exclude_id: int | None,
+    limits: ContentLimits | None = None,
 ) -> LiveReport:
     values = state.values
     report = LiveReport()
+    demos = state.demos if state.kind == "example" else []
+    too_long = overlong(values, demos, limits)
+    if too_long:  # the save would refuse it: spend no time on a text of any length
+        report.too_long = [(message, params) for _field, message, params in too_long]
+        return report
     for name in ("instruction", "input", "output"):
         report.counts[name] = _counts(str(values[name]))
     required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])

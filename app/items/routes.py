@@ -13,10 +13,11 @@ from app.auth.deps import Annotator
 from app.core import constraints as registry
 from app.core import status as machine
 from app.db import DbSession
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, TooLarge
 from app.i18n import N_
 from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
+from app.items.lengths import ContentLimits
 from app.models import Item, Project
 from app.projects import service as projects
 from app.web import form_rejection, in_reader_language, is_htmx, redirect, render, toast_trigger
@@ -60,6 +61,15 @@ def _editor(
     )
 
 
+def _limits(request: Request) -> ContentLimits:
+    return ContentLimits.of(request.app.state.settings)
+
+
+def _form_status(rejected) -> int:
+    # An over-long text re-renders the form like any invalid field (htmx swaps 422, not 413).
+    return 422 if isinstance(rejected.error, TooLarge) else rejected.status
+
+
 @router.get("/projects/{project_id}/items/new", name="item_new")
 def new_item(
     request: Request,
@@ -84,11 +94,16 @@ def create_item(
         raise InvalidInput(N_("Unknown kind."), errors={"kind": N_("Invalid.")})
     draft, state, errors = forms.parse(form, kind)
     submit = form.get("action") == "submit"
-    with form_rejection() as rejected:
+    with form_rejection(also=(TooLarge,)) as rejected:
         if draft is None:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.create_item(
-            session=session, project=project, draft=draft, author=user, submit=submit
+            session=session,
+            project=project,
+            draft=draft,
+            author=user,
+            submit=submit,
+            limits=_limits(request),
         )
     if rejected:
         return _editor(
@@ -97,7 +112,7 @@ def create_item(
             state=state,
             errors=rejected.errors,
             error=rejected.error,
-            status=rejected.status,
+            status=_form_status(rejected),
         )
     message = N_("Item submitted for review.") if submit else N_("Draft saved.")
     return redirect(
@@ -124,7 +139,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
         expected = int(form.get("version", "0"))
     except ValueError:
         expected = 0
-    with form_rejection(also=(Conflict,)) as rejected:
+    with form_rejection(also=(Conflict, TooLarge)) as rejected:
         if draft is None:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.update_item(
@@ -134,6 +149,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             expected_version=expected,
             editor=user,
             submit=submit,
+            limits=_limits(request),
         )
     if isinstance(rejected.error, Conflict):
         base = service.revision(session=session, item_id=item_id, version=expected)
@@ -157,7 +173,7 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
             item=item,
             errors=rejected.errors,
             error=rejected.error,
-            status=rejected.status,
+            status=_form_status(rejected),
             session=session,
         )
     message = N_("Item submitted for review.") if submit else N_("Saved.")
@@ -187,6 +203,7 @@ def check_item(request: Request, session: DbSession, user: Annotator, project_id
         state=state,
         draft=draft,
         exclude_id=int(item_id) if item_id and item_id.isdigit() else None,
+        limits=_limits(request),
     )
     return render(request, "items/_live.html", {"report": report, "project": project})
 
@@ -283,6 +300,7 @@ def clean_items(
             rules=rules,
             actor=user,
             apply=confirm,
+            limits=_limits(request),
         )
     except ValueError as error:
         raise InvalidInput(N_("Unknown cleaning rule.")) from error

@@ -16,6 +16,7 @@ from app.core.langid import detect_language
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.items import indexing
+from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
 from app.models import Item, ItemRevision, Project, Role, User
 from app.models.base import utcnow
@@ -50,8 +51,14 @@ def _field_of(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "instruction"
 
 
-def validate_content(draft: ItemDraft, *, for_submit: bool) -> ItemContent:
-    """Check the content and every constraint's parameters; errors name the field."""
+def validate_content(
+    draft: ItemDraft, *, for_submit: bool, limits: ContentLimits | None = None
+) -> ItemContent:
+    """Check the lengths first (nothing reads an over-long text), then the content and every
+    constraint's parameters; errors name the field."""
+    too_long = overlong(draft.content_values(), draft.demos, limits)
+    if too_long:
+        raise ContentTooLong(too_long)
     errors: dict[str, str] = {}
     constraints = []
     for index, ref in enumerate(draft.constraints):
@@ -115,8 +122,9 @@ def create_item(
     author: User,
     submit: bool = False,
     source: str | None = None,
+    limits: ContentLimits | None = None,
 ) -> Item:
-    content = validate_content(draft, for_submit=submit)
+    content = validate_content(draft, for_submit=submit, limits=limits)
     item = Item(
         project_id=project.id,
         author_id=author.id,
@@ -160,6 +168,7 @@ def update_item(
     expected_version: int,
     editor: User,
     submit: bool = False,
+    limits: ContentLimits | None = None,
 ) -> Item:
     """Save a new version. A stale version is a conflict and changes nothing."""
     item = get_item(session=session, item_id=item_id)
@@ -189,7 +198,7 @@ def update_item(
     kept = {k: getattr(item, k) for k in LATER_FIELDS if k not in draft.model_fields_set}
     if kept:
         draft = draft.model_copy(update=kept)
-    content = validate_content(draft, for_submit=submit)
+    content = validate_content(draft, for_submit=submit, limits=limits)
     before = snapshot(item)
     indexed_before = indexing.item_text(item)
     _apply(item, content, draft)
@@ -318,6 +327,7 @@ def clean_items(
     rules: list[str],
     actor: User,
     apply: bool,
+    limits: ContentLimits | None = None,
 ) -> list[tuple[Item, list[tuple[str, str, str]]]]:
     """Preview (or apply) cleaning rules on items; each changed item gets a new revision."""
     from app.core.formats import cleaning
@@ -343,5 +353,6 @@ def clean_items(
                 draft=draft,
                 expected_version=item.version,
                 editor=actor,
+                limits=limits,
             )
     return changes

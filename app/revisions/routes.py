@@ -10,6 +10,7 @@ from app.auth.deps import Annotator
 from app.db import DbSession
 from app.i18n import N_
 from app.items import service as items
+from app.items.lengths import ContentLimits
 from app.revisions import service
 from app.web import redirect, render
 
@@ -54,7 +55,12 @@ def restore(
 ):
     """Restore an old revision as a new version."""
     item = service.restore(
-        session=session, item_id=item_id, version=version, expected_version=current, editor=user
+        session=session,
+        item_id=item_id,
+        version=version,
+        expected_version=current,
+        editor=user,
+        limits=ContentLimits.of(request.app.state.settings),
     )
     return redirect(
         request,
