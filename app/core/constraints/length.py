@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from app.core.cjk import CJK_CHAR, count_words, has_cjk
+from app.core.cjk import CJK_CHAR, CJK_CLASS, count_words, has_cjk
 
 from .base import (
     N_,
@@ -155,22 +155,23 @@ def check_number_paragraphs(response: str, *, num_paragraphs: int) -> Verdict:
     )
 
 
-_STOP_CHARS = {".", ",", "?", "!", "'", '"'}
 _LEADING_QUOTES = "'\"“‘「『"
+
+
+_FIRST_WORD_END = re.compile(rf"[.,?!'\"{CJK_CLASS}]")
 
 
 def _first_word(paragraph: str) -> str:
     # IFEval: the first whitespace token, leading quotes removed, cut at the first punctuation
-    # mark of . , ? ! ' " and lowercased. Also cut at a CJK character (only CJK text differs).
+    # mark of . , ? ! ' " and lowercased. Also cut at a CJK character (only CJK text differs):
+    # a CJK character that starts the word is the word. Lowercased one character at a time, as
+    # IFEval does (a whole Greek word would end in a final sigma).
     word = paragraph.split(maxsplit=1)[0].strip().lstrip("'").lstrip('"')
-    out = ""
-    for letter in word:
-        if letter in _STOP_CHARS or (out and CJK_CHAR.match(letter)):
-            break
-        out += letter.lower()
-        if CJK_CHAR.match(letter):
-            break
-    return out
+    end = _FIRST_WORD_END.search(word)
+    stop = len(word) if end is None else end.start()
+    if stop == 0 and word and CJK_CHAR.match(word[0]):
+        stop = 1
+    return "".join(map(str.lower, word[:stop]))
 
 
 def check_nth_paragraph_first_word(
