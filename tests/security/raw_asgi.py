@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,10 @@ def exchange(
 
         await app(scope, receive, send)
 
-    anyio.run(run)
+    # A thread of its own: the browser tests' Playwright keeps an event loop in the main thread
+    # for the whole session, and a second loop may not start there.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(anyio.run, run).result()
     return Answer(start["status"], start["headers"], bytes(received), read["chunks"], read["bytes"])
 
 
