@@ -6,6 +6,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import handlers, headers, limits
+from app.assignments import api as assignments_api
+from app.assignments import routes as assignments_routes
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.config import Settings, get_settings
@@ -21,6 +23,8 @@ from app.jobs import api as jobs_api
 from app.jobs import routes as jobs_routes
 from app.labeling import api as labeling_api
 from app.labeling import routes as labeling_routes
+from app.members import api as members_api
+from app.members import routes as members_routes
 from app.ops import routes as ops_routes
 from app.paths import STATIC
 from app.projects import api as projects_api
@@ -42,6 +46,8 @@ ROUTERS = [
     tokens_routes.router,
     audit_routes.router,
     projects_routes.router,
+    members_routes.router,
+    assignments_routes.router,
     items_routes.router,
     labeling_routes.router,
     reviews_routes.router,
@@ -52,6 +58,8 @@ ROUTERS = [
     users_api.router,
     tokens_api.router,
     projects_api.router,
+    members_api.router,
+    assignments_api.router,
     items_api.router,
     labeling_api.router,
     reviews_api.router,

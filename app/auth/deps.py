@@ -2,9 +2,15 @@
 
 Levels: ``public`` < people (``annotator`` < ``reviewer`` < ``admin``), plus a
 separate ``worker`` scope for trainer tokens and ``any`` for routes that answer
-every signed-in caller. Cookie-authenticated state changes must carry the CSRF
-token (form field ``csrf_token`` or header ``X-CSRF-Token``); bearer calls are
-exempt because browsers never send the token by themselves.
+every signed-in caller. ``manager`` admits whoever manages at least one project.
+
+A project-scoped route (``in_project``) is decided by the caller's role in the project its
+path points into (``app.members.access``): a non-member gets 404, as for a missing id, and a
+member below the route's project role gets 403. Global admins manage every project.
+
+Cookie-authenticated state changes must carry the CSRF token (form field ``csrf_token`` or
+header ``X-CSRF-Token``); bearer calls are exempt because browsers never send the token by
+themselves.
 
 The caller is resolved once per request. Where the body is still to be read (app.limits, and
 routes that read their own body, see ``before_body``), that happens in a short unit of work of
@@ -20,21 +26,24 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth_service
 from app.db import WRITE_METHODS, DbSession, begin_for_write
 from app.errors import Forbidden, NotAuthenticated
 from app.i18n import N_
-from app.models import ApiToken, Role, User
+from app.members import access as members
+from app.members.access import Membership
+from app.models import ApiToken, ProjectRole, Role, User
 from app.security import same
 from app.tokens import service as token_service
 
 SESSION_COOKIE = "studio_session"
 PRELOGIN_COOKIE = "studio_prelogin"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-LEVELS = ("public", "any", "annotator", "reviewer", "admin", "worker")
+LEVELS = ("public", "any", "annotator", "reviewer", "manager", "admin", "worker")
+PROJECT_LEVELS = tuple(r.value for r in ProjectRole)
 
 
 @dataclass
@@ -201,6 +210,10 @@ def _allowed(level: str, principal: Principal | None):
     user = principal.user
     if user is None:
         raise Forbidden(N_("Worker tokens cannot use this endpoint."))
+    if level == "manager":
+        if not members.manages_any(object_session(user), user=user):
+            raise Forbidden(N_("Your role does not allow this."))
+        return user
     if Role(user.role).rank < Role(level).rank:
         raise Forbidden(N_("Your role does not allow this."))
     return user
@@ -228,24 +241,72 @@ def _access(level: str):
     return dependency
 
 
-def before_body(level: str):
+def project_membership(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal | None, Depends(get_principal)],
+) -> Membership:
+    """The caller's standing in the project the path points into; 404 for a non-member."""
+    user = _allowed("annotator", principal)
+    project_id = members.project_of(session, request.path_params)
+    found = members.membership(session, user=user, project_id=project_id)
+    request.state.membership = found
+    return found
+
+
+def in_project(level: str):
+    """Build the dependency for a project-scoped route needing ``level`` in that project."""
+    needed = ProjectRole(level)
+
+    async def dependency(
+        request: Request,
+        principal: Annotated[Principal | None, Depends(get_principal)],
+        found: Annotated[Membership, Depends(project_membership)],
+    ):
+        if not found.at_least(needed):
+            raise Forbidden(N_("Your role in this project does not allow this."))
+        if principal is not None and principal.via == "cookie":
+            await check_csrf(request, principal.csrf_token)
+        return principal.user if principal is not None else None
+
+    dependency.access_level = level  # type: ignore[attr-defined]
+    dependency.project_scoped = True  # type: ignore[attr-defined]
+    dependency.__name__ = f"in_project_{level}"
+    return dependency
+
+
+def before_body(level: str, *, project: bool = False):
     """The access check for a route that reads its own body (a streamed upload): the caller is
-    resolved and their level enforced before any byte of the body is read, and without the
-    request's unit of work, which begins once the body is in. A cookie session's CSRF token comes
-    in the ``X-CSRF-Token`` header or, for a plain form, in the first field the body parser
-    meets that is not a file: it passes it to ``form_csrf`` and accepts nothing before."""
+    resolved and their level enforced (in the path's project, when ``project``) before any
+    byte of the body is read, and without the request's unit of work, which begins once the
+    body is in. A cookie session's CSRF token comes in the ``X-CSRF-Token`` header or, for a
+    plain form, in the first field the body parser meets that is not a file: it passes it to
+    ``form_csrf`` and accepts nothing before."""
 
     async def dependency(request: Request):
         principal = await authenticate(request)
-        allowed = _allowed(level, principal)
+        if project:
+            allowed = _allowed("annotator", principal)
+            found = await run_in_threadpool(_membership_apart, request, allowed)
+            if not found.at_least(level):
+                raise Forbidden(N_("Your role in this project does not allow this."))
+        else:
+            allowed = _allowed(level, principal)
         header = request.headers.get("X-CSRF-Token")
         if principal.via == "cookie" and header and request.method not in SAFE_METHODS:
             _compare_csrf(request, header, principal.csrf_token)
         return allowed
 
     dependency.access_level = level  # type: ignore[attr-defined]
+    dependency.project_scoped = project  # type: ignore[attr-defined]
     dependency.__name__ = f"before_body_{level}"
     return dependency
+
+
+def _membership_apart(request: Request, user: User) -> Membership:
+    with request.app.state.open_session() as session:
+        project_id = members.project_of(session, request.path_params)
+        return members.membership(session, user=user, project_id=project_id)
 
 
 def csrf_pending(request: Request) -> bool:
@@ -268,14 +329,23 @@ public = _access("public")
 any_principal = _access("any")
 annotator = _access("annotator")
 reviewer = _access("reviewer")
+manager = _access("manager")
 admin = _access("admin")
 worker = _access("worker")
-admin_before_body = before_body("admin")
+project_annotator = in_project("annotator")
+project_reviewer = in_project("reviewer")
+project_manager = in_project("manager")
+manager_before_body = before_body("manager", project=True)
 
 Public = Annotated[Principal | None, Depends(public)]
 AnyPrincipal = Annotated[Principal, Depends(any_principal)]
 Annotator = Annotated[User, Depends(annotator)]
 Reviewer = Annotated[User, Depends(reviewer)]
+Manager = Annotated[User, Depends(manager)]
 Admin = Annotated[User, Depends(admin)]
+ProjectAnnotator = Annotated[User, Depends(project_annotator)]
+ProjectReviewer = Annotated[User, Depends(project_reviewer)]
+ProjectManager = Annotated[User, Depends(project_manager)]
+Member = Annotated[Membership, Depends(project_membership)]
 Worker = Annotated[ApiToken, Depends(worker)]
-AdminBeforeBody = Annotated[User, Depends(admin_before_body)]
+ProjectManagerBeforeBody = Annotated[User, Depends(manager_before_body)]

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli import accounts, data
+from app.cli import accounts, data, projects
 from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
 
@@ -144,5 +144,6 @@ for command in (
     accounts.db,
     accounts.users,
     accounts.tokens,
+    projects.projects,
 ):
     main.add_command(command)

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import Admin, Reviewer, Worker
+from app.auth.deps import ProjectManager, ProjectReviewer, Worker
 from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
 from app.datasets import export, versions
@@ -58,7 +58,7 @@ def _manifest(version) -> dict:
     status_code=201,
     name="api_dataset_create",
 )
-def create(project_id: PathId, body: VersionIn, session: DbSession, user: Admin):
+def create(project_id: PathId, body: VersionIn, session: DbSession, user: ProjectManager):
     """Freeze the matching items into a new dataset version."""
     project = projects.get_project(session=session, project_id=project_id)
     f = VersionFilter(
@@ -87,7 +87,7 @@ def create(project_id: PathId, body: VersionIn, session: DbSession, user: Admin)
 
 
 @router.get("/datasets/{version_id}", response_model=VersionOut, name="api_dataset")
-def get(version_id: PathId, session: DbSession, user: Reviewer):
+def get(version_id: PathId, session: DbSession, user: ProjectReviewer):
     """A version's manifest, statistics and contamination report."""
     version = versions.get_version(session=session, version_id=version_id)
     return VersionOut(
@@ -108,7 +108,7 @@ def download(
     request: Request,
     version_id: PathId,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     format: Annotated[str, Query(max_length=20)] = "alpaca_jsonl",
 ):
     """The export as a streamed zip (README.md and one file per split)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 
 from app import i18n
-from app.auth.deps import Admin, Reviewer
+from app.auth.deps import ProjectManager, ProjectReviewer
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
@@ -35,7 +35,7 @@ def _list_page(request, session, project, *, form=None, error=None, status=200):
 
 
 @router.get("/projects/{project_id}/datasets", name="datasets")
-def dataset_list(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def dataset_list(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """The project's dataset versions, and the form to freeze a new one."""
     project = projects.get_project(session=session, project_id=project_id)
     return _list_page(request, session, project)
@@ -45,7 +45,7 @@ def dataset_list(request: Request, session: DbSession, user: Reviewer, project_i
 def dataset_create(
     request: Request,
     session: DbSession,
-    user: Admin,
+    user: ProjectManager,
     project_id: int,
     name: Annotated[str, Form(max_length=200)] = "",
     statuses: Annotated[list[str] | None, Form()] = None,
@@ -93,7 +93,7 @@ def dataset_create(
 def dataset_detail(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     version_id: int,
     other: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
 ):
@@ -132,7 +132,7 @@ def dataset_detail(
 def dataset_export(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     version_id: int,
     format: Annotated[str, Query(max_length=20)] = "alpaca_jsonl",
 ):
@@ -152,7 +152,7 @@ def dataset_export(
 
 
 @router.get("/projects/{project_id}/duplicates", name="duplicates")
-def duplicates_page(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def duplicates_page(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """Exact and near-duplicate clusters, each with a keep-one action."""
     from app.datasets import duplicates
 
@@ -172,7 +172,7 @@ def duplicates_page(request: Request, session: DbSession, user: Reviewer, projec
 def duplicates_resolve(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     project_id: int,
     keep: Annotated[int, Form()],
     members: Annotated[list[int], Form()],

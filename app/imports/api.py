@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import Admin
+from app.auth.deps import ProjectManager
 from app.core.protocol import API_ROOT
 from app.db import DbSession
 from app.imports import service
@@ -51,7 +51,7 @@ class ImportForm(BaseModel):
     openapi_extra=form_body(ImportForm),
     responses={413: {"description": "The file is larger than the import limit."}},
 )
-def import_file(project_id: PathId, upload: ImportUpload, session: DbSession, user: Admin):
+def import_file(project_id: PathId, upload: ImportUpload, session: DbSession, user: ProjectManager):
     """Upload and import a file in one call; the answer is the report (line-numbered)."""
     project = projects.get_project(session=session, project_id=project_id)
     job = service.record_upload(session=session, project=project, upload=upload.file, actor=user)

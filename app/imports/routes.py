@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 
-from app.auth.deps import Admin
+from app.auth.deps import ProjectManager
 from app.core.formats import cleaning
 from app.db import DbSession
 from app.errors import InvalidInput
@@ -47,7 +47,7 @@ def options_from(form) -> ImportOptions:
 
 
 @router.get("/projects/{project_id}/imports", name="imports")
-def import_list(request: Request, session: DbSession, user: Admin, project_id: int):
+def import_list(request: Request, session: DbSession, user: ProjectManager, project_id: int):
     """Upload a file to import, and past imports."""
     project = projects.get_project(session=session, project_id=project_id)
     return render(
@@ -63,12 +63,16 @@ def import_list(request: Request, session: DbSession, user: Admin, project_id: i
     openapi_extra=form_body(UploadForm),
 )
 def import_upload(
-    request: Request, upload: ImportUpload, session: DbSession, user: Admin, project_id: int
+    request: Request,
+    upload: ImportUpload,
+    session: DbSession,
+    user: ProjectManager,
+    project_id: int,
 ):
     """Store the uploaded file (streamed to disk as it arrives) and show its preview."""
     project = projects.get_project(session=session, project_id=project_id)
     job = imports.record_upload(session=session, project=project, upload=upload.file, actor=user)
-    return redirect(request, request.app.url_path_for("import_job", job_id=job.id))
+    return redirect(request, request.app.url_path_for("import_job", import_id=job.id))
 
 
 def _job_page(request, session, job, *, options=None, report=None, error=None, status=200):
@@ -90,17 +94,19 @@ def _job_page(request, session, job, *, options=None, report=None, error=None, s
     )
 
 
-@router.get("/imports/{job_id}", name="import_job")
-def import_job(request: Request, session: DbSession, user: Admin, job_id: int):
+@router.get("/imports/{import_id}", name="import_job")
+def import_job(request: Request, session: DbSession, user: ProjectManager, import_id: int):
     """A stored upload: what was detected, the options, and the result when it ran."""
-    job = imports.job_of(session=session, job_id=job_id)
+    job = imports.job_of(session=session, job_id=import_id)
     return _job_page(request, session, job)
 
 
-@router.post("/imports/{job_id}/check", name="import_check")
-def import_check(request: Request, session: DbSession, user: Admin, job_id: int, form: Form_):
+@router.post("/imports/{import_id}/check", name="import_check")
+def import_check(
+    request: Request, session: DbSession, user: ProjectManager, import_id: int, form: Form_
+):
     """Validate the whole file with these options: the report and a preview of the rows."""
-    job = imports.job_of(session=session, job_id=job_id)
+    job = imports.job_of(session=session, job_id=import_id)
     options = options_from(form)
     with form_rejection() as rejected:
         report = reader.validate(job, options)
@@ -111,20 +117,22 @@ def import_check(request: Request, session: DbSession, user: Admin, job_id: int,
     return _job_page(request, session, job, options=options, report=report)
 
 
-@router.post("/imports/{job_id}/run", name="import_run")
-def import_run(request: Request, session: DbSession, user: Admin, job_id: int, form: Form_):
+@router.post("/imports/{import_id}/run", name="import_run")
+def import_run(
+    request: Request, session: DbSession, user: ProjectManager, import_id: int, form: Form_
+):
     """Start the import in the background; the page then shows its progress."""
-    job = imports.job_of(session=session, job_id=job_id)
+    job = imports.job_of(session=session, job_id=import_id)
     if job.state != "uploaded":
         raise InvalidInput(N_("This file has already been imported."))
     request.app.state.imports.start(job.id, options_from(form), user.id)
-    return redirect(request, request.app.url_path_for("import_job", job_id=job.id))
+    return redirect(request, request.app.url_path_for("import_job", import_id=job.id))
 
 
-@router.get("/imports/{job_id}/progress", name="import_progress")
-def import_progress(request: Request, session: DbSession, user: Admin, job_id: int):
+@router.get("/imports/{import_id}/progress", name="import_progress")
+def import_progress(request: Request, session: DbSession, user: ProjectManager, import_id: int):
     """The progress bar fragment (polled while the import runs)."""
-    job = imports.job_of(session=session, job_id=job_id)
+    job = imports.job_of(session=session, job_id=import_id)
     return render(
         request,
         "imports/_progress.html",

@@ -24,7 +24,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.deps import AdminBeforeBody, csrf_pending, form_csrf
+from app.auth.deps import ProjectManagerBeforeBody, csrf_pending, form_csrf
 from app.errors import InvalidInput, TooLarge
 from app.i18n import N_
 from app.imports.service import IncomingFile
@@ -224,9 +224,11 @@ async def _receive(request: Request) -> Upload:
     return Upload(file=receiver.file, fields=receiver.fields)
 
 
-async def receive_upload(request: Request, caller: AdminBeforeBody) -> AsyncIterator[Upload]:
-    """The upload, stored: for an admin, checked before the first byte is read. The file is
-    removed again when the handler fails, so only recorded imports keep theirs."""
+async def receive_upload(
+    request: Request, caller: ProjectManagerBeforeBody
+) -> AsyncIterator[Upload]:
+    """The upload, stored: for the project's managers, checked before the first byte is read.
+    The file is removed again when the handler fails, so only recorded imports keep theirs."""
     upload = await _receive(request)
     try:
         yield upload

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.apidoc import ERRORS, PathId, QueryId
-from app.auth.deps import Annotator
+from app.auth.deps import ProjectAnnotator
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
 def list_items(
     project_id: PathId,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     q: Annotated[str, Query(max_length=200)] = "",
     kind: str | None = None,
     status: str | None = None,
@@ -68,7 +68,7 @@ def list_items(
     "/projects/{project_id}/items", response_model=ItemOut, status_code=201, name="api_items_create"
 )
 def create_item(
-    request: Request, project_id: PathId, body: ItemIn, session: DbSession, user: Annotator
+    request: Request, project_id: PathId, body: ItemIn, session: DbSession, user: ProjectAnnotator
 ):
     """Write an item (draft, or submitted with submit=true)."""
     project = projects.get_project(session=session, project_id=project_id)
@@ -83,14 +83,14 @@ def create_item(
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, name="api_item")
-def get_item(item_id: PathId, session: DbSession, user: Annotator):
+def get_item(item_id: PathId, session: DbSession, user: ProjectAnnotator):
     """One item."""
     return service.get_item(session=session, item_id=item_id)
 
 
 @router.put("/items/{item_id}", response_model=ItemOut, name="api_item_update")
 def update_item(
-    request: Request, item_id: PathId, body: ItemIn, session: DbSession, user: Annotator
+    request: Request, item_id: PathId, body: ItemIn, session: DbSession, user: ProjectAnnotator
 ):
     """Save a new version; `version` must be the one you read, or the answer is 409."""
     if body.version is None:

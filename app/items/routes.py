@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.datastructures import FormData
 
 from app import i18n
-from app.auth.deps import Annotator
+from app.auth.deps import Annotator, ProjectAnnotator
 from app.core import constraints as registry
 from app.core import status as machine
 from app.db import DbSession
@@ -74,7 +74,7 @@ def _form_status(rejected) -> int:
 def new_item(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     project_id: int,
     kind: Annotated[str, Query(pattern="^(task|constraint|example)$")] = "task",
 ):
@@ -85,7 +85,7 @@ def new_item(
 
 @router.post("/projects/{project_id}/items", name="item_create")
 def create_item(
-    request: Request, session: DbSession, user: Annotator, project_id: int, form: Form_
+    request: Request, session: DbSession, user: ProjectAnnotator, project_id: int, form: Form_
 ):
     """Save a new item as a draft, or submit it (action=submit)."""
     project = projects.get_project(session=session, project_id=project_id)
@@ -121,7 +121,7 @@ def create_item(
 
 
 @router.get("/items/{item_id}/edit", name="item_edit")
-def edit_item(request: Request, session: DbSession, user: Annotator, item_id: int):
+def edit_item(request: Request, session: DbSession, user: ProjectAnnotator, item_id: int):
     """The editor for a saved item."""
     item = service.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)
@@ -129,7 +129,9 @@ def edit_item(request: Request, session: DbSession, user: Annotator, item_id: in
 
 
 @router.post("/items/{item_id}", name="item_update")
-def update_item(request: Request, session: DbSession, user: Annotator, item_id: int, form: Form_):
+def update_item(
+    request: Request, session: DbSession, user: ProjectAnnotator, item_id: int, form: Form_
+):
     """Save a new version; a stale version answers 409 with the typed text kept."""
     item = service.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)
@@ -189,7 +191,9 @@ def update_item(request: Request, session: DbSession, user: Annotator, item_id: 
 
 
 @router.post("/projects/{project_id}/items/check", name="item_check")
-def check_item(request: Request, session: DbSession, user: Annotator, project_id: int, form: Form_):
+def check_item(
+    request: Request, session: DbSession, user: ProjectAnnotator, project_id: int, form: Form_
+):
     """Live checks for the editor (debounced htmx): verdicts, counts, preview, duplicates."""
     project = projects.get_project(session=session, project_id=project_id)
     kind = str(form.get("kind", "task"))
@@ -235,7 +239,7 @@ def constraint_row(
 def list_items(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     project_id: int,
     q: Annotated[str, Query(max_length=200)] = "",
     kind: Annotated[str | None, Query(pattern="^(task|constraint|example)?$")] = None,
@@ -282,7 +286,7 @@ def list_items(
 def clean_items(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     project_id: int,
     item_ids: Annotated[list[int] | None, Form()] = None,
     rules: Annotated[list[str] | None, Form()] = None,
@@ -321,7 +325,7 @@ def clean_items(
 def bulk_action(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     project_id: int,
     action: Annotated[str, Form(pattern="^(submit|tag|delete)$")],
     item_ids: Annotated[list[int] | None, Form()] = None,

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.apidoc import ERRORS, PathId, QueryId
-from app.auth.deps import Admin, Reviewer, Worker
+from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, Worker
 from app.core import protocol
 from app.core.protocol import WorkerPath
 from app.db import MAX_INTEGER, DbSession
 from app.jobs import queue, service
+from app.members import access as members
 
 router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"], responses=ERRORS)
 
@@ -72,7 +73,7 @@ class Recorded(BaseModel):
 
 
 @router.post("/jobs", response_model=JobOut, status_code=201, name="api_job_launch")
-def launch(request: Request, body: JobIn, session: DbSession, user: Admin):
+def launch(request: Request, body: JobIn, session: DbSession, user: Manager):
     """Launch a fine-tune job on a dataset version; bad parameters answer 422 naming the field."""
     return service.launch(
         session=session,
@@ -81,36 +82,38 @@ def launch(request: Request, body: JobIn, session: DbSession, user: Admin):
         params=body.params,
         actor=user,
         model_roots=request.app.state.settings.model_roots,
+        within=members.project_ids(session, user=user, at_least="manager"),
     )
 
 
 @router.get("/jobs", response_model=list[JobOut], name="api_jobs")
-def list_jobs(session: DbSession, user: Reviewer, project_id: QueryId = None):
-    """Recent jobs, newest first."""
-    return service.list_jobs(session=session, project_id=project_id)
+def list_jobs(session: DbSession, user: Annotator, project_id: QueryId = None):
+    """Recent jobs of the projects where the caller reviews or manages, newest first."""
+    within = members.project_ids(session, user=user, at_least="reviewer")
+    return service.list_jobs(session=session, project_id=project_id, within=within)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, name="api_job")
-def get_job(job_id: PathId, session: DbSession, user: Reviewer):
+def get_job(job_id: PathId, session: DbSession, user: ProjectReviewer):
     """One job with its progress."""
     return service.get_job(session=session, job_id=job_id)
 
 
 @router.get("/jobs/{job_id}/metrics", name="api_job_metrics")
-def job_metrics(job_id: PathId, session: DbSession, user: Reviewer) -> dict:
+def job_metrics(job_id: PathId, session: DbSession, user: ProjectReviewer) -> dict:
     """Metric series: {name: [[step, value], …]}."""
     service.get_job(session=session, job_id=job_id)
     return service.metrics_of(session=session, job_id=job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, name="api_job_cancel")
-def cancel(job_id: PathId, session: DbSession, user: Admin):
+def cancel(job_id: PathId, session: DbSession, user: ProjectManager):
     """Cancel a queued job now, or ask the worker of a running one to stop."""
     return service.cancel(session=session, job_id=job_id, actor=user)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, status_code=201, name="api_job_retry")
-def retry(request: Request, job_id: PathId, session: DbSession, user: Admin):
+def retry(request: Request, job_id: PathId, session: DbSession, user: ProjectManager):
     """A new job with the same parameters, linked to this one."""
     return service.retry(
         session=session,

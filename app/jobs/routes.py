@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.datastructures import FormData
 
 from app import i18n
-from app.auth.deps import Admin, Reviewer
+from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer
 from app.core.protocol import JobParams, Method, Schedule
 from app.db import DbSession
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.i18n import N_
 from app.items.forms import form_data
 from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
+from app.members import access as members
 from app.projects import service as projects
 from app.web import form_rejection, in_reader_language, redirect, render
 
@@ -27,14 +28,16 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 def job_list(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: Annotator,
     project_id: Annotated[int | None, Query(ge=1)] = None,
     status: Annotated[str, Query(max_length=16)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
 ):
     """Recent jobs with their status, data, base model and main figures."""
+    within = members.project_ids(session, user=user, at_least="reviewer")
     jobs = service.list_jobs(
         session=session,
+        within=within,
         project_id=project_id,
         status=status if status in STATUSES else None,
         base_model=q.strip() or None,
@@ -49,35 +52,44 @@ def job_list(
             "versions": service.version_names(
                 session=session, ids={j.dataset_version_id for j in jobs}
             ),
-            "projects": projects.list_projects(session=session),
+            "projects": projects.list_projects(session=session, within=within),
             "statuses": STATUSES,
             "filters": {"project_id": project_id or "", "status": status, "q": q},
         },
     )
 
 
-def _launch_page(request, session, form: forms.LaunchForm, params=None, *, status_code: int = 200):
+def _managed(session, user) -> set[int] | None:
+    return members.project_ids(session, user=user, at_least="manager")
+
+
+def _launch_page(
+    request, session, user, form: forms.LaunchForm, params=None, *, status_code: int = 200
+):
+    within = _managed(session, user)
     return render(
         request,
         "jobs/new.html",
         {
             "form": form,
-            "choices": service.launch_choices(session=session),
+            "choices": service.launch_choices(session=session, within=within),
             "presets": forms.PRESETS,
             "bounds": forms.BOUNDS,
             "methods": get_args(Method),
             "schedules": get_args(Schedule),
-            "summary": _version_summary(session, form, params),
+            "summary": _version_summary(session, form, params, within),
         },
         status_code=status_code,
     )
 
 
-def _version_summary(session, form: forms.LaunchForm, params: JobParams | None) -> dict | None:
+def _version_summary(
+    session, form: forms.LaunchForm, params: JobParams | None, within: set[int] | None
+) -> dict | None:
     """The chosen version's splits, contamination and a token/step estimate."""
     if form.version_id is None:
         return None
-    version = service.find_version(session=session, version_id=form.version_id)
+    version = service.find_version(session=session, version_id=form.version_id, within=within)
     if version is None:
         return None
     return {
@@ -91,7 +103,7 @@ def _version_summary(session, form: forms.LaunchForm, params: JobParams | None) 
 def job_new(
     request: Request,
     session: DbSession,
-    user: Admin,
+    user: Manager,
     version_id: Annotated[int | None, Query(ge=1)] = None,
     base_model: Annotated[str, Query(max_length=500)] = "tiny",
 ):
@@ -99,22 +111,25 @@ def job_new(
     form = forms.LaunchForm(
         version_id=version_id, base_model=base_model, values=forms.defaults(base_model)
     )
-    return _launch_page(request, session, form)
+    return _launch_page(request, session, user, form)
 
 
 @router.post("/jobs/estimate", name="job_estimate")
-def job_estimate(request: Request, session: DbSession, user: Admin, form: Form_):
+def job_estimate(request: Request, session: DbSession, user: Manager, form: Form_):
     """The version summary and estimate for the form as it stands (htmx, on every change)."""
     state, params = forms.parse(form)
     return render(
         request,
         "jobs/_estimate.html",
-        {"summary": _version_summary(session, state, params), "form": state},
+        {
+            "summary": _version_summary(session, state, params, _managed(session, user)),
+            "form": state,
+        },
     )
 
 
 @router.post("/jobs", name="job_launch")
-def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
+def job_launch(request: Request, session: DbSession, user: Manager, form: Form_):
     """Queue a job; bad fields come back inline and nothing typed is lost."""
     state, params = forms.parse(form)
     if params is not None:
@@ -126,6 +141,7 @@ def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
                 params=params,
                 actor=user,
                 model_roots=request.app.state.settings.model_roots,
+                within=_managed(session, user),
             )
         if not rejected:
             return redirect(
@@ -134,18 +150,21 @@ def job_launch(request: Request, session: DbSession, user: Admin, form: Form_):
                 toast=("success", N_("Job queued.")),
             )
         state.errors.update(rejected.errors or {"base_model": rejected.error.message})
-    return _launch_page(request, session, state, status_code=422)
+    return _launch_page(request, session, user, state, status_code=422)
 
 
 @router.get("/jobs/compare", name="jobs_compare")
 def jobs_compare(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: Annotator,
     ids: Annotated[list[int], Query(max_length=8)] = [],  # noqa: B006 - FastAPI reads it
 ):
     """Two or more jobs: their figures in one table and their curves overlaid."""
+    within = members.project_ids(session, user=user, at_least="reviewer")
     jobs = [service.get_job(session=session, job_id=i) for i in dict.fromkeys(ids)]
+    if any(within is not None and j.project_id not in within for j in jobs):
+        raise NotFound(N_("Not found."))
     if len(jobs) < 2:
         raise InvalidInput(N_("Choose at least two jobs to compare."))
     return render(
@@ -162,21 +181,21 @@ def jobs_compare(
 
 
 @router.get("/jobs/{job_id}", name="job")
-def job_detail(request: Request, session: DbSession, user: Reviewer, job_id: int):
+def job_detail(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
     """One job, live while it runs: progress, curves, log tail, cancel and retry."""
     job = service.get_job(session=session, job_id=job_id)
     return render(request, "jobs/detail.html", live.context(session, job))
 
 
 @router.get("/jobs/{job_id}/live", name="job_live")
-def job_live(request: Request, session: DbSession, user: Reviewer, job_id: int):
+def job_live(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
     """The live part of the job page (polled by htmx while the job is queued or running)."""
     job = service.get_job(session=session, job_id=job_id)
     return render(request, "jobs/_live.html", live.context(session, job))
 
 
 @router.post("/jobs/{job_id}/cancel", name="job_cancel")
-def job_cancel(request: Request, session: DbSession, user: Admin, job_id: int):
+def job_cancel(request: Request, session: DbSession, user: ProjectManager, job_id: int):
     """Cancel a queued job, or ask the worker of a running one to stop."""
     service.cancel(session=session, job_id=job_id, actor=user)
     return redirect(
@@ -187,7 +206,7 @@ def job_cancel(request: Request, session: DbSession, user: Admin, job_id: int):
 
 
 @router.post("/jobs/{job_id}/retry", name="job_retry")
-def job_retry(request: Request, session: DbSession, user: Admin, job_id: int):
+def job_retry(request: Request, session: DbSession, user: ProjectManager, job_id: int):
     """A new job with the same parameters, linked to this one."""
     job = service.retry(
         session=session,
@@ -206,7 +225,7 @@ def job_retry(request: Request, session: DbSession, user: Admin, job_id: int):
 def job_results(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     job_id: int,
     show: Annotated[str, Query(max_length=16)] = "",
     kind: Annotated[str, Query(max_length=16)] = "",
@@ -244,7 +263,7 @@ def job_results(
 
 
 @router.get("/jobs/{job_id}/datamap", name="job_datamap")
-def job_datamap(request: Request, session: DbSession, user: Reviewer, job_id: int):
+def job_datamap(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
     """Confidence against variability for each training item, and the hardest items."""
     job = service.get_job(session=session, job_id=job_id)
     data = datamap.for_job(session, job.id)
@@ -267,7 +286,7 @@ def job_datamap(request: Request, session: DbSession, user: Reviewer, job_id: in
 def job_send_back(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     job_id: int,
     item_ids: Annotated[list[int] | None, Form()] = None,
     comment: Annotated[str, Form(max_length=500)] = "",
@@ -297,7 +316,9 @@ def job_send_back(
 
 
 @router.get("/jobs/{job_id}/artifacts/{artifact}", name="job_artifact")
-def job_artifact(request: Request, session: DbSession, user: Reviewer, job_id: int, artifact: str):
+def job_artifact(
+    request: Request, session: DbSession, user: ProjectReviewer, job_id: int, artifact: str
+):
     """The trained adapter (or model) as a zip, or its model card."""
     job = service.get_job(session=session, job_id=job_id)
     return artifacts.download(request.app.state.settings, job, artifact)

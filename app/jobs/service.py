@@ -3,7 +3,7 @@ lists and lookups of the job pages. The workers' side of the queue is ``app.jobs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -58,9 +58,12 @@ def launch(
     actor: User,
     parent: Job | None = None,
     model_roots: Sequence[Path] = (),
+    within: Collection[int] | None = None,
 ) -> Job:
+    """Queue a job; ``within`` limits the versions to the projects the actor manages (None:
+    any), and one outside reads as missing."""
     version = session.get(DatasetVersion, version_id)
-    if version is None:
+    if version is None or within is not None and version.project_id not in within:
         raise InvalidInput(
             N_("No dataset version with id %(id)s."),
             id=version_id,
@@ -150,9 +153,13 @@ def list_jobs(
     status: str | None = None,
     base_model: str | None = None,
     limit: int = 200,
+    within: Collection[int] | None = None,
 ) -> list[Job]:
-    """The newest jobs, optionally of one project, in one status, or on a base model."""
+    """The newest jobs, optionally of one project, in one status, or on a base model; only
+    those of the projects ``within`` (None: all)."""
     query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if within is not None:
+        query = query.where(Job.project_id.in_(within))
     if project_id is not None:
         query = query.where(Job.project_id == project_id)
     if status:
@@ -162,9 +169,10 @@ def list_jobs(
     return list(session.scalars(query))
 
 
-def launch_choices(*, session: Session) -> list:
-    """Every dataset version a job may train on, with its project's name, for the launch form."""
-    return session.execute(
+def launch_choices(*, session: Session, within: Collection[int] | None = None) -> list:
+    """Every dataset version a job may train on (in the projects ``within``; None: all), with
+    its project's name, for the launch form."""
+    query = (
         select(
             DatasetVersion.id,
             DatasetVersion.name,
@@ -174,11 +182,19 @@ def launch_choices(*, session: Session) -> list:
         )
         .join(Project, Project.id == DatasetVersion.project_id)
         .order_by(Project.name, DatasetVersion.id.desc())
-    ).all()
+    )
+    if within is not None:
+        query = query.where(DatasetVersion.project_id.in_(within))
+    return session.execute(query).all()
 
 
-def find_version(*, session: Session, version_id: int) -> DatasetVersion | None:
-    return session.get(DatasetVersion, version_id)
+def find_version(
+    *, session: Session, version_id: int, within: Collection[int] | None = None
+) -> DatasetVersion | None:
+    version = session.get(DatasetVersion, version_id)
+    if version is None or within is not None and version.project_id not in within:
+        return None
+    return version
 
 
 def version_names(*, session: Session, ids: set[int]) -> dict[int, str]:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import Annotator
+from app.auth.deps import ProjectAnnotator
 from app.db import DbSession
 from app.items import service as items
 from app.items.schemas import ItemOut, LabelIn
@@ -32,7 +32,7 @@ class LabelOut(BaseModel):
 @router.get(
     "/projects/{project_id}/labeling/next", response_model=ItemOut | None, name="api_label_next"
 )
-def next_to_label(project_id: PathId, session: DbSession, user: Annotator):
+def next_to_label(project_id: PathId, session: DbSession, user: ProjectAnnotator):
     """The next item this caller should label, or null when none is left."""
     project = projects.get_project(session=session, project_id=project_id)
     return service.next_item(session=session, project=project, annotator=user)
@@ -41,7 +41,7 @@ def next_to_label(project_id: PathId, session: DbSession, user: Annotator):
 @router.post(
     "/items/{item_id}/labels", response_model=LabelOut, status_code=201, name="api_label_create"
 )
-def label_item(item_id: PathId, body: LabelIn, session: DbSession, user: Annotator):
+def label_item(item_id: PathId, body: LabelIn, session: DbSession, user: ProjectAnnotator):
     """Save the caller's labels on an item."""
     item = items.get_item(session=session, item_id=item_id)
     project = projects.get_project(session=session, project_id=item.project_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 
-from app.auth.deps import Annotator, Reviewer
+from app.auth.deps import ProjectAnnotator, ProjectReviewer
 from app.core import prompts
 from app.core.kinds import ItemContent
 from app.db import DbSession
@@ -43,7 +43,7 @@ def _page(request, session, project, user, *, item, form=None, errors=None, stat
 
 
 @router.get("/projects/{project_id}/label", name="label_next")
-def label_next(request: Request, session: DbSession, user: Annotator, project_id: int):
+def label_next(request: Request, session: DbSession, user: ProjectAnnotator, project_id: int):
     """The next item this annotator should label."""
     project = projects.get_project(session=session, project_id=project_id)
     item = service.next_item(session=session, project=project, annotator=user)
@@ -54,7 +54,7 @@ def label_next(request: Request, session: DbSession, user: Annotator, project_id
 def label_submit(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     project_id: int,
     item_id: int,
     kind: Annotated[str, Form()] = "",
@@ -101,7 +101,7 @@ def label_submit(
 
 
 @router.get("/projects/{project_id}/agreement", name="agreement")
-def agreement_page(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def agreement_page(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """Cohen's kappa per annotator pair and Krippendorff's alpha, per field."""
     project = projects.get_project(session=session, project_id=project_id)
     results, summary = service.project_agreement(session=session, project=project)

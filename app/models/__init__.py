@@ -15,9 +15,12 @@ from app.models.content import (
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
+from app.models.members import Assignment, AssignmentTask, ProjectMember, ProjectRole
 
 __all__ = [
     "ApiToken",
+    "Assignment",
+    "AssignmentTask",
     "AuditEvent",
     "Base",
     "DatasetVersion",
@@ -35,6 +38,8 @@ __all__ = [
     "LoginFailure",
     "NearDupKey",
     "Project",
+    "ProjectMember",
+    "ProjectRole",
     "Review",
     "Role",
     "SearchTerm",

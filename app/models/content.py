@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,8 @@ class Project(TimestampMixin, Base):
     approvals_needed: Mapped[int] = mapped_column(default=1)
     labeling_overlap: Mapped[int] = mapped_column(default=1)
     blind_mode: Mapped[bool] = mapped_column(default=False)
+    # Whether annotators see each other's drafts; otherwise a draft is its author's alone.
+    drafts_shared: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     version: Mapped[int] = mapped_column(default=1)
 

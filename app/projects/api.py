@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.apidoc import ERRORS
 from app.auth.deps import Admin, Annotator
 from app.db import DbSession
+from app.members import access as members
 from app.projects import service
 from app.projects.service import ProjectInput
 
@@ -36,8 +37,8 @@ class ProjectOut(BaseModel):
 
 @router.get("/projects", response_model=list[ProjectOut], name="api_projects")
 def list_projects(session: DbSession, user: Annotator):
-    """All projects."""
-    return service.list_projects(session=session)
+    """The projects the caller is a member of (every project, for an admin)."""
+    return service.list_projects(session=session, within=members.project_ids(session, user=user))
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=201, name="api_projects_create")

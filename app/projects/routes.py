@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.auth.deps import Admin, Annotator
+from app.auth.deps import Admin, Annotator, ProjectAnnotator, ProjectManager
 from app.db import DbSession
 from app.errors import Conflict
 from app.i18n import N_
 from app.items import repository
 from app.markdown import render_markdown
+from app.members import access as members
 from app.projects import service
 from app.projects.forms import ProjectForm, saved_values
 from app.projects.service import ProjectInput
@@ -33,14 +34,20 @@ def _form_page(request, *, project=None, form=None, errors=None, error=None, sta
 @router.get("/", name="home")
 def home(request: Request, session: DbSession, user: Annotator) -> Response:
     """The start page: projects and what this role can do next."""
-    return render(request, "home.html", {"projects": service.list_projects(session=session)})
+    within = members.project_ids(session, user=user)
+    return render(
+        request, "home.html", {"projects": service.list_projects(session=session, within=within)}
+    )
 
 
 @router.get("/projects", name="projects")
 def list_projects(request: Request, session: DbSession, user: Annotator) -> Response:
-    """All projects."""
+    """The projects the caller is a member of (every project, for an admin)."""
+    within = members.project_ids(session, user=user)
     return render(
-        request, "projects/list.html", {"projects": service.list_projects(session=session)}
+        request,
+        "projects/list.html",
+        {"projects": service.list_projects(session=session, within=within)},
     )
 
 
@@ -74,7 +81,7 @@ def create_project(
 
 @router.get("/projects/{project_id}", name="project")
 def project_detail(
-    request: Request, session: DbSession, user: Annotator, project_id: int
+    request: Request, session: DbSession, user: ProjectAnnotator, project_id: int
 ) -> Response:
     """A project's guidelines, schema and item counts."""
     project = service.get_project(session=session, project_id=project_id)
@@ -95,7 +102,7 @@ def project_detail(
 
 @router.get("/projects/{project_id}/guidelines/{version}", name="project_guidelines")
 def guideline_version(
-    request: Request, session: DbSession, user: Annotator, project_id: int, version: int
+    request: Request, session: DbSession, user: ProjectAnnotator, project_id: int, version: int
 ) -> Response:
     """One past version of the guidelines, as items written under it saw them."""
     project = service.get_project(session=session, project_id=project_id)
@@ -108,7 +115,9 @@ def guideline_version(
 
 
 @router.get("/projects/{project_id}/edit", name="project_edit")
-def edit_project(request: Request, session: DbSession, user: Admin, project_id: int) -> Response:
+def edit_project(
+    request: Request, session: DbSession, user: ProjectManager, project_id: int
+) -> Response:
     """The form for a project's settings and guidelines."""
     project = service.get_project(session=session, project_id=project_id)
     return _form_page(request, project=project, form=saved_values(project))
@@ -118,7 +127,7 @@ def edit_project(request: Request, session: DbSession, user: Admin, project_id: 
 def update_project(
     request: Request,
     session: DbSession,
-    user: Admin,
+    user: ProjectManager,
     project_id: int,
     version: Annotated[int, Form()],
     form: Annotated[ProjectForm, Form()],

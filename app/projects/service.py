@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -161,8 +163,12 @@ def get_project(*, session: Session, project_id: int) -> Project:
     return project
 
 
-def list_projects(*, session: Session) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.name)))
+def list_projects(*, session: Session, within: Collection[int] | None = None) -> list[Project]:
+    """Projects by name; only those ``within`` (None: all)."""
+    query = select(Project).order_by(Project.name)
+    if within is not None:
+        query = query.where(Project.id.in_(within))
+    return list(session.scalars(query))
 
 
 def guideline_versions(*, session: Session, project_id: int) -> list[GuidelineVersion]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.apidoc import ERRORS, PathId, QueryId
-from app.auth.deps import Reviewer
+from app.auth.deps import ProjectReviewer
 from app.db import DbSession
 from app.items.schemas import ItemOut
 from app.reviews import service
@@ -50,13 +50,13 @@ class ReviewOut(BaseModel):
 
 
 @router.post("/items/{item_id}/review", response_model=ReviewOut, name="api_review")
-def decide(item_id: PathId, body: DecisionIn, session: DbSession, user: Reviewer):
+def decide(item_id: PathId, body: DecisionIn, session: DbSession, user: ProjectReviewer):
     """Approve, reject or request changes on the version you reviewed."""
     return service.decide(session=session, item_id=item_id, reviewer=user, **body.model_dump())
 
 
 @router.post("/items/{item_id}/reopen", response_model=ItemOut, name="api_reopen")
-def reopen(item_id: PathId, body: ReopenIn, session: DbSession, user: Reviewer):
+def reopen(item_id: PathId, body: ReopenIn, session: DbSession, user: ProjectReviewer):
     """Move an approved item back to submitted, with a reason."""
     return service.reopen(session=session, item_id=item_id, actor=user, **body.model_dump())
 
@@ -67,7 +67,7 @@ def reopen(item_id: PathId, body: ReopenIn, session: DbSession, user: Reviewer):
 def claim_next(
     project_id: PathId,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     kind: str | None = None,
     domain: str | None = None,
     author_id: QueryId = None,

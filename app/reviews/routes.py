@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from app.auth.deps import Annotator, Reviewer
+from app.auth.deps import Annotator, ProjectReviewer
 from app.core import status as machine
 from app.db import DbSession
 from app.errors import Conflict, Forbidden
@@ -37,7 +37,7 @@ def _filter(project_id: int, params) -> QueueFilter:
 
 
 @router.get("/projects/{project_id}/review", name="review_queue")
-def review_queue(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def review_queue(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """The review queue: filters and a start button."""
     project = projects.get_project(session=session, project_id=project_id)
     overview = screen.queue_overview(session=session, project=project)
@@ -71,7 +71,7 @@ def _go_next(request: Request, session, user, project_id: int, params, after=Non
 
 
 @router.post("/projects/{project_id}/review/next", name="review_next")
-def review_next(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def review_next(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """Lease the next item for this reviewer and open it."""
     projects.get_project(session=session, project_id=project_id)
     return _go_next(request, session, user, project_id, request.query_params)
@@ -108,7 +108,7 @@ def _review_page(request, session, user, item_id: int, *, error=None, status: in
 
 
 @router.get("/items/{item_id}/review", name="review_item")
-def review_item(request: Request, session: DbSession, user: Reviewer, item_id: int):
+def review_item(request: Request, session: DbSession, user: ProjectReviewer, item_id: int):
     """The item as the model will see it, with everything a reviewer needs to decide."""
     return _review_page(request, session, user, item_id)
 
@@ -117,7 +117,7 @@ def review_item(request: Request, session: DbSession, user: Reviewer, item_id: i
 def review_decide(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     item_id: int,
     decision: Annotated[str, Form(pattern="^(approve|reject|request_changes)$")],
     version: Annotated[int, Form()],
@@ -144,7 +144,7 @@ def review_decide(
 
 
 @router.post("/items/{item_id}/skip", name="review_skip")
-def review_skip(request: Request, session: DbSession, user: Reviewer, item_id: int):
+def review_skip(request: Request, session: DbSession, user: ProjectReviewer, item_id: int):
     """Give the item back to the queue and open the one after it."""
     item = items.get_item(session=session, item_id=item_id)
     service.release(session=session, item_id=item_id, reviewer=user)
@@ -156,7 +156,7 @@ def review_skip(request: Request, session: DbSession, user: Reviewer, item_id: i
 def review_reopen(
     request: Request,
     session: DbSession,
-    user: Reviewer,
+    user: ProjectReviewer,
     item_id: int,
     reason: Annotated[str, Form(max_length=40)],
     comment: Annotated[str, Form(max_length=5000)] = "",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 
-from app.auth.deps import Annotator
+from app.auth.deps import ProjectAnnotator
 from app.db import DbSession
 from app.i18n import N_
 from app.items import service as items
@@ -21,7 +21,7 @@ router = APIRouter()
 def history(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     item_id: int,
     a: Annotated[int | None, Query(ge=1)] = None,
     b: Annotated[int | None, Query(ge=1)] = None,
@@ -48,7 +48,7 @@ def history(
 def restore(
     request: Request,
     session: DbSession,
-    user: Annotator,
+    user: ProjectAnnotator,
     item_id: int,
     version: Annotated[int, Form(ge=1)],
     current: Annotated[int, Form(ge=1)],

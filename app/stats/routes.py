@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.auth.deps import Reviewer
+from app.auth.deps import ProjectReviewer
 from app.core.status import REASONS
 from app.datasets import statistics
 from app.db import DbSession
@@ -16,7 +16,7 @@ router = APIRouter()
 
 
 @router.get("/projects/{project_id}/stats", name="project_stats")
-def project_stats(request: Request, session: DbSession, user: Reviewer, project_id: int):
+def project_stats(request: Request, session: DbSession, user: ProjectReviewer, project_id: int):
     """Charts and tables of how work flows through the project."""
     project = projects.get_project(session=session, project_id=project_id)
     return render(

@@ -1,0 +1,121 @@
+"""Which project a request is about, and what the caller's role in it is.
+
+A project-scoped route names its project through one path parameter: the project itself, or
+an item, dataset version, job or import inside it. A caller who is not a member learns
+nothing, not even that the project exists: every such lookup answers "not found", as a
+missing id does. Global admins act as managers in every project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.i18n import N_
+from app.models import (
+    DatasetVersion,
+    ImportJob,
+    Item,
+    Job,
+    Project,
+    ProjectMember,
+    ProjectRole,
+    User,
+)
+
+# Path parameter → the table whose ``project_id`` (or own id, for projects) places it.
+SCOPES: dict[str, type] = {
+    "project_id": Project,
+    "item_id": Item,
+    "version_id": DatasetVersion,
+    "job_id": Job,
+    "import_id": ImportJob,
+}
+NOT_FOUND = N_("Not found.")
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The caller's standing in the project a request is about."""
+
+    user_id: int
+    project_id: int
+    role: ProjectRole
+    is_admin: bool
+
+    def at_least(self, role: ProjectRole | str) -> bool:
+        return self.role.rank >= ProjectRole(role).rank
+
+
+def project_of(session: Session, params: Mapping[str, object]) -> int:
+    """The one project every scoped path parameter points into; NotFound when one is
+    missing or two disagree (an item of another project under this project's path)."""
+    found: set[int] = set()
+    for name, table in SCOPES.items():
+        if name not in params:
+            continue
+        try:
+            key = int(str(params[name]))
+        except ValueError:
+            raise NotFound(NOT_FOUND) from None
+        column = table.id if table is Project else table.project_id
+        project_id = session.scalar(select(column).where(table.id == key))
+        if project_id is None:
+            raise NotFound(NOT_FOUND)
+        found.add(project_id)
+    if len(found) != 1:
+        raise NotFound(NOT_FOUND)
+    return found.pop()
+
+
+def role_in(session: Session, *, user: User, project_id: int) -> ProjectRole | None:
+    """The user's role in the project: manager for an admin, None for a non-member."""
+    if user.role == "admin":
+        return ProjectRole.manager
+    role = session.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == user.id
+        )
+    )
+    return ProjectRole(role) if role else None
+
+
+def membership(session: Session, *, user: User, project_id: int) -> Membership:
+    """The caller's membership, or NotFound for someone outside the project."""
+    role = role_in(session, user=user, project_id=project_id)
+    if role is None:
+        raise NotFound(NOT_FOUND)
+    return Membership(
+        user_id=user.id, project_id=project_id, role=role, is_admin=user.role == "admin"
+    )
+
+
+def project_ids(
+    session: Session, *, user: User, at_least: ProjectRole | str = ProjectRole.annotator
+) -> set[int] | None:
+    """The projects where the user holds at least this role; None means all (an admin)."""
+    if user.role == "admin":
+        return None
+    wanted = [r.value for r in ProjectRole if r.rank >= ProjectRole(at_least).rank]
+    return set(
+        session.scalars(
+            select(ProjectMember.project_id).where(
+                ProjectMember.user_id == user.id, ProjectMember.role.in_(wanted)
+            )
+        )
+    )
+
+
+def visible(ids: Iterable[int], allowed: set[int] | None) -> list[int]:
+    """The ids among ``ids`` inside ``allowed`` (None: all)."""
+    return [i for i in ids if allowed is None or i in allowed]
+
+
+def manages_any(session: Session, *, user: User) -> bool:
+    """Whether the user manages at least one project (admins manage all)."""
+    found = project_ids(session, user=user, at_least=ProjectRole.manager)
+    return found is None or bool(found)
