@@ -25,8 +25,8 @@ PLUMBING = {
 }  # fmt: skip
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
-    "audit", "tokens", "members", "auth", "users", "projects", "items", "assignments", "revisions", "labeling",
-    "reviews", "imports", "datasets", "jobs", "stats", "ops", "demo",
+    "audit", "tokens", "members", "auth", "users", "projects", "items", "assignments",
+    "revisions", "labeling", "reviews", "imports", "datasets", "jobs", "stats", "ops", "demo",
 ]  # fmt: skip
 # What assembles the application: free to import everything.
 ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits"}
