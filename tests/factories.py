@@ -6,7 +6,8 @@ import itertools
 
 from sqlalchemy.orm import Session
 
-from app.models import User
+from app.members import service as members
+from app.models import Project, ProjectRole, User
 from app.tokens import service as tokens
 from app.users import service as users
 
@@ -27,3 +28,16 @@ def make_token(session: Session, *, scope: str = "worker", owner: User | None = 
     return tokens.create_token(
         session=session, name=f"token-{next(_seq)}", scope=scope, owner=owner, actor=None
     ).raw
+
+
+def join(session: Session, project: Project, *people: User, role: str | None = None) -> None:
+    """Make each person a member of ``project``: in ``role``, or in the project role that
+    matches their global role (as an upgrade does for existing users)."""
+    for person in people:
+        members.add_member(
+            session=session,
+            project=project,
+            user=person,
+            role=role or ProjectRole.for_global_role(person.role),
+            actor=None,
+        )
