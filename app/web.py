@@ -107,6 +107,8 @@ def render(
     ctx = {
         "request": request,
         "user": getattr(state, "user", None),
+        # The caller's standing in the project the page is about (app.members.access), if any.
+        "member": getattr(state, "membership", None),
         "csrf_token": getattr(state, "csrf_token", ""),
         "locale": locale,
         "layout": "_fragment.html" if wants_fragment(request) else "layout.html",

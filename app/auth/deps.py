@@ -250,6 +250,7 @@ def project_membership(
     user = _allowed("annotator", principal)
     project_id = members.project_of(session, request.path_params)
     found = members.membership(session, user=user, project_id=project_id)
+    members.check_item(session, found, request.path_params)
     request.state.membership = found
     return found
 

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.apidoc import ERRORS, PathId, QueryId
-from app.auth.deps import ProjectAnnotator
+from app.auth.deps import Member, ProjectAnnotator
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.items import repository, service
 from app.items.lengths import ContentLimits
 from app.items.schemas import ItemIn, ItemOut, ItemPage
+from app.members import access as members
 from app.projects import service as projects
 
 router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
@@ -25,6 +26,7 @@ def list_items(
     project_id: PathId,
     session: DbSession,
     user: ProjectAnnotator,
+    member: Member,
     q: Annotated[str, Query(max_length=200)] = "",
     kind: str | None = None,
     status: str | None = None,
@@ -54,6 +56,7 @@ def list_items(
         created_to=created_to,
         q=q,
         sort=sort,
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
     )
     rows, next_cursor = repository.page(session, f, cursor=cursor, limit=limit)
     return ItemPage(

@@ -35,10 +35,15 @@ class ItemFilter:
     q: str = ""
     sort: str = "newest"
     item_ids: tuple[int, ...] = field(default_factory=tuple)
+    # Whose drafts may be listed: only this person's (an annotator in a project that keeps
+    # drafts private), or everyone's when None.
+    drafts_of: int | None = None
 
 
 def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     query = query.where(Item.project_id == f.project_id)
+    if f.drafts_of is not None:
+        query = query.where(or_(Item.status != ItemStatus.draft, Item.author_id == f.drafts_of))
     for column, value in (
         (Item.kind, f.kind),
         (Item.domain, f.domain),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.datastructures import FormData
 
 from app import i18n
-from app.auth.deps import Annotator, ProjectAnnotator
+from app.auth.deps import Annotator, Member, ProjectAnnotator
 from app.core import constraints as registry
 from app.core import status as machine
 from app.db import DbSession
@@ -18,6 +18,7 @@ from app.i18n import N_
 from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits
+from app.members import access as members
 from app.models import Item, Project
 from app.projects import service as projects
 from app.web import form_rejection, in_reader_language, is_htmx, redirect, render, toast_trigger
@@ -240,6 +241,7 @@ def list_items(
     request: Request,
     session: DbSession,
     user: ProjectAnnotator,
+    member: Member,
     project_id: int,
     q: Annotated[str, Query(max_length=200)] = "",
     kind: Annotated[str | None, Query(pattern="^(task|constraint|example)?$")] = None,
@@ -269,6 +271,7 @@ def list_items(
         created_to=created_to,
         q=q,
         sort=sort,
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
     )
     rows, next_cursor = repository.page(session, f, cursor=cursor)
     context = {"project": project, "items": rows, "next_cursor": next_cursor, "f": f}
@@ -287,6 +290,7 @@ def clean_items(
     request: Request,
     session: DbSession,
     user: ProjectAnnotator,
+    member: Member,
     project_id: int,
     item_ids: Annotated[list[int] | None, Form()] = None,
     rules: Annotated[list[str] | None, Form()] = None,
@@ -294,6 +298,12 @@ def clean_items(
 ):
     """Preview every change the chosen cleaning rules make, then apply them on confirm."""
     project = projects.get_project(session=session, project_id=project_id)
+    item_ids = service.visible_ids(
+        session=session,
+        project_id=project_id,
+        item_ids=item_ids or [],
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
+    )
     if not item_ids or not rules:
         raise InvalidInput(N_("Select items and at least one cleaning rule."))
     try:
@@ -326,14 +336,20 @@ def bulk_action(
     request: Request,
     session: DbSession,
     user: ProjectAnnotator,
+    member: Member,
     project_id: int,
     action: Annotated[str, Form(pattern="^(submit|tag|delete)$")],
     item_ids: Annotated[list[int] | None, Form()] = None,
     tag: Annotated[str, Form(max_length=100)] = "",
 ):
     """Tag, submit or delete (drafts only) the selected items."""
-    projects.get_project(session=session, project_id=project_id)
-    ids = item_ids or []
+    project = projects.get_project(session=session, project_id=project_id)
+    ids = service.visible_ids(
+        session=session,
+        project_id=project_id,
+        item_ids=item_ids or [],
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
+    )
     if not ids:
         raise InvalidInput(N_("Select at least one item."))
     if action == "submit":

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, object_session
 
 from app.audit import service as audit
 from app.core import constraints as registry
@@ -18,7 +18,8 @@ from app.i18n import N_
 from app.items import indexing
 from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
-from app.models import Item, ItemRevision, Project, Role, User
+from app.members import access as members
+from app.models import Item, ItemRevision, Project, ProjectRole, User
 from app.models.base import utcnow
 
 META_FIELDS = ("domain", "difficulty", "tags")
@@ -150,7 +151,12 @@ def create_item(
 
 
 def can_edit(user: User, item: Item) -> bool:
-    return item.author_id == user.id or Role(user.role).rank >= Role.reviewer.rank
+    """Its author, and the project's reviewers and managers, may change an item."""
+    if item.author_id == user.id:
+        return True
+    session = object_session(item)
+    role = members.role_in(session, user=user, project_id=item.project_id) if session else None
+    return role is not None and role.rank >= ProjectRole.reviewer.rank
 
 
 def get_item(*, session: Session, item_id: int) -> Item:
@@ -255,6 +261,25 @@ def revision(*, session: Session, item_id: int, version: int) -> ItemRevision | 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(field, before, after) for each field that differs: what changed underneath."""
     return [(k, old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)]
+
+
+def visible_ids(
+    *, session: Session, project_id: int, item_ids: list[int], drafts_of: int | None
+) -> list[int]:
+    """The chosen ids of this project that the chooser may see (others' private drafts drop
+    out, as if they were not there), in the order given."""
+    if drafts_of is None or not item_ids:
+        return item_ids
+    seen = set(
+        session.scalars(
+            select(Item.id).where(
+                Item.project_id == project_id,
+                Item.id.in_(item_ids),
+                or_(Item.status != "draft", Item.author_id == drafts_of),
+            )
+        )
+    )
+    return [i for i in item_ids if i in seen]
 
 
 def _selected(session: Session, project_id: int, item_ids: list[int]):

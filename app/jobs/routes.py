@@ -54,6 +54,7 @@ def job_list(
             ),
             "projects": projects.list_projects(session=session, within=within),
             "statuses": STATUSES,
+            "can_launch": members.manages_any(session, user=user),
             "filters": {"project_id": project_id or "", "status": status, "q": q},
         },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
@@ -36,6 +36,7 @@ SCOPES: dict[str, type] = {
     "import_id": ImportJob,
 }
 NOT_FOUND = N_("Not found.")
+_ROLES = "members.roles"  # session.info key: (user id, project id) → role looked up
 
 
 @dataclass(frozen=True)
@@ -73,15 +74,26 @@ def project_of(session: Session, params: Mapping[str, object]) -> int:
 
 
 def role_in(session: Session, *, user: User, project_id: int) -> ProjectRole | None:
-    """The user's role in the project: manager for an admin, None for a non-member."""
+    """The user's role in the project: manager for an admin, None for a non-member. Looked up
+    once per unit of work (a bulk action asks for every item it touches)."""
     if user.role == "admin":
         return ProjectRole.manager
-    role = session.scalar(
-        select(ProjectMember.role).where(
-            ProjectMember.project_id == project_id, ProjectMember.user_id == user.id
+    known = session.info.setdefault(_ROLES, {})
+    key = (user.id, project_id)
+    if key not in known:
+        known[key] = session.scalar(
+            select(ProjectMember.role).where(
+                ProjectMember.project_id == project_id, ProjectMember.user_id == user.id
+            )
         )
-    )
-    return ProjectRole(role) if role else None
+    return ProjectRole(known[key]) if known[key] else None
+
+
+@event.listens_for(Session, "after_transaction_end")
+def forget(session: Session, *_transaction: object) -> None:
+    """Drop the roles looked up so far: after a membership changes, and when a transaction
+    ends (the next one may see other changes)."""
+    session.info.pop(_ROLES, None)
 
 
 def membership(session: Session, *, user: User, project_id: int) -> Membership:
@@ -92,6 +104,28 @@ def membership(session: Session, *, user: User, project_id: int) -> Membership:
     return Membership(
         user_id=user.id, project_id=project_id, role=role, is_admin=user.role == "admin"
     )
+
+
+def drafts_of(*, found: Membership, drafts_shared: bool) -> int | None:
+    """Whose drafts this member may see: only their own (an annotator in a project that keeps
+    drafts private), or everyone's (None)."""
+    if drafts_shared or found.at_least(ProjectRole.reviewer):
+        return None
+    return found.user_id
+
+
+def check_item(session: Session, found: Membership, params: Mapping[str, object]) -> None:
+    """A draft of someone else's, kept private from this member, is as good as missing."""
+    if "item_id" not in params or found.at_least(ProjectRole.reviewer):
+        return
+    row = session.execute(
+        select(Item.status, Item.author_id, Project.drafts_shared)
+        .join(Project, Project.id == Item.project_id)
+        .where(Item.id == int(str(params["item_id"])))
+    ).one()
+    owner = drafts_of(found=found, drafts_shared=row.drafts_shared)
+    if row.status == "draft" and owner is not None and row.author_id != owner:
+        raise NotFound(NOT_FOUND)
 
 
 def project_ids(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
+from app.members import access
 from app.models import Assignment, Item, Label, Project, ProjectMember, ProjectRole, User
 
 ROLES = tuple(r.value for r in ProjectRole)
@@ -82,6 +84,7 @@ def add_member(
     member = ProjectMember(project_id=project.id, user_id=user.id, role=role, quota=quota)
     session.add(member)
     session.flush()
+    access.forget(session)
     audit.record(
         session,
         actor=actor,
@@ -114,6 +117,7 @@ def change_member(
     member.role = role
     member.quota = quota
     session.flush()
+    access.forget(session)
     audit.record(
         session,
         actor=actor,
@@ -137,6 +141,7 @@ def remove_member(*, session: Session, project_id: int, user_id: int, actor: Use
     ).rowcount
     session.delete(member)
     session.flush()
+    access.forget(session)
     audit.record(
         session,
         actor=actor,
@@ -186,3 +191,101 @@ def non_members(*, session: Session, project_id: int) -> Sequence[User]:
     return session.scalars(
         select(User).where(User.is_active, User.id.not_in(inside)).order_by(User.email)
     ).all()
+
+
+def member_row(*, session: Session, project_id: int, user_id: int) -> MemberRow:
+    """One member with their contribution counts; NotFound for someone outside the project."""
+    for row in list_members(session=session, project_id=project_id):
+        if row.user.id == user_id:
+            return row
+    raise NotFound(N_("This person is not a member of the project."))
+
+
+def update_member(
+    *,
+    session: Session,
+    project_id: int,
+    user_id: int,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+    actor: User,
+) -> ProjectMember:
+    """Change only what ``changes`` names (``role``, ``quota``; a quota of None removes it)."""
+    member, _ = _member(session, project_id=project_id, user_id=user_id)
+    return change_member(
+        session=session,
+        project_id=project_id,
+        user_id=user_id,
+        role=changes.get("role", member.role),
+        quota=changes.get("quota", member.quota),
+        expected_version=expected_version,
+        actor=actor,
+    )
+
+
+def _typed_quota(text: str, errors: dict[str, str]) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdecimal() or len(text) > 7 or not 1 <= int(text) <= MAX_QUOTA:
+        errors["quota"] = N_("Leave empty, or a whole number from 1 to 1,000,000.")
+        return None
+    return int(text)
+
+
+def _typed_role(role: str, errors: dict[str, str]) -> str:
+    if role not in ROLES:
+        errors["role"] = N_("Choose annotator, reviewer or manager.")
+    return role
+
+
+def _refuse(errors: dict[str, str]) -> None:
+    if errors:
+        raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
+
+
+def add_from_form(
+    *, session: Session, project: Project, user_id: str, role: str, quota: str, actor: User
+) -> tuple[ProjectMember, User]:
+    """Add the person chosen in the members form; an empty role means the one matching their
+    global role. Every field's problem is reported at once."""
+    errors: dict[str, str] = {}
+    user = session.get(User, int(user_id)) if user_id.isdecimal() and len(user_id) < 10 else None
+    if user is None or not user.is_active:
+        errors["user_id"] = N_("Choose a person from the list.")
+    if role:
+        _typed_role(role, errors)
+    typed_quota = _typed_quota(quota, errors)
+    _refuse(errors)
+    assert user is not None
+    role = role or ProjectRole.for_global_role(user.role).value
+    member = add_member(
+        session=session, project=project, user=user, role=role, actor=actor, quota=typed_quota
+    )
+    return member, user
+
+
+def change_from_form(
+    *,
+    session: Session,
+    project_id: int,
+    user_id: int,
+    role: str,
+    quota: str,
+    expected_version: int | None,
+    actor: User,
+) -> ProjectMember:
+    """Change a member from the members table's row form (the quota as typed)."""
+    errors: dict[str, str] = {}
+    _typed_role(role, errors)
+    typed_quota = _typed_quota(quota, errors)
+    _refuse(errors)
+    return change_member(
+        session=session,
+        project_id=project_id,
+        user_id=user_id,
+        role=role,
+        quota=typed_quota,
+        expected_version=expected_version,
+        actor=actor,
+    )

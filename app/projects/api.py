@@ -32,6 +32,7 @@ class ProjectOut(BaseModel):
     approvals_needed: int
     labeling_overlap: int
     blind_mode: bool
+    drafts_shared: bool
     version: int
 
 

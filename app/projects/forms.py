@@ -21,6 +21,7 @@ class ProjectForm(BaseModel):
     approvals_needed: int = 1
     labeling_overlap: int = 1
     blind_mode: bool = False
+    drafts_shared: bool = False
 
     def as_input(self) -> ProjectInput:
         """What the service takes, with the typed lists split."""
@@ -34,6 +35,7 @@ class ProjectForm(BaseModel):
             approvals_needed=self.approvals_needed,
             labeling_overlap=self.labeling_overlap,
             blind_mode=self.blind_mode,
+            drafts_shared=self.drafts_shared,
         )
 
 
@@ -49,4 +51,5 @@ def saved_values(project: Project) -> ProjectInput:
         approvals_needed=project.approvals_needed,
         labeling_overlap=project.labeling_overlap,
         blind_mode=project.blind_mode,
+        drafts_shared=project.drafts_shared,
     )

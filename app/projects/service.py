@@ -29,6 +29,7 @@ class ProjectInput(BaseModel):
     approvals_needed: int = 1
     labeling_overlap: int = 1
     blind_mode: bool = False
+    drafts_shared: bool = False
 
 
 def split_list(text: str) -> list[str]:
@@ -68,6 +69,7 @@ def _snapshot(project: Project) -> dict:
         "approvals_needed": project.approvals_needed,
         "labeling_overlap": project.labeling_overlap,
         "blind_mode": project.blind_mode,
+        "drafts_shared": project.drafts_shared,
     }
 
 
@@ -86,6 +88,7 @@ def _apply(project: Project, data: ProjectInput) -> None:
     project.approvals_needed = data.approvals_needed
     project.labeling_overlap = data.labeling_overlap
     project.blind_mode = data.blind_mode
+    project.drafts_shared = data.drafts_shared
 
 
 def create_project(*, session: Session, data: ProjectInput, actor: User) -> Project:

@@ -13,6 +13,7 @@ from app.db import DbSession
 from app.errors import Conflict, Forbidden
 from app.i18n import N_
 from app.items import service as items
+from app.members import access as members
 from app.projects import service as projects
 from app.reviews import screen, service
 from app.reviews.service import QueueFilter
@@ -176,5 +177,10 @@ def inbox(request: Request, session: DbSession, user: Annotator):
     return render(
         request,
         "reviews/inbox.html",
-        {"entries": service.inbox(session=session, author=user), "reasons": machine.REASONS},
+        {
+            "entries": service.inbox(
+                session=session, author=user, within=members.project_ids(session, user=user)
+            ),
+            "reasons": machine.REASONS,
+        },
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Text, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.assignments import service as assignments
 from app.audit import service as audit
 from app.core import links
 from app.core import status as machine
@@ -15,7 +17,8 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.items import repository as item_queries
 from app.locking import locked
-from app.models import Item, Project, Review, Role, User
+from app.members import access as members
+from app.models import Item, Project, ProjectRole, Review, User
 from app.models.base import utcnow
 from app.reviews import independence
 
@@ -44,9 +47,18 @@ def _locked_item(session: Session, item_id: int) -> Item:
     return item
 
 
-def _require_reviewer(user: User) -> None:
-    if Role(user.role).rank < Role.reviewer.rank:
-        raise Forbidden(N_("Only reviewers and admins review items."))
+def _require_reviewer(session: Session, user: User, *, project_id: int) -> None:
+    """Reviewing takes the reviewer (or manager) role in the item's project."""
+    role = members.role_in(session, user=user, project_id=project_id)
+    if role is None or role.rank < ProjectRole.reviewer.rank:
+        raise Forbidden(N_("Only the project's reviewers and managers review items."))
+
+
+def _project_of_item(session: Session, item_id: int) -> int:
+    project_id = session.scalar(select(Item.project_id).where(Item.id == item_id))
+    if project_id is None:
+        raise NotFound(N_("No item with id %(id)s."), id=item_id)
+    return project_id
 
 
 def decide(
@@ -67,7 +79,7 @@ def decide(
     request by either wins. Nobody decides on content they saved, or approves an item they
     changed since its last approval (app.reviews.independence).
     """
-    _require_reviewer(reviewer)
+    _require_reviewer(session, reviewer, project_id=_project_of_item(session, item_id))
     if decision not in DECISIONS:
         raise InvalidInput(N_("Unknown decision."), errors={"decision": N_("Invalid.")})
     if reason is not None and reason not in machine.REASONS:
@@ -177,7 +189,7 @@ def reopen(
 ) -> Item:
     """Move an approved item back to submitted for a new review round. ``link`` (what flagged
     it) is a path inside the app or an outside http(s) address (see app.core.links)."""
-    _require_reviewer(actor)
+    _require_reviewer(session, actor, project_id=_project_of_item(session, item_id))
     if reason not in machine.REASONS:
         raise InvalidInput(N_("Choose a reason from the list."), errors={"reason": N_("Invalid.")})
     try:
@@ -258,7 +270,7 @@ def claim_next(
     has locked. `after` (the item the reviewer skips) serves the next one in that order,
     wrapping round to the start of the queue at its end.
     """
-    _require_reviewer(reviewer)
+    _require_reviewer(session, reviewer, project_id=f.project_id)
     now = utcnow()
     free = (Item.lease_until.is_(None)) | (Item.lease_until < now) | (Item.lease_by == reviewer.id)
     decided = exists().where(
@@ -275,6 +287,7 @@ def claim_next(
             ~decided,
             (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
             ~independence.wrote_current_content(reviewer),
+            assignments.offered_for_review(reviewer.id),
         )
         .order_by(_rank(reviewer).desc(), round_began, Item.id)
         .limit(1)
@@ -362,11 +375,17 @@ def author_record(*, session: Session, author_id: int | None, limit: int = 50) -
     return {decision: n for decision, n in rows}
 
 
-def inbox(*, session: Session, author: User) -> list[tuple[Item, Review | None]]:
-    """Items sent back to this author, with the reviewer's latest comment."""
-    items = session.scalars(
+def inbox(
+    *, session: Session, author: User, within: Collection[int] | None = None
+) -> list[tuple[Item, Review | None]]:
+    """Items sent back to this author, with the reviewer's latest comment; only in the
+    projects ``within`` (None: all)."""
+    query = (
         select(Item)
         .where(Item.author_id == author.id, Item.status == "changes_requested")
         .order_by(Item.updated_at.desc())
-    ).all()
+    )
+    if within is not None:
+        query = query.where(Item.project_id.in_(within))
+    items = session.scalars(query).all()
     return [(item, item_queries.latest_change_request(session, item.id)) for item in items]
