@@ -54,3 +54,50 @@ class TestAuditIsAppendOnly:
         with pytest.raises(DBAPIError, match="append-only"), db_session.begin_nested():
             db_session.execute(sa.text("DELETE FROM audit_events WHERE id = :id"), {"id": event.id})
         assert db_session.get(AuditEvent, event.id) is not None
+
+
+def test_upgrading_to_membership_keeps_everyone_in(backend, tmp_path):
+    """Before projects had members everyone saw every project: after the upgrade each user
+    is a member of each project in the matching role, and drafts stay shared."""
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url, "0009")
+        engine = sa.create_engine(url)
+        people = {"ann@x.org": "annotator", "rev@x.org": "reviewer", "adm@x.org": "admin"}
+        with engine.begin() as connection:
+            for email, role in people.items():
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO users (email, display_name, password_hash, role, is_active,"
+                        " language, version) VALUES (:email, :email, 'x', :role, :yes, 'en', 1)"
+                    ),
+                    {"email": email, "role": role, "yes": True},
+                )
+            for name in ("First", "Second"):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO projects (name, description, guidelines, guideline_version,"
+                        " label_schema, languages, approvals_needed, labeling_overlap,"
+                        " blind_mode, version) VALUES (:name, '', '', 1, '{}', '[]', 1, 1,"
+                        " :no, 1)"
+                    ),
+                    {"name": name, "no": False},
+                )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT projects.name, users.email, project_members.role"
+                    " FROM project_members"
+                    " JOIN users ON users.id = project_members.user_id"
+                    " JOIN projects ON projects.id = project_members.project_id"
+                )
+            ).all()
+            shared = connection.execute(sa.text("SELECT drafts_shared FROM projects")).scalars()
+            assert all(shared)
+        engine.dispose()
+        expected_roles = {"annotator": "annotator", "reviewer": "reviewer", "admin": "manager"}
+        assert sorted(rows) == sorted(
+            (project, email, expected_roles[role])
+            for project in ("First", "Second")
+            for email, role in people.items()
+        )
