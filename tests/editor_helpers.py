@@ -12,6 +12,7 @@ from app.items.schemas import ItemDraft
 from app.models import AuditEvent, Item
 from app.projects import service as projects
 from app.projects.service import ProjectInput
+from tests.factories import join
 
 HX = {"HX-Request": "true"}
 SCRIPT = "<script>alert(1)</script>"
@@ -42,13 +43,16 @@ FORMS = {
 }
 
 
-def editor_project(db_session, admin_user):
-    """The project every editor test writes into (each test module makes it its fixture)."""
-    return projects.create_project(
+def editor_project(db_session, admin_user, *people):
+    """The project every editor test writes into (each test module makes it its fixture),
+    with ``people`` as its members in the roles their global roles match."""
+    project = projects.create_project(
         session=db_session,
         data=ProjectInput(name="Editor", guidelines="v1", domains=["science"]),
         actor=admin_user,
     )
+    join(db_session, project, *people)
+    return project
 
 
 def make_item(session, project, author, instruction="Say hello.", output="Hello.", **extra):

@@ -23,13 +23,13 @@ from tests.editor_helpers import (
     post_new,
     post_update,
 )
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 
 
 @pytest.fixture
-def project(db_session, admin_user):
-    return editor_project(db_session, admin_user)
+def project(db_session, admin_user, annotator_user, reviewer_user):
+    return editor_project(db_session, admin_user, annotator_user, reviewer_user)
 
 
 @pytest.mark.parametrize("kind", ["task", "constraint", "example"])
@@ -220,12 +220,19 @@ class TestUpdate:
             is None
         )
 
-    def test_other_annotator_cannot_edit(self, client, db_session, annotator_user, project):
+    @pytest.mark.parametrize(("shared", "status"), [(True, 403), (False, 404)])
+    def test_other_annotator_cannot_edit(
+        self, client, db_session, annotator_user, project, shared, status
+    ):
+        # Another annotator may read a draft of a project that shares drafts, never change it;
+        # in a project that keeps drafts private, someone else's draft is as good as missing.
+        project.drafts_shared = shared
         item = make_item(db_session, project, annotator_user)
         other = make_user(db_session, role="annotator")
+        join(db_session, project, other)
         csrf = login(client, other.email)
         response = post_update(client, csrf, item, output="Taken over.")
-        assert response.status_code == 403
+        assert response.status_code == status
         db_session.refresh(item)
         assert (item.output, item.version) == ("Hello.", 1)
 

@@ -18,13 +18,13 @@ from tests.editor_helpers import (
     make_item,
     post_new,
 )
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 
 
 @pytest.fixture
-def project(db_session, admin_user):
-    return editor_project(db_session, admin_user)
+def project(db_session, admin_user, annotator_user):
+    return editor_project(db_session, admin_user, annotator_user)
 
 
 class TestLiveChecks:
@@ -54,7 +54,7 @@ class TestLiveChecks:
         csrf = login(client, annotator_user.email)
         assert "Found 1 comma." in self._no_comma(client, csrf, project, "One, two").text
         assert "Found 2 commas." in self._no_comma(client, csrf, project, "One, two, three").text
-        make_user(db_session, email="zhang@example.org", language="zh")
+        join(db_session, project, make_user(db_session, email="zhang@example.org", language="zh"))
         client.cookies.clear()
         csrf = login(client, "zhang@example.org")
         assert "找到 1 个逗号。" in self._no_comma(client, csrf, project, "One, two").text
@@ -123,6 +123,7 @@ class TestLiveChecks:
         elsewhere = projects.create_project(
             session=db_session, data=ProjectInput(name="Elsewhere"), actor=admin_user
         )
+        join(db_session, elsewhere, annotator_user)
         theirs = make_item(db_session, elsewhere, annotator_user, instruction=words)
         csrf = login(client, annotator_user.email)
         report = check_live(client, csrf, project, instruction=words.replace("Saturday", "Sunday"))

@@ -22,8 +22,8 @@ OUTPUT_TOO_LONG = "The output is longer than 100,000 characters (it has 100,001)
 
 
 @pytest.fixture
-def project(db_session, admin_user):
-    return editor_project(db_session, admin_user)
+def project(db_session, admin_user, annotator_user):
+    return editor_project(db_session, admin_user, annotator_user)
 
 
 def _count(session, project) -> int:
