@@ -22,7 +22,15 @@ from app.demo.loader import (
     load_demo,
 )
 from app.items.service import validate_content
-from app.models import DatasetVersion, GuidelineVersion, Item, Project, Review, User
+from app.models import (
+    DatasetVersion,
+    GuidelineVersion,
+    Item,
+    Project,
+    ProjectMember,
+    Review,
+    User,
+)
 from app.security import verify_password
 from app.tokenizer import DEFAULT_TOKENIZER
 from tests.factories import make_user
@@ -200,11 +208,38 @@ class TestLoader:
         version = db_session.get(DatasetVersion, summary.version_id)
         approved = Counter(i["status"] for i in ITEMS)["approved"]
         assert version.train_count + version.eval_count == approved and version.eval_count >= 3
-        reviews = db_session.scalars(select(Review).where(Review.decision == "approve")).all()
+        reviews = db_session.scalars(
+            select(Review).where(Review.decision == "approve", Review.project_id == project.id)
+        ).all()
         assert len(reviews) == approved
         assert {db_session.get(User, r.reviewer_id).role for r in reviews} == {"reviewer"}
         printed = "\n".join(summary.lines())
         assert "reviewer@demo.local" in printed and DEMO_PASSWORD in printed
+
+    def test_two_projects_with_different_members(self, db_session, admin_user):
+        summary = load_demo(session=db_session, admin=admin_user)
+        main = db_session.get(Project, summary.project_id)
+        second = db_session.get(Project, summary.second_project_id)
+
+        def members_of(project):
+            rows = db_session.execute(
+                select(User.email, ProjectMember.role)
+                .join(ProjectMember, ProjectMember.user_id == User.id)
+                .where(ProjectMember.project_id == project.id)
+            )
+            return dict(rows.all())
+
+        assert members_of(main) == CONTENT.project["members"]
+        assert members_of(second) == CONTENT.second_project["members"]
+        assert members_of(main) != members_of(second)
+        # Someone in one project only, and the second project's items are its members' work.
+        assert "annotator@demo.local" not in members_of(second)
+        rows = db_session.scalars(select(Item).where(Item.project_id == second.id)).all()
+        assert len(rows) == len(CONTENT.second_items)
+        authors = {db_session.get(User, row.author_id).email for row in rows}
+        assert authors <= set(members_of(second))
+        printed = "\n".join(summary.lines())
+        assert second.name in printed
 
     def test_a_second_load_adds_nothing(self, db_session, admin_user):
         first = load_demo(session=db_session, admin=admin_user)

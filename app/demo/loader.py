@@ -1,7 +1,9 @@
-"""Load the demo: four demo users, the bilingual demo project and its items, through the services.
+"""Load the demo: four demo users, the bilingual demo project and a smaller second project with
+other members, their items and the work handed out in them, through the services.
 
 The content lives beside this module as JSON written for this project: ``project.json`` (the
-project, its guidelines and the demo users) and ``items_en.json`` / ``items_zh.json``. Each item
+project, its guidelines, members and quotas, and the demo users), ``items_en.json`` /
+``items_zh.json``, and ``support_project.json`` (the second project with its own items). Each item
 is an :class:`~app.items.schemas.ItemDraft` plus four demo-only keys:
 
 - ``key``: a stable name; the item's ``source`` becomes ``demo:<key>`` so later steps (and
@@ -33,6 +35,7 @@ from app.auth.service import normalize_email
 from app.datasets.versions import VersionFilter, create_version
 from app.items.schemas import ItemDraft
 from app.items.service import create_item
+from app.members.service import add_member
 from app.models import Project, Role, User
 from app.projects.service import ProjectInput, create_project
 from app.reviews.service import decide
@@ -40,6 +43,7 @@ from app.users.service import create_user
 
 DEMO_DIR = Path(__file__).resolve().parent
 PROJECT_FILE = DEMO_DIR / "project.json"
+SECOND_PROJECT_FILE = DEMO_DIR / "support_project.json"
 ITEM_FILES = (DEMO_DIR / "items_en.json", DEMO_DIR / "items_zh.json")
 
 # Documented in the README and printed by the loader: every demo account uses it.
@@ -58,6 +62,9 @@ class DemoContent:
     project: dict[str, Any]
     users: list[dict[str, Any]]
     items: list[dict[str, Any]]
+    # The second project: its spec (with members) and its items.
+    second_project: dict[str, Any] = field(default_factory=dict)
+    second_items: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def guidelines(self) -> str:
@@ -97,10 +104,20 @@ def _load_content() -> DemoContent:
     data = _read(PROJECT_FILE)
     items = [item for path in ITEM_FILES for item in _read(path)]
     emails = {user["email"] for user in data["users"]}
+    second = _read(SECOND_PROJECT_FILE)
     keys: set[str] = set()
-    for item in items:
+    for item in [*items, *second["items"]]:
         _check_item(item, keys, emails)
-    return DemoContent(project=data["project"], users=data["users"], items=items)
+    for spec in (data["project"], second["project"]):
+        if not set(spec["members"]) | set(spec.get("quotas", {})) <= emails:
+            raise ValueError(f"Demo project {spec['name']}: a member is not a demo user.")
+    return DemoContent(
+        project=data["project"],
+        users=data["users"],
+        items=items,
+        second_project=second["project"],
+        second_items=second["items"],
+    )
 
 
 def load_content() -> DemoContent:
@@ -113,18 +130,21 @@ def item_draft(item: dict[str, Any]) -> ItemDraft:
     return ItemDraft.model_validate({k: v for k, v in item.items() if k in DRAFT_KEYS})
 
 
-def project_input(content: DemoContent) -> ProjectInput:
-    spec = content.project
+def project_input(content: DemoContent, spec: dict[str, Any] | None = None) -> ProjectInput:
+    """The project form's values for the main demo project, or for ``spec``."""
+    guidelines = content.guidelines if spec is None else "\n".join(spec["guidelines"]) + "\n"
+    spec = spec or content.project
     return ProjectInput(
         name=spec["name"],
         description=spec["description"],
-        guidelines=content.guidelines,
+        guidelines=guidelines,
         domains=list(spec["domains"]),
         tags=list(spec["tags"]),
         languages=list(spec["languages"]),
         approvals_needed=spec["approvals_needed"],
         labeling_overlap=spec["labeling_overlap"],
         blind_mode=spec["blind_mode"],
+        drafts_shared=spec.get("drafts_shared", False),
     )
 
 
@@ -149,6 +169,8 @@ class DemoSummary:
     items_by_status: dict[str, int] = field(default_factory=dict)
     item_ids: dict[str, int] = field(default_factory=dict)
     version_id: int | None = None  # the first dataset version, frozen from the approved items
+    second_project_id: int | None = None
+    members: dict[str, list[str]] = field(default_factory=dict)  # project name → "email (role)"
     credentials: list[DemoCredential] = field(default_factory=list)
     password: str = DEMO_PASSWORD
 
@@ -174,6 +196,8 @@ class DemoSummary:
         for cred in self.credentials:
             password = self.password if cred.created else "(existing account, password unchanged)"
             lines.append(f"  {cred.email:<24} {cred.role:<10} {password}")
+        for name, people in self.members.items():
+            lines.append(f"Members of {name!r}: {', '.join(people)} (admins manage every project).")
         if self.version_id is not None:
             lines.append(
                 f"The approved items are frozen as dataset version {FIRST_VERSION!r}: as an admin,"
@@ -238,23 +262,68 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
             )
         )
 
-    project = create_project(
-        session=session, data=spec, actor=_project_actor(session, admin, demo_users)
-    )
+    actor = _project_actor(session, admin, demo_users)
+    project = create_project(session=session, data=spec, actor=actor)
     summary.project_id = project.id
-
-    annotators = [
-        demo_users[u["email"]] for u in content.users if u["role"] == Role.annotator.value
-    ]
-    reviewers = [demo_users[u["email"]] for u in content.users if u["role"] == Role.reviewer.value]
     kinds: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    for index, item in enumerate(content.items):
-        if "author" in item:
-            author = demo_users[item["author"]]
-        else:
-            author = annotators[index % len(annotators)]
+    _add_members(session, project, content.project, demo_users, actor, summary)
+    _add_items(
+        session,
+        project,
+        content.items,
+        content.project,
+        demo_users,
+        summary,
+        counters=(kinds, languages, statuses),
+    )
+    summary.items_by_kind = dict(kinds)
+    summary.items_by_language = dict(languages)
+    summary.items_by_status = dict(statuses)
+    if statuses["approved"]:
+        version = create_version(
+            session=session,
+            project=project,
+            name=FIRST_VERSION,
+            f=VersionFilter(),
+            actor=actor,
+            eval_fraction=0.15,
+        )
+        summary.version_id = version.id
+    second_spec = project_input(content, content.second_project)
+    if session.scalar(select(Project.id).where(Project.name == second_spec.name)) is None:
+        second = create_project(session=session, data=second_spec, actor=actor)
+        summary.second_project_id = second.id
+        _add_members(session, second, content.second_project, demo_users, actor, summary)
+        _add_items(
+            session, second, content.second_items, content.second_project, demo_users, summary
+        )
+    return summary
+
+
+def _add_members(session, project, spec, demo_users, actor, summary: DemoSummary) -> None:
+    quotas = spec.get("quotas", {})
+    for email, role in spec["members"].items():
+        add_member(
+            session=session,
+            project=project,
+            user=demo_users[email],
+            role=role,
+            quota=quotas.get(email),
+            actor=actor,
+        )
+        summary.members.setdefault(project.name, []).append(f"{email} ({role})")
+
+
+def _add_items(session, project, items, spec, demo_users, summary, counters=None) -> None:
+    """Create the items, each as its author would, approved by a member who reviews; authors
+    take turns over the project's annotators."""
+    members = spec["members"]
+    writers = [demo_users[e] for e, role in members.items() if role == "annotator"]
+    reviewers = [demo_users[e] for e, role in members.items() if role != "annotator"]
+    for index, item in enumerate(items):
+        author = demo_users[item["author"]] if "author" in item else writers[index % len(writers)]
         row = create_item(
             session=session,
             project=project,
@@ -272,20 +341,8 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
                 version=row.version,
             )
         summary.item_ids[item["key"]] = row.id
-        kinds[row.kind] += 1
-        languages[row.language] += 1
-        statuses[row.status] += 1
-    summary.items_by_kind = dict(kinds)
-    summary.items_by_language = dict(languages)
-    summary.items_by_status = dict(statuses)
-    if statuses["approved"]:
-        version = create_version(
-            session=session,
-            project=project,
-            name=FIRST_VERSION,
-            f=VersionFilter(),
-            actor=_project_actor(session, admin, demo_users),
-            eval_fraction=0.15,
-        )
-        summary.version_id = version.id
-    return summary
+        if counters is not None:
+            kinds, languages, statuses = counters
+            kinds[row.kind] += 1
+            languages[row.language] += 1
+            statuses[row.status] += 1
