@@ -44,7 +44,7 @@ DRAFTS = (
 def approved_project(session, *, drafts=DRAFTS, name="Dataset project"):
     admin = make_user(session, role="admin")
     author, reviewer = make_user(session), make_user(session, role="reviewer")
-    project = make_project(session, admin, name=name)
+    project = make_project(session, admin, name=name, members=(author, reviewer))
     created = []
     for draft in drafts:
         item = items.create_item(

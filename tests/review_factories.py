@@ -9,16 +9,20 @@ from app.items.schemas import ItemDraft
 from app.models import Item
 from app.projects import service as projects
 from app.projects.service import ProjectInput
+from tests.factories import join
 
 
-def make_project(session, admin, *, approvals=1, name=None):
-    return projects.create_project(
+def make_project(session, admin, *, approvals=1, name=None, members=()):
+    """A project whose ``members`` join in the project roles their global roles match."""
+    project = projects.create_project(
         session=session,
         actor=admin,
         data=ProjectInput(
             name=name or f"Review project {approvals} {id(session)}", approvals_needed=approvals
         ),
     )
+    join(session, project, *members)
+    return project
 
 
 def make_item(

@@ -14,7 +14,8 @@ from tests.review_factories import make_item, make_project
 class TestAuditPage:
     def test_filters_and_csv(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
+        item = make_item(db_session, project, author)
         reviews.decide(
             session=db_session,
             item_id=item.id,
@@ -91,7 +92,7 @@ class TestStats:
         author = make_user(db_session, email="writer@example.org")
         a = make_user(db_session, role="reviewer", email="ra@example.org")
         b = make_user(db_session, role="reviewer", email="rb@example.org")
-        project = make_project(db_session, admin_user, approvals=2)
+        project = make_project(db_session, admin_user, approvals=2, members=[author, a, b])
         one = make_item(db_session, project, author, text="First instruction for stats.")
         two = make_item(db_session, project, author, text="Second instruction for stats.")
         make_item(db_session, project, author, text="A draft that is not submitted.", submit=False)
@@ -128,7 +129,7 @@ class TestStats:
     def test_rejection_reasons_and_time_to_decision(self, client, db_session, admin_user):
         author = make_user(db_session, email="timed@example.org")
         reviewer = make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         kept = make_item(db_session, project, author, text="Approved, with a note attached.")
         sent = make_item(db_session, project, author, text="Sent back for a clearer ask.")
         reviews.decide(

@@ -20,7 +20,8 @@ from tests.review_factories import make_item, make_project
 class TestPages:
     def test_author_cannot_approve_own_item_over_html_and_api(self, client, db_session, admin_user):
         reviewer = make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), reviewer)
+        project = make_project(db_session, admin_user, members=[reviewer])
+        item = make_item(db_session, project, reviewer)
         csrf = login(client, reviewer.email)
         page = client.post(
             f"/items/{item.id}/review",
@@ -38,7 +39,7 @@ class TestPages:
 
     def test_decide_over_html_then_land_on_the_next_item(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         one = make_item(db_session, project, author, text="The first one to review here.")
         two = make_item(db_session, project, author, text="The second one to review here.")
         csrf = login(client, reviewer.email)
@@ -60,7 +61,8 @@ class TestPages:
 
     def test_illegal_move_over_the_api_is_409_with_a_sentence(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author, submit=False)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
+        item = make_item(db_session, project, author, submit=False)
         token = make_token(db_session, scope="user", owner=reviewer)
         response = client.post(
             f"/api/v1/items/{item.id}/review",
@@ -82,7 +84,7 @@ class TestPages:
 
     def test_k_walks_back_through_my_decisions(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         ids = []
         for n in range(3):
             item = make_item(db_session, project, author, text=f"Decided item number {n} here.")
@@ -109,11 +111,13 @@ class TestPages:
 
     def test_reopen_over_html_shows_the_reason_and_the_link(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        first = make_user(db_session, role="reviewer")
+        project = make_project(db_session, admin_user, members=[author, reviewer, first])
+        item = make_item(db_session, project, author)
         service.decide(
             session=db_session,
             item_id=item.id,
-            reviewer=make_user(db_session, role="reviewer"),
+            reviewer=first,
             decision="approve",
             version=item.version,
         )
@@ -157,7 +161,8 @@ class TestPages:
 
     def test_inbox_shows_the_reviewers_comment(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
+        item = make_item(db_session, project, author)
         service.decide(
             session=db_session,
             item_id=item.id,
@@ -178,7 +183,7 @@ class TestPages:
             make_user(db_session, role="reviewer"),
             make_user(db_session, role="reviewer"),
         )
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, asker, other])
         older = make_item(db_session, project, author, text="An older item in the queue.")
         item = make_item(db_session, project, author, text="Summarise it, whatever it is.")
         service.decide(
@@ -225,7 +230,7 @@ class TestPages:
         author = make_user(db_session)
         item = make_item(
             db_session,
-            make_project(db_session, admin_user),
+            make_project(db_session, admin_user, members=[author]),
             author,
             text="我喜欢机器学习和翻译",
             submit=False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from app.items import service as items
 from app.reviews import service
 from app.reviews.service import QueueFilter
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.review_factories import DRAFT, make_item, make_project
 
@@ -14,7 +14,7 @@ from tests.review_factories import DRAFT, make_item, make_project
 class TestQueue:
     def test_reopened_item_comes_first_with_its_reason(self, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         older = make_item(db_session, project, author, text="An older submission to review.")
         flagged = make_item(db_session, project, author, text="An approved item, flagged later.")
         service.decide(
@@ -33,6 +33,7 @@ class TestQueue:
             link="/jobs/7",
         )
         other = make_user(db_session, role="reviewer")
+        join(db_session, project, other)
         claimed = service.claim_next(
             session=db_session, reviewer=other, f=QueueFilter(project_id=project.id)
         )
@@ -47,7 +48,7 @@ class TestQueue:
             make_user(db_session, role="reviewer"),
             make_user(db_session, role="reviewer"),
         )
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, asker, other])
         first = make_item(db_session, project, author, text="First in line for review today.")
         sent_back = make_item(db_session, project, author, text="Needs another pass by asker.")
         service.decide(
@@ -89,7 +90,7 @@ class TestQueue:
 
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, a, b])
         only = make_item(db_session, project, author)
         f = QueueFilter(project_id=project.id)
         assert service.claim_next(session=db_session, reviewer=a, f=f).id == only.id
@@ -105,7 +106,7 @@ class TestQueue:
         # Submitted as it was written (no submitted_at) or later from a draft: the older
         # submission comes first on both databases, and its decision times the wait.
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         at_once = make_item(db_session, project, author, text="Written and submitted at once.")
         later = make_item(
             db_session, project, author, text="Written as a draft, submitted later.", submit=False
@@ -127,7 +128,7 @@ class TestQueue:
 
     def test_skip_serves_the_next_item_and_wraps_round(self, client, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        project = make_project(db_session, admin_user, members=[author, reviewer])
         ids = [
             make_item(db_session, project, author, text=f"Queue item number {n} to skip.").id
             for n in range(3)
@@ -141,6 +142,7 @@ class TestQueue:
             seen.append(at.headers["location"])
         assert seen == [f"/items/{i}/review" for i in (*ids, ids[0])]
         other = make_user(db_session, role="reviewer")
+        join(db_session, project, other)
         f = QueueFilter(project_id=project.id)
         # Skipping gives each item back: only the one now open is held.
         assert service.claim_next(session=db_session, reviewer=other, f=f).id == ids[1]
@@ -151,8 +153,11 @@ class TestQueue:
         from app.models import Item
 
         a, b = make_user(db_session), make_user(db_session)
-        reviewer = make_user(db_session, role="reviewer")
-        project = make_project(db_session, admin_user)
+        reviewer, second = (
+            make_user(db_session, role="reviewer"),
+            make_user(db_session, role="reviewer"),
+        )
+        project = make_project(db_session, admin_user, members=[a, b, reviewer, second])
         plain = make_item(db_session, project, a, text="A plain item with nothing special.")
         tagged = make_item(db_session, project, a, text="An item tagged in Chinese for maths.")
         by_b = make_item(db_session, project, b, text="An item written by the second author.")
@@ -163,7 +168,7 @@ class TestQueue:
         service.decide(
             session=db_session,
             item_id=flagged.id,
-            reviewer=make_user(db_session, role="reviewer"),
+            reviewer=second,
             decision="approve",
             version=flagged.version,
         )
