@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.assignments import service as assignments
 from app.audit import service as audit
 from app.core import agreement
 from app.errors import Conflict, InvalidInput, NotFound
@@ -30,8 +31,9 @@ FIELDS = {  # field → measurement level for agreement
 def next_item(*, session: Session, project: Project, annotator: User) -> Item | None:
     """An item this annotator has not labeled, still short of the project's overlap.
 
-    Items closest to complete come first, so that each reaches k labels (and can be
-    compared) before new ones are started. Authors never label their own items.
+    Items assigned to this annotator for labeling come first; then items closest to
+    complete, so that each reaches k labels (and can be compared) before new ones are
+    started. Authors never label their own items.
     """
     counts = (
         select(Label.item_id, func.count().label("n"))
@@ -49,7 +51,11 @@ def next_item(*, session: Session, project: Project, annotator: User) -> Item | 
             func.coalesce(counts.c.n, 0) < project.labeling_overlap,
             (Item.author_id.is_(None)) | (Item.author_id != annotator.id),
         )
-        .order_by(func.coalesce(counts.c.n, 0).desc(), Item.id)
+        .order_by(
+            assignments.task_first(annotator.id, "label"),
+            func.coalesce(counts.c.n, 0).desc(),
+            Item.id,
+        )
         .limit(1)
     )
     return session.scalar(query)

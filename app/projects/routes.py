@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from app.assignments import service as assignments
 from app.auth.deps import Admin, Annotator, ProjectAnnotator, ProjectManager
 from app.db import DbSession
 from app.errors import Conflict
@@ -33,10 +34,16 @@ def _form_page(request, *, project=None, form=None, errors=None, error=None, sta
 
 @router.get("/", name="home")
 def home(request: Request, session: DbSession, user: Annotator) -> Response:
-    """The start page: projects and what this role can do next."""
+    """The start page: work assigned to the caller, their quotas, then their projects."""
     within = members.project_ids(session, user=user)
     return render(
-        request, "home.html", {"projects": service.list_projects(session=session, within=within)}
+        request,
+        "home.html",
+        {
+            "assigned": assignments.open_for(session=session, user=user, project_ids=within),
+            "quotas": assignments.quotas_for(session=session, user=user),
+            "projects": service.list_projects(session=session, within=within),
+        },
     )
 
 
