@@ -13,9 +13,9 @@ import re
 from sqlalchemy import update
 
 from app.errors import InvalidInput
-from app.models import Item
+from app.models import Item, Project
 from app.reviews import service
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
 from tests.review_factories import make_item, make_project
 
@@ -39,20 +39,29 @@ HOSTILE = {
 
 
 def _approved(db_session, admin):
-    author = make_user(db_session)
-    item = make_item(db_session, make_project(db_session, admin), author)
+    author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+    item = make_item(
+        db_session, make_project(db_session, admin, members=[author, reviewer]), author
+    )
     service.decide(
         session=db_session,
         item_id=item.id,
-        reviewer=make_user(db_session, role="reviewer"),
+        reviewer=reviewer,
         decision="approve",
         version=item.version,
     )
     return item
 
 
-def _api_token(db_session):
-    return make_token(db_session, scope="user", owner=make_user(db_session, role="reviewer"))
+def _reviewer(db_session, item):
+    """A new reviewer of the item's project."""
+    reviewer = make_user(db_session, role="reviewer")
+    join(db_session, db_session.get(Project, item.project_id), reviewer)
+    return reviewer
+
+
+def _api_token(db_session, item):
+    return make_token(db_session, scope="user", owner=_reviewer(db_session, item))
 
 
 def _reopen_over_api(client, token, item_id, link):
@@ -70,7 +79,7 @@ def _banner(page_text: str) -> str:
 class TestRefused:
     def test_api_refuses_each_link_with_a_clear_422(self, client, db_session, admin_user):
         item = _approved(db_session, admin_user)
-        token = _api_token(db_session)
+        token = _api_token(db_session, item)
         wrong = {}
         for name, link in HOSTILE.items():
             response = _reopen_over_api(client, token, item.id, link)
@@ -111,7 +120,7 @@ class TestRefused:
 
     def test_the_html_form_stores_no_link(self, client, db_session, admin_user):
         item = _approved(db_session, admin_user)
-        reviewer = make_user(db_session, role="reviewer")
+        reviewer = _reviewer(db_session, item)
         csrf = login(client, reviewer.email)
         done = client.post(
             f"/items/{item.id}/reopen",
@@ -128,9 +137,9 @@ class TestShown:
     ):
         item = _approved(db_session, admin_user)
         url = "https://wandb.example.org/runs/42?tab=loss"
-        response = _reopen_over_api(client, _api_token(db_session), item.id, url)
+        response = _reopen_over_api(client, _api_token(db_session, item), item.id, url)
         assert response.status_code == 200, response.text
-        login(client, make_user(db_session, role="reviewer").email)
+        login(client, _reviewer(db_session, item).email)
         banner = _banner(client.get(f"/items/{item.id}/review").text)
         assert "<a " not in banner and "href=" not in banner
         assert "https://wandb.example.org/runs/42?tab=loss" in banner.replace("&amp;", "&")
@@ -138,9 +147,11 @@ class TestShown:
 
     def test_a_path_in_the_app_is_a_live_link(self, client, db_session, admin_user):
         item = _approved(db_session, admin_user)
-        response = _reopen_over_api(client, _api_token(db_session), item.id, "/jobs/7/datamap")
+        response = _reopen_over_api(
+            client, _api_token(db_session, item), item.id, "/jobs/7/datamap"
+        )
         assert response.status_code == 200, response.text
-        login(client, make_user(db_session, role="reviewer").email)
+        login(client, _reviewer(db_session, item).email)
         banner = _banner(client.get(f"/items/{item.id}/review").text)
         assert '<a href="/jobs/7/datamap" id="reopen-link">' in banner
 
@@ -149,7 +160,7 @@ class TestShown:
         service.reopen(
             session=db_session, item_id=item.id, actor=admin_user, reason="flagged_by_training"
         )
-        login(client, make_user(db_session, role="reviewer").email)
+        login(client, _reviewer(db_session, item).email)
         live = {}
         for name, link in HOSTILE.items():
             db_session.execute(update(Item).where(Item.id == item.id).values(reopen_link=link))

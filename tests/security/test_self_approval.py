@@ -43,7 +43,8 @@ def _reviews(session, item) -> int:
 
 def test_a_reviewer_cannot_approve_their_own_edit(db_session, admin_user):
     author, editor = make_user(db_session), make_user(db_session, role="reviewer")
-    item = make_item(db_session, make_project(db_session, admin_user), author)
+    project = make_project(db_session, admin_user, members=[author, editor])
+    item = make_item(db_session, project, author)
     item = _edit(db_session, item, editor, DRAFT.model_copy(update={"output": "Buy my course."}))
     with pytest.raises(Forbidden) as refused:
         _decide(db_session, item, editor)
@@ -56,7 +57,8 @@ def test_a_reviewer_cannot_approve_their_own_edit(db_session, admin_user):
 @pytest.mark.parametrize("decision", ["reject", "request_changes"])
 def test_a_reviewer_decides_nothing_on_content_they_saved(db_session, admin_user, decision):
     author, editor = make_user(db_session), make_user(db_session, role="reviewer")
-    item = make_item(db_session, make_project(db_session, admin_user), author)
+    project = make_project(db_session, admin_user, members=[author, editor])
+    item = make_item(db_session, project, author)
     item = _edit(db_session, item, editor)
     with pytest.raises(Forbidden):
         _decide(db_session, item, editor, decision)
@@ -67,7 +69,8 @@ def test_an_author_resave_does_not_launder_a_reviewers_edit(db_session, admin_us
     """The reviewer edits, the author saves once more on top: the reviewer's words are still
     in the item, so the reviewer still may not approve it."""
     author, editor = make_user(db_session), make_user(db_session, role="reviewer")
-    item = make_item(db_session, make_project(db_session, admin_user), author)
+    project = make_project(db_session, admin_user, members=[author, editor])
+    item = make_item(db_session, project, author)
     item = _edit(db_session, item, editor, DRAFT.model_copy(update={"output": "Buy my course."}))
     item = _edit(db_session, item, author, DRAFT.model_copy(update={"output": "Buy my course!"}))
     with pytest.raises(Forbidden) as refused:
@@ -82,7 +85,10 @@ def test_an_author_resave_does_not_launder_a_reviewers_edit(db_session, admin_us
 def test_under_two_approvals_neither_approver_may_have_edited(db_session, admin_user):
     author = make_user(db_session)
     editor, second, third = (make_user(db_session, role="reviewer") for _ in range(3))
-    item = make_item(db_session, make_project(db_session, admin_user, approvals=2), author)
+    project = make_project(
+        db_session, admin_user, approvals=2, members=[author, editor, second, third]
+    )
+    item = make_item(db_session, project, author)
     _decide(db_session, item, second)  # a first approval of the original text
     item = _edit(db_session, item, editor, DRAFT.model_copy(update={"output": "Buy my course."}))
     item = _edit(db_session, item, author)  # the author tidies up on top of the edit
@@ -111,7 +117,8 @@ def test_a_first_approval_is_no_boundary_for_the_edits_before_it(db_session, adm
     writer still may not give the approvals of a later version."""
     author = make_user(db_session)
     editor, second = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-    item = make_item(db_session, make_project(db_session, admin_user, approvals=2), author)
+    project = make_project(db_session, admin_user, approvals=2, members=[author, editor, second])
+    item = make_item(db_session, project, author)
     item = _edit(db_session, item, editor, DRAFT.model_copy(update={"output": "Buy my course."}))
     _decide(db_session, item, second)  # one approval of two
     item = _edit(db_session, item, author)
@@ -121,7 +128,8 @@ def test_a_first_approval_is_no_boundary_for_the_edits_before_it(db_session, adm
 
 def test_self_approval_over_html_and_the_api(client, db_session, admin_user):
     author, editor = make_user(db_session), make_user(db_session, role="reviewer")
-    item = make_item(db_session, make_project(db_session, admin_user), author)
+    project = make_project(db_session, admin_user, members=[author, editor])
+    item = make_item(db_session, project, author)
     item = _edit(db_session, item, editor)
     csrf = login(client, editor.email)
     page = client.get(f"/items/{item.id}/review")
@@ -148,7 +156,7 @@ def test_self_approval_over_html_and_the_api(client, db_session, admin_user):
 def test_the_queue_does_not_serve_an_item_back_to_its_editor(db_session, admin_user):
     author, editor = make_user(db_session), make_user(db_session, role="reviewer")
     other = make_user(db_session, role="reviewer")
-    project = make_project(db_session, admin_user)
+    project = make_project(db_session, admin_user, members=[author, editor, other])
     item = _edit(db_session, make_item(db_session, project, author), editor)
     f = QueueFilter(project_id=project.id)
     assert service.claim_next(session=db_session, reviewer=editor, f=f) is None
