@@ -240,6 +240,17 @@ class TestChange:
         assert 'value="-3"' in response.text
         assert not _events(db_session, "member.changed", project)
 
+    def test_manager_stepping_down_lands_on_the_project(self, client, db_session, project, manager):
+        row = members.find(db_session, project_id=project.id, user_id=manager.id)
+        csrf = login(client, manager.email)
+        response = client.post(
+            _url(project, manager.id),
+            data={"csrf_token": csrf, "version": row.version, "role": "reviewer"},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/projects/{project.id}"
+        assert client.get(_url(project)).status_code == 403
+
     def test_unknown_member_is_404(self, client, db_session, project, manager):
         outsider = make_user(db_session)
         csrf = login(client, manager.email)
@@ -266,6 +277,13 @@ class TestRemove:
             db_session.scalar(select(ProjectMember).where(ProjectMember.user_id == person.id))
             is None
         )
+
+    def test_manager_leaving_lands_on_the_projects(self, client, db_session, project, manager):
+        csrf = login(client, manager.email)
+        response = client.post(_url(project, manager.id, "remove"), data={"csrf_token": csrf})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/projects"
+        assert client.get(_url(project)).status_code == 404
 
     def test_annotator_member_cannot_remove(self, client, db_session, project, admin_user):
         annotator = _join(db_session, project, admin_user)

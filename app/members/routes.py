@@ -11,7 +11,7 @@ from app.auth.deps import ProjectManager
 from app.db import DbSession
 from app.errors import Conflict
 from app.i18n import N_
-from app.members import service
+from app.members import access, service
 from app.models import ProjectRole
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
@@ -59,6 +59,17 @@ def _page(
 
 def _back(request, project_id: int) -> str:
     return request.app.url_path_for("members", project_id=project_id)
+
+
+def _onward(request, session, user, project_id: int) -> str:
+    """The members page, or, for a manager who just left or stepped down, what they still
+    may see: the project's page, or the list of their projects."""
+    role = access.role_in(session, user=user, project_id=project_id)
+    if role is None:
+        return request.app.url_path_for("projects")
+    if role.rank < ProjectRole.manager.rank:
+        return request.app.url_path_for("project", project_id=project_id)
+    return _back(request, project_id)
 
 
 @router.get("/projects/{project_id}/members", name="members")
@@ -136,7 +147,9 @@ def change_member(
             status=rejected.status,
         )
     return redirect(
-        request, _back(request, project_id), toast=("success", N_("Membership changed."))
+        request,
+        _onward(request, session, user, project_id),
+        toast=("success", N_("Membership changed.")),
     )
 
 
@@ -148,6 +161,6 @@ def remove_member(
     service.remove_member(session=session, project_id=project_id, user_id=user_id, actor=user)
     return redirect(
         request,
-        _back(request, project_id),
+        _onward(request, session, user, project_id),
         toast=("success", N_("Removed from the project.")),
     )
