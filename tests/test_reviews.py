@@ -67,7 +67,7 @@ EXPECTED = {  # (status, action) → resulting status, or None for 409
 def test_status_machine_table(db_session, admin_user, status, action):
     author = make_user(db_session)
     reviewer = make_user(db_session, role="reviewer")
-    project = make_project(db_session, admin_user)
+    project = make_project(db_session, admin_user, members=[author, reviewer])
     item = force_status(db_session, make_item(db_session, project, author), status)
     events_before = _audit_count(db_session, item.id)
     want = EXPECTED[(status, action)]
@@ -97,7 +97,9 @@ def test_status_machine_table(db_session, admin_user, status, action):
 class TestDecisions:
     def test_same_decision_twice_records_one(self, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, reviewer]), author
+        )
         version = item.version
         first = service.decide(
             session=db_session,
@@ -121,7 +123,11 @@ class TestDecisions:
     def test_two_approval_policy_needs_two_different_reviewers(self, db_session, admin_user):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user, approvals=2), author)
+        item = make_item(
+            db_session,
+            make_project(db_session, admin_user, approvals=2, members=[author, a, b]),
+            author,
+        )
         version = item.version
         service.decide(
             session=db_session, item_id=item.id, reviewer=a, decision="approve", version=version
@@ -142,7 +148,11 @@ class TestDecisions:
     def test_rejection_by_either_wins(self, db_session, admin_user):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user, approvals=2), author)
+        item = make_item(
+            db_session,
+            make_project(db_session, admin_user, approvals=2, members=[author, a, b]),
+            author,
+        )
         service.decide(
             session=db_session,
             item_id=item.id,
@@ -164,7 +174,11 @@ class TestDecisions:
     def test_an_edit_after_an_approval_starts_a_new_round(self, db_session, admin_user):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user, approvals=2), author)
+        item = make_item(
+            db_session,
+            make_project(db_session, admin_user, approvals=2, members=[author, a, b]),
+            author,
+        )
         service.decide(
             session=db_session,
             item_id=item.id,
@@ -194,7 +208,9 @@ class TestDecisions:
     ):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, a, b]), author
+        )
         new_version = items.update_item(
             session=db_session,
             item_id=item.id,
@@ -220,7 +236,9 @@ class TestDecisions:
     def test_an_edit_approved_by_others_no_longer_binds_its_editor(self, db_session, admin_user):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, a, b]), author
+        )
         item = items.update_item(
             session=db_session,
             item_id=item.id,
@@ -256,7 +274,9 @@ class TestDecisions:
 
     def test_tagging_is_not_editing(self, db_session, admin_user):
         author, a = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, a]), author
+        )
         items.bulk_tag(
             session=db_session, project_id=item.project_id, item_ids=[item.id], tag="x", actor=a
         )
@@ -274,7 +294,9 @@ class TestDecisions:
     def test_stale_version_is_a_conflict(self, db_session, admin_user):
         author = make_user(db_session)
         a, b = make_user(db_session, role="reviewer"), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, a, b]), author
+        )
         version = item.version
         service.decide(
             session=db_session, item_id=item.id, reviewer=a, decision="approve", version=version
@@ -287,7 +309,9 @@ class TestDecisions:
 
     def test_author_cannot_review_their_own_item(self, db_session, admin_user):
         reviewer = make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), reviewer)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[reviewer]), reviewer
+        )
         with pytest.raises(Forbidden):
             service.decide(
                 session=db_session,
@@ -299,7 +323,9 @@ class TestDecisions:
 
     def test_decision_audit_event_has_before_and_after(self, db_session, admin_user):
         author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
-        item = make_item(db_session, make_project(db_session, admin_user), author)
+        item = make_item(
+            db_session, make_project(db_session, admin_user, members=[author, reviewer]), author
+        )
         version = item.version
         service.decide(
             session=db_session,
