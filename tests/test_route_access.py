@@ -1,12 +1,16 @@
 """Every registered route declares an access level, and each level is enforced.
 
 Anonymous callers are sent to /login (pages) or get 401 (API); a role below the
-route's level gets 403; worker tokens reach only worker routes.
+route's level gets 403; worker tokens reach only worker routes. A project-scoped route is
+walked with the real ids of one project's item, dataset version, job and import: its members
+get what their project role allows, and people from another project get 404 (as for a
+missing id), whatever their global role.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -14,12 +18,17 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from app.auth.deps import LEVELS
-from app.models import Role
-from tests.factories import make_token, make_user
+from app.core import protocol
+from app.items import service as items
+from app.items.schemas import ItemDraft
+from app.jobs import service as jobs
+from app.members.access import SCOPES
+from app.models import ImportJob, ProjectRole, Role
+from app.projects import service as projects
+from app.projects.service import ProjectInput
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
-
-PEOPLE = [r.value for r in Role]
-CALLERS = ["anonymous", *PEOPLE, "worker"]
+from tests.job_factories import project_version
 
 
 def access_level(route) -> str | None:
@@ -66,28 +75,121 @@ def test_a_route_without_a_level_is_caught(app):
         test_every_route_declares_a_level(app)
 
 
+@dataclass
+class Walk:
+    clients: dict[str, tuple[TestClient, dict[str, str]]]
+    ids: dict[str, int]  # path parameter → the id of a real row of the walked project
+
+
+# Caller → (global role, role in the walked project, or None for someone from another project).
+PEOPLE_CALLERS = {
+    "admin": ("admin", None),
+    "annotator": ("annotator", "annotator"),
+    # Global annotators: only the project role lifts them.
+    "reviewer": ("annotator", "reviewer"),
+    "manager": ("annotator", "manager"),
+    # Members of another project only; the global reviewer sees no more than anyone.
+    "outside-annotator": ("annotator", None),
+    "outside-reviewer": ("reviewer", None),
+    "outside-manager": ("annotator", None),
+}
+OUTSIDE_ROLES = {
+    "outside-annotator": "annotator",
+    "outside-reviewer": "reviewer",
+    "outside-manager": "manager",
+}
+CALLERS = ["anonymous", *PEOPLE_CALLERS, "worker"]
+
+
 @pytest.fixture
-def callers(app, db_session):
-    """One signed-in client per role, plus a worker-token client and an anonymous one."""
+def walk(app, db_session, tmp_path):
+    """One signed-in client per caller, a worker-token client and an anonymous one, and the
+    ids of a project that has an approved item, a frozen version, a job and a finished
+    import."""
+    project, admin, version = project_version(db_session, name="Walked project")
+    job = jobs.launch(
+        session=db_session,
+        version_id=version.id,
+        base_model="tiny",
+        params=protocol.JobParams(),
+        actor=admin,
+    )
+    done = tmp_path / "done.jsonl"
+    done.write_text('{"instruction": "Say hi.", "output": "Hi."}\n')
+    upload = ImportJob(
+        project_id=project.id,
+        filename="done.jsonl",
+        path=str(done),
+        file_hash="0" * 64,
+        size=1,
+        container="jsonl",
+        schema="alpaca",
+        state="done",
+    )
+    db_session.add(upload)
+    other = projects.create_project(
+        session=db_session, data=ProjectInput(name="Another project"), actor=admin
+    )
     clients: dict[str, tuple[TestClient, dict[str, str]]] = {}
-    for role in PEOPLE:
-        user = make_user(db_session, role=role)
+    people = {}
+    for caller, (global_role, project_role) in PEOPLE_CALLERS.items():
+        user = people[caller] = make_user(db_session, role=global_role)
+        if project_role:
+            join(db_session, project, user, role=project_role)
+        if caller in OUTSIDE_ROLES:
+            join(db_session, other, user, role=OUTSIDE_ROLES[caller])
         client = TestClient(app, follow_redirects=False)
         csrf = login(client, user.email)
-        clients[role] = (client, {"X-CSRF-Token": csrf})
+        clients[caller] = (client, {"X-CSRF-Token": csrf})
     token = make_token(db_session, scope="worker")
     clients["worker"] = (
         TestClient(app, follow_redirects=False),
         {"Authorization": f"Bearer {token}"},
     )
     clients["anonymous"] = (TestClient(app, follow_redirects=False), {})
-    yield clients
+    # The annotator's own submitted item: what an annotator may open, edit and label.
+    item = items.create_item(
+        session=db_session,
+        project=project,
+        author=people["annotator"],
+        submit=True,
+        draft=ItemDraft(kind="task", instruction="Name a colour.", output="Blue."),
+    )
+    db_session.flush()
+    ids = {
+        "project_id": project.id,
+        "item_id": item.id,
+        "version_id": version.id,
+        "job_id": job.id,
+        "import_id": upload.id,
+    }
+    yield Walk(clients=clients, ids=ids)
     for client, _ in clients.values():
         client.close()
 
 
-def expected(level: str, caller: str) -> str:
-    """'login', 'forbidden' or 'allowed' for a caller on a route of this level."""
+def project_scoped(route) -> bool:
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        if getattr(dep.call, "access_level", None):
+            return bool(getattr(dep.call, "project_scoped", False))
+        stack.extend(dep.dependencies)
+    return False
+
+
+def walked_path(route, ids: dict[str, int]) -> str:
+    """The route's path with the walked project's ids (999999 for anything else)."""
+    return re.sub(r"\{([^}:]+)(:[^}]*)?\}", lambda m: str(ids.get(m.group(1), 999999)), route.path)
+
+
+def free_params(route) -> bool:
+    """Whether the path names something besides the project's rows (a user, an artifact)."""
+    return any(name not in SCOPES for name in re.findall(r"\{([^}:]+)", route.path))
+
+
+def expected(level: str, caller: str, *, scoped: bool = False) -> str:
+    """'login', 'forbidden', 'missing' or 'allowed' for a caller on a route of this level."""
     if level == "public":
         return "allowed"
     if caller == "anonymous":
@@ -98,7 +200,19 @@ def expected(level: str, caller: str) -> str:
         return "allowed" if caller == "worker" else "forbidden"
     if caller == "worker":
         return "forbidden"
-    return "allowed" if Role(caller).rank >= Role(level).rank else "forbidden"
+    global_role, project_role = PEOPLE_CALLERS[caller]
+    if scoped:
+        if global_role == "admin":
+            return "allowed"
+        if project_role is None:
+            return "missing"
+        return (
+            "allowed" if ProjectRole(project_role).rank >= ProjectRole(level).rank else "forbidden"
+        )
+    if level == "manager":
+        manages = global_role == "admin" or "manager" in (project_role, OUTSIDE_ROLES.get(caller))
+        return "allowed" if manages else "forbidden"
+    return "allowed" if Role(global_role).rank >= Role(level).rank else "forbidden"
 
 
 def outcome(response, is_api: bool) -> str:
@@ -116,36 +230,57 @@ def outcome(response, is_api: bool) -> str:
         return "login"
     if response.status_code == 403:
         return "forbidden"
+    if response.status_code == 404:
+        return "missing"
     return "allowed"
 
 
-def test_each_level_is_enforced_for_every_caller(app, callers):
+def test_each_level_is_enforced_for_every_caller(app, walk):
     failures = []
-    checked = 0
+    checked = scoped_checked = 0
     # Sign-out last, or it would end the sessions the other checks use.
     for route in sorted(api_routes(app), key=lambda r: r.path == "/logout"):
         level = access_level(route)
-        path = concrete_path(route)
+        scoped = project_scoped(route)
+        path = walked_path(route, walk.ids) if scoped else concrete_path(route)
         is_api = route.path.startswith("/api/")
         for method in sorted(route.methods - {"HEAD"}):
             for caller in CALLERS:
-                client, headers = callers[caller]
+                client, headers = walk.clients[caller]
                 response = client.request(method, path, headers=headers)
-                got, want = outcome(response, is_api), expected(level, caller)
+                got, want = outcome(response, is_api), expected(level, caller, scoped=scoped)
                 checked += 1
-                # A public route may refuse a bad form but never asks to sign in.
-                ok = got != "login" if level == "public" else got == want
+                scoped_checked += scoped
+                if level == "public":
+                    ok = got != "login"  # a public route may refuse a bad form, never asks in
+                elif want == "allowed" and (not scoped or free_params(route)):
+                    ok = got in ("allowed", "missing")  # 999999 names nothing: a plain 404
+                else:
+                    ok = got == want
                 if not ok:
                     failures.append(
-                        f"{caller} {method} {path} [{level}]: "
+                        f"{caller} {method} {path} [{level}{' in project' if scoped else ''}]: "
                         f"{response.status_code} → {got}, expected {want}"
                     )
     assert not failures, "\n".join(failures)
     assert checked >= len(api_routes(app)) * len(CALLERS)
+    assert scoped_checked >= 60 * len(CALLERS)
 
 
-def test_annotator_gets_403_on_every_admin_page(app, callers):
-    client, headers = callers["annotator"]
+def test_a_non_member_learns_nothing_a_missing_id_would_not_tell(app, walk):
+    """Outside the project, a real item answers exactly as an id that names nothing."""
+    client, headers = walk.clients["outside-reviewer"]
+    real = client.get(f"/api/v1/items/{walk.ids['item_id']}", headers=headers)
+    missing = client.get("/api/v1/items/999999", headers=headers)
+    assert real.status_code == missing.status_code == 404
+    assert real.json() == missing.json()
+    page = client.get(f"/projects/{walk.ids['project_id']}", headers=headers)
+    assert page.status_code == 404
+    assert "Walked project" not in page.text
+
+
+def test_annotator_gets_403_on_every_admin_page(app, walk):
+    client, headers = walk.clients["annotator"]
     admin_paths = [r for r in api_routes(app) if r.path.startswith("/admin")]
     assert admin_paths
     for route in admin_paths:
