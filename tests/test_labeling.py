@@ -14,7 +14,7 @@ from app.labeling import service as labeling
 from app.models import Label
 from app.projects import service as projects
 from app.projects.service import ProjectInput
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 
 
@@ -28,11 +28,20 @@ def _project(session, admin, *, overlap=2, blind=False):
     )
 
 
+def _member(session, project, **kw):
+    """A new user who is a member of ``project``."""
+    person = make_user(session, **kw)
+    join(session, project, person)
+    return person
+
+
 def _item(session, project, author, text="Translate to French: good morning"):
+    """A submitted item: someone else's draft is private to its author in these projects."""
     return items.create_item(
         session=session,
         project=project,
         author=author,
+        submit=True,
         draft=ItemDraft(kind="task", instruction=text, output="Bonjour"),
     )
 
@@ -45,7 +54,7 @@ class TestQueue:
     def test_overlap_gives_each_item_k_labels_then_stops(self, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=2)
         item = _item(db_session, project, admin_user)
-        a, b, c = (make_user(db_session) for _ in range(3))
+        a, b, c = (_member(db_session, project) for _ in range(3))
         for annotator in (a, b):
             assert (
                 labeling.next_item(session=db_session, project=project, annotator=annotator).id
@@ -65,11 +74,11 @@ class TestQueue:
         self, db_session, admin_user
     ):
         project = _project(db_session, admin_user, overlap=2)
-        writer = make_user(db_session)
+        writer = _member(db_session, project)
         first = _item(db_session, project, admin_user, "First item text")
         second = _item(db_session, project, admin_user, "Second item text")
         own = _item(db_session, project, writer, "Written by the annotator")
-        a = make_user(db_session)
+        a = _member(db_session, project)
         labeling.submit_label(
             session=db_session, project=project, item=second, annotator=a, data=_label()
         )
@@ -89,7 +98,7 @@ class TestQueue:
     def test_relabeling_updates_the_same_row(self, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=1)
         item = _item(db_session, project, admin_user)
-        a = make_user(db_session)
+        a = _member(db_session, project)
         labeling.submit_label(
             session=db_session, project=project, item=item, annotator=a, data=_label(quality=2)
         )
@@ -104,11 +113,11 @@ class TestBlindMode:
     def test_others_labels_hidden_until_you_label(self, client, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=3, blind=True)
         item = _item(db_session, project, admin_user)
-        first = make_user(db_session)
+        first = _member(db_session, project)
         labeling.submit_label(
             session=db_session, project=project, item=item, annotator=first, data=_label(quality=1)
         )
-        second = make_user(db_session)
+        second = _member(db_session, project)
         login(client, second.email)
         page = client.get(f"/projects/{project.id}/label")
         assert page.status_code == 200
@@ -131,11 +140,11 @@ class TestBlindMode:
         project = _project(db_session, admin_user, overlap=3, blind=False)
         _item(db_session, project, admin_user)
         item = _item(db_session, project, admin_user, "Another")
-        first = make_user(db_session)
+        first = _member(db_session, project)
         labeling.submit_label(
             session=db_session, project=project, item=item, annotator=first, data=_label()
         )
-        second = make_user(db_session)
+        second = _member(db_session, project)
         login(client, second.email)
         page = client.get(f"/projects/{project.id}/label")
         assert 'id="other-labels"' in page.text
@@ -149,10 +158,10 @@ class TestFreezing:
             session=db_session,
             project=project,
             item=item,
-            annotator=make_user(db_session),
+            annotator=_member(db_session, project),
             data=_label(quality=1),
         )
-        second = make_user(db_session)
+        second = _member(db_session, project)
         csrf = login(client, second.email)
         url = f"/projects/{project.id}/label/{item.id}"
         form = {"csrf_token": csrf, "kind": "task", "difficulty": "2"}
@@ -184,7 +193,7 @@ class TestFreezing:
     def test_the_frozen_label_is_refused_in_the_service_too(self, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=3, blind=True)
         item = _item(db_session, project, admin_user)
-        a, b = make_user(db_session), make_user(db_session)
+        a, b = _member(db_session, project), _member(db_session, project)
         for annotator in (a, b):
             labeling.submit_label(
                 session=db_session, project=project, item=item, annotator=annotator, data=_label()
@@ -206,7 +215,9 @@ class TestFreezing:
             session=db_session, actor=admin_user, data=ProjectInput(name="Elsewhere")
         )
         item = _item(db_session, project, admin_user)
-        csrf = login(client, make_user(db_session).email)
+        annotator = _member(db_session, project)
+        join(db_session, other, annotator)  # a member of both: the item is still not other's
+        csrf = login(client, annotator.email)
         response = client.post(
             f"/projects/{other.id}/label/{item.id}",
             data={"csrf_token": csrf, "kind": "task", "difficulty": "3", "quality": "4"},
@@ -219,7 +230,7 @@ class TestLabelForm:
     def test_submit_over_http_and_move_on(self, client, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=1)
         item = _item(db_session, project, admin_user)
-        annotator = make_user(db_session)
+        annotator = _member(db_session, project)
         csrf = login(client, annotator.email)
         response = client.post(
             f"/projects/{project.id}/label/{item.id}",
@@ -239,7 +250,7 @@ class TestLabelForm:
     def test_missing_choice_comes_back_inline(self, client, db_session, admin_user):
         project = _project(db_session, admin_user, overlap=1)
         item = _item(db_session, project, admin_user)
-        annotator = make_user(db_session)
+        annotator = _member(db_session, project)
         csrf = login(client, annotator.email)
         response = client.post(
             f"/projects/{project.id}/label/{item.id}",
@@ -253,7 +264,10 @@ class TestAgreementPage:
     def test_kappa_and_alpha_from_labels(self, db_session, admin_user):
         """Two annotators, four items: quality agrees on 3 of 4 → hand-checkable figures."""
         project = _project(db_session, admin_user, overlap=2)
-        a, b = make_user(db_session, email="a@x.org"), make_user(db_session, email="b@x.org")
+        a, b = (
+            _member(db_session, project, email="a@x.org"),
+            _member(db_session, project, email="b@x.org"),
+        )
         kinds_a = ["task", "task", "example", "example"]
         kinds_b = ["task", "task", "example", "task"]
         for index, (ka, kb) in enumerate(zip(kinds_a, kinds_b, strict=True)):
@@ -276,12 +290,14 @@ class TestAgreementPage:
 
     def test_page_renders_for_reviewers_only(self, client, db_session, admin_user, reviewer_user):
         project = _project(db_session, admin_user, overlap=2)
+        join(db_session, project, reviewer_user)
         login(client, reviewer_user.email)
         assert client.get(f"/projects/{project.id}/agreement").status_code == 200
 
 
 def test_annotator_cannot_open_agreement(app, db_session, admin_user, annotator_user):
     project = _project(db_session, admin_user)
+    join(db_session, project, annotator_user)
     with TestClient(app, follow_redirects=False) as client:
         login(client, annotator_user.email)
         assert client.get(f"/projects/{project.id}/agreement").status_code == 403

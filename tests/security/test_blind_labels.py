@@ -10,10 +10,10 @@ from sqlalchemy import select
 from app.items import service as items
 from app.items.schemas import ItemDraft, LabelIn
 from app.labeling import service as labeling
-from app.models import Label
+from app.models import Label, Project
 from app.projects import service as projects
 from app.projects.service import ProjectInput
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
 
 SECRET_DOMAIN = "first-annotators-secret-domain"
@@ -35,9 +35,11 @@ def blind_item(db_session, admin_user):
         session=db_session,
         project=project,
         author=admin_user,
+        submit=True,
         draft=ItemDraft(kind="task", instruction="Translate to French: good night", output="x"),
     )
     first = make_user(db_session)
+    join(db_session, project, first)
     labeling.submit_label(
         session=db_session,
         project=project,
@@ -57,7 +59,11 @@ def test_another_projects_id_does_not_reveal_blind_labels(
     client, db_session, admin_user, blind_item, form
 ):
     open_project = _project(db_session, admin_user, blind=False, name="Open")
-    csrf = login(client, make_user(db_session).email)
+    # The attacker annotates in both projects: only the item's own project may reveal its labels.
+    attacker = make_user(db_session)
+    join(db_session, open_project, attacker)
+    join(db_session, db_session.get(Project, blind_item.project_id), attacker)
+    csrf = login(client, attacker.email)
     data = _form(csrf, quality="") if form == "incomplete" else _form(csrf)
     page = client.post(f"/projects/{open_project.id}/label/{blind_item.id}", data=data)
     assert SECRET_DOMAIN not in page.text
@@ -68,6 +74,7 @@ def test_another_projects_id_does_not_reveal_blind_labels(
 
 def test_a_label_is_frozen_once_the_others_are_shown(client, db_session, blind_item):
     second = make_user(db_session)
+    join(db_session, db_session.get(Project, blind_item.project_id), second)
     csrf = login(client, second.email)
     url = f"/projects/{blind_item.project_id}/label/{blind_item.id}"
     assert client.post(url, data=_form(csrf, quality="4")).status_code == 303
