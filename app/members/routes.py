@@ -11,7 +11,7 @@ from app.auth.deps import ProjectManager
 from app.db import DbSession
 from app.errors import Conflict
 from app.i18n import N_
-from app.members import access, service
+from app.members import access, forms, service
 from app.models import ProjectRole
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
@@ -93,7 +93,7 @@ def add_member(
     """Add a person to the project; an invalid form comes back with the messages inline."""
     project = projects.get_project(session=session, project_id=project_id)
     with form_rejection(status=400, also=(Conflict,)) as rejected:
-        _, added = service.add_from_form(
+        _, added = forms.add_from_form(
             session=session, project=project, user_id=user_id, role=role, quota=quota, actor=user
         )
     if rejected:
@@ -127,7 +127,7 @@ def change_member(
 ) -> Response:
     """Change a member's role or quota (optimistic locking on the version shown)."""
     with form_rejection(status=400, also=(Conflict,)) as rejected:
-        service.change_from_form(
+        forms.change_from_form(
             session=session,
             project_id=project_id,
             user_id=user_id,
