@@ -108,7 +108,7 @@ def _assignees(
     session: Session, project_id: int, task: str, user_ids: Iterable[int]
 ) -> dict[int, str]:
     """user id → email for people who may take this task in the project; else InvalidInput
-    naming the first who may not."""
+    naming the first who may not (in the message itself, so the JSON answer names them)."""
     ids = sorted(set(user_ids))
     rows = session.execute(
         select(User.id, User.email, ProjectMember.role)
@@ -122,19 +122,15 @@ def _assignees(
     for user_id in ids:
         row = known.get(user_id)
         if row is None:
-            raise InvalidInput(
-                N_("No user with id %(id)s."), errors={"user_ids": N_("Invalid.")}, id=user_id
-            )
+            raise InvalidInput(N_("No user with id %(id)s."), id=user_id)
         if row.role is None:
             raise InvalidInput(
                 N_("%(email)s is not a member of this project."),
-                errors={"user_ids": N_("Only members of the project can be assigned.")},
                 email=row.email,
             )
         if ProjectRole(row.role).rank < NEEDS[task].rank:
             raise InvalidInput(
                 N_("%(email)s is an annotator here; only reviewers and managers review."),
-                errors={"user_ids": N_("Choose reviewers or managers for reviewing.")},
                 email=row.email,
             )
     return {row.id: row.email for row in rows}
@@ -143,13 +139,11 @@ def _assignees(
 def user_ids_for(*, session: Session, emails: Iterable[str]) -> list[int]:
     """The ids of people named by email; an unknown address is invalid input naming it."""
     wanted = {e.strip().lower(): e for e in emails if e.strip()}
-    query = select(func.lower(User.email), User.id).where(func.lower(User.email).in_(wanted))
+    query = select(func.lower(User.email), User.id).where(func.lower(User.email).in_(list(wanted)))
     found = {key: user_id for key, user_id in session.execute(query)}
     for key, email in wanted.items():
         if key not in found:
-            raise InvalidInput(
-                N_("No user with email %(email)s."), errors={"emails": N_("Invalid.")}, email=email
-            )
+            raise InvalidInput(N_("No user with email %(email)s."), email=email)
     return [found[key] for key in wanted]
 
 
