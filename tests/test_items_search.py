@@ -16,15 +16,17 @@ from app.items.schemas import ItemDraft
 from app.models import AuditEvent, Item, NearDupKey, SearchTerm
 from app.projects import service as projects
 from app.projects.service import ProjectInput
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
 
 
 @pytest.fixture
-def project(db_session, admin_user):
-    return projects.create_project(
+def project(db_session, admin_user, annotator_user):
+    project = projects.create_project(
         session=db_session, data=ProjectInput(name="Search"), actor=admin_user
     )
+    join(db_session, project, annotator_user)
+    return project
 
 
 def _item(session, project, author, instruction, *, output="Answer.", submit=False, **meta):
@@ -88,6 +90,7 @@ class TestSearch:
         other = projects.create_project(
             session=db_session, data=ProjectInput(name="Other"), actor=admin_user
         )
+        join(db_session, other, annotator_user)
         _item(db_session, other, annotator_user, "机器学习的历史")
         login(client, annotator_user.email)
         assert _ids(client, project, q="机器学习") == [corpus["ml"].id]
@@ -311,16 +314,19 @@ class TestBulkActions:
         csrf = login(client, annotator_user.email)
         assert self._bulk(client, csrf, project, "submit", []).status_code == 422
 
+    @pytest.mark.parametrize(("shared", "status"), [(True, 303), (False, 422)])
     def test_other_annotators_items_are_left_alone(
-        self, client, db_session, annotator_user, project
+        self, client, db_session, annotator_user, project, shared, status
     ):
+        # A shared draft is skipped by each action; a private one is not there to select.
+        project.drafts_shared = shared
         theirs = _item(db_session, project, annotator_user, "Not yours.")
         other = make_user(db_session, role="annotator")
+        join(db_session, project, other)
         csrf = login(client, other.email)
         for action in ("submit", "tag", "delete"):
-            assert (
-                self._bulk(client, csrf, project, action, [theirs.id], tag="x").status_code == 303
-            )
+            response = self._bulk(client, csrf, project, action, [theirs.id], tag="x")
+            assert response.status_code == status
         db_session.expire_all()
         item = db_session.get(Item, theirs.id)
         assert (item.status, item.tags) == ("draft", [])
@@ -343,6 +349,7 @@ class TestBulkActions:
         elsewhere = projects.create_project(
             session=db_session, data=ProjectInput(name="Elsewhere"), actor=admin_user
         )
+        join(db_session, elsewhere, annotator_user)
         outside = _item(db_session, elsewhere, annotator_user, "Lives in another project.")
         inside = _item(db_session, project, annotator_user, "Lives here.")
         csrf = login(client, annotator_user.email)
