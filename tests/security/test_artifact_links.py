@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.core.protocol import MAX_CARD_BYTES
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.job_factories import project_version, run_job
 
@@ -25,7 +25,7 @@ CARD = "---\nbase_model: tiny\n---\n# An honest card\n"
 def model(client, db_session, settings, tmp_path):
     """A succeeded job's model folder with an honest adapter and card, a secret file outside
     the artifact store, and a reviewer signed in; yields (job, folder, secret)."""
-    _project, admin, version = project_version(db_session)
+    project, admin, version = project_version(db_session)
     job, _ = run_job(db_session, version, admin)
     folder = settings.resolved_artifacts_dir / "jobs" / str(job.id) / "model"
     folder.mkdir(parents=True)
@@ -34,7 +34,9 @@ def model(client, db_session, settings, tmp_path):
     secret = tmp_path / "outside" / "secret.env"
     secret.parent.mkdir()
     secret.write_text(SECRET + "\n")
-    login(client, make_user(db_session, role="reviewer").email)
+    reviewer = make_user(db_session, role="reviewer")
+    join(db_session, project, reviewer)
+    login(client, reviewer.email)
     return job, folder, secret
 
 
