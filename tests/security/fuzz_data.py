@@ -28,7 +28,7 @@ from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
 from app.models import ApiToken, Item, Job, User
 from tests.dataset_factories import approved_project
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 
 WORKER_REPORTS = ("heartbeat", "metrics", "logs", "dynamics", "predictions", "complete", "fail",
                   "cancelled")  # fmt: skip
@@ -78,6 +78,7 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     make_token(session, scope="worker")  # one the fuzzer may revoke
     project, owner, approved = approved_project(session, name="Fuzzed project")
     author = make_user(session, email="fuzz-author@example.org")
+    join(session, project, author)  # someone the fuzzer can assign work to
     make_user(session, role="reviewer", email="fuzz-reviewer@example.org")
     for n, submit in enumerate([True, True, True, False, False]):
         items.create_item(
@@ -187,6 +188,13 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
     return {
         "POST /api/v1/projects/{project_id}/items": _item_body(),
         "PUT /api/v1/items/{item_id}": _item_body(),
+        "POST /api/v1/projects/{project_id}/assignments": st.fixed_dictionaries(
+            {
+                "item_ids": st.lists(st.sampled_from(seeded.ids["item_id"]), min_size=1),
+                "task": st.sampled_from(["write", "label", "fix"]),
+                "emails": st.just(["fuzz-author@example.org"]),
+            }
+        ),
         "POST /api/v1/items/{item_id}/review": st.fixed_dictionaries(
             {
                 "decision": st.sampled_from(["approve", "reject", "request_changes"]),
