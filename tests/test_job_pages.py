@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.core.protocol import GenerationParams, JobParams
 from app.models import AuditEvent, Job
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.job_factories import project_version, run_job
 
@@ -25,17 +25,19 @@ def setup(db_session):
     return project, admin, version
 
 
-def _as(client, db_session, role):
+def _as(client, db_session, role, project):
+    """Sign in as a new user who is a member of ``project`` in the role matching ``role``."""
     user = make_user(db_session, role=role)
+    join(db_session, project, user)
     return login(client, user.email)
 
 
 class TestList:
     def test_reviewer_sees_jobs_with_their_figures_and_filters(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         done, _ = run_job(db_session, version, admin)
         other, _ = run_job(db_session, version, admin, finish=False)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get("/jobs")
         assert page.status_code == 200
         assert f'data-job="{done.id}"' in page.text and f'data-job="{other.id}"' in page.text
@@ -50,17 +52,15 @@ class TestList:
         assert fragment.status_code == 200 and "<html" not in fragment.text
 
     def test_annotators_see_nothing_of_jobs(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin)
-        _as(client, db_session, "annotator")
-        for url in (
-            "/jobs",
-            f"/jobs/{job.id}",
-            f"/jobs/{job.id}/results",
-            f"/jobs/{job.id}/datamap",
-        ):
+        _as(client, db_session, "annotator", project)
+        for url in (f"/jobs/{job.id}", f"/jobs/{job.id}/results", f"/jobs/{job.id}/datamap"):
             assert client.get(url).status_code == 403, url
-        assert 'href="/jobs"' not in client.get("/").text
+        # The list is open to everyone signed in (one may review in another project); it shows
+        # only the jobs of projects where the caller reviews or manages.
+        listed = client.get("/jobs")
+        assert listed.status_code == 200 and f'data-job="{job.id}"' not in listed.text
 
 
 class TestLaunchForm:
@@ -180,9 +180,9 @@ class TestLaunchForm:
 
 class TestLiveView:
     def test_running_job_polls_and_shows_progress(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin, finish=False)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get(f"/jobs/{job.id}")
         assert page.status_code == 200
         assert 'hx-trigger="every 2s"' in page.text
@@ -199,9 +199,9 @@ class TestLiveView:
         assert client.get(f"/jobs/{job.id}/live").status_code == 200
 
     def test_finished_job_stops_polling_and_links_results(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get(f"/jobs/{job.id}")
         assert "every 2s" not in page.text
         assert 'id="results-link"' in page.text
@@ -232,9 +232,9 @@ class TestLiveView:
 
 class TestResults:
     def test_metrics_overall_and_per_kind(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get(f"/jobs/{job.id}/results")
         assert page.status_code == 200
         for table in ("metrics-overall", "metrics-task", "metrics-constraint", "metrics-example"):
@@ -247,9 +247,9 @@ class TestResults:
         assert "5.47" in page.text  # perplexity = exp(1.7)
 
     def test_filter_tuned_breaks_a_constraint(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get(f"/jobs/{job.id}/results", params={"show": "broken"})
         rows = re.findall(r'<tr data-item="(\d+)"', page.text)
         assert rows and 'data-constraint="punctuation:no_comma" data-state="fail"' in page.text
@@ -264,10 +264,10 @@ class TestResults:
         assert "data-constraint" not in fragment.text.split('id="predictions"')[1]
 
     def test_compare_two_jobs(self, client, db_session, setup):
-        _, admin, version = setup
+        project, admin, version = setup
         a, _ = run_job(db_session, version, admin)
         b, _ = run_job(db_session, version, admin, losses=(2.0, 1.0, 0.5))
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         page = client.get("/jobs/compare", params={"ids": [a.id, b.id]})
         assert page.status_code == 200
         series = re.search(r'id="compare-series">(.*?)</script>', page.text).group(1)
@@ -275,9 +275,9 @@ class TestResults:
         assert client.get("/jobs/compare", params={"ids": [a.id]}).status_code == 422
 
     def test_model_card_and_download(self, client, db_session, setup, settings):
-        _, admin, version = setup
+        project, admin, version = setup
         job, _ = run_job(db_session, version, admin)
-        _as(client, db_session, "reviewer")
+        _as(client, db_session, "reviewer", project)
         assert client.get(f"/jobs/{job.id}/artifacts/model.zip").status_code == 404
         folder = settings.resolved_artifacts_dir / "jobs" / str(job.id) / "model"
         folder.mkdir(parents=True)
