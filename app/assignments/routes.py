@@ -77,9 +77,9 @@ def assign_submit(
     request: Request, session: DbSession, user: ProjectManager, project_id: int, form: Form_
 ) -> Response:
     """Assign the items; step=choose (from the item list) only opens the form for them."""
-    ids = _ids(form.getlist("item_id") + form.getlist("item_ids"))
+    chosen = _ids(form.getlist("item_id") + form.getlist("item_ids"))
     if form.get("step") == "choose":
-        return _page(request, session, project_id, item_ids=ids, params=form)
+        return _page(request, session, project_id, item_ids=chosen, params=form)
     typed = AssignForm(
         task=str(form.get("task", "")),
         user_ids=_ids(form.getlist("user_ids")),
@@ -87,9 +87,7 @@ def assign_submit(
     )
     with form_rejection(status=422) as rejected:
         due = forms.due_date(typed.due_date)
-        if not ids:
-            f, _kept = forms.item_filter(project_id, form)
-            ids = forms.matching_ids(session, f)
+        ids = chosen or forms.matching_ids(session, forms.item_filter(project_id, form)[0])
         summary = assignments.assign(
             session=session,
             project_id=project_id,
@@ -104,7 +102,7 @@ def assign_submit(
             request,
             session,
             project_id,
-            item_ids=_ids(form.getlist("item_id") + form.getlist("item_ids")),
+            item_ids=chosen,
             params=form,
             form=typed,
             errors=rejected.errors,
