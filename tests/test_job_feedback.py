@@ -13,7 +13,7 @@ from app.models import AuditEvent, Item
 from app.reviews import service as reviews
 from app.reviews.service import QueueFilter
 from tests.dataset_factories import DRAFTS
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.job_factories import project_version, run_job
 
@@ -25,6 +25,14 @@ def finished(db_session):
     return project, admin, version, job, train
 
 
+def _member(session, *projects, role="annotator"):
+    """A new user who is a member of each of ``projects``."""
+    person = make_user(session, role=role)
+    for project in projects:
+        join(session, project, person)
+    return person
+
+
 def test_low_confidence_items_are_hard_and_listed_first(client, db_session):
     project, admin, version = project_version(db_session, name="Hard items")
     probe, train = run_job(db_session, version, admin, finish=False)
@@ -33,7 +41,7 @@ def test_low_confidence_items_are_hard_and_listed_first(client, db_session):
     data = datamap.for_job(db_session, job.id)
     assert {p.item_id for p in data.points if p.region == "hard"} == hard
     assert {p.item_id for p in data.hardest(2)} == hard
-    reviewer = make_user(db_session, role="reviewer")
+    reviewer = _member(db_session, project, role="reviewer")
     login(client, reviewer.email)
     page = client.get(f"/jobs/{job.id}/datamap")
     assert page.status_code == 200
@@ -50,11 +58,11 @@ def test_low_confidence_items_are_hard_and_listed_first(client, db_session):
 def test_send_back_reopens_items_first_in_queue_with_audit(client, db_session, finished):
     project, admin, version, job, train = finished
     # An item submitted later would normally come first in age order… it must not.
-    author = make_user(db_session)
+    author = _member(db_session, project)
     items.create_item(
         session=db_session, project=project, draft=DRAFTS[0], author=author, submit=True
     )
-    reviewer = make_user(db_session, role="reviewer")
+    reviewer = _member(db_session, project, role="reviewer")
     csrf = login(client, reviewer.email)
     chosen = train[-2:]
     response = client.post(
@@ -94,7 +102,7 @@ def test_send_back_reopens_items_first_in_queue_with_audit(client, db_session, f
 
 def test_reviewer_sees_the_reason_and_the_job_link_in_review(client, db_session, finished):
     project, admin, version, job, train = finished
-    reviewer = make_user(db_session, role="reviewer")
+    reviewer = _member(db_session, project, role="reviewer")
     csrf = login(client, reviewer.email)
     client.post(f"/jobs/{job.id}/send-back", data={"csrf_token": csrf, "item_ids": [train[0]]})
     queue = client.post(
@@ -109,7 +117,8 @@ def test_bad_send_backs_are_refused(client, db_session, finished):
     project, admin, version, job, train = finished
     other_project, other_admin, other_version = project_version(db_session, name="Elsewhere")
     stranger = db_session.scalar(select(Item.id).where(Item.project_id == other_project.id))
-    reviewer = make_user(db_session, role="reviewer")
+    # A reviewer of both projects: still, only this job's items are sent back from its page.
+    reviewer = _member(db_session, project, other_project, role="reviewer")
     csrf = login(client, reviewer.email)
     nothing = client.post(f"/jobs/{job.id}/send-back", data={"csrf_token": csrf})
     assert nothing.status_code == 422
@@ -120,7 +129,7 @@ def test_bad_send_backs_are_refused(client, db_session, finished):
     assert db_session.get(Item, stranger).status == "approved"
     no_csrf = client.post(f"/jobs/{job.id}/send-back", data={"item_ids": [train[0]]})
     assert no_csrf.status_code == 403
-    annotator = make_user(db_session)
+    annotator = _member(db_session, project)
     client.cookies.clear()
     csrf = login(client, annotator.email)
     denied = client.post(
