@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, GuidelineVersion, Project
 from app.projects import service as projects
 from app.projects.service import ProjectInput
+from tests.factories import join
 from tests.helpers import login
 
 
@@ -212,6 +213,7 @@ class TestGuidelinesAreSanitized:
 
     def test_detail_and_version_pages(self, client, db_session, admin_user, annotator_user):
         project = _make_project(db_session, admin_user, guidelines=self.HOSTILE)
+        join(db_session, project, annotator_user)
         login(client, annotator_user.email)
         self._check(client.get(f"/projects/{project.id}").text)
         self._check(client.get(f"/projects/{project.id}/guidelines/1").text)
@@ -227,6 +229,7 @@ class TestGuidelinesAreSanitized:
 class TestAccess:
     def test_annotator_can_view(self, client, db_session, admin_user, annotator_user):
         project = _make_project(db_session, admin_user)
+        join(db_session, project, annotator_user)
         login(client, annotator_user.email)
         listing = client.get("/projects")
         assert listing.status_code == 200
@@ -239,6 +242,7 @@ class TestAccess:
 
     def test_annotator_cannot_create_or_edit(self, client, db_session, admin_user, annotator_user):
         project = _make_project(db_session, admin_user)
+        join(db_session, project, annotator_user)
         csrf = login(client, annotator_user.email)
         assert client.get("/projects/new").status_code == 403
         assert _create(client, csrf, name="Sneaky").status_code == 403
@@ -250,6 +254,7 @@ class TestAccess:
 
     def test_reviewer_cannot_edit_either(self, client, db_session, admin_user, reviewer_user):
         project = _make_project(db_session, admin_user)
+        join(db_session, project, reviewer_user)
         csrf = login(client, reviewer_user.email)
         assert _edit(client, csrf, project, guidelines="Hijacked").status_code == 403
 
