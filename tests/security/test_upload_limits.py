@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import ImportJob, Item
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
 from tests.review_factories import make_project
 from tests.security.raw_asgi import CHUNK, chunks, cookie_header, exchange
@@ -145,16 +145,21 @@ class TestOverTheLimit:
 
 
 class TestRefusedBeforeReading:
-    def test_an_annotator_upload_is_refused_unread(self, app, client, db_session, setup):
+    @pytest.mark.parametrize(("member", "status"), [(True, 403), (False, 404)])
+    def test_an_annotator_upload_is_refused_unread(
+        self, app, client, db_session, setup, member, status
+    ):
         project, _, folder = setup
         annotator = make_user(db_session, role="annotator")
+        if member:
+            join(db_session, project, annotator)
         csrf = login(client, annotator.email)
         headers = {**MULTIPART, "cookie": cookie_header(client)}
         body = multipart(chunks(LIMIT // 2), before={"csrf_token": csrf})
         answer = exchange(
             app, "POST", f"/projects/{project.id}/imports", body=body, headers=headers
         )
-        assert answer.status == 403
+        assert answer.status == status
         assert answer.chunks_read == 0
         assert stored(folder) == []
 

@@ -17,7 +17,7 @@ from app.core.protocol import WorkerPath
 from app.datasets import versions
 from app.models import EvalPrediction, ItemDynamics, Job, JobMetric
 from tests.dataset_factories import approved_project
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.job_factories import WorkerApi, error_sentence
 
@@ -189,7 +189,9 @@ def test_stored_non_finite_values_never_reach_the_charts_json(running, db_sessio
     assert _strict(series.text)["train/loss"] == [[1, 2.0], *gaps]
     job = api.client.get(f"/api/v1/jobs/{job_id}", headers=api.admin)
     assert job.status_code == 200 and _strict(job.text)["epoch"] == 0.0
-    login(api.client, make_user(db_session, role="reviewer").email)
+    reviewer = make_user(db_session, role="reviewer")
+    join(db_session, api.project, reviewer)
+    login(api.client, reviewer.email)
     page = api.client.get(f"/jobs/{job_id}")
     assert page.status_code == 200
     chart = _strict(re.search(r'id="job-series">(.*?)</script>', page.text, re.S).group(1))
