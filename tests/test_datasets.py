@@ -23,7 +23,7 @@ from app.models import Item
 from app.reviews import service as reviews
 from tests.dataset_factories import DRAFTS, approved_project
 from tests.dbs import fresh_database
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 from tests.helpers import login
 from tests.review_factories import make_project
 
@@ -123,6 +123,7 @@ class TestVersions:
             draft=DRAFTS[1].model_copy(update={"output": "Autre"}),
         )
         reviewer = make_user(db_session, role="reviewer")
+        join(db_session, project, reviewer)
         reviews.decide(
             session=db_session,
             item_id=changed.id,

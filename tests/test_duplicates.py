@@ -17,7 +17,7 @@ from tests.review_factories import make_project
 def test_duplicate_clusters_and_keep_one(client, db_session):
     admin = make_user(db_session, role="admin")
     author = make_user(db_session)
-    project = make_project(db_session, admin, name="Dups")
+    project = make_project(db_session, admin, name="Dups", members=[author])
     base = (
         "Explain to a new colleague how to book a meeting room using the office calendar "
         "and what to do when it is already taken"
@@ -69,7 +69,7 @@ def test_rejecting_a_duplicate_after_approving_it_once(db_session):
     as a duplicate afterwards must not write a second decision on the same version."""
     admin = make_user(db_session, role="admin")
     author = make_user(db_session)
-    project = make_project(db_session, admin, name="Two approvals")
+    project = make_project(db_session, admin, name="Two approvals", members=[author])
     project.approvals_needed = 2
     kept, dup = (
         items.create_item(

@@ -10,10 +10,10 @@ from sqlalchemy import func, select, update
 
 from app.datasets import versions
 from app.datasets.versions import VersionFilter
-from app.models import Job, JobMetric
+from app.models import Job, JobMetric, Project
 from app.models.base import utcnow
 from tests.dataset_factories import approved_project
-from tests.factories import make_token, make_user
+from tests.factories import join, make_token, make_user
 
 
 @pytest.fixture
@@ -68,6 +68,7 @@ class TestLaunch:
     def test_reviewers_cannot_launch(self, client, db_session, version):
         v, _ = version
         reviewer = make_user(db_session, role="reviewer")
+        join(db_session, db_session.get(Project, v.project_id), reviewer)
         token = make_token(db_session, scope="user", owner=reviewer)
         response = _launch(client, {"Authorization": f"Bearer {token}"}, v.id)
         assert response.status_code == 403

@@ -20,7 +20,9 @@ def _setup(engine, *, items: int, approvals: int = 1):
         admin = make_user(session, role="admin")
         author = make_user(session)
         reviewers = [make_user(session, role="reviewer") for _ in range(2)]
-        project = make_project(session, admin, approvals=approvals, name="Concurrency")
+        project = make_project(
+            session, admin, approvals=approvals, name="Concurrency", members=[author, *reviewers]
+        )
         rows = [
             make_item(session, project, author, text=f"Item number {i} to review today.")
             for i in range(items)
