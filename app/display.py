@@ -4,7 +4,12 @@ from collections.abc import Mapping
 
 from app.i18n import N_, gettext
 
-ROLE_LABELS = {"annotator": N_("annotator"), "reviewer": N_("reviewer"), "admin": N_("admin")}
+ROLE_LABELS = {
+    "annotator": N_("annotator"),
+    "reviewer": N_("reviewer"),
+    "manager": N_("manager"),
+    "admin": N_("admin"),
+}
 SCOPE_LABELS = {"worker": N_("worker"), "user": N_("user")}
 STATUS_LABELS = {
     "draft": N_("draft"),

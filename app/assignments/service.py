@@ -192,6 +192,22 @@ def _record(session, *, actor, item_id: int, before: dict, after: dict) -> None:
     )
 
 
+def _no_self_review(
+    session: Session, item_ids: Sequence[int], reviewers: set[int], emails: dict[int, str]
+) -> None:
+    """Nobody reviews what they wrote (app.reviews.independence), so nobody is asked to."""
+    for chunk in _chunks(item_ids):
+        found = session.execute(
+            select(Item.id, Item.author_id).where(Item.id.in_(chunk), Item.author_id.in_(reviewers))
+        ).first()
+        if found is not None:
+            raise InvalidInput(
+                N_("%(email)s wrote item %(id)s and cannot review it."),
+                email=emails[found.author_id],
+                id=found.id,
+            )
+
+
 def assign(
     *,
     session: Session,
@@ -209,6 +225,8 @@ def assign(
         raise InvalidInput(N_("Choose at least one person."), errors={"user_ids": N_("Required.")})
     ids = _items(session, project_id, item_ids)
     emails = _assignees(session, project_id, task, wanted)
+    if task == AssignmentTask.review:
+        _no_self_review(session, ids, wanted, emails)
     current = _current(session, task, ids)
     emails.update(_emails(session, {a.user_id for rows in current.values() for a in rows}))
     changed = 0

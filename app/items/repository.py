@@ -15,7 +15,7 @@ from app.db import MAX_INTEGER
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.items.indexing import query_terms
-from app.models import Item, Review, SearchTerm
+from app.models import Assignment, Item, Review, SearchTerm
 
 SORTS = {"newest", "oldest", "updated"}
 
@@ -35,15 +35,22 @@ class ItemFilter:
     q: str = ""
     sort: str = "newest"
     item_ids: tuple[int, ...] = field(default_factory=tuple)
-    # Whose drafts may be listed: only this person's (an annotator in a project that keeps
-    # drafts private), or everyone's when None.
+    # Whose drafts may be listed: only this person's and those handed to them (an annotator in
+    # a project that keeps drafts private), or everyone's when None.
     drafts_of: int | None = None
 
 
 def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     query = query.where(Item.project_id == f.project_id)
     if f.drafts_of is not None:
-        query = query.where(or_(Item.status != ItemStatus.draft, Item.author_id == f.drafts_of))
+        handed = select(Assignment.item_id).where(Assignment.user_id == f.drafts_of)
+        query = query.where(
+            or_(
+                Item.status != ItemStatus.draft,
+                Item.author_id == f.drafts_of,
+                Item.id.in_(handed),
+            )
+        )
     for column, value in (
         (Item.kind, f.kind),
         (Item.domain, f.domain),

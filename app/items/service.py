@@ -19,7 +19,7 @@ from app.items import indexing
 from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
 from app.members import access as members
-from app.models import Item, ItemRevision, Project, ProjectRole, User
+from app.models import Assignment, AssignmentTask, Item, ItemRevision, Project, ProjectRole, User
 from app.models.base import utcnow
 
 META_FIELDS = ("domain", "difficulty", "tags")
@@ -151,12 +151,24 @@ def create_item(
 
 
 def can_edit(user: User, item: Item) -> bool:
-    """Its author, and the project's reviewers and managers, may change an item."""
+    """Its author, the project's reviewers and managers, and whoever it is assigned to for
+    writing or fixing may change an item."""
     if item.author_id == user.id:
         return True
     session = object_session(item)
-    role = members.role_in(session, user=user, project_id=item.project_id) if session else None
-    return role is not None and role.rank >= ProjectRole.reviewer.rank
+    if session is None:
+        return False
+    role = members.role_in(session, user=user, project_id=item.project_id)
+    if role is None:
+        return False
+    if role.rank >= ProjectRole.reviewer.rank:
+        return True
+    handed = select(Assignment.id).where(
+        Assignment.item_id == item.id,
+        Assignment.user_id == user.id,
+        Assignment.task.in_((AssignmentTask.write, AssignmentTask.fix)),
+    )
+    return session.scalar(handed.limit(1)) is not None
 
 
 def get_item(*, session: Session, item_id: int) -> Item:
@@ -275,7 +287,11 @@ def visible_ids(
             select(Item.id).where(
                 Item.project_id == project_id,
                 Item.id.in_(item_ids),
-                or_(Item.status != "draft", Item.author_id == drafts_of),
+                or_(
+                    Item.status != "draft",
+                    Item.author_id == drafts_of,
+                    Item.id.in_(select(Assignment.item_id).where(Assignment.user_id == drafts_of)),
+                ),
             )
         )
     )

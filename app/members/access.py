@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.i18n import N_
 from app.models import (
+    Assignment,
     DatasetVersion,
     ImportJob,
     Item,
@@ -115,7 +116,8 @@ def drafts_of(*, found: Membership, drafts_shared: bool) -> int | None:
 
 
 def check_item(session: Session, found: Membership, params: Mapping[str, object]) -> None:
-    """A draft of someone else's, kept private from this member, is as good as missing."""
+    """A draft of someone else's, kept private from this member and not handed to them, is as
+    good as missing."""
     if "item_id" not in params or found.at_least(ProjectRole.reviewer):
         return
     row = session.execute(
@@ -125,7 +127,11 @@ def check_item(session: Session, found: Membership, params: Mapping[str, object]
     ).one()
     owner = drafts_of(found=found, drafts_shared=row.drafts_shared)
     if row.status == "draft" and owner is not None and row.author_id != owner:
-        raise NotFound(NOT_FOUND)
+        handed = select(Assignment.id).where(
+            Assignment.item_id == int(str(params["item_id"])), Assignment.user_id == owner
+        )
+        if session.scalar(handed.limit(1)) is None:
+            raise NotFound(NOT_FOUND)
 
 
 def project_ids(
