@@ -79,7 +79,8 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     project, owner, approved = approved_project(session, name="Fuzzed project")
     author = make_user(session, email="fuzz-author@example.org")
     join(session, project, author)  # someone the fuzzer can assign work to
-    make_user(session, role="reviewer", email="fuzz-reviewer@example.org")
+    # Someone outside the project, whom the fuzzer may add as a member.
+    newcomer = make_user(session, role="reviewer", email="fuzz-reviewer@example.org")
     for n, submit in enumerate([True, True, True, False, False]):
         items.create_item(
             session=session,
@@ -143,6 +144,7 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             "POST /api/v1/items/{item_id}/review": {
                 "item_id": [i.id for i in every_item if i.status == "submitted"]
             },
+            "POST /api/v1/projects/{project_id}/members": {"user_id": [newcomer.id]},
             "POST /api/v1/items/{item_id}/reopen": {
                 "item_id": [i.id for i in every_item if i.status == "approved"]
             },
@@ -190,9 +192,16 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
         "PUT /api/v1/items/{item_id}": _item_body(),
         "POST /api/v1/projects/{project_id}/assignments": st.fixed_dictionaries(
             {
-                "item_ids": st.lists(st.sampled_from(seeded.ids["item_id"]), min_size=1),
+                # (a toy run seeds no items: any id then, which answers 404)
+                "item_ids": st.lists(st.sampled_from(seeded.ids.get("item_id") or [1]), min_size=1),
                 "task": st.sampled_from(["write", "label", "fix"]),
                 "emails": st.just(["fuzz-author@example.org"]),
+            }
+        ),
+        "POST /api/v1/projects/{project_id}/members": st.fixed_dictionaries(
+            {
+                "user_id": st.just(0),  # the newcomer's id, filled in afterwards
+                "role": st.sampled_from(["annotator", "reviewer", "manager"]),
             }
         ),
         "POST /api/v1/items/{item_id}/review": st.fixed_dictionaries(
