@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
+from app.assignments import service as assignments
 from app.db import begin_for_write
+from app.items import service as items
+from app.items.schemas import ItemDraft
+from app.members import service as members
 from app.models import Item
 from app.reviews import service as reviews
 from tests.browser.conftest import sign_in
@@ -61,6 +66,7 @@ class Visit:
     path: str
     status: int = 200
     settle: bool = False  # the page starts htmx requests or fetches on load: wait for them
+    shows: str = ""  # a selector the page must show (the state the visit is about)
 
 
 @dataclass
@@ -84,7 +90,8 @@ class Findings:
 @pytest.fixture
 def site(db):
     """A project with a frozen version, two finished jobs, and two items reopened with a link
-    (one inside the app, one outside); an admin for each language."""
+    (one inside the app, one outside); an admin for each language, each a manager of the
+    project with a quota and work assigned (one task overdue)."""
     db.commit()
     begin_for_write(db)  # the live server may be writing too (see test_annotation_keys)
     project, admin, version = project_version(db, name="Pages under the policy")
@@ -101,12 +108,32 @@ def site(db):
     ):
         reviews.reopen(session=db, item_id=item_id, actor=admin, reason=reason, link=link)
     chinese_admin = make_user(db, role="admin")
+    draft = items.create_item(
+        session=db,
+        project=project,
+        author=admin,
+        submit=False,
+        draft=ItemDraft(kind="task", instruction="Name three rivers.", output=""),
+    )
+    unlabeled = db.scalar(
+        select(Item.id).where(Item.project_id == project.id, Item.status == "approved").limit(1)
+    )
+    for person in (admin, chinese_admin):
+        members.add_member(
+            session=db, project=project, user=person, role="manager", actor=admin, quota=12
+        )
+    for item_id, task, due in ((draft.id, "write", date(2020, 1, 31)), (unlabeled, "label", None)):
+        assignments.assign(
+            session=db, project_id=project.id, item_ids=[item_id], task=task,
+            user_ids=[admin.id, chinese_admin.id], due_date=due, actor=admin,
+        )  # fmt: skip
     db.commit()
     return {
         "pid": project.id,
         "vid": version.id,
         "item": approved[0],
         "outside_link_item": approved[1],
+        "draft": draft.id,
         "job": job.id,
         "other_job": other.id,
         "admin": admin.email,
@@ -117,11 +144,20 @@ def site(db):
 def _visits(s: dict, import_path: str) -> list[Visit]:
     pid, iid, job = s["pid"], s["item"], s["job"]
     return [
-        Visit("home", "/"),
+        Visit("home-assigned", "/", shows="#home-assigned .overdue"),
         Visit("projects", "/projects"),
         Visit("project-new", "/projects/new"),
         Visit("project", f"/projects/{pid}"),
         Visit("project-edit", f"/projects/{pid}/edit"),
+        Visit("members", f"/projects/{pid}/members", shows="#members-table meter"),
+        Visit(
+            "assign-matching", f"/projects/{pid}/assign?status=approved", shows="#assign-progress"
+        ),
+        Visit(
+            "assign-selected",
+            f"/projects/{pid}/assign?item_id={iid}&item_id={s['draft']}",
+            shows="#assignments-table",
+        ),
         Visit("guidelines", f"/projects/{pid}/guidelines/1"),
         Visit("items", f"/projects/{pid}/items"),
         *[
@@ -181,6 +217,8 @@ def _visit(page, visit: Visit, findings: Findings) -> None:
     if response is None or response.status != visit.status:
         findings.statuses.append(f"{visit.name}: {response and response.status}")
     page.wait_for_load_state("networkidle" if visit.settle else "load")
+    if visit.shows and not page.locator(visit.shows).count():
+        findings.statuses.append(f"{visit.name}: nothing matches {visit.shows}")
     findings.inline += [f"{visit.name}: {found}" for found in page.evaluate(INLINE_CODE)]
 
 
