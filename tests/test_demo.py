@@ -23,6 +23,7 @@ from app.demo.loader import (
 )
 from app.items.service import validate_content
 from app.models import (
+    Assignment,
     DatasetVersion,
     GuidelineVersion,
     Item,
@@ -240,6 +241,29 @@ class TestLoader:
         assert authors <= set(members_of(second))
         printed = "\n".join(summary.lines())
         assert second.name in printed
+
+    def test_work_is_handed_out_in_both_projects(self, db_session, admin_user):
+        summary = load_demo(session=db_session, admin=admin_user)
+        rows = db_session.execute(
+            select(Assignment.project_id, Assignment.task, User.email).join(
+                User, User.id == Assignment.user_id
+            )
+        ).all()
+        listed = sum(
+            len(work["items"]) * len(work["to"])
+            for spec in (CONTENT.project, CONTENT.second_project)
+            for work in spec["assignments"]
+        )
+        assert len(rows) == summary.assignments == listed
+        assert {project for project, _, _ in rows} == {
+            summary.project_id,
+            summary.second_project_id,
+        }
+        assert ("write", "annotator2@demo.local") in {(task, email) for _, task, email in rows}
+        assert all(
+            db_session.get(Assignment, a).due_date is not None
+            for a in db_session.scalars(select(Assignment.id))
+        )
 
     def test_a_second_load_adds_nothing(self, db_session, admin_user):
         first = load_demo(session=db_session, admin=admin_user)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.assignments.service import assign
 from app.auth.service import normalize_email
 from app.datasets.versions import VersionFilter, create_version
 from app.items.schemas import ItemDraft
 from app.items.service import create_item
 from app.members.service import add_member
 from app.models import Project, Role, User
+from app.models.base import utcnow
 from app.projects.service import ProjectInput, create_project
 from app.reviews.service import decide
 from app.users.service import create_user
@@ -108,9 +111,13 @@ def _load_content() -> DemoContent:
     keys: set[str] = set()
     for item in [*items, *second["items"]]:
         _check_item(item, keys, emails)
-    for spec in (data["project"], second["project"]):
+    for spec, own in ((data["project"], items), (second["project"], second["items"])):
         if not set(spec["members"]) | set(spec.get("quotas", {})) <= emails:
             raise ValueError(f"Demo project {spec['name']}: a member is not a demo user.")
+        own_keys = {item["key"] for item in own}
+        for work in spec.get("assignments", []):
+            if not set(work["to"]) <= set(spec["members"]) or not set(work["items"]) <= own_keys:
+                raise ValueError(f"Demo project {spec['name']}: an assignment names a stranger.")
     return DemoContent(
         project=data["project"],
         users=data["users"],
@@ -170,6 +177,7 @@ class DemoSummary:
     item_ids: dict[str, int] = field(default_factory=dict)
     version_id: int | None = None  # the first dataset version, frozen from the approved items
     second_project_id: int | None = None
+    assignments: int = 0
     members: dict[str, list[str]] = field(default_factory=dict)  # project name → "email (role)"
     credentials: list[DemoCredential] = field(default_factory=list)
     password: str = DEMO_PASSWORD
@@ -196,6 +204,8 @@ class DemoSummary:
         for cred in self.credentials:
             password = self.password if cred.created else "(existing account, password unchanged)"
             lines.append(f"  {cred.email:<24} {cred.role:<10} {password}")
+        if self.assignments:
+            lines.append(f"{self.assignments} assignments wait on the members' home pages.")
         for name, people in self.members.items():
             lines.append(f"Members of {name!r}: {', '.join(people)} (admins manage every project).")
         if self.version_id is not None:
@@ -291,6 +301,7 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
             eval_fraction=0.15,
         )
         summary.version_id = version.id
+    _assign(session, project, content.project, demo_users, actor, summary)
     second_spec = project_input(content, content.second_project)
     if session.scalar(select(Project.id).where(Project.name == second_spec.name)) is None:
         second = create_project(session=session, data=second_spec, actor=actor)
@@ -299,6 +310,7 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
         _add_items(
             session, second, content.second_items, content.second_project, demo_users, summary
         )
+        _assign(session, second, content.second_project, demo_users, actor, summary)
     return summary
 
 
@@ -346,3 +358,19 @@ def _add_items(session, project, items, spec, demo_users, summary, counters=None
             kinds[row.kind] += 1
             languages[row.language] += 1
             statuses[row.status] += 1
+
+
+def _assign(session, project, spec, demo_users, actor, summary: DemoSummary) -> None:
+    """Hand out the work the spec lists, due some days from today."""
+    today = utcnow().date()
+    for work in spec.get("assignments", []):
+        assign(
+            session=session,
+            project_id=project.id,
+            item_ids=[summary.item_ids[key] for key in work["items"]],
+            task=work["task"],
+            user_ids=[demo_users[email].id for email in work["to"]],
+            due_date=today + timedelta(days=work["due_in_days"]),
+            actor=actor,
+        )
+        summary.assignments += len(work["items"]) * len(work["to"])
