@@ -210,8 +210,9 @@ class DemoSummary:
             lines.append(f"Members of {name!r}: {', '.join(people)} (admins manage every project).")
         if self.version_id is not None:
             lines.append(
-                f"The approved items are frozen as dataset version {FIRST_VERSION!r}: as an admin,"
-                f" open /jobs/new?version_id={self.version_id} to fine-tune the tiny model on it."
+                f"The approved items are frozen as dataset version {FIRST_VERSION!r}: as an"
+                f" admin or the project's manager, open /jobs/new?version_id={self.version_id}"
+                " to fine-tune the tiny model on it."
             )
         return lines
 
