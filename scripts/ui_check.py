@@ -2,8 +2,9 @@
 
 Starts the app as `scripts/screenshots.py` does (fresh SQLite database, `studio run`, the demo,
 a local trainer worker), adds an empty project and an import, optionally fine-tunes the tiny model
-for the job pages, then visits each page as the admin in both languages, and a few as an
-annotator. For each page it writes a full-page PNG and reports:
+for the job pages, then visits each page as the admin in both languages, a few as an annotator,
+a project manager's (a demo reviewer's) home, members and assign pages, and a Chinese-speaking
+annotator's home with work assigned. For each page it writes a full-page PNG and reports:
 
 - content wider than the 1280 px viewport (outside a scrolling container);
 - form fields with no label (no <label for>, wrapping label, aria-label or title);
@@ -55,6 +56,9 @@ CHECKS = r"""
 """
 
 
+MANAGER_PAGES = ("project", "members", "assign", "assign-selected")
+
+
 def check(page: Page, out: Path, name: str, results: dict) -> None:
     page.wait_for_load_state("networkidle")
     time.sleep(0.3)
@@ -79,7 +83,8 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
     page.goto(f"/projects/{pid}/datasets")
     vid = page.locator("#versions a").first.get_attribute("href").rsplit("/", 1)[-1]
     page.goto(f"/projects/{pid}/items")
-    iid = page.locator("#item-rows tr").first.get_attribute("data-item")
+    rows = page.locator("#item-rows tr[data-item]")
+    iid, iid2 = (rows.nth(n).get_attribute("data-item") for n in (0, 1))
     page.goto("/projects/new")
     page.fill("#p-name", "Empty project")
     page.click("main button[type=submit]")
@@ -96,6 +101,9 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("projects", "/projects"),
         ("project", f"/projects/{pid}"),
         ("project-edit", f"/projects/{pid}/edit"),
+        ("members", f"/projects/{pid}/members"),
+        ("assign", f"/projects/{pid}/assign"),
+        ("assign-selected", f"/projects/{pid}/assign?item_id={iid}&item_id={iid2}"),
         ("guidelines", f"/projects/{pid}/guidelines/1"),
         ("items", f"/projects/{pid}/items"),
         *[
@@ -132,6 +140,8 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
                 ("queue", "/review"),
                 ("label", "/label"),
                 ("imports", "/imports"),
+                ("members", "/members"),
+                ("assign", "/assign"),
             )
         ],
     ]
@@ -177,6 +187,16 @@ def main() -> None:
         for name, path in visits[:3] + [("inbox", "/inbox")]:
             annotator.goto(path)
             check(annotator, args.out, f"annotator-{name}", results)
+        # A manager of the demo project by membership only (a global reviewer), with work of
+        # their own to review in the second project.
+        manager = shooter.page("reviewer2@demo.local")
+        for name, path in [visits[0]] + [v for v in visits if v[0] in MANAGER_PAGES]:
+            manager.goto(path)
+            check(manager, args.out, f"manager-{name}", results)
+        # A Chinese-speaking annotator's home, with writing handed to her in the second project.
+        chinese = shooter.page("annotator2@demo.local")
+        chinese.goto("/")
+        check(chinese, args.out, "annotator2-home", results)
         signed_out = shooter.page()
         signed_out.goto("/login")
         check(signed_out, args.out, "login", results)
