@@ -27,7 +27,7 @@ from sqlalchemy import update
 
 from app import i18n
 from app.models import Item, Review
-from tests.factories import make_user
+from tests.factories import join, make_user
 from tests.helpers import login
 from tests.review_factories import make_item, make_project
 
@@ -366,6 +366,7 @@ def reviewed(db_session, admin_user):
 
     author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
     project = make_project(db_session, admin_user, name="Hostile reasons")
+    join(db_session, project, author, reviewer)
     items = [make_item(db_session, project, author, text=f"Item {i}.") for i in range(2)]
     for item, decision in zip(items, ("reject", "request_changes"), strict=True):
         reviews.decide(
@@ -392,8 +393,10 @@ def test_the_stats_page_shows_stored_reasons_as_text(client, reviewed, admin_use
 
 
 def test_the_review_page_shows_stored_reasons_as_text(client, reviewed, db_session):
-    _project, items, _author, _reviewer = reviewed
-    login(client, make_user(db_session, role="reviewer").email)
+    project, items, _author, _reviewer = reviewed
+    other_reviewer = make_user(db_session, role="reviewer")
+    join(db_session, project, other_reviewer)
+    login(client, other_reviewer.email)
     assert _shows_as_text(client.get(f"/items/{items[0].id}/review"))
 
 
