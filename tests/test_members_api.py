@@ -194,3 +194,20 @@ class TestRemove:
     def test_id_beyond_the_integer_range_is_422(self, client, project, manager):
         response = client.delete(_url(project, 2**40), headers=manager)
         assert response.status_code == 422
+
+
+def test_me_lists_the_callers_projects_and_roles(client, db_session, project, admin_user):
+    other = projects.create_project(
+        session=db_session, data=ProjectInput(name="Another team"), actor=admin_user
+    )
+    person = make_user(db_session, email="two-hats@example.org")
+    _join(db_session, project, person, "manager", admin_user)
+    _join(db_session, other, person, "annotator", admin_user)
+    projects.create_project(
+        session=db_session, data=ProjectInput(name="Not mine"), actor=admin_user
+    )
+    me = client.get("/api/v1/me", headers=_bearer(db_session, person)).json()
+    assert me["memberships"] == [
+        {"project_id": project.id, "project": "API members", "role": "manager"},
+        {"project_id": other.id, "project": "Another team", "role": "annotator"},
+    ]

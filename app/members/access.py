@@ -8,7 +8,7 @@ missing id does. Global admins act as managers in every project.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import event, select
@@ -150,9 +150,15 @@ def project_ids(
     )
 
 
-def visible(ids: Iterable[int], allowed: set[int] | None) -> list[int]:
-    """The ids among ``ids`` inside ``allowed`` (None: all)."""
-    return [i for i in ids if allowed is None or i in allowed]
+def memberships_of(session: Session, *, user_id: int) -> list[tuple[int, str, str]]:
+    """(project id, name, role) of each project the person is a member of, by name."""
+    rows = session.execute(
+        select(Project.id, Project.name, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.user_id == user_id)
+        .order_by(Project.name)
+    )
+    return [tuple(row) for row in rows]
 
 
 def manages_any(session: Session, *, user: User) -> bool:

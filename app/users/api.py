@@ -7,20 +7,28 @@ from fastapi import APIRouter
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import Admin, AnyPrincipal
 from app.db import DbSession
+from app.members import access as members
 from app.users import service
-from app.users.schemas import MeOut, UserCreate, UserOut, UserPatch
+from app.users.schemas import MembershipOut, MeOut, UserCreate, UserOut, UserPatch
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
 
 
 @router.get("/me", response_model=MeOut, name="api_me")
-def me(principal: AnyPrincipal) -> MeOut:
-    """Who the caller is: a person (session or user token) or a worker token."""
+def me(principal: AnyPrincipal, session: DbSession) -> MeOut:
+    """Who the caller is: a person (session or user token, with their projects) or a worker
+    token."""
     if principal.user is not None:
         return MeOut(
             kind="user",
             user=UserOut.model_validate(principal.user),
             token_name=principal.token.name if principal.token else None,
+            memberships=[
+                MembershipOut(project_id=project_id, project=name, role=role)
+                for project_id, name, role in members.memberships_of(
+                    session, user_id=principal.user.id
+                )
+            ],
         )
     return MeOut(kind="worker", token_name=principal.token.name if principal.token else None)
 

@@ -37,7 +37,15 @@ class UserPatch(BaseModel):
     is_active: bool | None = None
 
 
+class MembershipOut(BaseModel):
+    project_id: int
+    project: str
+    role: Literal["annotator", "reviewer", "manager"]
+
+
 class MeOut(BaseModel):
     kind: Literal["user", "worker"]
     user: UserOut | None = None
     token_name: str | None = None
+    # The projects the person belongs to (an admin manages every project, listed or not).
+    memberships: list[MembershipOut] = Field(default_factory=list)
