@@ -15,6 +15,7 @@ from app.models import Item, Label, User
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.browser.conftest import sign_in, studio_cli
+from tests.factories import join
 
 pytestmark = pytest.mark.browser
 PASSWORD = "long-enough-1"
@@ -24,6 +25,17 @@ _seq = itertools.count()
 def _user(server, role: str) -> str:
     email = f"{role}{next(_seq)}@example.org"
     studio_cli(server, "users", "create", "--email", email, "--role", role, "--password", PASSWORD)
+    return email
+
+
+def _member(server, db, project, role: str) -> str:
+    """A new user of this role who is a member of ``project`` (in the matching project role);
+    returns the email."""
+    email = _user(server, role)
+    db.commit()  # the user is new: read them in a fresh transaction, begun as a writer
+    begin_for_write(db)
+    join(db, project, db.scalar(select(User).where(User.email == email)))
+    db.commit()
     return email
 
 
@@ -43,7 +55,7 @@ def _project(db, name: str, **kwargs):
 def test_editor_live_check_save_and_submit_with_keys(page, live, db):
     server, _ = live
     project, _admin = _project(db, "Browser editor")
-    email = _user(server, "annotator")
+    email = _member(server, db, project, "annotator")
     sign_in(page, email, PASSWORD)
     page.goto(f"/projects/{project.id}/items/new?kind=constraint")
     page.fill("#f-instruction", "Describe Paris in one sentence without commas.")
@@ -80,12 +92,13 @@ def test_labeling_with_number_keys(page, live, db):
         session=db,
         project=project,
         author=admin,
+        submit=True,  # a draft is its author's alone
         draft=ItemDraft(
             kind="task", instruction="把这句话翻译成英文：早上好", output="Good morning"
         ),
     )
     db.commit()
-    email = _user(server, "annotator")
+    email = _member(server, db, project, "annotator")
     sign_in(page, email, PASSWORD)
     page.goto(f"/projects/{project.id}/label")
     page.get_by_text(f"Item #{item.id}").wait_for()

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ADMIN_PASSWORD, sign_in
-from tests.browser.test_annotation_keys import PASSWORD, _project, _user
+from tests.browser.test_annotation_keys import PASSWORD, _member, _project
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +66,7 @@ def test_hostile_text_is_inert_and_the_layout_holds(page, new_page, live, db):
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
 
     # The annotator types it; the live panel renders it as text while they type.
-    sign_in(page, _user(server, "annotator"), PASSWORD)
+    sign_in(page, _member(server, db, project, "annotator"), PASSWORD)
     page.goto(f"/projects/{project.id}/items/new?kind=task")
     page.fill("#f-instruction", INSTRUCTION)
     page.fill("#f-output", OUTPUT)
@@ -100,7 +100,7 @@ def test_hostile_text_is_inert_and_the_layout_holds(page, new_page, live, db):
     # The reviewer sees it as the model will, then approves it.
     reviewer = new_page(WIDTH, HEIGHT)
     reviewer.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    sign_in(reviewer, _user(server, "reviewer"), PASSWORD)
+    sign_in(reviewer, _member(server, db, project, "reviewer"), PASSWORD)
     reviewer.goto(f"/projects/{project.id}/review")
     reviewer.keyboard.press("j")
     reviewer.wait_for_url(f"**/items/{item_id}/review")

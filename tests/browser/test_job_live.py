@@ -16,7 +16,7 @@ from app.items.schemas import ItemDraft
 from app.reviews import service as reviews
 from tests.browser.conftest import ADMIN_PASSWORD, sign_in
 from tests.browser.test_annotation_keys import _project
-from tests.factories import make_user
+from tests.factories import join, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +64,7 @@ def _approved_project(db, count: int = 48):
     project, admin = _project(db, "Browser training")
     begin_for_write(db)  # see _project: the server may be writing too
     reviewer = make_user(db, role="reviewer")
+    join(db, project, reviewer)
     for i in range(count):
         a, b = WORDS[i % len(WORDS)], WORDS[(i * 5 + 2) % len(WORDS)]
         if i % 4 == 3:

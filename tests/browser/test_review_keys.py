@@ -13,7 +13,7 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import AuditEvent, Item, Review, User
 from tests.browser.conftest import sign_in
-from tests.browser.test_annotation_keys import PASSWORD, _project, _user
+from tests.browser.test_annotation_keys import PASSWORD, _member, _project
 
 pytestmark = pytest.mark.browser
 QUEUE = 20
@@ -22,7 +22,8 @@ QUEUE = 20
 def test_reviewer_clears_the_queue_with_keys(page, live, db):
     server, _ = live
     project, admin = _project(db, "Browser review")
-    writer = db.scalar(select(User).where(User.email == _user(server, "annotator")))
+    writer_email = _member(server, db, project, "annotator")
+    writer = db.scalar(select(User).where(User.email == writer_email))
     # Write as a writer from the start: the server may be writing too (SQLite refuses to
     # turn a stale read transaction into a write one).
     db.commit()
@@ -40,7 +41,7 @@ def test_reviewer_clears_the_queue_with_keys(page, live, db):
             ).id
         )
     db.commit()
-    sign_in(page, _user(server, "reviewer"), PASSWORD)
+    sign_in(page, _member(server, db, project, "reviewer"), PASSWORD)
     page.goto(f"/projects/{project.id}/review")
 
     def at(index: int) -> None:
@@ -106,7 +107,7 @@ def test_the_approve_key_sends_nothing_to_a_reviewer_who_may_not_approve(page, l
     it: the page offers no approve button, and the `a` key must not send one either."""
     server, _ = live
     project, _admin = _project(db, "Browser review: own edit")
-    emails = _user(server, "annotator"), _user(server, "reviewer")
+    emails = _member(server, db, project, "annotator"), _member(server, db, project, "reviewer")
     db.commit()  # the users may be new: read them in a fresh transaction
     begin_for_write(db)
     writer, reviewer = (db.scalar(select(User).where(User.email == e)) for e in emails)
