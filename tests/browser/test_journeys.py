@@ -15,7 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ADMIN_PASSWORD, sign_in
-from tests.browser.test_annotation_keys import PASSWORD, _project, _user
+from tests.browser.test_annotation_keys import PASSWORD, _member, _project
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +40,7 @@ def _saved_item_id(page) -> int:
 def test_annotator_writes_one_item_of_each_kind(page, live, db):
     server, _ = live
     project, _admin = _project(db, "Journey: three kinds")
-    sign_in(page, _user(server, "annotator"), PASSWORD)
+    sign_in(page, _member(server, db, project, "annotator"), PASSWORD)
     _open_project(page, project.name)
     page.get_by_role("link", name="Write an item").first.click()
     page.wait_for_url("**/items/new?kind=task")
