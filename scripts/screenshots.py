@@ -183,6 +183,19 @@ def take(shooter: Shooter) -> None:
     shooter.shot(page, "review")
     page.context.close()
 
+    # Membership: a project manager's members page, and an annotator's home with assigned work.
+    page = shooter.page("reviewer2@demo.local")
+    project_id = open_project(page)
+    page.goto(f"/projects/{project_id}/members")
+    page.locator("#members-table").wait_for()
+    shooter.shot(page, "members")
+    page.context.close()
+    page = shooter.page("annotator2@demo.local")
+    page.goto("/")
+    page.locator("meter").first.wait_for()
+    shooter.shot(page, "home-assigned")
+    page.context.close()
+
     # Demo v1, then a tiny fine-tune on it: live view, results and data map.
     page = shooter.page(ADMIN_EMAIL, ADMIN_PASSWORD)
     open_project(page)
