@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.assignments import service as assignments
 from app.errors import Conflict
 from app.items import service as items
 from app.items.schemas import ItemDraft, LabelIn
@@ -301,3 +302,49 @@ def test_annotator_cannot_open_agreement(app, db_session, admin_user, annotator_
     with TestClient(app, follow_redirects=False) as client:
         login(client, annotator_user.email)
         assert client.get(f"/projects/{project.id}/agreement").status_code == 403
+
+
+class TestPrivateDrafts:
+    def _draft(self, db_session, project, author):
+        return items.create_item(
+            session=db_session,
+            project=project,
+            author=author,
+            draft=ItemDraft(kind="task", instruction="A private thought", output="Mine."),
+        )
+
+    def test_someone_elses_private_draft_is_never_served(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        self._draft(db_session, project, _member(db_session, project))
+        annotator = _member(db_session, project)
+        login(client, annotator.email)
+        page = client.get(f"/projects/{project.id}/label")
+        assert page.status_code == 200 and 'id="queue-empty"' in page.text
+        assert "A private thought" not in page.text
+        assert client.get(f"/api/v1/projects/{project.id}/labeling/next").json() is None
+
+    def test_shared_or_handed_drafts_are_served(self, client, db_session, admin_user):
+        project = _project(db_session, admin_user, overlap=1)
+        draft = self._draft(db_session, project, _member(db_session, project))
+        annotator = _member(db_session, project)
+        login(client, annotator.email)
+        assignments.assign(
+            session=db_session,
+            project_id=project.id,
+            item_ids=[draft.id],
+            task="label",
+            user_ids=[annotator.id],
+            due_date=None,
+            actor=admin_user,
+        )
+        assert client.get(f"/api/v1/projects/{project.id}/labeling/next").json()["id"] == draft.id
+        assignments.unassign(
+            session=db_session,
+            project_id=project.id,
+            item_ids=[draft.id],
+            task="label",
+            actor=admin_user,
+        )
+        project.drafts_shared = True
+        db_session.flush()
+        assert client.get(f"/api/v1/projects/{project.id}/labeling/next").json()["id"] == draft.id

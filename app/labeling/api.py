@@ -6,11 +6,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import ProjectAnnotator
+from app.auth.deps import Member, ProjectAnnotator
 from app.db import DbSession
 from app.items import service as items
 from app.items.schemas import ItemOut, LabelIn
 from app.labeling import service
+from app.members import access as members
 from app.projects import service as projects
 
 router = APIRouter(prefix="/api/v1", tags=["items"], responses=ERRORS)
@@ -32,10 +33,15 @@ class LabelOut(BaseModel):
 @router.get(
     "/projects/{project_id}/labeling/next", response_model=ItemOut | None, name="api_label_next"
 )
-def next_to_label(project_id: PathId, session: DbSession, user: ProjectAnnotator):
+def next_to_label(project_id: PathId, session: DbSession, user: ProjectAnnotator, member: Member):
     """The next item this caller should label, or null when none is left."""
     project = projects.get_project(session=session, project_id=project_id)
-    return service.next_item(session=session, project=project, annotator=user)
+    return service.next_item(
+        session=session,
+        project=project,
+        annotator=user,
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
+    )
 
 
 @router.post(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 
-from app.auth.deps import ProjectAnnotator, ProjectReviewer
+from app.auth.deps import Member, ProjectAnnotator, ProjectReviewer
 from app.core import prompts
 from app.core.kinds import ItemContent
 from app.db import DbSession
@@ -15,6 +15,7 @@ from app.errors import Conflict
 from app.i18n import N_
 from app.items.schemas import LabelIn
 from app.labeling import service
+from app.members import access as members
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
 
@@ -43,10 +44,17 @@ def _page(request, session, project, user, *, item, form=None, errors=None, stat
 
 
 @router.get("/projects/{project_id}/label", name="label_next")
-def label_next(request: Request, session: DbSession, user: ProjectAnnotator, project_id: int):
+def label_next(
+    request: Request, session: DbSession, user: ProjectAnnotator, member: Member, project_id: int
+):
     """The next item this annotator should label."""
     project = projects.get_project(session=session, project_id=project_id)
-    item = service.next_item(session=session, project=project, annotator=user)
+    item = service.next_item(
+        session=session,
+        project=project,
+        annotator=user,
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
+    )
     return _page(request, session, project, user, item=item)
 
 

@@ -15,7 +15,7 @@ from app.core import agreement
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.items.schemas import LabelIn
-from app.models import Item, Label, Project, User
+from app.models import Assignment, Item, Label, Project, User
 from app.models.base import utcnow
 
 FLAGS = ("unsafe", "factually_wrong", "unclear")
@@ -28,12 +28,15 @@ FIELDS = {  # field → measurement level for agreement
 }
 
 
-def next_item(*, session: Session, project: Project, annotator: User) -> Item | None:
+def next_item(
+    *, session: Session, project: Project, annotator: User, drafts_of: int | None = None
+) -> Item | None:
     """An item this annotator has not labeled, still short of the project's overlap.
 
     Items assigned to this annotator for labeling come first; then items closest to
     complete, so that each reaches k labels (and can be compared) before new ones are
-    started. Authors never label their own items.
+    started. Authors never label their own items, and someone else's private draft (see
+    ``app.members.access.drafts_of``) is served only to the person it was handed to.
     """
     counts = (
         select(Label.item_id, func.count().label("n"))
@@ -58,6 +61,9 @@ def next_item(*, session: Session, project: Project, annotator: User) -> Item | 
         )
         .limit(1)
     )
+    if drafts_of is not None:
+        handed = select(Assignment.item_id).where(Assignment.user_id == drafts_of)
+        query = query.where((Item.status != "draft") | Item.id.in_(handed))
     return session.scalar(query)
 
 
