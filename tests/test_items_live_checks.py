@@ -133,6 +133,23 @@ class TestLiveChecks:
         again = check_live(client, csrf, project, instruction=words, item_id=str(mine.id))
         assert 'id="near-duplicates"' not in again.text  # an item is no duplicate of itself
 
+    @pytest.mark.parametrize("shared", [False, True])
+    def test_someone_elses_private_draft_is_no_warning(
+        self, client, db_session, annotator_user, project, shared
+    ):
+        words = (
+            "Explain to a new colleague how the office coffee machine is cleaned every Friday "
+            "afternoon and who keeps the spare filters in the cupboard by the window"
+        )
+        other = make_user(db_session, email="other-writer@example.org")
+        join(db_session, project, other)
+        draft = make_item(db_session, project, other, instruction=words)
+        project.drafts_shared = shared
+        db_session.flush()
+        csrf = login(client, annotator_user.email)
+        report = check_live(client, csrf, project, instruction=words.replace("Friday", "Monday"))
+        assert (f"/items/{draft.id}/edit" in report.text) is shared
+
 
 class TestHostileText:
     def _assert_escaped(self, html):

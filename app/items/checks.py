@@ -14,7 +14,7 @@ from app.core import neardup, prompts
 from app.core.cjk import count_words
 from app.core.kinds import ItemContent
 from app.i18n import N_
-from app.items import indexing
+from app.items import indexing, repository
 from app.items import service as items
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits, overlong
@@ -45,9 +45,16 @@ def _counts(text: str) -> dict[str, int | None]:
 
 
 def near_duplicates(
-    session: Session, *, project_id: int, text: str, exclude_id: int | None, limit: int = 5
+    session: Session,
+    *,
+    project_id: int,
+    text: str,
+    exclude_id: int | None,
+    limit: int = 5,
+    drafts_of: int | None = None,
 ) -> list[tuple[Item, float]]:
-    """Most similar items in the project: LSH candidates, ranked by exact shingle Jaccard."""
+    """Most similar items in the project: LSH candidates, ranked by exact shingle Jaccard;
+    only the drafts ``drafts_of`` may see (see ``repository.visible``)."""
     if not text.strip():
         return []
     keys = indexing.band_keys_for(text)
@@ -66,7 +73,8 @@ def near_duplicates(
         return []
     shingles = neardup.shingles(text)
     scored = []
-    for item in session.scalars(select(Item).where(Item.id.in_(ids))):
+    candidates = repository.visible(select(Item).where(Item.id.in_(ids)), drafts_of)
+    for item in session.scalars(candidates):
         score = neardup.exact_jaccard(shingles, neardup.shingles(indexing.item_text(item)))
         if score >= NEAR_DUP_THRESHOLD:
             scored.append((item, score))
@@ -82,6 +90,7 @@ def live_report(
     draft: ItemDraft | None,
     exclude_id: int | None,
     limits: ContentLimits | None = None,
+    drafts_of: int | None = None,
 ) -> LiveReport:
     values = state.values
     report = LiveReport()
@@ -120,7 +129,7 @@ def live_report(
         state.demos if state.kind == "example" else [],
     )
     report.duplicates = near_duplicates(
-        session, project_id=project_id, text=text, exclude_id=exclude_id
+        session, project_id=project_id, text=text, exclude_id=exclude_id, drafts_of=drafts_of
     )
     return report
 

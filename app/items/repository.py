@@ -40,17 +40,20 @@ class ItemFilter:
     drafts_of: int | None = None
 
 
+def visible(query: Select, drafts_of: int | None) -> Select:
+    """``query`` without the drafts its reader may not see: with ``drafts_of`` set, only that
+    person's own drafts and those handed to them (see ``app.members.access.drafts_of``)."""
+    if drafts_of is None:
+        return query
+    handed = select(Assignment.item_id).where(Assignment.user_id == drafts_of)
+    return query.where(
+        or_(Item.status != ItemStatus.draft, Item.author_id == drafts_of, Item.id.in_(handed))
+    )
+
+
 def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     query = query.where(Item.project_id == f.project_id)
-    if f.drafts_of is not None:
-        handed = select(Assignment.item_id).where(Assignment.user_id == f.drafts_of)
-        query = query.where(
-            or_(
-                Item.status != ItemStatus.draft,
-                Item.author_id == f.drafts_of,
-                Item.id.in_(handed),
-            )
-        )
+    query = visible(query, f.drafts_of)
     for column, value in (
         (Item.kind, f.kind),
         (Item.domain, f.domain),

@@ -193,7 +193,12 @@ def update_item(
 
 @router.post("/projects/{project_id}/items/check", name="item_check")
 def check_item(
-    request: Request, session: DbSession, user: ProjectAnnotator, project_id: int, form: Form_
+    request: Request,
+    session: DbSession,
+    user: ProjectAnnotator,
+    member: Member,
+    project_id: int,
+    form: Form_,
 ):
     """Live checks for the editor (debounced htmx): verdicts, counts, preview, duplicates."""
     project = projects.get_project(session=session, project_id=project_id)
@@ -209,6 +214,7 @@ def check_item(
         draft=draft,
         exclude_id=int(item_id) if item_id and item_id.isdigit() else None,
         limits=_limits(request),
+        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
     )
     return render(request, "items/_live.html", {"report": report, "project": project})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from app.audit import service as audit
@@ -15,7 +15,7 @@ from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, later_defa
 from app.core.langid import detect_language
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
-from app.items import indexing
+from app.items import indexing, repository
 from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
 from app.members import access as members
@@ -282,19 +282,8 @@ def visible_ids(
     out, as if they were not there), in the order given."""
     if drafts_of is None or not item_ids:
         return item_ids
-    seen = set(
-        session.scalars(
-            select(Item.id).where(
-                Item.project_id == project_id,
-                Item.id.in_(item_ids),
-                or_(
-                    Item.status != "draft",
-                    Item.author_id == drafts_of,
-                    Item.id.in_(select(Assignment.item_id).where(Assignment.user_id == drafts_of)),
-                ),
-            )
-        )
-    )
+    chosen = select(Item.id).where(Item.project_id == project_id, Item.id.in_(item_ids))
+    seen = set(session.scalars(repository.visible(chosen, drafts_of)))
     return [i for i in item_ids if i in seen]
 
 

@@ -14,8 +14,9 @@ from app.audit import service as audit
 from app.core import agreement
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
+from app.items import repository as item_queries
 from app.items.schemas import LabelIn
-from app.models import Assignment, Item, Label, Project, User
+from app.models import Item, Label, Project, User
 from app.models.base import utcnow
 
 FLAGS = ("unsafe", "factually_wrong", "unclear")
@@ -61,10 +62,7 @@ def next_item(
         )
         .limit(1)
     )
-    if drafts_of is not None:
-        handed = select(Assignment.item_id).where(Assignment.user_id == drafts_of)
-        query = query.where((Item.status != "draft") | Item.id.in_(handed))
-    return session.scalar(query)
+    return session.scalar(item_queries.visible(query, drafts_of))
 
 
 def item_in_project(*, session: Session, project_id: int, item_id: int) -> tuple[Project, Item]:
