@@ -60,6 +60,7 @@ from app.db import make_engine, make_session_factory  # noqa: E402
 from app.items import checks, indexing, repository  # noqa: E402
 from app.items import service as item_service  # noqa: E402
 from app.items.schemas import ItemDraft  # noqa: E402
+from app.members import service as member_service  # noqa: E402
 from app.models import AuditEvent, Item, ItemRevision, Project, User  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
 from app.tokens import service as token_service  # noqa: E402
@@ -437,8 +438,10 @@ def _row(item: Item) -> dict[str, Any]:
     return row
 
 
-def make_people(session_factory) -> tuple[Project, User, list[tuple[User, str]]]:
-    """An admin, 20 annotators with a user-scope API token each, and one project."""
+def make_people(session_factory) -> tuple[Project, str, list[tuple[User, str]]]:
+    """An admin, 20 annotators with a user-scope API token each, and one project they are
+    members of; returns it with a reviewer member's token (who sees every draft: the list's
+    baseline without the privacy filter) and the annotators."""
     with session_factory() as session:
         admin = user_service.create_user(
             session=session, email="admin@bench.test", role="admin", password=PASSWORD, actor=None
@@ -457,12 +460,30 @@ def make_people(session_factory) -> tuple[Project, User, list[tuple[User, str]]]
                 password=PASSWORD,
                 actor=admin,
             )
+            # A member in the project role of an annotator: the item list they get keeps
+            # other people's drafts out (the project keeps drafts private, the default).
+            member_service.add_member(
+                session=session, project=project, user=user, role="annotator", actor=admin
+            )
             token = token_service.create_token(
                 session=session, name=f"bench {n}", scope="user", owner=user, actor=admin
             )
             people.append((user, token.raw))
+        reviewer = user_service.create_user(
+            session=session,
+            email="reviewer@bench.test",
+            role="reviewer",
+            password=PASSWORD,
+            actor=admin,
+        )
+        member_service.add_member(
+            session=session, project=project, user=reviewer, role="reviewer", actor=admin
+        )
+        reviewer_token = token_service.create_token(
+            session=session, name="bench reviewer", scope="user", owner=reviewer, actor=admin
+        )
         session.commit()
-        return project, admin, people
+        return project, reviewer_token.raw, people
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,15 +578,18 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
-def time_get(client: httpx.Client, path: str, params: dict, n: int) -> tuple[dict, dict]:
-    """Warm up, then time ``n`` sequential GETs; returns (summary, the last response's JSON)."""
+def time_get(
+    client: httpx.Client, path: str, params: dict, n: int, headers: dict | None = None
+) -> tuple[dict, dict]:
+    """Warm up, then time ``n`` sequential GETs (as ``headers`` say, when given); returns
+    (summary, the last response's JSON)."""
     body: dict = {}
     for _ in range(WARMUP):
-        client.get(path, params=params).raise_for_status()
+        client.get(path, params=params, headers=headers).raise_for_status()
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        response = client.get(path, params=params)
+        response = client.get(path, params=params, headers=headers)
         times.append((time.perf_counter() - t0) * 1000)
         response.raise_for_status()
         body = response.json()
@@ -765,6 +789,7 @@ def measure_size(
     session_factory,
     project_id: int,
     people: list[tuple[User, str]],
+    reviewer_token: str,
 ) -> dict[str, Any]:
     n = ARGS.requests
     api = f"/api/v1/projects/{project_id}/items"
@@ -779,13 +804,18 @@ def measure_size(
     matches: dict[str, int] = {}
     sql: dict[str, list] = {}
     headers = {"Authorization": f"Bearer {people[0][1]}"}
+    reviewer = {"Authorization": f"Bearer {reviewer_token}"}
     with httpx.Client(base_url=server.base, headers=headers, timeout=60) as client:
         result["healthz"], _ = time_get(client, "/healthz", {}, n)
+        # The same first page for a reviewer, who sees every draft: the annotator's "list"
+        # against it is what keeping other people's drafts private costs.
+        log(f"  list as a reviewer x{n}")
+        result["list_as_reviewer"], _ = time_get(client, api, {}, n, headers=reviewer)
         for name, params in queries.items():
             log(f"  {name} {params} x{n}")
             result[name], body = time_get(client, api, params, n)
             matches[name] = sum(body["counts"].values())
-            f = repository.ItemFilter(project_id=project_id, **params)
+            f = repository.ItemFilter(project_id=project_id, drafts_of=people[0][0].id, **params)
 
             def page(f=f):
                 with session_factory() as session:
@@ -983,7 +1013,7 @@ def run() -> dict[str, Any]:
         session_factory = make_session_factory(engine)
         with engine.connect() as conn:
             report["postgresql"] = conn.execute(sa.text("SHOW server_version")).scalar()
-        project, _admin, people = make_people(session_factory)
+        project, reviewer_token, people = make_people(session_factory)
         seeder = Seeder(engine, project, [user for user, _ in people])
         server = None
         try:
@@ -1006,7 +1036,7 @@ def run() -> dict[str, Any]:
                 log(f"measuring at {size:,} items")
                 watch = CpuWatch(engine, server.proc.pid)
                 by_size[str(size)] = measure_size(
-                    size, server, engine, session_factory, project.id, people
+                    size, server, engine, session_factory, project.id, people, reviewer_token
                 )
                 by_size[str(size)]["machine"] = watch.stop()
                 time.sleep(2)
@@ -1029,6 +1059,11 @@ def run() -> dict[str, Any]:
             by_size[str(sizes[-1])][name]["p95_ms"] / by_size[str(sizes[0])][name]["p95_ms"], 2
         )
         for name in timed
+    }
+    # What keeping other annotators' drafts private costs the first page, at each size.
+    report["ratio_p95_annotator_list_to_reviewer_list"] = {
+        size: round(by["list"]["p95_ms"] / by["list_as_reviewer"]["p95_ms"], 2)
+        for size, by in by_size.items()
     }
     report["web_process_memory"] = rss
     report["budgets"] = budgets(sizes, by_size, rss, ARGS.users)
