@@ -92,3 +92,23 @@ def test_refusals(api, db_session):
     assert missing.status_code == 404
     bad_task = client.post(url, json={**body, "task": "paint"}, headers=boss)
     assert bad_task.status_code == 422
+
+
+def test_assign_every_item_matching_the_filters(api, db_session):
+    client, project = api["client"], api["project"]
+    submitted = make_item(db_session, project, api["manager"], text="Submitted and waiting.")
+    url = f"/api/v1/projects/{project.id}/assignments"
+    boss = api["as"](api["manager"])
+    body = {"matching": {"status": "draft"}, "task": "write", "emails": ["ann@example.org"]}
+    sent = client.post(url, json=body, headers=boss)
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"items": 2, "changed": 2}
+    assigned = {r["item_id"] for r in client.get(url, headers=boss).json()}
+    assert assigned == {i.id for i in api["items"]} and submitted.id not in assigned
+    for both_or_neither in (
+        {**body, "item_ids": [submitted.id]},
+        {"task": "write", "emails": ["ann@example.org"]},
+        {**body, "matching": {"status": "lost"}},
+        {**body, "matching": {"colour": "blue"}},
+    ):
+        assert client.post(url, json=both_or_neither, headers=boss).status_code == 422

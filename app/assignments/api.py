@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.apidoc import ERRORS, PathId, QueryId
-from app.assignments import service
+from app.assignments import forms, service
 from app.assignments.schemas import (
     AssignIn,
     AssignmentOut,
@@ -54,12 +54,17 @@ def list_assignments(
     name="api_assignments_assign",
 )
 def assign(body: AssignIn, session: DbSession, user: ProjectManager, project_id: PathId):
-    """Make the people named (by id or email) exactly the task's assignees on each item."""
+    """Make the people named (by id or email) exactly the task's assignees on each item named,
+    or on every item matching the item list's filters."""
     ids = list(body.user_ids) + service.user_ids_for(session=session, emails=body.emails)
+    items = body.item_ids
+    if body.matching is not None:
+        found = forms.item_filter(project_id, body.matching.as_params())[0]
+        items = forms.matching_ids(session, found)
     return service.assign(
         session=session,
         project_id=project_id,
-        item_ids=body.item_ids,
+        item_ids=items,
         task=body.task,
         user_ids=ids,
         due_date=body.due_date,

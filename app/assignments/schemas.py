@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.assignments.service import MAX_ITEMS
 from app.db import MAX_INTEGER
@@ -15,16 +15,47 @@ RowId = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
 Email = Annotated[str, Field(max_length=320)]
 
 
-class AssignIn(BaseModel):
-    """Make these people exactly the assignees of the task on each item."""
+class ItemQuery(BaseModel):
+    """The item list's filters: every item of the project that matches them all."""
 
-    item_ids: list[RowId] = Field(min_length=1, max_length=MAX_ITEMS)
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field("", max_length=200)
+    kind: Literal["task", "constraint", "example"] | None = None
+    status: Literal["draft", "submitted", "approved", "rejected", "changes_requested"] | None = None
+    domain: str | None = Field(None, max_length=100)
+    tag: str | None = Field(None, max_length=100)
+    author: RowId | None = None
+    difficulty: int | None = Field(None, ge=1, le=5)
+    language: str | None = Field(None, max_length=16)
+    created_from: date | None = None
+    created_to: date | None = None
+
+    def as_params(self) -> dict[str, str]:
+        """The filters as the item list's query parameters."""
+        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items() if v != ""}
+
+
+class AssignIn(BaseModel):
+    """Make these people exactly the assignees of the task on each item: the items named, or
+    every item matching the filters."""
+
+    item_ids: list[RowId] = Field(default_factory=list, max_length=MAX_ITEMS)
+    matching: ItemQuery | None = Field(
+        None, description="Instead of item_ids: every item matching these filters."
+    )
     task: Task
     user_ids: list[RowId] = Field(default_factory=list, max_length=1000)
     emails: list[Email] = Field(
         default_factory=list, max_length=1000, description="Assignees by email, with user_ids."
     )
     due_date: date | None = None
+
+    @model_validator(mode="after")
+    def _items_one_way(self) -> AssignIn:
+        if bool(self.item_ids) == (self.matching is not None):
+            raise ValueError("Give item_ids or matching, not both and not neither.")
+        return self
 
 
 class UnassignIn(BaseModel):
