@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.models import AuditEvent, User
-from tests.factories import make_user
+from app.projects import service as projects
+from app.projects.service import ProjectInput
+from tests.factories import join, make_user
 from tests.helpers import login
 
 
@@ -29,6 +31,23 @@ class TestCreateUser:
         assert page.status_code == 200
         assert admin_user.email in page.text
         assert "<html" in page.text
+
+    def test_page_shows_each_persons_projects_and_roles(self, client, db_session, admin_user):
+        project = projects.create_project(
+            session=db_session, data=ProjectInput(name="Poems <b>"), actor=admin_user
+        )
+        member = make_user(db_session, email="poet@example.org")
+        join(db_session, project, member, role="reviewer")
+        loner = make_user(db_session, email="loner@example.org")
+        login(client, admin_user.email)
+        page = client.get("/admin/users").text
+        row = page.split('data-user="poet@example.org"', 1)[1].split("</tr>", 1)[0]
+        assert f'href="/projects/{project.id}/members">Poems &lt;b&gt;</a>' in row
+        assert "(reviewer)" in row
+        lonely = page.split(f'data-user="{loner.email}"', 1)[1].split("</tr>", 1)[0]
+        assert "no project yet" in lonely
+        mine = page.split(f'data-user="{admin_user.email}"', 1)[1].split("</tr>", 1)[0]
+        assert "manages every project" in mine
 
     def test_htmx_request_gets_the_fragment_only(self, client, admin_user):
         login(client, admin_user.email)

@@ -161,6 +161,20 @@ def memberships_of(session: Session, *, user_id: int) -> list[tuple[int, str, st
     return [tuple(row) for row in rows]
 
 
+def memberships_by_user(session: Session) -> dict[int, list[tuple[int, str, str]]]:
+    """user id → (project id, name, role) of each of their projects, by name: for the admin's
+    list of people, in one query."""
+    rows = session.execute(
+        select(ProjectMember.user_id, Project.id, Project.name, ProjectMember.role)
+        .join(Project, Project.id == ProjectMember.project_id)
+        .order_by(Project.name)
+    )
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    for user_id, project_id, name, role in rows:
+        found.setdefault(user_id, []).append((project_id, name, role))
+    return found
+
+
 def manages_any(session: Session, *, user: User) -> bool:
     """Whether the user manages at least one project (admins manage all)."""
     found = project_ids(session, user=user, at_least=ProjectRole.manager)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from app.auth.deps import Admin
 from app.db import DbSession
 from app.i18n import N_
+from app.members import access as members
 from app.models import Role
 from app.users import service
 from app.web import form_rejection, redirect, render
@@ -23,6 +24,7 @@ def _page(request, session, *, form=None, errors=None, error=None, status=200):
         "users/list.html",
         {
             "users": service.list_users(session=session),
+            "memberships": members.memberships_by_user(session),
             "roles": list(Role),
             "form": form or {"role": "annotator", "language": "en"},
             "errors": errors or {},
