@@ -42,9 +42,9 @@ def _setup(db) -> dict:
         return projects.create_project(session=db, actor=admin, data=ProjectInput(name=name))
 
     a, b = project(f"Members A {n}"), project(f"Members B {n}")
-    manager = make_user(db, email=f"manager{n}@example.org")
-    annotator = make_user(db, email=f"annotator{n}@example.org")
-    outsider = make_user(db, email=f"outsider{n}@example.org")
+    manager = make_user(db, email=f"members-manager{n}@example.org")
+    annotator = make_user(db, email=f"members-annotator{n}@example.org")
+    outsider = make_user(db, email=f"members-outsider{n}@example.org")
     join(db, a, manager, role="manager")
     join(db, b, outsider)
     # Instructions waiting for an answer, as an import leaves them: the manager's drafts.
