@@ -267,22 +267,36 @@ def test_each_level_is_enforced_for_every_caller(app, walk):
     assert scoped_checked >= 60 * len(CALLERS)
 
 
-def test_a_non_member_learns_nothing_a_missing_id_would_not_tell(app, walk):
+def test_a_non_member_learns_nothing_a_missing_id_would_not_tell(app, db_session, admin_user):
     """Outside the project, a real item answers exactly as an id that names nothing."""
-    client, headers = walk.clients["outside-reviewer"]
-    real = client.get(f"/api/v1/items/{walk.ids['item_id']}", headers=headers)
-    missing = client.get("/api/v1/items/999999", headers=headers)
+    project = projects.create_project(
+        session=db_session, data=ProjectInput(name="Walked project"), actor=admin_user
+    )
+    item = items.create_item(
+        session=db_session,
+        project=project,
+        author=admin_user,
+        submit=True,
+        draft=ItemDraft(kind="task", instruction="Name a colour.", output="Blue."),
+    )
+    outsider = make_user(db_session, role="reviewer")
+    client = TestClient(app, follow_redirects=False)
+    login(client, outsider.email)
+    real = client.get(f"/api/v1/items/{item.id}")
+    missing = client.get("/api/v1/items/999999")
     assert real.status_code == missing.status_code == 404
     assert real.json() == missing.json()
-    page = client.get(f"/projects/{walk.ids['project_id']}", headers=headers)
+    page = client.get(f"/projects/{project.id}")
     assert page.status_code == 404
     assert "Walked project" not in page.text
 
 
-def test_annotator_gets_403_on_every_admin_page(app, walk):
-    client, headers = walk.clients["annotator"]
+def test_annotator_gets_403_on_every_admin_page(app, db_session):
+    client = TestClient(app, follow_redirects=False)
+    csrf = login(client, make_user(db_session).email)
     admin_paths = [r for r in api_routes(app) if r.path.startswith("/admin")]
     assert admin_paths
     for route in admin_paths:
         for method in route.methods - {"HEAD"}:
-            assert client.request(method, concrete_path(route), headers=headers).status_code == 403
+            response = client.request(method, concrete_path(route), headers={"X-CSRF-Token": csrf})
+            assert response.status_code == 403
