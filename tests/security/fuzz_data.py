@@ -198,6 +198,12 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
                 "emails": st.just(["fuzz-author@example.org"]),
             }
         ),
+        "POST /api/v1/projects/{project_id}/assignments/remove": st.fixed_dictionaries(
+            {
+                "item_ids": st.lists(st.sampled_from(seeded.ids.get("item_id") or [1]), min_size=1),
+                "task": st.sampled_from(["write", "label", "fix", "review"]),
+            }
+        ),
         "POST /api/v1/projects/{project_id}/members": st.fixed_dictionaries(
             {
                 "user_id": st.just(0),  # the newcomer's id, filled in afterwards
