@@ -79,6 +79,8 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     project, owner, approved = approved_project(session, name="Fuzzed project")
     author = make_user(session, email="fuzz-author@example.org")
     join(session, project, author)  # someone the fuzzer can assign work to
+    leaver = make_user(session, email="fuzz-leaver@example.org")
+    join(session, project, leaver)  # the member the fuzzer may remove
     # Someone outside the project, whom the fuzzer may add as a member.
     newcomer = make_user(session, role="reviewer", email="fuzz-reviewer@example.org")
     for n, submit in enumerate([True, True, True, False, False]):
@@ -145,6 +147,8 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
                 "item_id": [i.id for i in every_item if i.status == "submitted"]
             },
             "POST /api/v1/projects/{project_id}/members": {"user_id": [newcomer.id]},
+            "PATCH /api/v1/projects/{project_id}/members/{user_id}": {"user_id": [author.id]},
+            "DELETE /api/v1/projects/{project_id}/members/{user_id}": {"user_id": [leaver.id]},
             "POST /api/v1/items/{item_id}/reopen": {
                 "item_id": [i.id for i in every_item if i.status == "approved"]
             },
@@ -203,6 +207,9 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
                 "item_ids": st.lists(st.sampled_from(seeded.ids.get("item_id") or [1]), min_size=1),
                 "task": st.sampled_from(["write", "label", "fix", "review"]),
             }
+        ),
+        "PATCH /api/v1/projects/{project_id}/members/{user_id}": st.fixed_dictionaries(
+            {"quota": st.one_of(st.none(), st.integers(1, 100))}
         ),
         "POST /api/v1/projects/{project_id}/members": st.fixed_dictionaries(
             {
