@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.core import manifest, neardup
-from app.datasets import statistics
+from app.core import manifest
+from app.datasets import contamination, statistics
 from app.errors import InvalidInput, NotFound
 from app.i18n import N_
 from app.models import (
@@ -23,12 +23,9 @@ from app.models import (
     DatasetVersionItem,
     Item,
     ItemRevision,
-    NearDupKey,
     Project,
     User,
 )
-
-CONTAMINATION_THRESHOLD = 0.5
 
 
 @dataclass
@@ -161,8 +158,12 @@ def create_version(
             for position, (item_id, kind, rev) in enumerate(ordered)
         ],
     )
-    version.contamination = contamination(session, version.id)
-    version.stats = statistics.version_stats(session, version.id)
+    checked = contamination.check(session, version_id=version.id, project_id=project.id)
+    version.contamination = checked.found
+    version.stats = {
+        **statistics.version_stats(session, version.id),
+        "contamination_check": checked.summary(),
+    }
     session.flush()
     audit.record(
         session,
@@ -272,46 +273,6 @@ def _psycopg_stream(connection: Connection, query) -> Iterator[tuple[Any, ...]]:
         for _ in rows:
             pass
         cursor.close()
-
-
-def contamination(session: Session, version_id: int) -> list[dict[str, Any]]:
-    """Near-duplicates across the train and eval splits, before anyone trains on them."""
-    ev, tr = aliased(DatasetVersionItem), aliased(DatasetVersionItem)
-    ek, tk = aliased(NearDupKey), aliased(NearDupKey)
-    candidates = session.execute(
-        select(ev.item_id, tr.item_id)
-        .distinct()
-        .join(ek, ek.item_id == ev.item_id)
-        .join(tk, and_(tk.band == ek.band, tk.key == ek.key))
-        .join(tr, and_(tr.item_id == tk.item_id, tr.version_id == version_id, tr.split == "train"))
-        .where(ev.version_id == version_id, ev.split == "eval")
-    ).all()
-    if not candidates:
-        return []
-    ids = {i for pair in candidates for i in pair}
-    texts = {}
-    for link, rev in session.execute(
-        select(DatasetVersionItem, ItemRevision)
-        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-        .where(DatasetVersionItem.version_id == version_id, DatasetVersionItem.item_id.in_(ids))
-    ):
-        snap = rev.snapshot
-        texts[link.item_id] = neardup.shingles(
-            neardup.item_text(
-                snap["instruction"],
-                snap.get("input", ""),
-                snap.get("output", ""),
-                snap.get("demos") or [],
-            )
-        )
-    found = []
-    for eval_id, train_id in candidates:
-        score = neardup.exact_jaccard(texts[eval_id], texts[train_id])
-        if score >= CONTAMINATION_THRESHOLD:
-            found.append(
-                {"eval_item": eval_id, "train_item": train_id, "similarity": round(score, 3)}
-            )
-    return sorted(found, key=lambda r: (-r["similarity"], r["eval_item"], r["train_item"]))
 
 
 def get_version(*, session: Session, version_id: int) -> DatasetVersion:

@@ -1,0 +1,174 @@
+"""The contamination check: which eval items of a version have a near-duplicate among its
+training items, before anyone trains on them.
+
+Candidates come from the near-duplicate index (``neardup_keys``): items that share a band key.
+The work is bounded whatever the data looks like. Each band is read once through the
+``(project_id, band, key)`` index, and a key shared by more training items than
+``BUCKET_LIMIT`` contributes only the first of them (by id); each eval item then compares its
+``CANDIDATES_PER_ITEM`` candidates that share the most bands, by exact shingle Jaccard. On
+templated data, where thousands of items share every key, that is what keeps the check linear;
+the report counts the eval items whose candidates were cut, so the bound is never silent.
+Eval items with the same keys share one ranking.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core import neardup
+from app.models import DatasetVersionItem, ItemRevision, NearDupKey
+
+THRESHOLD = 0.5
+BUCKET_LIMIT = 32  # training items read per shared key
+CANDIDATES_PER_ITEM = 16  # candidates compared exactly per eval item
+
+
+@dataclass
+class Report:
+    """Per contaminated eval item, its closest training item; and what the bounds cut."""
+
+    bucket_limit: int
+    candidates_per_item: int
+    found: list[dict[str, Any]] = field(default_factory=list)
+    eval_items: int = 0
+    capped_eval_items: int = 0
+    compared: int = 0  # exact comparisons made
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "eval_items": self.eval_items,
+            "contaminated": len(self.found),
+            "capped_eval_items": self.capped_eval_items,
+            "bucket_limit": self.bucket_limit,
+            "candidates_per_item": self.candidates_per_item,
+        }
+
+
+def check(
+    session: Session,
+    *,
+    version_id: int,
+    project_id: int,
+    bucket_limit: int = BUCKET_LIMIT,
+    candidates_per_item: int = CANDIDATES_PER_ITEM,
+) -> Report:
+    """Near-duplicates across the version's train and eval splits (see the module's text)."""
+    splits = dict(
+        session.execute(
+            select(DatasetVersionItem.item_id, DatasetVersionItem.split).where(
+                DatasetVersionItem.version_id == version_id
+            )
+        ).all()
+    )
+    report = Report(
+        bucket_limit=bucket_limit,
+        candidates_per_item=candidates_per_item,
+        eval_items=sum(1 for s in splits.values() if s == "eval"),
+    )
+    if not report.eval_items or report.eval_items == len(splits):
+        return report
+    keys_of, buckets, capped = _buckets(session, project_id, splits, bucket_limit)
+    ranked: dict[tuple[int, ...], tuple[list[int], bool]] = {}
+    wanted: dict[int, list[int]] = {}
+    for eval_id, keys in keys_of.items():
+        signature = tuple(keys)
+        if signature not in ranked:
+            ranked[signature] = _rank(keys, buckets, capped, candidates_per_item)
+        candidates, cut = ranked[signature]
+        report.capped_eval_items += cut
+        if candidates:
+            wanted[eval_id] = candidates
+    if not wanted:
+        return report
+    shingles = _shingles(session, version_id, {i for c in wanted.values() for i in c} | set(wanted))
+    for eval_id, candidates in wanted.items():
+        mine = shingles[eval_id]
+        scores = [(neardup.exact_jaccard(mine, shingles[t]), t) for t in candidates]
+        report.compared += len(scores)
+        matches = [(score, t) for score, t in scores if score >= THRESHOLD]
+        if matches:
+            score, train_id = max(matches, key=lambda m: (m[0], -m[1]))
+            report.found.append(
+                {
+                    "eval_item": eval_id,
+                    "train_item": train_id,
+                    "similarity": round(score, 3),
+                    "matches": len(matches),
+                }
+            )
+    report.found.sort(key=lambda r: (-r["similarity"], r["eval_item"]))
+    return report
+
+
+def _buckets(
+    session: Session, project_id: int, splits: dict[int, str], limit: int
+) -> tuple[dict[int, list[tuple[int, int]]], dict[tuple[int, int], list[int]], set]:
+    """Each eval item's (band, key) pairs, the training items under each key (at most
+    ``limit``, lowest ids first) and the keys that had more."""
+    keys_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    capped: set[tuple[int, int]] = set()
+    for band in range(neardup.BANDS):
+        rows = session.execute(
+            select(NearDupKey.item_id, NearDupKey.key).where(
+                NearDupKey.project_id == project_id, NearDupKey.band == band
+            )
+        )
+        for item_id, key in rows:
+            split = splits.get(item_id)
+            if split == "eval":
+                keys_of[item_id].append((band, key))
+            elif split == "train":
+                buckets[(band, key)].append(item_id)
+    for key, bucket in buckets.items():
+        if len(bucket) > limit:
+            bucket.sort()
+            del bucket[limit:]
+            capped.add(key)
+    return keys_of, buckets, capped
+
+
+def _rank(
+    keys: list[tuple[int, int]],
+    buckets: dict[tuple[int, int], list[int]],
+    capped: set,
+    limit: int,
+) -> tuple[list[int], bool]:
+    """The training items sharing the most bands with these keys (ties: lowest id), at most
+    ``limit``; and whether a bound cut any candidate."""
+    shared: Counter[int] = Counter()
+    for key in keys:
+        shared.update(buckets.get(key, ()))
+    ordered = sorted(shared, key=lambda t: (-shared[t], t))
+    cut = len(ordered) > limit or any(key in capped for key in keys)
+    return ordered[:limit], cut
+
+
+def _shingles(session: Session, version_id: int, ids: set[int]) -> dict[int, set[int]]:
+    """The pinned revision's shingles for each of these items of the version."""
+    found: dict[int, set[int]] = {}
+    chosen = sorted(ids)
+    for start in range(0, len(chosen), 1000):
+        rows = session.execute(
+            select(DatasetVersionItem.item_id, ItemRevision.snapshot)
+            .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+            .where(
+                DatasetVersionItem.version_id == version_id,
+                DatasetVersionItem.item_id.in_(chosen[start : start + 1000]),
+            )
+        )
+        for item_id, snap in rows:
+            found[item_id] = neardup.shingles(
+                neardup.item_text(
+                    snap["instruction"],
+                    snap.get("input", ""),
+                    snap.get("output", ""),
+                    snap.get("demos") or [],
+                )
+            )
+    return found
