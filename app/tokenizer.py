@@ -24,6 +24,15 @@ def tokenizer() -> Tokenizer | None:
     return _load(str(configured or DEFAULT_TOKENIZER))
 
 
+def count_tokens_batch(texts: list[str]) -> list[int] | None:
+    """Tokens of each text, encoded together (in parallel, by the library's own threads), or
+    None when no tokenizer is available."""
+    tok = tokenizer()
+    if tok is None:
+        return None
+    return [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
 def count_tokens(text: str) -> int | None:
     """Tokens of the text, or None when no tokenizer is available."""
     tok = tokenizer()

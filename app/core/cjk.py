@@ -14,6 +14,8 @@ import re
 CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 _WORD = re.compile(r"\w+")
+# One CJK character, or a run of other word characters: the words of split_words in one scan.
+_WORD_OR_CJK = re.compile(f"[{CJK_CLASS}]|[^\\W{CJK_CLASS}]+")
 
 
 def has_cjk(text: str) -> bool:
@@ -23,15 +25,13 @@ def has_cjk(text: str) -> bool:
 
 def split_words(text: str) -> list[str]:
     """Words in order of appearance: each CJK character alone, other runs of ``\\w+``."""
-    words: list[str] = []
-    for chunk in re.split(f"([{CJK_CLASS}])", text):
-        if not chunk:
-            continue
-        if len(chunk) == 1 and CJK_CHAR.match(chunk):
-            words.append(chunk)
-        else:
-            words.extend(_WORD.findall(chunk))
-    return words
+    return _WORD_OR_CJK.findall(text)
+
+
+def first_word(text: str) -> str | None:
+    """``split_words(text)[0]``, found without splitting the rest of the text."""
+    found = _WORD_OR_CJK.search(text)
+    return found.group() if found else None
 
 
 def count_words(text: str) -> int:

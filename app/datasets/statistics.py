@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.cjk import count_words, split_words
+from app.core.cjk import count_words, first_word, split_words
 from app.models import DatasetVersionItem, Item, ItemRevision, User
-from app.tokenizer import count_tokens
+from app.tokenizer import count_tokens_batch
 
 BALANCE_SHARE = 0.1  # warn when a kind or domain holds less than this share
 WORD_BINS = (0, 10, 25, 50, 100, 200, 400, 800)
@@ -24,8 +24,14 @@ def _bin(value: int, bins: tuple[int, ...]) -> str:
 
 
 def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
-    grams = [tuple(t[i : i + n]) for t in tokens_per_text for i in range(len(t) - n + 1)]
-    return round(len(set(grams)) / len(grams), 4) if grams else None
+    """Distinct-n: the share of n-grams (n = 1 or 2) that are distinct, over all the texts."""
+    seen: set = set()
+    total = 0
+    for t in tokens_per_text:
+        grams = t if n == 1 else zip(t, t[1:], strict=False)
+        seen.update(grams)
+        total += max(len(t) - n + 1, 0)
+    return round(len(seen) / total, 4) if total else None
 
 
 def version_stats(session: Session, version_id: int) -> dict[str, Any]:
@@ -61,6 +67,7 @@ def summarize(session: Session, rows) -> dict[str, Any]:
     token_hist: Counter = Counter()
     verbs: Counter = Counter()
     output_tokens: list[list[str]] = []
+    texts: list[str] = []
     for split, snap, author_id in rows:
         counts["split"][split] += 1
         counts["kind"][snap.get("kind")] += 1
@@ -72,13 +79,13 @@ def summarize(session: Session, rows) -> dict[str, Any]:
             filter(None, (snap.get("instruction"), snap.get("input"), snap.get("output")))
         )
         word_hist[_bin(count_words(text), WORD_BINS)] += 1
-        tokens = count_tokens(text)
-        if tokens is not None:
-            token_hist[_bin(tokens, WORD_BINS)] += 1
-        words = split_words(snap.get("instruction", "").casefold())
-        if words:
-            verbs[words[0]] += 1
+        texts.append(text)
+        verb = first_word(snap.get("instruction", "").casefold())
+        if verb:
+            verbs[verb] += 1
         output_tokens.append(split_words(snap.get("output", "").casefold()))
+    for tokens in count_tokens_batch(texts) or ():
+        token_hist[_bin(tokens, WORD_BINS)] += 1
     total = len(rows)
     warnings = [
         {"field": name, "value": value, "share": round(n / total, 3)}
