@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.engine import Connection
@@ -74,7 +74,16 @@ def _matching(project_id: int, f: VersionFilter):
     return query
 
 
-def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, ItemRevision]]:
+class Pinned(NamedTuple):
+    """The revision a version pins, as plain values (no ORM objects for 100k rows)."""
+
+    id: int
+    version: int
+    content_hash: str
+    snapshot: dict[str, Any]
+
+
+def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, Pinned]]:
     """(item id, kind, latest revision) for every matching item, in id order."""
     latest = (
         select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
@@ -83,7 +92,14 @@ def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, ItemR
         .subquery()
     )
     rows = session.execute(
-        select(Item.id, Item.kind, ItemRevision)
+        select(
+            Item.id,
+            Item.kind,
+            ItemRevision.id,
+            ItemRevision.version,
+            ItemRevision.content_hash,
+            ItemRevision.snapshot,
+        )
         .join(latest, latest.c.item_id == Item.id)
         .join(
             ItemRevision,
@@ -91,7 +107,7 @@ def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, ItemR
         )
         .order_by(Item.id)
     )
-    return [(item_id, kind, revision) for item_id, kind, revision in rows]
+    return [(item_id, kind, Pinned(*pinned)) for item_id, kind, *pinned in rows]
 
 
 def create_version(
