@@ -8,6 +8,8 @@ import pytest
 
 from app.assignments import service as assignments
 from app.errors import InvalidInput
+from app.items import service as items
+from app.items.schemas import ItemDraft
 from app.members import service as members
 from app.projects import service as projects
 from app.projects.service import ProjectInput
@@ -109,3 +111,25 @@ def test_nobody_is_asked_to_review_what_they_wrote(db_session, admin_user, hande
             due_date=None,
             actor=admin_user,
         )
+
+
+def test_the_status_counts_count_only_the_drafts_the_reader_sees(
+    client, db_session, admin_user, handed
+):
+    project, author, helper, draft = handed
+    make_item(db_session, project, helper, instruction="My own draft", output="")
+    items.create_item(
+        session=db_session,
+        project=project,
+        author=author,
+        submit=True,
+        draft=ItemDraft(kind="task", instruction="Submitted for all", output="Yes."),
+    )
+    login(client, helper.email)
+    counts = client.get(f"/api/v1/projects/{project.id}/items").json()["counts"]
+    assert counts == {"draft": 1, "submitted": 1}
+    _assign(db_session, admin_user, project, draft, helper)
+    counts = client.get(f"/api/v1/projects/{project.id}/items").json()["counts"]
+    assert counts == {"draft": 2, "submitted": 1}
+    by_status = client.get(f"/api/v1/projects/{project.id}/items", params={"status": "submitted"})
+    assert [i["instruction"] for i in by_status.json()["items"]] == ["Submitted for all"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -53,7 +53,8 @@ def visible(query: Select, drafts_of: int | None) -> Select:
 
 def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
     query = query.where(Item.project_id == f.project_id)
-    query = visible(query, f.drafts_of)
+    if not (with_status and f.status and f.status != ItemStatus.draft):
+        query = visible(query, f.drafts_of)  # (any other status is visible to every member)
     for column, value in (
         (Item.kind, f.kind),
         (Item.domain, f.domain),
@@ -197,11 +198,17 @@ class StatusCounts:
 def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -> StatusCounts:
     """Items per status for the filter (ignoring its status), each count stopping at ``cap``.
 
-    One statement of one bounded subquery per status, each an index range scan."""
-    matching = _where(select(Item.id), f, with_status=False)
+    One statement of one bounded subquery per status, each an index range scan: only the
+    drafts are narrowed to those the reader may see, so no other count loses its index."""
+    matching = _where(select(Item.id), replace(f, drafts_of=None), with_status=False)
+
+    def of(status: ItemStatus) -> Select:
+        rows = matching.where(Item.status == status.value)
+        return visible(rows, f.drafts_of) if status == ItemStatus.draft else rows
+
     columns = [
         select(func.count())
-        .select_from(matching.where(Item.status == status.value).limit(cap + 1).subquery())
+        .select_from(of(status).limit(cap + 1).subquery())
         .scalar_subquery()
         .label(status.value)
         for status in ItemStatus
