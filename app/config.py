@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Folders under which a job may name a local base model; none when empty.",
     )
+    background_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Background task loops in each web process; 0 leaves tasks to "
+        "`studio worker --background`.",
+    )
+    background_lease_seconds: float = Field(
+        default=120, ge=1, description="How long a silent background task stays claimed."
+    )
+    background_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle loop looks for queued tasks."
+    )
+    background_batch_rows: int = Field(
+        default=5000, ge=1, description="Rows a background import commits at a time."
+    )
+    background_pause_after_batch: int = Field(
+        default=0, ge=0, description="For tests: pause a task after its Nth committed batch."
+    )
+    background_pause_seconds: float = Field(
+        default=0, ge=0, description="How long that pause lasts."
+    )
     admin_email: str = "admin@example.com"
     admin_password: str = ""
     tokenizer: Path | None = Field(default=None, description="tokenizer.json for token counts.")

@@ -48,6 +48,14 @@ STATE_LABELS = {
     "validating": N_("validating"),
     "importing": N_("importing"),
     "indexing": N_("indexing near-duplicates"),
+    "checking": N_("checking rows"),
+    "starting": N_("starting"),
+    "requeued": N_("waiting to resume"),
+    "selecting": N_("selecting items"),
+    "pinning": N_("pinning revisions"),
+    "contamination": N_("checking for contamination"),
+    "statistics": N_("computing statistics"),
+    "cancelled": N_("cancelled"),
     "train": N_("train"),
     "eval": N_("eval"),
 }
@@ -58,9 +66,9 @@ CLEANING_LABELS = {
     "collapse_spaces": N_("Collapse runs of spaces"),
     "trim": N_("Trim"),
 }
+TASK_LABELS = {"import": N_("Import a file"), "freeze": N_("Freeze a dataset version")}
 JOB_LABELS = {
     "succeeded": N_("succeeded"),
-    "cancelled": N_("cancelled"),
     "lora": N_("LoRA"),
     "full": N_("full fine-tune"),
     "easy": N_("easy"),
@@ -70,6 +78,7 @@ JOB_LABELS = {
 ALL_LABELS.update(STATE_LABELS)
 ALL_LABELS.update(CLEANING_LABELS)
 ALL_LABELS.update(JOB_LABELS)
+ALL_LABELS.update(TASK_LABELS)
 
 
 def label(code: object, table: Mapping[str, str] = ALL_LABELS) -> str:

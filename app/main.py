@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -10,13 +13,14 @@ from app.assignments import api as assignments_api
 from app.assignments import routes as assignments_routes
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
+from app.background import api as background_api
+from app.background import routes as background_routes
 from app.config import Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_session_factory
 from app.imports import api as imports_api
 from app.imports import routes as imports_routes
-from app.imports.runner import ImportRunner
 from app.items import api as items_api
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
@@ -33,6 +37,7 @@ from app.reviews import api as reviews_api
 from app.reviews import routes as reviews_routes
 from app.revisions import routes as revisions_routes
 from app.stats import routes as stats_routes
+from app.tasks import make_runner
 from app.tokens import api as tokens_api
 from app.tokens import routes as tokens_routes
 from app.users import api as users_api
@@ -55,6 +60,7 @@ ROUTERS = [
     stats_routes.router,
     datasets_routes.router,
     imports_routes.router,
+    background_routes.router,
     users_api.router,
     tokens_api.router,
     projects_api.router,
@@ -65,14 +71,26 @@ ROUTERS = [
     reviews_api.router,
     datasets_api.router,
     imports_api.router,
+    background_api.router,
     jobs_api.router,
     jobs_routes.router,
 ]
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Background task loops run beside the requests, and hand their tasks back on stop."""
+    app.state.background.start(app.state.settings.background_threads)
+    try:
+        yield
+    finally:
+        app.state.background.stop()
+
+
 def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=lifespan,
         title="Instruction Studio",
         version="0.1.0",
         description="Write, review and fine-tune on instruction-tuning data.",
@@ -87,7 +105,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     # Streaming responses outlive their request's unit of work; they open their own session.
     app.state.open_session = app.state.session_factory
     app.state.templates = build_environment()
-    app.state.imports = ImportRunner(lambda: app.state.open_session())
+    app.state.background = make_runner(settings, lambda: app.state.open_session())
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -95,6 +95,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         var_dir=tmp_path / "var",
         secret_key="test-secret-key-0123456789",
         admin_password="",
+        # In-process tests share one session: they run queued tasks with ``run_tasks``.
+        background_threads=0,
     )
 
 
@@ -122,6 +124,19 @@ def app(settings: Settings, engine: Engine, db_session: Session):
 def client(app) -> Iterator[TestClient]:
     with TestClient(app, follow_redirects=False) as client:
         yield client
+
+
+@pytest.fixture
+def run_tasks(app):
+    """Run every queued background task here, in the test's session; answers their ids."""
+
+    def run() -> list[int]:
+        ran = []
+        while (task_id := app.state.background.run_one()) is not None:
+            ran.append(task_id)
+        return ran
+
+    return run
 
 
 @pytest.fixture

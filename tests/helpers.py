@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-from concurrent.futures import Executor, Future
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -33,23 +32,6 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_from(client.get("/").text)
-
-
-class QueuedExecutor(Executor):
-    """Keeps what is submitted until run_all() runs it in the calling thread: for in-process
-    tests whose one session a background thread must not touch."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple] = []
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        self.queued.append((fn, args, kwargs))
-        return Future()
-
-    def run_all(self) -> None:
-        while self.queued:
-            fn, args, kwargs = self.queued.pop(0)
-            fn(*args, **kwargs)
 
 
 def in_parallel(engine, work):

@@ -220,7 +220,7 @@ def test_parquet_export_loads_with_datasets(db_session, tmp_path):
 
 
 class TestPages:
-    def test_freeze_view_and_download(self, client, db_session):
+    def test_freeze_view_and_download(self, client, db_session, run_tasks):
         project, admin, created = approved_project(db_session)
         csrf = login(client, admin.email)
         response = client.post(
@@ -234,10 +234,17 @@ class TestPages:
             },
         )
         assert response.status_code == 303
-        page = client.get(response.headers["location"])
+        task_url = response.headers["location"]
+        assert "<progress" in client.get(task_url).text  # queued: the request did not freeze
+        assert versions.list_versions(session=db_session, project_id=project.id) == []
+        assert len(run_tasks()) == 1
+        # The task's page, polling, leads on to the version once the task is done.
+        polled = client.get(f"{task_url}/progress?follow=1", headers={"HX-Request": "true"})
+        version_url = polled.headers["HX-Redirect"]
+        page = client.get(version_url)
         assert page.status_code == 200
         assert "First &lt;release&gt;" in page.text and 'id="manifest"' in page.text
-        version_id = int(response.headers["location"].rsplit("/", 1)[1])
+        version_id = int(version_url.rsplit("/", 1)[1])
         download = client.get(f"/datasets/{version_id}/export?format=openai_jsonl")
         assert download.status_code == 200
         archive = zipfile.ZipFile(io.BytesIO(download.content))

@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 
 from app.imports import service as imports
 from app.imports.reader import ImportOptions
-from app.imports.runner import ImportRunner
 from app.models import Item
 from tests.factories import make_user
-from tests.helpers import QueuedExecutor, login
+from tests.helpers import login
 from tests.review_factories import make_project
 
 
@@ -264,11 +263,8 @@ class TestSchemas:
 
 
 class TestHttpFlow:
-    def test_upload_check_run_and_progress(self, app, client, db_session, setup):
+    def test_upload_check_run_and_progress(self, client, db_session, setup, run_tasks):
         project, admin = setup
-        # The test's single session must not be shared by threads: imports wait for run_all().
-        held = QueuedExecutor()
-        app.state.imports = ImportRunner(app.state.open_session, executor=held)
         csrf = login(client, admin.email)
         payload = "\n".join(_alpaca_lines(30)).encode()
         upload = client.post(
@@ -294,7 +290,7 @@ class TestHttpFlow:
         assert started.status_code == 303
         queued = client.get(f"/imports/{job_id}/progress")
         assert "<progress" in queued.text  # the bar shows while it waits and runs
-        held.run_all()
+        assert len(run_tasks()) == 1
         progress = client.get(f"/imports/{job_id}/progress")
         assert 'id="import-done"' in progress.text
         assert _count(db_session, project) == 30
@@ -334,7 +330,7 @@ def test_bulk_cleaning_previews_then_applies(client, db_session, setup):
     assert (dirty.instruction, dirty.version) == ("Hi", 2)
 
 
-def test_import_over_the_api(client, db_session, setup):
+def test_import_over_the_api(client, db_session, setup, run_tasks):
     from tests.factories import make_token
 
     project, admin = setup
@@ -347,7 +343,12 @@ def test_import_over_the_api(client, db_session, setup):
         data={"mode": "valid_rows"},
         files={"file": ("n.jsonl", "\n".join(lines).encode())},
     )
-    assert response.status_code == 201, response.text
-    body = response.json()
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert (queued["state"], queued["created_items"]) == ("queued", 0)  # answered at once
+    assert run_tasks() == [queued["task_id"]]
+    body = client.get(
+        f"/api/v1/imports/{queued['id']}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
     assert (body["state"], body["created_items"], body["schema"]) == ("done", 4, "alpaca")
     assert [e["number"] for e in body["errors"]] == [2]

@@ -23,7 +23,7 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
 from app.members.access import SCOPES
-from app.models import ImportJob, ProjectRole, Role
+from app.models import BackgroundTask, ImportJob, ProjectRole, Role
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.factories import join, make_token, make_user
@@ -127,6 +127,9 @@ def walk(app, db_session, tmp_path):
         state="done",
     )
     db_session.add(upload)
+    # A running background task: each caller may look at it, and managers ask it to stop.
+    task = BackgroundTask(kind="freeze", project_id=project.id, state="running", attempts=1)
+    db_session.add(task)
     other = projects.create_project(
         session=db_session, data=ProjectInput(name="Another project"), actor=admin
     )
@@ -162,6 +165,7 @@ def walk(app, db_session, tmp_path):
         "version_id": version.id,
         "job_id": job.id,
         "import_id": upload.id,
+        "task_id": task.id,
     }
     yield Walk(clients=clients, ids=ids)
     for client, _ in clients.values():

@@ -105,13 +105,29 @@ def _start_local_worker(url: str) -> None:
 @click.option(
     "--token",
     envvar="STUDIO_WORKER_TOKEN",
-    required=True,
     help="A worker-scope API token (or STUDIO_WORKER_TOKEN).",
 )
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Run the app's background tasks (imports, freezes) instead of training jobs.",
+)
+@click.option("--threads", default=1, show_default=True, type=int, help="With --background.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
-def worker(url: str, token: str, extra: tuple[str, ...]) -> None:
-    """Run a trainer worker (`python -m trainer`) as a separate process."""
+def worker(
+    url: str, token: str | None, background: bool, threads: int, extra: tuple[str, ...]
+) -> None:
+    """Run a trainer worker (`python -m trainer`) as a separate process, or with
+    --background a loop that runs queued background tasks against the database."""
     import subprocess
+
+    if background:
+        from app.cli.tasks import serve_forever
+
+        serve_forever(max(1, threads))
+        return
+    if not token:
+        raise click.UsageError("A trainer worker needs --token or STUDIO_WORKER_TOKEN.")
 
     env = {**os.environ, "STUDIO_WORKER_TOKEN": token}
     result = subprocess.run([sys.executable, "-m", "trainer", "--url", url, *extra], env=env)

@@ -25,11 +25,19 @@ from app.config import get_settings
 )
 @click.option("--clean", "rules", multiple=True, help="Cleaning rule (repeatable).")
 @click.option("--as", "email", default=None, help="Importing user (default: first admin).")
-def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
-    """Import a JSONL, JSON, CSV or Parquet file into a project."""
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Queue the import for the server's background tasks instead of running it here.",
+)
+def import_file(path, project_ref, schema, mode, status, rules, email, queue_only) -> None:
+    """Import a JSONL, JSON, CSV or Parquet file into a project (as a background task, run
+    here with a progress bar unless --queue-only)."""
     from pathlib import Path
 
+    from app.cli.tasks import run_here
     from app.imports import service as imports
+    from app.imports import task
     from app.imports.reader import ImportOptions
 
     with unit_of_work() as session:
@@ -45,20 +53,19 @@ def import_file(path, project_ref, schema, mode, status, rules, email) -> None:
             )
         click.echo(f"{job.container} file, detected format: {job.schema}")
         options = ImportOptions(schema=schema, mode=mode, status=status, cleaning=list(rules))
-
-        def progress(phase: str, done: int, total: int) -> None:
-            click.echo(f"\r{phase}: {done}" + (f"/{total}" if total else ""), nl=False, err=True)
-
-        job = imports.run(
-            session=session, job_id=job.id, options=options, actor=actor, progress=progress
-        )
-        click.echo("", err=True)
+        queued = task.start(session=session, job=job, options=options, actor=actor)
+        import_id, task_id = job.id, queued.id
+    if queue_only:
+        click.echo(f"queued import {import_id} as background task {task_id}")
+        return
+    outcome = run_here(task_id)
+    with unit_of_work() as session:
+        job = imports.job_of(session=session, job_id=import_id)
         for problem in job.errors[:50]:
             click.echo(f"line {problem['number']}: {'; '.join(problem['reasons'])}")
         if job.state != "done":
-            click.echo(f"error: {job.message}", err=True)
+            click.echo(f"error: {job.message or outcome['error']}", err=True)
             sys.exit(1)
-        imports.index_near_duplicates(session=session, job_id=job.id)
         click.echo(
             f"imported {job.created_items} items, skipped {job.skipped_duplicates} "
             f"already present, {job.error_count} rows with problems"

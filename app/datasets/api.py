@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager, ProjectReviewer, Worker
+from app.background.schemas import TaskOut
 from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
-from app.datasets import export, versions
+from app.datasets import export, task, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
 from app.jobs import queue
@@ -54,12 +55,13 @@ def _manifest(version) -> dict:
 
 @router.post(
     "/projects/{project_id}/datasets",
-    response_model=VersionOut,
-    status_code=201,
+    response_model=TaskOut,
+    status_code=202,
     name="api_dataset_create",
 )
 def create(project_id: PathId, body: VersionIn, session: DbSession, user: ProjectManager):
-    """Freeze the matching items into a new dataset version."""
+    """Queue the freeze of the matching items into a new dataset version. Poll the task
+    (``/api/v1/tasks/{id}``): once done, its ``result.version_id`` names the version."""
     project = projects.get_project(session=session, project_id=project_id)
     f = VersionFilter(
         statuses=body.statuses,
@@ -68,7 +70,7 @@ def create(project_id: PathId, body: VersionIn, session: DbSession, user: Projec
         tags=body.tags,
         languages=body.languages,
     )
-    version = versions.create_version(
+    queued = task.start(
         session=session,
         project=project,
         name=body.name,
@@ -78,12 +80,7 @@ def create(project_id: PathId, body: VersionIn, session: DbSession, user: Projec
         eval_fraction=body.eval_fraction,
         license=body.license,
     )
-    return VersionOut(
-        **_manifest(version),
-        filter=version.filter,
-        stats=version.stats,
-        contamination=version.contamination,
-    )
+    return TaskOut.model_validate(queued)
 
 
 @router.get("/datasets/{version_id}", response_model=VersionOut, name="api_dataset")

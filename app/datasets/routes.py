@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Query, Request
 
 from app import i18n
 from app.auth.deps import ProjectManager, ProjectReviewer
-from app.datasets import versions
+from app.background import queue
+from app.datasets import task, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
 from app.i18n import N_
@@ -27,6 +28,9 @@ def _list_page(request, session, project, *, form=None, error=None, status=200):
             "project": project,
             "versions": versions.list_versions(session=session, project_id=project.id),
             "domains": repository.domains(session, project.id),
+            "freezing": [
+                t for t in queue.of_project(session, project.id, limit=10) if t.kind == task.KIND
+            ],
             "form": form or {},
             "error": error,
         },
@@ -57,7 +61,7 @@ def dataset_create(
     seed: Annotated[int, Form(ge=0, le=MAX_INTEGER)] = 13,
     license: Annotated[str, Form(max_length=100)] = "",
 ):
-    """Freeze the matching items into a new version."""
+    """Queue the freeze of the matching items into a new version; the task page shows it."""
     project = projects.get_project(session=session, project_id=project_id)
     f = VersionFilter(
         statuses=statuses or ["approved"],
@@ -67,7 +71,7 @@ def dataset_create(
         tags=[t.strip() for t in tags.split(",") if t.strip()],
     )
     with form_rejection() as rejected:
-        version = versions.create_version(
+        queued = task.start(
             session=session,
             project=project,
             name=name,
@@ -84,8 +88,8 @@ def dataset_create(
         )
     return redirect(
         request,
-        request.app.url_path_for("dataset", version_id=version.id),
-        toast=("success", N_("Dataset version created.")),
+        request.app.url_path_for("task", task_id=queued.id),
+        toast=("success", N_("Freezing the dataset version in the background.")),
     )
 
 

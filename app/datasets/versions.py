@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +44,35 @@ class VersionFilter:
             if key in data:
                 data[key] = data[key].isoformat()
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VersionFilter:
+        """The filter ``as_dict`` wrote (as a queued freeze stores it)."""
+        values = dict(data)
+        for key in ("created_from", "created_to"):
+            if values.get(key):
+                values[key] = date.fromisoformat(values[key])
+        return cls(**values)
+
+
+FREEZE_PHASES = 4
+
+
+def check_request(*, name: str, eval_fraction: float) -> None:
+    """What can be checked before freezing starts: a name, and an eval fraction in [0, 1)."""
+    if not name.strip():
+        raise InvalidInput(N_("Give the version a name."), errors={"name": N_("Required.")})
+    if not 0 <= eval_fraction < 1:
+        raise InvalidInput(
+            N_("The eval fraction must be at least 0 and below 1."),
+            errors={"eval_fraction": N_("Invalid.")},
+        )
+
+
+def check_matches(session: Session, project_id: int, f: VersionFilter) -> None:
+    """Refuse a filter that matches nothing before a freeze is queued for it."""
+    if not session.scalar(select(_matching(project_id, f).exists())):
+        raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
 
 
 def _matching(project_id: int, f: VersionFilter):
@@ -120,18 +149,17 @@ def create_version(
     seed: int = 13,
     eval_fraction: float = 0.1,
     license: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetVersion:
-    """Freeze the items that match the filter into a new, immutable version."""
-    if not name.strip():
-        raise InvalidInput(N_("Give the version a name."), errors={"name": N_("Required.")})
-    if not 0 <= eval_fraction < 1:
-        raise InvalidInput(
-            N_("The eval fraction must be at least 0 and below 1."),
-            errors={"eval_fraction": N_("Invalid.")},
-        )
+    """Freeze the items that match the filter into a new, immutable version. ``progress``
+    hears each phase: (phase, phases done, phases)."""
+    check_request(name=name, eval_fraction=eval_fraction)
+    step = progress or (lambda phase, done, total: None)
+    step("selecting", 0, FREEZE_PHASES)
     pinned_rows = _latest_revisions(session, _matching(project.id, f))
     if not pinned_rows:
         raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
+    step("pinning", 1, FREEZE_PHASES)
     entries = [(str(item_id), kind, rev.content_hash) for item_id, kind, rev in pinned_rows]
     splits = manifest.assign_splits(entries, seed=seed, eval_fraction=eval_fraction)
     lines = [
@@ -174,8 +202,10 @@ def create_version(
             for position, (item_id, kind, rev) in enumerate(ordered)
         ],
     )
+    step("contamination", 2, FREEZE_PHASES)
     checked = contamination.check(session, version_id=version.id, project_id=project.id)
     version.contamination = checked.found
+    step("statistics", 3, FREEZE_PHASES)
     version.stats = {
         **statistics.version_stats(session, version.id),
         "contamination_check": checked.summary(),

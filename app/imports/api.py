@@ -1,4 +1,4 @@
-"""JSON API for imports: upload and import a file in one call."""
+"""JSON API for imports: upload a file and queue its import in one call, then poll it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager
 from app.core.protocol import API_ROOT
 from app.db import DbSession
-from app.imports import service
+from app.imports import service, task
 from app.imports.reader import ImportOptions
 from app.imports.upload import ImportUpload, form_body
 from app.projects import service as projects
@@ -29,6 +29,10 @@ class ImportOut(BaseModel):
     error_count: int
     errors: list
     message: str | None
+    task_id: int | None = Field(
+        description="The background task that runs the import: poll /api/v1/tasks/{task_id} "
+        "for progress, or this import until its state is done, failed or cancelled."
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -46,13 +50,15 @@ class ImportForm(BaseModel):
 @router.post(
     "/projects/{project_id}/imports",
     response_model=ImportOut,
-    status_code=201,
+    status_code=202,
     name="api_import",
     openapi_extra=form_body(ImportForm),
     responses={413: {"description": "The file is larger than the import limit."}},
 )
 def import_file(project_id: PathId, upload: ImportUpload, session: DbSession, user: ProjectManager):
-    """Upload and import a file in one call; the answer is the report (line-numbered)."""
+    """Upload a file and queue its import; the answer comes at once, with the import
+    ``queued``. Poll the import (or its task) for progress; once done it carries the report
+    (line-numbered problems)."""
     project = projects.get_project(session=session, project_id=project_id)
     job = service.record_upload(session=session, project=project, upload=upload.file, actor=user)
     options = ImportOptions(
@@ -61,7 +67,13 @@ def import_file(project_id: PathId, upload: ImportUpload, session: DbSession, us
         status=upload.value("status", "draft"),
         cleaning=upload.values("cleaning"),
     )
-    job = service.run(session=session, job_id=job.id, actor=user, options=options)
-    if job.state == "done":
-        service.index_near_duplicates(session=session, job_id=job.id)
+    task.start(session=session, job=job, options=options, actor=user)
     return ImportOut.model_validate(job, from_attributes=True)
+
+
+@router.get("/imports/{import_id}", response_model=ImportOut, name="api_import_get")
+def get_import(import_id: PathId, session: DbSession, user: ProjectManager):
+    """An import: its state and, once it has run, the report."""
+    return ImportOut.model_validate(
+        service.job_of(session=session, job_id=import_id), from_attributes=True
+    )

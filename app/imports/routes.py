@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 
 from app.auth.deps import ProjectManager
+from app.background import queue
 from app.core.formats import cleaning
 from app.db import DbSession
-from app.errors import InvalidInput
-from app.i18n import N_
-from app.imports import reader
+from app.imports import reader, task
 from app.imports import service as imports
 from app.imports.reader import ImportOptions
 from app.imports.upload import ImportUpload, form_body
@@ -44,6 +43,10 @@ def options_from(form) -> ImportOptions:
         mapping={k: v for k, v in mapping.items() if v},
         cleaning=[r for r in form.getlist("cleaning") if r in cleaning.RULES],
     )
+
+
+def _task_of(session, job):
+    return queue.get(session, job.task_id) if job.task_id else None
 
 
 @router.get("/projects/{project_id}/imports", name="imports")
@@ -88,7 +91,7 @@ def _job_page(request, session, job, *, options=None, report=None, error=None, s
             "error": error,
             "schemas": SCHEMAS,
             "rules": cleaning.RULES,
-            "progress": request.app.state.imports.board.get(job.id),
+            "task": _task_of(session, job),
         },
         status_code=status,
     )
@@ -123,9 +126,13 @@ def import_run(
 ):
     """Start the import in the background; the page then shows its progress."""
     job = imports.job_of(session=session, job_id=import_id)
-    if job.state != "uploaded":
-        raise InvalidInput(N_("This file has already been imported."))
-    request.app.state.imports.start(job.id, options_from(form), user.id)
+    options = options_from(form)
+    with form_rejection() as rejected:
+        task.start(session=session, job=job, options=options, actor=user)
+    if rejected:
+        return _job_page(
+            request, session, job, options=options, error=rejected.error, status=rejected.status
+        )
     return redirect(request, request.app.url_path_for("import_job", import_id=job.id))
 
 
@@ -136,5 +143,5 @@ def import_progress(request: Request, session: DbSession, user: ProjectManager, 
     return render(
         request,
         "imports/_progress.html",
-        {"job": job, "progress": request.app.state.imports.board.get(job.id)},
+        {"job": job, "task": _task_of(session, job)},
     )

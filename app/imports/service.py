@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,6 +107,39 @@ def record_upload(
     return job
 
 
+# Rows between two progress reports (and, in a background import, two commits).
+CHECKPOINT_ROWS = 5000
+# Commits the session's work with a checkpoint: (state, phase, done, total).
+Commit = Callable[[dict[str, Any], str, int, int], None]
+
+
+@dataclass
+class Tally:
+    """How far an import got: rows read, items created, duplicates skipped, rows with
+    problems. Committed with each batch, so a resumed import goes on counting."""
+
+    rows: int = 0
+    created: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def note_problem(self, number: int, reasons: list[str]) -> None:
+        self.invalid += 1
+        if len(self.problems) < reader.MAX_REPORTED:
+            self.problems.append({"number": number, "reasons": reasons})
+
+
+def check_options(job: ImportJob, options: ImportOptions) -> str:
+    """The schema the rows will be read as, once the options are known to be usable."""
+    if options.mode not in reader.MODES or options.status not in ("draft", "submitted"):
+        raise InvalidInput(N_("Choose how to import."), errors={"mode": N_("Invalid.")})
+    bad = set(options.cleaning) - set(cleaning.RULES)
+    if bad:
+        raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
+    return reader.schema_for(job, options)
+
+
 def run(
     *,
     session: Session,
@@ -112,80 +147,43 @@ def run(
     options: ImportOptions,
     actor: User,
     progress: Progress | None = None,
+    commit: Commit | None = None,
+    resume: dict[str, Any] | None = None,
+    batch_rows: int = CHECKPOINT_ROWS,
 ) -> ImportJob:
-    """Import in one pass over the file, in the caller's transaction.
+    """Import the file into the project.
 
-    Rows are written as they are read, inside a savepoint. In all-or-nothing mode the first
-    problem rolls the savepoint back and the rest of the file is only checked, so the report is
-    complete and nothing is written. An item whose content is already in the project is skipped.
+    All-or-nothing mode first checks every row and writes nothing when any has a problem.
+    Rows are then written in batches; with ``commit`` each batch is committed with a
+    checkpoint (the tally), and an import resumed from ``resume`` skips the rows it already
+    read. An item whose content is already in the project is skipped.
     """
-    job = session.get(ImportJob, job_id)
-    if job is None:
-        raise NotFound(N_("No import with id %(id)s."), id=job_id)
-    if job.state == "done":
+    job = job_of(session=session, job_id=job_id)
+    if job.state in ("done", "failed", "cancelled"):
         raise Conflict(N_("This import has already run."))
-    if options.mode not in reader.MODES or options.status not in ("draft", "submitted"):
-        raise InvalidInput(N_("Choose how to import."), errors={"mode": N_("Invalid.")})
-    bad = set(options.cleaning) - set(cleaning.RULES)
-    if bad:
-        raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
-    schema = reader.schema_for(job, options)
+    schema = check_options(job, options)
     project = session.get(Project, job.project_id)
     job.options = options.as_dict()
     job.schema = schema
     job.state = "running"
     session.flush()
-    writer = ItemWriter(session, project, job, options.status, actor)
-    seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
-    total = invalid = skipped = 0
-    problems: list[dict[str, Any]] = []
-    savepoint = session.begin_nested()
-    writing = True
-    try:
-        with Path(job.path).open("rb") as f:
-            for record in reader.iter_records(f, job.container):
-                total += 1
-                if progress and total % 5000 == 0:
-                    progress("importing", total, _estimated_rows(total, f.tell(), job.size))
-                row = reader.convert_row(record, options, schema)
-                if row.draft is None:
-                    invalid += 1
-                    if len(problems) < reader.MAX_REPORTED:
-                        problems.append({"number": row.number, "reasons": row.errors})
-                    if writing and options.mode == "all_or_nothing":
-                        writer.discard()
-                        savepoint.rollback()
-                        writing = False
-                    continue
-                if not writing:
-                    continue
-                digest = dump_hash(row.draft["content"])
-                if digest in seen:
-                    skipped += 1
-                    continue
-                seen.add(digest)
-                writer.add(row.draft["content"], row.draft["meta"], digest)
-        if writing:
-            writer.flush()
-            writer.finish()
-            savepoint.commit()
-    finally:
-        writer.close()
-    job.rows_total = job.rows_done = total
-    job.error_count = invalid
-    job.errors = problems
+    tally = Tally(**resume) if resume else None
+    if tally is None and options.mode == "all_or_nothing":
+        checked = _check_rows(job, options, schema, progress)
+        if checked.invalid or checked.rows == 0:
+            return _refused(session, job, checked)
+    tally = tally or Tally()
+    _write_rows(
+        session, job, project, options, schema, actor, tally, progress, commit, batch_rows
+    )
+    if tally.rows == 0:
+        return _refused(session, job, tally)
+    job.rows_total = job.rows_done = tally.rows
+    job.error_count = tally.invalid
+    job.errors = tally.problems
+    job.created_items = tally.created
+    job.skipped_duplicates = tally.skipped
     job.finished_at = utcnow()
-    if total == 0 or not writing:
-        job.state = "failed"
-        job.message = (
-            "The file is empty."
-            if total == 0
-            else "Nothing was imported: the report lists problems and the mode is all-or-nothing."
-        )
-        session.flush()
-        return job
-    job.created_items = writer.written
-    job.skipped_duplicates = skipped
     job.state = "done"
     job.message = None
     session.flush()
@@ -198,15 +196,87 @@ def run(
         after={
             "file": job.filename,
             "sha256": job.file_hash,
-            "created": writer.written,
-            "skipped": skipped,
-            "invalid": invalid,
+            "created": tally.created,
+            "skipped": tally.skipped,
+            "invalid": tally.invalid,
             "mode": options.mode,
         },
     )
     if progress:
-        progress("importing", total, total)
+        progress("importing", tally.rows, tally.rows)
     return job
+
+
+def _check_rows(job: ImportJob, options: ImportOptions, schema: str, progress) -> Tally:
+    """Read and check every row, writing nothing."""
+    tally = Tally()
+    with Path(job.path).open("rb") as f:
+        for record in reader.iter_records(f, job.container):
+            tally.rows += 1
+            if progress and tally.rows % 5000 == 0:
+                progress("checking", tally.rows, _estimated_rows(tally.rows, f.tell(), job.size))
+            row = reader.convert_row(record, options, schema)
+            if row.draft is None:
+                tally.note_problem(row.number, row.errors)
+    return tally
+
+
+def _refused(session: Session, job: ImportJob, tally: Tally) -> ImportJob:
+    job.rows_total = job.rows_done = tally.rows
+    job.error_count = tally.invalid
+    job.errors = tally.problems
+    job.finished_at = utcnow()
+    job.state = "failed"
+    job.message = (
+        "The file is empty."
+        if tally.rows == 0
+        else "Nothing was imported: the report lists problems and the mode is all-or-nothing."
+    )
+    session.flush()
+    return job
+
+
+def _write_rows(
+    session, job, project, options, schema, actor, tally, progress, commit, batch_rows
+) -> None:
+    writer = ItemWriter(session, project, job, options.status, actor)
+    seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
+    resumed_at, created_before = tally.rows, tally.created
+
+    def take(record) -> None:
+        row = reader.convert_row(record, options, schema)
+        if row.draft is None:
+            tally.note_problem(row.number, row.errors)
+            return
+        digest = dump_hash(row.draft["content"])
+        if digest in seen:
+            tally.skipped += 1
+            return
+        seen.add(digest)
+        writer.add(row.draft["content"], row.draft["meta"], digest)
+
+    try:
+        with Path(job.path).open("rb") as f:
+            for number, record in enumerate(reader.iter_records(f, job.container), start=1):
+                if number <= resumed_at:
+                    continue  # committed by an earlier attempt
+                take(record)
+                tally.rows = number
+                if number % batch_rows:
+                    continue
+                total = _estimated_rows(number, f.tell(), job.size)
+                if commit:
+                    writer.flush()
+                    writer.finish()  # the session is free: commit the batch and its tally
+                    tally.created = created_before + writer.written
+                    commit(asdict(tally), "importing", number, total)
+                elif progress:
+                    progress("importing", number, total)
+        writer.flush()
+        writer.finish()
+        tally.created = created_before + writer.written
+    finally:
+        writer.close()
 
 
 def _estimated_rows(done: int, position: int, size: int) -> int:

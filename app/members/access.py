@@ -18,6 +18,7 @@ from app.errors import NotFound
 from app.i18n import N_
 from app.models import (
     Assignment,
+    BackgroundTask,
     DatasetVersion,
     ImportJob,
     Item,
@@ -35,6 +36,7 @@ SCOPES: dict[str, type] = {
     "version_id": DatasetVersion,
     "job_id": Job,
     "import_id": ImportJob,
+    "task_id": BackgroundTask,
 }
 NOT_FOUND = N_("Not found.")
 _ROLES = "members.roles"  # session.info key: (user id, project id) → role looked up

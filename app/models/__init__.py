@@ -2,6 +2,7 @@
 
 from app.models.accounts import ApiToken, LoginFailure, Role, TokenScope, User, WebSession
 from app.models.audit import AuditEvent
+from app.models.background import BackgroundTask
 from app.models.base import Base
 from app.models.content import (
     GuidelineVersion,
@@ -22,6 +23,7 @@ __all__ = [
     "Assignment",
     "AssignmentTask",
     "AuditEvent",
+    "BackgroundTask",
     "Base",
     "DatasetVersion",
     "DatasetVersionItem",

@@ -16,7 +16,10 @@ class ImportJob(Base):
 
     __tablename__ = "import_jobs"
     __table_args__ = (
-        CheckConstraint("state IN ('uploaded', 'running', 'done', 'failed')", name="state"),
+        CheckConstraint(
+            "state IN ('uploaded', 'queued', 'running', 'done', 'failed', 'cancelled')",
+            name="state",
+        ),
         Index("ix_import_jobs_project", "project_id", "id"),
     )
 
@@ -29,6 +32,10 @@ class ImportJob(Base):
     container: Mapped[str] = mapped_column(String(16))
     schema: Mapped[str] = mapped_column(String(32))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The background task that runs (or ran) the import.
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("background_tasks.id", ondelete="SET NULL")
+    )
     state: Mapped[str] = mapped_column(String(16), default="uploaded")
     rows_total: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)

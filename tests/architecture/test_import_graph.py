@@ -25,11 +25,11 @@ PLUMBING = {
 }  # fmt: skip
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
-    "audit", "tokens", "members", "auth", "users", "projects", "items", "assignments",
+    "audit", "tokens", "members", "auth", "users", "projects", "background", "items", "assignments",
     "revisions", "labeling", "reviews", "imports", "datasets", "jobs", "stats", "ops", "demo",
 ]  # fmt: skip
 # What assembles the application: free to import everything.
-ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits"}
+ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits", "tasks"}
 # Every surface needs the access checks: the dependency layer of ``auth`` is open to all of them.
 OPEN_TO_SURFACES = {"app.auth.deps"}
 

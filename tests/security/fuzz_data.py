@@ -26,7 +26,7 @@ from app.datasets.versions import VersionFilter
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
-from app.models import ApiToken, Item, Job, User
+from app.models import ApiToken, BackgroundTask, ImportJob, Item, Job, User
 from tests.dataset_factories import approved_project
 from tests.factories import join, make_token, make_user
 
@@ -109,6 +109,23 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     session.expire_all()  # the claims changed the jobs behind this session's back
     jobs.cancel(session=session, job_id=stopping.id, actor=owner)
     queued = _launch(session, version, owner)
+    # Background tasks: one queued (the fuzzer may cancel it) and one running.
+    tasks = [
+        BackgroundTask(kind="freeze", project_id=project.id, state=state, attempts=attempts)
+        for state, attempts in (("queued", 0), ("running", 1))
+    ]
+    session.add_all(tasks)
+    upload = ImportJob(
+        project_id=project.id,
+        filename="done.jsonl",
+        path="/nonexistent/done.jsonl",
+        file_hash="0" * 64,
+        size=1,
+        container="jsonl",
+        schema="alpaca",
+        state="done",
+    )
+    session.add(upload)
     session.commit()
     session.expire_all()
     every_item = list(session.scalars(select(Item).where(Item.project_id == project.id)))
@@ -123,6 +140,8 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             "version_id": [version.id],
             "dataset_version_id": [version.id],
             "job_id": every_job,
+            "task_id": [t.id for t in tasks],
+            "import_id": [upload.id],
             # Never the fuzzing admin, nor the tokens it calls with.
             "user_id": [u.id for u in users],
             "token_id": [

@@ -190,7 +190,7 @@ class TestEditor:
 
 class TestImport:
     def test_an_over_long_row_is_a_problem_on_its_line_and_the_rest_imports(
-        self, client, db_session, project, admin_user
+        self, client, db_session, project, admin_user, run_tasks
     ):
         token = make_token(db_session, scope="user", owner=admin_user)
         rows = [{"instruction": f"Say {i}.", "input": "", "output": str(i)} for i in range(1, 6)]
@@ -202,8 +202,12 @@ class TestImport:
             data={"mode": "valid_rows"},
             files={"file": ("long.jsonl", "\n".join(json.dumps(r) for r in rows).encode())},
         )
-        assert response.status_code == 201, response.text
-        body = response.json()
+        assert response.status_code == 202, response.text
+        assert run_tasks() == [response.json()["task_id"]]
+        body = client.get(
+            f"/api/v1/imports/{response.json()['id']}",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
         assert (body["state"], body["created_items"]) == ("done", 4)
         assert body["errors"] == [{"number": 3, "reasons": [OUTPUT_TOO_LONG]}]
         assert _count(db_session, project) == 4

@@ -226,7 +226,7 @@ class TestWithinTheLimit:
         assert stored(folder) == [Path(job.path)]
         assert Path(job.path).read_bytes() == data
 
-    def test_an_api_import_still_imports(self, client, db_session, setup):
+    def test_an_api_import_still_imports(self, client, db_session, setup, run_tasks):
         project, admin, folder = setup
         token = make_token(db_session, scope="user", owner=admin)
         response = client.post(
@@ -235,8 +235,8 @@ class TestWithinTheLimit:
             data={"mode": "valid_rows", "status": "submitted", "cleaning": ["trim"]},
             files={"file": ("n.jsonl", rows(5))},
         )
-        assert response.status_code == 201, response.text
-        assert response.json()["created_items"] == 5
+        assert response.status_code == 202, response.text
+        assert run_tasks() == [response.json()["task_id"]]
         assert imports_of(db_session, project) == (1, 5)
         statuses = set(db_session.scalars(select(Item.status).where(Item.project_id == project.id)))
         assert statuses == {"submitted"}

@@ -1,0 +1,38 @@
+"""JSON API for background tasks: poll one, list a project's, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.apidoc import ERRORS, PathId
+from app.auth.deps import ProjectManager, ProjectReviewer
+from app.background import queue, service
+from app.background.schemas import TaskOut
+from app.core.protocol import API_ROOT
+from app.db import DbSession
+
+router = APIRouter(prefix=API_ROOT, tags=["background tasks"], responses=ERRORS)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, name="api_task")
+def get_task(task_id: PathId, session: DbSession, user: ProjectReviewer) -> TaskOut:
+    """A task's state and progress (phase, done, total); poll it until ``state`` is done,
+    failed or cancelled."""
+    return TaskOut.model_validate(queue.get(session, task_id))
+
+
+@router.get("/projects/{project_id}/tasks", response_model=list[TaskOut], name="api_tasks")
+def list_tasks(project_id: PathId, session: DbSession, user: ProjectReviewer) -> list[TaskOut]:
+    """The project's 50 latest background tasks, newest first."""
+    return [TaskOut.model_validate(t) for t in queue.of_project(session, project_id)]
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskOut, name="api_task_cancel")
+def cancel_task(
+    request: Request, task_id: PathId, session: DbSession, user: ProjectManager
+) -> TaskOut:
+    """Cancel a queued task now, or ask a running one to stop at its next batch (409 once
+    it has finished)."""
+    task = queue.get(session, task_id)
+    service.cancel(session=session, task=task, actor=user, kinds=request.app.state.background.kinds)
+    return TaskOut.model_validate(task)
