@@ -123,6 +123,7 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("duplicates", f"/projects/{pid}/duplicates"),
         ("imports", f"/projects/{pid}/imports"),
         ("import-job", page.url.removeprefix(base)),
+        ("tasks", f"/projects/{pid}/tasks"),
         ("jobs", "/jobs"),
         ("job-new", f"/jobs/new?version_id={vid}"),
         ("users", "/admin/users"),
@@ -142,6 +143,7 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
                 ("imports", "/imports"),
                 ("members", "/members"),
                 ("assign", "/assign"),
+                ("tasks", "/tasks"),
             )
         ],
     ]

@@ -55,7 +55,9 @@ def _queued_import(session: Session, tmp_path, *, mode="all_or_nothing") -> tupl
             folder=tmp_path / "store",
             actor=admin,
         )
-    task = import_task.start(session=session, job=job, options=ImportOptions(mode=mode), actor=admin)
+    task = import_task.start(
+        session=session, job=job, options=ImportOptions(mode=mode), actor=admin
+    )
     session.commit()
     return project.id, job.id, task.id
 

@@ -20,9 +20,6 @@ from app.i18n import N_
 class Cancelled(DomainError):
     """Someone asked the task to stop."""
 
-    def __init__(self) -> None:
-        super().__init__(N_("Cancelled."))
-
 
 class Interrupted(Exception):
     """The process running the task is stopping: the task goes back to the queue."""
@@ -80,7 +77,7 @@ class TaskContext:
         if self.stopping.is_set():
             raise Interrupted(self.task_id)
         if self.cancel_seen:
-            raise Cancelled()
+            raise Cancelled(N_("Cancelled."))
 
     def commit(
         self, session: Session, state: dict[str, Any], phase: str, done: int, total: int

@@ -178,6 +178,7 @@ def _visits(s: dict, import_path: str) -> list[Visit]:
         Visit("duplicates", f"/projects/{pid}/duplicates"),
         Visit("imports", f"/projects/{pid}/imports"),
         Visit("import", import_path, settle=True),
+        Visit("tasks", f"/projects/{pid}/tasks"),
         Visit("jobs", "/jobs"),
         Visit("job-new", f"/jobs/new?version_id={s['vid']}", settle=True),
         Visit("job", f"/jobs/{job}", settle=True),

@@ -121,7 +121,7 @@ class TestEveryResponse:
 def _production(settings: Settings, monkeypatch, **changes) -> Settings:
     """The test settings, read with ``STUDIO_ENV=production`` in the environment."""
     monkeypatch.setenv("STUDIO_ENV", "production")
-    fields = ("database_url", "var_dir", "secret_key", "admin_password")
+    fields = ("database_url", "var_dir", "secret_key", "admin_password", "background_threads")
     production = Settings(**{name: getattr(settings, name) for name in fields}, **changes)
     assert production.env == "production"
     return production
