@@ -4,7 +4,7 @@ Prints one JSON object on stdout (progress goes to stderr). Design §7 budgets, 
 
 - import: at least 20,000 items/s for parse, validate, insert, revisions and full-text index,
   through the same service the UI uses (``imports.store_upload``, then ``imports.run`` with
-  default options and a commit, as ``app.imports.runner`` does);
+  default options and a commit per batch, as the import task (``app.imports.task``) does);
 - the follow-up pass (``imports.index_near_duplicates``): at least 2,000 items/s;
 - streaming export (``export.write_folder``), each format: at least 50,000 items/s, with peak
   memory at 100k items no more than 1.2x the peak at 10k.
@@ -73,7 +73,6 @@ from app.datasets import export, versions  # noqa: E402
 from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E402
 from app.imports import service as imports  # noqa: E402
 from app.imports.reader import ImportOptions  # noqa: E402
-from app.imports.runner import ProgressBoard  # noqa: E402
 from app.models import Item, NearDupKey, Project, SearchTerm, User  # noqa: E402
 from app.projects import service as project_service  # noqa: E402
 from app.users import service as user_service  # noqa: E402
@@ -401,14 +400,20 @@ def import_file(
         session.commit()
         t1 = time.perf_counter()
         job_id = job.id
-    board = ProgressBoard()
+    seen: dict[str, tuple[int, int]] = {}
 
     def progress(phase: str, done: int, total: int) -> None:
-        board.set(job_id, phase, done, total)
+        seen[phase] = (done, total)
 
-    with session_factory() as session:  # ImportRunner._run
+    with session_factory() as session:  # as the import task runs it: a commit per batch
         begin_for_write(session)
         actor = session.get(User, admin_id)
+
+        def commit(_tally, phase: str, done: int, total: int) -> None:
+            progress(phase, done, total)
+            session.commit()
+            begin_for_write(session)
+
         clock.reset()
         t2 = time.perf_counter()
         with profiles("import_run"):
@@ -418,6 +423,7 @@ def import_file(
                 options=ImportOptions(),
                 actor=actor,
                 progress=progress,
+                commit=commit,
             )
             session.commit()
         t3 = time.perf_counter()
