@@ -56,6 +56,31 @@ def test_templated_data_is_reported_once_per_eval_item_within_the_bounds(db_sess
     assert tight.summary()["capped_eval_items"] == version.eval_count
 
 
+def test_keys_held_widely_are_read_in_pages_with_the_same_result(db_session):
+    drafts = [
+        ItemDraft(kind="task", instruction=TEMPLATE.format(n=n), output="It arrives tomorrow.")
+        for n in range(24)
+    ]
+    project, version = _freeze(db_session, drafts)
+
+    def check(hot_key: int) -> contamination.Report:
+        return contamination.check(
+            db_session,
+            version_id=version.id,
+            project_id=project.id,
+            bucket_limit=5,
+            candidates_per_item=3,
+            hot_key=hot_key,
+        )
+
+    # Every key here is held by far more than 2 items: read 2 at a time, in id order, until
+    # 5 training items (and one more, to know the bucket was cut) are found.
+    paged, whole = check(hot_key=2), check(hot_key=10_000)
+    assert paged.found == whole.found and paged.found
+    assert (paged.compared, paged.capped_eval_items) == (whole.compared, whole.capped_eval_items)
+    assert paged.capped_eval_items == version.eval_count
+
+
 def test_unrelated_items_are_not_reported(db_session):
     topics = [
         "Explain how tides are caused by the moon and the sun in simple words",

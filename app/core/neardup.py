@@ -106,7 +106,13 @@ def shingle_array(text: str) -> np.ndarray:
     return np.frombuffer(_digests(_grams(text)), dtype="<u8")
 
 
-def exact_jaccard(a: set[int], b: set[int]) -> float:
+def grams(text: str) -> set[str]:
+    """The shingles themselves, unhashed: for exact Jaccard between a few thousand texts, where
+    hashing each gram would cost more than comparing the strings."""
+    return _grams(text)
+
+
+def exact_jaccard(a: set, b: set) -> float:
     """|a ∩ b| / |a ∪ b|; 0.0 when both are empty (nothing to compare is never a duplicate)."""
     union = len(a | b)
     return len(a & b) / union if union else 0.0

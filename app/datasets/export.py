@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.core.formats import writers
 from app.core.kinds import ItemContent, ItemKind, later_defaults
 from app.datasets import versions
@@ -49,7 +50,7 @@ def rows(session: Session, version_id: int, split: str) -> Iterator[dict[str, An
     """Export rows of one split, streamed; close it (or read it to the end) before the session
     runs anything else (see ``versions.pinned_snapshots``)."""
     with closing(versions.pinned_snapshots(session, version_id, split)) as snapshots:
-        yield from _export_rows(snapshots, split)
+        yield from metrics.counted(_export_rows(snapshots, split), metrics.EXPORT_ITEMS)
 
 
 def _export_rows(snapshots, split: str) -> Iterator[dict[str, Any]]:

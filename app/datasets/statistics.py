@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.cjk import count_words, first_word, split_words
-from app.models import DatasetVersionItem, Item, ItemRevision, User
+from app.core.cjk import first_word, split_words
+from app.models import Item, User
 from app.tokenizer import count_tokens_batch
 
 BALANCE_SHARE = 0.1  # warn when a kind or domain holds less than this share
@@ -23,6 +23,14 @@ def _bin(value: int, bins: tuple[int, ...]) -> str:
     return f"{bins[-1]}+"
 
 
+def _binned(values: Counter[int]) -> Counter[str]:
+    """A histogram over ``WORD_BINS`` of counted values (each distinct value binned once)."""
+    hist: Counter[str] = Counter()
+    for value, n in values.items():
+        hist[_bin(value, WORD_BINS)] += n
+    return hist
+
+
 def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
     """Distinct-n: the share of n-grams (n = 1 or 2) that are distinct, over all the texts."""
     seen: set = set()
@@ -32,16 +40,6 @@ def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
         seen.update(grams)
         total += max(len(t) - n + 1, 0)
     return round(len(seen) / total, 4) if total else None
-
-
-def version_stats(session: Session, version_id: int) -> dict[str, Any]:
-    rows = session.execute(
-        select(DatasetVersionItem.split, ItemRevision.snapshot, Item.author_id)
-        .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
-        .join(Item, Item.id == DatasetVersionItem.item_id)
-        .where(DatasetVersionItem.version_id == version_id)
-    ).all()
-    return summarize(session, rows)
 
 
 def project_stats(session: Session, project_id: int) -> dict[str, Any]:
@@ -56,15 +54,20 @@ def project_stats(session: Session, project_id: int) -> dict[str, Any]:
     return summarize(session, rows)
 
 
-def summarize(session: Session, rows) -> dict[str, Any]:
-    """rows: (split or status, content snapshot, author id)."""
+def stat_text(snap: dict[str, Any]) -> str:
+    """The text whose words and tokens are counted: instruction, input and output."""
+    return "\n".join(filter(None, (snap.get("instruction"), snap.get("input"), snap.get("output"))))
+
+
+def summarize(session: Session, rows, *, token_counts: list[int] | None = None) -> dict[str, Any]:
+    """rows: (split or status, content snapshot, author id). ``token_counts``, when the caller
+    counted them already, are the tokens of each row's ``stat_text``."""
     emails = dict(session.execute(select(User.id, User.email)).all())
     counts = {
         name: Counter()
         for name in ("kind", "domain", "difficulty", "language", "annotator", "split")
     }
-    word_hist: Counter = Counter()
-    token_hist: Counter = Counter()
+    words: Counter[int] = Counter()
     verbs: Counter = Counter()
     output_tokens: list[list[str]] = []
     texts: list[str] = []
@@ -75,17 +78,18 @@ def summarize(session: Session, rows) -> dict[str, Any]:
         counts["difficulty"][str(snap.get("difficulty") or "—")] += 1
         counts["language"][snap.get("language") or "—"] += 1
         counts["annotator"][emails.get(author_id, "—")] += 1
-        text = "\n".join(
-            filter(None, (snap.get("instruction"), snap.get("input"), snap.get("output")))
-        )
-        word_hist[_bin(count_words(text), WORD_BINS)] += 1
-        texts.append(text)
+        text = stat_text(snap)
+        words[len(split_words(text))] += 1  # count_words, in one scan
+        if token_counts is None:
+            texts.append(text)
         verb = first_word(snap.get("instruction", "").casefold())
         if verb:
             verbs[verb] += 1
         output_tokens.append(split_words(snap.get("output", "").casefold()))
-    for tokens in count_tokens_batch(texts) or ():
-        token_hist[_bin(tokens, WORD_BINS)] += 1
+    if token_counts is None:
+        token_counts = count_tokens_batch(texts)
+    word_hist = _binned(words)
+    token_hist = _binned(Counter(token_counts or ()))
     total = len(rows)
     warnings = [
         {"field": name, "value": value, "share": round(n / total, 3)}

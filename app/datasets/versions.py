@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,7 @@ from app.models import (
     Project,
     User,
 )
+from app.tokenizer import count_tokens_batch
 
 
 @dataclass
@@ -112,8 +114,8 @@ class Pinned(NamedTuple):
     snapshot: dict[str, Any]
 
 
-def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, Pinned]]:
-    """(item id, kind, latest revision) for every matching item, in id order."""
+def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, int | None, Pinned]]:
+    """(item id, kind, author id, latest revision) for every matching item, in id order."""
     latest = (
         select(ItemRevision.item_id, func.max(ItemRevision.version).label("v"))
         .where(ItemRevision.item_id.in_(ids_query))
@@ -124,6 +126,7 @@ def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, Pinne
         select(
             Item.id,
             Item.kind,
+            Item.author_id,
             ItemRevision.id,
             ItemRevision.version,
             ItemRevision.content_hash,
@@ -136,7 +139,9 @@ def _latest_revisions(session: Session, ids_query) -> list[tuple[int, str, Pinne
         )
         .order_by(Item.id)
     )
-    return [(item_id, kind, Pinned(*pinned)) for item_id, kind, *pinned in rows]
+    return [
+        (item_id, kind, author_id, Pinned(*pinned)) for item_id, kind, author_id, *pinned in rows
+    ]
 
 
 def create_version(
@@ -159,12 +164,53 @@ def create_version(
     pinned_rows = _latest_revisions(session, _matching(project.id, f))
     if not pinned_rows:
         raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
-    step("pinning", 1, FREEZE_PHASES)
-    entries = [(str(item_id), kind, rev.content_hash) for item_id, kind, rev in pinned_rows]
+    # Token counting releases the GIL: it runs beside the pinning and the contamination check.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="freeze-tokens") as pool:
+        tokens = pool.submit(
+            count_tokens_batch, [statistics.stat_text(rev.snapshot) for *_, rev in pinned_rows]
+        )
+        step("pinning", 1, FREEZE_PHASES)
+        version, splits = _pin(session, project, name, f, actor, seed, eval_fraction, license,
+                               pinned_rows)  # fmt: skip
+        step("contamination", 2, FREEZE_PHASES)
+        checked = contamination.check(
+            session,
+            version_id=version.id,
+            project_id=project.id,
+            snapshots={item_id: rev.snapshot for item_id, *_, rev in pinned_rows},
+        )
+        version.contamination = checked.found
+        step("statistics", 3, FREEZE_PHASES)
+        rows = [(splits[str(i)], rev.snapshot, author) for i, _kind, author, rev in pinned_rows]
+        version.stats = {
+            **statistics.summarize(session, rows, token_counts=tokens.result()),
+            "contamination_check": checked.summary(),
+        }
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="dataset.version_created",
+        entity_type="dataset_version",
+        entity_id=version.id,
+        after={
+            "name": version.name,
+            "manifest": version.manifest_hash,
+            "train": version.train_count,
+            "eval": version.eval_count,
+            "filter": version.filter,
+        },
+    )
+    return version
+
+
+def _pin(session, project, name, f, actor, seed, eval_fraction, license, pinned_rows):
+    """Split the pinned revisions, hash the manifest, and write the version and its items."""
+    entries = [(str(item_id), kind, rev.content_hash) for item_id, kind, _a, rev in pinned_rows]
     splits = manifest.assign_splits(entries, seed=seed, eval_fraction=eval_fraction)
     lines = [
         manifest.manifest_line(splits[str(item_id)], rev.snapshot)
-        for item_id, _kind, rev in pinned_rows
+        for item_id, *_, rev in pinned_rows
     ]
     version = DatasetVersion(
         project_id=project.id,
@@ -184,7 +230,7 @@ def create_version(
         pinned_rows,
         key=lambda row: (
             splits[str(row[0])],
-            manifest.split_key(seed, row[2].content_hash, str(row[0])),
+            manifest.split_key(seed, row[3].content_hash, str(row[0])),
         ),
     )
     session.execute(
@@ -199,33 +245,10 @@ def create_version(
                 "kind": kind,
                 "position": position,
             }
-            for position, (item_id, kind, rev) in enumerate(ordered)
+            for position, (item_id, kind, _author, rev) in enumerate(ordered)
         ],
     )
-    step("contamination", 2, FREEZE_PHASES)
-    checked = contamination.check(session, version_id=version.id, project_id=project.id)
-    version.contamination = checked.found
-    step("statistics", 3, FREEZE_PHASES)
-    version.stats = {
-        **statistics.version_stats(session, version.id),
-        "contamination_check": checked.summary(),
-    }
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="dataset.version_created",
-        entity_type="dataset_version",
-        entity_id=version.id,
-        after={
-            "name": version.name,
-            "manifest": version.manifest_hash,
-            "train": version.train_count,
-            "eval": version.eval_count,
-            "filter": version.filter,
-        },
-    )
-    return version
+    return version, splits
 
 
 def pinned(

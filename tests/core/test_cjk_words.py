@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.cjk import CJK_CHAR, CJK_CLASS, first_word, split_words
+from app.core.cjk import CJK_CHAR, CJK_CLASS, count_words, first_word, split_words
 
 WORD = re.compile(r"\w+")
 # Latin, digits, the edges of the CJK ranges, kana punctuation (not \w), an Ext-B ideograph,
@@ -35,6 +35,12 @@ def test_split_words_matches_its_definition(text):
 def test_first_word_is_the_first_of_the_split(text):
     words = by_definition(text)
     assert first_word(text) == (words[0] if words else None)
+
+
+@given(st.text(alphabet=ALPHABET, max_size=60))
+def test_the_word_count_is_the_number_of_words_split(text):
+    # Statistics count words by splitting (one scan) where count_words would take three.
+    assert count_words(text) == len(split_words(text))
 
 
 def test_examples():
