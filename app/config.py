@@ -6,6 +6,7 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,12 @@ class Settings(BaseSettings):
     admin_email: str = "admin@example.com"
     admin_password: str = ""
     tokenizer: Path | None = Field(default=None, description="tokenizer.json for token counts.")
+    metrics_dir: Path | None = Field(
+        default=None, description="Where `studio serve --workers N` processes keep their metrics."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`studio serve` logs as text, or as one JSON object a line."
+    )
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
@@ -98,6 +105,10 @@ class Settings(BaseSettings):
     @property
     def resolved_artifacts_dir(self) -> Path:
         return self.artifacts_dir or self.var_dir / "artifacts"
+
+    @property
+    def resolved_metrics_dir(self) -> Path:
+        return self.metrics_dir or self.var_dir / "metrics"
 
     def resolved_secret_key(self) -> str:
         """The explicit key, or in development one generated once and kept under var/."""

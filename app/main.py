@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import handlers, headers, limits
+from app import handlers, headers, limits, logs, metrics
 from app.assignments import api as assignments_api
 from app.assignments import routes as assignments_routes
 from app.audit import routes as audit_routes
@@ -111,5 +111,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     handlers.install(app)
     limits.install(app)
-    headers.install(app)  # outermost: error answers carry the headers too
+    headers.install(app)  # error answers carry the headers too
+    metrics.install(app)  # outermost: times everything, refusals and 500 pages included
+    logs.quiet_access_log()
     return app

@@ -27,8 +27,16 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app."""
     import uvicorn
 
+    from app import logs, metrics
+
     ensure_var_dir()
-    get_settings().resolved_secret_key()  # create it before workers race to
+    settings = get_settings()
+    settings.resolved_secret_key()  # create it before workers race to
+    if workers > 1:
+        # Each worker process writes its metrics here and a scrape adds them up; the files of
+        # an earlier start's processes go first, before any worker opens its own.
+        metrics.clear_folder(settings.resolved_metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.resolved_metrics_dir.resolve())
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -36,6 +44,7 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
+        log_config=logs.uvicorn_log_config(settings.log_format),
     )
 
 

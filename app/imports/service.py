@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import bulk
+from app import bulk, metrics
 from app.audit import service as audit
 from app.core import neardup
 from app.core.formats import cleaning, readers
@@ -262,6 +262,7 @@ def _write_rows(
                     continue  # committed by an earlier attempt
                 take(record)
                 tally.rows = number
+                metrics.IMPORT_ROWS.inc()  # about a microsecond, where the row costs hundreds
                 if number % batch_rows:
                     continue
                 total = _estimated_rows(number, f.tell(), job.size)

@@ -1,15 +1,16 @@
-"""Health check and the API docs, served from vendored assets only."""
+"""Health check, metrics for Prometheus, and the API docs, served from vendored assets only."""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
-from app.auth.deps import Public
+from app.auth.deps import Admin, Public
 from app.db import DbSession
+from app.ops import metrics
 from app.web import render
 
 router = APIRouter()
@@ -28,6 +29,13 @@ def healthz(session: DbSession, principal: Public) -> JSONResponse:
         log.exception("health check: the database is unavailable")
         return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/metrics", name="metrics", tags=["ops"], response_class=Response)
+def metrics_exposition(request: Request, session: DbSession, admin: Admin) -> Response:
+    """Metrics for Prometheus; scrape with an admin's API token."""
+    body, content_type = metrics.exposition(session, request.headers.get("accept", ""))
+    return Response(body, headers={"content-type": content_type})
 
 
 @router.get("/openapi.json", name="openapi", include_in_schema=False)

@@ -22,6 +22,7 @@ APP = ROOT / "app"
 PLUMBING = {
     "core", "config", "paths", "i18n", "errors", "db", "models", "bulk", "security",
     "markdown", "display", "tokenizer", "migrate", "web", "locking", "headers", "apidoc",
+    "metrics", "logs",
 }  # fmt: skip
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
