@@ -173,9 +173,7 @@ def run(
         if checked.invalid or checked.rows == 0:
             return _refused(session, job, checked)
     tally = tally or Tally()
-    _write_rows(
-        session, job, project, options, schema, actor, tally, progress, commit, batch_rows
-    )
+    _write_rows(session, job, project, options, schema, actor, tally, progress, commit, batch_rows)
     if tally.rows == 0:
         return _refused(session, job, tally)
     job.rows_total = job.rows_done = tally.rows
