@@ -248,6 +248,38 @@ class TestRecovery:
         assert "stopped" in task.error and job.message == task.error
 
 
+def test_a_freeze_stopped_after_its_version_computes_only_the_statistics(committed):
+    from app.datasets import task as freeze_task
+    from app.datasets.versions import VersionFilter, has_statistics
+    from app.models import DatasetVersion
+    from tests.dataset_factories import approved_project
+
+    with Session(committed, expire_on_commit=False) as session:
+        begin_for_write(session)
+        project, admin, created = approved_project(session, name="Freeze in two steps")
+        task = freeze_task.start(
+            session=session, project=project, name="v1", f=VersionFilter(), actor=admin
+        )
+        session.commit()
+    first = _runner(committed, pause=Pause(after_batch=1, seconds=60))
+    worker = threading.Thread(target=first.run_one, kwargs={"heartbeat": True})
+    worker.start()
+    _wait_for(lambda: _batches(committed, task.id) == 1)
+    first.stop()  # between the two transactions: the version is committed, the statistics not
+    worker.join(60)
+    with Session(committed) as session:
+        frozen = session.scalars(select(DatasetVersion)).all()
+        assert len(frozen) == 1 and not has_statistics(frozen[0])
+        assert frozen[0].train_count + frozen[0].eval_count == len(created)
+    assert _runner(committed).run_one() == task.id
+    with Session(committed) as session:
+        (version,) = session.scalars(select(DatasetVersion)).all()  # still the one version
+        assert has_statistics(version) and version.stats["total"] == len(created)
+        assert version.stats["contamination_check"]["eval_items"] == version.eval_count
+        done = session.get(BackgroundTask, task.id)
+        assert (done.state, done.result["version_id"]) == ("done", version.id)
+
+
 @pytest.mark.parametrize("eval_fraction", [0.0, 0.25])
 def test_a_freeze_over_the_api_is_queued_then_names_its_version(
     client, db_session, run_tasks, eval_fraction
@@ -287,3 +319,21 @@ def test_a_filter_that_matches_nothing_is_refused_before_queueing(client, db_ses
     )
     assert response.status_code == 422
     assert db_session.scalar(select(func.count()).select_from(BackgroundTask)) == 0
+
+
+def test_a_version_whose_statistics_are_pending_says_so(client, db_session):
+    from app.datasets import versions
+    from app.datasets.versions import VersionFilter
+    from tests.dataset_factories import approved_project
+
+    project, admin, _created = approved_project(db_session)
+    version, rows = versions.freeze(
+        session=db_session, project=project, name="early", f=VersionFilter(), actor=admin
+    )
+    login(client, admin.email)
+    page = client.get(f"/datasets/{version.id}")
+    assert page.status_code == 200
+    assert 'id="statistics-pending"' in page.text and 'id="manifest"' in page.text
+    versions.add_statistics(db_session, version, rows)
+    page = client.get(f"/datasets/{version.id}")
+    assert 'id="statistics-pending"' not in page.text and "distinct-1" in page.text

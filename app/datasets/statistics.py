@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,14 @@ def _binned(values: Counter[int]) -> Counter[str]:
     for value, n in values.items():
         hist[_bin(value, WORD_BINS)] += n
     return hist
+
+
+def _histogram(hist: Counter[str], *, empty_bins: bool = True) -> dict[str, int]:
+    """Every bin in order, empty ones included; with ``empty_bins`` off, no bins at all when
+    nothing was counted (tokens without a tokenizer)."""
+    if not hist and not empty_bins:
+        return {}
+    return {b: hist.get(b, 0) for b in (_bin(low, WORD_BINS) for low in WORD_BINS)}
 
 
 def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
@@ -59,9 +68,19 @@ def stat_text(snap: dict[str, Any]) -> str:
     return "\n".join(filter(None, (snap.get("instruction"), snap.get("input"), snap.get("output"))))
 
 
-def summarize(session: Session, rows, *, token_counts: list[int] | None = None) -> dict[str, Any]:
-    """rows: (split or status, content snapshot, author id). ``token_counts``, when the caller
-    counted them already, are the tokens of each row's ``stat_text``."""
+def summarize(session: Session, rows) -> dict[str, Any]:
+    """rows: (split or status, content snapshot, author id)."""
+    texts = [stat_text(snap) for _split, snap, _author in rows]
+    # The tokenizer releases the GIL: tokens are counted beside the counting below.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stat-tokens") as pool:
+        tokens = pool.submit(count_tokens_batch, texts)
+        figures = _summarize(session, rows, texts)
+        counted = Counter(tokens.result() or ())
+        figures["tokens"] = _histogram(_binned(counted), empty_bins=False)
+    return figures
+
+
+def _summarize(session: Session, rows, texts: list[str]) -> dict[str, Any]:
     emails = dict(session.execute(select(User.id, User.email)).all())
     counts = {
         name: Counter()
@@ -70,26 +89,18 @@ def summarize(session: Session, rows, *, token_counts: list[int] | None = None) 
     words: Counter[int] = Counter()
     verbs: Counter = Counter()
     output_tokens: list[list[str]] = []
-    texts: list[str] = []
-    for split, snap, author_id in rows:
+    for (split, snap, author_id), text in zip(rows, texts, strict=True):
         counts["split"][split] += 1
         counts["kind"][snap.get("kind")] += 1
         counts["domain"][snap.get("domain") or "—"] += 1
         counts["difficulty"][str(snap.get("difficulty") or "—")] += 1
         counts["language"][snap.get("language") or "—"] += 1
         counts["annotator"][emails.get(author_id, "—")] += 1
-        text = stat_text(snap)
         words[len(split_words(text))] += 1  # count_words, in one scan
-        if token_counts is None:
-            texts.append(text)
         verb = first_word(snap.get("instruction", "").casefold())
         if verb:
             verbs[verb] += 1
         output_tokens.append(split_words(snap.get("output", "").casefold()))
-    if token_counts is None:
-        token_counts = count_tokens_batch(texts)
-    word_hist = _binned(words)
-    token_hist = _binned(Counter(token_counts or ()))
     total = len(rows)
     warnings = [
         {"field": name, "value": value, "share": round(n / total, 3)}
@@ -97,12 +108,10 @@ def summarize(session: Session, rows, *, token_counts: list[int] | None = None) 
         for value, n in counts[name].items()
         if total and n / total < BALANCE_SHARE
     ]
-    order = [_bin(b, WORD_BINS) for b in WORD_BINS]
     return {
         "total": total,
         "counts": {name: dict(c.most_common()) for name, c in counts.items()},
-        "words": {b: word_hist.get(b, 0) for b in order},
-        "tokens": {b: token_hist.get(b, 0) for b in order} if token_hist else {},
+        "words": _histogram(_binned(words)),
         "distinct_1": _distinct(output_tokens, 1),
         "distinct_2": _distinct(output_tokens, 2),
         "leading_words": verbs.most_common(10),

@@ -1,6 +1,7 @@
-"""Freezing a dataset version as a background task: the request queues it and returns; the
-version appears, whole, when the task commits (a freeze is one transaction, so a process that
-dies midway leaves nothing, and the next attempt starts again)."""
+"""Freezing a dataset version as a background task: the request queues it and returns. The
+version appears, whole, when its first transaction commits: pinned, split, hashed and checked
+for contamination, so a process that dies before leaves nothing and the next attempt starts
+again. Its statistics follow in a second transaction (a resumed attempt computes only them)."""
 
 from __future__ import annotations
 
@@ -49,18 +50,26 @@ def start(
 
 
 def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
+    """Freeze and commit the version (usable from then on), then add its statistics."""
     payload = ctx.payload
-    version = versions.create_version(
-        session=session,
-        project=session.get(Project, ctx.project_id),
-        name=payload["name"],
-        f=VersionFilter.from_dict(payload["filter"]),
-        actor=session.get(User, payload["actor_id"]),
-        seed=payload["seed"],
-        eval_fraction=payload["eval_fraction"],
-        license=payload["license"],
-        progress=ctx.progress,
-    )
+    rows = None
+    version_id = ctx.checkpoint.get("version_id")
+    if version_id is None:
+        version, rows = versions.freeze(
+            session=session,
+            project=session.get(Project, ctx.project_id),
+            name=payload["name"],
+            f=VersionFilter.from_dict(payload["filter"]),
+            actor=session.get(User, payload["actor_id"]),
+            seed=payload["seed"],
+            eval_fraction=payload["eval_fraction"],
+            license=payload["license"],
+            progress=ctx.progress,
+        )
+        ctx.commit(session, {"version_id": version.id}, "statistics", 3, versions.FREEZE_PHASES)
+    else:  # frozen by an earlier attempt: only the statistics are left
+        version = versions.get_version(session=session, version_id=version_id)
+    versions.add_statistics(session, version, rows)
     return {
         "version_id": version.id,
         "name": version.name,
@@ -69,7 +78,8 @@ def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
 
 
 def settle(session: Session, ctx: TaskContext, state: str, message: str) -> None:
-    """Nothing to mark: a freeze that did not finish left no version behind."""
+    """Nothing to mark: a freeze that did not finish left no version behind, or one whose
+    statistics are missing (its page says so)."""
 
 
 KINDS = {KIND: Kind(run=run, settle=settle)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,7 +26,6 @@ from app.models import (
     Project,
     User,
 )
-from app.tokenizer import count_tokens_batch
 
 
 @dataclass
@@ -156,36 +154,60 @@ def create_version(
     license: str = "",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DatasetVersion:
-    """Freeze the items that match the filter into a new, immutable version. ``progress``
-    hears each phase: (phase, phases done, phases)."""
+    """Freeze the items that match the filter into a new, immutable version, statistics
+    included. ``progress`` hears each phase: (phase, phases done, phases)."""
+    version, rows = freeze(
+        session=session,
+        project=project,
+        name=name,
+        f=f,
+        actor=actor,
+        seed=seed,
+        eval_fraction=eval_fraction,
+        license=license,
+        progress=progress,
+    )
+    (progress or _quiet)("statistics", 3, FREEZE_PHASES)
+    add_statistics(session, version, rows)
+    return version
+
+
+StatRow = tuple[str, dict[str, Any], int | None]  # (split, snapshot, author id)
+
+
+def freeze(
+    *,
+    session: Session,
+    project: Project,
+    name: str,
+    f: VersionFilter,
+    actor: User,
+    seed: int = 13,
+    eval_fraction: float = 0.1,
+    license: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[DatasetVersion, list[StatRow]]:
+    """The version, pinned, split, hashed and checked for contamination: usable (exported,
+    trained on) once committed. Its statistics are left to :func:`add_statistics`, for which
+    the rows it pinned are answered."""
     check_request(name=name, eval_fraction=eval_fraction)
-    step = progress or (lambda phase, done, total: None)
+    step = progress or _quiet
     step("selecting", 0, FREEZE_PHASES)
     pinned_rows = _latest_revisions(session, _matching(project.id, f))
     if not pinned_rows:
         raise InvalidInput(N_("No items match this filter, so there is nothing to freeze."))
-    # Token counting releases the GIL: it runs beside the pinning and the contamination check.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="freeze-tokens") as pool:
-        tokens = pool.submit(
-            count_tokens_batch, [statistics.stat_text(rev.snapshot) for *_, rev in pinned_rows]
-        )
-        step("pinning", 1, FREEZE_PHASES)
-        version, splits = _pin(session, project, name, f, actor, seed, eval_fraction, license,
-                               pinned_rows)  # fmt: skip
-        step("contamination", 2, FREEZE_PHASES)
-        checked = contamination.check(
-            session,
-            version_id=version.id,
-            project_id=project.id,
-            snapshots={item_id: rev.snapshot for item_id, *_, rev in pinned_rows},
-        )
-        version.contamination = checked.found
-        step("statistics", 3, FREEZE_PHASES)
-        rows = [(splits[str(i)], rev.snapshot, author) for i, _kind, author, rev in pinned_rows]
-        version.stats = {
-            **statistics.summarize(session, rows, token_counts=tokens.result()),
-            "contamination_check": checked.summary(),
-        }
+    step("pinning", 1, FREEZE_PHASES)
+    version, splits = _pin(session, project, name, f, actor, seed, eval_fraction, license,
+                           pinned_rows)  # fmt: skip
+    step("contamination", 2, FREEZE_PHASES)
+    checked = contamination.check(
+        session,
+        version_id=version.id,
+        project_id=project.id,
+        snapshots={item_id: rev.snapshot for item_id, *_, rev in pinned_rows},
+    )
+    version.contamination = checked.found
+    version.stats = {"contamination_check": checked.summary()}
     session.flush()
     audit.record(
         session,
@@ -201,7 +223,35 @@ def create_version(
             "filter": version.filter,
         },
     )
-    return version
+    rows = [(splits[str(i)], rev.snapshot, author) for i, _kind, author, rev in pinned_rows]
+    return version, rows
+
+
+def add_statistics(
+    session: Session, version: DatasetVersion, rows: list[StatRow] | None = None
+) -> None:
+    """Fill in the version's statistics, from the rows :func:`freeze` answered or, without
+    them (a resumed freeze), from what the version pins."""
+    if rows is None:
+        rows = session.execute(
+            select(DatasetVersionItem.split, ItemRevision.snapshot, Item.author_id)
+            .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+            .join(Item, Item.id == DatasetVersionItem.item_id)
+            .where(DatasetVersionItem.version_id == version.id)
+        ).all()
+    version.stats = {
+        **statistics.summarize(session, rows),
+        "contamination_check": (version.stats or {}).get("contamination_check"),
+    }
+    session.flush()
+
+
+def has_statistics(version: DatasetVersion) -> bool:
+    return "total" in (version.stats or {})
+
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    """No one listens to the phases."""
 
 
 def _pin(session, project, name, f, actor, seed, eval_fraction, license, pinned_rows):
