@@ -84,7 +84,10 @@ def _grams(text: str) -> set[str]:
 
 
 def _add_runs(grams: set[str], run: list[str] | str, n: int) -> None:
-    grams.update(" ".join(run[i : i + n]) for i in range(max(1, len(run) - n + 1)))
+    if len(run) <= n:
+        grams.add(" ".join(run))
+    else:  # the n-grams, as zip gives them (no slice per gram)
+        grams.update(map(" ".join, zip(*(run[i:] for i in range(n)))))
 
 
 def _digests(grams: set[str]) -> bytes:
@@ -114,8 +117,9 @@ def grams(text: str) -> set[str]:
 
 def exact_jaccard(a: set, b: set) -> float:
     """|a ∩ b| / |a ∪ b|; 0.0 when both are empty (nothing to compare is never a duplicate)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+    shared = len(a & b)
+    union = len(a) + len(b) - shared  # without building the union
+    return shared / union if union else 0.0
 
 
 def similarity(text_a: str, text_b: str) -> float:
