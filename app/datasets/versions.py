@@ -13,6 +13,7 @@ from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.audit import service as audit
 from app.core import manifest
 from app.datasets import contamination, statistics
@@ -283,18 +284,13 @@ def _pin(session, project, name, f, actor, seed, eval_fraction, license, pinned_
             manifest.split_key(seed, row[3].content_hash, str(row[0])),
         ),
     )
-    session.execute(
-        DatasetVersionItem.__table__.insert(),
+    # COPY on PostgreSQL: 100k pins are a large share of a freeze.
+    bulk.write(
+        session,
+        DatasetVersionItem.__table__,
+        ("version_id", "item_id", "revision_id", "revision", "split", "kind", "position"),
         [
-            {
-                "version_id": version.id,
-                "item_id": item_id,
-                "revision_id": rev.id,
-                "revision": rev.version,
-                "split": splits[str(item_id)],
-                "kind": kind,
-                "position": position,
-            }
+            (version.id, item_id, rev.id, rev.version, splits[str(item_id)], kind, position)
             for position, (item_id, kind, _author, rev) in enumerate(ordered)
         ],
     )
