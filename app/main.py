@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from app import handlers, headers, limits, logs, metrics
 from app.assignments import api as assignments_api
 from app.assignments import routes as assignments_routes
+from app.audit import api as audit_api
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.background import api as background_api
@@ -35,7 +36,9 @@ from app.projects import api as projects_api
 from app.projects import routes as projects_routes
 from app.reviews import api as reviews_api
 from app.reviews import routes as reviews_routes
+from app.revisions import api as revisions_api
 from app.revisions import routes as revisions_routes
+from app.stats import api as stats_api
 from app.stats import routes as stats_routes
 from app.tasks import make_runner
 from app.tokens import api as tokens_api
@@ -69,6 +72,9 @@ ROUTERS = [
     items_api.router,
     labeling_api.router,
     reviews_api.router,
+    revisions_api.router,
+    stats_api.router,
+    audit_api.router,
     datasets_api.router,
     imports_api.router,
     background_api.router,

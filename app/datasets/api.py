@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager, ProjectReviewer, Worker
 from app.background.schemas import TaskOut
 from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
-from app.datasets import export, task, versions
+from app.datasets import duplicates, export, task, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
 from app.jobs import queue
@@ -167,4 +168,77 @@ def worker_split(
         split=split,
         items=items,
         next_cursor=rows[-1][0].position if more else None,
+    )
+
+
+class VersionSummary(BaseModel):
+    """A dataset version as the project's list shows it; ``/datasets/{id}`` has the rest."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    train_count: int
+    eval_count: int
+    manifest_hash: str = Field(description="SHA-256 of the manifest: equal hashes, equal data.")
+    license: str
+
+
+@router.get(
+    "/projects/{project_id}/datasets", response_model=list[VersionSummary], name="api_datasets"
+)
+def list_dataset_versions(
+    project_id: PathId, session: DbSession, user: ProjectReviewer
+) -> list[VersionSummary]:
+    """The project's dataset versions, newest first."""
+    return [
+        VersionSummary.model_validate(v)
+        for v in versions.list_versions(session=session, project_id=project_id)
+    ]
+
+
+class DuplicateItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+    version: int
+    instruction: str
+
+
+class DuplicateCluster(BaseModel):
+    kind: Literal["exact", "near"]
+    similarity: float = Field(
+        description="1 for exact copies; for near ones, the highest word-shingle Jaccard "
+        "similarity between two members (at least 0.5)."
+    )
+    items: list[DuplicateItem] = Field(description="Oldest first; rejected items are left out.")
+
+
+class DuplicatesOut(BaseModel):
+    exact: list[DuplicateCluster]
+    near: list[DuplicateCluster]
+
+
+def _clusters(found: list[duplicates.Cluster]) -> list[DuplicateCluster]:
+    return [
+        DuplicateCluster(
+            kind=c.kind,
+            similarity=c.similarity,
+            items=[DuplicateItem.model_validate(i) for i in c.items],
+        )
+        for c in found
+    ]
+
+
+@router.get(
+    "/projects/{project_id}/duplicates", response_model=DuplicatesOut, name="api_duplicates"
+)
+def list_duplicates(project_id: PathId, session: DbSession, user: ProjectReviewer) -> DuplicatesOut:
+    """Clusters of exact and near-duplicate items (at most 100 of each), as the duplicates
+    page shows them; the most similar near-duplicates come first."""
+    return DuplicatesOut(
+        exact=_clusters(duplicates.exact_clusters(session, project_id)),
+        near=_clusters(duplicates.near_clusters(session, project_id)),
     )

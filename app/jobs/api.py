@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.apidoc import ERRORS, PathId, QueryId
@@ -13,7 +14,17 @@ from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, W
 from app.core import protocol
 from app.core.protocol import WorkerPath
 from app.db import MAX_INTEGER, DbSession
-from app.jobs import queue, service
+from app.jobs import datamap, feedback, queue, results, service
+from app.jobs.schemas import (
+    DataMapOut,
+    JobResultsOut,
+    MetricRow,
+    PredictionOut,
+    PredictionPage,
+    SendBackIn,
+    SendBackOut,
+    finite,
+)
 from app.members import access as members
 
 router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"], responses=ERRORS)
@@ -229,4 +240,72 @@ def cancelled(job_id: PathId, body: protocol.Heartbeat, session: DbSession, toke
         token_id=token.id,
         status="cancelled",
         step=body.step,
+    )
+
+
+@router.get("/jobs/{job_id}/results", response_model=JobResultsOut, name="api_job_results")
+def job_results(job_id: PathId, session: DbSession, user: ProjectReviewer) -> JobResultsOut:
+    """Metrics over the eval items, overall and per kind, base against tuned (empty until the
+    worker reports predictions)."""
+    job = service.get_job(session=session, job_id=job_id)
+    predictions = results.predictions_of(session, job.id)
+    return JobResultsOut(
+        job_id=job.id,
+        status=job.status,
+        eval_items=len(predictions),
+        headline={k: finite(v) for k, v in results.headline(job).items()},
+        overall=MetricRow.rows(results.table(predictions)),
+        per_kind={kind: MetricRow.rows(t) for kind, t in results.by_kind(predictions).items()},
+    )
+
+
+@router.get("/jobs/{job_id}/predictions", response_model=PredictionPage, name="api_job_predictions")
+def job_predictions(
+    job_id: PathId,
+    session: DbSession,
+    user: ProjectReviewer,
+    show: Annotated[
+        Literal["broken", "worse", "better", "wrong"] | None,
+        Query(description="As on the results page: only the items whose tuned output is so."),
+    ] = None,
+    kind: Annotated[str, Query(max_length=16)] = "",
+    after: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PredictionPage:
+    """Each eval item's reference beside the base and tuned outputs, in the order reported."""
+    job = service.get_job(session=session, job_id=job_id)
+    chosen = results.select_predictions(
+        results.predictions_of(session, job.id), show=show or "", kind=kind
+    )
+    rows = sorted((p for p in chosen if p.id > after), key=lambda p: p.id)[: limit + 1]
+    more, rows = len(rows) > limit, rows[:limit]
+    marks = results.constraint_marks(session, job.dataset_version_id, rows)
+    return PredictionPage(
+        predictions=[PredictionOut.of(p, marks.get(p.item_id, [])) for p in rows],
+        next_cursor=rows[-1].id if more else None,
+    )
+
+
+@router.get("/jobs/{job_id}/datamap", response_model=DataMapOut, name="api_job_datamap")
+def job_datamap(job_id: PathId, session: DbSession, user: ProjectReviewer) -> DataMapOut:
+    """Training dynamics per training item: confidence, variability, loss and region (the
+    worker reports loss and confidence per epoch, not correctness)."""
+    job = service.get_job(session=session, job_id=job_id)
+    return DataMapOut.of(job.id, datamap.for_job(session, job.id))
+
+
+@router.post("/jobs/{job_id}/send-back", response_model=SendBackOut, name="api_job_send_back")
+def send_back(
+    job_id: PathId, body: SendBackIn, session: DbSession, user: ProjectReviewer
+) -> SendBackOut:
+    """Reopen approved items of the job's dataset version for review, with the reason
+    "flagged by training" and a link to the job; items no longer approved are skipped."""
+    return SendBackOut.of(
+        feedback.send_back(
+            session=session,
+            job_id=job_id,
+            item_ids=body.item_ids,
+            actor=user,
+            comment=body.comment,
+        )
     )

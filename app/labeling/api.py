@@ -6,11 +6,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import Member, ProjectAnnotator
+from app.auth.deps import Member, ProjectAnnotator, ProjectReviewer
 from app.db import DbSession
 from app.items import service as items
 from app.items.schemas import ItemOut, LabelIn
 from app.labeling import service
+from app.labeling.schemas import AgreementOut, FieldAgreementOut
 from app.members import access as members
 from app.projects import service as projects
 
@@ -54,3 +55,12 @@ def label_item(item_id: PathId, body: LabelIn, session: DbSession, user: Project
     return service.submit_label(
         session=session, project=project, item=item, annotator=user, data=body
     )
+
+
+@router.get("/projects/{project_id}/agreement", response_model=AgreementOut, name="api_agreement")
+def project_agreement(project_id: PathId, session: DbSession, user: ProjectReviewer):
+    """Per label field, Cohen's kappa for each annotator pair and Krippendorff's alpha over
+    all: the agreement page's figures."""
+    project = projects.get_project(session=session, project_id=project_id)
+    results, summary = service.project_agreement(session=session, project=project)
+    return AgreementOut(**summary, fields=[FieldAgreementOut.of(r) for r in results])

@@ -251,6 +251,12 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
                 "link": st.sampled_from([None, "/jobs/1", "https://example.org/runs/1"]),
             }
         ),
+        "POST /api/v1/items/{item_id}/restore": st.fixed_dictionaries(
+            {"revision": st.just(1), "version": st.just(1)}  # the item's version, filled in
+        ),
+        "POST /api/v1/jobs/{job_id}/send-back": st.fixed_dictionaries(
+            {"item_ids": st.lists(item_id, min_size=1, max_size=3), "comment": _text(0)}
+        ),
         f"{worker}/logs": _report(lines=st.lists(_text(), min_size=1, max_size=4)),
         f"{worker}/dynamics": _report(
             points=st.lists(

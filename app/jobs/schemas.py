@@ -1,0 +1,139 @@
+"""JSON shapes for what a job learned: its results, eval predictions, data map, and the
+items sent back to review."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core import protocol
+from app.db import MAX_INTEGER
+from app.jobs import datamap, feedback, results
+from app.models import EvalPrediction
+
+
+def finite(value: Any) -> float | None:
+    """A figure as a reportable number, else null: stored reports may hold anything."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if protocol.reportable(float(value)) else None
+
+
+class MetricRow(BaseModel):
+    """One score, averaged over eval items, for the base and the tuned model."""
+
+    metric: str
+    base: float | None
+    tuned: float | None
+    delta: float | None = Field(description="tuned − base.")
+
+    @classmethod
+    def rows(cls, table: list[results.Row]) -> list[MetricRow]:
+        return [
+            cls(metric=r.metric, base=finite(r.base), tuned=finite(r.tuned), delta=finite(r.delta))
+            for r in table
+        ]
+
+
+class JobResultsOut(BaseModel):
+    job_id: int
+    status: str
+    eval_items: int = Field(description="Eval predictions the worker reported.")
+    headline: dict[str, float | None] = Field(
+        description="eval_loss, perplexity, tuned_f1, tuned_rouge_l, tuned_exact_match."
+    )
+    overall: list[MetricRow]
+    per_kind: dict[str, list[MetricRow]]
+
+
+class ConstraintMark(BaseModel):
+    id: str
+    base: bool = Field(description="Whether the base output keeps the constraint.")
+    tuned: bool
+
+
+class PredictionOut(BaseModel):
+    id: int = Field(description="Pass the last one as ``after`` for the next page.")
+    item_id: int
+    kind: str
+    reference: str
+    base_output: str
+    tuned_output: str
+    scores: dict[str, float | None] = Field(description="base_… and tuned_… scores.")
+    constraints: list[ConstraintMark] = Field(
+        description="The item's constraints checked on both outputs."
+    )
+
+    @classmethod
+    def of(cls, p: EvalPrediction, marks: list[results.Mark]) -> PredictionOut:
+        return cls(
+            id=p.id,
+            item_id=p.item_id,
+            kind=p.kind,
+            reference=p.reference,
+            base_output=p.base_output,
+            tuned_output=p.tuned_output,
+            scores={k: finite(v) for k, v in p.scores.items()},
+            constraints=[ConstraintMark(id=m.id, base=m.base, tuned=m.tuned) for m in marks],
+        )
+
+
+class PredictionPage(BaseModel):
+    predictions: list[PredictionOut]
+    next_cursor: int | None = Field(description="Pass it as ``after``; null at the end.")
+
+
+class DataMapPoint(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    item_id: int
+    confidence: float = Field(description="Mean probability of the reference over epochs.")
+    variability: float = Field(description="Standard deviation of that confidence.")
+    loss: float = Field(description="Mean loss over epochs.")
+    epochs: int
+    region: Literal["easy", "ambiguous", "hard"]
+
+
+class DataMapOut(BaseModel):
+    job_id: int
+    confidence_cut: float = Field(description="At or below it (and steady), an item is hard.")
+    variability_cut: float = Field(description="Above it, an item is ambiguous.")
+    counts: dict[str, int]
+    points: list[DataMapPoint] = Field(description="One per training item, by item id.")
+
+    @classmethod
+    def of(cls, job_id: int, data: datamap.DataMap) -> DataMapOut:
+        return cls(
+            job_id=job_id,
+            confidence_cut=data.confidence_cut,
+            variability_cut=data.variability_cut,
+            counts=data.counts(),
+            points=[DataMapPoint.model_validate(p) for p in data.points],
+        )
+
+
+class SendBackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[Annotated[int, Field(ge=1, le=MAX_INTEGER)]] = Field(
+        min_length=1, max_length=feedback.MAX_ITEMS, description="Items of the job's version."
+    )
+    comment: str = Field(default="", max_length=500, description="A note for the reviewer.")
+
+
+class SkippedItem(BaseModel):
+    item_id: int
+    status: str = Field(description="Its status, which is not approved: it was left as it is.")
+
+
+class SendBackOut(BaseModel):
+    reopened: list[int] = Field(description="Approved items now back in review.")
+    skipped: list[SkippedItem]
+
+    @classmethod
+    def of(cls, outcome: feedback.SendBack) -> SendBackOut:
+        return cls(
+            reopened=outcome.reopened,
+            skipped=[SkippedItem(item_id=i, status=s) for i, s in sorted(outcome.skipped.items())],
+        )
