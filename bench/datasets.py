@@ -19,7 +19,7 @@ row, 1% near-copies). It then measures, in this order:
 2. the import of the file into one project (``run_sql_s``: time inside the driver's execute);
 3. the near-duplicate pass;
 4. one bulk UPDATE to ``approved``, one tagging the first ``--small`` items, VACUUM ANALYZE, and
-   ``versions.create_version`` (the freeze) of all items and of the tagged ones (when it fails
+   ``freezing.create_version`` (the freeze) of all items and of the tagged ones (when it fails
    on PostgreSQL's 65,535-parameter limit, the report says so and the bench freezes again with
    a workaround, see :func:`freeze`);
 5. the export of each version in each format, each run in a fresh subprocess (time, and the
@@ -69,7 +69,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.core.formats import writers  # noqa: E402
-from app.datasets import export, versions  # noqa: E402
+from app.datasets import export, freezing, versions  # noqa: E402
 from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E402
 from app.imports import service as imports  # noqa: E402
 from app.imports.reader import ImportOptions  # noqa: E402
@@ -548,11 +548,11 @@ def approve_all(session_factory, project_id: int, small: int) -> dict[str, Any]:
 def freeze(
     session_factory, admin_id: int, project_id: int, name: str, f: versions.VersionFilter
 ) -> dict[str, Any]:
-    """``versions.create_version`` and its commit.
+    """``freezing.create_version`` and its commit.
 
     When it fails because one statement needs more bind parameters than PostgreSQL's protocol
-    allows (65,535: ``_latest_revisions`` binds every matching item id), the failure goes into
-    the report and the version is frozen again with ``_latest_revisions`` run in chunks of ids,
+    allows (65,535: ``latest_revisions`` binds every matching item id), the failure goes into
+    the report and the version is frozen again with ``latest_revisions`` run in chunks of ids,
     everything else as it is, so that the exports can still be measured; ``workaround`` says so.
     """
     result: dict[str, Any] = {}
@@ -563,16 +563,16 @@ def freeze(
             raise
         result["error"] = f"create_version failed: {str(error.orig).splitlines()[0]}"
         result["workaround"] = (
-            f"frozen again with versions._latest_revisions patched (in this process only) to "
+            f"frozen again with freezing.latest_revisions patched (in this process only) to "
             f"query {LATEST_CHUNK:,} item ids at a time; the timing is of that run"
         )
         log(f"  {result['error']}; freezing again with the workaround")
-        original = versions._latest_revisions
-        versions._latest_revisions = _chunked_latest_revisions(original)
+        original = freezing.latest_revisions
+        freezing.latest_revisions = _chunked_latest_revisions(original)
         try:
             version, seconds = _create_version(session_factory, admin_id, project_id, name, f)
         finally:
-            versions._latest_revisions = original
+            freezing.latest_revisions = original
     items = version.train_count + version.eval_count
     return {
         "version_id": version.id,
@@ -596,7 +596,7 @@ def _create_version(session_factory, admin_id, project_id, name, f):
         actor = session.get(User, admin_id)
         project = session.get(Project, project_id)
         t0 = time.perf_counter()
-        version = versions.create_version(
+        version = freezing.create_version(
             session=session, project=project, name=name, f=f, actor=actor
         )
         session.commit()

@@ -14,9 +14,9 @@ PostgreSQL server when one answers) and each kind of data:
    and ``imports.run``, then the near-duplicate pass), and approves every item with one UPDATE;
 3. times the baseline, the floor of any freeze: reading each item's latest revision snapshot
    (one bare ``SELECT`` of what the freeze pins); then the freeze as the background task runs
-   it, with a 10% eval split: ``versions.freeze`` and its commit (``freeze_s``: from then on the
+   it, with a 10% eval split: ``freezing.freeze`` and its commit (``freeze_s``: from then on the
    version is usable, contamination check included; the budget applies to this), then
-   ``versions.add_statistics`` and its commit (``statistics_s``, the task's second step); then
+   ``freezing.add_statistics`` and its commit (``statistics_s``, the task's second step); then
    the contamination check alone (``contamination.check``) on the frozen version, with its
    report (eval items, contaminated, capped by the bounds).
 
@@ -47,7 +47,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from app import migrate  # noqa: E402
-from app.datasets import contamination, versions  # noqa: E402
+from app.datasets import contamination, freezing, versions  # noqa: E402
 from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E402
 from app.imports import service as imports  # noqa: E402
 from app.imports.reader import ImportOptions  # noqa: E402
@@ -164,13 +164,13 @@ def floor_read(engine: sa.Engine, project_id: int) -> float:
 
 
 def freeze(session_factory, admin_id: int, project_id: int) -> dict[str, Any]:
-    """The freeze as the task runs it: ``versions.freeze`` and its commit (the version is
-    usable from then on), then ``versions.add_statistics`` and its commit; then the
+    """The freeze as the task runs it: ``freezing.freeze`` and its commit (the version is
+    usable from then on), then ``freezing.add_statistics`` and its commit; then the
     contamination check alone, again, on the frozen version."""
     with session_factory() as session:
         begin_for_write(session)
         t0 = time.perf_counter()
-        version, rows = versions.freeze(
+        version, rows = freezing.freeze(
             session=session,
             project=session.get(Project, project_id),
             name="bench",
@@ -182,7 +182,7 @@ def freeze(session_factory, admin_id: int, project_id: int) -> dict[str, Any]:
         freeze_s = time.perf_counter() - t0
         begin_for_write(session)
         t1 = time.perf_counter()
-        versions.add_statistics(session, version, rows)
+        freezing.add_statistics(session, version, rows)
         session.commit()
         statistics_s = time.perf_counter() - t1
         t2 = time.perf_counter()

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.core import constraints, metrics, protocol
 from app.core.kinds import ItemContent
-from app.datasets import versions
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.jobs import queue
 from app.jobs import service as jobs
@@ -37,7 +37,7 @@ def worker_token(session: Session, name: str = "w") -> int:
 
 def project_version(session: Session, name: str = "Jobs UI"):
     project, admin, created = approved_project(session, name=name)
-    version = versions.create_version(
+    version = freezing.create_version(
         session=session,
         project=project,
         name="v1",
@@ -184,7 +184,7 @@ def train_only_version(session: Session, *, train_items: int, name: str):
         for i in range(train_items)
     ]
     project, admin, _ = approved_project(session, drafts=drafts, name=name)
-    return versions.create_version(
+    return freezing.create_version(
         session=session, project=project, name="v", f=VersionFilter(), actor=admin, eval_fraction=0
     )
 
@@ -195,7 +195,7 @@ def queued_job(session: Session, params: protocol.JobParams, *, name: str):
     from app.tokens import service as tokens
 
     project, admin, _ = approved_project(session, name=name)
-    version = versions.create_version(
+    version = freezing.create_version(
         session=session,
         project=project,
         name="v",

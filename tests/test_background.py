@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.background import queue
 from app.background.context import Pause
 from app.background.runner import Runner
+from app.datasets import freezing
 from app.db import begin_for_write
 from app.imports import service as imports
 from app.imports import task as import_task
@@ -250,7 +251,8 @@ class TestRecovery:
 
 def test_a_freeze_stopped_after_its_version_computes_only_the_statistics(committed):
     from app.datasets import task as freeze_task
-    from app.datasets.versions import VersionFilter, has_statistics
+    from app.datasets.freezing import has_statistics
+    from app.datasets.versions import VersionFilter
     from app.models import DatasetVersion
     from tests.dataset_factories import approved_project
 
@@ -322,18 +324,17 @@ def test_a_filter_that_matches_nothing_is_refused_before_queueing(client, db_ses
 
 
 def test_a_version_whose_statistics_are_pending_says_so(client, db_session):
-    from app.datasets import versions
     from app.datasets.versions import VersionFilter
     from tests.dataset_factories import approved_project
 
     project, admin, _created = approved_project(db_session)
-    version, rows = versions.freeze(
+    version, rows = freezing.freeze(
         session=db_session, project=project, name="early", f=VersionFilter(), actor=admin
     )
     login(client, admin.email)
     page = client.get(f"/datasets/{version.id}")
     assert page.status_code == 200
     assert 'id="statistics-pending"' in page.text and 'id="manifest"' in page.text
-    versions.add_statistics(db_session, version, rows)
+    freezing.add_statistics(db_session, version, rows)
     page = client.get(f"/datasets/{version.id}")
     assert 'id="statistics-pending"' not in page.text and "distinct-1" in page.text

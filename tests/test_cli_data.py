@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.datasets.versions import VersionFilter, create_version
+from app.datasets.freezing import create_version
+from app.datasets.versions import VersionFilter
 from app.db import make_engine
 from app.models import BackgroundTask, ImportJob, Item, User
 from app.projects import service as projects

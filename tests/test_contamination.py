@@ -3,7 +3,7 @@ that stays bounded on templated data (many near-copies), with the bound reported
 
 from __future__ import annotations
 
-from app.datasets import contamination, versions
+from app.datasets import contamination, freezing
 from app.datasets.versions import VersionFilter
 from app.items.schemas import ItemDraft
 from tests.dataset_factories import approved_project
@@ -17,7 +17,7 @@ TEMPLATE = (
 
 def _freeze(db_session, drafts, *, eval_fraction=0.25):
     project, admin, _ = approved_project(db_session, drafts=drafts, name="Templated")
-    version = versions.create_version(
+    version = freezing.create_version(
         session=db_session,
         project=project,
         name="t",

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app import migrate
-from app.datasets import export, versions
+from app.datasets import export, freezing, versions
 from app.datasets.versions import VersionFilter
 from app.db import make_engine
 from app.imports import service as imports
@@ -29,7 +29,7 @@ from tests.review_factories import make_project
 
 
 def freeze(session, project, admin, **kwargs):
-    return versions.create_version(
+    return freezing.create_version(
         session=session, project=project, name="v1", f=VersionFilter(**kwargs), actor=admin
     )
 
@@ -77,7 +77,7 @@ class TestVersions:
             for v in (one, two)
         ]
         assert splits[0] == splits[1]
-        other_seed = versions.create_version(
+        other_seed = freezing.create_version(
             session=db_session, project=project, name="s", f=VersionFilter(), actor=admin, seed=99
         )
         assert other_seed.train_count == one.train_count  # same sizes per kind
@@ -99,7 +99,7 @@ class TestVersions:
             for suffix in (".", "!", " please.", " thanks.", " soon.", " now.")
         ]
         project, admin, _ = approved_project(db_session, drafts=twins)
-        version = versions.create_version(
+        version = freezing.create_version(
             session=db_session,
             project=project,
             name="c",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.core.formats import writers
 from app.core.kinds import ItemContent
-from app.datasets import export, versions
+from app.datasets import export, freezing, versions
 from app.datasets.versions import VersionFilter
 from app.models import DatasetVersionItem, Item, Review
 from tests.dataset_factories import approved_project
@@ -40,7 +40,7 @@ def approved_version(session: Session, *, drafts=DRAFTS, eval_fraction: float = 
     project, admin, _items = approved_project(
         session, drafts=drafts, name=f"Export paths {id(drafts)} {eval_fraction}"
     )
-    return versions.create_version(
+    return freezing.create_version(
         session=session,
         project=project,
         name="paths",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.core.protocol import JobParams
-from app.datasets import versions
+from app.datasets import freezing
 from app.datasets.versions import VersionFilter
 from app.jobs import queue
 from app.jobs import service as jobs
@@ -18,7 +18,7 @@ from tests.job_factories import worker_token
 def test_two_workers_one_job(committed):
     with Session(committed, expire_on_commit=False) as session:
         project, admin, _ = approved_project(session, name="Claims")
-        version = versions.create_version(
+        version = freezing.create_version(
             session=session, project=project, name="v", f=VersionFilter(), actor=admin
         )
         job = jobs.launch(

@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from app.datasets import freezing
 from app.items import service as items
 from app.jobs import datamap
 from app.models import AuditEvent, Item
@@ -158,7 +159,6 @@ def test_send_back_from_a_failing_eval_item(client, db_session, finished):
 
 
 def test_hostile_text_is_inert_on_job_pages(client, db_session):
-    from app.datasets import versions
     from app.datasets.versions import VersionFilter
     from app.items.schemas import ItemDraft
     from tests.dataset_factories import approved_project
@@ -169,7 +169,7 @@ def test_hostile_text_is_inert_on_job_pages(client, db_session):
         for i in range(6)
     ]
     project, admin, _ = approved_project(db_session, drafts=drafts, name="Hostile")
-    version = versions.create_version(
+    version = freezing.create_version(
         session=db_session,
         project=project,
         name="<b>v</b>",

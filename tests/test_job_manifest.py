@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.core import protocol
 from app.core.protocol import API_ROOT, WorkerPath
-from app.datasets import versions
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.jobs import queue
 from app.jobs import service as jobs
@@ -43,7 +43,7 @@ def _received(client, version_id: int, token: str) -> tuple[protocol.DatasetMani
 @pytest.fixture
 def version(db_session):
     project, admin, _ = approved_project(db_session, name="Manifest check")
-    version = versions.create_version(
+    version = freezing.create_version(
         session=db_session, project=project, name="v", f=VersionFilter(), actor=admin
     )
     jobs.launch(

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.datasets import versions
+from app.datasets import freezing
 from app.datasets.versions import VersionFilter
 from app.models import Job, JobMetric, Project
 from app.models.base import utcnow
@@ -19,7 +19,7 @@ from tests.factories import join, make_token, make_user
 @pytest.fixture
 def version(db_session):
     project, admin, _ = approved_project(db_session, name="Jobs project")
-    return versions.create_version(
+    return freezing.create_version(
         session=db_session, project=project, name="v", f=VersionFilter(), actor=admin
     ), admin
 

@@ -87,7 +87,7 @@ def _add_runs(grams: set[str], run: list[str] | str, n: int) -> None:
     if len(run) <= n:
         grams.add(" ".join(run))
     else:  # the n-grams, as zip gives them (no slice per gram)
-        grams.update(map(" ".join, zip(*(run[i:] for i in range(n)))))
+        grams.update(map(" ".join, zip(*(run[i:] for i in range(n)), strict=False)))
 
 
 def _digests(grams: set[str]) -> bytes:

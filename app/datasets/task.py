@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.background import queue
 from app.background.context import Kind, TaskContext
-from app.datasets import versions
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.models import BackgroundTask, Project, User
 
@@ -31,8 +31,8 @@ def start(
 ) -> BackgroundTask:
     """Check what can be checked now (the name, the eval fraction, that some item matches),
     then queue the freeze."""
-    versions.check_request(name=name, eval_fraction=eval_fraction)
-    versions.check_matches(session, project.id, f)
+    freezing.check_request(name=name, eval_fraction=eval_fraction)
+    freezing.check_matches(session, project.id, f)
     return queue.enqueue(
         session,
         kind=KIND,
@@ -55,7 +55,7 @@ def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
     rows = None
     version_id = ctx.checkpoint.get("version_id")
     if version_id is None:
-        version, rows = versions.freeze(
+        version, rows = freezing.freeze(
             session=session,
             project=session.get(Project, ctx.project_id),
             name=payload["name"],
@@ -66,10 +66,10 @@ def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
             license=payload["license"],
             progress=ctx.progress,
         )
-        ctx.commit(session, {"version_id": version.id}, "statistics", 3, versions.FREEZE_PHASES)
+        ctx.commit(session, {"version_id": version.id}, "statistics", 3, freezing.FREEZE_PHASES)
     else:  # frozen by an earlier attempt: only the statistics are left
         version = versions.get_version(session=session, version_id=version_id)
-    versions.add_statistics(session, version, rows)
+    freezing.add_statistics(session, version, rows)
     return {
         "version_id": version.id,
         "name": version.name,

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 
 from app.assignments.service import assign
 from app.auth.service import normalize_email
-from app.datasets.versions import VersionFilter, create_version
+from app.datasets.freezing import create_version
+from app.datasets.versions import VersionFilter
 from app.items.schemas import ItemDraft
 from app.items.service import create_item
 from app.members.service import add_member

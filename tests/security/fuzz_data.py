@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.core import protocol
 from app.core.formats import writers
 from app.core.status import REASONS
-from app.datasets import versions
+from app.datasets import freezing
 from app.datasets.versions import VersionFilter
 from app.items import service as items
 from app.items.schemas import ItemDraft
@@ -95,7 +95,7 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
                 output=f"Number {n} / sits alone on the page / waiting for a friend",
             ),
         )
-    version = versions.create_version(
+    version = freezing.create_version(
         session=session, project=project, name="v1", f=VersionFilter(), actor=owner
     )
     cancelled = _launch(session, version, owner)

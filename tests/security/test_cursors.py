@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core import protocol
+from app.datasets import freezing
 from app.models import Item
 from tests.dataset_factories import approved_project
 from tests.factories import make_token
@@ -144,14 +145,13 @@ def test_the_audit_page_follows_its_own_before(raw_client, admin_user):
 
 
 def test_the_version_comparison_refuses_a_malformed_other(raw_client, db_session):
-    from app.datasets import versions
     from app.datasets.versions import VersionFilter
 
     made = []
     for name in ("Compared", "Elsewhere"):
         project, admin, _ = approved_project(db_session, name=name)
         made.append(
-            versions.create_version(
+            freezing.create_version(
                 session=db_session, project=project, name="v1", f=VersionFilter(), actor=admin
             )
         )
@@ -164,10 +164,9 @@ def test_the_version_comparison_refuses_a_malformed_other(raw_client, db_session
 
 def test_the_worker_split_refuses_a_malformed_after(raw_client, db_session):
     project, admin, _ = approved_project(db_session, name="Worker paged")
-    from app.datasets import versions
     from app.datasets.versions import VersionFilter
 
-    version = versions.create_version(
+    version = freezing.create_version(
         session=db_session, project=project, name="v1", f=VersionFilter(), actor=admin
     )
     admin_headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin)}"}

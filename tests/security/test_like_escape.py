@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.datasets import versions
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.errors import InvalidInput
 from app.items.schemas import ItemDraft
@@ -34,7 +34,7 @@ def tagged(db_session):
 
 
 def _frozen(db_session, project, admin, tag: str) -> set[int]:
-    version = versions.create_version(
+    version = freezing.create_version(
         session=db_session,
         project=project,
         name=f"tag {tag}",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.core.protocol import WorkerPath
-from app.datasets import versions
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.jobs import queue
 from app.models import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
@@ -93,7 +93,7 @@ def test_another_token_cannot_read_the_jobs_dataset(claimed):
 
 def test_a_token_reads_only_its_own_jobs_version(claimed):
     api, _job_id, first, _second = claimed
-    other = versions.create_version(
+    other = freezing.create_version(
         session=api.session,
         project=api.project,
         name="not yours",
