@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # Extra pip options, e.g. PIP_EXTRA="--index-url https://download.pytorch.org/whl/cu124"
 PIP_EXTRA ?=
 PYTEST_ARGS ?=
+# Test processes for `make test` (pytest-xdist); each test file runs whole in one of them.
+TEST_WORKERS ?= 2
 EXTRAS ?= dev,train
 
 .PHONY: install run test lint format i18n bench screenshots fuzz clean
@@ -27,7 +29,7 @@ run:
 
 test:
 	@$(MAKE) --no-print-directory install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint:
 	@$(MAKE) --no-print-directory install
