@@ -47,7 +47,7 @@ STATE_LABELS = {
     "queued": N_("queued"),
     "validating": N_("validating"),
     "importing": N_("importing"),
-    "indexing": N_("indexing near-duplicates"),
+    "indexing": N_("indexing for search and near-duplicates"),
     "checking": N_("checking rows"),
     "starting": N_("starting"),
     "requeued": N_("waiting to resume"),

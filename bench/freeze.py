@@ -11,7 +11,8 @@ PostgreSQL server when one answers) and each kind of data:
    (English and ~30% Chinese, 20-120 words, 1% near-copies), or *templated* rows, one request
    with a few slots filled in (customer, order number, product, day), as generated data often is;
 2. imports it into a project of its own through the service the UI uses (``imports.store_upload``
-   and ``imports.run``, then the near-duplicate pass), and approves every item with one UPDATE;
+   and ``imports.run``, then its follow-up pass, ``indexer.index_imported``: search terms and
+   near-duplicate keys), and approves every item with one UPDATE;
 3. times the baseline, the floor of any freeze: reading each item's latest revision snapshot
    (one bare ``SELECT`` of what the freeze pins); then the freeze as the background task runs
    it, with a 10% eval split: ``freezing.freeze`` and its commit (``freeze_s``: from then on the
@@ -49,6 +50,7 @@ from sqlalchemy import update  # noqa: E402
 from app import migrate  # noqa: E402
 from app.datasets import contamination, freezing, versions  # noqa: E402
 from app.db import begin_for_write, make_engine, make_session_factory  # noqa: E402
+from app.imports import indexer  # noqa: E402
 from app.imports import service as imports  # noqa: E402
 from app.imports.reader import ImportOptions  # noqa: E402
 from app.models import Item, ItemRevision, Project, User  # noqa: E402
@@ -130,7 +132,7 @@ def seed(session_factory, admin_id: int, path: Path, folder: Path, name: str) ->
         assert job.state == "done", job.message
         created = job.created_items
         begin_for_write(session)
-        imports.index_near_duplicates(session=session, job_id=job_id)
+        indexer.index_imported(session=session, job=job)
         session.commit()
         begin_for_write(session)
         session.execute(

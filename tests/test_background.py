@@ -22,7 +22,7 @@ from app.db import begin_for_write
 from app.imports import service as imports
 from app.imports import task as import_task
 from app.imports.reader import ImportOptions
-from app.models import BackgroundTask, ImportJob, Item
+from app.models import BackgroundTask, ImportJob, Item, NearDupKey, SearchTerm
 from app.models.base import utcnow
 from app.tasks import KINDS
 from tests.factories import make_user
@@ -119,7 +119,8 @@ class TestClaim:
         assert (task.state, task.result["created"], task.checkpoint["batches"]) == (
             "done",
             ROWS,
-            ROWS // BATCH + 1,  # each batch of rows, then the start of the index pass
+            # each batch of rows, the start of the follow-up pass, each batch it indexes
+            ROWS // BATCH + 1 + ROWS // BATCH,
         )
         assert (job.state, job.created_items, job.skipped_duplicates) == ("done", ROWS, 0)
         assert _items(committed, project_id) == ROWS
@@ -338,3 +339,28 @@ def test_a_version_whose_statistics_are_pending_says_so(client, db_session):
     freezing.add_statistics(db_session, version, rows)
     page = client.get(f"/datasets/{version.id}")
     assert 'id="statistics-pending"' not in page.text and "distinct-1" in page.text
+
+
+def test_an_import_stopped_in_its_follow_up_pass_resumes_there(committed, tmp_path):
+    with Session(committed, expire_on_commit=False) as session:
+        project_id, import_id, task_id = _queued_import(session, tmp_path)
+    # Batches 1-5 are the rows, 6 starts the pass, 7 is its first batch of ten items.
+    first = _runner(committed, pause=Pause(after_batch=7, seconds=60))
+    worker = threading.Thread(target=first.run_one, kwargs={"heartbeat": True})
+    worker.start()
+    _wait_for(lambda: _batches(committed, task_id) == 7)
+    first.stop()
+    worker.join(60)
+    task = _read(committed, BackgroundTask, task_id)
+    assert (task.state, task.checkpoint["stage"], task.checkpoint["done"]) == (
+        "queued",
+        "index",
+        BATCH,
+    )
+    assert _read(committed, ImportJob, import_id).state == "done"  # the rows are all in
+    assert _runner(committed).run_one() == task_id
+    with Session(committed) as session:
+        keyed = session.scalar(select(func.count(func.distinct(NearDupKey.item_id))))
+        terms = session.scalar(select(func.count()).select_from(SearchTerm))
+    assert keyed == ROWS and terms > 0  # every item indexed once (a second time would clash)
+    assert _read(committed, BackgroundTask, task_id).state == "done"

@@ -63,9 +63,9 @@ class TestReport:
         assert "57" in job.errors[0]["reasons"][0]
         assert _count(db_session, project) == 0
 
-    def test_a_late_problem_undoes_batches_already_written(self, db_session, tmp_path, setup):
-        """All-or-nothing writes as it reads: two full batches (one may still be in flight)
-        are written before line 4,900 fails, and must leave nothing behind, terms included."""
+    def test_a_late_problem_writes_nothing(self, db_session, tmp_path, setup):
+        """All-or-nothing checks every row before writing one: a problem on line 4,900, after
+        two batches' worth of good rows, leaves nothing behind, revisions included."""
         from app.imports.writer import BATCH
         from app.models import ItemRevision, SearchTerm
 
@@ -80,7 +80,10 @@ class TestReport:
         for model in (ItemRevision, SearchTerm):
             assert db_session.scalar(select(func.count()).select_from(model)) == 0
 
-    def test_many_batches_write_items_revisions_and_terms(self, db_session, tmp_path, setup):
+    def test_many_batches_write_items_then_the_pass_indexes_them(
+        self, db_session, tmp_path, setup
+    ):
+        from app.imports import indexer
         from app.imports.writer import BATCH
         from app.items.repository import ItemFilter, page
 
@@ -96,18 +99,22 @@ class TestReport:
         )
         assert (job.state, job.created_items) == ("done", count)
         assert _count(db_session, project) == count
-        found, _cursor = page(db_session, ItemFilter(project_id=project.id, q="number 4007"))
+        search = ItemFilter(project_id=project.id, q="number 4007")
+        assert page(db_session, search)[0] == []  # not indexed yet: the pass follows
+        assert indexer.index_imported(session=db_session, job=job, batch_size=BATCH) == count
+        found, _cursor = page(db_session, search)
         assert [item.instruction for item in found] == ["Say the number 4007."]
         assert {i.version for i in found} == {1} and found[0].submitted_at is None
 
     def test_the_near_duplicate_pass_keys_every_item(self, db_session, tmp_path, setup):
         """Over several fetch batches: every imported item gets exactly the band keys the editor
         would compute for it, so near-duplicates find each other."""
+        from app.imports import indexer
         from app.items import indexing
         from app.models import NearDupKey
 
         project, admin = setup
-        count = 2 * imports.NEARDUP_BATCH + 3
+        count = 2 * 1000 + 3
         lines = [
             json.dumps(
                 {
@@ -119,7 +126,7 @@ class TestReport:
             for i, word in zip(range(count), ["bowl", "cup", "plate"] * count, strict=False)
         ]
         job = _import(db_session, tmp_path, project, admin, "nd.jsonl", "\n".join(lines).encode())
-        assert imports.index_near_duplicates(session=db_session, job_id=job.id) == count
+        assert indexer.index_imported(session=db_session, job=job, batch_size=1000) == count
         stored: dict[int, dict[int, int]] = {}
         for item_id, band, key in db_session.execute(
             select(NearDupKey.item_id, NearDupKey.band, NearDupKey.key)
@@ -352,3 +359,73 @@ def test_import_over_the_api(client, db_session, setup, run_tasks):
     ).json()
     assert (body["state"], body["created_items"], body["schema"]) == ("done", 4, "alpaca")
     assert [e["number"] for e in body["errors"]] == [2]
+
+
+def test_an_item_saved_before_the_pass_keeps_every_term_and_the_pass_leaves_it(
+    db_session, tmp_path, setup
+):
+    """The pass indexes only items without near-duplicate keys: an imported item edited before
+    it got there was indexed in full by its save (not just the words that changed)."""
+    from app.imports import indexer
+    from app.items import service as items_service
+    from app.items.repository import ItemFilter, page
+    from app.items.schemas import ItemDraft
+
+    project, admin = setup
+    job = _import(
+        db_session, tmp_path, project, admin, "n.jsonl", "\n".join(_alpaca_lines(5)).encode()
+    )
+    first = db_session.scalar(
+        select(Item).where(Item.project_id == project.id, Item.instruction == "Say the number 1.")
+    )
+    items_service.update_item(
+        session=db_session,
+        item_id=first.id,
+        draft=ItemDraft(kind="task", instruction="Say the number 1.", output="One, spelled out."),
+        expected_version=1,
+        editor=admin,
+    )
+
+    def found(q: str) -> list[int]:
+        return [i.id for i in page(db_session, ItemFilter(project_id=project.id, q=q))[0]]
+
+    assert found("number 1") == [first.id]  # its unchanged words were indexed by the save
+    assert found("spelled") == [first.id]
+    assert found("number 2") == []  # the others wait for the pass
+    assert indexer.index_imported(session=db_session, job=job) == 5  # no term written twice
+    assert sorted(found("say number")) == sorted(
+        db_session.scalars(select(Item.id).where(Item.project_id == project.id))
+    )
+
+
+def test_a_search_while_an_import_is_indexed_says_so(client, db_session, setup):
+    from app.models import BackgroundTask, ImportJob
+    from tests.factories import make_token
+
+    project, admin = setup
+    task = BackgroundTask(kind="import", project_id=project.id, state="running", attempts=1)
+    db_session.add(task)
+    db_session.flush()
+    db_session.add(
+        ImportJob(
+            project_id=project.id,
+            filename="n.jsonl",
+            path="/nonexistent",
+            file_hash="0" * 64,
+            size=1,
+            container="jsonl",
+            schema="alpaca",
+            state="done",  # its rows are in; the pass runs
+            task_id=task.id,
+        )
+    )
+    db_session.flush()
+    login(client, admin.email)
+    assert 'id="search-pending"' in client.get(f"/projects/{project.id}/items?q=number").text
+    assert 'id="search-pending"' not in client.get(f"/projects/{project.id}/items").text
+    headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin)}"}
+    api = f"/api/v1/projects/{project.id}/items"
+    assert client.get(f"{api}?q=number", headers=headers).json()["search_pending"] is True
+    task.state = "done"
+    db_session.flush()
+    assert client.get(f"{api}?q=number", headers=headers).json()["search_pending"] is False

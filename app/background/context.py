@@ -71,19 +71,27 @@ class TaskContext:
             self.pending = True
         self.stop_if_asked()
 
-    def stop_if_asked(self) -> None:
+    def stop_if_asked(self, *, cancellable: bool = True) -> None:
         if self.lost:
             raise queue.LostLease(self.task_id)
         if self.stopping.is_set():
             raise Interrupted(self.task_id)
-        if self.cancel_seen:
+        if self.cancel_seen and cancellable:
             raise Cancelled(N_("Cancelled."))
 
     def commit(
-        self, session: Session, state: dict[str, Any], phase: str, done: int, total: int
+        self,
+        session: Session,
+        state: dict[str, Any],
+        phase: str,
+        done: int,
+        total: int,
+        *,
+        cancellable: bool = True,
     ) -> None:
         """Commit the session's work with the checkpoint that describes it, then go on in a
-        new transaction. A resumed attempt starts from the last committed checkpoint."""
+        new transaction. A resumed attempt starts from the last committed checkpoint. Work
+        that must end once begun (``cancellable`` off) stops only for a process that stops."""
         batches = int(self.checkpoint.get("batches", 0)) + 1
         self.checkpoint = {**state, "batches": batches}
         self.cancel_seen |= queue.save_checkpoint(
@@ -102,7 +110,7 @@ class TaskContext:
             self.stopping.wait(self.pause.seconds)
         if not session.in_transaction():
             begin_for_write(session)
-        self.stop_if_asked()
+        self.stop_if_asked(cancellable=cancellable)
 
     def beat(self, session: Session) -> None:
         """The heartbeat: extend the lease, store the latest progress, learn of a cancel."""

@@ -1,5 +1,5 @@
-"""Importing files: store the upload, then import it in one pass, then index the new items
-for near duplicates.
+"""Importing files: store the upload, then import it in one pass; the new items' search terms
+and near-duplicate keys follow in a second pass (``app.imports.indexer``).
 
 "All or nothing" imports nothing when the report has a problem; "valid rows" imports the
 rest. Either way, an item whose content is already in the project is skipped, so importing
@@ -11,29 +11,24 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import bulk, metrics
+from app import metrics
 from app.audit import service as audit
-from app.core import neardup
 from app.core.formats import cleaning, readers
 from app.core.kinds import dump_hash
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.imports import reader
 from app.imports.reader import ImportOptions, Progress
-from app.imports.writer import ItemWriter, source_of
-from app.models import ImportJob, Item, NearDupKey, Project, User
+from app.imports.writer import ItemWriter
+from app.models import ImportJob, Item, Project, User
 from app.models.base import utcnow
-
-NEARDUP_BATCH = 1000
-KEY_COLUMNS = ("item_id", "project_id", "band", "key")
 
 
 class IncomingFile:
@@ -281,58 +276,6 @@ def _write_rows(
 def _estimated_rows(done: int, position: int, size: int) -> int:
     """The file's row count, estimated from the share of its bytes read so far."""
     return max(done, round(done * size / position)) if position else done
-
-
-def index_near_duplicates(
-    *, session: Session, job_id: int, progress: Progress | None = None
-) -> int:
-    """The follow-up pass: near-duplicate keys for the items an import created."""
-    job = job_of(session=session, job_id=job_id)
-    total = session.scalar(
-        select(func.count()).where(Item.project_id == job.project_id, Item.source == source_of(job))
-    )
-    rows = session.execute(
-        select(Item.id, Item.instruction, Item.input, Item.output, Item.demos)
-        .where(Item.project_id == job.project_id, Item.source == source_of(job))
-        .order_by(Item.id)
-        .execution_options(yield_per=NEARDUP_BATCH)
-    )
-    done = 0
-    batches = rows.partitions()
-    batch = next(batches, None)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neardup-copy") as pool:
-        writing: Future | None = None
-        while batch:
-            keys = _key_rows(job.project_id, batch)  # while the last batch's COPY runs
-            if writing is not None:
-                writing.result()
-            # The connection is free again: fetch the next batch before handing it to the COPY.
-            following = next(batches, None)
-            writing = pool.submit(bulk.write, session, NearDupKey.__table__, KEY_COLUMNS, keys)
-            done += len(batch)
-            if progress:
-                progress("indexing", done, total)
-            batch = following
-        if writing is not None:
-            writing.result()
-    return done
-
-
-def _key_rows(project_id: int, batch) -> list[tuple[int, int, int, int]]:
-    texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in batch]
-    rows = [
-        (row.id, project_id, band, key)
-        for row, item_keys in zip(batch, neardup.text_band_keys_many(texts), strict=True)
-        for band, key in enumerate(item_keys)
-    ]
-    # Random keys would land on random pages of the (project, band, key) index; in its order
-    # they fill it page by page. The primary key (item, band) grows at its end either way.
-    rows.sort(key=_band_and_key)
-    return rows
-
-
-def _band_and_key(row: tuple[int, int, int, int]) -> tuple[int, int]:
-    return row[2], row[3]
 
 
 def job_of(*, session: Session, job_id: int) -> ImportJob:

@@ -1,6 +1,7 @@
 """An import as a background task: queued by the request, run by any process, committed a
 batch at a time with its tally, resumed from the last batch when the process running it dies,
-then followed by the near-duplicate pass."""
+then followed by the pass that indexes its items for search and near-duplicates (a batch at a
+time too)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from app.background import queue
 from app.background.context import Kind, TaskContext
 from app.errors import Conflict
 from app.i18n import N_
-from app.imports import service
+from app.imports import indexer, service
 from app.imports.reader import ImportOptions
 from app.models import BackgroundTask, ImportJob, User
 from app.models.base import utcnow
@@ -42,6 +43,8 @@ def start(
 
 
 def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
+    """The rows, a batch at a time; then the follow-up pass, a batch at a time. A resumed
+    attempt starts after the last batch an earlier one committed."""
     job_id = ctx.payload["import_id"]
     actor = session.get(User, ctx.payload["actor_id"])
     stage = ctx.checkpoint.get("stage", "rows")
@@ -63,9 +66,22 @@ def run(session: Session, ctx: TaskContext) -> dict[str, Any]:
         )
         if job.state != "done":
             return _result(job)
-        ctx.commit(session, {"stage": "index"}, "indexing", 0, job.created_items)
-    service.index_near_duplicates(session=session, job_id=job_id, progress=ctx.progress)
-    return _result(service.job_of(session=session, job_id=job_id))
+        ctx.commit(session, {"stage": "index"}, "indexing", 0, job.created_items, cancellable=False)
+
+    def commit_index(state: dict[str, Any], phase: str, done: int, total: int) -> None:
+        # The rows are in: their indexing runs to the end, or the items would stay unsearchable.
+        ctx.commit(session, {"stage": "index", **state}, phase, done, total, cancellable=False)
+
+    job = service.job_of(session=session, job_id=job_id)
+    indexer.index_imported(
+        session=session,
+        job=job,
+        commit=commit_index,
+        after=ctx.checkpoint.get("after", 0),
+        done=ctx.checkpoint.get("done", 0),
+        batch_size=ctx.batch_rows,
+    )
+    return _result(job)
 
 
 def _result(job: ImportJob) -> dict[str, Any]:

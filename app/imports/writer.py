@@ -1,8 +1,8 @@
-"""Writes imported rows in batches: items, their first revisions and their search terms.
+"""Writes imported rows in batches: items and their first revisions.
 
-On PostgreSQL the three go in by COPY with item ids reserved from the sequence up front; on
-SQLite by one executemany INSERT each (``app.bulk``). Near-duplicate keys are left to the
-follow-up pass (``imports.index_near_duplicates``).
+On PostgreSQL both go in by COPY with item ids reserved from the sequence up front; on SQLite by
+one executemany INSERT each (``app.bulk``). Search terms and near-duplicate keys are left to the
+follow-up pass (``app.imports.indexer``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from app import bulk
 from app.core.cjk import has_cjk
 from app.core.kinds import CONTENT_FIELDS
-from app.items import indexing
 from app.items.service import META_FIELDS
-from app.models import ImportJob, Item, ItemRevision, Project, SearchTerm, User
+from app.models import ImportJob, Item, ItemRevision, Project, User
 from app.models.base import utcnow
 
 BATCH = 2000
@@ -97,26 +96,25 @@ class ItemWriter:
         now = utcnow()
         rows = [self._item_row(entry, now) for entry in self.pending]
         self.pending = []
-        terms = [indexing.terms_of(_search_text(row)) for row in rows]
         if not self.copy:
             statement = insert(Item).returning(Item.id, sort_by_parameter_order=True)
             ids = self.session.scalars(statement, rows).all()
-            self._write_rest(ids, rows, terms, now)
+            self._write_revisions(ids, rows, now)
             return
         # COPY leaves the client waiting while the server updates its indexes; the next batch
         # is read and converted meanwhile. One batch at a time uses the session, in order.
         self.finish()
         ids = bulk.reserve_ids(self.session, Item.__table__, len(rows))
-        self.writing = self.pool.submit(self._write_batch, ids, rows, terms, now)
+        self.writing = self.pool.submit(self._write_batch, ids, rows, now)
 
-    def _write_batch(self, ids: list[int], rows: list[dict], terms: list[set], now) -> None:
+    def _write_batch(self, ids: list[int], rows: list[dict], now) -> None:
         for item_id, row in zip(ids, rows, strict=True):
             row["id"] = item_id
         columns = ("id", *ITEM_COLUMNS)
         bulk.write(self.session, Item.__table__, columns, [bulk.as_row(r, columns) for r in rows])
-        self._write_rest(ids, rows, terms, now)
+        self._write_revisions(ids, rows, now)
 
-    def _write_rest(self, ids, rows: list[dict], terms: list[set], now) -> None:
+    def _write_revisions(self, ids, rows: list[dict], now) -> None:
         revisions = [
             (
                 item_id,
@@ -129,20 +127,6 @@ class ItemWriter:
             for item_id, row in zip(ids, rows, strict=True)
         ]
         bulk.write(self.session, ItemRevision.__table__, REVISION_COLUMNS, revisions)
-        if self.copy:
-            # Terms are runs of word characters or CJK bigrams: nothing to escape for COPY. Sorted,
-            # the (term, item_id) B-tree takes the batch leaf by leaf instead of at random
-            # pages (a quarter less server time), and sorting lines beats sorting tuples.
-            lines = [
-                f"{term}\t{item_id}\n"
-                for item_id, words in zip(ids, terms, strict=True)
-                for term in words
-            ]
-            lines.sort()
-            bulk.copy_text(self.session, SearchTerm.__table__, ("term", "item_id"), "".join(lines))
-        else:
-            pairs = [(t, item_id) for item_id, words in zip(ids, terms, strict=True) for t in words]
-            bulk.write(self.session, SearchTerm.__table__, ("term", "item_id"), pairs)
         self.written += len(rows)
 
     def _item_row(self, entry: dict[str, Any], now) -> dict[str, Any]:
@@ -161,15 +145,3 @@ class ItemWriter:
         row["created_at"] = row["updated_at"] = now
         row["submitted_at"] = now if status == "submitted" else None
         return row
-
-
-def _search_text(row: dict[str, Any]) -> str:
-    demos = row["demos"] or []
-    return "\n".join(
-        [
-            row["instruction"],
-            row["input"],
-            row["output"],
-            *[f"{d['input']}\n{d['output']}" for d in demos],
-        ]
-    )

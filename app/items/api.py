@@ -12,6 +12,7 @@ from app.auth.deps import Member, ProjectAnnotator
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
+from app.imports import indexer
 from app.items import repository, service
 from app.items.lengths import ContentLimits
 from app.items.schemas import ItemIn, ItemOut, ItemPage
@@ -64,6 +65,7 @@ def list_items(
         next_cursor=next_cursor,
         counts=None if cursor else repository.counts_by_status(session, f).counts,
         counts_capped_at=repository.COUNT_CAP,
+        search_pending=bool(q) and indexer.pending(session, project.id),
     )
 
 

@@ -69,10 +69,19 @@ def reindex(session: Session, item: Item, before: str | None = None) -> None:
 
     Only what changed is written: an edit touches a few words, and rewriting all ~60 terms and
     16 keys of an item was most of the cost of a save. The stored terms are those of the text
-    before (``search_terms`` has no index by item, which halved an import's cost for it)."""
+    before (``search_terms`` has no index by item, which halved an import's cost for it), or
+    none for an item without near-duplicate keys: one an import's follow-up pass
+    (``app.imports.indexer``) has not reached, which it will then leave out."""
     text = item_text(item)
     terms = terms_of(text)
-    stored = terms_of(before) if before is not None else set()
+    old = dict(
+        session.execute(
+            select(NearDupKey.band, NearDupKey.key).where(NearDupKey.item_id == item.id)
+        ).all()
+    )
+    # An item without keys was never indexed (an import's pass has not reached it): it has no
+    # terms either, so all of them are written.
+    stored = terms_of(before) if before is not None and old else set()
     if gone := stored - terms:
         session.execute(
             delete(SearchTerm).where(SearchTerm.item_id == item.id, SearchTerm.term.in_(gone))
@@ -80,11 +89,6 @@ def reindex(session: Session, item: Item, before: str | None = None) -> None:
     if added := terms - stored:
         session.execute(insert(SearchTerm), [{"term": t, "item_id": item.id} for t in added])
     keys = {row["band"]: row for row in near_dup_rows(item.id, item.project_id, text)}
-    old = dict(
-        session.execute(
-            select(NearDupKey.band, NearDupKey.key).where(NearDupKey.item_id == item.id)
-        ).all()
-    )
     stale = [band for band, key in old.items() if keys.get(band, {}).get("key") != key]
     if stale:
         session.execute(

@@ -15,6 +15,7 @@ from app.core import status as machine
 from app.db import DbSession
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.i18n import N_
+from app.imports import indexer
 from app.items import checks, forms, repository, service
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits
@@ -287,6 +288,7 @@ def list_items(
         counts=repository.counts_by_status(session, f),
         domains=repository.domains(session, project.id),
         cursor=cursor,
+        search_pending=bool(q) and indexer.pending(session, project.id),
     )
     return render(request, "items/list.html", context)
 

@@ -58,6 +58,11 @@ class ItemPage(BaseModel):
         "each count stops at counts_capped_at."
     )
     counts_capped_at: int
+    search_pending: bool = Field(
+        default=False,
+        description="With a search: an import's items are still being indexed, and search "
+        "finds them once that pass ends.",
+    )
 
 
 class LabelIn(BaseModel):
