@@ -815,8 +815,7 @@ def budgets(report: dict[str, Any]) -> list[dict[str, Any]]:
     big = report["import"]
     rows = [
         {
-            "budget": f"import (parse, validate, insert, revisions) "
-            f">= {BUDGET_IMPORT:,} items/s",
+            "budget": f"import (parse, validate, insert, revisions) >= {BUDGET_IMPORT:,} items/s",
             "value": big["items_per_s"],
             "ratio_to_floor": report["import"]["ratio_to_floor"],
             "met": big["items_per_s"] >= BUDGET_IMPORT,
