@@ -80,9 +80,7 @@ class TestReport:
         for model in (ItemRevision, SearchTerm):
             assert db_session.scalar(select(func.count()).select_from(model)) == 0
 
-    def test_many_batches_write_items_then_the_pass_indexes_them(
-        self, db_session, tmp_path, setup
-    ):
+    def test_many_batches_write_items_then_the_pass_indexes_them(self, db_session, tmp_path, setup):
         from app.imports import indexer
         from app.imports.writer import BATCH
         from app.items.repository import ItemFilter, page
