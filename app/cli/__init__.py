@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli import accounts, data, projects
+from app.cli import accounts, data, datasets, items, jobs, projects, reports
 from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
 
@@ -170,5 +170,12 @@ for command in (
     accounts.users,
     accounts.tokens,
     projects.projects,
+    datasets.datasets,
+    jobs.jobs,
+    items.items,
+    reports.audit,
+    reports.stats,
+    reports.agreement,
+    reports.duplicates,
 ):
     main.add_command(command)

@@ -1,0 +1,200 @@
+"""`studio jobs results|predictions|datamap|send-back`: what a job learned, base against tuned
+model, the items it found hard, and sending those back to review."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from app.cli.common import unit_of_work
+from app.cli.lookup import actor_of, actor_option, emit_json, excerpt, json_option, number, table
+
+
+def _rows(table_rows) -> list[dict[str, Any]]:
+    return [
+        {"metric": r.metric, "base": r.base, "tuned": r.tuned, "delta": r.delta} for r in table_rows
+    ]
+
+
+def _metric_lines(rows: list[dict[str, Any]]) -> None:
+    from app.jobs.results import SCORES
+
+    lines = [["  METRIC", "BASE", "TUNED", "CHANGE"]]
+    for r in rows:
+        change = "-" if r["delta"] is None else f"{r['delta']:+.3f}"
+        lines.append(
+            [
+                f"  {SCORES.get(r['metric'], r['metric'])}",
+                number(r["base"]),
+                number(r["tuned"]),
+                change,
+            ]
+        )
+    table(lines)
+
+
+@click.command("results")
+@click.argument("job_id", metavar="JOB", type=int)
+@json_option
+def show_results(job_id: int, as_json: bool) -> None:
+    """Base against tuned model on the eval items: metrics overall and per kind."""
+    from app.jobs import results, service
+
+    with unit_of_work() as session:
+        job = service.get_job(session=session, job_id=job_id)
+        predictions = results.predictions_of(session, job.id)
+        data = {
+            "job_id": job.id,
+            "status": job.status,
+            "eval_items": len(predictions),
+            "headline": results.headline(job),
+            "overall": _rows(results.table(predictions)),
+            "per_kind": {kind: _rows(rows) for kind, rows in results.by_kind(predictions).items()},
+        }
+    if as_json:
+        emit_json(data)
+        return
+    headline = data["headline"]
+    click.echo(
+        f"job {job_id} ({data['status']}): eval loss {number(headline['eval_loss'])}, "
+        f"perplexity {number(headline['perplexity'])}"
+    )
+    if not data["eval_items"]:
+        click.echo("no eval predictions reported")
+        return
+    click.echo(f"overall, {data['eval_items']} eval items")
+    _metric_lines(data["overall"])
+    for kind, rows in data["per_kind"].items():
+        click.echo(f"kind {kind}")
+        _metric_lines(rows)
+
+
+@click.command("predictions")
+@click.argument("job_id", metavar="JOB", type=int)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--show",
+    type=click.Choice(["broken", "worse", "better", "wrong"]),
+    default=None,
+    help="Only the eval items where the tuned output breaks a constraint, is worse or better "
+    "than the base (F1), or is not an exact match.",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["item", "tuned_f1", "delta_f1", "tuned_rouge_l"]),
+    default="item",
+    show_default=True,
+)
+@click.option("--kind", default="", help="Only eval items of this kind.")
+@json_option
+def predictions(job_id: int, limit: int, show, sort: str, kind: str, as_json: bool) -> None:
+    """The eval items side by side: reference, base output and tuned output, with scores."""
+    from app.jobs import results, service
+
+    with unit_of_work() as session:
+        job = service.get_job(session=session, job_id=job_id)
+        found = results.predictions_of(session, job.id)
+        chosen = results.select_predictions(found, show=show or "", kind=kind, sort=sort)
+        rows = [
+            {
+                "item_id": p.item_id,
+                "kind": p.kind,
+                "reference": p.reference,
+                "base_output": p.base_output,
+                "tuned_output": p.tuned_output,
+                "scores": p.scores,
+            }
+            for p in chosen[:limit]
+        ]
+    if as_json:
+        emit_json({"job_id": job_id, "matching": len(chosen), "predictions": rows})
+        return
+    if not rows:
+        click.echo("no eval predictions match")
+        return
+    for r in rows:
+        s = r["scores"]
+        click.echo(
+            f"item {r['item_id']} ({r['kind']}): F1 {number(s.get('base_f1'))} -> "
+            f"{number(s.get('tuned_f1'))}, ROUGE-L {number(s.get('base_rouge_l'))} -> "
+            f"{number(s.get('tuned_rouge_l'))}"
+        )
+        click.echo(f"  reference  {excerpt(r['reference'], 100)}")
+        click.echo(f"  base       {excerpt(r['base_output'], 100)}")
+        click.echo(f"  tuned      {excerpt(r['tuned_output'], 100)}")
+    if len(chosen) > limit:
+        click.echo(f"({len(chosen) - limit} more; raise --limit)")
+
+
+@click.command("datamap")
+@click.argument("job_id", metavar="JOB", type=int)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def show_datamap(job_id: int, limit: int, as_json: bool) -> None:
+    """Training dynamics: how many items are easy, ambiguous or hard, and the hardest ones."""
+    from app.jobs import datamap, service
+
+    with unit_of_work() as session:
+        job = service.get_job(session=session, job_id=job_id)
+        data = datamap.for_job(session, job.id)
+    hardest = [asdict(point) for point in data.hardest(limit)]
+    if as_json:
+        emit_json(
+            {
+                "job_id": job_id,
+                "counts": data.counts(),
+                "confidence_cut": data.confidence_cut,
+                "variability_cut": data.variability_cut,
+                "hardest": hardest,
+                "points": [asdict(point) for point in data.points],
+            }
+        )
+        return
+    if not data.points:
+        click.echo(f"job {job_id} reported no training dynamics")
+        return
+    counts = data.counts()
+    click.echo(", ".join(f"{region} {n}" for region, n in counts.items()))
+    click.echo(
+        f"hard: confidence at most {number(data.confidence_cut)}; "
+        f"ambiguous: variability above {number(data.variability_cut)}"
+    )
+    lines = [["ITEM", "REGION", "CONFIDENCE", "VARIABILITY", "EPOCHS"]]
+    lines += [
+        [
+            str(p["item_id"]),
+            p["region"],
+            number(p["confidence"]),
+            number(p["variability"]),
+            str(p["epochs"]),
+        ]
+        for p in hardest
+    ]
+    table(lines)
+
+
+@click.command("send-back")
+@click.argument("job_id", metavar="JOB", type=int)
+@click.option("--item", "item_ids", multiple=True, type=int, required=True, help="Item id.")
+@click.option("--comment", default="", help="Shown to reviewers (default: the job's number).")
+@actor_option
+def send_back(job_id: int, item_ids: tuple[int, ...], comment: str, actor_email) -> None:
+    """Reopen approved items of the job's dataset version for review, flagged by training."""
+    from app.jobs import feedback
+
+    if len(comment) > 500:
+        raise click.BadParameter("at most 500 characters", param_hint="--comment")
+    with unit_of_work() as session:
+        outcome = feedback.send_back(
+            session=session,
+            job_id=job_id,
+            item_ids=list(item_ids),
+            actor=actor_of(session, actor_email),
+            comment=comment,
+        )
+        sent = len(outcome.reopened)
+        click.echo(f"sent {sent} item{'' if sent == 1 else 's'} back to review")
+        for item_id, status in outcome.skipped.items():
+            click.echo(f"item {item_id} left as it is ({status})")
