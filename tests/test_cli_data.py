@@ -153,3 +153,29 @@ def test_export_writes_a_readme_and_one_file_per_split(setup, tmp_path):
         for line in (out / name).read_text().splitlines()
     ]
     assert len(lines) == 12 and all(line["messages"][0]["role"] == "user" for line in lines)
+
+
+def test_tasks_are_listed_watched_and_cancelled(setup, tmp_path):
+    env, engine, project_id = setup
+    first = studio(env, "import", str(_file(tmp_path, _numbers(9))), "--project", "Numbers")
+    assert first.returncode == 0, first.stderr
+    queued = studio(
+        env, "import", str(_file(tmp_path, _numbers(12))), "--project", "1", "--queue-only"
+    )
+    assert "as background task 2" in queued.stdout
+    listed = studio(env, "tasks", "list", "Numbers", "--json")
+    assert [(t["id"], t["kind"], t["state"]) for t in json.loads(listed.stdout)] == [
+        (2, "import", "queued"),
+        (1, "import", "done"),
+    ]
+    watched = studio(env, "tasks", "watch", "1")
+    assert watched.returncode == 0 and "task 1 done" in watched.stdout
+    cancelled = studio(env, "tasks", "cancel", "2")
+    assert (cancelled.returncode, cancelled.stdout.strip()) == (0, "task 2: cancelled")
+    shown = json.loads(studio(env, "tasks", "show", "2", "--json").stdout)
+    assert (shown["state"], shown["cancel_requested"]) == ("cancelled", True)
+    with Session(engine) as session:
+        assert session.get(ImportJob, 2).state == "cancelled"
+    again = studio(env, "tasks", "watch", "2")
+    assert again.returncode == 1 and "cancelled" in again.stderr
+    assert studio(env, "tasks", "cancel", "2").returncode == 1  # it has already finished

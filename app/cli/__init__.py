@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli import accounts, data, datasets, items, jobs, projects, reports
+from app.cli import accounts, data, datasets, items, jobs, projects, reports, task_commands
 from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
 
@@ -177,5 +177,6 @@ for command in (
     reports.stats,
     reports.agreement,
     reports.duplicates,
+    task_commands.tasks,
 ):
     main.add_command(command)

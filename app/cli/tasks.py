@@ -27,7 +27,7 @@ def run_here(task_id: int) -> dict:
     try:
         while worker.is_alive():
             worker.join(0.5)
-            _draw(read_task(factory, task_id))
+            draw(read_task(factory, task_id))
     except KeyboardInterrupt:
         runner.stop()  # the task goes back to the queue at its next report
         worker.join()
@@ -51,7 +51,8 @@ def read_task(factory, task_id: int) -> dict:
         }
 
 
-def _draw(task: dict) -> None:
+def draw(task: dict) -> None:
+    """The task's phase and progress bar, redrawn in place on stderr."""
     done, total = task["done"], task["total"]
     if total:
         filled = int(30 * min(done, total) / total)
