@@ -498,7 +498,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, tmp: Path) -> None:
+    def __init__(self, url: str, tmp: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "server.log"
@@ -511,7 +511,7 @@ class Server:
         }
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [str(STUDIO), "serve", "--port", str(self.port)],
+            [str(STUDIO), "serve", "--port", str(self.port), "--workers", str(workers)],
             cwd=ROOT,
             env=env,
             stdout=self._log,
