@@ -25,9 +25,7 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn processes")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app."""
-    import uvicorn
-
-    from app import logs, metrics
+    from app import logs, metrics, serving
 
     ensure_var_dir()
     settings = get_settings()
@@ -37,14 +35,16 @@ def serve(host: str, port: int, workers: int) -> None:
         # an earlier start's processes go first, before any worker opens its own.
         metrics.clear_folder(settings.resolved_metrics_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.resolved_metrics_dir.resolve())
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_config=logs.uvicorn_log_config(settings.log_format),
+    serving.run(
+        serving.TcpConfig(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_config=logs.uvicorn_log_config(settings.log_format),
+        )
     )
 
 

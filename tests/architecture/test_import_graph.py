@@ -30,7 +30,7 @@ DOMAINS = [
     "revisions", "labeling", "reviews", "imports", "datasets", "jobs", "stats", "ops", "demo",
 ]  # fmt: skip
 # What assembles the application: free to import everything.
-ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits", "tasks"}
+ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits", "tasks", "serving"}
 # Every surface needs the access checks: the dependency layer of ``auth`` is open to all of them.
 OPEN_TO_SURFACES = {"app.auth.deps"}
 
