@@ -97,3 +97,26 @@ def test_two_approvals_at_once_under_a_two_approval_policy(committed):
     with Session(committed) as session:
         assert session.scalar(select(func.count()).select_from(Review)) == 2
         assert session.get(Item, item.id).status == "approved"
+
+
+def test_two_saves_of_one_version_at_once_one_wins_the_other_conflicts(committed):
+    """The second save waits for the first and then sees the item moved on: a 409, never a
+    failed UPDATE (a 500)."""
+    from app.items import service as items
+    from app.items.schemas import ItemDraft
+
+    project, reviewers, rows = _setup(committed, items=1)
+    item_id = rows[0].id
+
+    def save(session, index):
+        return items.update_item(
+            session=session,
+            item_id=item_id,
+            draft=ItemDraft(kind="task", instruction=f"Saved by {index}.", output="Done."),
+            expected_version=rows[0].version,
+            editor=reviewers[index],
+        ).version
+
+    results = in_parallel(committed, save)
+    assert sum(isinstance(r, Conflict) for r in results) == 1
+    assert [r for r in results if not isinstance(r, Conflict)] == [rows[0].version + 1]

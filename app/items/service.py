@@ -18,6 +18,7 @@ from app.i18n import N_
 from app.items import indexing, repository
 from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
+from app.locking import locked
 from app.members import access as members
 from app.models import Assignment, AssignmentTask, Item, ItemRevision, Project, ProjectRole, User
 from app.models.base import utcnow
@@ -189,7 +190,11 @@ def update_item(
     limits: ContentLimits | None = None,
 ) -> Item:
     """Save a new version. A stale version is a conflict and changes nothing."""
-    item = get_item(session=session, item_id=item_id)
+    # Locked: a save or a review decision committing meanwhile is waited for and then seen,
+    # so the version check below is the last word (not a failed UPDATE at flush).
+    item = locked(session, Item, item_id)
+    if item is None:
+        raise NotFound(N_("No item with id %(id)s."), id=item_id)
     if not can_edit(editor, item):
         raise Forbidden(N_("Only the author or a reviewer can edit this item."))
     if item.version != expected_version:
