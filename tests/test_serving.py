@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 from app.serving import TcpConfig
 
@@ -35,5 +36,8 @@ def test_connections_accepted_on_the_bound_socket_get_tcp_nodelay():
         server.close()
         await server.wait_closed()
 
-    asyncio.run(accept_one())
+    # Its own thread: a browser test in this process may have left an event loop running here.
+    runner = threading.Thread(target=asyncio.run, args=(accept_one(),))
+    runner.start()
+    runner.join(30)
     assert nodelay == [1]
