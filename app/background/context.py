@@ -15,6 +15,7 @@ from app.background import queue
 from app.db import begin_for_write
 from app.errors import DomainError
 from app.i18n import N_
+from app.models import BackgroundTask
 
 
 class Cancelled(DomainError):
@@ -63,6 +64,22 @@ class TaskContext:
     lost: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, task: BackgroundTask, **running: Any) -> TaskContext:
+        """The context of a claimed task (``running``: the runner's lease, batch size, pause
+        and stop event), or of one nobody runs, to settle it."""
+        return cls(
+            task_id=task.id,
+            kind=task.kind,
+            attempt=task.attempts,
+            project_id=task.project_id,
+            created_by=task.created_by,
+            payload=dict(task.payload),
+            checkpoint=dict(task.checkpoint),
+            lease=running.pop("lease", queue.DEFAULT_LEASE),
+            **running,
+        )
 
     def progress(self, phase: str, done: int, total: int) -> None:
         """Report progress (stored by the next heartbeat); stop here when asked to."""

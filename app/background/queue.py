@@ -124,20 +124,7 @@ def heartbeat(
 ) -> bool:
     """Extend the lease (and store the latest progress). Answers whether cancelling was
     asked for; raises ``LostLease`` when the attempt no longer holds the task."""
-    now = utcnow()
-    values: dict[str, Any] = {"lease_until": now + lease, "heartbeat_at": now}
-    if progress is not None:
-        values.update(phase=progress[0][:32], done=progress[1], total=progress[2])
-    cancel = session.execute(
-        update(BackgroundTask)
-        .where(*_held(task_id, attempt))
-        .values(**values)
-        .returning(BackgroundTask.cancel_requested)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if cancel is None:
-        raise LostLease(task_id)
-    return cancel
+    return _renew(session, task_id, attempt, lease, progress)
 
 
 def save_checkpoint(
@@ -151,18 +138,27 @@ def save_checkpoint(
 ) -> bool:
     """Store the checkpoint in the caller's transaction, beside the work it describes; the
     caller commits both together. Answers whether cancelling was asked for."""
+    return _renew(session, task_id, attempt, lease, progress, checkpoint=checkpoint)
+
+
+def _renew(
+    session: Session,
+    task_id: int,
+    attempt: int,
+    lease: timedelta,
+    progress: tuple[str, int, int] | None,
+    **values: Any,
+) -> bool:
+    """Extend the attempt's lease, with ``values`` and the progress, if the attempt still
+    holds the task: the cancel flag, or ``LostLease``."""
     now = utcnow()
+    values.update(lease_until=now + lease, heartbeat_at=now)
+    if progress is not None:
+        values.update(phase=progress[0][:32], done=progress[1], total=progress[2])
     cancel = session.execute(
         update(BackgroundTask)
         .where(*_held(task_id, attempt))
-        .values(
-            checkpoint=checkpoint,
-            phase=progress[0][:32],
-            done=progress[1],
-            total=progress[2],
-            lease_until=now + lease,
-            heartbeat_at=now,
-        )
+        .values(**values)
         .returning(BackgroundTask.cancel_requested)
         .execution_options(synchronize_session=False)
     ).scalar()

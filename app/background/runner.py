@@ -107,14 +107,8 @@ class Runner:
         return ctx.task_id
 
     def _context(self, task: BackgroundTask) -> TaskContext:
-        return TaskContext(
-            task_id=task.id,
-            kind=task.kind,
-            attempt=task.attempts,
-            project_id=task.project_id,
-            created_by=task.created_by,
-            payload=dict(task.payload),
-            checkpoint=dict(task.checkpoint),
+        return TaskContext.of(
+            task,
             lease=self.lease,
             batch_rows=self.batch_rows,
             pause=self.pause,

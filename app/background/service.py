@@ -17,19 +17,5 @@ def cancel(
     """A queued task is cancelled now, and what it was for is settled; a running one stops at
     its next progress report, and the process running it settles it."""
     if queue.request_cancel(session, task=task, actor=actor) and task.kind in kinds:
-        kinds[task.kind].settle(session, context_of(task), "cancelled", "Cancelled.")
+        kinds[task.kind].settle(session, TaskContext.of(task), "cancelled", "Cancelled.")
     return task
-
-
-def context_of(task: BackgroundTask) -> TaskContext:
-    """A task's context as its handler would see it (for settling a task nobody runs)."""
-    return TaskContext(
-        task_id=task.id,
-        kind=task.kind,
-        attempt=task.attempts,
-        project_id=task.project_id,
-        created_by=task.created_by,
-        payload=dict(task.payload),
-        checkpoint=dict(task.checkpoint),
-        lease=queue.DEFAULT_LEASE,
-    )

@@ -10,11 +10,7 @@ import click
 
 from app.cli.common import unit_of_work
 from app.cli.lookup import actor_of, actor_option, emit_json, json_option, project_of
-
-FIELDS = (
-    "id", "kind", "state", "phase", "done", "total", "attempts", "worker", "cancel_requested",
-    "result", "error", "created_at", "started_at", "finished_at",
-)  # fmt: skip
+from app.cli.tasks import FIELDS, draw, fields_of
 
 
 @click.group()
@@ -31,7 +27,7 @@ def list_tasks(project_ref: str, as_json: bool) -> None:
 
     with unit_of_work() as session:
         project = project_of(session, project_ref)
-        rows = [_fields(t) for t in queue.of_project(session, project.id)]
+        rows = [fields_of(t) for t in queue.of_project(session, project.id)]
     if as_json:
         emit_json(rows)
         return
@@ -48,7 +44,7 @@ def show_task(task_id: int, as_json: bool) -> None:
     from app.background import queue
 
     with unit_of_work() as session:
-        task = _fields(queue.get(session, task_id))
+        task = fields_of(queue.get(session, task_id))
     if as_json:
         emit_json(task)
         return
@@ -78,11 +74,10 @@ def cancel_task(task_id: int, actor_email: str | None) -> None:
 def watch_task(task_id: int) -> None:
     """A progress bar until the task ends (exit 0 when done, 1 when failed or cancelled)."""
     from app.background import queue
-    from app.cli.tasks import draw
 
     while True:
         with unit_of_work() as session:
-            task = _fields(queue.get(session, task_id))
+            task = fields_of(queue.get(session, task_id))
         draw(task)
         if task["state"] in ("done", "failed", "cancelled"):
             break
@@ -92,7 +87,3 @@ def watch_task(task_id: int) -> None:
         click.echo(f"error: the task is {task['state']}: {task['error'] or ''}".rstrip(), err=True)
         sys.exit(1)
     click.echo(f"task {task['id']} done: {task['result']}")
-
-
-def _fields(task) -> dict:
-    return {name: getattr(task, name) for name in FIELDS}

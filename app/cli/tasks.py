@@ -40,15 +40,22 @@ def run_here(task_id: int) -> dict:
         engine.dispose()
 
 
+FIELDS = (
+    "id", "kind", "state", "phase", "done", "total", "attempts", "worker", "cancel_requested",
+    "result", "error", "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def fields_of(task) -> dict:
+    """What the commands show of a task, as plain values."""
+    return {name: getattr(task, name) for name in FIELDS}
+
+
 def read_task(factory, task_id: int) -> dict:
     from app.models import BackgroundTask
 
     with factory() as session:
-        task = session.get(BackgroundTask, task_id)
-        return {
-            name: getattr(task, name)
-            for name in ("id", "kind", "state", "phase", "done", "total", "result", "error")
-        }
+        return fields_of(session.get(BackgroundTask, task_id))
 
 
 def draw(task: dict) -> None:
