@@ -8,11 +8,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.imports import service as imports
-from app.imports.reader import ImportOptions
 from app.models import Item
 from tests.factories import make_user
 from tests.helpers import login
+from tests.import_factories import alpaca_lines, import_file
 from tests.review_factories import make_project
 
 
@@ -20,30 +19,6 @@ def _count(session, project) -> int:
     return session.scalar(
         select(func.count()).select_from(Item).where(Item.project_id == project.id)
     )
-
-
-def _import(session, tmp_path, project, actor, name: str, payload: bytes, **options):
-    path = tmp_path / name
-    path.write_bytes(payload)
-    with path.open("rb") as f:
-        job = imports.store_upload(
-            session=session,
-            project=project,
-            filename=name,
-            stream=f,
-            folder=tmp_path / "store",
-            actor=actor,
-        )
-    return imports.run(
-        session=session, job_id=job.id, actor=actor, options=ImportOptions(**options)
-    )
-
-
-def _alpaca_lines(n: int) -> list[str]:
-    return [
-        json.dumps({"instruction": f"Say the number {i}.", "input": "", "output": str(i)})
-        for i in range(1, n + 1)
-    ]
 
 
 @pytest.fixture
@@ -55,9 +30,11 @@ def setup(db_session):
 class TestReport:
     def test_bad_json_line_57_all_or_nothing_changes_nothing(self, db_session, tmp_path, setup):
         project, admin = setup
-        lines = _alpaca_lines(60)
+        lines = alpaca_lines(60)
         lines[56] = '{"instruction": "broken",'
-        job = _import(db_session, tmp_path, project, admin, "a.jsonl", "\n".join(lines).encode())
+        job = import_file(
+            db_session, tmp_path, project, admin, "a.jsonl", "\n".join(lines).encode()
+        )
         assert job.state == "failed"
         assert [p["number"] for p in job.errors] == [57]
         assert "57" in job.errors[0]["reasons"][0]
@@ -70,9 +47,11 @@ class TestReport:
         from app.models import ItemRevision, SearchTerm
 
         project, admin = setup
-        lines = _alpaca_lines(2 * BATCH + 1000)
+        lines = alpaca_lines(2 * BATCH + 1000)
         lines[2 * BATCH + 899] = '{"instruction": 3}'
-        job = _import(db_session, tmp_path, project, admin, "late.jsonl", "\n".join(lines).encode())
+        job = import_file(
+            db_session, tmp_path, project, admin, "late.jsonl", "\n".join(lines).encode()
+        )
         assert job.state == "failed"
         assert [p["number"] for p in job.errors] == [2 * BATCH + 900]
         assert job.rows_total == 2 * BATCH + 1000
@@ -87,13 +66,13 @@ class TestReport:
 
         project, admin = setup
         count = 2 * BATCH + 7
-        job = _import(
+        job = import_file(
             db_session,
             tmp_path,
             project,
             admin,
             "many.jsonl",
-            "\n".join(_alpaca_lines(count)).encode(),
+            "\n".join(alpaca_lines(count)).encode(),
         )
         assert (job.state, job.created_items) == ("done", count)
         assert _count(db_session, project) == count
@@ -123,7 +102,9 @@ class TestReport:
             )
             for i, word in zip(range(count), ["bowl", "cup", "plate"] * count, strict=False)
         ]
-        job = _import(db_session, tmp_path, project, admin, "nd.jsonl", "\n".join(lines).encode())
+        job = import_file(
+            db_session, tmp_path, project, admin, "nd.jsonl", "\n".join(lines).encode()
+        )
         assert indexer.index_imported(session=db_session, job=job, batch_size=1000) == count
         stored: dict[int, dict[int, int]] = {}
         for item_id, band, key in db_session.execute(
@@ -137,10 +118,10 @@ class TestReport:
 
     def test_valid_rows_mode_imports_exactly_the_rest(self, db_session, tmp_path, setup):
         project, admin = setup
-        lines = _alpaca_lines(10)
+        lines = alpaca_lines(10)
         lines[2] = json.dumps({"instruction": "No output field"})
         lines[4] = json.dumps({"instruction": 5, "input": "", "output": "x"})
-        job = _import(
+        job = import_file(
             db_session,
             tmp_path,
             project,
@@ -170,7 +151,7 @@ class TestReport:
         self, db_session, tmp_path, setup, name, payload, number
     ):
         project, admin = setup
-        job = _import(db_session, tmp_path, project, admin, name, payload)
+        job = import_file(db_session, tmp_path, project, admin, name, payload)
         assert job.state == "failed"
         assert number in [p["number"] for p in job.errors] or (number == 0 and job.message)
         assert _count(db_session, project) == 0
@@ -180,13 +161,13 @@ class TestReport:
         big = json.dumps(
             {"instruction": "Big", "input": "x" * (10 * 1024 * 1024 + 10), "output": "y"}
         )
-        job = _import(
+        job = import_file(
             db_session,
             tmp_path,
             project,
             admin,
             "big.jsonl",
-            ("\n".join([big, *_alpaca_lines(2)])).encode(),
+            ("\n".join([big, *alpaca_lines(2)])).encode(),
             mode="valid_rows",
         )
         assert [p["number"] for p in job.errors] == [1]
@@ -205,7 +186,9 @@ class TestSchemas:
                 {"input": "Kenya", "output": "Nairobi"},
             ],
         }
-        job = _import(db_session, tmp_path, project, admin, "si.jsonl", json.dumps(row).encode())
+        job = import_file(
+            db_session, tmp_path, project, admin, "si.jsonl", json.dumps(row).encode()
+        )
         item = db_session.scalar(select(Item).where(Item.project_id == project.id))
         assert (job.schema, item.kind) == ("self_instruct", "example")
         assert item.demos == [
@@ -222,7 +205,7 @@ class TestSchemas:
             "instruction_id_list": ["punctuation:no_comma", "length_constraints:number_words"],
             "kwargs": [{}, {"relation": "at least", "num_words": 50}],
         }
-        _import(
+        import_file(
             db_session,
             tmp_path,
             project,
@@ -245,16 +228,16 @@ class TestSchemas:
             json.dumps({"instruction": t, "input": "", "output": "好"})
             for t in ("把这句话翻译成英文。", "总结下面的段落。")
         ).encode()
-        first = _import(db_session, tmp_path, project, admin, "zh.jsonl", payload)
-        second = _import(db_session, tmp_path, project, admin, "zh.jsonl", payload)
+        first = import_file(db_session, tmp_path, project, admin, "zh.jsonl", payload)
+        second = import_file(db_session, tmp_path, project, admin, "zh.jsonl", payload)
         assert (first.created_items, second.created_items, second.skipped_duplicates) == (2, 0, 2)
         assert {i.language for i in db_session.scalars(select(Item))} == {"zh"}
 
     def test_text_is_stored_exactly_unless_cleaning_is_chosen(self, db_session, tmp_path, setup):
         project, admin = setup
         raw = {"instruction": "  Use <b>bold</b>   here  ", "input": "", "output": "ok\u0007"}
-        _import(db_session, tmp_path, project, admin, "raw.jsonl", json.dumps(raw).encode())
-        _import(
+        import_file(db_session, tmp_path, project, admin, "raw.jsonl", json.dumps(raw).encode())
+        import_file(
             db_session,
             tmp_path,
             project,
@@ -271,7 +254,7 @@ class TestHttpFlow:
     def test_upload_check_run_and_progress(self, client, db_session, setup, run_tasks):
         project, admin = setup
         csrf = login(client, admin.email)
-        payload = "\n".join(_alpaca_lines(30)).encode()
+        payload = "\n".join(alpaca_lines(30)).encode()
         upload = client.post(
             f"/projects/{project.id}/imports",
             data={"csrf_token": csrf},
@@ -340,7 +323,7 @@ def test_import_over_the_api(client, db_session, setup, run_tasks):
 
     project, admin = setup
     token = make_token(db_session, scope="user", owner=admin)
-    lines = _alpaca_lines(5)
+    lines = alpaca_lines(5)
     lines[1] = "not json"
     response = client.post(
         f"/api/v1/projects/{project.id}/imports",
@@ -357,73 +340,3 @@ def test_import_over_the_api(client, db_session, setup, run_tasks):
     ).json()
     assert (body["state"], body["created_items"], body["schema"]) == ("done", 4, "alpaca")
     assert [e["number"] for e in body["errors"]] == [2]
-
-
-def test_an_item_saved_before_the_pass_keeps_every_term_and_the_pass_leaves_it(
-    db_session, tmp_path, setup
-):
-    """The pass indexes only items without near-duplicate keys: an imported item edited before
-    it got there was indexed in full by its save (not just the words that changed)."""
-    from app.imports import indexer
-    from app.items import service as items_service
-    from app.items.repository import ItemFilter, page
-    from app.items.schemas import ItemDraft
-
-    project, admin = setup
-    job = _import(
-        db_session, tmp_path, project, admin, "n.jsonl", "\n".join(_alpaca_lines(5)).encode()
-    )
-    first = db_session.scalar(
-        select(Item).where(Item.project_id == project.id, Item.instruction == "Say the number 1.")
-    )
-    items_service.update_item(
-        session=db_session,
-        item_id=first.id,
-        draft=ItemDraft(kind="task", instruction="Say the number 1.", output="One, spelled out."),
-        expected_version=1,
-        editor=admin,
-    )
-
-    def found(q: str) -> list[int]:
-        return [i.id for i in page(db_session, ItemFilter(project_id=project.id, q=q))[0]]
-
-    assert found("number 1") == [first.id]  # its unchanged words were indexed by the save
-    assert found("spelled") == [first.id]
-    assert found("number 2") == []  # the others wait for the pass
-    assert indexer.index_imported(session=db_session, job=job) == 5  # no term written twice
-    assert sorted(found("say number")) == sorted(
-        db_session.scalars(select(Item.id).where(Item.project_id == project.id))
-    )
-
-
-def test_a_search_while_an_import_is_indexed_says_so(client, db_session, setup):
-    from app.models import BackgroundTask, ImportJob
-    from tests.factories import make_token
-
-    project, admin = setup
-    task = BackgroundTask(kind="import", project_id=project.id, state="running", attempts=1)
-    db_session.add(task)
-    db_session.flush()
-    db_session.add(
-        ImportJob(
-            project_id=project.id,
-            filename="n.jsonl",
-            path="/nonexistent",
-            file_hash="0" * 64,
-            size=1,
-            container="jsonl",
-            schema="alpaca",
-            state="done",  # its rows are in; the pass runs
-            task_id=task.id,
-        )
-    )
-    db_session.flush()
-    login(client, admin.email)
-    assert 'id="search-pending"' in client.get(f"/projects/{project.id}/items?q=number").text
-    assert 'id="search-pending"' not in client.get(f"/projects/{project.id}/items").text
-    headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin)}"}
-    api = f"/api/v1/projects/{project.id}/items"
-    assert client.get(f"{api}?q=number", headers=headers).json()["search_pending"] is True
-    task.state = "done"
-    db_session.flush()
-    assert client.get(f"{api}?q=number", headers=headers).json()["search_pending"] is False
