@@ -59,3 +59,31 @@ def approved_project(session, *, drafts=DRAFTS, name="Dataset project"):
         )
         created.append(item)
     return project, admin, created
+
+
+def make_duplicates(session, project, author):
+    """Two near-copies (submitted) and two exact copies (drafts) in ``project``: (near, same)."""
+    base = (
+        "Explain to a new colleague how to book a meeting room using the office calendar "
+        "and what to do when it is already taken"
+    )
+    near = [
+        items.create_item(
+            session=session,
+            project=project,
+            author=author,
+            submit=True,
+            draft=ItemDraft(kind="task", instruction=base + end, output="Ok."),
+        )
+        for end in (".", " today.")
+    ]
+    same = [
+        items.create_item(
+            session=session,
+            project=project,
+            author=author,
+            draft=ItemDraft(kind="task", instruction="Say hi.", output="Hi."),
+        )
+        for _ in range(2)
+    ]
+    return near, same

@@ -9,6 +9,7 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import Review
 from app.reviews import service as reviews
+from tests.dataset_factories import make_duplicates
 from tests.factories import make_user
 from tests.helpers import login
 from tests.review_factories import make_project
@@ -18,29 +19,7 @@ def test_duplicate_clusters_and_keep_one(client, db_session):
     admin = make_user(db_session, role="admin")
     author = make_user(db_session)
     project = make_project(db_session, admin, name="Dups", members=[author])
-    base = (
-        "Explain to a new colleague how to book a meeting room using the office calendar "
-        "and what to do when it is already taken"
-    )
-    near = [
-        items.create_item(
-            session=db_session,
-            project=project,
-            author=author,
-            submit=True,
-            draft=ItemDraft(kind="task", instruction=base + end, output="Ok."),
-        )
-        for end in (".", " today.")
-    ]
-    same = [
-        items.create_item(
-            session=db_session,
-            project=project,
-            author=author,
-            draft=ItemDraft(kind="task", instruction="Say hi.", output="Hi."),
-        )
-        for _ in range(2)
-    ]
+    near, same = make_duplicates(db_session, project, author)
     items.create_item(
         session=db_session,
         project=project,
