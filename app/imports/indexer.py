@@ -12,23 +12,19 @@ so a save and the pass never index one item twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from app import bulk
 from app.core import neardup
 from app.imports.reader import Progress
+from app.imports.service import Commit
 from app.imports.writer import source_of
 from app.items.indexing import terms_of
 from app.models import BackgroundTask, ImportJob, Item, NearDupKey, SearchTerm
 
 BATCH = 5000
 KEY_COLUMNS = ("item_id", "project_id", "band", "key")
-# Commits the session's work with a checkpoint: (state, phase, done, total).
-Commit = Callable[[dict[str, Any], str, int, int], None]
 
 
 def index_imported(
