@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import constraints as registry
@@ -16,11 +17,11 @@ from app.core.langid import detect_language
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.items import indexing, repository
+from app.items.editors import can_edit, editable_ids
 from app.items.lengths import ContentLimits, ContentTooLong, overlong
 from app.items.schemas import ItemDraft
 from app.locking import locked
-from app.members import access as members
-from app.models import Assignment, AssignmentTask, Item, ItemRevision, Project, ProjectRole, User
+from app.models import Item, ItemRevision, Project, User
 from app.models.base import utcnow
 
 META_FIELDS = ("domain", "difficulty", "tags")
@@ -151,27 +152,6 @@ def create_item(
     return item
 
 
-def can_edit(user: User, item: Item) -> bool:
-    """Its author, the project's reviewers and managers, and whoever it is assigned to for
-    writing or fixing may change an item."""
-    if item.author_id == user.id:
-        return True
-    session = object_session(item)
-    if session is None:
-        return False
-    role = members.role_in(session, user=user, project_id=item.project_id)
-    if role is None:
-        return False
-    if role.rank >= ProjectRole.reviewer.rank:
-        return True
-    handed = select(Assignment.id).where(
-        Assignment.item_id == item.id,
-        Assignment.user_id == user.id,
-        Assignment.task.in_((AssignmentTask.write, AssignmentTask.fix)),
-    )
-    return session.scalar(handed.limit(1)) is not None
-
-
 def get_item(*, session: Session, item_id: int) -> Item:
     item = session.get(Item, item_id)
     if item is None:
@@ -292,11 +272,10 @@ def visible_ids(
     return [i for i in item_ids if i in seen]
 
 
-def _selected(session: Session, project_id: int, item_ids: list[int]):
+def _selected(session: Session, project_id: int, item_ids: list[int]) -> list[Item]:
     """The chosen items of one project: an id from another project is not among them."""
-    return session.scalars(
-        select(Item).where(Item.project_id == project_id, Item.id.in_(item_ids)).order_by(Item.id)
-    )
+    chosen = select(Item).where(Item.project_id == project_id, Item.id.in_(item_ids))
+    return list(session.scalars(chosen.order_by(Item.id)))
 
 
 def _can_submit(item: Item) -> bool:
@@ -306,9 +285,16 @@ def _can_submit(item: Item) -> bool:
 
 def bulk_submit(*, session: Session, project_id: int, item_ids: list[int], actor: User) -> int:
     """Submit the chosen items that may be submitted as they are; returns how many were."""
+    items = _selected(session, project_id, item_ids)
+    return submit_items(session=session, items=items, actor=actor)
+
+
+def submit_items(*, session: Session, items: Sequence[Item], actor: User) -> int:
+    """``bulk_submit`` for a batch of items (a page's choice, or a filter's matches)."""
+    editable = editable_ids(session, actor, items)
     done = 0
-    for item in _selected(session, project_id, item_ids):
-        if _can_submit(item) and can_edit(actor, item):
+    for item in items:
+        if _can_submit(item) and item.id in editable:
             before = snapshot(item)
             item.status = "submitted"
             item.submitted_at = utcnow()
@@ -317,15 +303,27 @@ def bulk_submit(*, session: Session, project_id: int, item_ids: list[int], actor
     return done
 
 
+def checked_tag(tag: str) -> str:
+    """The tag to add, trimmed; an empty one is refused on the tag field."""
+    if not tag.strip():
+        raise InvalidInput(N_("Give a tag."), errors={"tag": N_("Required.")})
+    return tag.strip()
+
+
 def bulk_tag(
     *, session: Session, project_id: int, item_ids: list[int], tag: str, actor: User
 ) -> int:
-    tag = tag.strip()
-    if not tag:
-        raise InvalidInput(N_("Give a tag."), errors={"tag": N_("Required.")})
+    items = _selected(session, project_id, item_ids)
+    return tag_items(session=session, items=items, tag=tag, actor=actor)
+
+
+def tag_items(*, session: Session, items: Sequence[Item], tag: str, actor: User) -> int:
+    """``bulk_tag`` for a batch of items."""
+    tag = checked_tag(tag)
+    editable = editable_ids(session, actor, items)
     done = 0
-    for item in _selected(session, project_id, item_ids):
-        if tag not in (item.tags or []) and can_edit(actor, item):
+    for item in items:
+        if tag not in (item.tags or []) and item.id in editable:
             before = snapshot(item)
             item.tags = [*(item.tags or []), tag]
             _record_change(session, item, actor, "item.tagged", before)
@@ -336,22 +334,29 @@ def bulk_tag(
 def bulk_delete_drafts(
     *, session: Session, project_id: int, item_ids: list[int], actor: User
 ) -> int:
-    done = 0
-    for item in _selected(session, project_id, item_ids):
-        if item.status == "draft" and can_edit(actor, item):
-            audit.record(
-                session,
-                actor=actor,
-                action="item.deleted",
-                entity_type="item",
-                entity_id=item.id,
-                before=snapshot(item),
-            )
-            indexing.forget(session, [item])
-            session.delete(item)
-            done += 1
+    items = _selected(session, project_id, item_ids)
+    return delete_drafts(session=session, items=items, actor=actor)
+
+
+def delete_drafts(*, session: Session, items: Sequence[Item], actor: User) -> int:
+    """``bulk_delete_drafts`` for a batch of items."""
+    editable = editable_ids(session, actor, items)
+    gone = [item for item in items if item.status == "draft" and item.id in editable]
+    for item in gone:
+        audit.record(
+            session,
+            actor=actor,
+            action="item.deleted",
+            entity_type="item",
+            entity_id=item.id,
+            before=snapshot(item),
+        )
+    if gone:
+        indexing.forget(session, gone)
+    for item in gone:
+        session.delete(item)
     session.flush()
-    return done
+    return len(gone)
 
 
 def clean_items(
