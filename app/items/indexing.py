@@ -58,7 +58,8 @@ def query_terms(query: str) -> tuple[list[str], list[str]]:
     for run in _CJK_RUN.findall(query):
         if len(run) >= 2:
             exact.extend(run[i : i + 2] for i in range(len(run) - 1))
-        verify.append(run)
+        if len(run) != 2:  # a two-character run is its own bigram: nothing left to verify
+            verify.append(run)
     exact.extend(w[:MAX_TERM] for w in _WORD.findall(_CJK_RUN.sub(" ", query)))
     return list(dict.fromkeys(exact)), verify
 

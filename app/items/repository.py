@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.core.status import ItemStatus
 from app.db import MAX_INTEGER
@@ -45,20 +45,22 @@ def visible(query: Select, drafts_of: int | None) -> Select:
     person's own drafts and those handed to them (see ``app.members.access.drafts_of``)."""
     if drafts_of is None:
         return query
-    return query.where(or_(Item.status != ItemStatus.draft, Item.id.in_(_drafts_seen(drafts_of))))
+    return query.where(or_(Item.status != ItemStatus.draft, _seen_draft(drafts_of)))
 
 
-def _drafts_seen(user_id: int) -> Select:
-    """The ids of the items someone wrote or was handed: a semi-join each database runs from
-    its author index and the assignments, where an OR of the two would scan the items."""
-    return (
-        select(Item.id)
-        .where(Item.author_id == user_id)
-        .union(select(Assignment.item_id).where(Assignment.user_id == user_id))
-    )
+def _seen_draft(user_id: int):
+    """A draft ``user_id`` wrote or was handed, tested row by row: a page newest first then
+    stops after its 50 items, where a semi-join of everything they wrote and were handed
+    first collected all of it (70 ms for a writer of 100,000 drafts)."""
+    handed = select(Assignment.item_id).where(Assignment.user_id == user_id)
+    return or_(Item.author_id == user_id, Item.id.in_(handed))
 
 
-def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
+def _where(
+    query: Select, f: ItemFilter, *, with_status: bool = True, terms_joined: bool = False
+) -> Select:
+    """``query`` narrowed to the filter; with ``terms_joined``, the caller has joined the
+    search's exact terms already (:func:`_term_walk`) and only the substring checks remain."""
     query = query.where(Item.project_id == f.project_id)
     if not (with_status and f.status and f.status != ItemStatus.draft):
         query = visible(query, f.drafts_of)  # (any other status is visible to every member)
@@ -85,22 +87,59 @@ def _where(query: Select, f: ItemFilter, *, with_status: bool = True) -> Select:
         )
     if f.q.strip():
         exact, verify = query_terms(f.q)
-        for term in exact:
+        for term in [] if terms_joined else exact:
             query = query.where(
                 Item.id.in_(select(SearchTerm.item_id).where(SearchTerm.term == term))
             )
-        for text in verify if verify else []:
+        for text in verify:
             pattern = f"%{_escape(text)}%"
-            query = query.where(
-                or_(
-                    func.lower(Item.instruction).like(pattern, escape="\\"),
-                    func.lower(Item.input).like(pattern, escape="\\"),
-                    func.lower(Item.output).like(pattern, escape="\\"),
-                )
-            )
+            # Chinese has no case: lower-casing whole texts only to compare them cost more
+            # than the comparison.
+            fold = func.lower if text.upper() != text else (lambda column: column)
+            query = query.where(or_(*(fold(c).like(pattern, escape="\\") for c in _SEARCHED)))
         if not exact and not verify:
             query = query.where(False)
     return query
+
+
+# A multi-word search walks its rarest word's index rows; each word is counted up to this many.
+RAREST_PROBE = 5_000
+
+
+def _search_terms(session: Session, f: ItemFilter) -> list[str]:
+    """The search's exact terms, the rarest first (none without a search)."""
+    if not f.q.strip():
+        return []
+    exact, _ = query_terms(f.q)
+    if len(exact) < 2:
+        return exact
+    bounded = [
+        select(func.count())
+        .select_from(
+            select(SearchTerm.item_id).where(SearchTerm.term == t).limit(RAREST_PROBE).subquery()
+        )
+        .scalar_subquery()
+        for t in exact
+    ]
+    sizes = session.execute(select(*bounded)).one()
+    return [t for _, t in sorted(zip(sizes, exact, strict=True), key=lambda pair: pair[0])]
+
+
+def _term_walk(query: Select, terms: list[str]):
+    """``query`` driven by the first term's index rows, which hold item ids in order: a page
+    of matches newest (or oldest) first reads about as many index rows as it needs, where
+    ``id IN (…)`` collected every holder of the word and sorted them (tens of milliseconds
+    for a word in a fifth of 100,000 items). The other terms are probed by primary key.
+    Returns the query and the driving id column, to order and page by."""
+    driver = aliased(SearchTerm)
+    query = query.join(driver, driver.item_id == Item.id).where(driver.term == terms[0])
+    for term in terms[1:]:
+        other = aliased(SearchTerm)
+        query = query.join(other, and_(other.item_id == driver.item_id, other.term == term))
+    return query, driver.item_id
+
+
+_SEARCHED = (Item.instruction, Item.input, Item.output)
 
 
 def _text():
@@ -159,12 +198,16 @@ def page(session: Session, f: ItemFilter, *, cursor: str | None = None, limit: i
 
     A cursor that :func:`page` did not write for this sort is refused with InvalidInput."""
     sort = f.sort if f.sort in SORTS else "newest"
-    query = _where(select(Item), f)
     after = _decode(cursor, sort) if cursor else None
+    terms = _search_terms(session, f) if sort != "updated" else []
+    if terms:
+        query, item_id = _term_walk(_where(select(Item), f, terms_joined=True), terms)
+    else:
+        query, item_id = _where(select(Item), f), Item.id
     if sort == "oldest":
         if after:
-            query = query.where(Item.id > after[0])
-        query = query.order_by(Item.id.asc())
+            query = query.where(item_id > after[0])
+        query = query.order_by(item_id.asc())
     elif sort == "updated":
         if after:
             stamp, row_id = after
@@ -174,8 +217,8 @@ def page(session: Session, f: ItemFilter, *, cursor: str | None = None, limit: i
         query = query.order_by(Item.updated_at.desc(), Item.id.desc())
     else:
         if after:
-            query = query.where(Item.id < after[0])
-        query = query.order_by(Item.id.desc())
+            query = query.where(item_id < after[0])
+        query = query.order_by(item_id.desc())
     rows = list(session.scalars(query.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
@@ -206,13 +249,16 @@ def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -
     """Items per status for the filter (ignoring its status), each count stopping at ``cap``.
 
     One statement of one bounded subquery per status, each an index range scan: only the
-    drafts are narrowed to those the reader may see, so no other count loses its index."""
+    drafts are narrowed to those the reader may see, so no other count loses its index.
+    A search is counted in one pass instead (:func:`_searched_counts`)."""
+    if terms := _search_terms(session, f):
+        return _searched_counts(session, f, terms, cap)
     matching = _where(select(Item.id), replace(f, drafts_of=None), with_status=False)
 
     def of(status: ItemStatus) -> Select:
         rows = matching.where(Item.status == status.value)
         if status == ItemStatus.draft and f.drafts_of is not None:
-            return rows.where(Item.id.in_(_drafts_seen(f.drafts_of)))
+            return rows.where(_seen_draft(f.drafts_of))
         return rows
 
     columns = [
@@ -228,6 +274,27 @@ def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -
         counts={status: min(n, cap) for status, n in found.items()},
         capped=frozenset(status for status, n in found.items() if n > cap),
     )
+
+
+def _searched_counts(session: Session, f: ItemFilter, terms: list[str], cap: int) -> StatusCounts:
+    """Matches of a search per status, from one walk of its rarest word's index rows that
+    stops after ``cap`` matches in all; past that every count is a lower bound (all capped).
+    A bounded count per status would walk a common word's rows once per status."""
+    query, item_id = _term_walk(
+        _where(select(Item.status), f, with_status=False, terms_joined=True), terms
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        # In index order, so that SQLite walks the word's rows: with no statistics it would
+        # scan the project's items and probe the word for each. PostgreSQL hashes the rows.
+        query = query.order_by(item_id.desc())
+    found = query.limit(cap + 1).subquery()
+    rows = session.execute(select(found.c.status, func.count()).group_by(found.c.status)).all()
+    counts = {status: n for status, n in rows}
+    if sum(counts.values()) <= cap:
+        return StatusCounts(counts=counts)
+    largest = max(counts, key=lambda status: counts[status])
+    counts[largest] -= 1  # the one match past the cap
+    return StatusCounts(counts=counts, capped=frozenset(status.value for status in ItemStatus))
 
 
 def authors(session: Session, project_id: int) -> list[tuple[int, str]]:

@@ -53,6 +53,8 @@ class Item(TimestampMixin, Base):
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
             name="status",
         ),
+        # The list's first page, newest first, with no filter.
+        Index("ix_items_project_id", "project_id", "id"),
         Index("ix_items_project_status", "project_id", "status", "id"),
         Index("ix_items_project_hash", "project_id", "content_hash"),
         Index("ix_items_review_queue", "project_id", "status", "review_priority", "submitted_at"),
