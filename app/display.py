@@ -55,6 +55,9 @@ STATE_LABELS = {
     "pinning": N_("pinning revisions"),
     "contamination": N_("checking for contamination"),
     "statistics": N_("computing statistics"),
+    "submitting": N_("submitting items"),
+    "tagging": N_("tagging items"),
+    "deleting": N_("deleting drafts"),
     "cancelled": N_("cancelled"),
     "train": N_("train"),
     "eval": N_("eval"),
@@ -66,7 +69,11 @@ CLEANING_LABELS = {
     "collapse_spaces": N_("Collapse runs of spaces"),
     "trim": N_("Trim"),
 }
-TASK_LABELS = {"import": N_("Import a file"), "freeze": N_("Freeze a dataset version")}
+TASK_LABELS = {
+    "import": N_("Import a file"),
+    "freeze": N_("Freeze a dataset version"),
+    "items.bulk": N_("Bulk action on matching items"),
+}
 JOB_LABELS = {
     "succeeded": N_("succeeded"),
     "lora": N_("LoRA"),

@@ -14,8 +14,9 @@ from app.background.runner import Runner
 from app.config import Settings
 from app.datasets import task as freeze
 from app.imports import task as imports
+from app.items import bulk_task
 
-KINDS = {**imports.KINDS, **freeze.KINDS}
+KINDS = {**imports.KINDS, **freeze.KINDS, **bulk_task.KINDS}
 
 
 def make_runner(

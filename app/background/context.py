@@ -38,10 +38,14 @@ class Pause:
 @dataclass(frozen=True)
 class Kind:
     """A kind of task: ``run`` does the work in the given session and answers the result;
-    ``settle`` marks what the task was for once it failed or was cancelled, with a message."""
+    ``settle`` marks what the task was for once it failed or was cancelled, with a message;
+    ``reopen`` undoes that before a retry (what the task is for waits again, and the retry
+    resumes from the checkpoint), raising a DomainError when this task cannot be retried.
+    A kind without ``reopen`` is never retried."""
 
     run: Callable[[Session, TaskContext], dict[str, Any]]
     settle: Callable[[Session, TaskContext, str, str], None]
+    reopen: Callable[[Session, TaskContext], None] | None = None
 
 
 @dataclass

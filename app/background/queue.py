@@ -37,13 +37,17 @@ def enqueue(
     payload: dict[str, Any],
     actor: User | None,
     phase: str = "queued",
+    total: int = 0,
+    details: dict[str, Any] | None = None,
 ) -> BackgroundTask:
-    """Queue a task; the request that calls this returns at once."""
+    """Queue a task; the request that calls this returns at once. ``total``: the work known
+    now (0: found out as it runs); ``details``: what the audit event says besides the kind."""
     task = BackgroundTask(
         kind=kind,
         project_id=project_id,
         payload=payload,
         phase=phase,
+        total=total,
         max_attempts=MAX_ATTEMPTS,
         created_by=actor.id if actor else None,
     )
@@ -55,7 +59,7 @@ def enqueue(
         action="task.queued",
         entity_type="background_task",
         entity_id=task.id,
-        after={"kind": kind, "project": project_id},
+        after={"kind": kind, "project": project_id, **(details or {})},
     )
     return task
 
@@ -238,6 +242,51 @@ def request_cancel(session: Session, *, task: BackgroundTask, actor: User) -> bo
         after={"kind": task.kind, "project": task.project_id},
     )
     return queued
+
+
+RETRYABLE_STATES = ("failed", "cancelled")
+
+
+def requeue_for_retry(session: Session, *, task: BackgroundTask, actor: User) -> None:
+    """Put a failed or cancelled task back in the queue as it stopped: its checkpoint kept (the
+    next attempt resumes after the last committed batch), its attempts, error and cancel
+    request cleared. One conditional UPDATE: two retries at once queue it once."""
+    retry_refused = Conflict(
+        N_("Only a failed or cancelled task can be retried; this one is %(state)s."),
+        state=task.state,
+    )
+    if task.state not in RETRYABLE_STATES:
+        raise retry_refused
+    error, resumes = task.error, bool(task.checkpoint)
+    requeued = session.execute(
+        update(BackgroundTask)
+        .where(BackgroundTask.id == task.id, BackgroundTask.state.in_(RETRYABLE_STATES))
+        .values(
+            state="queued",
+            phase="requeued" if resumes else "queued",
+            attempts=0,
+            error=None,
+            cancel_requested=False,
+            worker=None,
+            lease_until=None,
+            heartbeat_at=None,
+            finished_at=None,
+        )
+        .returning(BackgroundTask.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if requeued is None:
+        raise retry_refused
+    session.refresh(task)
+    audit.record(
+        session,
+        actor=actor,
+        action="task.retried",
+        entity_type="background_task",
+        entity_id=task.id,
+        before={"error": error},
+        after={"kind": task.kind, "project": task.project_id, "resumes": resumes},
+    )
 
 
 def get(session: Session, task_id: int) -> BackgroundTask:

@@ -1,5 +1,5 @@
-"""`studio items …`: an item's revisions, and restoring an old one as a new version through
-the same service and version check as the history page."""
+"""`studio items …`: an item's revisions, restoring an old one as a new version through the
+same service and version check as the history page, and bulk actions over a filter."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import click
 from sqlalchemy import select
 
 from app.cli.common import unit_of_work
-from app.cli.lookup import actor_of, actor_option, emit_json, excerpt, json_option, table, when
+from app.cli.lookup import (
+    actor_of,
+    actor_option,
+    emit_json,
+    excerpt,
+    json_option,
+    project_of,
+    table,
+    when,
+)
 
 
 @click.group()
 def items() -> None:
-    """Items: history and restore."""
+    """Items: history, restore and bulk actions."""
 
 
 @items.command("history")
@@ -121,3 +130,76 @@ def restore(item_id: int, revision: int, expected_version: int | None, actor_ema
                 now=stale.current.version,
             ) from None
         click.echo(f"revision {revision} of item {item_id} restored as version {item.version}")
+
+
+@items.command("bulk")
+@click.option("--project", "project_ref", required=True, help="Project id or name.")
+@click.option(
+    "--action", required=True, type=click.Choice(["submit", "tag", "delete"]), help="What to do."
+)
+@click.option("--tag", default="", help="The tag to add (--action tag).")
+@click.option("--search", "q", default="", help="Only items this search finds.")
+@click.option("--kind", type=click.Choice(["task", "constraint", "example"]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice(["draft", "submitted", "approved", "rejected", "changes_requested"]),
+    default=None,
+)
+@click.option("--domain", default=None)
+@click.option("--with-tag", "with_tag", default=None, help="Only items that carry this tag.")
+@click.option("--author", "author_email", default=None, metavar="EMAIL")
+@click.option("--difficulty", type=click.IntRange(1, 5), default=None)
+@click.option("--language", default=None)
+@click.option("--created-from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--created-to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@actor_option
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Queue the task for the server's background loops instead of running it here.",
+)
+def bulk(project_ref, action, tag, q, with_tag, author_email, actor_email, queue_only, **rest):
+    """Submit, tag or delete (drafts only) every item matching the filters, as the item list's
+    "Apply to all matching" does: a background task, run here with a progress bar unless
+    --queue-only. Exit 0 only when it ran to the end."""
+    import sys
+
+    from app.cli.tasks import run_here
+    from app.items import bulk_task
+    from app.items.repository import ItemFilter
+    from app.users import service as users
+
+    with unit_of_work() as session:
+        project = project_of(session, project_ref)
+        author = users.find_by_email(session=session, email=author_email) if author_email else None
+        f = ItemFilter(
+            project_id=project.id,
+            q=q,
+            tag=with_tag,
+            author_id=author.id if author else None,
+            kind=rest["kind"],
+            status=rest["status"],
+            domain=rest["domain"],
+            difficulty=rest["difficulty"],
+            language=rest["language"],
+            created_from=rest["created_from"].date() if rest["created_from"] else None,
+            created_to=rest["created_to"].date() if rest["created_to"] else None,
+        )
+        task = bulk_task.start(
+            session=session,
+            project=project,
+            f=f,
+            action=action,
+            tag=tag,
+            actor=actor_of(session, actor_email),
+        )
+        task_id, total = task.id, task.total
+    if queue_only:
+        click.echo(f"queued {action} over {total} items as background task {task_id}")
+        return
+    outcome = run_here(task_id)
+    if outcome["state"] != "done":
+        click.echo(f"error: the task is {outcome['state']}: {outcome['error'] or ''}", err=True)
+        sys.exit(1)
+    result = outcome["result"]
+    click.echo(f"{result['changed']} of {result['items']} items changed (task {task_id})")

@@ -1,5 +1,5 @@
-"""`studio tasks`: a project's background tasks (imports, freezes), one task, cancel, and a
-progress bar that follows a task whichever process runs it."""
+"""`studio tasks`: a project's background tasks (imports, freezes, bulk actions), one task,
+cancel, retry, and a progress bar that follows a task whichever process runs it."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import click
 
 from app.cli.common import unit_of_work
 from app.cli.lookup import actor_of, actor_option, emit_json, json_option, project_of
-from app.cli.tasks import FIELDS, draw, fields_of
+from app.cli.tasks import FIELDS, draw, fields_of, run_here
 
 
 @click.group()
 def tasks() -> None:
-    """Background tasks: imports and dataset freezes."""
+    """Background tasks: imports, dataset freezes and bulk actions on items."""
 
 
 @tasks.command("list")
@@ -33,7 +33,7 @@ def list_tasks(project_ref: str, as_json: bool) -> None:
         return
     for t in rows:
         progress = f"{t['done']}/{t['total']}" if t["total"] else str(t["done"] or "")
-        click.echo(f"{t['id']:>6}  {t['kind']:<7} {t['state']:<10} {t['phase']:<14} {progress}")
+        click.echo(f"{t['id']:>6}  {t['kind']:<10} {t['state']:<10} {t['phase']:<14} {progress}")
 
 
 @tasks.command("show")
@@ -67,6 +67,28 @@ def cancel_task(task_id: int, actor_email: str | None) -> None:
             session=session, task=task, actor=actor_of(session, actor_email), kinds=KINDS
         )
         click.echo(f"task {task.id}: {'cancelled' if task.state == 'cancelled' else 'stopping'}")
+
+
+@tasks.command("retry")
+@click.argument("task_id", type=int)
+@actor_option
+@click.option("--here", is_flag=True, help="Run it in this process, with a progress bar.")
+def retry_task(task_id: int, actor_email: str | None, here: bool) -> None:
+    """Queue a failed or cancelled task again: it resumes after its last committed batch."""
+    from app.background import queue, service
+    from app.tasks import KINDS
+
+    with unit_of_work() as session:
+        task = queue.get(session, task_id)
+        service.retry(session=session, task=task, actor=actor_of(session, actor_email), kinds=KINDS)
+        resumes = "after its last committed batch" if task.checkpoint else "from the start"
+    click.echo(f"task {task_id}: queued again, to resume {resumes}")
+    if here:
+        outcome = run_here(task_id)
+        if outcome["state"] != "done":
+            click.echo(f"error: the task is {outcome['state']}: {outcome['error'] or ''}", err=True)
+            sys.exit(1)
+        click.echo(f"task {task_id} done: {outcome['result']}")
 
 
 @tasks.command("watch")

@@ -5,6 +5,7 @@ time too)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -111,4 +112,20 @@ def settle(session: Session, ctx: TaskContext, state: str, message: str) -> None
     session.flush()
 
 
-KINDS = {KIND: Kind(run=run, settle=settle)}
+def reopen(session: Session, ctx: TaskContext) -> None:
+    """A retried import waits again and resumes after its last committed batch, its file still
+    there; one whose rows are all in (it stopped in the follow-up pass) resumes that pass."""
+    job = session.get(ImportJob, ctx.payload["import_id"])
+    if job is None:
+        raise Conflict(N_("This import is gone."))
+    if job.state == "done":
+        return
+    if not Path(job.path).is_file():
+        raise Conflict(N_("The uploaded file is gone: upload it again to import it."))
+    job.state = "queued"
+    job.message = None
+    job.finished_at = None
+    session.flush()
+
+
+KINDS = {KIND: Kind(run=run, settle=settle, reopen=reopen)}

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.apidoc import ERRORS, PathId, QueryId
+from app.assignments.forms import item_filter
+from app.assignments.schemas import ItemQuery
 from app.auth.deps import Member, ProjectAnnotator
+from app.background.schemas import TaskOut
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
 from app.imports import indexer
-from app.items import repository, service
+from app.items import bulk_task, repository, service
 from app.items.lengths import ContentLimits
 from app.items.schemas import ItemIn, ItemOut, ItemPage
 from app.members import access as members
@@ -111,3 +115,39 @@ def update_item(
         submit=body.submit,
         limits=ContentLimits.of(request.app.state.settings),
     )
+
+
+class BulkIn(BaseModel):
+    """A bulk action over every item matching the filters (the item list's), as the per-page
+    actions do it: submit (items ready for review), tag, or delete (drafts only); items the
+    caller may not change are left as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["submit", "tag", "delete"]
+    tag: str = Field("", max_length=100, description="The tag to add (action tag).")
+    filter: ItemQuery = Field(
+        default_factory=ItemQuery, description="Which items: all of the project when empty."
+    )
+
+
+@router.post(
+    "/projects/{project_id}/items/bulk",
+    response_model=TaskOut,
+    status_code=202,
+    name="api_items_bulk",
+)
+def bulk_action(project_id: PathId, body: BulkIn, session: DbSession, user: ProjectAnnotator):
+    """Queue a bulk action over every matching item (202, the background task): poll the task
+    until it is done; its result says how many of how many items changed (changed, items).
+    Items written after this call are never touched."""
+    project = projects.get_project(session=session, project_id=project_id)
+    task = bulk_task.start(
+        session=session,
+        project=project,
+        f=item_filter(project.id, body.filter.as_params())[0],
+        action=body.action,
+        tag=body.tag,
+        actor=user,
+    )
+    return TaskOut.model_validate(task)

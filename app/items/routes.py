@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.datastructures import FormData
 
-from app import i18n
 from app.auth.deps import Annotator, Member, ProjectAnnotator
 from app.core import constraints as registry
 from app.core import status as machine
@@ -16,13 +15,13 @@ from app.db import DbSession
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.i18n import N_
 from app.imports import indexer
-from app.items import checks, forms, repository, service
+from app.items import bulk_routes, checks, forms, repository, service
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits
 from app.members import access as members
 from app.models import Item, Project
 from app.projects import service as projects
-from app.web import form_rejection, in_reader_language, is_htmx, redirect, render, toast_trigger
+from app.web import form_rejection, is_htmx, redirect, render, toast_trigger
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(forms.form_data)]
@@ -330,7 +329,7 @@ def clean_items(
         return redirect(
             request,
             request.app.url_path_for("items", project_id=project.id),
-            toast=("success", _changed(request, len(changes), len(item_ids))),
+            toast=("success", bulk_routes.changed(request, len(changes), len(item_ids))),
         )
     return render(
         request,
@@ -339,58 +338,5 @@ def clean_items(
     )
 
 
-@router.post("/projects/{project_id}/items/bulk", name="items_bulk")
-def bulk_action(
-    request: Request,
-    session: DbSession,
-    user: ProjectAnnotator,
-    member: Member,
-    project_id: int,
-    action: Annotated[str, Form(pattern="^(submit|tag|delete)$")],
-    item_ids: Annotated[list[int] | None, Form()] = None,
-    tag: Annotated[str, Form(max_length=100)] = "",
-):
-    """Tag, submit or delete (drafts only) the selected items."""
-    project = projects.get_project(session=session, project_id=project_id)
-    ids = service.visible_ids(
-        session=session,
-        project_id=project_id,
-        item_ids=item_ids or [],
-        drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
-    )
-    if not ids:
-        raise InvalidInput(N_("Select at least one item."))
-    if action == "submit":
-        done = service.bulk_submit(session=session, project_id=project_id, item_ids=ids, actor=user)
-    elif action == "tag":
-        done = service.bulk_tag(
-            session=session, project_id=project_id, item_ids=ids, tag=tag, actor=user
-        )
-    else:
-        done = service.bulk_delete_drafts(
-            session=session, project_id=project_id, item_ids=ids, actor=user
-        )
-    back = request.headers.get("HX-Current-URL") or request.app.url_path_for(
-        "items", project_id=project_id
-    )
-    return redirect(
-        request, _same_site(back, request), toast=("success", _changed(request, done, len(ids)))
-    )
-
-
-def _changed(request: Request, count: int, total: int) -> str:
-    with in_reader_language(request):
-        return i18n.ngettext(
-            "%(count)s of %(total)s item changed.",
-            "%(count)s of %(total)s items changed.",
-            total,
-            count=count,
-            total=total,
-        )
-
-
-def _same_site(url: str, request: Request) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return (parts.path + (f"?{parts.query}" if parts.query else "")) or "/"
+# The bulk actions: their own module, one router with the editor's and the list's.
+router.include_router(bulk_routes.router)
