@@ -127,8 +127,9 @@ def walk(app, db_session, tmp_path):
         state="done",
     )
     db_session.add(upload)
-    # A running background task: each caller may look at it, and managers ask it to stop.
-    task = BackgroundTask(kind="freeze", project_id=project.id, state="running", attempts=1)
+    # A running background task the annotator started (a bulk action): reviewers and managers
+    # see every task, an annotator those they started; managers and its starter stop it.
+    task = BackgroundTask(kind="items.bulk", project_id=project.id, state="running", attempts=1)
     db_session.add(task)
     other = projects.create_project(
         session=db_session, data=ProjectInput(name="Another project"), actor=admin
@@ -150,6 +151,7 @@ def walk(app, db_session, tmp_path):
         {"Authorization": f"Bearer {token}"},
     )
     clients["anonymous"] = (TestClient(app, follow_redirects=False), {})
+    task.created_by = people["annotator"].id
     # The annotator's own submitted item: what an annotator may open, edit and label.
     item = items.create_item(
         session=db_session,
@@ -190,6 +192,17 @@ def walked_path(route, ids: dict[str, int]) -> str:
 def free_params(route) -> bool:
     """Whether the path names something besides the project's rows (a user, an artifact)."""
     return any(name not in SCOPES for name in re.findall(r"\{([^}:]+)", route.path))
+
+
+# Routes open to the managers and to whoever started the walked task (the annotator): a
+# reviewer, who started nothing, is refused what the route's level would let through.
+STARTER_OR_MANAGER = {"/tasks/{task_id}/cancel", "/api/v1/tasks/{task_id}/cancel"}
+
+
+def expected_on(route, caller: str, *, scoped: bool) -> str:
+    if route.path in STARTER_OR_MANAGER and caller == "reviewer":
+        return "forbidden"
+    return expected(access_level(route), caller, scoped=scoped)
 
 
 def expected(level: str, caller: str, *, scoped: bool = False) -> str:
@@ -252,7 +265,7 @@ def test_each_level_is_enforced_for_every_caller(app, walk):
             for caller in CALLERS:
                 client, headers = walk.clients[caller]
                 response = client.request(method, path, headers=headers)
-                got, want = outcome(response, is_api), expected(level, caller, scoped=scoped)
+                got, want = outcome(response, is_api), expected_on(route, caller, scoped=scoped)
                 checked += 1
                 scoped_checked += scoped
                 if level == "public":
@@ -304,3 +317,40 @@ def test_annotator_gets_403_on_every_admin_page(app, db_session):
         for method in route.methods - {"HEAD"}:
             response = client.request(method, concrete_path(route), headers={"X-CSRF-Token": csrf})
             assert response.status_code == 403
+
+
+def test_the_walk_covers_bulk_actions_and_retries(app):
+    """The routes of bulk actions over a filter and of retrying tasks are walked above."""
+    walked = {(m, r.path) for r in api_routes(app) for m in r.methods}
+    assert {
+        ("GET", "/projects/{project_id}/items/bulk/all"),
+        ("POST", "/projects/{project_id}/items/bulk/all"),
+        ("POST", "/api/v1/projects/{project_id}/items/bulk"),
+        ("POST", "/tasks/{task_id}/retry"),
+        ("POST", "/api/v1/tasks/{task_id}/retry"),
+    } <= walked
+
+
+def test_an_annotator_sees_only_the_tasks_they_started(app, db_session, admin_user):
+    """Another member's task is as good as missing to an annotator, whatever its kind."""
+    project = projects.create_project(
+        session=db_session, data=ProjectInput(name="Tasks"), actor=admin_user
+    )
+    starter, other = make_user(db_session), make_user(db_session)
+    join(db_session, project, starter, other, role="annotator")
+    task = BackgroundTask(kind="items.bulk", project_id=project.id, created_by=starter.id)
+    db_session.add(task)
+    db_session.flush()
+    for person, status in ((starter, 200), (other, 404)):
+        client = TestClient(app, follow_redirects=False)
+        csrf = login(client, person.email)
+        assert client.get(f"/tasks/{task.id}").status_code == status
+        assert client.get(f"/api/v1/tasks/{task.id}").status_code == status
+        cancel = client.post(f"/api/v1/tasks/{task.id}/cancel", headers={"X-CSRF-Token": csrf})
+        assert cancel.status_code == status
+        assert (
+            client.post(
+                f"/api/v1/tasks/{task.id}/retry", headers={"X-CSRF-Token": csrf}
+            ).status_code
+            == 403
+        )  # a manager's
