@@ -104,6 +104,14 @@ class TestSearchedCounts:
         assert counts.total == 5
         assert counts.capped == {"draft", "submitted", "approved", "rejected", "changes_requested"}
 
+    def test_a_whole_filter_counted_with_its_status(self, db_session, project, annotator_user, zoo):
+        sent = _item(db_session, project, annotator_user, "A zebra sent in.", submit=True)
+        f = ItemFilter(project_id=project.id, q="zebra", status="submitted")
+        assert repository.count_matching(db_session, f, cap=3) == 1 and sent
+        everything = ItemFilter(project_id=project.id, q="zebra")
+        assert repository.count_matching(db_session, everything, cap=3) == 3
+        assert repository.count_matching(db_session, everything, cap=100) == 8
+
     def test_counts_only_drafts_the_reader_may_see(self, db_session, project, zoo):
         other = make_user(db_session)
         join(db_session, project, other)

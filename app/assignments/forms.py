@@ -76,8 +76,7 @@ def item_filter(project_id: int, params: Mapping[str, str]) -> tuple[ItemFilter,
 
 def matching_count(session: Session, f: ItemFilter) -> int:
     """How many items match (counted up to just past MAX_ITEMS)."""
-    counts = repository.counts_by_status(session, f, cap=MAX_ITEMS + 1)
-    return counts.counts.get(f.status, 0) if f.status else counts.total
+    return repository.count_matching(session, f, cap=MAX_ITEMS + 1)
 
 
 def matching_ids(session: Session, f: ItemFilter) -> list[int]:

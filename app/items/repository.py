@@ -276,6 +276,12 @@ def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -
     )
 
 
+def count_matching(session: Session, f: ItemFilter, *, cap: int) -> int:
+    """How many items match the whole filter, its status included, counted up to ``cap``."""
+    matching = _where(select(Item.id), f).limit(cap).subquery()
+    return session.scalar(select(func.count()).select_from(matching)) or 0
+
+
 def _searched_counts(session: Session, f: ItemFilter, terms: list[str], cap: int) -> StatusCounts:
     """Matches of a search per status, from one walk of its rarest word's index rows that
     stops after ``cap`` matches in all; past that every count is a lower bound (all capped).
