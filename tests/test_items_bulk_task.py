@@ -117,6 +117,21 @@ class TestThePage:
         page = client.get(f"/tasks/{task_id}").text
         assert f'id="task-result-{task_id}"' in page and "7 of 7 items changed." in page
 
+    def test_a_search_is_a_filter_like_any_other(
+        self, client, db_session, annotator_user, project, run_tasks
+    ):
+        found = [_item(db_session, project, annotator_user, f"光合作用 {n}.") for n in range(4)]
+        other = _item(db_session, project, annotator_user, "Explain gravity.")
+        csrf = login(client, annotator_user.email)
+        response = _start(client, csrf, project, action="tag", new_tag="bio", q="光合作用")
+        assert response.status_code == 303, response.text
+        run_tasks()
+        for item in (*found, other):
+            db_session.refresh(item)
+        assert [i.tags for i in found] == [["bio"]] * 4 and other.tags == []
+        task = db_session.scalar(select(BackgroundTask))
+        assert task.result["filter"] == {"q": "光合作用"} and task.checkpoint["batches"] == 2
+
     def test_htmx_is_redirected_to_the_task(self, client, db_session, annotator_user, project):
         _item(db_session, project, annotator_user, "One.")
         csrf = login(client, annotator_user.email)

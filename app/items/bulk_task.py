@@ -34,7 +34,7 @@ FILTER_FIELDS = {
     "author": "author_id", "difficulty": "difficulty", "language": "language",
     "created_from": "created_from", "created_to": "created_to",
 }  # fmt: skip
-# Counting the matches for the task's total: every one, not the list's capped tab counts.
+# The task's total counts every match, where the list's status tabs stop at 10,000.
 COUNT_ALL = 10**9
 
 
@@ -73,8 +73,7 @@ def as_seen_by(session: Session, project: Project, f: ItemFilter, actor: User) -
 
 def matching(session: Session, f: ItemFilter) -> tuple[int, int]:
     """How many items match, and the highest matching id (0 when none does)."""
-    counts = repository.counts_by_status(session, f, cap=COUNT_ALL)
-    total = counts.counts.get(f.status, 0) if f.status else counts.total
+    total = repository.count_matching(session, f, cap=COUNT_ALL)
     newest, _ = repository.page(session, replace(f, sort="newest"), limit=1)
     return total, newest[0].id if newest else 0
 
