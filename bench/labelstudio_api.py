@@ -89,8 +89,9 @@ def ensure_installed(log_path: Path) -> str | None:
                 pip, check=True, stdout=out, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            return f"pip install label-studio=={LS_VERSION} failed ({exc}): " + " | ".join(tail)
+            lines = log_path.read_text(errors="replace").strip().splitlines() or [str(exc)]
+            last = next((line for line in reversed(lines) if "ERROR" in line), lines[-1])
+            return f"pip install label-studio=={LS_VERSION} failed: {last[:300]} (see {log_path})"
     found = installed_version()
     return None if found == LS_VERSION else f"installed label-studio is {found}, not {LS_VERSION}"
 
