@@ -82,6 +82,19 @@ class TestThePage:
         assert 'name="domain" value="math"' in page.text
         assert "Apply to all 4 items" in page.text
 
+    def test_the_filter_forms_any_choices_are_no_filter(
+        self, client, db_session, annotator_user, project
+    ):
+        # The form sends every field: "any author" is author= (no filter), not a bad number.
+        _item(db_session, project, annotator_user, "Sum 1 and 1.", domain="math")
+        login(client, annotator_user.email)
+        fields = ("q", "kind", "status", "author", "difficulty", "language", "tag", "created_from")
+        params = {**dict.fromkeys(fields, ""), "created_to": "", "domain": "math"}
+        listing = client.get(f"/projects/{project.id}/items", params=params)
+        assert listing.status_code == 200 and 'id="bulk-all"' in listing.text
+        bad = client.get(f"/projects/{project.id}/items", params={"difficulty": "6"})
+        assert bad.status_code == 422
+
     def test_confirming_queues_a_task_that_leads_back_to_the_list(
         self, client, db_session, annotator_user, project, run_tasks
     ):

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from pydantic import BeforeValidator, Field
 from starlette.datastructures import FormData
 
 from app.auth.deps import Annotator, Member, ProjectAnnotator
@@ -26,6 +27,8 @@ from app.web import form_rejection, is_htmx, redirect, render, toast_trigger
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(forms.form_data)]
 KINDS = ("task", "constraint", "example")
+# The filter form sends its "any" choices as empty values: no filter, not a bad number or date.
+Blank = BeforeValidator(lambda value: None if value == "" else value)
 
 
 def _editor(
@@ -254,11 +257,11 @@ def list_items(
     status: Annotated[str | None, Query(max_length=24)] = None,
     domain: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
-    author: Annotated[int | None, Query()] = None,
-    difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
+    author: Annotated[int | None, Blank, Query()] = None,
+    difficulty: Annotated[Annotated[int, Field(ge=1, le=5)] | None, Blank, Query()] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
-    created_from: Annotated[date | None, Query()] = None,
-    created_to: Annotated[date | None, Query()] = None,
+    created_from: Annotated[date | None, Blank, Query()] = None,
+    created_to: Annotated[date | None, Blank, Query()] = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ):
