@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from app import migrate
-from app.models import AuditEvent
+from app.items import service as items
+from app.items.schemas import ItemDraft
+from app.models import AuditEvent, Item
+from app.projects import service as projects
+from app.projects.service import ProjectInput
 from tests.dbs import fresh_database
+from tests.factories import make_user
 
 
 def test_models_and_migrations_agree(db_url):
@@ -101,3 +107,36 @@ def test_upgrading_to_membership_keeps_everyone_in(backend, tmp_path):
             for project in ("First", "Second")
             for email, role in people.items()
         )
+
+
+def test_upgrading_gives_every_submitted_item_its_submission_time(backend, tmp_path):
+    """Items submitted as they were created had no submitted_at; the review queue now reads
+    its tiers in submitted_at order, so the upgrade to 0012 fills it in with the creation
+    time. Written at head, then taken back below 0012 (which only adds indexes) and up."""
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        engine = sa.create_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            admin = make_user(session, role="admin")
+            project = projects.create_project(
+                session=session, data=ProjectInput(name="Queue"), actor=admin
+            )
+            made = {}
+            for text, submit in (("Sent at once.", True), ("Kept as a draft.", False)):
+                draft = ItemDraft(kind="task", instruction=text, output="An answer.")
+                made[submit] = items.create_item(
+                    session=session, project=project, draft=draft, author=admin, submit=submit
+                ).id
+            session.execute(sa.update(Item).values(submitted_at=None))
+            session.commit()
+        migrate.downgrade(url, "0011")
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            filled = dict(
+                connection.execute(sa.select(Item.id, Item.submitted_at == Item.created_at)).all()
+            )
+            untouched = connection.scalar(
+                sa.select(Item.submitted_at).where(Item.id == made[False])
+            )
+        engine.dispose()
+        assert filled[made[True]] and untouched is None

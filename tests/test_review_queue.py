@@ -190,3 +190,33 @@ class TestQueue:
         assert first(author_id=b.id) == by_b.id
         assert first(reason="unsafe") == flagged.id
         assert first(kind="example") is None
+
+
+def test_skip_goes_down_the_tiers_then_wraps_to_the_top(db_session, admin_user):
+    """Reopened by training (tier 2), then two plain submissions (tier 3): skipping walks the
+    flagged item, then the plain ones oldest first, then starts again at the flagged one."""
+    author, reviewer = make_user(db_session), make_user(db_session, role="reviewer")
+    approver = make_user(db_session, role="reviewer")
+    project = make_project(db_session, admin_user, members=[author, reviewer, approver])
+    plain = [
+        make_item(db_session, project, author, text=f"Plain submission number {n}.").id
+        for n in range(2)
+    ]
+    flagged = make_item(db_session, project, author, text="Approved, then flagged by training.")
+    service.decide(
+        session=db_session,
+        item_id=flagged.id,
+        reviewer=approver,
+        decision="approve",
+        version=flagged.version,
+    )
+    service.reopen(
+        session=db_session, item_id=flagged.id, actor=admin_user, reason="flagged_by_training"
+    )
+    f = QueueFilter(project_id=project.id)
+    served = [service.claim_next(session=db_session, reviewer=reviewer, f=f)]
+    for _ in range(3):
+        served.append(
+            service.claim_next(session=db_session, reviewer=reviewer, f=f, after=served[-1])
+        )
+    assert [item.id for item in served] == [flagged.id, *plain, flagged.id]

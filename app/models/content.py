@@ -57,7 +57,9 @@ class Item(TimestampMixin, Base):
         Index("ix_items_project_id", "project_id", "id"),
         Index("ix_items_project_status", "project_id", "status", "id"),
         Index("ix_items_project_hash", "project_id", "content_hash"),
+        # The review queue's tiers, each oldest submission first (app.reviews.service).
         Index("ix_items_review_queue", "project_id", "status", "review_priority", "submitted_at"),
+        Index("ix_items_priority_reviewer", "priority_reviewer_id"),
         # The item list's common filters, newest first.
         Index("ix_items_project_kind_status", "project_id", "kind", "status", "id"),
         Index(
@@ -87,8 +89,9 @@ class Item(TimestampMixin, Base):
     guideline_version: Mapped[int] = mapped_column(default=1)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=1)
-    # Review queue: when the current round began, who holds the lease, and who should
-    # see the item first (a resubmission goes back to the reviewer who asked for changes).
+    # Review queue: when the current round began (set whenever an item becomes submitted),
+    # who holds the lease, and who should see the item first (a resubmission goes back to
+    # the reviewer who asked for changes).
     submitted_at: Mapped[datetime | None]
     review_priority: Mapped[int] = mapped_column(default=0, server_default="0")
     priority_reviewer_id: Mapped[int | None] = mapped_column(

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Text, and_, case, exists, func, or_, select, update
+from sqlalchemy import Text, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.assignments import service as assignments
@@ -24,9 +24,6 @@ from app.reviews import independence
 
 LEASE = timedelta(minutes=10)
 DECISIONS = ("approve", "reject", "request_changes")
-# When the current review round began. An item submitted as it was created has no
-# submitted_at, and NULLs sort first on SQLite but last on PostgreSQL: use created_at.
-round_began = func.coalesce(Item.submitted_at, Item.created_at)
 
 
 @dataclass(frozen=True)
@@ -230,33 +227,27 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _rank(reviewer: User):
-    """Queue order, highest first: resubmissions to the reviewer who asked for changes,
-    then items reopened by training, then the rest."""
-    return case(
-        (Item.priority_reviewer_id == reviewer.id, 2),
-        (Item.review_priority > 0, 1),
-        else_=0,
-    )
+def _tiers(reviewer: User) -> list:
+    """The queue's tiers, first first: resubmissions to the reviewer who asked for changes,
+    then items reopened by training, then the rest. Each is read oldest submission first on
+    its own, from an index: one ordering by a computed tier sorted every submitted item on
+    each claim (138 ms at 100,000 items)."""
+    not_mine = or_(Item.priority_reviewer_id.is_(None), Item.priority_reviewer_id != reviewer.id)
+    return [
+        Item.priority_reviewer_id == reviewer.id,
+        and_(not_mine, Item.review_priority > 0),
+        and_(not_mine, Item.review_priority == 0),
+    ]
 
 
-def _after(item: Item, reviewer: User):
-    """Items that come after `item` in this reviewer's queue order."""
-    rank = _rank(reviewer)
-    item_rank = (
-        2 if item.priority_reviewer_id == reviewer.id else 1 if item.review_priority > 0 else 0
-    )
-    item_submitted = item.submitted_at or item.created_at
-    return or_(
-        rank < item_rank,
-        and_(
-            rank == item_rank,
-            or_(
-                round_began > item_submitted,
-                and_(round_began == item_submitted, Item.id > item.id),
-            ),
-        ),
-    )
+def _tier_of(item: Item, reviewer: User) -> int:
+    return 0 if item.priority_reviewer_id == reviewer.id else 1 if item.review_priority > 0 else 2
+
+
+def _after(item: Item):
+    """Items after ``item`` in its tier's order."""
+    began = item.submitted_at or item.created_at
+    return or_(Item.submitted_at > began, and_(Item.submitted_at == began, Item.id > item.id))
 
 
 def claim_next(
@@ -278,20 +269,14 @@ def claim_next(
         Review.item_version == Item.version,
         Review.reviewer_id == reviewer.id,
     )
-    candidate = (
-        select(Item.id)
-        .where(
-            Item.project_id == f.project_id,
-            Item.status == "submitted",
-            free,
-            ~decided,
-            (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
-            ~independence.wrote_current_content(reviewer),
-            assignments.offered_for_review(reviewer.id),
-        )
-        .order_by(_rank(reviewer).desc(), round_began, Item.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+    candidate = select(Item.id).where(
+        Item.project_id == f.project_id,
+        Item.status == "submitted",
+        free,
+        ~decided,
+        (Item.author_id.is_(None)) | (Item.author_id != reviewer.id),
+        ~independence.wrote_current_content(reviewer),
+        assignments.offered_for_review(reviewer.id),
     )
     for column, value in (
         (Item.kind, f.kind),
@@ -308,20 +293,30 @@ def claim_next(
     if f.reason:
         candidate = candidate.where(Item.reopen_reason.like(f"{_like(f.reason)}%", escape="\\"))
 
-    def lease(query) -> int | None:
+    def lease(*conditions) -> int | None:
+        first = (
+            candidate.where(*conditions)
+            .order_by(Item.submitted_at, Item.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         return session.execute(
             update(Item)
-            .where(Item.id == query.scalar_subquery(), free)
+            .where(Item.id == first.scalar_subquery(), free)
             .values(lease_by=reviewer.id, lease_until=now + LEASE)
             .returning(Item.id)
             .execution_options(synchronize_session=False)
         ).scalar()
 
+    tiers = _tiers(reviewer)
+    # After a skipped item: the rest of its tier, then the tiers below it; then from the top.
+    start = _tier_of(after, reviewer) if after is not None else len(tiers)
+    order = [(tiers[start], _after(after))] if after is not None else []
+    order += [(tier,) for tier in tiers[start + 1 :]] + [(tier,) for tier in tiers]
     claimed = None
-    if after is not None:
-        claimed = lease(candidate.where(_after(after, reviewer)))
-    if claimed is None:
-        claimed = lease(candidate)
+    for conditions in order:
+        if (claimed := lease(*conditions)) is not None:
+            break
     if claimed is None:
         return None
     return session.scalar(
