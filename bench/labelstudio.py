@@ -20,13 +20,14 @@ over loopback HTTP with httpx (keep-alive):
    of 10,000 and the report says so;
 3. **export**: ``GET /api/projects/{id}/export?exportType=JSON&download_all_tasks=true``, the
    synchronous export, streamed to a file until its last byte (then its tasks are counted);
-4. **task list**: the data manager's first page as its frontend asks for it, ``GET
-   /api/tasks?page=1&page_size=30&view=<tab>&project=<id>`` on a default tab (created as the
-   frontend creates one), warm-up requests, then ``--requests`` timed ones;
-5. **search**: for each word, the tab's filters set (``PATCH /api/dm/views/{tab}``) to "data.
-   instruction, data.input or data.output contains <word>" (LS: ``icontains``, a substring),
-   then the first page as above with ``interaction=filter``, timed the same way, with the
-   ``total`` LS reports next to the rows of the file that contain the word;
+4. **task list** (``reads.first_page``): the data manager's first page as its frontend asks
+   for it, ``GET /api/tasks?page=1&page_size=30&view=<tab>&project=<id>`` on a default tab
+   (created as the frontend creates one), warm-up requests, then ``--requests`` timed ones;
+5. **search** (``reads.<label>``): for each word, the tab's filters set (``PATCH
+   /api/dm/views/{tab}``) to "data.instruction, data.input or data.output contains <word>"
+   (LS: ``icontains``, a substring), then the first page as above with
+   ``interaction=filter``, timed the same way, with the ``total`` LS reports next to the rows
+   of the file that contain the word;
 
 and stops the server, also on failure or Ctrl-C/SIGTERM, after reading its peak RSS.
 
@@ -182,13 +183,15 @@ def measure_export(client: api.Client, project_id: int, expected: int, work: Pat
 
 def measure_pages(
     client: api.Client, project_id: int, words: Mapping[str, str], expected: dict, n: int
-) -> tuple[dict, dict]:
-    """(first page, search by label), on the default tab of the data manager."""
+) -> dict:
+    """The data manager's first page (``first_page``), then each word's (by its label), on its
+    default tab: the report's ``reads``, labelled as ``bench/peers.py`` labels its own."""
     view_id = client.create_view(project_id)
     params = {"page": 1, "page_size": PAGE_SIZE, "view": view_id, "project": project_id}
     log(f"task list: first page x {n}")
     timing, body = time_first_page(client, params, n)
-    task_list = {
+    reads: dict[str, Any] = {}
+    reads["first_page"] = {
         "endpoint": "GET /api/tasks?page=1&page_size=30&view={tab}&project={id}",
         "page_size": PAGE_SIZE,
         "warmup_requests": WARMUP,
@@ -196,14 +199,13 @@ def measure_pages(
         "tasks_on_page": len(body.get("tasks", [])),
         **timing,
     }
-    search: dict[str, Any] = {}
     for label, word in words.items():
         log(f"search {label}: {word!r} x {n}")
         t0 = time.perf_counter()
         client.set_filters(project_id, view_id, api.contains_any_field(word, FIELDS))
         set_ms = (time.perf_counter() - t0) * 1000
         timing, body = time_first_page(client, {**params, "interaction": "filter"}, n)
-        search[label] = {
+        reads[label] = {
             "word": word,
             "expected_rows": expected[label],
             "total": body.get("total"),
@@ -213,7 +215,7 @@ def measure_pages(
             **timing,
         }
     client.set_filters(project_id, view_id, None)
-    return task_list, search
+    return reads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +256,8 @@ def measure(rows_path: Path, words: dict[str, str], work: Path, *, requests: int
     if reason:
         log(f"skipped: {reason}")
         return {"skipped": reason}
+    if "first_page" in words:
+        raise ValueError('"first_page" labels the unfiltered page; give the word another label')
     rows = read_rows(rows_path)
     expected = count_containing(rows, words)
     data_dir = work / "labelstudio-data"
@@ -282,9 +286,7 @@ def measure(rows_path: Path, words: dict[str, str], work: Path, *, requests: int
             }
             project_id, report["import"] = measure_import(client, rows)
             report["export"] = measure_export(client, project_id, len(rows), work)
-            report["task_list"], report["search"] = measure_pages(
-                client, project_id, words, expected, requests
-            )
+            report["reads"] = measure_pages(client, project_id, words, expected, requests)
             search_template = api.contains_any_field("<word>", FIELDS)
             report["search_request"] = {
                 "set": "PATCH /api/dm/views/{tab} with data.filters",
