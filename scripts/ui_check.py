@@ -106,6 +106,7 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("assign-selected", f"/projects/{pid}/assign?item_id={iid}&item_id={iid2}"),
         ("guidelines", f"/projects/{pid}/guidelines/1"),
         ("items", f"/projects/{pid}/items"),
+        ("items-bulk-all", f"/projects/{pid}/items/bulk/all?status=draft"),
         *[
             (f"editor-{kind}", f"/projects/{pid}/items/new?kind={kind}")
             for kind in ("task", "constraint", "example")
