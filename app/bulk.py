@@ -4,18 +4,24 @@ Imports write hundreds of thousands of rows. An INSERT, even batched, costs the 
 and a round trip per batch and the client a bind per value; COPY streams rows in one statement,
 several times faster. The rows go through the caller's connection, so they belong to its
 transaction (and savepoints) like any other write.
+
+:func:`write` takes Python values and converts them as SQLAlchemy would. The import's rows
+take the shorter way: :func:`copy_rows` and :func:`insert_rows` hand the driver values it takes
+as they are (JSON already encoded by :func:`json_text`, timestamps through :func:`binder`), so no
+per-value conversion runs between the row and the database.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from psycopg import Copy
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy import JSON, Column, Table, insert, text
 from sqlalchemy.orm import Session
 
 
@@ -79,3 +85,53 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
 
 def as_row(values: dict[str, Any], columns: Sequence[str]) -> tuple:
     return tuple(values[name] for name in columns)
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value, encoded for :func:`copy_rows` and :func:`insert_rows` by orjson,
+    about five times faster than the standard library. What orjson refuses (integers past 64
+    bits, lone surrogates) is encoded as the engine's own serializer does. (orjson writes NaN as
+    null, where the standard library writes NaN: values dumped in pydantic's JSON mode, as
+    item content is, already hold null there.)"""
+    if not value and isinstance(value, list):
+        return "[]"
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False)
+
+
+def binder(session: Session, column: Column) -> Callable[[Any], Any]:
+    """What turns a value into the one the session's dialect binds for ``column`` (a timestamp
+    becomes a string in SQLite's format), for :func:`insert_rows` and :func:`copy_rows`."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process or (lambda value: value)
+
+
+def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence]):
+    """COPY rows whose values psycopg takes as they are (JSON as text: the server parses it
+    into its column's type), PostgreSQL only."""
+    with _copy(session, table, columns) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence]
+) -> range:
+    """One executemany INSERT of rows whose values the driver takes as they are (SQLite), and
+    the ids the rows received, in order.
+
+    The transaction holds SQLite's write lock from its first write to its end, so no other
+    connection inserts between these rows, and each takes the next rowid after the table's
+    largest (ids stay far below 2**63, where SQLite would pick one at random): the batch's ids
+    are the run that ends at ``last_insert_rowid()``.
+    """
+    if not rows:
+        return range(0)
+    raw = session.connection().connection.driver_connection
+    marks = ", ".join("?" for _ in columns)
+    raw.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+    last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
+    return range(last - len(rows) + 1, last + 1)
