@@ -26,7 +26,9 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.imports import reader
 from app.imports.reader import ImportOptions, Progress
+from app.imports.rows import CheckedRows, FileRows, estimated_rows
 from app.imports.writer import ItemWriter
+from app.items.lengths import ContentLimits
 from app.models import ImportJob, Item, Project, User
 from app.models.base import utcnow
 
@@ -163,12 +165,19 @@ def run(
     job.state = "running"
     session.flush()
     tally = Tally(**resume) if resume else None
+    checked = None
     if tally is None and options.mode == "all_or_nothing":
-        checked = _check_rows(job, options, schema, progress)
-        if checked.invalid or checked.rows == 0:
-            return _refused(session, job, checked)
+        report, checked = _check_rows(job, options, schema, progress)
+        if report.invalid or report.rows == 0:
+            return _refused(session, job, report)
     tally = tally or Tally()
-    _write_rows(session, job, project, options, schema, actor, tally, progress, commit, batch_rows)
+    rows = checked or FileRows(job, options, schema, skip=tally.rows)
+    try:
+        _write_rows(
+            session, job, project, options, actor, tally, rows, commit, progress, batch_rows
+        )
+    finally:
+        rows.close()
     if tally.rows == 0:
         return _refused(session, job, tally)
     job.rows_total = job.rows_done = tally.rows
@@ -200,18 +209,34 @@ def run(
     return job
 
 
-def _check_rows(job: ImportJob, options: ImportOptions, schema: str, progress) -> Tally:
-    """Read and check every row, writing nothing."""
+def _check_rows(
+    job: ImportJob, options: ImportOptions, schema: str, progress
+) -> tuple[Tally, CheckedRows | None]:
+    """Read and check every row, writing nothing to the database; the converted rows are kept
+    for the write pass while none has a problem."""
     tally = Tally()
-    with Path(job.path).open("rb") as f:
-        for record in reader.iter_records(f, job.container):
-            tally.rows += 1
-            if progress and tally.rows % 5000 == 0:
-                progress("checking", tally.rows, _estimated_rows(tally.rows, f.tell(), job.size))
-            row = reader.convert_row(record, options, schema)
-            if row.draft is None:
-                tally.note_problem(row.number, row.errors)
-    return tally
+    checked: CheckedRows | None = CheckedRows(Path(job.path).parent)
+    limits = ContentLimits.of()
+    try:
+        with Path(job.path).open("rb") as f:
+            for record in reader.iter_records(f, job.container):
+                tally.rows += 1
+                if progress and tally.rows % 5000 == 0:
+                    estimate = estimated_rows(tally.rows, f.tell(), job.size)
+                    progress("checking", tally.rows, estimate)
+                row = reader.convert_row(record, options, schema, limits)
+                if row.draft is None:
+                    tally.note_problem(row.number, row.errors)
+                    if checked is not None:  # nothing will be written: stop keeping rows
+                        checked.close()
+                        checked = None
+                elif checked is not None:
+                    checked.add(row.draft)
+    except BaseException:
+        if checked is not None:
+            checked.close()
+        raise
+    return tally, checked
 
 
 def _refused(session: Session, job: ImportJob, tally: Tally) -> ImportJob:
@@ -230,52 +255,50 @@ def _refused(session: Session, job: ImportJob, tally: Tally) -> ImportJob:
 
 
 def _write_rows(
-    session, job, project, options, schema, actor, tally, progress, commit, batch_rows
+    session: Session,
+    job: ImportJob,
+    project: Project,
+    options: ImportOptions,
+    actor: User,
+    tally: Tally,
+    rows: CheckedRows | FileRows,
+    commit: Commit | None,
+    progress: Progress | None,
+    batch_rows: int,
 ) -> None:
     writer = ItemWriter(session, project, job, options.status, actor)
     seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
-    resumed_at, created_before = tally.rows, tally.created
-
-    def take(record) -> None:
-        row = reader.convert_row(record, options, schema)
-        if row.draft is None:
-            tally.note_problem(row.number, row.errors)
-            return
-        digest = dump_hash(row.draft["content"])
-        if digest in seen:
-            tally.skipped += 1
-            return
-        seen.add(digest)
-        writer.add(row.draft["content"], row.draft["meta"], digest)
-
+    created_before, counted = tally.created, tally.rows
     try:
-        with Path(job.path).open("rb") as f:
-            for number, record in enumerate(reader.iter_records(f, job.container), start=1):
-                if number <= resumed_at:
-                    continue  # committed by an earlier attempt
-                take(record)
-                tally.rows = number
-                metrics.IMPORT_ROWS.inc()  # about a microsecond, where the row costs hundreds
-                if number % batch_rows:
-                    continue
-                total = _estimated_rows(number, f.tell(), job.size)
-                if commit:
-                    writer.flush()
-                    writer.finish()  # the session is free: commit the batch and its tally
-                    tally.created = created_before + writer.written
-                    commit(asdict(tally), "importing", number, total)
-                elif progress:
-                    progress("importing", number, total)
+        for number, row in rows:
+            if row.draft is None:
+                tally.note_problem(row.number, row.errors)
+            else:
+                content = row.draft["content"]
+                digest = dump_hash(content)
+                if digest in seen:
+                    tally.skipped += 1
+                else:
+                    seen.add(digest)
+                    writer.add(content, row.draft["meta"], digest)
+            tally.rows = number
+            if number % batch_rows:
+                continue
+            metrics.IMPORT_ROWS.inc(number - counted)
+            counted = number
+            if commit:
+                writer.flush()
+                writer.finish()  # the session is free: commit the batch and its tally
+                tally.created = created_before + writer.written
+                commit(asdict(tally), "importing", number, rows.total(number))
+            elif progress:
+                progress("importing", number, rows.total(number))
         writer.flush()
         writer.finish()
         tally.created = created_before + writer.written
     finally:
+        metrics.IMPORT_ROWS.inc(tally.rows - counted)
         writer.close()
-
-
-def _estimated_rows(done: int, position: int, size: int) -> int:
-    """The file's row count, estimated from the share of its bytes read so far."""
-    return max(done, round(done * size / position)) if position else done
 
 
 def job_of(*, session: Session, job_id: int) -> ImportJob:
