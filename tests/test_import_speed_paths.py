@@ -29,7 +29,7 @@ from app import migrate
 from app.core.cjk import has_cjk
 from app.core.formats import writers
 from app.core.formats.metadata import build_metadata
-from app.core.kinds import CONTENT_FIELDS, ItemContent, dump_hash
+from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, dump_hash
 from app.db import make_engine
 from app.imports import reader, writer
 from app.imports import service as imports
@@ -327,3 +327,38 @@ class TestCheckedRows:
         ((_number, row),) = list(checked)
         checked.close()
         assert math.isnan(row.draft["content"]["x"])
+
+
+class TestDumpHash:
+    """The import hashes each row's dump through orjson where it spells the canonical JSON
+    alike: the hash must be :func:`content_hash`'s, whatever the text holds."""
+
+    TEXTS = [
+        "".join(chr(c) for c in range(0x20)) + "\x7f\x80\xa0",
+        'quote " backslash \\ slash / tab \t',
+        "\u2028\u2029\ufeff\uffff 🙂 把这句话翻译成英文。 é",
+        "",
+    ]
+
+    @pytest.mark.parametrize("text", TEXTS)
+    def test_text_of_every_kind(self, text):
+        content = ItemContent(kind="task", instruction=f"x{text}", input=text, output=text)
+        assert dump_hash(content.model_dump(mode="json")) == content_hash(content)
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"relation": "at least", "num_words": 50},
+            {"ratio": 1e-05, "é": True, "a": None},  # floats: left to the standard library
+            {"big": 2**70},  # past 64 bits: left to the standard library
+            {"z": 1, "A": 2, "é": 3, "中": 4, "🙂": 5},  # keys sorted alike
+        ],
+    )
+    def test_constraint_parameters(self, params):
+        content = ItemContent(
+            kind="constraint",
+            instruction="Write.",
+            constraints=[{"id": "c", "params": params}],
+            rules=["one", "二"],
+        )
+        assert dump_hash(content.model_dump(mode="json")) == content_hash(content)
