@@ -5,7 +5,7 @@ rank there, and every tenth item Chinese.
 Shape, per item: an instruction of 6-20 words, an input of 0-40 words on two items in three, an
 output of 20-120 words. With the seed tasks' 3,400 words (see ``ZIPF_EXPONENT``), a word's share
 of items runs from nearly every item ("the") down to 0.1% and below, so searches can be timed
-at the frequencies a user meets (see :func:`pick_words`)."""
+at the frequencies a user meets (``bench/search_words.py`` picks them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 from bench.datasets import ZH_VOCAB
@@ -92,26 +91,3 @@ def write_rows(path: Path, rows: int, seed: int = 0) -> Path:
         for _ in range(rows):
             f.write(json.dumps(corpus.row(), ensure_ascii=False) + "\n")
     return path
-
-
-def read_rows(path: Path) -> Iterable[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            yield json.loads(line)
-
-
-def pick_words(path: Path, shares: Iterable[float]) -> dict[str, dict[str, float | int | str]]:
-    """For each share of items (0.001 for 0.1%), the English word whose share of the file's
-    items is nearest to it, with its item count. Words of three letters or more, so that a
-    substring search (what Label Studio does) finds no more items than a word search does by
-    much; the count a peer reports for the same word shows any difference."""
-    holders: Counter[str] = Counter()
-    rows = 0
-    for row in read_rows(path):
-        rows += 1
-        holders.update(w for w in set(WORD.findall(" ".join(row.values()).lower())) if len(w) >= 3)
-    picked: dict[str, dict[str, float | int | str]] = {}
-    for share in shares:
-        word, count = min(holders.items(), key=lambda kv: (abs(kv[1] / rows - share), kv[0]))
-        picked[f"{share:.1%}"] = {"word": word, "items": count, "share": round(count / rows, 4)}
-    return picked
