@@ -26,10 +26,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Column, Table, insert, text
 from sqlalchemy.orm import Session
 
-# Rows in one multi-row INSERT on SQLite (fewer where the build allows fewer parameters): a
-# statement's compile time and memory grow with it, and past a few hundred rows it saves no more.
-MAX_ROWS_PER_INSERT = 500
-_VARIABLES = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+_VARIABLES = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER  # parameters one SQLite statement may take
 
 
 def is_postgresql(session: Session) -> bool:
@@ -135,23 +132,23 @@ def insert_rows(
     """INSERT rows whose values the driver takes as they are (SQLite), and the ids the rows
     received, in order.
 
-    The rows go in by INSERT statements of many rows each (``VALUES (...), (...), ...``): a
-    fifth less work than an executemany of one-row statements, and SQLite runs a whole statement
-    without the GIL, where an executemany takes it back for every row.
+    The rows go in by as few statements as SQLite's parameter limit allows (``VALUES (...),
+    (...), ...``): a fifth less work than an executemany of one-row INSERTs, and SQLite runs a
+    whole statement without the GIL, where an executemany takes it back for every row (and
+    another thread holding it makes each take-back wait up to the switch interval).
 
     The transaction holds SQLite's write lock from its first write to its end, so no other
     connection inserts between these rows, and each takes the next rowid after the table's
     largest (ids stay far below 2**63, where SQLite would pick one at random): the rows' ids are
-    the run that ends at ``last_insert_rowid()``.
+    the run that ends at the last statement's ``lastrowid``.
     """
     if not rows:
         return range(0)
     raw = session.connection().connection.driver_connection
-    per_statement = max(1, min(MAX_ROWS_PER_INSERT, raw.getlimit(_VARIABLES) // len(columns)))
+    per_statement = max(1, raw.getlimit(_VARIABLES) // len(columns))
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
     one = f"({', '.join('?' for _ in columns)})"
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        raw.execute(head + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
-    last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
-    return range(last - len(rows) + 1, last + 1)
+        cursor = raw.execute(head + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
+    return range(cursor.lastrowid - len(rows) + 1, cursor.lastrowid + 1)

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -286,11 +287,9 @@ def _write_rows(
                 continue
             metrics.IMPORT_ROWS.inc(number - counted)
             counted = number
-            if commit:
-                writer.flush()
-                writer.finish()  # the session is free: commit the batch and its tally
-                tally.created = created_before + writer.written
-                commit(asdict(tally), "importing", number, rows.total(number))
+            if commit:  # on the writing thread, once the batch's rows are written
+                state, total = asdict(tally), rows.total(number)
+                writer.flush(then=partial(_checkpoint, commit, writer, state, number, total))
             elif progress:
                 progress("importing", number, rows.total(number))
         writer.flush()
@@ -299,6 +298,15 @@ def _write_rows(
     finally:
         metrics.IMPORT_ROWS.inc(tally.rows - counted)
         writer.close()
+
+
+def _checkpoint(
+    commit: Commit, writer: ItemWriter, state: dict[str, Any], number: int, total: int
+) -> None:
+    """Commit the rows written so far with the tally of the rows read up to ``number``; its
+    ``created`` counts the items of earlier attempts, and the writer's count adds this one's."""
+    state["created"] += writer.written
+    commit(state, "importing", number, total)
 
 
 def job_of(*, session: Session, job_id: int) -> ImportJob:

@@ -3,19 +3,21 @@
 Each row becomes, as it is added, a tuple of the values the driver takes as they are (JSON
 encoded once, by orjson; a tuple of plain values is left alone by the garbage collector): no
 ORM object and no per-value conversion stands between a row and the database. On PostgreSQL
-items and revisions go in by COPY, item ids reserved from the sequence up front; on SQLite by one
-executemany INSERT each, the items' ids read back from the rowids they took (``app.bulk``).
+items and revisions go in by COPY, item ids reserved from the sequence up front; on SQLite by
+multi-row INSERTs, the items' ids read back from the rowids they took (``app.bulk``).
 
-A batch is written on a second thread while the next one is read and converted: the database's
-work (PostgreSQL's server, SQLite's B-trees) runs without the GIL, so on two cores the rows phase
-takes about as long as the longer of the two rather than their sum. One batch at a time uses the
-session, and the caller touches it only after :meth:`ItemWriter.finish`.
+A batch is written, and then committed when the caller commits there, on a second thread while
+the next one is read and converted: the database's work (PostgreSQL's server, SQLite's B-trees)
+runs without the GIL, so on two cores the rows phase takes less than the sum of the two. One
+batch at a time uses the session, and the caller touches it only after
+:meth:`ItemWriter.finish`.
 
 Search terms and near-duplicate keys are left to the follow-up pass (``app.imports.indexer``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -90,11 +92,6 @@ class ItemWriter:
         if len(self.items) >= BATCH:
             self.flush()
 
-    def discard(self) -> None:
-        """Drop what is not written yet; the caller rolls back what is."""
-        self.items, self.revisions, self.now = [], [], None
-        self.finish()
-
     def finish(self) -> None:
         """Wait for the batch being written (its error, if any, is raised here)."""
         if self.writing is not None:
@@ -108,31 +105,42 @@ class ItemWriter:
             self.writing = None
         self.pool.shutdown(wait=True)
 
-    def flush(self) -> None:
-        """Hand the rows added so far to the writing thread (after the batch before them)."""
-        if not self.items:
+    def flush(self, then: Callable[[], None] | None = None) -> None:
+        """Hand the rows added so far to the writing thread (after the batch before them);
+        ``then`` runs there once they are written, as the batch's commit does: the next rows
+        are read and converted meanwhile, and the database is not left idle while they are."""
+        if not self.items and then is None:
             return
         batch = (self.items, self.revisions, self.now)
         self.items, self.revisions, self.now = [], [], None
         self.finish()
-        ids = bulk.reserve_ids(self.session, Item.__table__, len(batch[0])) if self.copy else None
-        self.writing = self.pool.submit(self._write, ids, *batch)
+        items = batch[0]
+        ids = (
+            bulk.reserve_ids(self.session, Item.__table__, len(items))
+            if self.copy and items
+            else None
+        )
+        self.writing = self.pool.submit(self._write, ids, *batch, then)
 
-    def _write(self, ids: list[int] | None, items: list[tuple], revisions, now) -> None:
-        if self.copy:
-            rows = ((item_id, *item) for item_id, item in zip(ids, items, strict=True))
-            bulk.copy_rows(self.session, Item.__table__, ("id", *ITEM_COLUMNS), rows)
-        else:
-            ids = bulk.insert_rows(self.session, Item.__table__, ITEM_COLUMNS, items)
-        revision_rows = [
-            (item_id, 1, snapshot, content_hash, self.actor_id, now)
-            for item_id, (snapshot, content_hash) in zip(ids, revisions, strict=True)
-        ]
-        if self.copy:
-            bulk.copy_rows(self.session, ItemRevision.__table__, REVISION_COLUMNS, revision_rows)
-        else:
-            bulk.insert_rows(self.session, ItemRevision.__table__, REVISION_COLUMNS, revision_rows)
-        self.written += len(items)
+    def _write(self, ids: list[int] | None, items: list[tuple], revisions, now, then) -> None:
+        if items:
+            if self.copy:
+                rows = ((item_id, *item) for item_id, item in zip(ids, items, strict=True))
+                bulk.copy_rows(self.session, Item.__table__, ("id", *ITEM_COLUMNS), rows)
+            else:
+                ids = bulk.insert_rows(self.session, Item.__table__, ITEM_COLUMNS, items)
+            revision_rows = [
+                (item_id, 1, snapshot, content_hash, self.actor_id, now)
+                for item_id, (snapshot, content_hash) in zip(ids, revisions, strict=True)
+            ]
+            table = ItemRevision.__table__
+            if self.copy:
+                bulk.copy_rows(self.session, table, REVISION_COLUMNS, revision_rows)
+            else:
+                bulk.insert_rows(self.session, table, REVISION_COLUMNS, revision_rows)
+            self.written += len(items)
+        if then is not None:
+            then()
 
     def _snapshot(self, content: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """The item's fields as its first revision records them (``SNAPSHOT``)."""
