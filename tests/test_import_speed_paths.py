@@ -228,6 +228,23 @@ class TestSameRowsAsTheRules:
         # The check pass counted the rows: the write pass knows the total exactly.
         assert tallies == [(3, len(rows), 3), (6, len(rows), 5)]  # the fifth row repeats
 
+    def test_a_batch_of_repeats_is_committed_too(self, db_session, tmp_path, setup):
+        """A batch that writes nothing (every row already in the project) still commits its
+        tally, after the batches before it."""
+        project, admin = setup
+        tallies = []
+
+        def commit(tally, phase, done, total):
+            tallies.append((done, tally["created"], tally["skipped"]))
+            db_session.commit()
+
+        rows = [{"instruction": f"Row {i % 3}.", "input": "", "output": "x"} for i in range(7)]
+        job = run_import(
+            db_session, tmp_path, project, admin, "r.jsonl", jsonl(rows), commit=commit
+        )
+        assert tallies == [(3, 3, 0), (6, 3, 3)]
+        assert (job.created_items, job.skipped_duplicates) == (3, 4)
+
     def test_ids_after_deleted_items(self, db_session, tmp_path, setup, tiny_batches):
         """New ids follow whatever the table holds, gaps and a deleted last row included:
         each revision belongs to the item with its content."""
