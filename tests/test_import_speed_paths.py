@@ -191,6 +191,7 @@ def setup(db_session):
 def tiny_batches(monkeypatch):
     """Batches of two rows: many batches, each written while the next is converted."""
     monkeypatch.setattr(writer, "BATCH", 2)
+    monkeypatch.setattr(writer, "SQLITE_BATCH", 2)
 
 
 # --- tests -----------------------------------------------------------------------------------
