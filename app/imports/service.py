@@ -151,10 +151,11 @@ def run(
 ) -> ImportJob:
     """Import the file into the project.
 
-    All-or-nothing mode first checks every row and writes nothing when any has a problem.
-    Rows are then written in batches; with ``commit`` each batch is committed with a
-    checkpoint (the tally), and an import resumed from ``resume`` skips the rows it already
-    read. An item whose content is already in the project is skipped.
+    All-or-nothing mode first checks every row and writes nothing when any has a problem (the
+    rows it converted are kept for the write pass, ``app.imports.rows``). Rows are then written
+    in batches; with ``commit`` each batch is committed with a checkpoint (the tally), and an
+    import resumed from ``resume`` skips the rows it already read. An item whose content is
+    already in the project is skipped.
     """
     job = job_of(session=session, job_id=job_id)
     if job.state in ("done", "failed", "cancelled"):
