@@ -113,6 +113,26 @@ class TestJsonl:
         [record] = _read(b"\xef\xbb\xbf" + _jsonl({"instruction": text}), "jsonl")
         assert record.data == {"instruction": text}
 
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b'{"id": 123456789012345678901234567890}',
+            b'{"n": -9223372036854775809, "m": 18446744073709551616}',
+            b'{"score": NaN, "top": Infinity, "big": 1e400}',
+            b'{"instruction": "half a pair \\ud800 here"}',
+            b'{"a": 1, "a": 2, "z": -0.0, "f": 0.30000000000000004}',
+            b'{"nested": ' + b"[" * 200 + b"]" * 200 + b"}",
+        ],
+    )
+    def test_every_line_reads_as_the_standard_library_reads_it(self, line):
+        """The fast reader must not change a value: big integers, NaN, lone surrogates and
+        repeated keys come out exactly as json.loads gives them."""
+        [record] = _read(line + b"\n", "jsonl")
+        expected = json.loads(line)
+        assert record.error is None
+        assert json.dumps(record.data, sort_keys=True) == json.dumps(expected, sort_keys=True)
+        assert repr(record.data) == repr(expected)
+
 
 class TestJsonArray:
     def test_elements_are_numbered_from_one(self):
