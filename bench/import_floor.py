@@ -23,7 +23,7 @@ as ``bench/corpus.py`` writes them; they are taken as valid (the import checks t
 does not). The database must be migrated; without ``project_id`` the floor adds a user and a
 project to own the rows (foreign keys need them) and leaves them there.
 
-    .venv/bin/python bench/import_floor.py sqlite:////tmp/floor.db ../scale/seed-100000.jsonl
+    .venv/bin/python bench/import_floor.py sqlite:////tmp/floor.db rows.jsonl
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ local): on a shared machine wall time follows the neighbours' load, CPU time muc
 
     .venv/bin/python bench/import_speed.py                    # 100,000 rows, both databases
     .venv/bin/python bench/import_speed.py --rows 20000 --reps 1
-    .venv/bin/python bench/import_speed.py --file ../scale/seed-100000.jsonl
+    .venv/bin/python bench/import_speed.py --file rows.jsonl  # an Alpaca JSONL file of your own
 """
 
 from __future__ import annotations
