@@ -109,10 +109,11 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     session.expire_all()  # the claims changed the jobs behind this session's back
     jobs.cancel(session=session, job_id=stopping.id, actor=owner)
     queued = _launch(session, version, owner)
-    # Background tasks: one queued (the fuzzer may cancel it) and one running.
+    # Background tasks: one queued (the fuzzer may cancel it), one running and one failed
+    # (the fuzzer may retry it).
     tasks = [
         BackgroundTask(kind="freeze", project_id=project.id, state=state, attempts=attempts)
-        for state, attempts in (("queued", 0), ("running", 1))
+        for state, attempts in (("queued", 0), ("running", 1), ("failed", 3))
     ]
     session.add_all(tasks)
     upload = ImportJob(
