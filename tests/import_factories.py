@@ -9,8 +9,12 @@ from app.imports import service as imports
 from app.imports.reader import ImportOptions
 
 
-def import_file(session, tmp_path, project, actor, name: str, payload: bytes, **options):
-    """Store ``payload`` as an upload named ``name`` and import it with ``options``."""
+def import_file(
+    session, tmp_path, project, actor, name: str, payload: bytes, *, run=None, **options
+):
+    """Store ``payload`` as an upload named ``name`` and import it with ``options``; ``run``
+    holds further arguments of ``imports.run`` (``commit``, ``batch_rows``)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / name
     path.write_bytes(payload)
     with path.open("rb") as f:
@@ -23,7 +27,11 @@ def import_file(session, tmp_path, project, actor, name: str, payload: bytes, **
             actor=actor,
         )
     return imports.run(
-        session=session, job_id=job.id, actor=actor, options=ImportOptions(**options)
+        session=session,
+        job_id=job.id,
+        actor=actor,
+        options=ImportOptions(**options),
+        **(run or {}),
     )
 
 

@@ -39,6 +39,7 @@ from app.items.service import snapshot
 from app.models import ImportJob, Item, ItemRevision, User
 from tests.dbs import fresh_database
 from tests.factories import make_user
+from tests.import_factories import import_file
 from tests.review_factories import make_project
 
 # --- files -----------------------------------------------------------------------------------
@@ -159,26 +160,9 @@ def written(session: Session, job: ImportJob, actor: User) -> list[dict[str, Any
 
 
 def run_import(session, folder: Path, project, actor, name, payload, *, commit=None, **options):
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(payload)
-    with path.open("rb") as f:
-        job = imports.store_upload(
-            session=session,
-            project=project,
-            filename=name,
-            stream=f,
-            folder=folder / "store",
-            actor=actor,
-        )
-    return imports.run(
-        session=session,
-        job_id=job.id,
-        actor=actor,
-        options=ImportOptions(**options),
-        commit=commit,
-        batch_rows=3,
-    )
+    """An import in batches of three rows (several batches from a few rows)."""
+    run = {"commit": commit, "batch_rows": 3}
+    return import_file(session, folder, project, actor, name, payload, run=run, **options)
 
 
 @pytest.fixture
