@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=100_000, ge=1)
     max_output_chars: int = Field(default=100_000, ge=1)
     max_demo_chars: int = Field(default=20_000, ge=1, description="Per demonstration field.")
+    max_system_chars: int = Field(default=20_000, ge=1, description="The system prompt.")
+    max_turns: int = Field(default=100, ge=2, description="Turns in one conversation.")
+    max_turn_chars: int = Field(default=100_000, ge=1, description="Per conversation turn.")
     model_roots: list[Path] = Field(
         default_factory=list,
         description="Folders under which a job may name a local base model; none when empty.",

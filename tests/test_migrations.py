@@ -8,13 +8,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import migrate
+from app.core import manifest
+from app.core.kinds import ItemContent, content_hash
 from app.items import service as items
 from app.items.schemas import ItemDraft
-from app.models import AuditEvent, Item
+from app.models import AuditEvent, DatasetVersion, DatasetVersionItem, Item, ItemRevision
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.dbs import fresh_database
 from tests.factories import make_user
+from tests.job_factories import project_version
 
 
 def test_models_and_migrations_agree(db_url):
@@ -140,3 +143,90 @@ def test_upgrading_gives_every_submitted_item_its_submission_time(backend, tmp_p
             )
         engine.dispose()
         assert filled[made[True]] and untouched is None
+
+
+# What the items of tests.dataset_factories.DRAFTS and their version hashed before the
+# conversation fields existed (computed then, written here by hand).
+PINNED_CONTENT_HASHES = [
+    (
+        "Describe the colour blue without commas.",
+        "c5676fa1a86c03a427454d8c56155ce873633051fc6d5d4dab5561440f741bea",
+    ),
+    (
+        "Describe the colour green without commas.",
+        "3c9b9b607cf98b283db9b4ce32b389015679283daadaf72fda97aa41d89bdf33",
+    ),
+    (
+        "Describe the colour red without commas.",
+        "a3290be05c44675933e135daf5f70ee7c98f4028256a2cebc2f25493f4b29d15",
+    ),
+    (
+        "Describe the colour yellow without commas.",
+        "3d52124f0a1673d14608625b9f77c11e7d72b5ee472a99707a78b200c2437cf8",
+    ),
+    ("Give the antonym.", "54a0e56e319f9b23c5dbc55fa8efaef1d2665028930c8111d4f6fe5d00f63575"),
+    ("Give the antonym.", "dd775f9c9c817bbf1baea656940269808e1dbcf15f3d0e0e84d4d13101e70566"),
+    ("Give the antonym.", "f1ccf9131c06bb16d30ba58a4b3afb6d9e1e2086db650872ed1738fffbfac3f1"),
+    ("Give the antonym.", "fc6ef9f0fb7db80101031f0304101a8b2d81dbad3b9f00d0ad97574b5d5f6d22"),
+    (
+        "Translate sentence 0 into French.",
+        "d9406746de384b0564f09bdb51f467ba9d31f67c534d1315129984e538914b11",
+    ),
+    (
+        "Translate sentence 1 into French.",
+        "2bc77dbcfed33f58bda228d6134fdade34927f063c3da8956ad9e7e2a8e8c5b8",
+    ),
+    (
+        "Translate sentence 2 into French.",
+        "c721eb7c554374d6f518ba4e9bada68104a355600644004088afe244269fc1d1",
+    ),
+    (
+        "Translate sentence 3 into French.",
+        "732bc7269385f1f28d7d27d539c4fd3c81bf182ba8e61bab430aeb052d6e09c1",
+    ),
+    (
+        "Translate sentence 4 into French.",
+        "e0d250b7b2b6a66689660c5cd9b98110222ce0521bef690814011fad905f1928",
+    ),
+    (
+        "Translate sentence 5 into French.",
+        "df1feff94755cba522ff44c34fe3a888fbeac573dbb8c342bfcd91f430acafb0",
+    ),
+    (
+        "Translate sentence 6 into French.",
+        "5137add4b9706c7502df61b0f6b45e4af0b91521ce0720da2c5abb23e73d2694",
+    ),
+    (
+        "Translate sentence 7 into French.",
+        "ddc7b5dc2491bdcda8cead5b4d404f1b78f974f4a2d2a940ab1bb5664019348f",
+    ),
+]
+PINNED_MANIFEST_HASH = "2adaa2e3401fcdea146d782da5240205a20f31f9880d5d3357b0e1d7f82fe9c3"
+
+
+def test_conversations_migration_keeps_content_and_manifest_hashes(backend, tmp_path):
+    """The system prompt and turns enter the canonical JSON and the manifest only when set:
+    items and versions written before 0013 hash as they did, read back after the upgrade."""
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        engine = sa.create_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            _project, _admin, version = project_version(session, name="Pinned")
+            session.commit()
+        migrate.downgrade(url, "0012")
+        migrate.upgrade(url)
+        with Session(engine) as session:
+            stored = []
+            for item in session.scalars(sa.select(Item)):
+                assert content_hash(ItemContent.from_row(item)) == item.content_hash
+                stored.append((item.instruction, item.content_hash))
+            rows = session.execute(
+                sa.select(DatasetVersionItem.split, ItemRevision.snapshot)
+                .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
+                .where(DatasetVersionItem.version_id == version.id)
+            ).all()
+            lines = [manifest.manifest_line(split, snapshot) for split, snapshot in rows]
+            frozen = session.get(DatasetVersion, version.id).manifest_hash
+        engine.dispose()
+        assert sorted(stored) == PINNED_CONTENT_HASHES
+        assert manifest.manifest_hash(lines) == frozen == PINNED_MANIFEST_HASH

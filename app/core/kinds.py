@@ -18,7 +18,15 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -26,6 +34,14 @@ class ItemKind(StrEnum):
     task = "task"
     constraint = "constraint"
     example = "example"
+    conversation = "conversation"
+
+
+class Role(StrEnum):
+    """Who speaks a turn of a conversation; the system prompt is a field of its own."""
+
+    user = "user"
+    assistant = "assistant"
 
 
 # The fields of the first content schema: the canonical JSON always holds them, as it always
@@ -45,6 +61,9 @@ ALWAYS_HASHED = (
 # The dataset manifest's deliberate subset: an item's words, not how they are stated or
 # detected. Changing it would change the manifest hash of every dataset version.
 MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constraints")
+# Words added to content later: in a manifest line only when set, so that versions frozen
+# before they existed keep their hash.
+MANIFEST_LATER_FIELDS = ("system", "turns")
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -66,6 +85,13 @@ class Demo(_Strict):
 
     input: str
     output: str
+
+
+class Turn(_Strict):
+    """One turn of a conversation, as chat formats write it."""
+
+    role: Role
+    content: str
 
 
 class ConstraintRef(_Strict):
@@ -97,15 +123,51 @@ class ContentFields(_Strict):
     # Off for imported prompts whose instruction already states the registry constraints.
     state_constraints: bool = True
     language: str = "en"
+    # Every kind may carry a system prompt; it renders as the conversation's system message.
+    system: str = ""
+    # A conversation's turns, user first, alternating, ending with the assistant. Its first
+    # user turn also stands as the instruction and its last assistant turn as the output, so
+    # that lists, labeling, constraint checks and evaluation read every kind alike.
+    turns: list[Turn] = Field(default_factory=list)
 
 
 class ItemContent(ContentFields):
     """The renderable content of an item; ``input`` is the query for ``example`` items."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _conversation_ends(cls, data: Any) -> Any:
+        # A conversation's instruction and output are its first and last turns; a client may
+        # leave them out, and must not state others.
+        if not isinstance(data, Mapping) or data.get("kind") != ItemKind.conversation:
+            return data
+        turns = data.get("turns") or []
+        if not isinstance(turns, list):
+            return data
+        if not turns:
+            raise _invalid(turn_order_problem([]) or "")
+        ends = {"instruction": _turn_text(turns[0]), "output": _turn_text(turns[-1])}
+        data = dict(data)
+        for name, text in ends.items():
+            given = data.get(name)
+            if text is None or given == text:
+                continue
+            if given:
+                first = "first user" if name == "instruction" else "last assistant"
+                raise _invalid(
+                    f"A conversation's {name} is its {first} turn; leave the {name} out or "
+                    "make it the same."
+                )
+            data[name] = text
+        return data
+
     @field_validator("instruction")
     @classmethod
-    def _instruction_not_blank(cls, value: str) -> str:
+    def _instruction_not_blank(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
+            if info.data.get("kind") is ItemKind.conversation:
+                # Its first user turn; turns are validated after this field, so say it here.
+                raise _invalid("Turn 1 (user) is empty.")
             raise _invalid("The instruction must not be empty.")
         return value
 
@@ -122,13 +184,19 @@ class ItemContent(ContentFields):
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have demonstrations; use an example item."
             )
-        if self.kind is not ItemKind.constraint and (self.constraints or self.rules):
+        if self.kind not in CONSTRAINED_KINDS and (self.constraints or self.rules):
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have constraints or rules; "
                 "use a constraint item."
             )
+        if self.kind is not ItemKind.conversation and self.turns:
+            raise _invalid(
+                f"{_with_article(self.kind)} item cannot have turns; use a conversation item."
+            )
         if self.kind is ItemKind.example:
             self._check_example()
+        if self.kind is ItemKind.conversation:
+            self._check_conversation()
         return self
 
     @classmethod
@@ -151,8 +219,48 @@ class ItemContent(ContentFields):
         if not self.input.strip():
             raise _invalid("An example item needs a query input after its demonstrations.")
 
+    def _check_conversation(self) -> None:
+        problem = turn_order_problem([turn.role for turn in self.turns])
+        if problem:
+            raise _invalid(problem)
+        # The last assistant turn may wait to be written, as a task's output may.
+        for number, turn in enumerate(self.turns[:-1], start=1):
+            if not turn.content.strip():
+                raise _invalid(f"Turn {number} ({turn.role}) is empty.")
+        if self.input:
+            raise _invalid("A conversation has no input; its turns hold the text.")
+
 
 CONTENT_FIELDS: tuple[str, ...] = tuple(ItemContent.model_fields)
+# The kinds whose output registry constraints and free-text rules are checked on.
+CONSTRAINED_KINDS = frozenset({ItemKind.constraint, ItemKind.conversation})
+
+
+def _turn_text(turn: Any) -> str | None:
+    if isinstance(turn, Turn):
+        return turn.content
+    if isinstance(turn, Mapping) and isinstance(turn.get("content"), str):
+        return turn["content"]
+    return None
+
+
+def turn_order_problem(roles: list[str]) -> str | None:
+    """Why a conversation's roles are out of order, as a sentence; None when they are not."""
+    if not roles:
+        return "A conversation needs at least one user turn and one assistant turn."
+    if roles[0] != Role.user:
+        return "A conversation starts with a user turn."
+    for number, (before, role) in enumerate(zip(roles, roles[1:], strict=False), start=2):
+        if role == before:
+            return f"Turn {number} is a second {role} turn in a row; user and assistant alternate."
+    if roles[-1] != Role.assistant:
+        return "A conversation ends with an assistant turn."
+    return None
+
+
+def conversation_messages(content: ContentFields) -> list[dict[str, str]]:
+    """The turns as chat messages, without the system prompt."""
+    return [{"role": str(turn.role), "content": turn.content} for turn in content.turns]
 
 
 def later_defaults(model: type[ContentFields]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from app.core.kinds import MANIFEST_FIELDS
+from app.core.kinds import MANIFEST_FIELDS, MANIFEST_LATER_FIELDS
 
 if TYPE_CHECKING:
     from app.core.protocol import DatasetItem
@@ -34,6 +34,7 @@ def _nfc(value: Any) -> Any:
 def manifest_line(split: str, snapshot: dict[str, Any]) -> str:
     """Canonical JSON (sorted keys, UTF-8, NFC) of one item's split and content."""
     record = {"split": split, **{f: snapshot.get(f) for f in MANIFEST_FIELDS}}
+    record |= {f: snapshot[f] for f in MANIFEST_LATER_FIELDS if snapshot.get(f)}
     line = _dumps(record)
     # Most text is NFC already. When the whole line is, so is every string in it (a string's
     # characters sit in the line side by side, only ASCII punctuation escaped), and the line is

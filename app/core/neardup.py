@@ -133,16 +133,34 @@ def _demo_parts(demo: object) -> tuple[str, str]:
     return demo.input, demo.output  # type: ignore[attr-defined]
 
 
-def item_text(instruction: str, input: str = "", output: str = "", demos: Iterable = ()) -> str:
-    """The canonical text to index: instruction, input, output, then each demo's input and output.
+def item_text(
+    instruction: str,
+    input: str = "",
+    output: str = "",
+    demos: Iterable = (),
+    *,
+    system: str = "",
+    turns: Iterable = (),
+) -> str:
+    """The canonical text to index: instruction, input, output, then each demo's input and
+    output; a conversation's every turn in its place; the system prompt last.
 
-    Demos are ``Demo`` models or the ``{"input", "output"}`` dicts stored in the database; blank
-    parts are left out so an empty input does not change the text.
+    Demos and turns are models or the dicts stored in the database; blank parts are left out so
+    an empty input does not change the text (nor a missing system prompt an older item's).
     """
-    parts = [instruction, input, output]
+    turn_texts = [_turn_content(turn) for turn in turns]
+    # A conversation's first and last turns are its instruction and output.
+    parts = [*turn_texts, input] if turn_texts else [instruction, input, output]
     for demo in demos:
         parts.extend(_demo_parts(demo))
+    parts.append(system)
     return "\n".join(part for part in parts if part.strip())
+
+
+def _turn_content(turn: object) -> str:
+    if isinstance(turn, Mapping):
+        return turn.get("content", "")
+    return turn.content  # type: ignore[attr-defined]
 
 
 def jaccard_estimate(sig_a: tuple[int, ...], sig_b: tuple[int, ...]) -> float:

@@ -11,7 +11,11 @@ Messages, by kind:
 - example: the instruction, each demonstration as ``Input: …`` / ``Output: …`` (``输入：`` /
   ``输出：`` in Chinese) with blank lines between blocks, then ``Input: <query>``.
 
-The assistant turn is always the output.
+- conversation: its turns as they are; with ``state_constraints`` on, the requirements follow
+  the final user turn as they follow a task's request.
+
+Every kind may carry a system prompt, which comes first as the ``system`` message. The last
+assistant turn is always the output.
 
 Text comes from the base model's chat template when it has one, otherwise from
 ``DEFAULT_CHAT_TEMPLATE``, which the offline ``tiny`` model carries too. A single-turn
@@ -63,13 +67,31 @@ def is_chinese(language: str) -> bool:
 
 
 def prompt_messages(content: ItemContent) -> list[Message]:
-    """Just the user turn, for generation."""
-    return [{"role": "user", "content": _user_turn(content)}]
+    """Everything before the reference output, for generation: the system prompt, and the
+    user turn (a conversation's turns up to its final user turn)."""
+    return render_messages(content)[:-1]
 
 
 def render_messages(content: ItemContent) -> list[Message]:
-    """The user turn and the assistant turn (the reference output)."""
-    return [*prompt_messages(content), {"role": "assistant", "content": content.output}]
+    """The whole conversation: the system prompt when there is one, then the user and
+    assistant turns; the last assistant turn is the reference output."""
+    system = [{"role": "system", "content": content.system}] if content.system.strip() else []
+    if content.kind is ItemKind.conversation:
+        turns = [{"role": str(turn.role), "content": turn.content} for turn in content.turns]
+        if _states_requirements(content):
+            # The final request is where a reader meets the requirements, as in a task.
+            last = turns[-2]
+            last["content"] = f"{last['content']}\n\n{_requirements(content)}"
+        return [*system, *turns]
+    return [
+        *system,
+        {"role": "user", "content": _user_turn(content)},
+        {"role": "assistant", "content": content.output},
+    ]
+
+
+def _states_requirements(content: ItemContent) -> bool:
+    return bool(content.state_constraints and content.constraints)
 
 
 def _user_turn(content: ItemContent) -> str:
@@ -78,7 +100,7 @@ def _user_turn(content: ItemContent) -> str:
     parts = [content.instruction]
     if content.input.strip():
         parts.append(content.input)
-    if content.kind is ItemKind.constraint and content.state_constraints and content.constraints:
+    if content.kind is ItemKind.constraint and _states_requirements(content):
         parts.append(_requirements(content))
     return "\n\n".join(parts)
 

@@ -264,5 +264,7 @@ def _shingles_of(snap: dict[str, Any]) -> set[str]:
             snap.get("input", ""),
             snap.get("output", ""),
             snap.get("demos") or [],
+            system=snap.get("system", ""),
+            turns=snap.get("turns") or [],
         )
     )

@@ -106,6 +106,15 @@ class _ContentView(NamedTuple):
     state_constraints: bool
     language: str
 
+    # The view stands only for content whose later fields are at their defaults.
+    @property
+    def system(self) -> str:
+        return ""
+
+    @property
+    def turns(self) -> list[Any]:
+        return []
+
     def model_dump(self, mode: str = "json") -> dict[str, Any]:
         return {
             "kind": self.kind.value,

@@ -54,9 +54,15 @@ def index_imported(
             return done
         # A fresh statement after the locks: it sees what a save committed meanwhile.
         rows = session.execute(
-            select(Item.id, Item.instruction, Item.input, Item.output, Item.demos).where(
-                Item.id.in_(ids), ~exists().where(NearDupKey.item_id == Item.id)
-            )
+            select(
+                Item.id,
+                Item.instruction,
+                Item.input,
+                Item.output,
+                Item.demos,
+                Item.system,
+                Item.turns,
+            ).where(Item.id.in_(ids), ~exists().where(NearDupKey.item_id == Item.id))
         ).all()
         _write_indexes(session, job.project_id, rows)
         after, done = ids[-1], done + len(ids)
@@ -67,7 +73,12 @@ def index_imported(
 
 
 def _write_indexes(session: Session, project_id: int, rows) -> None:
-    texts = [neardup.item_text(r.instruction, r.input, r.output, r.demos or []) for r in rows]
+    texts = [
+        neardup.item_text(
+            r.instruction, r.input, r.output, r.demos or [], system=r.system, turns=r.turns or []
+        )
+        for r in rows
+    ]
     terms = [(row.id, terms_of(text)) for row, text in zip(rows, texts, strict=True)]
     if bulk.is_postgresql(session):
         # Terms are runs of word characters or CJK bigrams: nothing to escape for COPY. Sorted,

@@ -300,6 +300,8 @@ def _surely_within(content: dict[str, Any], limits: ContentLimits) -> bool:
     are far below every limit, and ``overlong`` builds a measurement for each text."""
     return (
         not content["demos"]
+        and not content["turns"]
+        and len(content["system"]) <= limits.system
         and len(content["instruction"]) <= limits.instruction
         and len(content["input"]) <= limits.input
         and len(content["output"]) <= limits.output

@@ -26,7 +26,14 @@ _hasher = neardup.MinHasher()
 
 
 def item_text(item: Item) -> str:
-    return neardup.item_text(item.instruction, item.input, item.output, item.demos or [])
+    return neardup.item_text(
+        item.instruction,
+        item.input,
+        item.output,
+        item.demos or [],
+        system=item.system,
+        turns=item.turns or [],
+    )
 
 
 def terms_of(text: str) -> set[str]:

@@ -66,7 +66,7 @@ class ItemPage(BaseModel):
 
 
 class LabelIn(BaseModel):
-    kind: Literal["task", "constraint", "example"]
+    kind: Literal["task", "constraint", "example", "conversation"]
     domain: str | None = Field(default=None, max_length=100)
     difficulty: int = Field(ge=1, le=5)
     quality: int = Field(ge=1, le=5)

@@ -45,9 +45,8 @@ def draft_of(item_or_snapshot: Any) -> ItemDraft:
 
 def language_of(draft: ItemDraft) -> str:
     """The language the annotator chose, or the one detected in the text."""
-    return draft.language or detect_language(
-        "\n".join([draft.instruction, draft.input, draft.output])
-    )
+    texts = [turn.content for turn in draft.turns] or [draft.instruction, draft.input, draft.output]
+    return draft.language or detect_language("\n".join(texts))
 
 
 def _field_of(loc: tuple) -> str:
@@ -87,8 +86,12 @@ def validate_content(
     except ValidationError as error:
         for problem in error.errors():
             errors.setdefault(_field_of(problem["loc"]), problem["msg"])
-    if for_submit and not draft.output.strip():
-        errors.setdefault("output", N_("Write the output before submitting."))
+    if for_submit and not (content.output if content else draft.output).strip():
+        if draft.turns:
+            last = f"turns.{len(draft.turns) - 1}"
+            errors.setdefault(last, N_("Write the last assistant turn before submitting."))
+        else:
+            errors.setdefault("output", N_("Write the output before submitting."))
     if errors or content is None:
         raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
     return content

@@ -48,7 +48,7 @@ class Project(TimestampMixin, Base):
 class Item(TimestampMixin, Base):
     __tablename__ = "items"
     __table_args__ = (
-        CheckConstraint("kind IN ('task', 'constraint', 'example')", name="kind"),
+        CheckConstraint("kind IN ('task', 'constraint', 'example', 'conversation')", name="kind"),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
             name="status",
@@ -78,6 +78,8 @@ class Item(TimestampMixin, Base):
     constraints: Mapped[list[Any]] = mapped_column(default=list)
     rules: Mapped[list[Any]] = mapped_column(default=list)
     state_constraints: Mapped[bool] = mapped_column(default=True)
+    system: Mapped[str] = mapped_column(Text, default="", server_default="")
+    turns: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     domain: Mapped[str | None] = mapped_column(String(100))
     difficulty: Mapped[int | None]
     language: Mapped[str] = mapped_column(String(16), default="en")
