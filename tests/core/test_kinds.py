@@ -33,7 +33,12 @@ class TestEnums:
     def test_values_are_plain_strings(self):
         assert ItemKind.constraint == "constraint"
         assert ItemStatus("changes_requested") is ItemStatus.changes_requested
-        assert [kind.value for kind in ItemKind] == ["task", "constraint", "example", "conversation"]
+        assert [kind.value for kind in ItemKind] == [
+            "task",
+            "constraint",
+            "example",
+            "conversation",
+        ]
 
 
 class TestTask:
