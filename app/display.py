@@ -18,7 +18,13 @@ STATUS_LABELS = {
     "rejected": N_("rejected"),
     "changes_requested": N_("changes requested"),
 }
-KIND_LABELS = {"task": N_("task"), "constraint": N_("constraint"), "example": N_("example")}
+KIND_LABELS = {
+    "task": N_("task"),
+    "constraint": N_("constraint"),
+    "example": N_("example"),
+    "conversation": N_("conversation"),
+}
+ORIGIN_LABELS = {"written": N_("written"), "imported": N_("imported"), "demo": N_("demo")}
 FLAG_LABELS = {
     "unsafe": N_("unsafe"),
     "factually_wrong": N_("factually wrong"),
@@ -35,6 +41,7 @@ ALL_LABELS = {
     **SCOPE_LABELS,
     **STATUS_LABELS,
     **KIND_LABELS,
+    **ORIGIN_LABELS,
     **FLAG_LABELS,
     **ROLE_NAMES,
     **DECISION_LABELS,
