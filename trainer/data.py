@@ -1,9 +1,17 @@
-"""From item content to model inputs: encoding, response-only labels, packing and collation.
+"""From item content to model inputs: encoding, assistant-only labels, packing and collation.
 
 Design §6 in code:
 
-- labels are -100 on the prompt; the response and exactly one EOS carry the loss;
-- the tokenized prompt must be a prefix of the tokenized conversation (mismatches are counted);
+- labels are -100 on everything but the assistant turns: the system prompt, user turns, role
+  headers, generation prompts and the separators a template writes after a turn are context;
+- every assistant turn's content carries the loss, and so does exactly one end-of-turn token per
+  turn: the one the chat template writes (EOS, or a special token such as ``<|im_end|>``), or an
+  EOS inserted after the content when the template writes none. ``trainer.turns`` finds the
+  turns from the template's own rendering and states the rule;
+- seams where the template's pieces do not tokenize as a prefix of the whole are counted;
+- a conversation longer than ``max_seq_len`` loses whole trailing exchanges, so it still ends
+  with a complete assistant turn; only when even its first exchange does not fit is that answer
+  cut (and the example dropped when the prompt alone does not fit);
 - packed rows restart position ids per example and carry a 4D block-diagonal causal mask, because
   outside flash-attention position ids alone let a packed example attend to its neighbours;
 - padding is masked through attention, never by comparing with the pad id (pad may equal EOS).
@@ -18,8 +26,9 @@ from dataclasses import dataclass, field
 import torch
 
 from app.core.kinds import ItemContent
-from app.core.prompts import prompt_messages, render_messages
+from app.core.prompts import render_messages
 from app.core.steps import first_fit_decreasing
+from trainer.turns import render_turns
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +48,20 @@ class Example:
 
 @dataclass
 class EncodeStats:
-    """What went wrong while encoding, so a run can report it instead of failing silently."""
+    """What went wrong while encoding, so a run can report it instead of failing silently.
 
-    prefix_mismatches: int = 0
-    truncated: int = 0
-    dropped: int = 0
+    Each example counts at most once in each field; ``truncated_at_turn``, ``truncated`` and
+    ``dropped`` exclude one another."""
+
+    prefix_mismatches: int = 0  # examples whose template pieces did not line up with the whole
+    truncated_at_turn: int = 0  # conversations that kept their leading exchanges only
+    truncated: int = 0  # examples cut inside an answer (it loses its end-of-turn token)
+    dropped: int = 0  # examples whose prompt alone is longer than max_seq_len
+
+    def any(self) -> bool:
+        return bool(
+            self.prefix_mismatches or self.truncated_at_turn or self.truncated or self.dropped
+        )
 
 
 def encode_example(
@@ -53,39 +71,47 @@ def encode_example(
     max_seq_len: int | None = None,
     stats: EncodeStats | None = None,
 ) -> Example | None:
-    """Tokenize one item; ``None`` when even the prompt does not fit in ``max_seq_len``."""
+    """Tokenize one item; ``None`` when even its first prompt does not fit in ``max_seq_len``."""
     stats = stats if stats is not None else EncodeStats()
-    prompt_text = tokenizer.apply_chat_template(
-        prompt_messages(content), add_generation_prompt=True, tokenize=False
-    )
-    full_text = tokenizer.apply_chat_template(render_messages(content), tokenize=False)
-    prompt_ids = _tokenize(tokenizer, prompt_text)
-    full_ids = _tokenize(tokenizer, full_text)
-
-    n_prompt = len(prompt_ids)
-    if full_ids[:n_prompt] != prompt_ids:
-        # A merge across the prompt/response seam; split at the longest common prefix instead.
+    rendered = render_turns(tokenizer, render_messages(content))
+    if rendered.mismatches:
         stats.prefix_mismatches += 1
-        log.warning("tokenized prompt is not a prefix of the full text; splitting at the seam")
-        n_prompt = _common_prefix(prompt_ids, full_ids)
+        log.warning("the chat template's pieces do not line up with the whole conversation")
+    if not rendered.spans:
+        return None  # no answer found in the template's text: nothing to learn from
 
-    eos = tokenizer.eos_token_id
-    # The template ends the turn with eos_token; a template that does not gets it appended here.
-    # Either way the response ends in exactly one EOS.
-    while len(full_ids) > n_prompt and full_ids[-1] == eos:
-        full_ids.pop()
-    full_ids.append(eos)
-    labels = [IGNORE] * n_prompt + full_ids[n_prompt:]
+    ids, labels = [], []
+    starts, ends = [], []  # each assistant turn's first and one-past-last position
+    done = 0
+    source = rendered.ids
+    for span in rendered.spans:
+        ids += source[done : span.start]
+        labels += [IGNORE] * (span.start - done)
+        starts.append(len(ids))
+        ids += source[span.start : span.end]
+        labels += source[span.start : span.end]
+        if not span.closed:
+            # The template ends the turn with no token of its own: the model still has to
+            # learn to stop here.
+            ids.append(tokenizer.eos_token_id)
+            labels.append(tokenizer.eos_token_id)
+        ends.append(len(ids))
+        done = span.end
+    # What follows the last turn (a template's trailing newline) would teach nothing.
 
-    if max_seq_len is not None and len(full_ids) > max_seq_len:
-        if n_prompt >= max_seq_len:
-            stats.dropped += 1
-            return None
-        # Cutting the response drops its EOS: teaching the model to stop mid-answer would be worse
-        # than not teaching it to stop on this one item.
-        stats.truncated += 1
-        full_ids, labels = full_ids[:max_seq_len], labels[:max_seq_len]
-    return Example(full_ids, labels)
+    if max_seq_len is None or len(ids) <= max_seq_len:
+        return Example(ids, labels)
+    fits = [end for end in ends if end <= max_seq_len]
+    if fits:
+        stats.truncated_at_turn += 1
+        return Example(ids[: fits[-1]], labels[: fits[-1]])
+    if not starts or starts[0] >= max_seq_len:
+        stats.dropped += 1
+        return None
+    # Cutting the answer drops its end-of-turn token: teaching the model to stop mid-answer would
+    # be worse than not teaching it to stop on this one item.
+    stats.truncated += 1
+    return Example(ids[:max_seq_len], labels[:max_seq_len])
 
 
 def encode_all(
@@ -94,22 +120,6 @@ def encode_all(
     stats = EncodeStats()
     encoded = [encode_example(tokenizer, c, max_seq_len=max_seq_len, stats=stats) for c in contents]
     return [e for e in encoded if e is not None], stats
-
-
-def _tokenize(tokenizer, text: str) -> list[int]:
-    ids = tokenizer(text, add_special_tokens=True)["input_ids"]
-    bos = tokenizer.bos_token_id
-    # A template that writes BOS itself plus a tokenizer that adds one would give two.
-    if bos is not None and len(ids) >= 2 and ids[0] == bos and ids[1] == bos:
-        ids = ids[1:]
-    return list(ids)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 # --- packing ---------------------------------------------------------------------------------
