@@ -35,7 +35,7 @@ DECISION_LABELS = {
     "reject": N_("reject"),
     "request_changes": N_("request changes"),
 }
-ROLE_NAMES = {"user": N_("user"), "assistant": N_("assistant")}
+ROLE_NAMES = {"system": N_("system"), "user": N_("user"), "assistant": N_("assistant")}
 ALL_LABELS = {
     **ROLE_LABELS,
     **SCOPE_LABELS,

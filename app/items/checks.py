@@ -25,11 +25,17 @@ from app.tokenizer import count_tokens
 NEAR_DUP_THRESHOLD = 0.5
 
 FIELD_LABELS = {"instruction": N_("Instruction"), "input": N_("Input"), "output": N_("Output")}
+SYSTEM_LABEL = N_("System prompt")
+TURN_LABEL = N_("Turn %(n)s (%(role)s)")
+TOTAL_LABEL = N_("Total")
+
+Counts = dict[str, int | None]
 
 
 @dataclass
 class LiveReport:
-    counts: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    # One row per text, as (label msgid, its parameters, counts); a conversation's end in a total.
+    counts: list[tuple[str, dict[str, Any], Counts]] = field(default_factory=list)
     # Empty required fields, as (label msgid, its parameters) for the reader's language.
     empty: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
@@ -38,10 +44,67 @@ class LiveReport:
     duplicates: list[tuple[Item, float]] = field(default_factory=list)
     # Texts over their limit, as (message msgid, its parameters): then nothing else is checked.
     too_long: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # A conversation's preview numbers its turns, and its counts end in a total.
+    conversation: bool = False
 
 
-def _counts(text: str) -> dict[str, int | None]:
+def _counts(text: str) -> Counts:
     return {"words": count_words(text), "chars": len(text), "tokens": count_tokens(text)}
+
+
+def _total(rows: list[Counts]) -> Counts:
+    tokens = [row["tokens"] for row in rows]
+    return {
+        "words": sum(row["words"] or 0 for row in rows),
+        "chars": sum(row["chars"] or 0 for row in rows),
+        # Without a tokenizer no text has a token count, and neither has the whole.
+        "tokens": None if None in tokens else sum(t or 0 for t in tokens),
+    }
+
+
+def _turn_label(index: int, turn: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    # The role goes through the label table in the template: a role is a code, not a msgid.
+    return TURN_LABEL, {"n": index + 1, "role": turn.get("role", "")}
+
+
+def _count_rows(state: EditorState) -> list[tuple[str, dict[str, Any], Counts]]:
+    values = state.values
+    rows: list[tuple[str, dict[str, Any], Counts]] = []
+    if str(values.get("system") or "").strip():
+        rows.append((SYSTEM_LABEL, {}, _counts(str(values["system"]))))
+    if state.conversation:
+        for index, turn in enumerate(state.turns):
+            rows.append((*_turn_label(index, turn), _counts(turn["content"])))
+        rows.append((TOTAL_LABEL, {}, _total([counts for _m, _p, counts in rows])))
+        return rows
+    for name in ("instruction", "input", "output"):
+        rows.append((FIELD_LABELS[name], {}, _counts(str(values[name]))))
+    return rows
+
+
+def _empty(state: EditorState) -> list[tuple[str, dict[str, Any]]]:
+    """The texts still to write, as (label msgid, its parameters)."""
+    values = state.values
+    if state.conversation:
+        return [
+            _turn_label(index, turn)
+            for index, turn in enumerate(state.turns)
+            if not turn["content"].strip()
+        ]
+    required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])
+    empty = [(FIELD_LABELS[name], {}) for name in required if not str(values[name]).strip()]
+    if state.kind == "example":
+        for index, demo in enumerate(state.demos):
+            if not demo["input"].strip() or not demo["output"].strip():
+                empty.append((N_("Demo %(n)s"), {"n": index + 1}))
+    return empty
+
+
+def _output(state: EditorState) -> str:
+    """The text constraints are checked on: the output, a conversation's last turn."""
+    if state.conversation:
+        return state.turns[-1]["content"] if state.turns else ""
+    return str(state.values["output"])
 
 
 def near_duplicates(
@@ -93,23 +156,19 @@ def live_report(
     drafts_of: int | None = None,
 ) -> LiveReport:
     values = state.values
-    report = LiveReport()
+    report = LiveReport(conversation=state.conversation)
     demos = state.demos if state.kind == "example" else []
-    too_long = overlong(values, demos, limits)
+    turns = state.turns if state.conversation else []
+    too_long = overlong({**values, "turns": turns}, demos, limits)
     if too_long:  # the save would refuse it: spend no time on a text of any length
         report.too_long = [(message, params) for _field, message, params in too_long]
         return report
-    for name in ("instruction", "input", "output"):
-        report.counts[name] = _counts(str(values[name]))
-    required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])
-    report.empty = [(FIELD_LABELS[name], {}) for name in required if not str(values[name]).strip()]
-    if state.kind == "example":
-        for index, demo in enumerate(state.demos):
-            if not demo["input"].strip() or not demo["output"].strip():
-                report.empty.append((N_("Demo %(n)s"), {"n": index + 1}))
-    if state.kind == "constraint":
+    report.counts = _count_rows(state)
+    report.empty = _empty(state)
+    if state.constrained:
+        output = _output(state)
         for row in state.constraint_rows:
-            report.verdicts.append(_verdict(row, str(values["output"])))
+            report.verdicts.append(_verdict(row, output))
     if draft is not None:
         try:
             content = ItemContent.model_validate(
@@ -126,7 +185,9 @@ def live_report(
         values["instruction"],
         values["input"],
         values["output"],
-        state.demos if state.kind == "example" else [],
+        demos,
+        system=str(values.get("system") or ""),
+        turns=turns,
     )
     report.duplicates = near_duplicates(
         session, project_id=project_id, text=text, exclude_id=exclude_id, drafts_of=drafts_of

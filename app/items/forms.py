@@ -1,13 +1,14 @@
 """Turn the item editor's form fields into an ItemDraft, keeping everything typed.
 
-Field names: ``instruction``, ``input``, ``output``; example demos as repeated
-``demo_input`` / ``demo_output``; constraint rows as ``c.<row>.id`` and
-``c.<row>.<param>`` listed by repeated ``constraint_row``; ``rules`` one per line;
-``tags`` comma-separated.
+Field names: ``instruction``, ``input``, ``output``; ``system`` (any kind); example demos as
+repeated ``demo_input`` / ``demo_output``; a conversation's turns, in order, as repeated
+``turn_role`` / ``turn_content``; constraint rows as ``c.<row>.id`` and ``c.<row>.<param>``
+listed by repeated ``constraint_row``; ``rules`` one per line; ``tags`` comma-separated.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.core import constraints as registry
-from app.core.kinds import ItemKind
+from app.core.kinds import CONSTRAINED_KINDS, ItemKind, Role
 from app.items.schemas import ItemDraft
 from app.projects.service import split_list
 
@@ -34,6 +35,20 @@ class EditorState:
     values: dict[str, Any]
     demos: list[dict[str, str]]
     constraint_rows: list[dict[str, Any]] = field(default_factory=list)
+    # A conversation's turns as typed: {"role", "content"} each, in order.
+    turns: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def conversation(self) -> bool:
+        return self.kind == ItemKind.conversation
+
+    @property
+    def constrained(self) -> bool:
+        return self.kind in CONSTRAINED_KINDS
+
+    def content_fields(self) -> dict[str, Any]:
+        """The texts to measure and check: the typed values with the turns."""
+        return {**self.values, "turns": self.turns}
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -69,6 +84,7 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
             "tags",
             "language",
             "rules",
+            "system",
         )
     }
     values["state_constraints"] = form.get("state_constraints") == "true"
@@ -90,30 +106,75 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
                 "params": {k: v for k, v in params.items() if v is not None},
             }
         )
-    state = EditorState(kind=kind, values=values, demos=demos, constraint_rows=rows)
+    turns = [
+        {"role": str(role), "content": str(content)}
+        for role, content in zip(
+            form.getlist("turn_role"), form.getlist("turn_content"), strict=False
+        )
+    ]
+    state = EditorState(kind=kind, values=values, demos=demos, constraint_rows=rows, turns=turns)
+    constrained = state.constrained
+    conversation = state.conversation
+    # A field the form did not send is left out of the draft, so that saving keeps the stored
+    # value (a form from before the system prompt and the turns existed).
+    later = {"system": values["system"]} if "system" in form else {}
+    if conversation and "turn_role" in form:
+        later["turns"] = turns
     try:
         draft = ItemDraft(
             kind=ItemKind(kind),
-            instruction=values["instruction"],
-            input=values["input"],
-            output=values["output"],
+            # A conversation's instruction and output are its first and last turns.
+            instruction="" if conversation else values["instruction"],
+            input="" if conversation else values["input"],
+            output="" if conversation else values["output"],
             demos=demos if kind == "example" else [],
             constraints=[{"id": r["id"], "params": r["params"]} for r in rows]
-            if kind == "constraint"
+            if constrained
             else [],
             rules=[r for r in str(values["rules"]).splitlines() if r.strip()]
-            if kind == "constraint"
+            if constrained
             else [],
-            state_constraints=values["state_constraints"] if kind == "constraint" else True,
+            state_constraints=values["state_constraints"] if constrained else True,
             domain=values["domain"] or None,
             difficulty=_int_or_none(values["difficulty"]),
             tags=split_list(str(values["tags"])),
             language=values["language"] or None,
+            **later,
         )
     except ValidationError as error:
         errors = {".".join(str(p) for p in e["loc"]): e["msg"] for e in error.errors()}
-        return None, state, errors
+        return None, state, placed_errors(state, errors)
     return draft, state, {}
+
+
+# "Turn 3 (user) is empty.", "Turn 2 is a second user turn in a row; …": the content model
+# names the turn in its sentence, and reports it without a field when the rule spans turns.
+_TURN_NAMED = re.compile(r"^Turn (\d+)\b")
+_TURN_FIELD = re.compile(r"^turns\.(\d+)(?:\.\w+)?$")
+
+
+def placed_errors(state: EditorState, errors: dict[str, str]) -> dict[str, str]:
+    """``errors`` keyed where the editor shows them. A conversation has no instruction or
+    output field: its first and last turns stand for them, so an error on those, or one the
+    content model gives without a field, goes to the turn its sentence names (``turns.{i}``)
+    or to the turns as a whole (``turns``)."""
+    if not state.conversation:
+        return errors
+    last = max(len(state.turns) - 1, 0)
+    placed: dict[str, str] = {}
+    for key, message in errors.items():
+        spot = _TURN_FIELD.match(key)
+        named = _TURN_NAMED.match(str(message))
+        if spot:
+            key = f"turns.{spot.group(1)}"
+        elif key in ("instruction", "output", "input", "") and named:
+            key = f"turns.{int(named.group(1)) - 1}"
+        elif key == "output":
+            key = f"turns.{last}"
+        elif key in ("instruction", "input", ""):
+            key = "turns"
+        placed.setdefault(key, message)
+    return placed
 
 
 def state_of(item) -> EditorState:
@@ -135,9 +196,11 @@ def state_of(item) -> EditorState:
             "language": item.language,
             "rules": "\n".join(item.rules or []),
             "state_constraints": item.state_constraints,
+            "system": item.system or "",
         },
         demos=list(item.demos or []) or [{"input": "", "output": ""}],
         constraint_rows=rows,
+        turns=[dict(turn) for turn in item.turns or []] or _first_exchange(),
     )
 
 
@@ -154,6 +217,13 @@ def blank_state(kind: str) -> EditorState:
             "language": "",
             "rules": "",
             "state_constraints": True,
+            "system": "",
         },
         demos=[{"input": "", "output": ""}],
+        turns=_first_exchange(),
     )
+
+
+def _first_exchange() -> list[dict[str, str]]:
+    """A new conversation: one empty user turn and one empty assistant turn."""
+    return [{"role": Role.user.value, "content": ""}, {"role": Role.assistant.value, "content": ""}]

@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from app.auth.deps import Annotator, Member, ProjectAnnotator
 from app.core import constraints as registry
 from app.core import status as machine
+from app.core.kinds import ItemKind
 from app.db import DbSession
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.i18n import N_
@@ -26,7 +27,7 @@ from app.web import form_rejection, is_htmx, redirect, render, toast_trigger
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(forms.form_data)]
-KINDS = ("task", "constraint", "example")
+KINDS = tuple(kind.value for kind in ItemKind)
 # The filter form sends its "any" choices as empty values: no filter, not a bad number or date.
 Blank = BeforeValidator(lambda value: None if value == "" else value)
 
@@ -55,7 +56,7 @@ def _editor(
             "sent_back": sent_back,
             "reasons": machine.REASONS,
             "state": state,
-            "errors": errors or {},
+            "errors": forms.placed_errors(state, errors or {}),
             "error": error,
             "conflict": conflict,
             "registry": registry.REGISTRY,
@@ -80,7 +81,7 @@ def new_item(
     session: DbSession,
     user: ProjectAnnotator,
     project_id: int,
-    kind: Annotated[str, Query(pattern="^(task|constraint|example)$")] = "task",
+    kind: Annotated[str, Query(pattern="^(task|constraint|example|conversation)$")] = "task",
 ):
     """An empty editor for one kind."""
     project = projects.get_project(session=session, project_id=project_id)
@@ -253,7 +254,7 @@ def list_items(
     member: Member,
     project_id: int,
     q: Annotated[str, Query(max_length=200)] = "",
-    kind: Annotated[str | None, Query(pattern="^(task|constraint|example)?$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(task|constraint|example|conversation)?$")] = None,
     status: Annotated[str | None, Query(max_length=24)] = None,
     domain: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,

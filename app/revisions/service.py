@@ -168,12 +168,64 @@ def get_revision(*, session: Session, item_id: int, version: int) -> ItemRevisio
     return row
 
 
+# A conversation's instruction and output are its first and last turns: its turns show them.
+TURN_COPIES = ("instruction", "output")
+
+
 def compare(old: ItemRevision, new: ItemRevision) -> list[dict]:
+    """One row per field, ``{"field", "changed", "left", "right"}``; a conversation's turns
+    as one row each, with ``"turn": {"n", "role", "change"}`` (see :func:`turn_rows`)."""
+    conversation = any(revision.snapshot.get("kind") == "conversation" for revision in (old, new))
     rows = []
     for name in DIFF_FIELDS:
+        if name == "turns":
+            rows += turn_rows(old.snapshot.get("turns") or [], new.snapshot.get("turns") or [])
+            continue
+        if conversation and name in TURN_COPIES:
+            continue
         before, after = as_text(old.snapshot.get(name)), as_text(new.snapshot.get(name))
         left, right = diff_text(before, after)
         rows.append({"field": name, "changed": before != after, "left": left, "right": right})
+    return rows
+
+
+def turn_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """The turns of two revisions matched up: an unchanged turn is left out, an edited one
+    shows its word diff, and a turn only one side has shows as ``added`` or ``removed``.
+
+    Turns are matched as difflib matches lines, so an exchange inserted in the middle shows as
+    two turns added, not as every later turn changed. Numbers are those of the newer revision,
+    or of the older one for a removed turn.
+    """
+    a = [(str(t.get("role", "")), str(t.get("content", ""))) for t in old]
+    b = [(str(t.get("role", "")), str(t.get("content", ""))) for t in new]
+    rows: list[dict] = []
+
+    def row(change: str, n: int, role: str, before: str, after: str) -> None:
+        left, right = diff_text(before, after)
+        rows.append(
+            {
+                "field": "turns",
+                "changed": True,
+                "left": left,
+                "right": right,
+                "turn": {"n": n, "role": role, "change": change},
+            }
+        )
+
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        olds, news = list(range(i1, i2)), list(range(j1, j2))
+        # Within a replaced block, turns in the same place with the same role were edited.
+        while olds and news and a[olds[0]][0] == b[news[0]][0]:
+            i, j = olds.pop(0), news.pop(0)
+            row("changed", j + 1, b[j][0], a[i][1], b[j][1])
+        for i in olds:
+            row("removed", i + 1, a[i][0], a[i][1], "")
+        for j in news:
+            row("added", j + 1, b[j][0], "", b[j][1])
     return rows
 
 
