@@ -1,10 +1,12 @@
 """Walk every page at 1280 px in English and Chinese, screenshot it and check it.
 
 Starts the app as `scripts/screenshots.py` does (fresh SQLite database, `studio run`, the demo,
-a local trainer worker), adds an empty project and an import, optionally fine-tunes the tiny model
-for the job pages, then visits each page as the admin in both languages, a few as an annotator,
-a project manager's (a demo reviewer's) home, members and assign pages, and a Chinese-speaking
-annotator's home with work assigned. For each page it writes a full-page PNG and reports:
+a local trainer worker), adds an empty project, an import and a conversation written in the
+editor (turns typed, an exchange added with Alt+Enter, saved, edited, submitted), optionally
+fine-tunes the tiny model for the job pages, then visits each page as the admin in both
+languages, a few as an annotator, a project manager's (a demo reviewer's) home, members and
+assign pages, and a Chinese-speaking annotator's home with work assigned. For each page it
+writes a full-page PNG and reports:
 
 - content wider than the 1280 px viewport (outside a scrolling container);
 - form fields with no label (no <label for>, wrapping label, aria-label or title);
@@ -57,6 +59,33 @@ CHECKS = r"""
 
 
 MANAGER_PAGES = ("project", "members", "assign", "assign-selected")
+CONVERSATION = (
+    "What is a prime number?",
+    "A whole number above 1 that only 1 and itself divide.",
+    "那 9 是质数吗？",
+    "不是：9 = 3 × 3。",
+)
+
+
+def write_conversation(page: Page, pid: str) -> str:
+    """Write a conversation through the editor as an annotator would, save it, edit a turn
+    (a second revision for the history), submit it; returns its id."""
+    page.goto(f"/projects/{pid}/items/new?kind=conversation")
+    page.locator("#system-prompt summary").press("Enter")
+    page.fill("#f-system", "You are a patient maths tutor.")
+    page.fill("#turn-0", CONVERSATION[0])
+    page.fill("#turn-1", CONVERSATION[1])
+    page.locator("#turn-1").press("Alt+Enter")
+    page.locator("#turn-2").wait_for()
+    page.fill("#turn-2", CONVERSATION[2])
+    page.fill("#turn-3", CONVERSATION[3][:-1])
+    page.locator("#turn-3").press("Control+s")
+    page.wait_for_url(re.compile(r"/items/\d+/edit$"))
+    item = page.url.rsplit("/", 2)[-2]
+    page.fill("#turn-3", CONVERSATION[3])
+    page.locator("#turn-3").press("Control+Enter")
+    page.locator("h1 .badge", has_text=re.compile("submitted|已提交")).wait_for()
+    return item
 
 
 def check(page: Page, out: Path, name: str, results: dict) -> None:
@@ -96,6 +125,8 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
     page.set_input_files("#file", str(upload))
     page.click("#upload-form button[type=submit]")
     page.wait_for_url(re.compile(r"/imports/\d+"))
+    imported = page.url.removeprefix(base)
+    chat = write_conversation(page, pid)
     found = [
         ("home", "/"),
         ("projects", "/projects"),
@@ -109,9 +140,12 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("items-bulk-all", f"/projects/{pid}/items/bulk/all?status=draft"),
         *[
             (f"editor-{kind}", f"/projects/{pid}/items/new?kind={kind}")
-            for kind in ("task", "constraint", "example")
+            for kind in ("task", "constraint", "example", "conversation")
         ],
         ("editor-edit", f"/items/{iid}/edit"),
+        ("editor-edit-conversation", f"/items/{chat}/edit"),
+        ("history-conversation", f"/items/{chat}/history"),
+        ("review-conversation", f"/items/{chat}/review"),
         ("history", f"/items/{iid}/history"),
         ("label", f"/projects/{pid}/label"),
         ("agreement", f"/projects/{pid}/agreement"),
@@ -123,7 +157,7 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("dataset", f"/datasets/{vid}"),
         ("duplicates", f"/projects/{pid}/duplicates"),
         ("imports", f"/projects/{pid}/imports"),
-        ("import-job", page.url.removeprefix(base)),
+        ("import-job", imported),
         ("tasks", f"/projects/{pid}/tasks"),
         ("jobs", "/jobs"),
         ("job-new", f"/jobs/new?version_id={vid}"),
