@@ -11,8 +11,9 @@ from app.core import constraints, metrics
 from app.core.kinds import ItemContent
 from app.core.prompts import prompt_messages
 from app.core.protocol import DatasetItem, JobParams
-from trainer.data import IGNORE, collate_padded, encode_all, mask_kind_for
+from trainer.data import IGNORE, collate_padded, encode_all, encode_example, mask_kind_for
 from trainer.train import Batches, loss_sum, on_device
+from trainer.turns import tokenize
 
 
 @torch.no_grad()
@@ -70,6 +71,25 @@ def generation_settings(params: JobParams) -> dict:
     return {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "top_p": g.top_p}
 
 
+def prompt_text(tokenizer, content: ItemContent) -> str:
+    """What the model continues when evaluated: everything before the reference output under
+    the chat template, ending with the generation prompt. For a conversation that is the system
+    prompt and every turn up to its final user turn; the final answer is the reference."""
+    return tokenizer.apply_chat_template(
+        prompt_messages(content), add_generation_prompt=True, tokenize=False
+    )
+
+
+def stop_ids(tokenizer) -> list[int]:
+    """EOS and the token the chat template ends an answer with (ChatML's ``<|im_end|>`` where
+    EOS is another token): training taught the model to stop with it."""
+    probe = encode_example(tokenizer, ItemContent(kind="task", instruction="Hi.", output="Hi."))
+    stops = [tokenizer.eos_token_id]
+    if probe is not None and probe.labels[-1] not in stops:
+        stops.append(probe.labels[-1])
+    return stops
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -81,12 +101,11 @@ def generate(
     top_p: float = 1.0,
 ) -> tuple[str, bool]:
     """The completion of the item's prompt (greedy unless ``temperature`` > 0, as
-    ``GenerationParams`` says): the text, and whether it stopped at EOS."""
+    ``GenerationParams`` says): the text, and whether it stopped at an end of turn."""
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
-    prompt = tokenizer.apply_chat_template(
-        prompt_messages(content), add_generation_prompt=True, tokenize=False
-    )
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
+    ids = tokenize(tokenizer, prompt_text(tokenizer, content))
+    ids = torch.tensor([ids], device=next(model.parameters()).device)
+    stops = stop_ids(tokenizer)
     was_training = model.training
     model.eval()
     out = model.generate(
@@ -94,14 +113,14 @@ def generate(
         attention_mask=torch.ones_like(ids),
         max_new_tokens=max_new_tokens,
         **(sampling if temperature > 0 else {"do_sample": False}),
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=stops,
         pad_token_id=tokenizer.pad_token_id,
     )[0, ids.shape[1] :].tolist()
     model.train(was_training)
-    stopped = tokenizer.eos_token_id in out
-    if stopped:
-        out = out[: out.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(out, skip_special_tokens=True), stopped
+    end = next((i for i, token in enumerate(out) if token in stops), None)
+    if end is not None:
+        out = out[:end]
+    return tokenizer.decode(out, skip_special_tokens=True), end is not None
 
 
 def score(item: DatasetItem, output: str) -> dict[str, float | None]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.core import base_models, manifest, protocol
+from app.core.prompts import render_messages
 from app.core.protocol import DatasetItem, JobFolder, JobSpec
 from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
@@ -31,9 +32,10 @@ class Dataset:
     eval: list[DatasetItem]
 
     def texts(self) -> list[str]:
-        """Every item's words: what the offline ``tiny`` tokenizer is trained on."""
+        """Every item's words as the model reads them (system prompt, every turn of a
+        conversation): what the offline ``tiny`` tokenizer is trained on."""
         return [
-            f"{i.content.instruction}\n{i.content.input}\n{i.content.output}"
+            "\n".join(m["content"] for m in render_messages(i.content))
             for i in self.train + self.eval
         ]
 
@@ -69,6 +71,7 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
         [i.content for i in data.train],
         spec.params,
         on_step=reporter.on_step,
+        on_encoded=reporter.on_encoded,
         checkpoint_dir=folder.checkpoints,
         resume_from=resume,
     )
@@ -80,7 +83,9 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
 
     predictions = evaluate(client, spec, result.model, tokenizer, data.eval, base_outputs)
     summary = summarise(spec, result, tokenizer, data.eval, predictions)
-    save(spec, folder, result.model, tokenizer, summary, data, say=say)
+    save(
+        spec, folder, result.model, tokenizer, summary, data, say=say, encoding=result.encode_stats
+    )
     done = protocol.Completion(attempt=spec.attempt, metrics=summary, artifacts=[str(folder.model)])
     client.complete(spec.job_id, done)
 
@@ -269,13 +274,29 @@ def summarise(
 # --- 5. save ---------------------------------------------------------------------------------
 
 
-def save(spec: JobSpec, folder: JobFolder, tuned, tokenizer, summary: dict, data: Dataset, *, say):
-    """The tuned model (or adapter) and tokenizer, its card, and the merged model if asked."""
+def save(
+    spec: JobSpec,
+    folder: JobFolder,
+    tuned,
+    tokenizer,
+    summary: dict,
+    data: Dataset,
+    *,
+    say,
+    encoding=None,
+):
+    """The tuned model (or adapter) and tokenizer, its card, and the merged model if asked;
+    ``encoding`` is the training run's ``EncodeStats``."""
     tuned.save_pretrained(folder.model)
     tokenizer.save_pretrained(folder.model)
     # After save_pretrained: PEFT writes a stub README.md there, which the card replaces.
     write_model_card(
-        folder.model, spec, summary, train_count=len(data.train), eval_count=len(data.eval)
+        folder.model,
+        spec,
+        summary,
+        train_count=len(data.train),
+        eval_count=len(data.eval),
+        encoding=asdict(encoding) if encoding is not None else None,
     )
     if spec.params.method == "lora" and spec.params.save_merged:
         # Last, because merging folds the adapter into the base weights in place.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 from app.core import protocol
@@ -22,28 +23,42 @@ _DASH = "—"
 
 
 def write_model_card(
-    out: Path, spec: protocol.JobSpec, summary: dict, *, train_count: int, eval_count: int
+    out: Path,
+    spec: protocol.JobSpec,
+    summary: dict,
+    *,
+    train_count: int,
+    eval_count: int,
+    encoding: Mapping[str, int] | None = None,
 ) -> Path:
     """Write the card (``protocol.MODEL_CARD``) into ``out`` for the model of ``spec``; returns
-    its path."""
+    its path. ``encoding`` holds what encoding the training items cut or dropped
+    (``trainer.data.EncodeStats`` as a dict)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / protocol.MODEL_CARD
-    text = render_model_card(spec, summary, train_count=train_count, eval_count=eval_count)
+    text = render_model_card(
+        spec, summary, train_count=train_count, eval_count=eval_count, encoding=encoding
+    )
     path.unlink(missing_ok=True)  # replace what is there (PEFT's stub, or a link), never follow it
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def render_model_card(
-    spec: protocol.JobSpec, summary: dict, *, train_count: int, eval_count: int
+    spec: protocol.JobSpec,
+    summary: dict,
+    *,
+    train_count: int,
+    eval_count: int,
+    encoding: Mapping[str, int] | None = None,
 ) -> str:
     lora = spec.params.method == "lora"
     parts = [
         _front_matter(spec.base_model, lora),
         _about(spec, lora),
         _parameters(spec.params, lora),
-        _data(spec, train_count, eval_count),
+        _data(spec, train_count, eval_count, encoding or {}),
         _evaluation(summary, eval_count),
         _usage(spec.base_model, lora),
         _limitations(spec.base_model, train_count),
@@ -109,17 +124,28 @@ def _parameters(params: protocol.JobParams, lora: bool) -> str:
     return "\n".join(lines)
 
 
-def _data(spec: protocol.JobSpec, train_count: int, eval_count: int) -> str:
-    return "\n".join(
-        [
-            "## Data",
-            "",
-            f"Dataset version {spec.dataset_version_id}: "
-            f"{_count(train_count, 'training item')} and "
-            f"{_count(eval_count, 'held-out evaluation item')}. "
-            "Only the response tokens were trained on; the prompt tokens were masked out.",
-        ]
-    )
+def _data(
+    spec: protocol.JobSpec, train_count: int, eval_count: int, encoding: Mapping[str, int]
+) -> str:
+    lines = [
+        "## Data",
+        "",
+        f"Dataset version {spec.dataset_version_id}: "
+        f"{_count(train_count, 'training item')} and "
+        f"{_count(eval_count, 'held-out evaluation item')}. "
+        "Only the assistant turns were trained on, each answer with its end-of-turn token; "
+        "system prompts, user turns and the chat template's role markers were masked out.",
+    ]
+    cuts = [
+        (encoding.get("truncated_at_turn", 0), "cut back to whole leading exchanges"),
+        (encoding.get("truncated", 0), "cut inside an answer"),
+        (encoding.get("dropped", 0), "left out as longer than the maximum length"),
+    ]
+    cuts = [(n, what) for n, what in cuts if n]
+    if cuts:
+        said = "; ".join(f"{_count(n, 'training item')} {what}" for n, what in cuts)
+        lines += ["", f"At {spec.params.max_seq_len} tokens at most per example: {said}."]
+    return "\n".join(lines)
 
 
 def _evaluation(summary: dict, eval_count: int) -> str:
@@ -138,7 +164,7 @@ def _evaluation(summary: dict, eval_count: int) -> str:
         if eval_loss is not None:
             lines += [
                 "",
-                "Eval loss is the mean loss per response token on the held-out items; "
+                "Eval loss is the mean loss per answer token on the held-out items; "
                 "perplexity is exp(eval loss).",
             ]
     scores = [

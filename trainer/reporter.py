@@ -1,7 +1,8 @@
-"""What a job reports while it trains: the training loop calls a ``Reporter`` after every
-optimizer step (its ``on_step``), and the reporter sends metrics, the eval loss every
-``eval_interval`` steps, each training item's loss and confidence after every epoch (the data
-map's input), and a heartbeat every few seconds, whose reply may ask the job to stop.
+"""What a job reports while it trains: the training loop tells a ``Reporter`` what encoding the
+data cut or dropped (its ``on_encoded``: the ``data/…`` metrics at step 0 and a log line) and
+calls it after every optimizer step (its ``on_step``), and the reporter sends metrics, the eval
+loss every ``eval_interval`` steps, each training item's loss and confidence after every epoch
+(the data map's input), and a heartbeat every few seconds, whose reply may ask the job to stop.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from app.core import protocol
 from trainer.checkpoints import latest_checkpoint
 from trainer.client import AppClient
+from trainer.data import EncodeStats
 from trainer.evaluate import evaluate_loss, item_dynamics
 
 # Seconds between heartbeats (each also reports the newest checkpoint); tests shorten it.
@@ -44,6 +47,20 @@ class Reporter:
     def start(self) -> None:
         """Training begins now: throughput counts training only, not the base outputs."""
         self.started = time.monotonic()
+
+    def on_encoded(self, stats: EncodeStats) -> None:
+        """What encoding the training items cut or dropped, for the job page."""
+        self._metrics(data_points(stats))
+        if stats.any():
+            line = (
+                f"encoding: {stats.truncated_at_turn} examples truncated at a turn boundary, "
+                f"{stats.truncated} cut inside an answer, {stats.dropped} dropped (longer than "
+                f"max_seq_len {self.params.max_seq_len}), {stats.prefix_mismatches} with chat "
+                f"template mismatches"
+            )
+            self.client.logs(
+                self.spec.job_id, protocol.LogBatch(attempt=self.spec.attempt, lines=[line])
+            )
 
     def on_step(self, step: int, values: dict) -> bool:
         """Called by the training loop after each optimizer step; True asks it to stop."""
@@ -113,3 +130,11 @@ class Reporter:
         if points:
             batch = protocol.MetricBatch(attempt=self.spec.attempt, points=points)
             self.client.metrics(self.spec.job_id, batch)
+
+
+def data_points(stats: EncodeStats) -> list[protocol.MetricPoint]:
+    """The encoding counts as the ``data/…`` metrics (``protocol.DATA_METRICS``), at step 0."""
+    return [
+        protocol.MetricPoint(step=0, name=f"data/{name}", value=float(count))
+        for name, count in asdict(stats).items()
+    ]

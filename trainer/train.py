@@ -56,6 +56,7 @@ class TrainResult:
 
 
 StepCallback = Callable[[int, dict], bool | None]
+EncodedCallback = Callable[[EncodeStats], None]
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -183,18 +184,22 @@ def train(
     cfg: JobParams,
     *,
     on_step: StepCallback | None = None,
+    on_encoded: EncodedCallback | None = None,
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` on ``examples``. ``on_step`` returning True stops after a checkpoint."""
+    """Fine-tune ``model`` on ``examples``. ``on_step`` returning True stops after a checkpoint;
+    ``on_encoded`` hears what encoding the examples cut or dropped (on rank 0)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoded, stats = encode_all(tokenizer, examples, max_seq_len=cfg.max_seq_len)
+    ranks, rank = world()
+    if on_encoded and rank == 0:
+        on_encoded(stats)
     if not encoded:
         raise ValueError("no example fits in max_seq_len")
     model = prepare_model(model, cfg)
     batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
-    ranks, rank = world()
     steps = total_steps(cfg, rows=len(batches.units), ranks=ranks)
     # Built once: which weights train does not change during a run.
     trainable = [p for p in model.parameters() if p.requires_grad]

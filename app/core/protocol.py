@@ -258,6 +258,17 @@ class MetricPoint(BaseModel):
     value: Metric
 
 
+# What encoding the training split cost, reported once at step 0 (trainer.data.EncodeStats):
+# conversations cut back to whole turns, examples cut inside an answer, examples dropped as
+# longer than max_seq_len, and examples whose chat template's pieces did not line up.
+DATA_METRICS = (
+    "data/truncated_at_turn",
+    "data/truncated",
+    "data/dropped",
+    "data/prefix_mismatches",
+)
+
+
 class MetricBatch(BaseModel):
     attempt: int
     points: list[MetricPoint] = Field(min_length=1, max_length=MAX_METRIC_POINTS)

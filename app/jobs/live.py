@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.core.protocol import MAX_METRIC_VALUE, reportable
+from app.core.protocol import DATA_METRICS, MAX_METRIC_VALUE, reportable
 from app.jobs import results
 from app.models import DatasetVersion, Job, JobLog, JobMetric, Project
 
@@ -76,6 +76,17 @@ def latest(session: Session, job_id: int, name: str) -> tuple[int, float] | None
     return (row[0], row[1]) if row else None
 
 
+def data_counts(session: Session, job_id: int) -> dict[str, int]:
+    """What encoding the training items cut or dropped, by count name (``truncated``, …), as
+    the latest attempt reported it; empty until the worker has encoded the data."""
+    counts: dict[str, int] = {}
+    for name in DATA_METRICS:
+        reported = latest(session, job_id, name)
+        if reported is not None and reportable(reported[1]):
+            counts[name.removeprefix("data/")] = int(reported[1])
+    return counts
+
+
 def progress(job: Job, step: int, now: datetime | None = None) -> dict[str, Any]:
     """Step, share done, elapsed seconds and an ETA from the pace so far."""
     now = now or datetime.now(UTC)
@@ -118,6 +129,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
         "tokens_per_s": throughput[1] if throughput else None,
         "chart": chart_json(aligned(curves)),
         "logs": logs,
+        "data_counts": data_counts(session, job.id),
         "version": version,
         "project": session.get(Project, job.project_id),
         "children": list(session.scalars(select(Job.id).where(Job.parent_id == job.id))),

@@ -18,16 +18,32 @@ BATCH_PER_RANK = 2
 
 
 def items() -> list[ItemContent]:
-    """Sixteen items of different lengths, so ranks see different token counts per step."""
+    """Sixteen items of different lengths, so ranks see different token counts per step; every
+    fourth is a conversation (two answers in the loss)."""
     words = ["red", "green", "blue", "amber", "violet", "teal", "ochre", "ivory"]
     return [
-        ItemContent(
-            kind="task",
-            instruction=f"Repeat the colour {words[i % 8]} {i % 3 + 1} times.",
-            output=" ".join([words[i % 8]] * (i % 3 + 1)),
-        )
+        _conversation(words[i % 8], i % 3 + 1) if i % 4 == 3 else _task(words[i % 8], i % 3 + 1)
         for i in range(16)
     ]
+
+
+def _task(word: str, n: int) -> ItemContent:
+    return ItemContent(
+        kind="task", instruction=f"Repeat the colour {word} {n} times.", output=" ".join([word] * n)
+    )
+
+
+def _conversation(word: str, n: int) -> ItemContent:
+    return ItemContent(
+        kind="conversation",
+        system="Repeat what is asked.",
+        turns=[
+            {"role": "user", "content": f"Repeat the colour {word} {n} times."},
+            {"role": "assistant", "content": " ".join([word] * n)},
+            {"role": "user", "content": "Once more, please."},
+            {"role": "assistant", "content": word},
+        ],
+    )
 
 
 def config(batch_size: int) -> JobParams:

@@ -121,6 +121,25 @@ def test_card_has_the_data_and_the_figures(tmp_path):
     assert "## Limitations" in body
 
 
+def test_card_says_what_encoding_cut_and_nothing_when_it_cut_nothing(tmp_path):
+    path = write_model_card(
+        tmp_path / "cut",
+        _spec(max_seq_len=256),
+        SUMMARY,
+        train_count=40,
+        eval_count=8,
+        encoding={"truncated_at_turn": 3, "truncated": 0, "dropped": 1, "prefix_mismatches": 0},
+    )
+    _, body = _split(path.read_text(encoding="utf-8"))
+    assert (
+        "At 256 tokens at most per example: 3 training items cut back to whole leading "
+        "exchanges; 1 training item left out as longer than the maximum length."
+    ) in body
+    assert "Only the assistant turns were trained on" in body
+    _, plain = _split(_write(tmp_path))
+    assert "tokens at most per example" not in plain
+
+
 def test_perplexity_follows_eval_loss_and_survives_overflow(tmp_path):
     _, body = _split(_write(tmp_path, summary={**SUMMARY, "eval_loss": 0.0}))
     assert _row(body, "Perplexity") == ["Perplexity", "1.0000"]
