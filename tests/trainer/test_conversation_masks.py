@@ -394,3 +394,20 @@ class TestPacking:
             == sum(sum(lab != IGNORE for lab in e.labels[1:]) for e in examples)
         )
         assert abs(packed.item() / n_packed - unpacked.item() / n_unpacked) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "template", [None, ZEPHYR, LLAMA2, PLAIN], ids=["default", "zephyr", "llama2", "plain"]
+)
+def test_a_tokenizer_without_offsets_splits_by_tokenized_prefixes(tokenizer, template):
+    """A slow tokenizer has no offsets: tokenizing the template's prefixes gives the same labels."""
+    if template:
+        tokenizer.chat_template = template
+    with_offsets = [encode_example(tokenizer, c) for c in CONVERSATIONS]
+    tokenizer.__class__ = type("NoOffsets", (type(tokenizer),), {"is_fast": False})
+    stats = EncodeStats()
+    without = [encode_example(tokenizer, c, stats=stats) for c in CONVERSATIONS]
+    assert [(e.input_ids, e.labels) for e in without] == [
+        (e.input_ids, e.labels) for e in with_offsets
+    ]
+    assert stats == EncodeStats()
