@@ -15,8 +15,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
 from app.core import links
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, ItemKind
 from app.core.prompts import render_messages
+from app.core.provenance import Origin
 from app.display import ALL_LABELS, label
 from app.errors import DomainError, InvalidInput, status_for
 from app.paths import TEMPLATES
@@ -36,6 +37,9 @@ def build_environment() -> Environment:
     # i18n.ngettext formats too, and would fail on a {% trans count=n %} block's placeholders.
     env.install_gettext_callables(i18n.gettext, _catalog_ngettext, newstyle=True)
     env.globals["LANGUAGES"] = i18n.LANGUAGES
+    # The one list of item kinds and origins that every filter and form offers.
+    env.globals["KINDS"] = [kind.value for kind in ItemKind]
+    env.globals["ORIGINS"] = [origin.value for origin in Origin]
     env.filters["querystring"] = _querystring
     env.globals["error_text"] = error_text
     env.globals["link_view"] = links.view

@@ -61,7 +61,7 @@ BATCH_ROWS = 5000  # the import task's default batch (a commit each)
 SCRATCH = {"items": "floor_items", "item_revisions": "floor_item_revisions"}
 ITEM_COLUMNS = (
     "kind", "instruction", "input", "output", "demos", "constraints", "rules",
-    "state_constraints", "language", "project_id", "status", "source", "author_id",
+    "state_constraints", "language", "project_id", "status", "origin", "provenance", "author_id",
     "guideline_version", "content_hash", "version", "created_at", "updated_at", "submitted_at",
     "review_priority", "domain", "difficulty", "tags",
 )  # fmt: skip
@@ -146,12 +146,14 @@ class _Rows:
         self.json_text = json_text  # a Python value as the column's driver takes JSON
         self.empty = json_text([])
         self.seen: set[str] = set()
+        self.line = 0  # the file's line of the row: the item's provenance records it
 
     def build(self, batch: list[dict[str, Any]], now) -> tuple[list[tuple], list[str], list[str]]:
         """The batch's new items, their snapshots and hashes (repeated content left out)."""
         items, snapshots, hashes = [], [], []
         empty, owner = self.empty, self.owner
         for data in batch:
+            self.line += 1
             instruction, given, output = data["instruction"], data.get("input", ""), data["output"]
             content = {
                 "kind": "task", "instruction": instruction, "input": given, "output": output,
@@ -169,7 +171,8 @@ class _Rows:
             items.append(
                 (
                     "task", instruction, given, output, empty, empty, empty, True, language,
-                    owner["project_id"], "draft", owner["source"], owner["author_id"],
+                    owner["project_id"], "draft", "imported",
+                    self.json_text({**owner["provenance"], "line": self.line}), owner["author_id"],
                     owner["guideline_version"], digest, 1, now, now, None, 0, None, None, empty,
                 )
             )  # fmt: skip
@@ -320,7 +323,7 @@ def _owner(engine: Engine, project_id: int | None) -> dict[str, Any]:
             "project_id": project.id,
             "author_id": user.id,
             "guideline_version": project.guideline_version,
-            "source": f"import:0:{project.name}"[:200],
+            "provenance": {"import_id": 0, "file": project.name},
         }
 
 

@@ -300,7 +300,6 @@ def _build_item(job: tuple) -> tuple[dict, dict, dict, str, str]:
         id=item_id,
         project_id=project_id,
         author_id=author_id,
-        source=None,
         guideline_version=guideline_version,
         status=status,
         version=1,

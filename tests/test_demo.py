@@ -16,7 +16,6 @@ from app.demo import tokenizer as demo_tokenizer
 from app.demo.loader import (
     DEMO_PASSWORD,
     PROBLEM_TYPES,
-    SOURCE_PREFIX,
     item_draft,
     load_content,
     load_demo,
@@ -188,7 +187,8 @@ class TestLoader:
 
         rows = db_session.scalars(select(Item).where(Item.project_id == project.id)).all()
         assert len(rows) == len(ITEMS)
-        by_key = {row.source.removeprefix(SOURCE_PREFIX): row for row in rows}
+        assert {row.origin for row in rows} == {"demo"}
+        by_key = {row.provenance["key"]: row for row in rows}
         assert by_key.keys() == {i["key"] for i in ITEMS}
         for item in ITEMS:
             row = by_key[item["key"]]

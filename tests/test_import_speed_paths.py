@@ -140,9 +140,7 @@ def expected_items(job: ImportJob, options: ImportOptions) -> list[dict[str, Any
 
 def written(session: Session, job: ImportJob, actor: User) -> list[dict[str, Any]]:
     """The job's items as the ORM reads them back, each checked against its revision."""
-    items = session.scalars(
-        select(Item).where(Item.source == writer.source_of(job)).order_by(Item.id)
-    ).all()
+    items = session.scalars(select(Item).where(writer.of_import(job)).order_by(Item.id)).all()
     rows = []
     for item in items:
         revisions = session.scalars(select(ItemRevision).where(ItemRevision.item_id == item.id))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.core import manifest
 from app.core.kinds import ItemContent, content_hash
+from app.core.provenance import Provenance
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.models import AuditEvent, DatasetVersion, DatasetVersionItem, Item, ItemRevision
@@ -230,3 +231,52 @@ def test_conversations_migration_keeps_content_and_manifest_hashes(backend, tmp_
         engine.dispose()
         assert sorted(stored) == PINNED_CONTENT_HASHES
         assert manifest.manifest_hash(lines) == frozen == PINNED_MANIFEST_HASH
+
+
+def test_provenance_takes_over_the_source_column_both_ways(backend, tmp_path):
+    """0014 moves ``source`` into ``origin`` and ``provenance``; its downgrade writes the
+    source back. Items are written at head, taken down to 0013 and up again."""
+    made = {
+        "written": None,
+        "imported": Provenance(origin="imported", import_id=7, file="chats:v2.jsonl", line=3),
+        "demo": Provenance(origin="demo", key="greeting"),
+    }
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        engine = sa.create_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            admin = make_user(session, role="admin")
+            project = projects.create_project(
+                session=session, data=ProjectInput(name="Provenance"), actor=admin
+            )
+            ids = {}
+            for name, provenance in made.items():
+                draft = ItemDraft(kind="task", instruction=f"Made {name}.", output="Yes.")
+                ids[name] = items.create_item(
+                    session=session,
+                    project=project,
+                    draft=draft,
+                    author=admin,
+                    provenance=provenance,
+                ).id
+            session.commit()
+        migrate.downgrade(url, "0013")
+        with engine.connect() as connection:
+            sources = dict(connection.execute(sa.text("SELECT id, source FROM items")).all())
+        assert sources == {
+            ids["written"]: None,
+            ids["imported"]: "import:7:chats:v2.jsonl",
+            ids["demo"]: "demo:greeting",
+        }
+        migrate.upgrade(url)
+        with Session(engine) as session:
+            back = {
+                item.id: (item.origin, item.provenance) for item in session.scalars(sa.select(Item))
+            }
+        engine.dispose()
+        assert back == {
+            ids["written"]: ("written", {}),
+            # The line was never part of the source.
+            ids["imported"]: ("imported", {"import_id": 7, "file": "chats:v2.jsonl"}),
+            ids["demo"]: ("demo", {"key": "greeting"}),
+        }

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.assignments.service import MAX_ITEMS
+from app.core.kinds import ItemKind
 from app.core.status import ItemStatus
 from app.db import MAX_INTEGER
 from app.errors import InvalidInput
@@ -19,7 +20,7 @@ from app.i18n import N_
 from app.items import repository
 from app.items.repository import ItemFilter
 
-KINDS = ("task", "constraint", "example")
+KINDS = tuple(ItemKind)
 # The item list's filter parameters the assign page carries along (app.items.routes).
 FILTER_KEYS = ("q", "kind", "status", "domain", "tag", "author", "difficulty", "language",
                "created_from", "created_to")  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.assignments.service import MAX_ITEMS
+from app.core.kinds import ItemKind
 from app.db import MAX_INTEGER
 
 Task = Literal["write", "label", "fix", "review"]
@@ -21,7 +22,7 @@ class ItemQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field("", max_length=200)
-    kind: Literal["task", "constraint", "example"] | None = None
+    kind: ItemKind | None = None
     status: Literal["draft", "submitted", "approved", "rejected", "changes_requested"] | None = None
     domain: str | None = Field(None, max_length=100)
     tag: str | None = Field(None, max_length=100)

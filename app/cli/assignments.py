@@ -8,10 +8,11 @@ from datetime import date
 import click
 
 from app.cli.common import unit_of_work
+from app.core.kinds import ItemKind
 
 TASKS = ("write", "label", "fix", "review")
 STATUSES = ("draft", "submitted", "approved", "rejected", "changes_requested")
-KINDS = ("task", "constraint", "example")
+KINDS = tuple(ItemKind)
 
 
 def _due(value: str | None) -> date | None:

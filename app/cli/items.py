@@ -17,6 +17,7 @@ from app.cli.lookup import (
     table,
     when,
 )
+from app.core.kinds import ItemKind
 
 
 @click.group()
@@ -139,7 +140,7 @@ def restore(item_id: int, revision: int, expected_version: int | None, actor_ema
 )
 @click.option("--tag", default="", help="The tag to add (--action tag).")
 @click.option("--search", "q", default="", help="Only items this search finds.")
-@click.option("--kind", type=click.Choice(["task", "constraint", "example"]), default=None)
+@click.option("--kind", type=click.Choice(list(ItemKind)), default=None)
 @click.option(
     "--status",
     type=click.Choice(["draft", "submitted", "approved", "rejected", "changes_requested"]),

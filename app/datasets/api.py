@@ -14,6 +14,7 @@ from app.auth.deps import ProjectManager, ProjectReviewer, Worker
 from app.background.schemas import TaskOut
 from app.core.kinds import ItemContent
 from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
+from app.core.provenance import Origin
 from app.datasets import duplicates, export, task, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
@@ -30,6 +31,9 @@ class VersionIn(BaseModel):
     domains: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
+    origins: list[Origin] = Field(
+        default_factory=list, description="How the items were made; empty means any."
+    )
     seed: int = Field(default=13, ge=0, le=MAX_INTEGER)
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     license: str = ""
@@ -70,6 +74,7 @@ def create(project_id: PathId, body: VersionIn, session: DbSession, user: Projec
         domains=body.domains,
         tags=body.tags,
         languages=body.languages,
+        origins=body.origins,
     )
     queued = task.start(
         session=session,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from app import i18n
 from app.auth.deps import ProjectManager, ProjectReviewer
 from app.background import queue
+from app.core.provenance import Origin
 from app.datasets import task, versions
 from app.datasets.versions import VersionFilter
 from app.db import MAX_INTEGER, DbSession
@@ -56,6 +57,7 @@ def dataset_create(
     kinds: Annotated[list[str] | None, Form()] = None,
     domains: Annotated[list[str] | None, Form()] = None,
     languages: Annotated[list[str] | None, Form()] = None,
+    origins: Annotated[list[Origin] | None, Form()] = None,
     tags: Annotated[str, Form(max_length=500)] = "",
     eval_fraction: Annotated[float, Form()] = 0.1,
     seed: Annotated[int, Form(ge=0, le=MAX_INTEGER)] = 13,
@@ -68,6 +70,7 @@ def dataset_create(
         kinds=kinds or [],
         domains=domains or [],
         languages=languages or [],
+        origins=origins or [],
         tags=[t.strip() for t in tags.split(",") if t.strip()],
     )
     with form_rejection() as rejected:

@@ -30,6 +30,7 @@ class VersionFilter:
     domains: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
     created_from: date | None = None
     created_to: date | None = None
 
@@ -61,6 +62,8 @@ def matching(project_id: int, f: VersionFilter):
         query = query.where(Item.domain.in_(f.domains))
     if f.languages:
         query = query.where(Item.language.in_(f.languages))
+    if f.origins:
+        query = query.where(Item.origin.in_(f.origins))
     if f.created_from:
         query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
     if f.created_to:

@@ -6,8 +6,8 @@ project, its guidelines, members and quotas, and the demo users), ``items_en.jso
 ``items_zh.json``, and ``support_project.json`` (the second project with its own items). Each item
 is an :class:`~app.items.schemas.ItemDraft` plus four demo-only keys:
 
-- ``key``: a stable name; the item's ``source`` becomes ``demo:<key>`` so later steps (and
-  people) can find it again;
+- ``key``: a stable name, kept in the item's provenance (a demo item, with this key) so later
+  steps (and people) can find it again;
 - ``status``: ``draft``, ``submitted`` or ``approved`` (submitted, then approved by a demo
   reviewer, so a new team can freeze a version and fine-tune at once while the flawed and a few
   clean items wait in the review queue);
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from app.assignments.service import assign
 from app.auth.service import normalize_email
+from app.core.provenance import Origin, Provenance
 from app.datasets.freezing import create_version
 from app.datasets.versions import VersionFilter
 from app.items.schemas import ItemDraft
@@ -52,7 +53,6 @@ ITEM_FILES = (DEMO_DIR / "items_en.json", DEMO_DIR / "items_zh.json")
 
 # Documented in the README and printed by the loader: every demo account uses it.
 DEMO_PASSWORD = "demo-password"
-SOURCE_PREFIX = "demo:"
 
 DEMO_KEYS = frozenset({"key", "status", "author", "demo_problem"})
 DRAFT_KEYS = frozenset(ItemDraft.model_fields)
@@ -344,7 +344,7 @@ def _add_items(session, project, items, spec, demo_users, summary, counters=None
             draft=item_draft(item),
             author=author,
             submit=item["status"] in ("submitted", "approved"),
-            source=SOURCE_PREFIX + item["key"],
+            provenance=Provenance(origin=Origin.demo, key=item["key"]),
         )
         if item["status"] == "approved":
             decide(

@@ -19,7 +19,7 @@ from app import bulk
 from app.core import neardup
 from app.imports.reader import Progress
 from app.imports.service import Commit
-from app.imports.writer import source_of
+from app.imports.writer import of_import
 from app.items.indexing import terms_of
 from app.models import BackgroundTask, ImportJob, Item, NearDupKey, SearchTerm
 
@@ -40,7 +40,7 @@ def index_imported(
     """Index the import's items after item id ``after`` (``done`` of them were indexed before
     it); with ``commit``, each batch is committed with the checkpoint to resume from. Answers
     how many items the pass went through."""
-    mine = (Item.project_id == job.project_id, Item.source == source_of(job))
+    mine = (of_import(job),)
     total = session.scalar(select(func.count()).where(*mine))
     while True:
         ids = session.scalars(

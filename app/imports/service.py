@@ -282,7 +282,7 @@ def _write_rows(
                     tally.skipped += 1
                 else:
                     seen.add(digest)
-                    writer.add(content, row.draft["meta"], digest)
+                    writer.add(content, row.draft["meta"], digest, row.number)
             tally.rows = number
             if number % batch_rows:
                 continue

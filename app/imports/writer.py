@@ -21,12 +21,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, and_
 from sqlalchemy.orm import Session
 
 from app import bulk
 from app.core.cjk import has_cjk
 from app.core.kinds import CONTENT_FIELDS
+from app.core.provenance import Origin, imported
 from app.items.service import META_FIELDS
 from app.models import ImportJob, Item, ItemRevision, Project, User
 from app.models.base import utcnow
@@ -40,8 +41,9 @@ SQLITE_BATCH = 5000
 SNAPSHOT = (*CONTENT_FIELDS, *META_FIELDS, "status")
 ITEM_COLUMNS = (
     *SNAPSHOT,
+    "provenance",
     "project_id",
-    "source",
+    "origin",
     "author_id",
     "guideline_version",
     "content_hash",
@@ -58,8 +60,13 @@ _JSON_AT = tuple(
 )
 
 
-def source_of(job: ImportJob) -> str:
-    return f"import:{job.id}:{job.filename}"[:200]
+def of_import(job: ImportJob):
+    """The condition that finds the items an import wrote."""
+    return and_(
+        Item.project_id == job.project_id,
+        Item.origin == Origin.imported,
+        Item.provenance["import_id"].as_integer() == job.id,
+    )
 
 
 class ItemWriter:
@@ -72,8 +79,9 @@ class ItemWriter:
         self.status = status
         self.copy = bulk.is_postgresql(session)
         self.batch = BATCH if self.copy else SQLITE_BATCH
-        # project_id, source, author_id, guideline_version: the same for every row.
-        self.fixed = (project.id, source_of(job), actor.id, project.guideline_version)
+        # project_id, origin, author_id, guideline_version: the same for every row.
+        self.fixed = (project.id, Origin.imported.value, actor.id, project.guideline_version)
+        self.job_id, self.filename = job.id, job.filename
         self.actor_id = actor.id
         self.items: list[tuple] = []  # values in ITEM_COLUMNS order
         self.revisions: list[tuple[str, str]] = []  # snapshot (JSON), content hash
@@ -83,7 +91,10 @@ class ItemWriter:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-write")
         self.writing: Future | None = None
 
-    def add(self, content: dict[str, Any], meta: dict[str, Any], content_hash: str) -> None:
+    def add(
+        self, content: dict[str, Any], meta: dict[str, Any], content_hash: str, line: int
+    ) -> None:
+        """One converted row, read at ``line`` of the file (the item's provenance)."""
         if self.now is None:
             self.now = self.timestamp(utcnow())
         snapshot = self._snapshot(content, meta)
@@ -92,7 +103,8 @@ class ItemWriter:
             values[at] = bulk.json_text(values[at])
         now = self.now
         submitted_at = now if snapshot["status"] == "submitted" else None
-        self.items.append((*values, *self.fixed, content_hash, 1, now, now, submitted_at, 0))
+        made = bulk.json_text(imported(self.job_id, self.filename, line))
+        self.items.append((*values, made, *self.fixed, content_hash, 1, now, now, submitted_at, 0))
         self.revisions.append((bulk.json_text(snapshot), content_hash))
         if len(self.items) >= self.batch:
             self.flush()

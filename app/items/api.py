@@ -13,6 +13,7 @@ from app.assignments.forms import item_filter
 from app.assignments.schemas import ItemQuery
 from app.auth.deps import Member, ProjectAnnotator
 from app.background.schemas import TaskOut
+from app.core.provenance import Origin
 from app.db import DbSession
 from app.errors import InvalidInput
 from app.i18n import N_
@@ -40,6 +41,7 @@ def list_items(
     author: QueryId = None,
     difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
     language: str | None = None,
+    origin: Origin | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
@@ -57,6 +59,7 @@ def list_items(
         author_id=author,
         difficulty=difficulty,
         language=language,
+        origin=origin,
         created_from=created_from,
         created_to=created_to,
         q=q,

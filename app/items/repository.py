@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, Text, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.core.status import ItemStatus
@@ -30,6 +30,7 @@ class ItemFilter:
     author_id: int | None = None
     difficulty: int | None = None
     language: str | None = None
+    origin: str | None = None
     created_from: date | None = None
     created_to: date | None = None
     q: str = ""
@@ -70,6 +71,7 @@ def _where(
         (Item.author_id, f.author_id),
         (Item.difficulty, f.difficulty),
         (Item.language, f.language),
+        (Item.origin, f.origin),
     ):
         if value not in (None, ""):
             query = query.where(column == value)
@@ -139,7 +141,15 @@ def _term_walk(query: Select, terms: list[str]):
     return query, driver.item_id
 
 
-_SEARCHED = (Item.instruction, Item.input, Item.output)
+# A conversation's other turns are in its JSON (stored with non-ASCII as is, so a Chinese
+# substring matches its text); an empty list or system prompt costs a short comparison.
+_SEARCHED = (
+    Item.instruction,
+    Item.input,
+    Item.output,
+    Item.system,
+    func.cast(Item.turns, Text()),
+)
 
 
 def _text():

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.kinds import CONTENT_FIELDS, ContentFields
+from app.core.provenance import Origin
 
 
 class ItemDraft(ContentFields):
@@ -41,7 +42,11 @@ class ItemOut(ContentFields):
     domain: str | None
     difficulty: int | None
     tags: list[str]
-    source: str | None
+    origin: Origin = Field(description="How the item was made: written, imported or demo.")
+    provenance: dict[str, Any] = Field(
+        description="What is known of how it was made: an import's id, file and line; a demo "
+        "item's key."
+    )
     author_id: int | None
     guideline_version: int
     content_hash: str

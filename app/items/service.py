@@ -14,6 +14,7 @@ from app.core import constraints as registry
 from app.core import status as machine
 from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, later_defaults
 from app.core.langid import detect_language
+from app.core.provenance import Provenance
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.items import indexing, repository
@@ -127,14 +128,16 @@ def create_item(
     draft: ItemDraft,
     author: User,
     submit: bool = False,
-    source: str | None = None,
+    provenance: Provenance | None = None,
     limits: ContentLimits | None = None,
 ) -> Item:
     content = validate_content(draft, for_submit=submit, limits=limits)
+    provenance = provenance or Provenance()
     item = Item(
         project_id=project.id,
         author_id=author.id,
-        source=source,
+        origin=provenance.origin,
+        provenance=provenance.details(),
         guideline_version=project.guideline_version,
         status="submitted" if submit else "draft",
         submitted_at=utcnow() if submit else None,

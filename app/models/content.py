@@ -49,6 +49,7 @@ class Item(TimestampMixin, Base):
     __tablename__ = "items"
     __table_args__ = (
         CheckConstraint("kind IN ('task', 'constraint', 'example', 'conversation')", name="kind"),
+        CheckConstraint("origin IN ('written', 'imported', 'demo')", name="origin"),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
             name="status",
@@ -84,7 +85,9 @@ class Item(TimestampMixin, Base):
     difficulty: Mapped[int | None]
     language: Mapped[str] = mapped_column(String(16), default="en")
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    source: Mapped[str | None] = mapped_column(String(200))
+    # How the item was made (app.core.provenance): the origin, and its details as JSON.
+    origin: Mapped[str] = mapped_column(String(16), default="written", server_default="written")
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -1,0 +1,46 @@
+"""How an item was made: written (in the editor or through the API), imported (from which file,
+at which line) or loaded with the demo. Later kinds of making (generated, judged) add an origin.
+
+The origin is a column of its own, so lists and version filters can select by it; the details
+are a small JSON object beside it. Who wrote an item is its author, not part of this record.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Origin(StrEnum):
+    written = "written"
+    imported = "imported"
+    demo = "demo"
+
+
+class Provenance(BaseModel):
+    """An item's origin and what is known of it; the fields that do not apply are None."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origin: Origin = Origin.written
+    import_id: int | None = None
+    file: str | None = None
+    line: int | None = None
+    # The demo's stable name for the item.
+    key: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        """What the item's ``provenance`` column holds: the known details, without the origin."""
+        return self.model_dump(mode="json", exclude={"origin"}, exclude_none=True)
+
+    @classmethod
+    def of(cls, origin: str, details: dict[str, Any] | None) -> Provenance:
+        """An item's provenance from its two columns."""
+        return cls(origin=Origin(origin), **(details or {}))
+
+
+def imported(import_id: int, file: str, line: int) -> dict[str, Any]:
+    """The details of one imported row, as the import writes them for each item."""
+    return {"import_id": import_id, "file": file, "line": line}
