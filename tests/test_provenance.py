@@ -8,9 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
+from app.assignments.forms import item_filter
 from app.core.provenance import Origin, Provenance
 from app.datasets.versions import VersionFilter, matching
+from app.items import repository
 from app.items import service as items
+from app.items.bulk_task import filter_of, stored_filter
 from app.items.schemas import ItemDraft
 from app.models import Item
 from tests.api_helpers import bearer
@@ -82,3 +85,14 @@ def test_a_version_filter_selects_by_origin(db_session, project_with_origins):
     ).all()
     assert sorted(chosen) == ["Loaded with the demo.", "Written by hand."]
     assert VersionFilter.from_dict(f.as_dict()) == f
+
+
+def test_the_list_filter_and_bulk_tasks_carry_the_origin(db_session, project_with_origins):
+    project, _admin, _job = project_with_origins
+    f, kept = item_filter(project.id, {"origin": "imported", "kind": "task"})
+    assert (f.origin, kept["origin"]) == ("imported", "imported")
+    assert filter_of(project.id, stored_filter(f)).origin == "imported"
+    rows, _cursor = repository.page(db_session, f)
+    assert sorted(row.instruction for row in rows) == ["Imported first.", "Imported third."]
+    unknown, kept = item_filter(project.id, {"origin": "copied"})
+    assert unknown.origin is None and "origin" not in kept

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from app.assignments.service import MAX_ITEMS
 from app.core.kinds import ItemKind
+from app.core.provenance import Origin
 from app.core.status import ItemStatus
 from app.db import MAX_INTEGER
 from app.errors import InvalidInput
@@ -23,7 +24,7 @@ from app.items.repository import ItemFilter
 KINDS = tuple(ItemKind)
 # The item list's filter parameters the assign page carries along (app.items.routes).
 FILTER_KEYS = ("q", "kind", "status", "domain", "tag", "author", "difficulty", "language",
-               "created_from", "created_to")  # fmt: skip
+               "origin", "created_from", "created_to")  # fmt: skip
 TEXT_LIMITS = {"q": 200, "domain": 100, "tag": 100, "language": 16}
 
 
@@ -50,6 +51,8 @@ def item_filter(project_id: int, params: Mapping[str, str]) -> tuple[ItemFilter,
         kept.pop("kind", None)
     if kept.get("status") not in {s.value for s in ItemStatus}:
         kept.pop("status", None)
+    if kept.get("origin") not in {o.value for o in Origin}:
+        kept.pop("origin", None)
     author = _int(kept.get("author", ""), 1, MAX_INTEGER)
     difficulty = _int(kept.get("difficulty", ""), 1, 5)
     created_from = _date(kept.get("created_from", ""))
@@ -67,6 +70,7 @@ def item_filter(project_id: int, params: Mapping[str, str]) -> tuple[ItemFilter,
         author_id=author,
         difficulty=difficulty,
         language=kept.get("language"),
+        origin=kept.get("origin"),
         created_from=created_from,
         created_to=created_to,
         q=kept.get("q", ""),

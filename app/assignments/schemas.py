@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.assignments.service import MAX_ITEMS
 from app.core.kinds import ItemKind
+from app.core.provenance import Origin
 from app.db import MAX_INTEGER
 
 Task = Literal["write", "label", "fix", "review"]
@@ -29,6 +30,7 @@ class ItemQuery(BaseModel):
     author: RowId | None = None
     difficulty: int | None = Field(None, ge=1, le=5)
     language: str | None = Field(None, max_length=16)
+    origin: Origin | None = None
     created_from: date | None = None
     created_to: date | None = None
 

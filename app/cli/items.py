@@ -18,6 +18,7 @@ from app.cli.lookup import (
     when,
 )
 from app.core.kinds import ItemKind
+from app.core.provenance import Origin
 
 
 @click.group()
@@ -151,6 +152,9 @@ def restore(item_id: int, revision: int, expected_version: int | None, actor_ema
 @click.option("--author", "author_email", default=None, metavar="EMAIL")
 @click.option("--difficulty", type=click.IntRange(1, 5), default=None)
 @click.option("--language", default=None)
+@click.option(
+    "--origin", type=click.Choice(list(Origin)), default=None, help="How items were made."
+)
 @click.option("--created-from", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--created-to", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @actor_option
@@ -183,6 +187,7 @@ def bulk(project_ref, action, tag, q, with_tag, author_email, actor_email, queue
             domain=rest["domain"],
             difficulty=rest["difficulty"],
             language=rest["language"],
+            origin=rest["origin"],
             created_from=rest["created_from"].date() if rest["created_from"] else None,
             created_to=rest["created_to"].date() if rest["created_to"] else None,
         )
