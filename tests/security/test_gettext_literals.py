@@ -80,7 +80,6 @@ TEMPLATE_ALLOWED = {
     ("macros/checks.html", "message.singular"): "the singular form of a verdict's Plural (N_)",
     ("items/_live.html", "msgid"): "app.items.checks: FIELD_LABELS and N_ literals",
     ("items/_live.html", "vd.message"): "app.items.checks._verdict: N_ literals",
-    ("items/_live.html", "name.capitalize()"): "a literal tuple of field names",
     ("datasets/detail.html", "key.capitalize()"): "a literal tuple on the same line",
     ("datasets/_stats.html", "name.capitalize()"): "a literal tuple on the line above",
     ("imports/job.html", "name.capitalize()"): "a literal tuple on the same line",
