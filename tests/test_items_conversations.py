@@ -204,6 +204,9 @@ class TestSave:
         )
         assert conflict.status_code == 409
         assert 'id="conflict"' in conflict.text
+        changed = conflict.text.split('id="conflict"', 1)[1].split("</section>", 1)[0]
+        assert "<td>turns</td>" in changed
+        assert "user: Is 9 one?\n" in changed  # the other save's turns, one a line
         assert "data-turn-text>Nine is not prime: 3 × 3.</textarea>" in conflict.text
         db_session.refresh(item)
         assert item.version == stale + 1
