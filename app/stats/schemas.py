@@ -76,7 +76,20 @@ class ContentOut(BaseModel):
         description="kind, domain, difficulty, language, annotator, split → value → count."
     )
     words: dict[str, int] = Field(description="Items per word-count bin.")
-    tokens: dict[str, int] = Field(description="Items per token-count bin.")
+    tokens: dict[str, int] = Field(
+        description="Items per token-count bin; a conversation counts its system prompt and "
+        "every turn. Empty without a tokenizer."
+    )
+    conversations: int = Field(0, description="Conversation items.")
+    turns: dict[str, int] = Field(
+        default_factory=dict,
+        description="Conversations per turns-per-conversation bin; empty without conversations.",
+    )
+    turn_tokens: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="user, assistant → conversation turns per token-count bin (a final turn "
+        "not yet written is left out). Empty without conversations or a tokenizer.",
+    )
     distinct_1: float | None
     distinct_2: float | None
     leading_words: list[tuple[str, int]] = Field(description="The ten commonest first words.")

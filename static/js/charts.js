@@ -24,25 +24,38 @@
   document.addEventListener("htmx:afterSettle", draw);
   window.addEventListener("load", draw);
 })();
-// Histograms: bars drawn with uPlot's bar path builder.
+// Histograms: bars drawn with uPlot's bar path builder. data-hist holds one histogram
+// (bin → count); data-hists several over the same bins (name → bin → count), drawn side by
+// side in each bin with a legend naming them from data-labels (name → label).
 (function () {
   "use strict";
+  var COLORS = [["rgba(47,91,211,.5)", "#2f5bd3"], ["rgba(161,92,0,.45)", "#a15c00"]];
   function drawHist() {
     if (typeof uPlot === "undefined") return;
     document.querySelectorAll(".hist-chart").forEach(function (el) {
       if (el.dataset.drawn) return;
       el.dataset.drawn = "1";
-      var hist = JSON.parse(el.dataset.hist);
-      var labels = Object.keys(hist);
+      var hists = el.dataset.hists ? JSON.parse(el.dataset.hists) : { n: JSON.parse(el.dataset.hist) };
+      var names = Object.keys(hists);
+      var legend = el.dataset.labels ? JSON.parse(el.dataset.labels) : {};
+      var labels = Object.keys(hists[names[0]] || {});
       var xs = labels.map(function (_, i) { return i; });
-      var ys = labels.map(function (k) { return hist[k]; });
+      var grouped = names.length > 1;
+      var series = names.map(function (name, i) {
+        var color = COLORS[i % COLORS.length];
+        // Two series: the first just left of the bin's centre, the second just right.
+        var bars = grouped ? { size: [0.8 / names.length], align: i === 0 ? -1 : 1 } : { size: [0.8] };
+        return { label: legend[name] || name, fill: color[0], stroke: color[1], paths: uPlot.paths.bars(bars), points: { show: false } };
+      });
+      var data = names.map(function (name) { return labels.map(function (k) { return hists[name][k] || 0; }); });
       new uPlot({
         width: el.clientWidth || 280, height: 200,  // never wider than its card
         scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
         axes: [{ values: function (u, vals) { return vals.map(function (v) { return labels[v] || ""; }); } }, {}],
-        series: [{}, { label: "n", fill: "rgba(47,91,211,.5)", stroke: "#2f5bd3", paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }],
-        legend: { show: false },
-      }, [xs, ys], el);
+        // The legend names the bin under the cursor, not its index.
+        series: [{ label: "", value: function (u, v) { return v == null ? "" : labels[v] || ""; } }].concat(series),
+        legend: { show: grouped },
+      }, [xs].concat(data), el);
     });
   }
   document.addEventListener("DOMContentLoaded", drawHist);
