@@ -98,6 +98,49 @@ DRAFTS += [  # enough rows to cross every batch boundary when the batches are ma
     )
     for i in range(6)
 ]
+DRAFTS += [  # later fields: the model's path (system prompts, every turn of a conversation)
+    ItemDraft(
+        kind="task",
+        system="You answer in one word.",
+        instruction="Name the largest ocean.",
+        output="Pacific",
+        language="en",
+    ),
+    ItemDraft(
+        kind="conversation",
+        system="你是一位耐心的数学老师。",
+        turns=[
+            {"role": "user", "content": "三加四等于几？"},
+            {"role": "assistant", "content": "等于七。"},
+            {"role": "user", "content": "那再乘以二呢？"},
+            {"role": "assistant", "content": "七乘以二等于十四。"},
+            {"role": "user", "content": "谢谢老师！"},
+            {"role": "assistant", "content": "不客气，继续加油！"},
+        ],
+        language="zh",
+        domain="数学",
+        tags=["对话"],
+    ),
+    ItemDraft(
+        kind="conversation",
+        turns=[
+            {"role": "user", "content": "Suggest a name for a bakery."},
+            {"role": "assistant", "content": "The Rolling Pin"},
+        ],
+        language="en",
+    ),
+    ItemDraft(
+        kind="conversation",
+        turns=[
+            {"role": "user", "content": "Plan a day in Lisbon."},
+            {"role": "assistant", "content": "Morning in Alfama, lunch by the river."},
+            {"role": "user", "content": "Shorter, please: under forty words."},
+            {"role": "assistant", "content": "Alfama, then the river"},
+        ],
+        constraints=[WORDS],
+        language="en",
+    ),
+]
 
 
 def reference_rows(session: Session, version_id: int, split: str):
@@ -118,9 +161,7 @@ def reference_write(fmt: str, rows, path: Path) -> None:
     formatted = (writers.format_row(fmt, row) for row in rows)
     with path.open("wb") as out:
         if fmt == "parquet":
-            schema = pa.schema(
-                [("prompt", pa.string()), ("response", pa.string()), ("metadata", pa.string())]
-            )
+            schema = writers.parquet_schema()
             with pq.ParquetWriter(out, schema) as writer:
                 while batch := list(islice(formatted, writers.PARQUET_BATCH_ROWS)):
                     columns = {name: [row[name] for row in batch] for name in schema.names}

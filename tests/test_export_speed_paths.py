@@ -112,6 +112,9 @@ def test_snapshots_from_the_services_take_the_fast_path(db_session):
     assert len(snapshots) == len(DRAFTS)
     for _item_id, _revision, snap in snapshots:
         view = export._plain_content(snap)
+        if snap.get("system") or snap.get("turns"):  # later fields: the model's path
+            assert view is None, snap
+            continue
         assert view is not None, snap
         assert view.model_dump() == ItemContent.from_row(snap).model_dump(mode="json")
 

@@ -24,13 +24,38 @@ from app.config import get_settings
     "--status", default="draft", type=click.Choice(["draft", "submitted"]), show_default=True
 )
 @click.option("--clean", "rules", multiple=True, help="Cleaning rule (repeatable).")
+@click.option(
+    "--one-exchange",
+    default="conversation",
+    type=click.Choice(["conversation", "task"]),
+    show_default=True,
+    help="What a chat row of one user turn and its reply becomes; longer chats are always "
+    "conversations.",
+)
+@click.option(
+    "--import-task-matches",
+    is_flag=True,
+    help="Also import conversations whose first exchange is a task imported earlier "
+    "(skipped otherwise).",
+)
 @click.option("--as", "email", default=None, help="Importing user (default: first admin).")
 @click.option(
     "--queue-only",
     is_flag=True,
     help="Queue the import for the server's background tasks instead of running it here.",
 )
-def import_file(path, project_ref, schema, mode, status, rules, email, queue_only) -> None:
+def import_file(
+    path,
+    project_ref,
+    schema,
+    mode,
+    status,
+    rules,
+    one_exchange,
+    import_task_matches,
+    email,
+    queue_only,
+) -> None:
     """Import a JSONL, JSON, CSV or Parquet file into a project (as a background task, run
     here with a progress bar unless --queue-only)."""
     from pathlib import Path
@@ -52,7 +77,14 @@ def import_file(path, project_ref, schema, mode, status, rules, email, queue_onl
                 actor=actor,
             )
         click.echo(f"{job.container} file, detected format: {job.schema}")
-        options = ImportOptions(schema=schema, mode=mode, status=status, cleaning=list(rules))
+        options = ImportOptions(
+            schema=schema,
+            mode=mode,
+            status=status,
+            cleaning=list(rules),
+            one_exchange=one_exchange,
+            task_matches="import" if import_task_matches else "skip",
+        )
         queued = task.start(session=session, job=job, options=options, actor=actor)
         import_id, task_id = job.id, queued.id
     if queue_only:

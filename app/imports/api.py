@@ -45,6 +45,16 @@ class ImportForm(BaseModel):
     mode: str = "all_or_nothing"
     status: str = "draft"
     cleaning: list[str] | None = None
+    one_exchange: str = Field(
+        default="conversation",
+        description="What a chat row of one user turn and its reply becomes: a conversation "
+        "(lossless) or a task. Longer chats are always conversations.",
+    )
+    task_matches: str = Field(
+        default="skip",
+        description="A conversation whose first exchange is a task imported earlier (the same "
+        "chat file imported in the task form): skip it, or import it too.",
+    )
 
 
 @router.post(
@@ -66,6 +76,8 @@ def import_file(project_id: PathId, upload: ImportUpload, session: DbSession, us
         mode=upload.value("mode", "all_or_nothing"),
         status=upload.value("status", "draft"),
         cleaning=upload.values("cleaning"),
+        one_exchange=upload.value("one_exchange", "conversation"),
+        task_matches=upload.value("task_matches", "skip"),
     )
     task.start(session=session, job=job, options=options, actor=user)
     return ImportOut.model_validate(job, from_attributes=True)

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from app.core.formats import cleaning, readers, schemas
 from app.core.formats.fields import validation_messages
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, dump_hash
 from app.errors import InvalidInput
 from app.i18n import N_
+from app.imports.matches import Existing
 from app.items.lengths import ContentLimits, overlong
 from app.models import ImportJob
 
@@ -48,6 +49,10 @@ class ImportOptions:
     mode: str = "all_or_nothing"
     status: str = "draft"
     cleaning: list[str] = field(default_factory=list)
+    # What a chat row of one exchange becomes: a "conversation" (lossless) or a "task".
+    one_exchange: str = "conversation"
+    # A conversation whose first exchange is a task imported earlier: "skip" it or "import" it.
+    task_matches: str = "skip"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,6 +64,7 @@ class RowResult:
     draft: dict[str, Any] | None
     errors: list[str]
     changes: list[tuple[str, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what was left out or left to write
 
 
 def detect(path: Path, container: str) -> str:
@@ -272,17 +278,13 @@ def convert_row(
     process's settings when not given: a caller converting many rows passes them once)."""
     if record.error:
         return RowResult(record.number, None, [record.error])
-    converted = schemas.convert(record.data, schema, options.mapping or None)
+    converted = schemas.convert(record.data, schema, options.mapping or None, options.one_exchange)
     if converted.errors or converted.content is None:
         return RowResult(record.number, None, converted.errors or ["not an item"])
     content = converted.content.model_dump(mode="json")
     changes = []
     if options.cleaning:
-        for name in ("instruction", "input", "output"):
-            cleaned = cleaning.clean(content[name], set(options.cleaning))
-            if cleaned != content[name]:
-                changes.append((name, content[name], cleaned))
-                content[name] = cleaned
+        changes = cleaning.clean_dump(content, set(options.cleaning))
         if changes:
             try:  # cleaning may leave a required field empty
                 content = ItemContent.model_validate(content).model_dump(mode="json")
@@ -292,7 +294,8 @@ def convert_row(
     too_long = not _surely_within(content, limits) and overlong(content, content["demos"], limits)
     if too_long:
         return RowResult(record.number, None, [m % p for _f, m, p in too_long], changes)
-    return RowResult(record.number, {"content": content, "meta": converted.meta}, [], changes)
+    draft = {"content": content, "meta": converted.meta}
+    return RowResult(record.number, draft, [], changes, converted.warnings)
 
 
 def _surely_within(content: dict[str, Any], limits: ContentLimits) -> bool:
@@ -314,11 +317,18 @@ def validate(
     *,
     progress: Progress | None = None,
     preview_rows: int = 10,
+    known: Existing | None = None,
 ) -> dict[str, Any]:
-    """Read the whole file once: counts, the first rows as they will be stored, problems."""
+    """Read the whole file once: counts, the first rows as they will be stored, problems,
+    warnings; with ``known`` (what the project holds), the rows already in it
+    (``duplicates``) and the conversations whose first exchange is an imported task
+    (``matched``, and the first numbers in ``matches``), which the import skips unless told to
+    write them."""
     schema = schema_for(job, options)
-    total = valid = 0
+    total = valid = duplicates = matched = 0
     problems: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    matches: list[int] = []
     preview: list[RowResult] = []
     limits = ContentLimits.of()
     for record in records(job):
@@ -329,6 +339,16 @@ def validate(
                 problems.append({"number": row.number, "reasons": row.errors})
         else:
             valid += 1
+            if row.warnings and len(warnings) < MAX_REPORTED:
+                warnings.append({"number": row.number, "reasons": row.warnings})
+            if known is not None and row.draft is not None:
+                content = row.draft["content"]
+                if dump_hash(content) in known.hashes:
+                    duplicates += 1
+                elif known.matches_task(content):
+                    matched += 1
+                    if len(matches) < MAX_REPORTED:
+                        matches.append(row.number)
         if len(preview) < preview_rows:
             preview.append(row)
         if progress and total % 1000 == 0:
@@ -339,6 +359,10 @@ def validate(
         "valid": valid,
         "invalid": total - valid,
         "problems": problems,
+        "warnings": warnings,
+        "duplicates": duplicates,
+        "matched": matched,
+        "matches": matches,
         "preview": preview,
     }
 

@@ -10,10 +10,11 @@ from starlette.datastructures import FormData
 
 from app.auth.deps import ProjectManager
 from app.background import queue
-from app.core.formats import cleaning
+from app.core.formats import chats, cleaning
 from app.db import DbSession
 from app.imports import reader, task
 from app.imports import service as imports
+from app.imports.matches import Existing
 from app.imports.reader import ImportOptions
 from app.imports.upload import ImportUpload, form_body
 from app.items.forms import form_data
@@ -42,6 +43,9 @@ def options_from(form) -> ImportOptions:
         status=form.get("status", "draft"),
         mapping={k: v for k, v in mapping.items() if v},
         cleaning=[r for r in form.getlist("cleaning") if r in cleaning.RULES],
+        one_exchange=form.get("one_exchange") or "conversation",
+        # The box imports matches; unchecked (as a form leaves it) they are skipped.
+        task_matches="import" if form.get("task_matches") == "import" else "skip",
     )
 
 
@@ -91,6 +95,7 @@ def _job_page(request, session, job, *, options=None, report=None, error=None, s
             "error": error,
             "schemas": SCHEMAS,
             "rules": cleaning.RULES,
+            "forms": chats.FORMS,
             "task": _task_of(session, job),
         },
         status_code=status,
@@ -112,7 +117,9 @@ def import_check(
     job = imports.job_of(session=session, job_id=import_id)
     options = options_from(form)
     with form_rejection() as rejected:
-        report = reader.validate(job, options)
+        schema = imports.check_options(job, options)
+        known = Existing(session, job.project_id, schema)
+        report = reader.validate(job, options, known=known)
     if rejected:
         return _job_page(
             request, session, job, options=options, error=rejected.error, status=rejected.status

@@ -21,16 +21,17 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.audit import service as audit
-from app.core.formats import cleaning, readers
+from app.core.formats import chats, cleaning, readers
 from app.core.kinds import dump_hash
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
 from app.imports import reader
+from app.imports.matches import Existing
 from app.imports.reader import ImportOptions, Progress
 from app.imports.rows import CheckedRows, FileRows, estimated_rows
 from app.imports.writer import ItemWriter
 from app.items.lengths import ContentLimits
-from app.models import ImportJob, Item, Project, User
+from app.models import ImportJob, Project, User
 from app.models.base import utcnow
 
 
@@ -105,6 +106,7 @@ def record_upload(
     return job
 
 
+TASK_MATCHES = ("skip", "import")
 # Rows between two progress reports (and, in a background import, two commits).
 CHECKPOINT_ROWS = 5000
 # Commits the session's work with a checkpoint: (state, phase, done, total).
@@ -118,8 +120,9 @@ class Tally:
 
     rows: int = 0
     created: int = 0
-    skipped: int = 0
+    skipped: int = 0  # matches included
     invalid: int = 0
+    matched: int = 0  # conversations skipped for an imported task of their first exchange
     problems: list[dict[str, Any]] = field(default_factory=list)
 
     def note_problem(self, number: int, reasons: list[str]) -> None:
@@ -135,6 +138,16 @@ def check_options(job: ImportJob, options: ImportOptions) -> str:
     bad = set(options.cleaning) - set(cleaning.RULES)
     if bad:
         raise InvalidInput(N_("Unknown cleaning rule."), errors={"cleaning": N_("Invalid.")})
+    if options.one_exchange not in chats.FORMS:
+        raise InvalidInput(
+            N_("Choose what a chat of one exchange becomes."),
+            errors={"one_exchange": N_("Invalid.")},
+        )
+    if options.task_matches not in TASK_MATCHES:
+        raise InvalidInput(
+            N_("Choose what happens to conversations that match an imported task."),
+            errors={"task_matches": N_("Invalid.")},
+        )
     return reader.schema_for(job, options)
 
 
@@ -203,6 +216,7 @@ def run(
             "created": tally.created,
             "skipped": tally.skipped,
             "invalid": tally.invalid,
+            "matched": tally.matched,
             "mode": options.mode,
         },
     )
@@ -268,8 +282,10 @@ def _write_rows(
     progress: Progress | None,
     batch_rows: int,
 ) -> None:
+    known = Existing(session, project.id, job.schema)
+    skip_matches = options.task_matches == "skip"
     writer = ItemWriter(session, project, job, options.status, actor)
-    seen = set(session.scalars(select(Item.content_hash).where(Item.project_id == project.id)))
+    seen = known.hashes
     created_before, counted = tally.created, tally.rows
     try:
         for number, row in rows:
@@ -280,6 +296,9 @@ def _write_rows(
                 digest = dump_hash(content)
                 if digest in seen:
                     tally.skipped += 1
+                elif skip_matches and known.matches_task(content):
+                    tally.skipped += 1
+                    tally.matched += 1
                 else:
                     seen.add(digest)
                     writer.add(content, row.draft["meta"], digest, row.number)

@@ -166,6 +166,9 @@ class ItemWriter:
         language = meta.get("language")
         if not language:
             text = f"{content['instruction']}\n{content['input']}\n{content['output']}"
+            if content["turns"] or content["system"]:  # every turn speaks for the language
+                turns = (turn["content"] for turn in content["turns"])
+                text = "\n".join([text, content["system"], *turns])
             language = "zh" if not text.isascii() and has_cjk(text) else "en"
         snapshot["language"] = language
         snapshot["domain"] = meta.get("domain")

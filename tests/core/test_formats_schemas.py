@@ -205,7 +205,9 @@ class TestFlatSchemas:
 
 
 class TestChats:
-    def test_sharegpt_first_user_turn_and_reply(self):
+    """Detection and the one-exchange forms; every other chat rule is in test_formats_chats."""
+
+    def test_sharegpt_keeps_every_turn_and_the_system_prompt(self):
         row = {
             "id": "abc",
             "conversations": [
@@ -218,17 +220,24 @@ class TestChats:
         }
         assert detect_schema([row]) == "sharegpt"
         result = convert(row, "sharegpt")
-        assert (result.content.instruction, result.content.output) == (
+        assert result.errors == [] and result.warnings == []
+        assert result.content.kind == ItemKind.conversation
+        assert result.content.system == "Be brief."
+        assert [t.content for t in result.content.turns] == [
             "Capital of France?",
             "Paris.",
+            "And Spain?",
+            "Madrid.",
+        ]
+        assert (result.content.instruction, result.content.output) == (
+            "Capital of France?",
+            "Madrid.",
         )
         assert result.meta["source_id"] == "abc"
-        assert result.warnings == [
-            "only the first user turn and its reply were imported; 3 other turn(s) of "
-            "'conversations' were left out"
-        ]
+        # Several exchanges stay a conversation in the task form too.
+        assert convert(row, "sharegpt", form="task").content == result.content
 
-    def test_openai_chat(self):
+    def test_openai_chat_of_one_exchange_in_either_form(self):
         row = {
             "messages": [
                 {"role": "user", "content": "Hi"},
@@ -237,23 +246,44 @@ class TestChats:
         }
         assert detect_schema([row]) == "openai_chat"
         result = convert(row, "openai_chat")
-        assert (result.content.instruction, result.content.output, result.warnings) == (
+        assert result.content.kind == ItemKind.conversation
+        assert [t.role for t in result.content.turns] == ["user", "assistant"]
+        task = convert(row, "openai_chat", form="task")
+        assert (task.content.kind, task.content.instruction, task.content.output) == (
+            ItemKind.task,
             "Hi",
             "Hello!",
-            [],
         )
+        assert task.warnings == []
 
     def test_a_chat_without_reply_needs_an_output(self):
         result = convert({"messages": [{"role": "user", "content": "Hi"}]}, "openai_chat")
         assert result.meta["needs_output"] is True
+        assert result.content.turns[-1].content == ""
+        task = convert(
+            {"messages": [{"role": "user", "content": "Hi"}]}, "openai_chat", form="task"
+        )
+        assert (task.content.kind, task.meta["needs_output"]) == (ItemKind.task, True)
 
     def test_a_chat_without_user_turn(self):
         row = {"messages": [{"role": "assistant", "content": "Hello"}]}
-        assert convert(row, "openai_chat").errors == ["'messages' has no user turn"]
+        assert convert(row, "openai_chat").errors == [
+            "messages[0]: a conversation starts with a user turn, not the assistant"
+        ]
+        assert convert({"messages": []}, "openai_chat").errors == ["'messages' has no user turn"]
 
     def test_wrong_content_type(self):
         row = {"messages": [{"role": "user", "content": [{"type": "image"}]}]}
+        assert convert(row, "openai_chat").errors == [
+            "messages[0].content[0] is a part of type 'image'; images, audio and video cannot "
+            "be imported"
+        ]
+        row = {"messages": [{"role": "user", "content": 3}]}
         assert convert(row, "openai_chat").errors == ["'messages[0].content' must be a string"]
+
+    def test_an_unknown_form_raises(self):
+        with pytest.raises(ValueError, match="Unknown form"):
+            convert({"messages": []}, "openai_chat", form="thread")
 
 
 class TestIfeval:

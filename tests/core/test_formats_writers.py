@@ -58,14 +58,14 @@ def _export(fmt: str, items=ITEMS) -> bytes:
     return out.getvalue()
 
 
-def _import(data: bytes, fmt: str) -> tuple[str, list]:
+def _import(data: bytes, fmt: str, form: str = "conversation") -> tuple[str, list]:
     container = detect_container(f"export{extension(fmt)}", data[:1024])
     records = list(iter_records(io.BytesIO(data), container))
     assert [r.error for r in records] == [None] * len(records)
     rows = [r.data for r in records]
     schema = detect_schema(rows)
     mapping = suggest_mapping(rows[0]) if schema == "unknown" else None
-    return schema, [convert(row, schema, mapping) for row in rows]
+    return schema, [convert(row, schema, mapping, form) for row in rows]
 
 
 def _without_metadata(data: bytes, fmt: str) -> bytes:
@@ -99,9 +99,11 @@ def test_every_kind_round_trips_exactly_through_metadata(fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_without_metadata_tasks_keep_the_prompt_and_output(fmt):
-    """The rendered user turn becomes the instruction (with the input inside it), input is empty."""
-    schema, converted = _import(_without_metadata(_export(fmt, ITEMS[:1]), fmt), fmt)
-    assert schema == {"parquet": "unknown", "openai_jsonl": "openai_chat"}.get(
+    """In the task form the rendered user turn becomes the instruction (with the input inside
+    it), input is empty."""
+    data = _without_metadata(_export(fmt, ITEMS[:1]), fmt)
+    schema, converted = _import(data, fmt, form="task")
+    assert schema == {"parquet": "openai_chat", "openai_jsonl": "openai_chat"}.get(
         fmt, "sharegpt" if fmt.startswith("sharegpt") else "alpaca"
     )
     [result] = converted
@@ -175,8 +177,10 @@ def test_parquet_writes_batches_of_a_fixed_schema():
     table = pq.ParquetFile(io.BytesIO(_export("parquet", items)))
     assert table.metadata.num_rows == 2500
     assert table.metadata.num_row_groups == 3
-    assert table.schema_arrow.names == ["prompt", "response", "metadata"]
-    assert all(pa.types.is_string(field.type) for field in table.schema_arrow)
+    assert table.schema_arrow.names == ["prompt", "response", "messages", "metadata"]
+    types = [field.type for field in table.schema_arrow]
+    assert all(pa.types.is_string(types[at]) for at in (0, 1, 3))
+    assert types[2] == pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
 
 def test_the_parquet_export_loads_with_datasets(tmp_path, monkeypatch):
@@ -190,7 +194,8 @@ def test_the_parquet_export_loads_with_datasets(tmp_path, monkeypatch):
     loaded = datasets.load_dataset(
         "parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache")
     )
-    assert loaded.column_names == ["prompt", "response", "metadata"]
+    assert loaded.column_names == ["prompt", "response", "messages", "metadata"]
+    assert loaded[2]["messages"][-1] == {"role": "assistant", "content": "Goodbye"}
     assert loaded.num_rows == 3
     assert loaded[2]["response"] == "Goodbye"
     assert loaded[0]["prompt"] == render_messages(TASK)[0]["content"]

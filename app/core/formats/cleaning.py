@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 from app.core.kinds import ItemContent
 
@@ -135,10 +136,17 @@ def clean(text: str, rules: Collection[str]) -> str:
 
 
 def text_fields(content: ItemContent) -> Iterator[tuple[str, str]]:
-    """The free-text fields of an item as (field, text); fields are named as in import reports."""
-    yield "instruction", content.instruction
+    """The free-text fields of an item as (field, text); fields are named as in import reports.
+    A conversation's instruction and output are its first and last turns, named as turns."""
+    if content.system:
+        yield "system", content.system
+    if content.turns:
+        for index, turn in enumerate(content.turns):
+            yield f"turns[{index}]", turn.content
+    else:
+        yield "instruction", content.instruction
+        yield "output", content.output
     yield "input", content.input
-    yield "output", content.output
     for index, demo in enumerate(content.demos):
         yield f"demos[{index}].input", demo.input
         yield f"demos[{index}].output", demo.output
@@ -162,6 +170,28 @@ def preview(
     return changes
 
 
+def clean_dump(content: dict[str, Any], rules: Collection[str]) -> list[tuple[str, str, str]]:
+    """Clean an import row's text in place (``content`` is a content dump): the system prompt,
+    instruction, input and output, and a conversation's turns, whose first and last stand for
+    its instruction and output. Returns (field, before, after) for each change."""
+    changes = []
+    turns = content["turns"]
+    names = ("system", "input") if turns else ("system", "instruction", "input", "output")
+    for name in names:
+        cleaned = clean(content[name], rules)
+        if cleaned != content[name]:
+            changes.append((name, content[name], cleaned))
+            content[name] = cleaned
+    for index, turn in enumerate(turns):
+        cleaned = clean(turn["content"], rules)
+        if cleaned != turn["content"]:
+            changes.append((f"turns[{index}]", turn["content"], cleaned))
+            turns[index] = {**turn, "content": cleaned}
+    if turns:
+        content["instruction"], content["output"] = turns[0]["content"], turns[-1]["content"]
+    return changes
+
+
 def clean_content(content: ItemContent, rules: Collection[str]) -> ItemContent:
     """The item with its text fields cleaned; constraint parameters are left as they are.
 
@@ -172,9 +202,15 @@ def clean_content(content: ItemContent, rules: Collection[str]) -> ItemContent:
         check_rules(rules)
         return content
     data = content.model_dump()
-    data["instruction"] = clean(content.instruction, rules)
+    data["system"] = clean(content.system, rules)
     data["input"] = clean(content.input, rules)
-    data["output"] = clean(content.output, rules)
+    if content.turns:  # the instruction and output follow the first and last turns
+        turns = data["turns"]
+        data["turns"] = [{**turn, "content": clean(turn["content"], rules)} for turn in turns]
+        del data["instruction"], data["output"]
+    else:
+        data["instruction"] = clean(content.instruction, rules)
+        data["output"] = clean(content.output, rules)
     data["demos"] = [
         {"input": clean(demo.input, rules), "output": clean(demo.output, rules)}
         for demo in content.demos

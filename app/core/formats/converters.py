@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import chats
 from . import metadata as studio_metadata
 from .fields import constraint_ref, get_list, get_object, get_optional_text, get_text
 
@@ -71,47 +72,12 @@ def self_instruct(data: Mapping[str, Any], out: Converted) -> Fields:
     return {"kind": "example", "instruction": instruction, "demos": pairs[:-1], **query}
 
 
-# Speaker names seen in the wild; "human"/"gpt" are ShareGPT's own.
-_USER_ROLES = {"human", "user"}
-_REPLY_ROLES = {"gpt", "assistant", "chatgpt", "bard", "bing", "model"}
+def sharegpt(data: Mapping[str, Any], out: Converted, form: str = "conversation") -> Fields:
+    return chats.chat(data, chats.SHAREGPT, out, form)
 
 
-def sharegpt(data: Mapping[str, Any], out: Converted) -> Fields:
-    return _chat(data, "conversations", "from", "value", out)
-
-
-def openai_chat(data: Mapping[str, Any], out: Converted) -> Fields:
-    return _chat(data, "messages", "role", "content", out)
-
-
-def _chat(
-    data: Mapping[str, Any], key: str, role_key: str, text_key: str, out: Converted
-) -> Fields:
-    """The first user turn becomes the instruction and the turn after it, if a reply, the output."""
-    turns = get_list(data, key, out.errors)
-    roles = [turn.get(role_key) if isinstance(turn, Mapping) else None for turn in turns]
-    first = next((i for i, role in enumerate(roles) if role in _USER_ROLES), None)
-    if first is None:
-        if not out.errors:
-            out.errors.append(f"{key!r} has no user turn")
-        return {"kind": "task"}
-    label = f"{key}[{first}].{text_key}"
-    fields: Fields = {
-        "kind": "task",
-        "instruction": get_text(turns[first], text_key, out.errors, label=label),
-    }
-    used = first + 1
-    if used < len(turns) and roles[used] in _REPLY_ROLES:
-        label = f"{key}[{used}].{text_key}"
-        fields["output"] = get_text(turns[used], text_key, out.errors, label=label)
-        used += 1
-    dropped = len(turns) - used + first
-    if dropped:
-        out.warnings.append(
-            f"only the first user turn and its reply were imported; {dropped} other turn(s) of "
-            f"{key!r} were left out"
-        )
-    return fields
+def openai_chat(data: Mapping[str, Any], out: Converted, form: str = "conversation") -> Fields:
+    return chats.chat(data, chats.OPENAI_CHAT, out, form)
 
 
 def ifeval(data: Mapping[str, Any], out: Converted) -> Fields:
@@ -164,7 +130,7 @@ def _studio_response(data: Mapping[str, Any], errors: list[str]) -> str:
 def _last_reply(turns: list[Any], role_key: str, text_key: str, key: str, errors: list[str]) -> str:
     for index in range(len(turns) - 1, -1, -1):
         turn = turns[index]
-        if isinstance(turn, Mapping) and turn.get(role_key) in _REPLY_ROLES:
+        if isinstance(turn, Mapping) and turn.get(role_key) in chats.REPLY_ROLES:
             return get_text(turn, text_key, errors, label=f"{key}[{index}].{text_key}")
     errors.append(f"{key!r} has no assistant turn")
     return ""

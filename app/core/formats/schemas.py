@@ -5,9 +5,13 @@ Known schemas: ``alpaca``, ``self_instruct``, ``dolly``, ``sharegpt``, ``openai_
 that fits none is ``unknown``; its rows convert once a mapping names the columns that hold the
 instruction, input and output.
 
-Without metadata, a chat or Alpaca export of ours reads back as task items whose instruction is
-the rendered user turn (instruction, blank line, input), with an empty input: the rendering
-cannot be split back into fields reliably, and the prompt a model sees stays the same.
+Chat rows (ShareGPT, OpenAI chat, Alpaca with LLaMA-Factory's ``history``) keep their system
+prompt and every turn (``chats``); the ``form`` option makes rows of one exchange tasks instead.
+
+Without metadata, an export of ours reads back as the rendered messages: a task's user turn
+(instruction, blank line, input) becomes a one-exchange conversation, or a task whose
+instruction it is in the ``task`` form, with an empty input: the rendering cannot be split back
+into fields reliably, and the prompt a model sees stays the same.
 
 ``Converted.meta["needs_output"]`` is True when the item has no output yet (IFEval prompts,
 chats that end on the user turn, empty outputs); such items belong in drafts.
@@ -24,7 +28,7 @@ from pydantic import ValidationError
 
 from app.core.kinds import ItemContent
 
-from . import converters
+from . import chats, converters
 from .fields import source_id, validation_messages
 from .metadata import looks_like_metadata
 
@@ -115,14 +119,21 @@ def check_mapping(schema: str, mapping: Mapping[str, str] | None) -> None:
 
 
 def convert(
-    data: Mapping[str, Any], schema: str, mapping: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    schema: str,
+    mapping: Mapping[str, str] | None = None,
+    form: str = "conversation",
 ) -> Converted:
     """One row as an item under ``schema``; ``mapping`` maps our fields to the file's columns.
+    ``form`` is what a chat row of one exchange becomes: a ``conversation`` or a ``task``
+    (``app.core.formats.chats``).
 
     Raises ``ValueError`` only for a bad ``schema`` or ``mapping`` (see :func:`check_mapping`);
     problems with the row itself are in ``errors``.
     """
     check_mapping(schema, mapping)
+    if form not in chats.FORMS:
+        raise ValueError(f"Unknown form {form!r}; expected one of {chats.FORMS}.")
     out = Converted(
         meta={
             "domain": None,
@@ -139,7 +150,7 @@ def convert(
             "input and output"
         )
         return out
-    fields = _fields(data, schema, mapping, out)
+    fields = _fields(data, schema, mapping, out, form)
     if out.errors or fields is None:
         return out
     try:
@@ -153,16 +164,24 @@ def convert(
 
 
 def _fields(
-    data: Mapping[str, Any], schema: str, mapping: Mapping[str, str] | None, out: Converted
+    data: Mapping[str, Any],
+    schema: str,
+    mapping: Mapping[str, str] | None,
+    out: Converted,
+    form: str,
 ) -> dict[str, Any] | ItemContent | None:
+    if schema == "alpaca" and not mapping and ("history" in data or "system" in data):
+        return chats.alpaca_chat(data, out, form)  # LLaMA-Factory's chat columns
     if schema in converters.FLAT_COLUMNS:
         columns = {**converters.FLAT_COLUMNS[schema], **(mapping or {})}
         domain_column = "category" if schema == "dolly" else None
         return converters.flat(data, columns, out, domain_column)
+    if schema == "sharegpt":
+        return chats.chat(data, chats.SHAREGPT, out, form)
+    if schema == "openai_chat":
+        return chats.chat(data, chats.OPENAI_CHAT, out, form)
     by_schema = {
         "self_instruct": converters.self_instruct,
-        "sharegpt": converters.sharegpt,
-        "openai_chat": converters.openai_chat,
         "ifeval": converters.ifeval,
         "studio": converters.studio,
     }
