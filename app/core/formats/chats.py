@@ -156,6 +156,9 @@ def _media_keys(data: Mapping[str, Any], errors: list[str]) -> None:
 def _role(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str]) -> str | None:
     """The turn's role as ours (user, assistant, system), or None with the reason why not."""
     role = raw.get(shape.role_key)
+    if role in TOOL_ROLES:
+        errors.append(f"{label} has the role {role!r}; {NO_TOOLS}")
+        return None
     if any(raw.get(key) for key in TOOL_KEYS):
         errors.append(f"{label} makes a tool call; {NO_TOOLS}")
         return None
@@ -165,9 +168,7 @@ def _role(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str
         return "assistant"
     if role in SYSTEM_ROLES:
         return "system"
-    if role in TOOL_ROLES:
-        errors.append(f"{label} has the role {role!r}; {NO_TOOLS}")
-    elif role is None:
+    if role is None:
         errors.append(f"missing field '{label}.{shape.role_key}'")
     else:
         errors.append(f"{label} has the unknown role {role!r}")
