@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from tokenizers import Tokenizer
 
 from app.core.constraints import check
+from app.core.kinds import ItemContent
 from app.core.langid import detect_language
 from app.core.neardup import exact_jaccard, item_text, shingles, similarity
 from app.demo import tokenizer as demo_tokenizer
@@ -39,16 +40,34 @@ CONTENT = load_content()
 ITEMS = CONTENT.items
 
 
+CONVERSATIONS = [i for i in ITEMS if i["kind"] == "conversation"]
+
+
 def problem(kind: str) -> list[dict]:
     return [i for i in ITEMS if (i.get("demo_problem") or {}).get("type") == kind]
 
 
+def content_of(item: dict) -> ItemContent:
+    """The item's content as stored: a conversation's first and last turns filled in as its
+    instruction and output."""
+    return validate_content(item_draft(item), for_submit=False)
+
+
 def text_of(item: dict) -> str:
-    return item_text(item["instruction"], item.get("input", ""), item["output"], demos_of(item))
+    content = content_of(item)
+    return item_text(
+        content.instruction,
+        content.input,
+        content.output,
+        content.demos,
+        system=content.system,
+        turns=content.turns,
+    )
 
 
-def demos_of(item: dict) -> list[dict]:
-    return item.get("demos", [])
+def turn(item: dict, number: int) -> dict:
+    """Turn ``number`` of a conversation, counted from 1 as reviewers see them."""
+    return item["turns"][number - 1]
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -57,17 +76,40 @@ def demos_of(item: dict) -> list[dict]:
 class TestContent:
     def test_enough_items_balanced_by_kind_and_language(self):
         n = len(ITEMS)
-        assert n >= 48
+        assert n >= 56
         kinds = Counter(i["kind"] for i in ITEMS)
         languages = Counter(i["language"] for i in ITEMS)
-        assert set(kinds) == {"task", "constraint", "example"}
-        assert all(count >= 0.3 * n for count in kinds.values()), kinds
+        assert set(kinds) == {"task", "constraint", "example", "conversation"}
+        # The single-turn kinds in about equal shares, conversations fewer but several.
+        assert all(kinds[kind] >= 0.25 * n for kind in ("task", "constraint", "example")), kinds
+        assert kinds["conversation"] >= 6
         assert set(languages) == {"en", "zh"}
         assert all(count >= 0.45 * n for count in languages.values()), languages
         # Each kind in both languages: not all tasks English and all examples Chinese.
         for kind in kinds:
             per_language = Counter(i["language"] for i in ITEMS if i["kind"] == kind)
             assert min(per_language.values()) >= 0.4 * kinds[kind], (kind, per_language)
+
+    def test_conversations_in_both_languages_for_every_role(self):
+        for language in ("en", "zh"):
+            own = [i for i in CONVERSATIONS if i["language"] == language]
+            assert len(own) >= 3, language
+            # Several exchanges each (up to four), a system prompt in one at least.
+            assert all(4 <= len(i["turns"]) <= 8 for i in own), language
+            assert any(i.get("system", "").strip() for i in own), language
+            statuses = Counter(i["status"] for i in own)
+            # Approved ones to freeze and train on, submitted ones in the review queue.
+            assert statuses["approved"] >= 2 and statuses["submitted"] >= 1, (language, statuses)
+            assert any("demo_problem" in i for i in own), language
+        # Written as turns only: the first and last turns stand as instruction and output.
+        for item in CONVERSATIONS:
+            assert "instruction" not in item and "output" not in item, item["key"]
+            content = content_of(item)
+            assert content.instruction == turn(item, 1)["content"]
+            assert content.output == item["turns"][-1]["content"]
+        # Some 8-turn tutoring, and a draft whose last answer is still to be written.
+        assert max(len(i["turns"]) for i in CONVERSATIONS) == 8
+        assert any(i["status"] == "draft" and not i["turns"][-1]["content"] for i in CONVERSATIONS)
 
     def test_statuses_leave_work_for_every_role(self):
         statuses = Counter(i["status"] for i in ITEMS)
@@ -96,14 +138,17 @@ class TestContent:
 
     def test_language_field_matches_the_text(self):
         for item in ITEMS:
-            assert detect_language(item["instruction"]) == item["language"], item["key"]
+            assert detect_language(content_of(item).instruction) == item["language"], item["key"]
 
     def test_outputs_are_mostly_short(self):
         # The demo fine-tune runs on a CPU.
         from app.core.cjk import count_words
 
-        long = [i["key"] for i in ITEMS if count_words(i["output"]) > 80]
+        long = [i["key"] for i in ITEMS if count_words(content_of(i).output) > 80]
         assert len(long) <= len(ITEMS) // 10, long
+        # Every turn of a conversation is short too: the model learns each assistant turn.
+        turns = [t["content"] for i in CONVERSATIONS for t in i["turns"]]
+        assert max(count_words(text) for text in turns) <= 80
 
     def test_constraint_outputs_pass_except_the_deliberate_failure(self):
         broken = {i["key"] for i in problem("breaks_constraint")}
@@ -111,8 +156,12 @@ class TestContent:
         assert all(i["constraints"] for i in constraint_items)
         used = {c["id"] for i in constraint_items for c in i["constraints"]}
         assert len(used) >= 10
-        for item in constraint_items:
-            verdicts = [check(c["id"], item["output"], c["params"]) for c in item["constraints"]]
+        # A conversation's constraints are checked on its last assistant turn.
+        constrained_conversations = [i for i in CONVERSATIONS if i.get("constraints")]
+        assert constrained_conversations
+        for item in constraint_items + constrained_conversations:
+            output = content_of(item).output
+            verdicts = [check(c["id"], output, c["params"]) for c in item["constraints"]]
             if item["key"] in broken:
                 assert not all(v.passed for v in verdicts), item["key"]
             else:
@@ -127,6 +176,30 @@ class TestContent:
             assert item["demo_problem"]["description"].strip()
         assert problem("breaks_constraint")[0]["kind"] == "constraint"
         assert len(problem("unclear_instruction")[0]["instruction"].split()) <= 8
+
+    def test_the_conversation_flaws_are_in_the_turns_they_name(self):
+        # The contradiction: the firmer yolk is given less time than the runny one.
+        [eggs] = problem("contradicts_itself")
+        assert eggs["kind"] == "conversation" and eggs["language"] == "en"
+        flawed = eggs["demo_problem"]["turn"]
+        assert turn(eggs, flawed)["role"] == "assistant"
+        assert "6 minutes" in turn(eggs, 2)["content"]
+        assert "4 minutes" in turn(eggs, flawed)["content"]
+        # The ignored context: peanuts offered after the user said the child is allergic.
+        [snacks] = problem("ignores_context")
+        assert snacks["kind"] == "conversation" and snacks["language"] == "zh"
+        flawed = snacks["demo_problem"]["turn"]
+        assert turn(snacks, flawed)["role"] == "assistant"
+        assert "花生过敏" in turn(snacks, 1)["content"]
+        assert "花生" in turn(snacks, flawed)["content"]
+        # Every earlier answer avoids peanuts: the flaw is in the named turn only.
+        assert all(
+            "花生" not in line
+            for t in snacks["turns"][1 : flawed - 1]
+            if t["role"] == "assistant"
+            for line in t["content"].splitlines()
+            if line.startswith("- ")
+        )
 
     def test_the_near_duplicate_pair_stands_out(self):
         [dup] = problem("near_duplicate")
@@ -198,6 +271,8 @@ class TestLoader:
                 item["language"],
             )
             assert summary.item_ids[item["key"]] == row.id
+            # A conversation keeps its system prompt and turns as written.
+            assert (row.system, row.turns) == (item.get("system", ""), item.get("turns", []))
 
         authors = Counter(db_session.get(User, row.author_id).email for row in rows)
         assert set(authors) == {"annotator@demo.local", "annotator2@demo.local"}
@@ -209,6 +284,13 @@ class TestLoader:
         version = db_session.get(DatasetVersion, summary.version_id)
         approved = Counter(i["status"] for i in ITEMS)["approved"]
         assert version.train_count + version.eval_count == approved and version.eval_count >= 3
+        # The first version holds the approved conversations, and its statistics count them.
+        approved_conversations = [i for i in CONVERSATIONS if i["status"] == "approved"]
+        assert version.stats["conversations"] == len(approved_conversations)
+        assert sum(version.stats["turns"].values()) == len(approved_conversations)
+        assert sum(version.stats["turn_tokens"]["assistant"].values()) == sum(
+            len(i["turns"]) // 2 for i in approved_conversations
+        )
         reviews = db_session.scalars(
             select(Review).where(Review.decision == "approve", Review.project_id == project.id)
         ).all()

@@ -18,9 +18,10 @@ from tests.step_cases import STEP_CASES
 # The form cannot know how many ranks a worker will train on: it estimates for one.
 ONE_RANK = [case for case in STEP_CASES if case.ranks == 1]
 # Packed rows estimated with the app's tokenizer against those the trainer packs with the tiny
-# model's: on the demo data the estimate comes out 11–16% low (the default template's markup
-# costs the tiny tokenizer more than the four tokens a message the estimate adds).
-PACKED_TOLERANCE = 0.20
+# model's: on the demo data the estimate comes out 12–22% low (the default template's markup
+# costs the tiny tokenizer more than the four tokens a message the estimate adds, and the app's
+# tokenizer, trained on all the demo text, conversations included, needs fewer tokens for it).
+PACKED_TOLERANCE = 0.25
 
 
 @pytest.mark.parametrize("case", ONE_RANK, ids=lambda c: "-".join(map(str, c[:-1])))

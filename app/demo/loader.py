@@ -13,8 +13,12 @@ is an :class:`~app.items.schemas.ItemDraft` plus four demo-only keys:
   clean items wait in the review queue);
 - ``author`` (optional): a demo user's email; otherwise authors take turns over the annotators;
 - ``demo_problem`` (optional): a deliberate flaw for reviewers to catch, as
-  ``{"type", "description"}`` (and ``duplicate_of`` for a near-duplicate). It stays out of the
+  ``{"type", "description"}`` (and ``duplicate_of`` for a near-duplicate; ``turn``, counted
+  from 1, for the assistant turn of a conversation where the flaw shows). It stays out of the
   database: reviewers are meant to find the flaw, not read about it.
+
+A conversation is written as its ``turns`` (and an optional ``system`` prompt), without an
+instruction or output: its first user turn and last assistant turn stand as those.
 
 :func:`load_demo` flushes but does not commit; the caller's unit of work does.
 """
@@ -58,7 +62,16 @@ DEMO_KEYS = frozenset({"key", "status", "author", "demo_problem"})
 DRAFT_KEYS = frozenset(ItemDraft.model_fields)
 STATUSES = ("draft", "submitted", "approved")
 FIRST_VERSION = "Demo v1"
-PROBLEM_TYPES = ("breaks_constraint", "near_duplicate", "unclear_instruction", "factual_error")
+PROBLEM_TYPES = (
+    "breaks_constraint",
+    "near_duplicate",
+    "unclear_instruction",
+    "factual_error",
+    # A conversation's own flaws: an answer at odds with an earlier one, or with what the user
+    # said before.
+    "contradicts_itself",
+    "ignores_context",
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,13 @@ def _check_item(item: dict[str, Any], keys: set[str], emails: set[str]) -> None:
     problem = item.get("demo_problem")
     if problem is not None and problem.get("type") not in PROBLEM_TYPES:
         raise ValueError(f"Demo item {name}: demo_problem.type must be one of {PROBLEM_TYPES}.")
+    if problem is not None and "turn" in problem:
+        turns = item.get("turns") or []
+        number = problem["turn"]
+        if not (isinstance(number, int) and 1 <= number <= len(turns)) or (
+            turns[number - 1].get("role") != "assistant"
+        ):
+            raise ValueError(f"Demo item {name}: demo_problem.turn must name an assistant turn.")
 
 
 @cache

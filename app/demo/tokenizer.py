@@ -30,7 +30,8 @@ PROMPT_SCAFFOLD = ("Requirements:", "要求：", "Input: ", "Output: ", "输入�
 
 
 def demo_texts(content: DemoContent | None = None) -> list[str]:
-    """The training text, in a fixed order: guidelines, description, then each item's fields."""
+    """The training text, in a fixed order: guidelines, description, then each item's fields
+    (a conversation's system prompt and every turn)."""
     content = content or load_content()
     return list(_texts(content))
 
@@ -40,9 +41,12 @@ def _texts(content: DemoContent) -> Iterator[str]:
     yield content.project["description"]
     yield from PROMPT_SCAFFOLD
     for item in content.items:
-        for name in ("instruction", "input", "output"):
+        for name in ("system", "instruction", "input", "output"):
             if item.get(name, "").strip():
                 yield item[name]
+        for turn in item.get("turns", []):
+            if turn["content"].strip():
+                yield turn["content"]
         for demo in item.get("demos", []):
             yield demo["input"]
             yield demo["output"]
