@@ -153,56 +153,161 @@ def test_manifest_hash_is_equal_across_sqlite_and_postgresql(tmp_path):
     assert hashes[0] == hashes[1]
 
 
-@pytest.mark.parametrize(
-    "fmt", ["alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"]
-)
-def test_export_imports_back_exactly(db_session, tmp_path, fmt):
-    project, admin, created = approved_project(db_session)
-    version = freeze(db_session, project, admin)
-    files = export.write_folder(db_session, version.id, fmt, tmp_path / "out")
-    assert files[0].name == "README.md" and version.manifest_hash in files[0].read_text()
-    target = make_project(db_session, admin, name=f"Restored {fmt}")
-    restored = 0
-    for path in files[1:]:
+CHAT_DRAFTS = [
+    ItemDraft(
+        kind="conversation",
+        system="你是一位耐心的数学老师。",
+        turns=[
+            {"role": "user", "content": "三加四等于几？"},
+            {"role": "assistant", "content": "等于七。"},
+            {"role": "user", "content": "那再乘以二呢？"},
+            {"role": "assistant", "content": "七乘以二等于十四。"},
+        ],
+        domain="数学",
+        tags=["对话"],
+    ),
+    ItemDraft(
+        kind="conversation",
+        turns=[
+            {"role": "user", "content": "Suggest a name for a bakery."},
+            {"role": "assistant", "content": "The Rolling Pin."},
+            {"role": "user", "content": "Something French?"},
+            {"role": "assistant", "content": "Le Petit Four."},
+            {"role": "user", "content": "Shorter."},
+            {"role": "assistant", "content": "Fournil."},
+        ],
+    ),
+    ItemDraft(
+        kind="conversation",
+        system="You are a friendly travel guide.",
+        turns=[
+            {"role": "user", "content": "One thing to see in Kyoto?"},
+            {"role": "assistant", "content": "Fushimi Inari, early in the morning."},
+        ],
+    ),
+    ItemDraft(
+        kind="conversation",
+        turns=[
+            {"role": "user", "content": "你好！"},
+            {"role": "assistant", "content": "你好，有什么可以帮你？"},
+        ],
+    ),
+]
+# Tasks a chat file carries whole: no input, maybe a system prompt.
+CHAT_TASKS = [
+    ItemDraft(kind="task", system="Answer in one word.", instruction="Largest ocean?",
+              output="Pacific"),
+    ItemDraft(kind="task", instruction="把“谢谢”翻译成英文。", output="Thank you."),
+    ItemDraft(kind="task", instruction="Name a prime number.", output="7"),
+]  # fmt: skip
+FORMATS = ["alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"]
+CONTENT_COLUMNS = ("kind", "instruction", "input", "output", "demos", "constraints", "language",
+                   "system", "turns")  # fmt: skip
+
+
+def _contents(items) -> set[tuple]:
+    return {tuple(json.dumps(getattr(i, c), ensure_ascii=False) for c in CONTENT_COLUMNS)
+            for i in items}  # fmt: skip
+
+
+def _reimport(session, tmp_path, files, target, admin, **options) -> int:
+    """Import each exported split into ``target`` (as submitted items); the items created."""
+    created = 0
+    for path in files:
         with path.open("rb") as f:
             job = imports.store_upload(
-                session=db_session,
+                session=session,
                 project=target,
                 filename=path.name,
                 stream=f,
                 folder=tmp_path / "imports",
                 actor=admin,
             )
-        assert job.schema == "studio"
-        job = imports.run(session=db_session, job_id=job.id, actor=admin, options=ImportOptions())
-        assert job.state == "done", job.message
-        restored += job.created_items
+        options = {"status": "submitted", **options}
+        job = imports.run(
+            session=session, job_id=job.id, actor=admin, options=ImportOptions(**options)
+        )
+        assert job.state == "done", (job.message, job.errors)
+        created += job.created_items
+    return created
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_imports_back_exactly(db_session, tmp_path, fmt):
+    """Approved items of every kind (conversations, system prompts, Chinese) → a version →
+    the export → a new project: the same items, and a version of them has the same manifest."""
+    project, admin, created = approved_project(db_session, drafts=[*DRAFTS, *CHAT_DRAFTS])
+    version = freeze(db_session, project, admin)
+    files = export.write_folder(db_session, version.id, fmt, tmp_path / "out")
+    assert files[0].name == "README.md" and version.manifest_hash in files[0].read_text()
+    target = make_project(db_session, admin, name=f"Restored {fmt}")
+    assert files[1].parent == tmp_path / "out"
+    with files[1].open("rb") as f:
+        assert imports.store_upload(
+            session=db_session, project=target, filename=files[1].name, stream=f,
+            folder=tmp_path / "detect", actor=admin,
+        ).schema == "studio"  # fmt: skip
+    restored = _reimport(db_session, tmp_path, files[1:], target, admin)
     assert restored == len(created)
-    original = {
-        (
-            i.kind,
-            i.instruction,
-            i.input,
-            i.output,
-            json.dumps(i.demos),
-            json.dumps(i.constraints),
-            i.language,
-        )
-        for i in created
-    }
-    back = {
-        (
-            i.kind,
-            i.instruction,
-            i.input,
-            i.output,
-            json.dumps(i.demos),
-            json.dumps(i.constraints),
-            i.language,
-        )
-        for i in db_session.query(Item).filter(Item.project_id == target.id)
-    }
-    assert back == original
+    back = db_session.query(Item).filter(Item.project_id == target.id).all()
+    assert _contents(back) == _contents(created)
+    assert sum(len(i.turns) for i in back) == sum(len(d.turns) for d in CHAT_DRAFTS)
+    again = freeze(db_session, target, admin, statuses=["submitted"])
+    assert again.manifest_hash == version.manifest_hash
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("drafts", "form"),
+    [(CHAT_DRAFTS, "conversation"), (CHAT_TASKS, "task")],
+    ids=["chats", "tasks"],
+)
+def test_without_metadata_chats_come_back_with_the_same_manifest(
+    db_session, tmp_path, fmt, drafts, form
+):
+    """Every format carries a conversation's turns and system prompt, and a task without input
+    as its exchange: without our metadata they come back with the same manifest, conversations
+    in the conversation form and tasks in the task form.
+
+    The language is not in these files and is detected again, and the split is seeded by the
+    content hash, which covers the language: both versions are frozen without an eval split,
+    so that the manifests compare the items' words."""
+    project, admin, _created = approved_project(db_session, drafts=drafts)
+    version = freezing.create_version(
+        session=db_session, project=project, name="v1", f=VersionFilter(), actor=admin,
+        eval_fraction=0.0,
+    )  # fmt: skip
+    files = export.write_folder(db_session, version.id, fmt, tmp_path / "out")
+    train = files[1]
+    assert train.name.startswith("train") and version.eval_count == 0
+    _strip_metadata(train, fmt)
+    target = make_project(db_session, admin, name=f"Without metadata {fmt}")
+    created = _reimport(db_session, tmp_path, [train], target, admin, one_exchange=form)
+    assert created == len(drafts)
+    again = freezing.create_version(
+        session=db_session, project=target, name="v1", f=VersionFilter(statuses=["submitted"]),
+        actor=admin, eval_fraction=0.0,
+    )  # fmt: skip
+    assert again.manifest_hash == version.manifest_hash
+
+
+def _strip_metadata(path, fmt: str) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(pq.read_table(path).drop_columns(["metadata"]), path)
+        return
+    text = path.read_text(encoding="utf-8")
+    if fmt.endswith("jsonl"):
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        rows = json.loads(text)
+    for row in rows:
+        del row["metadata"]
+    if fmt.endswith("jsonl"):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    else:
+        path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
 
 
 def test_parquet_export_loads_with_datasets(db_session, tmp_path):
