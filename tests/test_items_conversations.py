@@ -242,6 +242,16 @@ class TestApi:
         bad = {**body, "turns": body["turns"][:3]}
         refused = client.post(f"/api/v1/projects/{project.id}/items", json=bad, headers=auth)
         assert refused.status_code == 422
+        assert refused.json()["detail"] == [
+            {"field": "turns", "message": "A conversation ends with an assistant turn."}
+        ]
+        blank = [body["turns"][0], {"role": "assistant", "content": " "}, *body["turns"][2:]]
+        refused = client.post(
+            f"/api/v1/projects/{project.id}/items", json={**body, "turns": blank}, headers=auth
+        )
+        assert refused.json()["detail"] == [
+            {"field": "turns.1", "message": "Turn 2 (assistant) is empty."}
+        ]
 
 
 class TestLiveChecks:

@@ -66,9 +66,16 @@ MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constrain
 MANIFEST_LATER_FIELDS = ("system", "turns")
 
 
-def _invalid(message: str) -> PydanticCustomError:
-    # A custom error keeps the message as written; ValueError would prefix it with "Value error, ".
-    return PydanticCustomError("invalid_content", message)
+def _invalid(message: str, turn: int | None = None) -> PydanticCustomError:
+    """A custom error keeps the message as written (ValueError would prefix it with "Value
+    error, "); ``turn`` (0-based, in the error's context) names the conversation turn at fault,
+    which a form shows the message beside. Messages hold no braces: they would be formatted."""
+    return PydanticCustomError("invalid_content", message, None if turn is None else {"turn": turn})
+
+
+def error_turn(error: Mapping[str, Any]) -> int | None:
+    """The 0-based turn a validation error of ``ItemContent`` is about, if any."""
+    return (error.get("ctx") or {}).get("turn")
 
 
 def _with_article(kind: ItemKind) -> str:
@@ -167,7 +174,7 @@ class ItemContent(ContentFields):
         if not value.strip():
             if info.data.get("kind") is ItemKind.conversation:
                 # Its first user turn; turns are validated after this field, so say it here.
-                raise _invalid("Turn 1 (user) is empty.")
+                raise _invalid("Turn 1 (user) is empty.", turn=0)
             raise _invalid("The instruction must not be empty.")
         return value
 
@@ -202,10 +209,13 @@ class ItemContent(ContentFields):
     @classmethod
     def from_row(cls, row: Any) -> ItemContent:
         """The content of an ``Item`` row, a revision snapshot or any mapping of its fields;
-        a field the row lacks takes its default."""
+        a field the row lacks, or holds no value for (a row not yet flushed), takes its
+        default."""
         if isinstance(row, Mapping):
-            return cls.model_validate({k: row[k] for k in CONTENT_FIELDS if k in row})
-        return cls.model_validate({k: getattr(row, k) for k in CONTENT_FIELDS if hasattr(row, k)})
+            values = {k: row[k] for k in CONTENT_FIELDS if k in row}
+        else:
+            values = {k: getattr(row, k) for k in CONTENT_FIELDS if hasattr(row, k)}
+        return cls.model_validate({k: v for k, v in values.items() if v is not None})
 
     def _check_example(self) -> None:
         if not self.demos:
@@ -220,13 +230,14 @@ class ItemContent(ContentFields):
             raise _invalid("An example item needs a query input after its demonstrations.")
 
     def _check_conversation(self) -> None:
-        problem = turn_order_problem([turn.role for turn in self.turns])
+        roles = [turn.role for turn in self.turns]
+        problem = turn_order_problem(roles)
         if problem:
-            raise _invalid(problem)
+            raise _invalid(problem, turn=turn_order_fault(roles))
         # The last assistant turn may wait to be written, as a task's output may.
-        for number, turn in enumerate(self.turns[:-1], start=1):
+        for index, turn in enumerate(self.turns[:-1]):
             if not turn.content.strip():
-                raise _invalid(f"Turn {number} ({turn.role}) is empty.")
+                raise _invalid(f"Turn {index + 1} ({turn.role}) is empty.", turn=index)
         if self.input:
             raise _invalid("A conversation has no input; its turns hold the text.")
 
@@ -258,9 +269,17 @@ def turn_order_problem(roles: list[str]) -> str | None:
     return None
 
 
-def conversation_messages(content: ContentFields) -> list[dict[str, str]]:
-    """The turns as chat messages, without the system prompt."""
-    return [{"role": str(turn.role), "content": turn.content} for turn in content.turns]
+def turn_order_fault(roles: list[str]) -> int | None:
+    """The 0-based turn that :func:`turn_order_problem` is about; None when it is about the
+    conversation as a whole (no turns, or no assistant turn at the end: a turn is missing)."""
+    if not roles:
+        return None
+    if roles[0] != Role.user:
+        return 0
+    for index in range(1, len(roles)):
+        if roles[index] == roles[index - 1]:
+            return index
+    return None
 
 
 def later_defaults(model: type[ContentFields]) -> dict[str, Any]:

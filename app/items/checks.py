@@ -15,10 +15,10 @@ from app.core.cjk import count_words
 from app.core.kinds import ItemContent
 from app.i18n import N_
 from app.items import indexing, repository
-from app.items import service as items
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits, overlong
 from app.items.schemas import ItemDraft
+from app.items.validation import language_of
 from app.models import Item, NearDupKey
 from app.tokenizer import count_tokens
 
@@ -175,7 +175,7 @@ def live_report(
                 draft.content_values()
                 | {
                     "constraints": [c for c in draft.constraints if _valid(c.id, c.params)],
-                    "language": items.language_of(draft),
+                    "language": language_of(draft),
                 }
             )
             report.preview = prompts.preview(content)

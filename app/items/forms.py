@@ -147,28 +147,22 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
     return draft, state, {}
 
 
-# "Turn 3 (user) is empty.", "Turn 2 is a second user turn in a row; …": the content model
-# names the turn in its sentence, and reports it without a field when the rule spans turns.
-_TURN_NAMED = re.compile(r"^Turn (\d+)\b")
 _TURN_FIELD = re.compile(r"^turns\.(\d+)(?:\.\w+)?$")
 
 
 def placed_errors(state: EditorState, errors: dict[str, str]) -> dict[str, str]:
     """``errors`` keyed where the editor shows them. A conversation has no instruction or
-    output field: its first and last turns stand for them, so an error on those, or one the
-    content model gives without a field, goes to the turn its sentence names (``turns.{i}``)
-    or to the turns as a whole (``turns``)."""
+    output field: its first and last turns stand for them, so an error on the output goes to
+    its last turn, and one on the instruction or without a field to the turns as a whole
+    (``turns``); the content model keys an error about one turn ``turns.{i}`` itself."""
     if not state.conversation:
         return errors
     last = max(len(state.turns) - 1, 0)
     placed: dict[str, str] = {}
     for key, message in errors.items():
         spot = _TURN_FIELD.match(key)
-        named = _TURN_NAMED.match(str(message))
         if spot:
             key = f"turns.{spot.group(1)}"
-        elif key in ("instruction", "output", "input", "") and named:
-            key = f"turns.{int(named.group(1)) - 1}"
         elif key == "output":
             key = f"turns.{last}"
         elif key in ("instruction", "input", ""):

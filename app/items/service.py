@@ -5,22 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.core import constraints as registry
 from app.core import status as machine
 from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, later_defaults
-from app.core.langid import detect_language
 from app.core.provenance import Provenance
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.items import indexing, repository
 from app.items.editors import can_edit, editable_ids
-from app.items.lengths import ContentLimits, ContentTooLong, overlong
+from app.items.lengths import ContentLimits
 from app.items.schemas import ItemDraft
+from app.items.validation import validate_content
 from app.locking import locked
 from app.models import Item, ItemRevision, Project, User
 from app.models.base import utcnow
@@ -42,60 +40,6 @@ def draft_of(item_or_snapshot: Any) -> ItemDraft:
     if not isinstance(data, dict):
         data = {name: getattr(data, name) for name in (*CONTENT_FIELDS, *META_FIELDS)}
     return ItemDraft.model_validate(data)
-
-
-def language_of(draft: ItemDraft) -> str:
-    """The language the annotator chose, or the one detected in the text."""
-    texts = [turn.content for turn in draft.turns] or [draft.instruction, draft.input, draft.output]
-    return draft.language or detect_language("\n".join(texts))
-
-
-def _field_of(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "instruction"
-
-
-def validate_content(
-    draft: ItemDraft, *, for_submit: bool, limits: ContentLimits | None = None
-) -> ItemContent:
-    """Check the lengths first (nothing reads an over-long text), then the content and every
-    constraint's parameters; errors name the field."""
-    too_long = overlong(draft.content_values(), draft.demos, limits)
-    if too_long:
-        raise ContentTooLong(too_long)
-    errors: dict[str, str] = {}
-    constraints = []
-    for index, ref in enumerate(draft.constraints):
-        try:
-            params = registry.validate_params(ref.id, ref.params)
-            constraints.append({"id": ref.id, "params": params})
-        except registry.UnknownConstraintError:
-            errors[f"constraints.{index}"] = N_("Unknown constraint.")
-        except registry.ConstraintParamsError as error:
-            for problem in error.errors:
-                errors[f"constraints.{index}.{problem['field']}"] = problem["message"]
-    language = language_of(draft)
-    content = None
-    try:
-        content = ItemContent.model_validate(
-            draft.content_values()
-            | {
-                "constraints": constraints,
-                "rules": [r.strip() for r in draft.rules if r.strip()],
-                "language": language,
-            }
-        )
-    except ValidationError as error:
-        for problem in error.errors():
-            errors.setdefault(_field_of(problem["loc"]), problem["msg"])
-    if for_submit and not (content.output if content else draft.output).strip():
-        if draft.turns:
-            last = f"turns.{len(draft.turns) - 1}"
-            errors.setdefault(last, N_("Write the last assistant turn before submitting."))
-        else:
-            errors.setdefault("output", N_("Write the output before submitting."))
-    if errors or content is None:
-        raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
-    return content
 
 
 def _apply(item: Item, content: ItemContent, draft: ItemDraft) -> None:
