@@ -132,6 +132,14 @@ def open_project(page: Page) -> int:
     return int(page.url.rsplit("/", 1)[-1])
 
 
+def find_item(page: Page, project_id: int, **filters: str) -> int:
+    """The id of the first item the project's list shows under ``filters`` (kind, status, q)."""
+    query = "&".join(f"{name}={value}" for name, value in filters.items())
+    page.goto(f"/projects/{project_id}/items?{query}")
+    link = page.locator("#item-rows a[href$='/edit']").first
+    return int(link.get_attribute("href").split("/")[-2])
+
+
 def take(shooter: Shooter) -> None:
     # Sign-in.
     page = shooter.page()
@@ -175,12 +183,28 @@ def take(shooter: Shooter) -> None:
 
     # The review screen, opened from the queue with `j`.
     page = shooter.page("reviewer@demo.local")
-    open_project(page)
+    project_id = open_project(page)
     page.locator(".page-head").get_by_role("link", name="Review", exact=True).click()
     page.locator("[data-start]").wait_for()
     page.keyboard.press("j")
     page.wait_for_url(re.compile(r"/items/\d+/review"))
     shooter.shot(page, "review")
+    # A conversation on the review screen: the tutor's system prompt, then every turn.
+    item_id = find_item(page, project_id, kind="conversation", status="submitted", q="twelfths")
+    page.goto(f"/items/{item_id}/review")
+    page.locator("#item-content .msg-system").wait_for()
+    shooter.shot(page, "review-conversation")
+    page.context.close()
+
+    # The editor: a conversation whose last answer is still to be written.
+    page = shooter.page("annotator@demo.local")
+    project_id = open_project(page)
+    item_id = find_item(page, project_id, kind="conversation", status="draft", q="Maya")
+    page.goto(f"/items/{item_id}/edit")
+    page.locator("#turn-3").wait_for()
+    page.locator("#turns").evaluate("el => el.scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -24)")
+    shooter.shot(page, "editor-conversation")
     page.context.close()
 
     # Membership: a project manager's members page, and an annotator's home with assigned work.
@@ -208,6 +232,11 @@ def take(shooter: Shooter) -> None:
     page.locator(".bars").first.evaluate("el => el.closest('.card').scrollIntoView()")
     page.evaluate("window.scrollBy(0, -24)")
     shooter.shot(page, "dataset-version-charts")
+    # The conversations' charts: turns per conversation, tokens per user and assistant turn.
+    page.locator("#turn-tokens-chart canvas").wait_for()
+    page.locator("#conversation-stats").evaluate("el => el.scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -24)")
+    shooter.shot(page, "dataset-version-conversations")
 
     page.click("#launch-on-version")
     page.wait_for_url("**/jobs/new?version_id=*")

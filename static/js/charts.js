@@ -26,7 +26,8 @@
 })();
 // Histograms: bars drawn with uPlot's bar path builder. data-hist holds one histogram
 // (bin → count); data-hists several over the same bins (name → bin → count), drawn side by
-// side in each bin with a legend naming them from data-labels (name → label).
+// side in each bin in data-order (a list of names), with a legend naming them from
+// data-labels (name → label).
 (function () {
   "use strict";
   var COLORS = [["rgba(47,91,211,.5)", "#2f5bd3"], ["rgba(161,92,0,.45)", "#a15c00"]];
@@ -36,9 +37,13 @@
       if (el.dataset.drawn) return;
       el.dataset.drawn = "1";
       var hists = el.dataset.hists ? JSON.parse(el.dataset.hists) : { n: JSON.parse(el.dataset.hist) };
-      var names = Object.keys(hists);
+      // Series in data-order when given (the JSON's own key order is not kept).
+      var names = el.dataset.order ? JSON.parse(el.dataset.order) : Object.keys(hists);
       var legend = el.dataset.labels ? JSON.parse(el.dataset.labels) : {};
-      var labels = Object.keys(hists[names[0]] || {});
+      // Bins in the order of their lower bounds ("0–9", "10–24", ..., "800+"): the JSON on the
+      // page has its keys sorted as text, and a stored version's as PostgreSQL keeps them.
+      var labels = Object.keys(hists[names[0]] || {}).sort(function (a, b) { return parseInt(a, 10) - parseInt(b, 10); });
+      el.dataset.bins = labels.join("|");  // what was drawn, in order
       var xs = labels.map(function (_, i) { return i; });
       var grouped = names.length > 1;
       var series = names.map(function (name, i) {
@@ -52,8 +57,9 @@
         width: el.clientWidth || 280, height: 200,  // never wider than its card
         scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
         axes: [{ values: function (u, vals) { return vals.map(function (v) { return labels[v] || ""; }); } }, {}],
-        // The legend names the bin under the cursor, not its index.
-        series: [{ label: "", value: function (u, v) { return v == null ? "" : labels[v] || ""; } }].concat(series),
+        // The legend names the bin under the cursor (data-bin-label says what it counts), not
+        // its index.
+        series: [{ label: el.dataset.binLabel || "\u00a0", value: function (u, v) { return v == null ? "" : labels[v] || ""; } }].concat(series),
         legend: { show: grouped },
       }, [xs].concat(data), el);
     });
