@@ -262,9 +262,10 @@ def dataset_card(session: Session, version: DatasetVersion, fmt: str) -> str:
             "",
             *[f"- `{file_name(fmt, s)}`: the {s} split" for s in SPLITS],
             "",
-            "Each row holds the rendered prompt and response and a `metadata` object (kind, item "
-            "id, revision, demos, constraints, domain, tags, language) that Instruction Studio's "
-            "importer reads back.",
+            "Each row holds the rendered messages (a conversation's every turn, and the system "
+            "prompt where there is one) and a `metadata` object (kind, item id, revision, demos, "
+            "constraints, domain, tags, language, system prompt, turns) that Instruction "
+            "Studio's importer reads back.",
             "",
             "## Statistics",
             "",
