@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.core import constraints, metrics, protocol
+from app.core import constraints, job_paths, metrics, protocol
 from app.core.kinds import ItemContent
 from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
@@ -233,7 +233,7 @@ class WorkerApi:
 
     def launch(self, version_id: int | None = None, base_model: str = "tiny"):
         return self.client.post(
-            protocol.API_ROOT + "/jobs",
+            job_paths.API_ROOT + "/jobs",
             headers=self.admin,
             json={
                 "dataset_version_id": version_id or self.version.id,
@@ -248,7 +248,7 @@ class WorkerApi:
         return response.json()["id"]
 
     def claim(self, worker: dict[str, str], name: str = "w") -> dict:
-        path = protocol.API_ROOT + protocol.WorkerPath.CLAIM
+        path = job_paths.API_ROOT + job_paths.WorkerPath.CLAIM
         response = self.client.post(path, headers=worker, json={"worker": name})
         assert response.status_code == 200, response.text
         return response.json()
@@ -256,7 +256,7 @@ class WorkerApi:
     def post(self, path: str, worker: dict[str, str], job_id: int, body):
         """A worker call about ``job_id``; a ``str`` body is sent as raw JSON text (the only
         way NaN and Infinity reach the app)."""
-        url = protocol.API_ROOT + path.format(job_id=job_id)
+        url = job_paths.API_ROOT + path.format(job_id=job_id)
         if isinstance(body, str):
             headers = {**worker, "Content-Type": "application/json"}
             return self.client.post(url, headers=headers, content=body)
@@ -265,10 +265,10 @@ class WorkerApi:
     def read(self, worker: dict[str, str], version_id: int, what: str = "manifest"):
         """A worker reads a dataset version: its manifest or its ``train`` split."""
         if what == "manifest":
-            path = protocol.WorkerPath.MANIFEST.format(version_id=version_id)
+            path = job_paths.WorkerPath.MANIFEST.format(version_id=version_id)
         else:
-            path = protocol.WorkerPath.SPLIT.format(version_id=version_id, split=what)
-        return self.client.get(protocol.API_ROOT + path, headers=worker)
+            path = job_paths.WorkerPath.SPLIT.format(version_id=version_id, split=what)
+        return self.client.get(job_paths.API_ROOT + path, headers=worker)
 
 
 def error_sentence(response) -> str:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from app.core import protocol
-from app.core.protocol import API_ROOT, WorkerPath
+from app.core.job_paths import API_ROOT, WorkerPath
 from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.jobs import queue

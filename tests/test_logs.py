@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 
 from app import logs
-from app.core import protocol
+from app.core import job_paths
 from app.main import create_app
 
-CLAIM = "/api/v1" + protocol.WorkerPath.CLAIM
+CLAIM = "/api/v1" + job_paths.WorkerPath.CLAIM
 
 
 def access_record(method: str, path: str, status: int) -> logging.LogRecord:

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from app import metrics
-from app.core import protocol
+from app.core import job_paths, protocol
 from app.jobs import service as jobs
 from app.models import BackgroundTask, DatasetVersionItem
 from app.models.base import utcnow
@@ -136,7 +136,7 @@ class TestRequestDuration:
     def test_answers_before_routing_and_static_files_keep_their_route(self, client, scrape):
         """An anonymous body is refused before the router runs (app.limits); a static file is
         served by a mount. Both are still named by template."""
-        claim = "/api/v1" + protocol.WorkerPath.CLAIM
+        claim = "/api/v1" + job_paths.WorkerPath.CLAIM
         before = scrape()
         assert client.post(claim, json={"worker": "w"}).status_code == 401
         assert client.get("/static/css/studio.css").status_code == 200

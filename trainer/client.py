@@ -12,8 +12,8 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel
 
-from app.core import protocol
-from app.core.protocol import WorkerPath
+from app.core import job_paths, protocol
+from app.core.job_paths import WorkerPath
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -39,7 +39,7 @@ def reports(
 class AppClient:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
         self.http = httpx.Client(
-            base_url=url.rstrip("/") + protocol.API_ROOT,
+            base_url=url.rstrip("/") + job_paths.API_ROOT,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
         )

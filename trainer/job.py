@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.core import base_models, manifest, protocol
+from app.core.job_paths import JobFolder
 from app.core.prompts import render_messages
-from app.core.protocol import DatasetItem, JobFolder, JobSpec
+from app.core.protocol import DatasetItem, JobSpec
 from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
 from trainer.modelcard import write_model_card

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-from app.core import protocol
+from app.core import job_paths, protocol
 
 TEXT_METRICS = (("exact_match", "Exact match"), ("f1", "Token F1"), ("rouge_l", "ROUGE-L"))
 _DASH = "—"
@@ -31,12 +31,12 @@ def write_model_card(
     eval_count: int,
     encoding: Mapping[str, int] | None = None,
 ) -> Path:
-    """Write the card (``protocol.MODEL_CARD``) into ``out`` for the model of ``spec``; returns
+    """Write the card (``job_paths.MODEL_CARD``) into ``out`` for the model of ``spec``; returns
     its path. ``encoding`` holds what encoding the training items cut or dropped
     (``trainer.data.EncodeStats`` as a dict)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / protocol.MODEL_CARD
+    path = out / job_paths.MODEL_CARD
     text = render_model_card(
         spec, summary, train_count=train_count, eval_count=eval_count, encoding=encoding
     )

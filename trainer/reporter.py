@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from app.core import protocol
+from app.core import job_paths, protocol
 from trainer.checkpoints import latest_checkpoint
 from trainer.client import AppClient
 from trainer.data import EncodeStats
@@ -39,7 +39,7 @@ class Reporter:
         self.client, self.spec, self.params = client, spec, spec.params
         self.model, self.tokenizer = model, tokenizer
         self.train_items, self.eval_items = list(train_items), list(eval_items)
-        self.checkpoints: Path = protocol.JobFolder(Path(spec.artifact_dir)).checkpoints
+        self.checkpoints: Path = job_paths.JobFolder(Path(spec.artifact_dir)).checkpoints
         self.cancel = False
         self.epochs_done: int | None = None  # known at the first step (a resumed run starts late)
         self.started = self.last_beat = 0.0

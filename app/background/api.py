@@ -8,7 +8,7 @@ from app.apidoc import ERRORS, PathId
 from app.auth.deps import Member, ProjectAnnotator, ProjectManager, ProjectReviewer
 from app.background import queue, service
 from app.background.schemas import TaskOut
-from app.core.protocol import API_ROOT
+from app.core.job_paths import API_ROOT
 from app.db import DbSession
 
 router = APIRouter(prefix=API_ROOT, tags=["background tasks"], responses=ERRORS)

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager, ProjectReviewer, Worker
 from app.background.schemas import TaskOut
+from app.core.job_paths import API_ROOT, WorkerPath
 from app.core.kinds import ItemContent
-from app.core.protocol import API_ROOT, DatasetItem, DatasetManifest, DatasetSplitPage, WorkerPath
+from app.core.protocol import DatasetItem, DatasetManifest, DatasetSplitPage
 from app.core.provenance import Origin
 from app.datasets import duplicates, export, task, versions
 from app.datasets.versions import VersionFilter

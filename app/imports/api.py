@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager
-from app.core.protocol import API_ROOT
+from app.core.job_paths import API_ROOT
 from app.db import DbSession
 from app.imports import service, task
 from app.imports.reader import ImportOptions

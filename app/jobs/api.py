@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.apidoc import ERRORS, PathId, QueryId
 from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, Worker
-from app.core import protocol
-from app.core.protocol import WorkerPath
+from app.core import job_paths, protocol
+from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
 from app.jobs import datamap, feedback, queue, results, service
 from app.jobs.schemas import (
@@ -27,7 +27,7 @@ from app.jobs.schemas import (
 )
 from app.members import access as members
 
-router = APIRouter(prefix=protocol.API_ROOT, tags=["jobs"], responses=ERRORS)
+router = APIRouter(prefix=job_paths.API_ROOT, tags=["jobs"], responses=ERRORS)
 
 
 class JobIn(BaseModel):

@@ -1,6 +1,6 @@
 """A job's files: the trained adapter (or model) as a zip, its model card, its checkpoints.
 
-Workers write them into the job's folder (``app.core.protocol.JobFolder``); the app serves
+Workers write them into the job's folder (``app.core.job_paths.JobFolder``); the app serves
 them from the same folder, so a remote worker needs it shared (a volume in docker compose).
 
 A worker is not trusted with what the app reads there: a path counts only when no part of it
@@ -22,7 +22,8 @@ from fastapi.responses import Response, StreamingResponse
 from markupsafe import Markup
 
 from app.config import Settings
-from app.core.protocol import MAX_CARD_BYTES, MODEL_CARD, JobFolder
+from app.core.job_paths import MODEL_CARD, JobFolder
+from app.core.protocol import MAX_CARD_BYTES
 from app.errors import InvalidInput, NotFound
 from app.i18n import N_
 from app.markdown import render_markdown

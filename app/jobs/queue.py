@@ -16,7 +16,7 @@ from sqlalchemy import case, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.core import protocol
+from app.core import job_paths, protocol
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.jobs.artifacts import check_checkpoint
@@ -96,7 +96,7 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
         lease_seconds=int(LEASE.total_seconds()),
         # Checked when reported; one stored before names were required starts afresh.
         resume_from=job.checkpoint if protocol.is_checkpoint_name(job.checkpoint) else None,
-        artifact_dir=str(protocol.JobFolder.of(artifacts_root, job.id).path),
+        artifact_dir=str(job_paths.JobFolder.of(artifacts_root, job.id).path),
     )
 
 

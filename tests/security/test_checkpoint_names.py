@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from app.core.protocol import WorkerPath
+from app.core.job_paths import WorkerPath
 from app.models import Job
 from app.models.base import utcnow
 from tests.job_factories import WorkerApi, error_sentence

@@ -11,7 +11,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core import protocol
+from app.core import job_paths
 from app.datasets import freezing
 from app.models import Item
 from tests.dataset_factories import approved_project
@@ -172,17 +172,17 @@ def test_the_worker_split_refuses_a_malformed_after(raw_client, db_session):
     admin_headers = {"Authorization": f"Bearer {make_token(db_session, scope='user', owner=admin)}"}
     worker = {"Authorization": f"Bearer {make_token(db_session, scope='worker')}"}
     launched = raw_client.post(
-        protocol.API_ROOT + "/jobs",
+        job_paths.API_ROOT + "/jobs",
         headers=admin_headers,
         json={"dataset_version_id": version.id, "base_model": "tiny", "params": {"max_steps": 5}},
     )
     assert launched.status_code == 201, launched.text
     claimed = raw_client.post(
-        protocol.API_ROOT + protocol.WorkerPath.CLAIM, headers=worker, json={"worker": "w"}
+        job_paths.API_ROOT + job_paths.WorkerPath.CLAIM, headers=worker, json={"worker": "w"}
     )
     assert claimed.status_code == 200, claimed.text
-    split = protocol.WorkerPath.SPLIT.format(version_id=version.id, split="train")
-    path = protocol.API_ROOT + split
+    split = job_paths.WorkerPath.SPLIT.format(version_id=version.id, split="train")
+    path = job_paths.API_ROOT + split
     assert raw_client.get(path, headers=worker).status_code == 200
     for after in ["x", "-2", "1.5", str(HUGE), str(2**63), "[1]"]:
         response = raw_client.get(path, headers=worker, params={"after": after})

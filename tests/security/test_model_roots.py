@@ -10,7 +10,7 @@ import os
 import pytest
 
 from app.core import base_models
-from app.core.protocol import API_ROOT
+from app.core.job_paths import API_ROOT
 from app.models import Job
 from tests.job_factories import WorkerApi, error_sentence
 from trainer.job import base_model_source

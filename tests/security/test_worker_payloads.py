@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from app.core import protocol
-from app.core.protocol import WorkerPath
+from app.core.job_paths import WorkerPath
 from app.datasets import versions
 from app.models import EvalPrediction, ItemDynamics, Job, JobMetric
 from tests.dataset_factories import approved_project

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.core.protocol import WorkerPath
+from app.core.job_paths import WorkerPath
 from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.jobs import queue

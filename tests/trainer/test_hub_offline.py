@@ -14,6 +14,7 @@ def test_a_hub_id_offline_fails_with_a_clear_message(tmp_path):
         """
         from pathlib import Path
         from app.core import protocol
+        from app.core import job_paths
         from trainer.job import load_base
 
         spec = protocol.JobSpec(
@@ -21,7 +22,7 @@ def test_a_hub_id_offline_fails_with_a_clear_message(tmp_path):
             params=protocol.JobParams(), lease_seconds=120, artifact_dir=".",
         )
         try:
-            load_base(spec, ["a text"], protocol.JobFolder(Path(".")))
+            load_base(spec, ["a text"], job_paths.JobFolder(Path(".")))
         except RuntimeError as error:
             print("MESSAGE:", error)
         else:
