@@ -282,8 +282,9 @@ def _write_rows(
     progress: Progress | None,
     batch_rows: int,
 ) -> None:
-    known = Existing(session, project.id, job.schema)
     skip_matches = options.task_matches == "skip"
+    # Imported tasks' exchanges are read only when matches are to be skipped.
+    known = Existing(session, project.id, job.schema if skip_matches else "")
     writer = ItemWriter(session, project, job, options.status, actor)
     seen = known.hashes
     created_before, counted = tally.created, tally.rows
