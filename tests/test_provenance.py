@@ -18,6 +18,7 @@ from app.items.schemas import ItemDraft
 from app.models import Item
 from tests.api_helpers import bearer
 from tests.factories import make_user
+from tests.helpers import login
 from tests.import_factories import import_file
 from tests.review_factories import make_project
 
@@ -96,3 +97,20 @@ def test_the_list_filter_and_bulk_tasks_carry_the_origin(db_session, project_wit
     assert sorted(row.instruction for row in rows) == ["Imported first.", "Imported third."]
     unknown, kept = item_filter(project.id, {"origin": "copied"})
     assert unknown.origin is None and "origin" not in kept
+
+
+def test_pages_show_how_an_item_was_made_and_the_list_filters_by_it(
+    db_session, client, project_with_origins
+):
+    project, admin, _job = project_with_origins
+    login(client, admin.email)
+    page = client.get(f"/projects/{project.id}/items", params={"origin": "imported"})
+    assert page.status_code == 200
+    assert "Imported first." in page.text and "Written by hand." not in page.text
+    assert '<option value="imported" selected' in page.text
+    imported = db_session.scalar(select(Item).where(Item.instruction == "Imported third."))
+    editor = client.get(f"/items/{imported.id}/edit")
+    assert "Imported from rows.jsonl, line 3" in editor.text
+    demo = db_session.scalar(select(Item).where(Item.origin == "demo"))
+    assert "Demo item" in client.get(f"/items/{demo.id}/edit").text
+    assert client.get(f"/projects/{project.id}/items", params={"origin": "x"}).status_code == 422

@@ -13,6 +13,7 @@ from app.auth.deps import Annotator, Member, ProjectAnnotator
 from app.core import constraints as registry
 from app.core import status as machine
 from app.core.kinds import ItemKind
+from app.core.provenance import Origin
 from app.db import DbSession
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.i18n import N_
@@ -254,13 +255,14 @@ def list_items(
     member: Member,
     project_id: int,
     q: Annotated[str, Query(max_length=200)] = "",
-    kind: Annotated[str | None, Query(pattern="^(task|constraint|example|conversation)?$")] = None,
+    kind: Annotated[ItemKind | None, Blank, Query()] = None,
     status: Annotated[str | None, Query(max_length=24)] = None,
     domain: Annotated[str | None, Query(max_length=100)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     author: Annotated[int | None, Blank, Query()] = None,
     difficulty: Annotated[Annotated[int, Field(ge=1, le=5)] | None, Blank, Query()] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
+    origin: Annotated[Origin | None, Blank, Query()] = None,
     created_from: Annotated[date | None, Blank, Query()] = None,
     created_to: Annotated[date | None, Blank, Query()] = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
@@ -277,6 +279,7 @@ def list_items(
         author_id=author,
         difficulty=difficulty,
         language=language or None,
+        origin=origin,
         created_from=created_from,
         created_to=created_to,
         q=q,
