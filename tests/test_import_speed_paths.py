@@ -146,6 +146,8 @@ def written(session: Session, job: ImportJob, actor: User) -> list[dict[str, Any
         revisions = session.scalars(select(ItemRevision).where(ItemRevision.item_id == item.id))
         (revision,) = revisions.all()
         assert revision.snapshot == snapshot(item)
+        # The stored hash is the hash of the stored content, language included.
+        assert item.content_hash == content_hash(ItemContent.from_row(item))
         assert (revision.version, revision.content_hash) == (1, item.content_hash)
         assert (revision.editor_id, item.author_id) == (actor.id, actor.id)
         assert revision.created_at == item.created_at == item.updated_at

@@ -280,3 +280,55 @@ def test_provenance_takes_over_the_source_column_both_ways(backend, tmp_path):
             ids["imported"]: ("imported", {"import_id": 7, "file": "chats:v2.jsonl"}),
             ids["demo"]: ("demo", {"key": "greeting"}),
         }
+
+
+def test_imported_items_get_the_hash_of_their_content(backend, tmp_path):
+    """Before 0015 an imported Chinese row kept the hash of its content marked ``en``; the
+    upgrade rehashes it and the revision the import wrote. Other items keep their hash."""
+    with fresh_database(backend, tmp_path) as url:
+        migrate.upgrade(url)
+        engine = sa.create_engine(url)
+        imported = Provenance(origin="imported", import_id=1, file="zh.jsonl", line=1)
+        with Session(engine, expire_on_commit=False) as session:
+            admin = make_user(session, role="admin")
+            project = projects.create_project(
+                session=session, data=ProjectInput(name="Hashes"), actor=admin
+            )
+            made = []
+            for provenance in (imported, None):
+                draft = ItemDraft(kind="task", instruction="总结这段话。", output="好。")
+                made.append(
+                    items.create_item(
+                        session=session,
+                        project=project,
+                        draft=draft,
+                        author=admin,
+                        provenance=provenance,
+                    )
+                )
+            right = made[0].content_hash
+            wrong = content_hash(
+                ItemContent.from_row(made[0]).model_copy(update={"language": "en"})
+            )
+            assert made[0].language == "zh" and wrong != right
+            # As an import before 0015 left them: the item and its revision.
+            for item in made:
+                session.execute(
+                    sa.update(Item).where(Item.id == item.id).values(content_hash=wrong)
+                )
+                session.execute(
+                    sa.update(ItemRevision)
+                    .where(ItemRevision.item_id == item.id)
+                    .values(content_hash=wrong)
+                )
+            session.commit()
+        migrate.downgrade(url, "0014")
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            hashes = dict(connection.execute(sa.select(Item.id, Item.content_hash)).all())
+            revised = dict(
+                connection.execute(sa.select(ItemRevision.item_id, ItemRevision.content_hash)).all()
+            )
+        engine.dispose()
+        # Only the imported item is rehashed; one written in the editor never had a wrong hash.
+        assert hashes == revised == {made[0].id: right, made[1].id: wrong}

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
+from app.core.cjk import has_cjk
 from app.core.formats import cleaning, readers, schemas
 from app.core.formats.fields import validation_messages
 from app.core.kinds import ItemContent, dump_hash
@@ -294,8 +295,20 @@ def convert_row(
     too_long = not _surely_within(content, limits) and overlong(content, content["demos"], limits)
     if too_long:
         return RowResult(record.number, None, [m % p for _f, m, p in too_long], changes)
+    # Before the row is hashed: the content hash covers the language, as every save's does.
+    content["language"] = converted.meta.get("language") or script_language(content)
     draft = {"content": content, "meta": converted.meta}
     return RowResult(record.number, draft, [], changes, converted.warnings)
+
+
+def script_language(content: dict[str, Any]) -> str:
+    """``zh`` for content with Chinese text, else ``en``: an import's cheap stand-in for
+    language detection, applied to rows whose file does not state their language."""
+    text = f"{content['instruction']}\n{content['input']}\n{content['output']}"
+    if content["turns"] or content["system"]:  # every turn speaks for the language
+        turns = (turn["content"] for turn in content["turns"])
+        text = "\n".join([text, content["system"], *turns])
+    return "zh" if not text.isascii() and has_cjk(text) else "en"
 
 
 def _surely_within(content: dict[str, Any], limits: ContentLimits) -> bool:

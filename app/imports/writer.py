@@ -25,7 +25,6 @@ from sqlalchemy import JSON, and_
 from sqlalchemy.orm import Session
 
 from app import bulk
-from app.core.cjk import has_cjk
 from app.core.kinds import CONTENT_FIELDS
 from app.core.provenance import Origin, imported
 from app.items.service import META_FIELDS
@@ -161,16 +160,8 @@ class ItemWriter:
 
     def _snapshot(self, content: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """The item's fields as its first revision records them (``SNAPSHOT``)."""
+        # The reader has set the language (the file's, or zh for Chinese text).
         snapshot = {name: content[name] for name in CONTENT_FIELDS}
-        # Our own exports carry the language; otherwise Chinese text is marked zh.
-        language = meta.get("language")
-        if not language:
-            text = f"{content['instruction']}\n{content['input']}\n{content['output']}"
-            if content["turns"] or content["system"]:  # every turn speaks for the language
-                turns = (turn["content"] for turn in content["turns"])
-                text = "\n".join([text, content["system"], *turns])
-            language = "zh" if not text.isascii() and has_cjk(text) else "en"
-        snapshot["language"] = language
         snapshot["domain"] = meta.get("domain")
         snapshot["difficulty"] = meta.get("difficulty")
         snapshot["tags"] = meta.get("tags") or []
