@@ -70,7 +70,7 @@ def test_freeze_here_or_queue_it_then_list_and_show(setup):
     task_id = int(re.search(r"queued the freeze as background task (\d+)", queued.stdout)[1])
     frozen = studio(
         env, "datasets", "freeze", str(project_id), "--name", "tasks", "--kind", "task",
-        "--eval-fraction", "0.25", "--seed", "7", "--license", "CC-BY-4.0",
+        "--origin", "written", "--eval-fraction", "0.25", "--seed", "7", "--license", "CC-BY-4.0",
     )  # fmt: skip
     assert frozen.returncode == 0, frozen.stderr
     version_id = int(re.search(r"froze dataset version (\d+) tasks: 8 items", frozen.stdout)[1])
@@ -78,7 +78,7 @@ def test_freeze_here_or_queue_it_then_list_and_show(setup):
     with Session(engine) as session:
         version = session.get(DatasetVersion, version_id)
         assert (version.filter, version.seed, version.license) == (
-            {"statuses": ["approved"], "kinds": ["task"]}, 7, "CC-BY-4.0",
+            {"statuses": ["approved"], "kinds": ["task"], "origins": ["written"]}, 7, "CC-BY-4.0",
         )  # fmt: skip
         assert version.train_count + version.eval_count == 8 and version.eval_count > 0
         # The queued freeze waits for the server's task loops.

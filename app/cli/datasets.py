@@ -21,6 +21,7 @@ from app.cli.lookup import (
     when,
 )
 from app.core.kinds import ItemKind
+from app.core.provenance import Origin
 from app.core.status import ItemStatus
 
 
@@ -187,6 +188,13 @@ def _filter_text(f: dict[str, Any]) -> str:
 )
 @click.option("--domain", "domains", multiple=True, help="Domain to include (repeatable).")
 @click.option("--language", "languages", multiple=True, help="Language to include (repeatable).")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    type=click.Choice([o.value for o in Origin]),
+    help="How the items were made (repeatable; default: any).",
+)
 @click.option("--tag", "tags", multiple=True, help="Tag every item must carry (repeatable).")
 @click.option("--eval-fraction", default=0.1, show_default=True, type=float)
 @click.option("--seed", default=13, show_default=True, type=click.IntRange(0, 2**31 - 1))
@@ -204,6 +212,7 @@ def freeze(
     kinds,
     domains,
     languages,
+    origins,
     tags,
     eval_fraction,
     seed,
@@ -222,6 +231,7 @@ def freeze(
         kinds=list(kinds),
         domains=list(domains),
         languages=list(languages),
+        origins=list(origins),
         tags=list(tags),
     )
     with unit_of_work() as session:
