@@ -54,7 +54,7 @@ def users_create(email, role, password, display_name, language) -> None:
 
     generated = password is None
     password = password or generate_password()
-    with unit_of_work() as session:
+    with unit_of_work(write=True) as session:
         user = service.create_user(
             session=session,
             email=email,
@@ -76,7 +76,7 @@ def users_set_role(email: str, role: str) -> None:
     """Change a person's role."""
     from app.users import service
 
-    with unit_of_work() as session:
+    with unit_of_work(write=True) as session:
         user = service.find_by_email(session=session, email=email)
         service.set_role(session=session, user_id=user.id, role=role, actor=None)
         click.echo(f"{user.email} is now {role}")
@@ -88,7 +88,7 @@ def users_deactivate(email: str) -> None:
     """Deactivate a person; their sessions end at once."""
     from app.users import service
 
-    with unit_of_work() as session:
+    with unit_of_work(write=True) as session:
         user = service.find_by_email(session=session, email=email)
         service.set_active(session=session, user_id=user.id, active=False, actor=None)
         click.echo(f"{user.email} deactivated")
@@ -119,7 +119,7 @@ def tokens_create(name: str, scope: str, email: str | None) -> None:
     from app.tokens import service
     from app.users import service as users_service
 
-    with unit_of_work() as session:
+    with unit_of_work(write=True) as session:
         owner = users_service.find_by_email(session=session, email=email) if email else None
         issued = service.create_token(
             session=session, name=name, scope=scope, owner=owner, actor=None
@@ -157,6 +157,6 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke a token by id."""
     from app.tokens import service
 
-    with unit_of_work() as session:
+    with unit_of_work(write=True) as session:
         token = service.revoke_token(session=session, token_id=token_id, actor=None)
         click.echo(f"revoked {token.name}")

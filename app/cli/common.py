@@ -10,17 +10,23 @@ import click
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.db import make_engine, make_session_factory, transaction
+from app.db import begin_for_write, make_engine, make_session_factory, transaction
 from app.errors import DomainError
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
+def unit_of_work(*, write: bool = False) -> Iterator[Session]:
     """One transaction for a CLI command, committed when the block succeeds. A domain error
-    rolls it back and ends the command with its message and exit status 1."""
+    rolls it back and ends the command with its message and exit status 1.
+
+    ``write``: the command reads, then writes. On SQLite its transaction then starts as a
+    writer, so it waits its turn behind a running server's writes (the busy timeout) instead
+    of failing with "database is locked" when its read snapshot went stale meanwhile."""
     engine = make_engine(get_settings().resolved_database_url)
     try:
         with transaction(make_session_factory(engine)()) as session:
+            if write:
+                begin_for_write(session)
             yield session
     except DomainError as error:
         fail(error)

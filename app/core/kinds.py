@@ -209,13 +209,10 @@ class ItemContent(ContentFields):
     @classmethod
     def from_row(cls, row: Any) -> ItemContent:
         """The content of an ``Item`` row, a revision snapshot or any mapping of its fields;
-        a field the row lacks, or holds no value for (a row not yet flushed), takes its
-        default."""
+        a field the row lacks takes its default."""
         if isinstance(row, Mapping):
-            values = {k: row[k] for k in CONTENT_FIELDS if k in row}
-        else:
-            values = {k: getattr(row, k) for k in CONTENT_FIELDS if hasattr(row, k)}
-        return cls.model_validate({k: v for k, v in values.items() if v is not None})
+            return cls.model_validate({k: row[k] for k in CONTENT_FIELDS if k in row})
+        return cls.model_validate({k: getattr(row, k) for k in CONTENT_FIELDS if hasattr(row, k)})
 
     def _check_example(self) -> None:
         if not self.demos:

@@ -67,7 +67,8 @@ class TestEveryCopyFollowsItemContent:
 
     def test_from_row_reads_a_row_and_a_snapshot_alike(self):
         item = Item(kind="task", instruction="Say hi.", input="", output="Hi.", demos=[],
-                    constraints=[], rules=[], state_constraints=True, language="en")  # fmt: skip
+                    constraints=[], rules=[], state_constraints=True, language="en", system="",
+                    turns=[])  # fmt: skip
         from_row = ItemContent.from_row(item)
         assert from_row == ItemContent.from_row(items.snapshot(item))
         assert from_row.model_dump() == ItemContent(kind="task", instruction="Say hi.",

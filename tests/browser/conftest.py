@@ -84,8 +84,9 @@ def db(live):
 
 def studio_cli(server, *args: str) -> str:
     out = subprocess.run(
-        [STUDIO, *args], env=server.env, capture_output=True, text=True, timeout=60, check=True
+        [STUDIO, *args], env=server.env, capture_output=True, text=True, timeout=60
     )
+    assert out.returncode == 0, f"studio {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout
 
 
