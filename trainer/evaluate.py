@@ -120,7 +120,14 @@ def generate(
     end = next((i for i, token in enumerate(out) if token in stops), None)
     if end is not None:
         out = out[:end]
-    return tokenizer.decode(out, skip_special_tokens=True), end is not None
+    return storable(tokenizer.decode(out, skip_special_tokens=True)), end is not None
+
+
+def storable(text: str) -> str:
+    """``text`` as the app can store it: a byte-level tokenizer may decode a NUL character,
+    which PostgreSQL's text refuses (the whole report would be refused with it); it becomes
+    U+FFFD, the replacement character, so the output still shows that something was there."""
+    return text.replace("\x00", "\ufffd")
 
 
 def score(item: DatasetItem, output: str) -> dict[str, float | None]:

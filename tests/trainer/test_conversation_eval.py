@@ -17,7 +17,7 @@ from tests.dataset_factories import DRAFTS
 from tests.helpers import login
 from tests.job_factories import run_job
 from trainer.client import AppClient
-from trainer.evaluate import prompt_text, score, stop_ids
+from trainer.evaluate import prompt_text, score, stop_ids, storable
 from trainer.job import evaluate
 
 from .test_conversation_masks import CHATML, CHINESE, ENGLISH
@@ -150,3 +150,14 @@ def test_results_page_shows_a_conversation_row(client, db_session):
     assert 'id="metrics-conversation"' in page.text and 'id="metrics-task"' in page.text
     table = page.text.split('id="metrics-conversation"')[1].split("</table>")[0]
     assert 'data-metric="f1"' in table
+
+
+def test_a_decoded_nul_character_is_made_storable(tokenizer):
+    """The tiny tokenizer's byte-level alphabet holds byte 0: a model may generate it, and
+    PostgreSQL refuses text with NUL, so generated text replaces it."""
+    nul = tokenizer.convert_tokens_to_ids("Ā")  # byte 0 in the byte-level alphabet
+    assert tokenizer.decode([nul]) == "\x00"
+    assert (
+        storable(tokenizer.decode([nul, *tokenizer("ok", add_special_tokens=False)["input_ids"]]))
+        == "\ufffdok"
+    )
