@@ -20,6 +20,9 @@ from app.config import Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_session_factory
+from app.evaluation import api as evaluation_api
+from app.evaluation import judge_routes as evaluation_judge_routes
+from app.evaluation import routes as evaluation_routes
 from app.imports import api as imports_api
 from app.imports import routes as imports_routes
 from app.items import api as items_api
@@ -80,6 +83,9 @@ ROUTERS = [
     background_api.router,
     jobs_api.router,
     jobs_routes.router,
+    evaluation_routes.router,
+    evaluation_judge_routes.router,
+    evaluation_api.router,
 ]
 
 

@@ -20,6 +20,7 @@ from app.models import (
     Assignment,
     BackgroundTask,
     DatasetVersion,
+    EvalRound,
     ImportJob,
     Item,
     Job,
@@ -37,6 +38,7 @@ SCOPES: dict[str, type] = {
     "job_id": Job,
     "import_id": ImportJob,
     "task_id": BackgroundTask,
+    "round_id": EvalRound,
 }
 NOT_FOUND = N_("Not found.")
 _ROLES = "members.roles"  # session.info key: (user id, project id) → role looked up

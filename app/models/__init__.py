@@ -15,6 +15,7 @@ from app.models.content import (
     SearchTerm,
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
+from app.models.evaluation import EvalJudgment, EvalRound, EvalRoundJudge, EvalRoundPrompt
 from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
 from app.models.members import Assignment, AssignmentTask, ProjectMember, ProjectRole
 
@@ -27,7 +28,11 @@ __all__ = [
     "Base",
     "DatasetVersion",
     "DatasetVersionItem",
+    "EvalJudgment",
     "EvalPrediction",
+    "EvalRound",
+    "EvalRoundJudge",
+    "EvalRoundPrompt",
     "GuidelineVersion",
     "ImportJob",
     "Item",
