@@ -18,10 +18,10 @@ def _rows(table_rows) -> list[dict[str, Any]]:
     ]
 
 
-def _metric_lines(rows: list[dict[str, Any]]) -> None:
+def _metric_lines(rows: list[dict[str, Any]], flagged: frozenset[str] = frozenset()) -> None:
     from app.jobs.results import SCORES
 
-    lines = [["  METRIC", "BASE", "TUNED", "CHANGE"]]
+    lines = [["  METRIC", "BASE", "TUNED", "CHANGE", ""]]
     for r in rows:
         change = "-" if r["delta"] is None else f"{r['delta']:+.3f}"
         lines.append(
@@ -30,28 +30,47 @@ def _metric_lines(rows: list[dict[str, Any]]) -> None:
                 number(r["base"]),
                 number(r["tuned"]),
                 change,
+                "! fell while overall rose" if r["metric"] in flagged else "",
             ]
         )
     table(lines)
+
+
+def _group_name(group_by: str, group: str) -> str:
+    from app.jobs.groups import NO_DOMAIN, NO_DOMAIN_LABEL
+
+    return NO_DOMAIN_LABEL if group_by == "domain" and group == NO_DOMAIN else group
 
 
 @click.command("results")
 @click.argument("job_id", metavar="JOB", type=int)
 @json_option
 def show_results(job_id: int, as_json: bool) -> None:
-    """Base against tuned model on the eval items: metrics overall and per kind."""
-    from app.jobs import results, service
+    """Base against tuned model on the eval items: metrics overall and per kind, language and
+    domain, and the groups whose tuned score fell while it rose overall."""
+    from app.jobs import groups, results, service
 
     with unit_of_work() as session:
         job = service.get_job(session=session, job_id=job_id)
         predictions = results.predictions_of(session, job.id)
+        found = groups.breakdown(
+            session, version_id=job.dataset_version_id, predictions=predictions
+        )
         data = {
             "job_id": job.id,
             "status": job.status,
             "eval_items": len(predictions),
             "headline": results.headline(job),
-            "overall": _rows(results.table(predictions)),
-            "per_kind": {kind: _rows(rows) for kind, rows in results.by_kind(predictions).items()},
+            "overall": _rows(found.overall),
+            **{
+                f"per_{group_by}": {name: _rows(g.rows) for name, g in named.items()}
+                for group_by, named in found.groups.items()
+            },
+            "group_items": {
+                group_by: {name: g.size for name, g in named.items()}
+                for group_by, named in found.groups.items()
+            },
+            "fell_while_overall_rose": [asdict(f) for f in found.fell],
         }
     if as_json:
         emit_json(data)
@@ -64,11 +83,20 @@ def show_results(job_id: int, as_json: bool) -> None:
     if not data["eval_items"]:
         click.echo("no eval predictions reported")
         return
+    for f in found.fell:
+        sentence = groups.FELL_SENTENCES[f.group_by] % {
+            "metric": results.SCORES.get(f.metric, f.metric),
+            "group": _group_name(f.group_by, f.group),
+            "delta": f"{f.delta:+.3f}",
+            "overall": f"{f.overall_delta:+.3f}",
+        }
+        click.echo(f"warning: {sentence}")
     click.echo(f"overall, {data['eval_items']} eval items")
     _metric_lines(data["overall"])
-    for kind, rows in data["per_kind"].items():
-        click.echo(f"kind {kind}")
-        _metric_lines(rows)
+    for group_by, named in found.groups.items():
+        for name, group in named.items():
+            click.echo(f"{group_by} {_group_name(group_by, name)}, {group.size} eval items")
+            _metric_lines(data[f"per_{group_by}"][name], found.flagged(group_by, name))
 
 
 @click.command("predictions")

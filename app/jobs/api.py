@@ -14,16 +14,14 @@ from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, W
 from app.core import job_paths, protocol
 from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
-from app.jobs import datamap, feedback, queue, results, service
+from app.jobs import datamap, feedback, groups, queue, results, service
 from app.jobs.schemas import (
     DataMapOut,
     JobResultsOut,
-    MetricRow,
     PredictionOut,
     PredictionPage,
     SendBackIn,
     SendBackOut,
-    finite,
 )
 from app.members import access as members
 
@@ -245,18 +243,12 @@ def cancelled(job_id: PathId, body: protocol.Heartbeat, session: DbSession, toke
 
 @router.get("/jobs/{job_id}/results", response_model=JobResultsOut, name="api_job_results")
 def job_results(job_id: PathId, session: DbSession, user: ProjectReviewer) -> JobResultsOut:
-    """Metrics over the eval items, overall and per kind, base against tuned (empty until the
-    worker reports predictions)."""
+    """Metrics over the eval items, overall and per kind, language and domain, base against
+    tuned, and the groups that fell while the whole rose (empty until the worker reports)."""
     job = service.get_job(session=session, job_id=job_id)
     predictions = results.predictions_of(session, job.id)
-    return JobResultsOut(
-        job_id=job.id,
-        status=job.status,
-        eval_items=len(predictions),
-        headline={k: finite(v) for k, v in results.headline(job).items()},
-        overall=MetricRow.rows(results.table(predictions)),
-        per_kind={kind: MetricRow.rows(t) for kind, t in results.by_kind(predictions).items()},
-    )
+    found = groups.breakdown(session, version_id=job.dataset_version_id, predictions=predictions)
+    return JobResultsOut.of(job, len(predictions), found)
 
 
 @router.get("/jobs/{job_id}/predictions", response_model=PredictionPage, name="api_job_predictions")

@@ -14,7 +14,17 @@ from app.db import DbSession
 from app.errors import InvalidInput, NotFound
 from app.i18n import N_
 from app.items.forms import form_data
-from app.jobs import artifacts, datamap, estimate, feedback, forms, live, results, service
+from app.jobs import (
+    artifacts,
+    datamap,
+    estimate,
+    feedback,
+    forms,
+    groups,
+    live,
+    results,
+    service,
+)
 from app.members import access as members
 from app.projects import service as projects
 from app.web import form_rejection, in_reader_language, redirect, render
@@ -232,9 +242,10 @@ def job_results(
     kind: Annotated[str, Query(max_length=16)] = "",
     sort: Annotated[str, Query(max_length=16)] = "item",
 ):
-    """Metrics overall and per kind; every eval item base / tuned / reference."""
+    """Metrics overall and per kind, language and domain; every eval item base / tuned."""
     job = service.get_job(session=session, job_id=job_id)
     predictions = results.predictions_of(session, job.id)
+    found = groups.breakdown(session, version_id=job.dataset_version_id, predictions=predictions)
     rows = results.select_predictions(
         predictions,
         show=show if show in results.FILTERS else "",
@@ -246,8 +257,8 @@ def job_results(
         "jobs/results.html",
         {
             "job": job,
-            "overall": results.table(predictions),
-            "per_kind": results.by_kind(predictions),
+            "breakdown": found,
+            "fell_sentences": groups.FELL_SENTENCES,
             "headline": results.headline(job),
             "rows": rows,
             "total": len(predictions),

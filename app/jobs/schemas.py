@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.core import protocol
 from app.db import MAX_INTEGER
-from app.jobs import datamap, feedback, results
-from app.models import EvalPrediction
+from app.jobs import datamap, feedback, groups, results
+from app.models import EvalPrediction, Job
 
 
 def finite(value: Any) -> float | None:
@@ -36,6 +36,18 @@ class MetricRow(BaseModel):
         ]
 
 
+class FellOut(BaseModel):
+    """A metric whose tuned score fell for one group while it rose overall."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    group_by: Literal["kind", "language", "domain"]
+    group: str
+    metric: str
+    delta: float = Field(description="tuned − base in this group: below zero.")
+    overall_delta: float = Field(description="tuned − base over every eval item: above zero.")
+
+
 class JobResultsOut(BaseModel):
     job_id: int
     status: str
@@ -45,6 +57,38 @@ class JobResultsOut(BaseModel):
     )
     overall: list[MetricRow]
     per_kind: dict[str, list[MetricRow]]
+    per_language: dict[str, list[MetricRow]] = Field(
+        description="By the language of the revision the version pinned (else the item's); "
+        "'unknown' when neither has one."
+    )
+    per_domain: dict[str, list[MetricRow]] = Field(
+        description="By the domain of the pinned revision; '' holds the items without one."
+    )
+    group_items: dict[str, dict[str, int]] = Field(
+        description="Eval items per group: {'kind': {...}, 'language': {...}, 'domain': {...}}."
+    )
+    fell_while_overall_rose: list[FellOut] = Field(
+        description="Each group and metric whose tuned − base is below zero while overall it "
+        "is above: an improving average can hide a group that got worse."
+    )
+
+    @classmethod
+    def of(cls, job: Job, predictions: int, found: groups.Breakdown) -> JobResultsOut:
+        return cls(
+            job_id=job.id,
+            status=job.status,
+            eval_items=predictions,
+            headline={k: finite(v) for k, v in results.headline(job).items()},
+            overall=MetricRow.rows(found.overall),
+            per_kind={k: MetricRow.rows(t) for k, t in found.tables("kind").items()},
+            per_language={k: MetricRow.rows(t) for k, t in found.tables("language").items()},
+            per_domain={k: MetricRow.rows(t) for k, t in found.tables("domain").items()},
+            group_items={
+                group_by: {name: g.size for name, g in named.items()}
+                for group_by, named in found.groups.items()
+            },
+            fell_while_overall_rose=[FellOut.model_validate(f) for f in found.fell],
+        )
 
 
 class ConstraintMark(BaseModel):
