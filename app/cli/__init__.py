@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli import accounts, data, datasets, items, jobs, projects, reports, task_commands
+from app.cli import accounts, data, datasets, items, jobs, projects, reports, rounds, task_commands
 from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
 
@@ -178,5 +178,6 @@ for command in (
     reports.agreement,
     reports.duplicates,
     task_commands.tasks,
+    rounds.rounds,
 ):
     main.add_command(command)

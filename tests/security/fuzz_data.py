@@ -23,11 +23,23 @@ from app.core.formats import writers
 from app.core.status import REASONS
 from app.datasets import freezing
 from app.datasets.versions import VersionFilter
+from app.evaluation import rounds as eval_rounds
+from app.evaluation.judging import REASONS as EVAL_REASONS
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
-from app.models import ApiToken, BackgroundTask, ImportJob, Item, Job, User
+from app.models import (
+    ApiToken,
+    BackgroundTask,
+    EvalRoundPrompt,
+    ImportJob,
+    Item,
+    Job,
+    ProjectMember,
+    User,
+)
 from tests.dataset_factories import approved_project
+from tests.eval_factories import finished_job, judge_all, make_round
 from tests.factories import join, make_token, make_user
 
 WORKER_REPORTS = ("heartbeat", "metrics", "logs", "dynamics", "predictions", "complete", "fail",
@@ -43,6 +55,7 @@ class Seeded:
     # Narrower choices where an operation's 2xx needs them: operation -> name -> ids.
     narrower: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     version_items: list[int] = field(default_factory=list)  # in the jobs' dataset version
+    eval_job: int = 0  # the finished job evaluation rounds compare
     item_versions: dict[int, int] = field(default_factory=dict)
     user_versions: dict[int, int] = field(default_factory=dict)
     job_attempts: dict[int, int] = field(default_factory=dict)
@@ -69,11 +82,36 @@ def _claim(app: FastAPI, worker_token: str, expected: int) -> None:
     assert answer.status_code == 200 and answer.json()["job_id"] == expected, answer.text
 
 
+def _evaluation(session: Session) -> dict:
+    """A project of its own with a finished job, a round open for judging (one prompt, room
+    for ten judgments: the fuzzing admin's next prompt whatever it sent before) and a closed
+    round two people judged. Run before any other job is queued: the finished job is claimed
+    as the next one in the queue."""
+    project, owner, job = finished_job(session, items=6, name="Fuzzed evaluation")
+    judging_round = make_round(session, project, owner, job, limit=1, overlap=10, seed=1)
+    closed = make_round(session, project, owner, job, name="Closed", overlap=2, b="reference")
+    reviewer = session.scalar(
+        select(User)
+        .join(ProjectMember, ProjectMember.user_id == User.id)
+        .where(ProjectMember.project_id == project.id, ProjectMember.role == "reviewer")
+    )
+    judge_all(session, closed, [owner, reviewer],
+              lambda judge, position: "a" if judge is owner or position % 2 else "tie")  # fmt: skip
+    eval_rounds.close_round(session, found=closed, actor=owner)
+    (prompt_id,) = session.scalars(
+        select(EvalRoundPrompt.id).where(EvalRoundPrompt.round_id == judging_round.id)
+    )
+    return {"project": project.id, "job": job.id, "open": judging_round.id,
+            "closed": closed.id, "prompt": prompt_id}  # fmt: skip
+
+
 def seed_rows(session: Session, app: FastAPI) -> Seeded:
     """A project of approved, submitted and draft items, a dataset version, jobs cancelled,
-    running (one asked to cancel) and queued, and the admin and worker that act."""
+    running (one asked to cancel) and queued, evaluation rounds in a project of their own, and
+    the admin and worker that act."""
     admin = make_user(session, role="admin", email="fuzz-admin@example.org")
     admin_token = make_token(session, scope="user", owner=admin)
+    evaluation = _evaluation(session)
     worker_token = make_token(session, scope="worker")
     make_token(session, scope="worker")  # one the fuzzer may revoke
     project, owner, approved = approved_project(session, name="Fuzzed project")
@@ -143,6 +181,8 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             "job_id": every_job,
             "task_id": [t.id for t in tasks],
             "import_id": [upload.id],
+            "round_id": [evaluation["open"], evaluation["closed"]],
+            "prompt_id": [evaluation["prompt"]],
             # Never the fuzzing admin, nor the tokens it calls with.
             "user_id": [u.id for u in users],
             "token_id": [
@@ -172,8 +212,19 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             "POST /api/v1/items/{item_id}/reopen": {
                 "item_id": [i.id for i in every_item if i.status == "approved"]
             },
+            # Rounds are made from the evaluation project's finished job; judging and
+            # closing need the round that is still open.
+            **{
+                f"{method} /api/v1/projects/{{project_id}}/{what}": {
+                    "project_id": [evaluation["project"]]
+                }
+                for method, what in (("GET", "rounds"), ("POST", "rounds"), ("GET", "leaderboard"))
+            },
+            "POST /api/v1/rounds/{round_id}/judgments": {"round_id": [evaluation["open"]]},
+            "POST /api/v1/rounds/{round_id}/close": {"round_id": [evaluation["open"]]},
         },
         version_items=[i.id for i in approved],
+        eval_job=evaluation["job"],
         item_versions={i.id: i.version for i in every_item},
         user_versions={u.id: u.version for u in users},
         job_attempts={j: session.get(Job, j).attempts for j in every_job},
@@ -292,6 +343,30 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
             )
         ),
         f"{worker}/complete": _report(metrics=st.just({"steps": 4}), artifacts=st.just([])),
+        "POST /api/v1/projects/{project_id}/rounds": st.fixed_dictionaries(
+            {
+                "name": _text(),
+                "a": st.just(f"{seeded.eval_job}:tuned"),
+                "b": st.sampled_from([f"{seeded.eval_job}:base", "reference"]),
+            },
+            optional={
+                "mode": st.sampled_from(["pairwise", "rating"]),
+                "overlap": st.integers(1, 3),
+                "limit": st.integers(1, 5),
+                "seed": st.integers(0, 1000),
+            },
+        ),
+        "POST /api/v1/rounds/{round_id}/judgments": st.fixed_dictionaries(
+            {
+                "prompt_id": st.just(0),  # the open round's prompt, filled in afterwards
+                "choice": st.sampled_from(["first", "second", "tie", "both_bad"]),
+            },
+            optional={
+                "reasons": st.lists(st.sampled_from(sorted(EVAL_REASONS)), max_size=2),
+                "comment": _text(0),
+            },
+        ),
+        "POST /api/v1/rounds/{round_id}/close": st.fixed_dictionaries({"version": st.none()}),
         f"{worker}/fail": _report(error=_text()),
         f"{worker}/cancelled": _report(step=st.integers(0, 4)),
     }
