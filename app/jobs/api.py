@@ -14,9 +14,11 @@ from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, W
 from app.core import job_paths, protocol
 from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
+from app.evaluation import results as human
 from app.jobs import datamap, feedback, groups, queue, results, service
 from app.jobs.schemas import (
     DataMapOut,
+    HumanVerdictOut,
     JobResultsOut,
     PredictionOut,
     PredictionPage,
@@ -248,7 +250,22 @@ def job_results(job_id: PathId, session: DbSession, user: ProjectReviewer) -> Jo
     job = service.get_job(session=session, job_id=job_id)
     predictions = results.predictions_of(session, job.id)
     found = groups.breakdown(session, version_id=job.dataset_version_id, predictions=predictions)
-    return JobResultsOut.of(job, len(predictions), found)
+    out = JobResultsOut.of(job, len(predictions), found)
+    out.human_verdicts = [
+        HumanVerdictOut(
+            round_id=v.round.id,
+            name=v.round.name,
+            wins=v.tally.wins,
+            losses=v.tally.losses,
+            ties=v.tally.ties,
+            n=v.tally.n,
+            win_rate=v.tally.win_rate,
+            interval=v.tally.interval,
+            p_value=v.tally.p_value,
+        )
+        for v in human.job_verdicts(session, job=job)
+    ]
+    return out
 
 
 @router.get("/jobs/{job_id}/predictions", response_model=PredictionPage, name="api_job_predictions")

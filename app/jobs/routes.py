@@ -12,6 +12,7 @@ from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer
 from app.core.protocol import JobParams, Method, Schedule
 from app.db import DbSession
 from app.errors import InvalidInput, NotFound
+from app.evaluation import results as human
 from app.i18n import N_
 from app.items.forms import form_data
 from app.jobs import (
@@ -26,6 +27,7 @@ from app.jobs import (
     service,
 )
 from app.members import access as members
+from app.models import ProjectRole
 from app.projects import service as projects
 from app.web import form_rejection, in_reader_language, redirect, render
 
@@ -270,6 +272,10 @@ def job_results(
             "params": {"show": show, "kind": kind, "sort": sort},
             "card": artifacts.model_card_html(request.app.state.settings, job),
             "has_model": artifacts.model_dir(request.app.state.settings, job) is not None,
+            "verdicts": human.job_verdicts(session, job=job),
+            "open_rounds": human.open_rounds_on(session, job=job),
+            "manages": members.role_in(session, user=user, project_id=job.project_id)
+            == ProjectRole.manager,
         },
     )
 

@@ -48,6 +48,20 @@ class FellOut(BaseModel):
     overall_delta: float = Field(description="tuned − base over every eval item: above zero.")
 
 
+class HumanVerdictOut(BaseModel):
+    """A closed evaluation round's verdict on the tuned outputs against the base outputs."""
+
+    round_id: int
+    name: str
+    wins: int = Field(description="Judgments preferring the tuned output.")
+    losses: int
+    ties: int = Field(description="Ties, counting 'both bad'.")
+    n: int
+    win_rate: float = Field(description="(wins + ties / 2) / n.")
+    interval: tuple[float, float] = Field(description="95% Wilson score interval of win_rate.")
+    p_value: float = Field(description="Two-sided exact sign test over wins and losses.")
+
+
 class JobResultsOut(BaseModel):
     job_id: int
     status: str
@@ -70,6 +84,10 @@ class JobResultsOut(BaseModel):
     fell_while_overall_rose: list[FellOut] = Field(
         description="Each group and metric whose tuned − base is below zero while overall it "
         "is above: an improving average can hide a group that got worse."
+    )
+    human_verdicts: list[HumanVerdictOut] = Field(
+        default_factory=list,
+        description="Closed pairwise evaluation rounds of this job's tuned against base outputs.",
     )
 
     @classmethod
