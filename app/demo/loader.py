@@ -1,5 +1,7 @@
 """Load the demo: four demo users, the bilingual demo project and a smaller second project with
-other members, their items and the work handed out in them, through the services.
+other members, their items and the work handed out in them, through the services; and a short
+tiny fine-tune queued on the first version, whose outputs become the demo's evaluation rounds
+when a worker has run it (``app.demo.evaluation``).
 
 The content lives beside this module as JSON written for this project: ``project.json`` (the
 project, its guidelines, members and quotas, and the demo users), ``items_en.json`` /
@@ -41,6 +43,8 @@ from app.auth.service import normalize_email
 from app.core.provenance import Origin, Provenance
 from app.datasets.freezing import create_version
 from app.datasets.versions import VersionFilter
+from app.demo.evaluation import queue_job
+from app.demo.summary import DEMO_PASSWORD, FIRST_VERSION, DemoCredential, DemoSummary
 from app.items.schemas import ItemDraft
 from app.items.service import create_item
 from app.members.service import add_member
@@ -55,13 +59,9 @@ PROJECT_FILE = DEMO_DIR / "project.json"
 SECOND_PROJECT_FILE = DEMO_DIR / "support_project.json"
 ITEM_FILES = (DEMO_DIR / "items_en.json", DEMO_DIR / "items_zh.json")
 
-# Documented in the README and printed by the loader: every demo account uses it.
-DEMO_PASSWORD = "demo-password"
-
 DEMO_KEYS = frozenset({"key", "status", "author", "demo_problem"})
 DRAFT_KEYS = frozenset(ItemDraft.model_fields)
 STATUSES = ("draft", "submitted", "approved")
-FIRST_VERSION = "Demo v1"
 PROBLEM_TYPES = (
     "breaks_constraint",
     "near_duplicate",
@@ -176,68 +176,6 @@ def project_input(content: DemoContent, spec: dict[str, Any] | None = None) -> P
     )
 
 
-@dataclass(frozen=True)
-class DemoCredential:
-    email: str
-    role: str
-    language: str
-    # False when the account existed before: its password is whatever it was.
-    created: bool
-
-
-@dataclass
-class DemoSummary:
-    loaded: bool
-    project_name: str
-    project_id: int | None = None
-    users_created: list[str] = field(default_factory=list)
-    users_existing: list[str] = field(default_factory=list)
-    items_by_kind: dict[str, int] = field(default_factory=dict)
-    items_by_language: dict[str, int] = field(default_factory=dict)
-    items_by_status: dict[str, int] = field(default_factory=dict)
-    item_ids: dict[str, int] = field(default_factory=dict)
-    version_id: int | None = None  # the first dataset version, frozen from the approved items
-    second_project_id: int | None = None
-    assignments: int = 0
-    members: dict[str, list[str]] = field(default_factory=dict)  # project name → "email (role)"
-    credentials: list[DemoCredential] = field(default_factory=list)
-    password: str = DEMO_PASSWORD
-
-    @property
-    def items(self) -> int:
-        return sum(self.items_by_kind.values())
-
-    def lines(self) -> list[str]:
-        """What the CLI prints."""
-        if not self.loaded:
-            return [f"The demo project {self.project_name!r} already exists; nothing was loaded."]
-
-        def counts(values: dict[str, int]) -> str:
-            return ", ".join(f"{name} {count}" for name, count in sorted(values.items()))
-
-        lines = [
-            f"Loaded the demo project {self.project_name!r} with {self.items} items.",
-            f"  by kind: {counts(self.items_by_kind)}",
-            f"  by language: {counts(self.items_by_language)}",
-            f"  by status: {counts(self.items_by_status)}",
-            "Demo accounts:",
-        ]
-        for cred in self.credentials:
-            password = self.password if cred.created else "(existing account, password unchanged)"
-            lines.append(f"  {cred.email:<24} {cred.role:<10} {password}")
-        if self.assignments:
-            lines.append(f"{self.assignments} assignments wait on the members' home pages.")
-        for name, people in self.members.items():
-            lines.append(f"Members of {name!r}: {', '.join(people)} (admins manage every project).")
-        if self.version_id is not None:
-            lines.append(
-                f"The approved items are frozen as dataset version {FIRST_VERSION!r}: as an"
-                f" admin or the project's manager, open /jobs/new?version_id={self.version_id}"
-                " to fine-tune the tiny model on it."
-            )
-        return lines
-
-
 def _find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalize_email(email)))
 
@@ -323,6 +261,14 @@ def load_demo(*, session: Session, admin: User | None) -> DemoSummary:
             eval_fraction=0.15,
         )
         summary.version_id = version.id
+        # Its outputs become the demo's evaluation rounds, judged by the project's manager
+        # (strictly) and reviewer (leniently): see app.demo.evaluation.
+        members = content.project["members"]
+        judges = [
+            demo_users[e] for role in ("manager", "reviewer") for e in members if members[e] == role
+        ]
+        job = queue_job(session=session, version=version, actor=actor, judges=judges[:2])
+        summary.job_id = job.id
     _assign(session, project, content.project, demo_users, actor, summary)
     second_spec = project_input(content, content.second_project)
     if session.scalar(select(Project.id).where(Project.name == second_spec.name)) is None:
