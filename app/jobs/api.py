@@ -14,6 +14,7 @@ from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer, W
 from app.core import job_paths, protocol
 from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
+from app.demo import evaluation as demo_evaluation
 from app.evaluation import results as human
 from app.jobs import datamap, feedback, groups, queue, results, service
 from app.jobs.schemas import (
@@ -205,7 +206,7 @@ def predictions(job_id: PathId, body: protocol.PredictionBatch, session: DbSessi
 @router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
 def complete(job_id: PathId, body: protocol.Completion, session: DbSession, token: Worker):
     """The job succeeded."""
-    return queue.finish(
+    job = queue.finish(
         session=session,
         job_id=job_id,
         attempt=body.attempt,
@@ -215,6 +216,8 @@ def complete(job_id: PathId, body: protocol.Completion, session: DbSession, toke
         artifacts=body.artifacts,
         step=body.steps,
     )
+    demo_evaluation.after_job(session, job)  # the demo's own job becomes its evaluation rounds
+    return job
 
 
 @router.post(WorkerPath.FAIL, response_model=JobOut, name="api_worker_fail")
