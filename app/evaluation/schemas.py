@@ -53,7 +53,7 @@ class SystemOut(BaseModel):
 class RoundOut(BaseModel):
     id: int
     project_id: int
-    name: str
+    name: str = Field(description="`Round <id>` while the systems are hidden from the caller.")
     mode: Literal["pairwise", "rating"]
     status: Literal["open", "closed"]
     overlap: int = Field(description="Judgments wanted per prompt.")
@@ -257,7 +257,8 @@ def round_out(
     fields = {
         "id": found.id,
         "project_id": found.project_id,
-        "name": found.name,
+        # A manager may have named the systems in the round's name.
+        "name": found.name if sees else f"Round {found.id}",
         "mode": found.mode,
         "status": found.status,
         "overlap": found.overlap,
