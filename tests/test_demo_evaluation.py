@@ -16,7 +16,7 @@ from app.core.kinds import ItemContent
 from app.datasets import versions
 from app.demo import evaluation
 from app.demo.evaluation import LENIENT, STRICT, pending_demo_job, verdict
-from app.demo.loader import load_demo
+from app.demo.loader import DEMO_PASSWORD, load_demo
 from app.errors import Conflict
 from app.evaluation import leaderboard, results, rounds
 from app.evaluation.systems import System
@@ -32,6 +32,7 @@ from app.models import (
     Job,
     User,
 )
+from tests.helpers import login
 from tests.job_factories import project_version, run_job, scores, worker_token
 
 
@@ -121,6 +122,11 @@ class TestTheDemoQueuesOneJob:
             user(db_session, "reviewer@demo.local").id,
         ]
         assert f"job {job.id}" in "\n".join(demo.lines())
+
+    def test_the_evaluation_page_says_the_rounds_wait_for_the_job(self, client, db_session, demo):
+        login(client, "reviewer@demo.local", password=DEMO_PASSWORD)
+        page = client.get(f"/projects/{demo.project_id}/evaluation").text
+        assert f"wait for job {demo.job_id} to finish" in page
 
     def test_a_second_load_queues_nothing(self, db_session, admin_user, demo):
         again = load_demo(session=db_session, admin=admin_user)

@@ -142,7 +142,8 @@ class TestScreen:
             )  # fmt: skip
             assert _shown(page) == [first, second]
             if n == 0:
-                assert f"<title>Judge outputs · {NAME}" in page
+                # An open round's name stays hidden from its judges: it may name the systems.
+                assert f"<title>Judge outputs · Round {found.id}" in page and NAME not in page
                 assert 'id="my-progress"' in page and 'id="round-progress"' in page
                 assert 'data-choice-key="4"' in page and 'name="reasons"' in page
                 assert "/static/js/judge.js" in page and 'id="page-shortcuts"' in page

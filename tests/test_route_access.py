@@ -23,7 +23,14 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
 from app.members.access import SCOPES
-from app.models import BackgroundTask, ImportJob, ProjectRole, Role
+from app.models import (
+    BackgroundTask,
+    EvalRound,
+    EvalRoundPrompt,
+    ImportJob,
+    ProjectRole,
+    Role,
+)
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.factories import join, make_token, make_user
@@ -160,6 +167,33 @@ def walk(app, db_session, tmp_path):
         submit=True,
         draft=ItemDraft(kind="task", instruction="Name a colour.", output="Blue."),
     )
+    # An open round over the walked job that every reviewer of the project may judge, with
+    # one prompt (rows made directly: the walked job has not finished).
+    found = EvalRound(
+        project_id=project.id,
+        name="Walked round",
+        a_job_id=job.id,
+        a_side="tuned",
+        b_job_id=job.id,
+        b_side="base",
+        seed=1,
+        created_by=admin.id,
+    )
+    db_session.add(found)
+    db_session.flush()
+    db_session.add(
+        EvalRoundPrompt(
+            round_id=found.id,
+            position=1,
+            item_id=item.id,
+            content_hash=item.content_hash,
+            kind="task",
+            language="en",
+            messages=[{"role": "user", "content": "Name a colour."}],
+            output_a="Blue.",
+            output_b="Red.",
+        )
+    )
     db_session.flush()
     ids = {
         "project_id": project.id,
@@ -168,6 +202,7 @@ def walk(app, db_session, tmp_path):
         "job_id": job.id,
         "import_id": upload.id,
         "task_id": task.id,
+        "round_id": found.id,
     }
     yield Walk(clients=clients, ids=ids)
     for client, _ in clients.values():
@@ -199,8 +234,33 @@ def free_params(route) -> bool:
 STARTER_OR_MANAGER = {"/tasks/{task_id}/cancel", "/api/v1/tasks/{task_id}/cancel"}
 
 
+# The walked round lets every reviewer of the project judge: its judging routes are open to
+# project annotators by level (a round may name annotators), and the walked annotator, whom
+# it does not name, is refused.
+JUDGES_ONLY = {
+    "/rounds/{round_id}",
+    "/rounds/{round_id}/judge",
+    "/api/v1/rounds/{round_id}",
+    "/api/v1/rounds/{round_id}/next",
+    "/api/v1/rounds/{round_id}/judgments",
+}
+# An open round's results: only its managers who have not judged it see them; the walked
+# reviewer is one of its judges.
+RESULTS_WHILE_OPEN = {
+    "/rounds/{round_id}/results",
+    "/rounds/{round_id}/export.csv",
+    "/api/v1/rounds/{round_id}/results",
+    "/api/v1/rounds/{round_id}/judgments.csv",
+}
+
+
 def expected_on(route, caller: str, *, scoped: bool) -> str:
     if route.path in STARTER_OR_MANAGER and caller == "reviewer":
+        return "forbidden"
+    # A judgment's body is checked before the judge: an empty one answers 422 to anyone.
+    if route.path in JUDGES_ONLY and caller == "annotator" and "GET" in route.methods:
+        return "forbidden"
+    if route.path in RESULTS_WHILE_OPEN and caller in ("annotator", "reviewer"):
         return "forbidden"
     return expected(access_level(route), caller, scoped=scoped)
 

@@ -58,7 +58,7 @@ def _rows(session: Session, round_id: int) -> list[tuple[EvalJudgment, EvalRound
             .join(EvalRoundPrompt, EvalRoundPrompt.id == EvalJudgment.prompt_id)
             .where(EvalJudgment.round_id == round_id)
             .order_by(EvalJudgment.id)
-        ).tuples()
+        ).all()
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -39,7 +39,9 @@ class RoundInput(BaseModel):
     mode: Literal["pairwise", "rating"] = "pairwise"
     overlap: int = Field(1, ge=1, le=MAX_OVERLAP, description="Judgments wanted per prompt.")
     judges: Literal["reviewers", "named"] = "reviewers"
-    judge_ids: list[int] = Field(default_factory=list, max_length=500)
+    judge_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=500
+    )
     kind: str = Field("", max_length=16)
     language: str = Field("", max_length=16)
     domain: str = Field("", max_length=100)

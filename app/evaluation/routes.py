@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from app import i18n
 from app.auth.deps import Member, ProjectAnnotator, ProjectManager, ProjectReviewer
 from app.db import DbSession
+from app.demo import evaluation as demo
 from app.errors import Conflict, InvalidInput
 from app.evaluation import forms, judging, leaderboard, rounds, systems, views
 from app.i18n import N_
@@ -44,6 +45,7 @@ def evaluation(
             "project": projects.get_project(session=session, project_id=project_id),
             "rows": views.visible_rounds(session, project_id=project_id, user=user, member=member),
             "side_names": systems.SIDE_NAMES,
+            "demo_job": demo.pending_demo_job(session, project_id),
         },
     )
 
@@ -195,7 +197,8 @@ def round_close(
     user: ProjectManager,
     member: Member,
     round_id: int,
-    version: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
+    # Required: closing what someone else changed meanwhile answers 409 instead.
+    version: Annotated[int, Form(ge=1, le=2**31 - 1)],
 ):
     """Close a round: judging stops and the systems' names are shown to its judges."""
     found = rounds.get_round(session, round_id=round_id)
