@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +68,26 @@ def live(tmp_path_factory):
         try:
             server.wait()
             server.env = env
+            _wait_for_the_demo_job_to_be_claimed(engine)
             yield server, engine
         finally:
             engine.dispose()
             server.stop()
+
+
+def _wait_for_the_demo_job_to_be_claimed(engine, timeout: float = 60) -> None:
+    """The demo queues a tiny job that the server's worker takes at once. Until it does, a
+    test that claims its own job as a worker (``tests.job_factories.run_job``) would take the
+    demo's, the oldest queued."""
+    from app.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if session.scalar(sa.select(Job.id).where(Job.status == "queued").limit(1)) is None:
+                return
+        time.sleep(0.2)
+    raise AssertionError("the server's worker did not claim the demo's job")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.assignments import service as assignments
 from app.db import begin_for_write
+from app.evaluation import rounds
 from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.members import service as members
@@ -127,8 +128,15 @@ def site(db):
             session=db, project_id=project.id, item_ids=[item_id], task=task,
             user_ids=[admin.id, chinese_admin.id], due_date=due, actor=admin,
         )  # fmt: skip
+    judged = rounds.create_round(
+        session=db,
+        project=project,
+        data=rounds.RoundInput(name="Spring check", a=f"{job.id}:tuned", b=f"{other.id}:tuned"),
+        actor=admin,
+    )
     db.commit()
     return {
+        "round": judged.id,
         "pid": project.id,
         "vid": version.id,
         "item": approved[0],
@@ -185,6 +193,11 @@ def _visits(s: dict, import_path: str) -> list[Visit]:
         Visit("job-results", f"/jobs/{job}/results"),
         Visit("job-datamap", f"/jobs/{job}/datamap"),
         Visit("job-compare", f"/jobs/compare?ids={job}&ids={s['other_job']}", settle=True),
+        Visit("evaluation", f"/projects/{pid}/evaluation"),
+        Visit("round-new", f"/projects/{pid}/evaluation/new?job_id={job}", settle=True),
+        Visit("round", f"/rounds/{s['round']}", settle=True),
+        Visit("judge", f"/rounds/{s['round']}/judge"),
+        Visit("leaderboard", f"/projects/{pid}/leaderboard"),
         Visit("users", "/admin/users"),
         Visit("tokens", "/admin/tokens"),
         Visit("audit", "/admin/audit"),
