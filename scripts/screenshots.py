@@ -274,7 +274,26 @@ def take(shooter: Shooter) -> None:
     page.goto(f"/jobs/{job_id}/datamap")
     page.locator("#datamap circle").first.wait_for()
     shooter.shot(page, "datamap")
+    evaluation(shooter, page, job_id)
     page.context.close()
+
+
+def evaluation(shooter: Shooter, page: Page, job_id: int) -> None:
+    """A round on the job, judged blind by the demo's reviewer; the demo's closed rounds (built
+    from the demo job's outputs, which finished before this job) fill the leaderboard."""
+    project_id = open_project(page)
+    page.goto(f"/projects/{project_id}/evaluation/new?job_id={job_id}")
+    page.fill("#r-name", "Spring check")
+    with page.expect_navigation():
+        page.click("#create-round")
+    round_path = page.url.removeprefix(shooter.url)
+    reviewer = shooter.page("reviewer@demo.local")
+    reviewer.goto(f"{round_path}/judge")
+    reviewer.locator("#output-1").wait_for()
+    shooter.shot(reviewer, "judging")
+    reviewer.context.close()
+    page.goto(f"/projects/{project_id}/leaderboard")
+    shooter.shot(page, "leaderboard")
 
 
 def main() -> None:

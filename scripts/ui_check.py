@@ -161,6 +161,9 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("tasks", f"/projects/{pid}/tasks"),
         ("jobs", "/jobs"),
         ("job-new", f"/jobs/new?version_id={vid}"),
+        ("evaluation", f"/projects/{pid}/evaluation"),
+        ("round-new", f"/projects/{pid}/evaluation/new"),
+        ("leaderboard", f"/projects/{pid}/leaderboard"),
         ("users", "/admin/users"),
         ("tokens", "/admin/tokens"),
         ("audit", "/admin/audit"),
@@ -179,6 +182,8 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
                 ("members", "/members"),
                 ("assign", "/assign"),
                 ("tasks", "/tasks"),
+                ("evaluation", "/evaluation"),
+                ("leaderboard", "/leaderboard"),
             )
         ],
     ]
@@ -189,10 +194,19 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         job = page.url.rsplit("/", 1)[-1]
         done = "#job-live:not([data-status=queued]):not([data-status=running])"
         page.locator(done).wait_for(timeout=600_000)
+        # A round on the job: its page (live results) and its judging screen.
+        page.goto(f"/projects/{pid}/evaluation/new?job_id={job}")
+        page.fill("#r-name", "Spring check")
+        with page.expect_navigation():
+            page.click("#create-round")
+        round_path = page.url.removeprefix(base)
         found += [
             ("job", f"/jobs/{job}"),
             ("job-results", f"/jobs/{job}/results"),
             ("job-datamap", f"/jobs/{job}/datamap"),
+            ("round-new-job", f"/projects/{pid}/evaluation/new?job_id={job}"),
+            ("round", round_path),
+            ("judge", f"{round_path}/judge"),
         ]
     return found
 
