@@ -290,6 +290,9 @@ def evaluation(shooter: Shooter, page: Page, job_id: int) -> None:
     reviewer = shooter.page("reviewer@demo.local")
     reviewer.goto(f"{round_path}/judge")
     reviewer.locator("#output-1").wait_for()
+    # The outputs and the decision keys, below the end of the prompt.
+    reviewer.locator("#output-1").evaluate("el => el.scrollIntoView()")
+    reviewer.evaluate("window.scrollBy(0, -160)")
     shooter.shot(reviewer, "judging")
     reviewer.context.close()
     page.goto(f"/projects/{project_id}/leaderboard")
