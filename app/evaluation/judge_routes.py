@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
-from starlette.routing import NoMatchFound
 
 from app.auth.deps import ProjectAnnotator
 from app.core import constraints
@@ -85,25 +84,6 @@ def _screen_terms(judgment: EvalJudgment | None, swapped: bool) -> dict[str, Any
     }
 
 
-def _reachable(session, found: EvalRound, seat: Seat) -> int:
-    """The prompts this judge has judged or can still be handed: those still short of the
-    round's overlap that they have not judged."""
-    if found.status != "open":
-        return len(seat.mine)
-    counts = judging._counts(session, found.id)  # judgments per prompt, all judges together
-    return len(seat.mine) + sum(
-        1 for p in seat.walk.order if p not in seat.mine and counts.get(p, 0) < found.overlap
-    )
-
-
-def _round_href(request: Request, found: EvalRound) -> str | None:
-    """The round's own page, once the evaluation pages provide one."""
-    try:
-        return str(request.app.url_path_for("round", round_id=found.id))
-    except NoMatchFound:
-        return None
-
-
 def _judge_url(request: Request, found: EvalRound, prompt_id: int | None = None) -> str:
     url = str(request.app.url_path_for("round_judge", round_id=found.id))
     return f"{url}?prompt={prompt_id}" if prompt_id is not None else url
@@ -125,9 +105,9 @@ def _page(
         "found": found,
         "project": projects.get_project(session=session, project_id=found.project_id),
         "prompt": prompt,
-        "round_href": _round_href(request, found),
+        "round_href": str(request.app.url_path_for("round", round_id=found.id)),
         "mine_count": len(seat.mine),
-        "reachable": _reachable(session, found, seat),
+        "reachable": seat.reachable,
         "progress": progress,
         "reasons": REASONS,
         "errors": errors or {},

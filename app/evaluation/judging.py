@@ -110,6 +110,8 @@ class Seat:
     walk: Walk
     mine: dict[int, EvalJudgment]
     next_id: int | None
+    # What this judge has judged or can still be handed: prompts short of the overlap.
+    reachable: int
 
     @property
     def sequence(self) -> list[int]:
@@ -121,13 +123,12 @@ class Seat:
 def seat_of(session: Session, *, found: EvalRound, judge: User) -> Seat:
     walk = walk_for(found, _prompt_ids(session, found.id), judge.id)
     mine = judgments_of(session, found=found, judge=judge)
-    next_id = None
+    open_to_me: list[int] = []
     if found.status == "open":
         counts = _counts(session, found.id)
-        next_id = next(
-            (p for p in walk.order if p not in mine and counts.get(p, 0) < found.overlap), None
-        )
-    return Seat(walk, mine, next_id)
+        open_to_me = [p for p in walk.order if p not in mine and counts.get(p, 0) < found.overlap]
+    next_id = open_to_me[0] if open_to_me else None
+    return Seat(walk, mine, next_id, len(mine) + len(open_to_me))
 
 
 def check_judge(session: Session, *, found: EvalRound, judge: User) -> None:

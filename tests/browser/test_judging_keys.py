@@ -1,6 +1,8 @@
 """In the browser: a reviewer judges a round's ten prompts with the keyboard alone, and each
 key lands as the verdict it means in the systems' terms; `?` lists the keys, `k` / `j` walk
-back through the answers given, `v` shows the constraint checks; a rating round's keys."""
+back through the answers given, `v` shows the constraint checks. Meanwhile a manager who is
+not judging watches the results fill in; once they close the round, the job's results page
+gives the verdict. A rating round's keys."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from app.core.kinds import ItemContent
 from app.datasets import versions
 from app.db import begin_for_write
-from app.models import EvalJudgment, EvalPrediction, Job, User
+from app.models import EvalJudgment, EvalPrediction, Job, Project, User
 from app.models.base import utcnow
 from tests.browser.conftest import sign_in
 from tests.browser.test_annotation_keys import PASSWORD, _member
@@ -100,9 +102,14 @@ def _verdicts_open(page) -> list[bool]:
     return page.locator("details[data-verdicts]").evaluate_all("els => els.map(d => d.open)")
 
 
-def test_a_reviewer_judges_ten_prompts_with_the_keyboard(page, live, db):
+def test_a_reviewer_judges_ten_prompts_with_the_keyboard(page, new_page, live, db):
     server, _ = live
     found, email = _setup(server, db, "Browser judging")
+    manager = _member(server, db, db.get(Project, found.project_id), "admin")
+    watcher = new_page()
+    sign_in(watcher, manager, PASSWORD)
+    watcher.goto(f"/rounds/{found.id}")
+    watcher.locator("#results-live #no-judgments").wait_for()
     problems = _watch(page)
     sign_in(page, email, PASSWORD)
     page.goto(f"/rounds/{found.id}/judge")
@@ -148,6 +155,10 @@ def test_a_reviewer_judges_ten_prompts_with_the_keyboard(page, live, db):
     assert checked_verdicts, "no prompt with constraints came up"
     page.locator("#judge-done").wait_for()
     assert page.locator("#judge-done-count").inner_text() == "You gave 10 judgments in this round."
+    # The manager's results refresh themselves (every 10 seconds) while the round runs.
+    headline = watcher.locator("#results-headline")
+    headline.wait_for(timeout=30_000)
+    assert headline.inner_text().endswith("n = 10")
 
     # k walks back through the answers given, each one selected; j comes forward again.
     page.keyboard.press("k")
@@ -185,6 +196,17 @@ def test_a_reviewer_judges_ten_prompts_with_the_keyboard(page, live, db):
     assert rows[order[1]].comment == "Output 1 is too short"
     assert rows[order[3]].reasons == ["unsafe"]
     assert not problems, problems
+
+    # Closed, the round's verdict stands on the job's results page (system A is the tuned side).
+    watcher.once("dialog", lambda dialog: dialog.accept())
+    watcher.click("#close-round button")
+    watcher.locator('#round-status[data-status="closed"]').wait_for()
+    verdicts = [row.verdict for row in rows.values()]
+    rate = 100 * (verdicts.count("a") + (verdicts.count("tie") + verdicts.count("both_bad")) / 2)
+    watcher.goto(f"/jobs/{found.a_job_id}/results")
+    verdict = watcher.locator("#human-verdict .verdict").inner_text()
+    assert verdict.startswith(f"Tuned preferred on {rate / len(verdicts):.0f}% of prompts, 95% CI")
+    assert "n = 10" in verdict
 
 
 def test_rating_keys_rate_one_output_then_the_other(page, live, db):
