@@ -109,7 +109,8 @@ def test_a_reviewer_judges_ten_prompts_with_the_keyboard(page, new_page, live, d
     watcher = new_page()
     sign_in(watcher, manager, PASSWORD)
     watcher.goto(f"/rounds/{found.id}")
-    watcher.locator("#results-live #no-judgments").wait_for()
+    watcher.locator("#results-live").wait_for()  # live: the manager judges nothing
+    watcher.locator("#round-results #no-judgments").wait_for()
     problems = _watch(page)
     sign_in(page, email, PASSWORD)
     page.goto(f"/rounds/{found.id}/judge")
