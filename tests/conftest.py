@@ -10,16 +10,24 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from app import migrate
+from app import migrate, security
 from app.config import Settings
 from app.db import get_session, make_engine
 from app.main import create_app
 from tests.dbs import IN_CI, fresh_database
 from tests.factories import make_user
 from tests.helpers import Clock
+
+# Real argon2id, at its lightest parameters: at the recommended cost every user a test makes
+# and every sign-in took about 0.15 s of CPU, minutes of the suite. What the tests check is
+# unchanged: passwords are argon2 hashes at rest and only the right one verifies. (Processes the
+# tests start, such as `studio run`, hash at the recommended cost.)
+security._hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
 
 BACKENDS = ["sqlite", "postgresql"]
 # Shared real data for tests; a relative path is taken from the repository root.
