@@ -164,6 +164,21 @@ class TestJudging:
         )
         assert list(actions) == ["eval_judgment.created", "eval_judgment.changed"]
 
+    def test_a_prompt_filled_while_a_judge_read_it_still_takes_their_answer(self, db_session, done):
+        project, admin, job = done
+        found = make_round(db_session, project, admin, job, limit=1)  # one prompt, overlap 1
+        first, second = reviewers(db_session, project, 2)
+        seats = [judging.seat_of(db_session, found=found, judge=j) for j in (first, second)]
+        assert seats[0].next_id == seats[1].next_id is not None  # both were handed it
+        for judge in (first, second):
+            judging.submit(
+                session=db_session,
+                found=found,
+                judge=judge,
+                data=JudgmentInput(prompt_id=seats[0].next_id, choice="tie"),
+            )
+        assert rounds.judgment_count(db_session, found.id) == 2
+
     def test_rating_rounds_derive_the_verdict_from_the_ratings(self, db_session, done):
         project, admin, job = done
         found = make_round(db_session, project, admin, job, mode="rating")

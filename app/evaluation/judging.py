@@ -145,6 +145,15 @@ def prompt_for(
     return session.get_one(EvalRoundPrompt, prompt_id)
 
 
+def _filled_meanwhile(session: Session, found: EvalRound, seat: Seat, prompt_id: int) -> bool:
+    """Whether the prompt, not yet this judge's, reached the round's overlap: other judges
+    held it too and answered first. The judgment is taken all the same (one more than the
+    overlap), so that an answer made is never lost."""
+    if prompt_id not in seat.walk.swapped or prompt_id in seat.mine:
+        return False
+    return _counts(session, found.id).get(prompt_id, 0) >= found.overlap
+
+
 def _verdict(data: JudgmentInput, swapped: bool, mode: str) -> tuple[str, int | None, int | None]:
     if mode == "rating":
         if data.rating_first is None or data.rating_second is None:
@@ -169,7 +178,8 @@ def submit(session: Session, *, found: EvalRound, judge: User, data: JudgmentInp
     if found.status != "open":
         raise Conflict(N_("This round is closed; judgments can no longer change."))
     seat = seat_of(session, found=found, judge=judge)
-    prompt_for(session, found=found, seat=seat, prompt_id=data.prompt_id)
+    if not _filled_meanwhile(session, found, seat, data.prompt_id):
+        prompt_for(session, found=found, seat=seat, prompt_id=data.prompt_id)
     swapped = seat.walk.swapped[data.prompt_id]
     verdict, rating_a, rating_b = _verdict(data, swapped, found.mode)
     correct_a, correct_b = data.correct_first, data.correct_second
