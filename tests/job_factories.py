@@ -35,15 +35,21 @@ def worker_token(session: Session, name: str = "w") -> int:
     ).token.id
 
 
-def project_version(session: Session, name: str = "Jobs UI"):
-    project, admin, created = approved_project(session, name=name)
+def project_version(
+    session: Session, name: str = "Jobs UI", *, drafts=None, eval_fraction: float = 0.34
+):
+    """A project whose ``drafts`` (the dataset factories' mix by default) are approved, and
+    its version "v1" with ``eval_fraction`` of them in the eval split."""
+    project, admin, _ = approved_project(
+        session, name=name, **({"drafts": drafts} if drafts is not None else {})
+    )
     version = freezing.create_version(
         session=session,
         project=project,
         name="v1",
         f=VersionFilter(),
         actor=admin,
-        eval_fraction=0.34,
+        eval_fraction=eval_fraction,
     )
     return project, admin, version
 

@@ -12,17 +12,14 @@ from sqlalchemy import func, select
 from starlette.routing import NoMatchFound
 
 from app import i18n
-from app.datasets import freezing
-from app.datasets.versions import VersionFilter
 from app.evaluation import judging, rounds
 from app.evaluation.systems import SIDE_NAMES
 from app.items.schemas import ItemDraft
 from app.models import EvalJudgment, EvalRound, EvalRoundPrompt
-from tests.dataset_factories import approved_project
 from tests.eval_factories import eval_drafts, make_round
 from tests.factories import join, make_user
 from tests.helpers import csrf_from, login
-from tests.job_factories import run_job
+from tests.job_factories import project_version, run_job
 
 NAME = "Spring check"  # the round's name is the manager's words: nothing about the systems
 OUTPUT_RE = re.compile(r'id="output-(\d)"[^>]*>.*?<pre class="wrap judge-text">(.*?)</pre>', re.S)
@@ -45,15 +42,7 @@ def constraint_job(
         )
         for i in range(constrained)
     ]
-    project, admin, _ = approved_project(session, drafts=drafts, name=name)
-    version = freezing.create_version(
-        session=session,
-        project=project,
-        name="v1",
-        f=VersionFilter(),
-        actor=admin,
-        eval_fraction=0.99,
-    )
+    project, admin, version = project_version(session, name, drafts=drafts, eval_fraction=0.99)
     job, *_ = finish(session, version, admin)
     return project, admin, job
 

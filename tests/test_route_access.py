@@ -23,16 +23,10 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
 from app.members.access import SCOPES
-from app.models import (
-    BackgroundTask,
-    EvalRound,
-    EvalRoundPrompt,
-    ImportJob,
-    ProjectRole,
-    Role,
-)
+from app.models import BackgroundTask, ImportJob, ProjectRole, Role
 from app.projects import service as projects
 from app.projects.service import ProjectInput
+from tests.eval_factories import unfinished_round
 from tests.factories import join, make_token, make_user
 from tests.helpers import login
 from tests.job_factories import project_version
@@ -167,34 +161,7 @@ def walk(app, db_session, tmp_path):
         submit=True,
         draft=ItemDraft(kind="task", instruction="Name a colour.", output="Blue."),
     )
-    # An open round over the walked job that every reviewer of the project may judge, with
-    # one prompt (rows made directly: the walked job has not finished).
-    found = EvalRound(
-        project_id=project.id,
-        name="Walked round",
-        a_job_id=job.id,
-        a_side="tuned",
-        b_job_id=job.id,
-        b_side="base",
-        seed=1,
-        created_by=admin.id,
-    )
-    db_session.add(found)
-    db_session.flush()
-    db_session.add(
-        EvalRoundPrompt(
-            round_id=found.id,
-            position=1,
-            item_id=item.id,
-            content_hash=item.content_hash,
-            kind="task",
-            language="en",
-            messages=[{"role": "user", "content": "Name a colour."}],
-            output_a="Blue.",
-            output_b="Red.",
-        )
-    )
-    db_session.flush()
+    found = unfinished_round(db_session, project, job, item, admin)
     ids = {
         "project_id": project.id,
         "item_id": item.id,

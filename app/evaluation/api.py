@@ -57,9 +57,11 @@ def _check_sees(session: DbSession, found: EvalRound, user: User) -> None:
 def list_rounds(project_id: PathId, session: DbSession, user: ProjectAnnotator, member: Member):
     """The project's evaluation rounds, newest first: all of them for its reviewers, the
     rounds that name the caller for an annotator. Systems only where the caller sees results."""
-    found = rounds.list_rounds(session, project_id=project_id)
-    if not member.at_least(ProjectRole.reviewer):
-        found = [r for r in found if user.id in rounds.named_judges(session, r.id)]
+    found = [
+        r
+        for r in rounds.list_rounds(session, project_id=project_id)
+        if member.at_least(ProjectRole.reviewer) or rounds.may_judge(session, found=r, user=user)
+    ]
     return [round_out(session, r, sees=_sees(session, r, user)) for r in found]
 
 
@@ -93,8 +95,7 @@ def create_round(
 def get_round(round_id: PathId, session: DbSession, user: ProjectAnnotator, member: Member):
     """One round and its progress: per judge for whoever sees results, else the caller's own."""
     found = _round(session, round_id)
-    if not member.at_least(ProjectRole.reviewer):
-        judging.check_judge(session, found=found, judge=user)
+    rounds.check_open(session, found=found, user=user, member=member)
     return round_out(session, found, sees=_sees(session, found, user), viewer=user, detail=True)
 
 

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.evaluation.systems import System, candidates, matches
 from app.i18n import N_
 from app.members import access as members
+from app.members.access import Membership
 from app.models import (
     EvalJudgment,
     EvalRound,
@@ -250,6 +251,12 @@ def may_judge(session: Session, *, found: EvalRound, user: User) -> bool:
         return user.id in named_judges(session, found.id)
     role = members.role_in(session, user=user, project_id=found.project_id)
     return role is not None and role.rank >= ProjectRole.reviewer.rank
+
+
+def check_open(session: Session, *, found: EvalRound, user: User, member: Membership) -> None:
+    """A round is open to the project's reviewers and to its judges (named annotators too)."""
+    if not member.at_least(ProjectRole.reviewer) and not may_judge(session, found=found, user=user):
+        raise Forbidden(N_("You are not a judge of this round."))
 
 
 def has_judged(session: Session, *, found: EvalRound, user: User) -> bool:

@@ -142,7 +142,7 @@ def _round_page(
     request, session, user: User, member: Membership, round_id: int, *, error=None, status=200
 ):
     found = rounds.get_round(session, round_id=round_id)
-    views.check_visible(session, found=found, user=user, member=member)
+    rounds.check_open(session, found=found, user=user, member=member)
     return render(
         request,
         "evaluation/round.html",
@@ -185,7 +185,7 @@ def round_results(
 ):
     """The results section of a round (polled by htmx while the round runs)."""
     found = rounds.get_round(session, round_id=round_id)
-    views.check_visible(session, found=found, user=user, member=member)
+    rounds.check_open(session, found=found, user=user, member=member)
     views.check_results(session, found=found, user=user)
     return render(request, "evaluation/_results.html", _round_context(session, found, user))
 

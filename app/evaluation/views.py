@@ -61,14 +61,6 @@ def visible_rounds(
     return found
 
 
-def check_visible(session: Session, *, found: EvalRound, user: User, member: Membership) -> None:
-    """A round's page is for the project's reviewers and for the round's judges."""
-    if member.at_least(ProjectRole.reviewer):
-        return
-    if not rounds.may_judge(session, found=found, user=user):
-        raise Forbidden(N_("You are not a judge of this round."))
-
-
 def check_results(session: Session, *, found: EvalRound, user: User) -> None:
     if not rounds.sees_results(session, found=found, user=user):
         raise Forbidden(N_("The results of this round are hidden from you until it closes."))

@@ -23,7 +23,6 @@ from app.core.formats import writers
 from app.core.status import REASONS
 from app.datasets import freezing
 from app.datasets.versions import VersionFilter
-from app.evaluation import rounds as eval_rounds
 from app.evaluation.judging import REASONS as EVAL_REASONS
 from app.items import service as items
 from app.items.schemas import ItemDraft
@@ -31,15 +30,13 @@ from app.jobs import service as jobs
 from app.models import (
     ApiToken,
     BackgroundTask,
-    EvalRoundPrompt,
     ImportJob,
     Item,
     Job,
-    ProjectMember,
     User,
 )
 from tests.dataset_factories import approved_project
-from tests.eval_factories import finished_job, judge_all, make_round
+from tests.eval_factories import fuzzed_rounds
 from tests.factories import join, make_token, make_user
 
 WORKER_REPORTS = ("heartbeat", "metrics", "logs", "dynamics", "predictions", "complete", "fail",
@@ -82,36 +79,13 @@ def _claim(app: FastAPI, worker_token: str, expected: int) -> None:
     assert answer.status_code == 200 and answer.json()["job_id"] == expected, answer.text
 
 
-def _evaluation(session: Session) -> dict:
-    """A project of its own with a finished job, a round open for judging (one prompt, room
-    for ten judgments: the fuzzing admin's next prompt whatever it sent before) and a closed
-    round two people judged. Run before any other job is queued: the finished job is claimed
-    as the next one in the queue."""
-    project, owner, job = finished_job(session, items=6, name="Fuzzed evaluation")
-    judging_round = make_round(session, project, owner, job, limit=1, overlap=10, seed=1)
-    closed = make_round(session, project, owner, job, name="Closed", overlap=2, b="reference")
-    reviewer = session.scalar(
-        select(User)
-        .join(ProjectMember, ProjectMember.user_id == User.id)
-        .where(ProjectMember.project_id == project.id, ProjectMember.role == "reviewer")
-    )
-    judge_all(session, closed, [owner, reviewer],
-              lambda judge, position: "a" if judge is owner or position % 2 else "tie")  # fmt: skip
-    eval_rounds.close_round(session, found=closed, actor=owner)
-    (prompt_id,) = session.scalars(
-        select(EvalRoundPrompt.id).where(EvalRoundPrompt.round_id == judging_round.id)
-    )
-    return {"project": project.id, "job": job.id, "open": judging_round.id,
-            "closed": closed.id, "prompt": prompt_id}  # fmt: skip
-
-
 def seed_rows(session: Session, app: FastAPI) -> Seeded:
     """A project of approved, submitted and draft items, a dataset version, jobs cancelled,
     running (one asked to cancel) and queued, evaluation rounds in a project of their own, and
     the admin and worker that act."""
     admin = make_user(session, role="admin", email="fuzz-admin@example.org")
     admin_token = make_token(session, scope="user", owner=admin)
-    evaluation = _evaluation(session)
+    evaluation = fuzzed_rounds(session)
     worker_token = make_token(session, scope="worker")
     make_token(session, scope="worker")  # one the fuzzer may revoke
     project, owner, approved = approved_project(session, name="Fuzzed project")
