@@ -18,6 +18,7 @@ from app.core import prompts
 from app.core.kinds import ItemContent
 from app.errors import InvalidInput
 from app.i18n import N_
+from app.jobs.groups import Traits, pinned_traits
 from app.models import DatasetVersionItem, EvalPrediction, Item, ItemRevision, Job
 
 SIDE_NAMES = {"base": N_("base"), "tuned": N_("tuned"), "reference": N_("reference outputs")}
@@ -66,10 +67,17 @@ class Candidate:
     outputs: dict[System, str] = field(default_factory=dict)
 
 
-def _job_outputs(session: Session, job: Job) -> dict[str, tuple[EvalPrediction, dict, str]]:
-    """Content hash → (prediction, pinned snapshot, item language) for a job's eval items."""
+def _job_outputs(session: Session, job: Job) -> dict[str, tuple[EvalPrediction, dict, Traits]]:
+    """Content hash → (prediction, pinned snapshot, its language and domain) for a job's eval
+    items."""
     rows = session.execute(
-        select(EvalPrediction, ItemRevision.snapshot, ItemRevision.content_hash, Item.language)
+        select(
+            EvalPrediction,
+            ItemRevision.snapshot,
+            ItemRevision.content_hash,
+            Item.language,
+            Item.domain,
+        )
         .join(
             DatasetVersionItem,
             (DatasetVersionItem.item_id == EvalPrediction.item_id)
@@ -80,7 +88,10 @@ def _job_outputs(session: Session, job: Job) -> dict[str, tuple[EvalPrediction, 
         .where(EvalPrediction.job_id == job.id)
         .order_by(EvalPrediction.item_id)
     )
-    return {digest: (p, snapshot, language) for p, snapshot, digest, language in rows}
+    return {
+        digest: (p, snapshot, pinned_traits(snapshot, language, domain))
+        for p, snapshot, digest, language, domain in rows
+    }
 
 
 def finished_job(session: Session, *, project_id: int, job_id: int) -> Job:
@@ -118,14 +129,14 @@ def candidates(session: Session, *, project_id: int, a: System, b: System) -> li
     shared = [h for h in first if all(h in found for found in per_job.values())]
     found: list[Candidate] = []
     for digest in shared:
-        prediction, snapshot, language = first[digest]
+        prediction, snapshot, traits = first[digest]
         content = ItemContent.from_row(snapshot)
         candidate = Candidate(
             content_hash=digest,
             item_id=prediction.item_id,
             kind=prediction.kind,
-            language=snapshot.get("language") or language or "en",
-            domain=snapshot.get("domain") or None,
+            language=traits.language,
+            domain=traits.domain or None,
             messages=[dict(m) for m in prompts.prompt_messages(content)],
             constraints=list(snapshot.get("constraints") or []),
             reference=prediction.reference,

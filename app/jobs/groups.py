@@ -101,14 +101,19 @@ def traits_of(session: Session, version_id: int, item_ids: Iterable[int]) -> dic
             .where(Item.id.in_(chunk))
         )
         for item_id, language, domain, snapshot in session.execute(query):
-            pinned = snapshot if isinstance(snapshot, dict) else {}
-            language = pinned.get("language") if "language" in pinned else language
-            domain = pinned.get("domain") if "domain" in pinned else domain
-            found[item_id] = Traits(
-                language=(language or "").strip() or UNKNOWN_LANGUAGE,
-                domain=(domain or "").strip() or NO_DOMAIN,
-            )
+            found[item_id] = pinned_traits(snapshot, language, domain)
     return found
+
+
+def pinned_traits(snapshot: object, language: str | None, domain: str | None) -> Traits:
+    """Language and domain as a pinned revision holds them, else as the item row does."""
+    pinned = snapshot if isinstance(snapshot, dict) else {}
+    language = pinned.get("language") if "language" in pinned else language
+    domain = pinned.get("domain") if "domain" in pinned else domain
+    return Traits(
+        language=(language or "").strip() or UNKNOWN_LANGUAGE,
+        domain=(domain or "").strip() or NO_DOMAIN,
+    )
 
 
 def by_group(
