@@ -82,12 +82,9 @@ TEMPLATE_ALLOWED = {
     ("items/_live.html", "vd.message"): "app.items.checks._verdict: N_ literals",
     ("datasets/detail.html", "key.capitalize()"): "a literal tuple on the same line",
     ("jobs/results.html", "fell_sentences[f.group_by]"): "app.jobs.groups.FELL_SENTENCES (N_)",
-    ("evaluation/judge.html", "errors['form']"): "a domain error's message (a literal)",
-    **{
-        ("evaluation/judge.html", f"errors['{field}']"): (
-            "app.evaluation.judge_routes._field_errors: N_ literals, or a domain error's"
-        )
-        for field in ("rating", "choice", "reasons", "comment")
+    **{  # app.evaluation.judge_routes: _field_errors' N_ literals, or a domain error's message
+        ("evaluation/judge.html", f"errors['{field}']"): "N_ literals or a domain error's message"
+        for field in ("form", "rating", "choice", "reasons", "comment")
     },
     ("datasets/_stats.html", "name.capitalize()"): "a literal tuple on the line above",
     ("imports/job.html", "name.capitalize()"): "a literal tuple on the same line",
