@@ -23,8 +23,16 @@ KIND_LABELS = {
     "constraint": N_("constraint"),
     "example": N_("example"),
     "conversation": N_("conversation"),
+    "preference": N_("preference pair"),
 }
-ORIGIN_LABELS = {"written": N_("written"), "imported": N_("imported"), "demo": N_("demo")}
+ORIGIN_LABELS = {
+    "written": N_("written"),
+    "imported": N_("imported"),
+    "demo": N_("demo"),
+    # A pair from an evaluation round's agreed verdict, and one a person improved on.
+    "judged": N_("judged"),
+    "improved": N_("improved"),
+}
 FLAG_LABELS = {
     "unsafe": N_("unsafe"),
     "factually_wrong": N_("factually wrong"),

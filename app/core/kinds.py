@@ -35,6 +35,9 @@ class ItemKind(StrEnum):
     constraint = "constraint"
     example = "example"
     conversation = "conversation"
+    # A prompt with a better (``output``) and a worse (``rejected``) response, for preference
+    # optimisation; supervised fine-tuning leaves it out.
+    preference = "preference"
 
 
 class Role(StrEnum):
@@ -63,7 +66,7 @@ ALWAYS_HASHED = (
 MANIFEST_FIELDS = ("kind", "instruction", "input", "output", "demos", "constraints")
 # Words added to content later: in a manifest line only when set, so that versions frozen
 # before they existed keep their hash.
-MANIFEST_LATER_FIELDS = ("system", "turns")
+MANIFEST_LATER_FIELDS = ("system", "turns", "rejected")
 
 
 def _invalid(message: str, turn: int | None = None) -> PydanticCustomError:
@@ -136,6 +139,9 @@ class ContentFields(_Strict):
     # user turn also stands as the instruction and its last assistant turn as the output, so
     # that lists, labeling, constraint checks and evaluation read every kind alike.
     turns: list[Turn] = Field(default_factory=list)
+    # A preference pair's worse response; its better one is ``output`` (the *chosen*), so that
+    # lists, labeling and constraint checks read a pair's chosen response as any output.
+    rejected: str = ""
 
 
 class ItemContent(ContentFields):
@@ -146,11 +152,16 @@ class ItemContent(ContentFields):
     def _conversation_ends(cls, data: Any) -> Any:
         # A conversation's instruction and output are its first and last turns; a client may
         # leave them out, and must not state others.
-        if not isinstance(data, Mapping) or data.get("kind") != ItemKind.conversation:
+        if not isinstance(data, Mapping):
+            return data
+        kind = data.get("kind")
+        if not isinstance(kind, str) or kind not in DIALOGUE_KINDS:
             return data
         turns = data.get("turns") or []
         if not isinstance(turns, list):
             return data
+        if data.get("kind") == ItemKind.preference:
+            return _pair_instruction(data, turns)
         if not turns:
             raise _invalid(turn_order_problem([]) or "")
         ends = {"instruction": _turn_text(turns[0]), "output": _turn_text(turns[-1])}
@@ -187,7 +198,7 @@ class ItemContent(ContentFields):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> ItemContent:
-        if self.kind is not ItemKind.example and self.demos:
+        if self.kind not in FEW_SHOT_KINDS and self.demos:
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have demonstrations; use an example item."
             )
@@ -196,14 +207,20 @@ class ItemContent(ContentFields):
                 f"{_with_article(self.kind)} item cannot have constraints or rules; "
                 "use a constraint item."
             )
-        if self.kind is not ItemKind.conversation and self.turns:
+        if self.kind not in DIALOGUE_KINDS and self.turns:
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have turns; use a conversation item."
+            )
+        if self.kind is not ItemKind.preference and self.rejected:
+            raise _invalid(
+                f"{_with_article(self.kind)} item has no rejected response; use a preference pair."
             )
         if self.kind is ItemKind.example:
             self._check_example()
         if self.kind is ItemKind.conversation:
             self._check_conversation()
+        if self.kind is ItemKind.preference:
+            self._check_pair()
         return self
 
     @classmethod
@@ -217,14 +234,41 @@ class ItemContent(ContentFields):
     def _check_example(self) -> None:
         if not self.demos:
             raise _invalid("An example item needs at least one demonstration.")
+        self._check_demos()
+        # The prompt ends with "Input: <query>"; without a query the few-shot prompt is incomplete.
+        if not self.input.strip():
+            raise _invalid("An example item needs a query input after its demonstrations.")
+
+    def _check_demos(self) -> None:
         for number, demo in enumerate(self.demos, start=1):
             if not demo.input.strip():
                 raise _invalid(f"Demonstration {number} needs an input.")
             if not demo.output.strip():
                 raise _invalid(f"Demonstration {number} needs an output.")
-        # The prompt ends with "Input: <query>"; without a query the few-shot prompt is incomplete.
-        if not self.input.strip():
-            raise _invalid("An example item needs a query input after its demonstrations.")
+
+    def _check_pair(self) -> None:
+        # A pair's prompt is any kind's prompt part: an instruction with its input, few-shot
+        # demonstrations with a query, or a conversation's earlier turns ending with the user.
+        if self.demos and self.turns:
+            raise _invalid(
+                "A preference pair's prompt has demonstrations or earlier turns, not both."
+            )
+        if self.demos:
+            self._check_demos()
+            if not self.input.strip():
+                raise _invalid("A pair with demonstrations needs a query input after them.")
+        if self.turns:
+            roles = [turn.role for turn in self.turns]
+            problem = pair_turn_problem(roles)
+            if problem:
+                raise _invalid(problem, turn=turn_order_fault(roles))
+            for index, turn in enumerate(self.turns):
+                if not turn.content.strip():
+                    raise _invalid(f"Turn {index + 1} ({turn.role}) is empty.", turn=index)
+            if self.input:
+                raise _invalid("A pair whose prompt is turns has no input; the turns hold it.")
+        if self.rejected.strip() and self.rejected == self.output:
+            raise _invalid("The chosen and the rejected response are the same; a pair needs two.")
 
     def _check_conversation(self) -> None:
         roles = [turn.role for turn in self.turns]
@@ -241,7 +285,33 @@ class ItemContent(ContentFields):
 
 CONTENT_FIELDS: tuple[str, ...] = tuple(ItemContent.model_fields)
 # The kinds whose output registry constraints and free-text rules are checked on.
-CONSTRAINED_KINDS = frozenset({ItemKind.constraint, ItemKind.conversation})
+CONSTRAINED_KINDS = frozenset({ItemKind.constraint, ItemKind.conversation, ItemKind.preference})
+# The kinds that may hold turns: a conversation, and a pair whose prompt is a conversation's
+# earlier turns (ending with the user's).
+DIALOGUE_KINDS = frozenset({ItemKind.conversation, ItemKind.preference})
+# The kinds that may hold demonstrations.
+FEW_SHOT_KINDS = frozenset({ItemKind.example, ItemKind.preference})
+# The kinds supervised fine-tuning trains on; a pair is for preference optimisation.
+SFT_KINDS = frozenset(set(ItemKind) - {ItemKind.preference})
+
+
+def _pair_instruction(data: Mapping[str, Any], turns: list[Any]) -> Mapping[str, Any]:
+    """A pair whose prompt is turns has its first user turn as instruction, as a conversation
+    has; a client may leave it out, and must not state another."""
+    if not turns:
+        return data
+    text = _turn_text(turns[0])
+    if text is not None and not text.strip():
+        raise _invalid("Turn 1 (user) is empty.", turn=0)
+    given = data.get("instruction")
+    if text is None or given == text:
+        return data
+    if given:
+        raise _invalid(
+            "A pair's instruction is its first user turn; leave the instruction out or make it "
+            "the same."
+        )
+    return {**data, "instruction": text}
 
 
 def _turn_text(turn: Any) -> str | None:
@@ -263,6 +333,21 @@ def turn_order_problem(roles: list[str]) -> str | None:
             return f"Turn {number} is a second {role} turn in a row; user and assistant alternate."
     if roles[-1] != Role.assistant:
         return "A conversation ends with an assistant turn."
+    return None
+
+
+def pair_turn_problem(roles: list[str]) -> str | None:
+    """Why a pair's prompt turns are out of order: they start with the user, alternate and end
+    with the user, whose last turn the two responses answer."""
+    if not roles:
+        return None
+    if roles[0] != Role.user:
+        return "A pair's turns start with a user turn."
+    for number, (before, role) in enumerate(zip(roles, roles[1:], strict=False), start=2):
+        if role == before:
+            return f"Turn {number} is a second {role} turn in a row; user and assistant alternate."
+    if roles[-1] != Role.user:
+        return "A pair's turns end with the user turn that the two responses answer."
     return None
 
 

@@ -141,20 +141,35 @@ def item_text(
     *,
     system: str = "",
     turns: Iterable = (),
+    rejected: str = "",
 ) -> str:
-    """The canonical text to index: instruction, input, output, then each demo's input and
-    output; a conversation's every turn in its place; the system prompt last.
+    """The canonical text to index: instruction, input, output (a pair's chosen response) and a
+    pair's rejected response, then each demo's input and output; a conversation's every turn in
+    its place; the system prompt last.
 
     Demos and turns are models or the dicts stored in the database; blank parts are left out so
     an empty input does not change the text (nor a missing system prompt an older item's).
     """
-    turn_texts = [_turn_content(turn) for turn in turns]
-    # A conversation's first and last turns are its instruction and output.
-    parts = [*turn_texts, input] if turn_texts else [instruction, input, output]
+    turns = list(turns)
+    if turns:
+        parts = [*map(_turn_content, turns), input]
+        # A conversation's first and last turns are its instruction and output; turns ending
+        # with the user are a pair's prompt, which its responses answer.
+        if _turn_role(turns[-1]) == "user":
+            parts.append(output)
+    else:
+        parts = [instruction, input, output]
+    parts.append(rejected)
     for demo in demos:
         parts.extend(_demo_parts(demo))
     parts.append(system)
     return "\n".join(part for part in parts if part.strip())
+
+
+def _turn_role(turn: object) -> str:
+    if isinstance(turn, Mapping):
+        return str(turn.get("role", ""))
+    return str(turn.role)  # type: ignore[attr-defined]
 
 
 def _turn_content(turn: object) -> str:

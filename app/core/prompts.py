@@ -72,10 +72,28 @@ def prompt_messages(content: ItemContent) -> list[Message]:
     return render_messages(content)[:-1]
 
 
+def pair_messages(content: ItemContent) -> tuple[list[Message], Message, Message]:
+    """A preference pair as preference optimisation reads it: the prompt's messages, then the
+    chosen and the rejected assistant turn that each answer it."""
+    prompt = prompt_messages(content)
+    return (
+        prompt,
+        {"role": "assistant", "content": content.output},
+        {"role": "assistant", "content": content.rejected},
+    )
+
+
 def render_messages(content: ItemContent) -> list[Message]:
     """The whole conversation: the system prompt when there is one, then the user and
-    assistant turns; the last assistant turn is the reference output."""
+    assistant turns; the last assistant turn is the reference output (a pair's chosen
+    response)."""
     system = [{"role": "system", "content": content.system}] if content.system.strip() else []
+    if content.kind is ItemKind.preference and content.turns:
+        # A pair's prompt turns end with the user; the requirements join that last request.
+        turns = [{"role": str(turn.role), "content": turn.content} for turn in content.turns]
+        if _states_requirements(content):
+            turns[-1]["content"] = f"{turns[-1]['content']}\n\n{_requirements(content)}"
+        return [*system, *turns, {"role": "assistant", "content": content.output}]
     if content.kind is ItemKind.conversation:
         turns = [{"role": str(turn.role), "content": turn.content} for turn in content.turns]
         if _states_requirements(content):
@@ -95,14 +113,20 @@ def _states_requirements(content: ItemContent) -> bool:
 
 
 def _user_turn(content: ItemContent) -> str:
-    if content.kind is ItemKind.example:
-        return _example_turn(content)
-    parts = [content.instruction]
-    if content.input.strip():
-        parts.append(content.input)
-    if content.kind is ItemKind.constraint and _states_requirements(content):
+    # Only examples and pairs hold demonstrations (a pair's prompt may be an example's).
+    if content.demos:
+        parts = [_example_turn(content)]
+    else:
+        parts = [content.instruction]
+        if content.input.strip():
+            parts.append(content.input)
+    if content.kind in _STATED_KINDS and _states_requirements(content):
         parts.append(_requirements(content))
     return "\n\n".join(parts)
+
+
+# The single-turn kinds whose requirements the user turn states.
+_STATED_KINDS = frozenset({ItemKind.constraint, ItemKind.preference})
 
 
 def _requirements(content: ItemContent) -> str:

@@ -48,6 +48,9 @@ class DatasetSplitPage(BaseModel):
 # ---- Fine-tune jobs: parameters ----------------------------------------------------------
 
 Method = Literal["lora", "full"]
+# What a job learns: the outputs (supervised fine-tuning, which leaves preference pairs out), or
+# the preferences of pairs (Direct Preference Optimisation, which reads pairs only).
+Objective = Literal["sft", "dpo"]
 Schedule = Literal["cosine", "linear", "constant"]
 
 
@@ -79,9 +82,28 @@ class JobParams(BaseModel):
 
     model_config = {"extra": "forbid"}
 
+    objective: Objective = Field(
+        default="sft",
+        description="'sft' learns the items' outputs (preference pairs are left out); 'dpo' "
+        "learns from preference pairs to prefer the chosen response over the rejected one.",
+    )
     method: Method = Field(
         default="lora",
         description="'lora' trains a low-rank adapter; 'full' trains every weight.",
+    )
+    dpo_beta: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="DPO only: how far the model may move from the reference model (smaller "
+        "lets it move further).",
+    )
+    dpo_label_smoothing: float = Field(
+        default=0.0,
+        ge=0,
+        lt=0.5,
+        description="DPO only: the assumed share of pairs whose preference is wrong "
+        "(conservative DPO); 0 is the plain sigmoid loss.",
     )
     epochs: float | None = Field(
         default=3, gt=0, le=100, description="Passes over the data; ignored when max_steps is set."
@@ -212,6 +234,16 @@ def _checkpoint(value: str | None) -> str | None:
     return value
 
 
+class StartFrom(BaseModel):
+    """The finished job whose tuned model a job starts from (SFT, then DPO on its model)."""
+
+    job_id: int
+    method: Method = Field(description="How that job trained: its model is an adapter or weights.")
+    artifact_dir: str = Field(
+        description="That job's folder: its model (and, for the tiny model, the base it built)."
+    )
+
+
 class JobSpec(BaseModel):
     """What a worker receives when it claims a job."""
 
@@ -225,6 +257,9 @@ class JobSpec(BaseModel):
         default=None, description="Checkpoint to resume (step-<n> in the job's folder), if any."
     )
     artifact_dir: str
+    start_from: StartFrom | None = Field(
+        default=None, description="Start from a finished job's tuned model, not the base model."
+    )
 
     _resume_from_is_a_name = field_validator("resume_from")(_checkpoint)
 

@@ -1,5 +1,7 @@
 """How an item was made: written (in the editor or through the API), imported (from which file,
-at which line) or loaded with the demo. Later kinds of making (generated, judged) add an origin.
+at which line), loaded with the demo, judged (a preference pair from an evaluation round's
+agreed verdict) or improved (a pair whose rejected response is a model's output and whose chosen
+one a person wrote). Later kinds of making (model-drafted, generated) add an origin.
 
 The origin is a column of its own, so lists and version filters can select by it; the details
 are a small JSON object beside it. Who wrote an item is its author, not part of this record.
@@ -17,6 +19,8 @@ class Origin(StrEnum):
     written = "written"
     imported = "imported"
     demo = "demo"
+    judged = "judged"
+    improved = "improved"
 
 
 class Provenance(BaseModel):
@@ -30,6 +34,16 @@ class Provenance(BaseModel):
     line: int | None = None
     # The demo's stable name for the item.
     key: str | None = None
+    # Judged and improved pairs: the evaluation round and its prompt they came from, the job
+    # whose output they hold, the item whose prompt they share and the system ("12:tuned").
+    round_id: int | None = None
+    round_prompt_id: int | None = None
+    job_id: int | None = None
+    item_id: int | None = None
+    system: str | None = None
+    # Judged pairs: the judges' reason tags (each once, in order of frequency) and their votes.
+    reasons: list[str] | None = None
+    votes: str | None = None
 
     def details(self) -> dict[str, Any]:
         """What the item's ``provenance`` column holds: the known details, without the origin."""

@@ -266,5 +266,6 @@ def _shingles_of(snap: dict[str, Any]) -> set[str]:
             snap.get("demos") or [],
             system=snap.get("system", ""),
             turns=snap.get("turns") or [],
+            rejected=snap.get("rejected", ""),
         )
     )

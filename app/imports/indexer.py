@@ -62,6 +62,7 @@ def index_imported(
                 Item.demos,
                 Item.system,
                 Item.turns,
+                Item.rejected,
             ).where(Item.id.in_(ids), ~exists().where(NearDupKey.item_id == Item.id))
         ).all()
         _write_indexes(session, job.project_id, rows)
@@ -75,7 +76,13 @@ def index_imported(
 def _write_indexes(session: Session, project_id: int, rows) -> None:
     texts = [
         neardup.item_text(
-            r.instruction, r.input, r.output, r.demos or [], system=r.system, turns=r.turns or []
+            r.instruction,
+            r.input,
+            r.output,
+            r.demos or [],
+            system=r.system,
+            turns=r.turns or [],
+            rejected=r.rejected,
         )
         for r in rows
     ]

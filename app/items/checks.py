@@ -188,6 +188,7 @@ def live_report(
         demos,
         system=str(values.get("system") or ""),
         turns=turns,
+        rejected=str(values.get("rejected") or ""),
     )
     report.duplicates = near_duplicates(
         session, project_id=project_id, text=text, exclude_id=exclude_id, drafts_of=drafts_of

@@ -33,6 +33,7 @@ def item_text(item: Item) -> str:
         item.demos or [],
         system=item.system,
         turns=item.turns or [],
+        rejected=item.rejected,
     )
 
 

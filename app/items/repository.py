@@ -141,13 +141,15 @@ def _term_walk(query: Select, terms: list[str]):
     return query, driver.item_id
 
 
-# A conversation's other turns are in its JSON (stored with non-ASCII as is, so a Chinese
-# substring matches its text); an empty list or system prompt costs a short comparison.
+# A pair's rejected response is searched as its chosen one is. A conversation's other turns
+# are in its JSON (stored with non-ASCII as is, so a Chinese substring matches its text); an
+# empty list or system prompt costs a short comparison.
 _SEARCHED = (
     Item.instruction,
     Item.input,
     Item.output,
     Item.system,
+    Item.rejected,
     func.cast(Item.turns, Text()),
 )
 

@@ -68,12 +68,26 @@ def validate_content(
         conversation = draft.kind is ItemKind.conversation
         for problem in error.errors():
             errors.setdefault(_field_of(problem, conversation), problem["msg"])
-    if for_submit and not (content.output if content else draft.output).strip():
-        if draft.turns:
-            last = f"turns.{len(draft.turns) - 1}"
-            errors.setdefault(last, N_("Write the last assistant turn before submitting."))
-        else:
-            errors.setdefault("output", N_("Write the output before submitting."))
+    if for_submit:
+        errors.update({k: v for k, v in _unwritten(draft, content).items() if k not in errors})
     if errors or content is None:
         raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
     return content
+
+
+def _unwritten(draft: ItemDraft, content: ItemContent | None) -> dict[str, str]:
+    """The responses a submitted item must have: its output (a conversation's last assistant
+    turn), and a pair's chosen and rejected responses."""
+    missing = {}
+    if draft.kind is ItemKind.preference:
+        if not draft.output.strip():
+            missing["output"] = N_("Write the chosen response before submitting.")
+        if not draft.rejected.strip():
+            missing["rejected"] = N_("Write the rejected response before submitting.")
+    elif not (content.output if content else draft.output).strip():
+        if draft.turns:
+            last = f"turns.{len(draft.turns) - 1}"
+            missing[last] = N_("Write the last assistant turn before submitting.")
+        else:
+            missing["output"] = N_("Write the output before submitting.")
+    return missing

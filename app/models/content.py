@@ -48,8 +48,12 @@ class Project(TimestampMixin, Base):
 class Item(TimestampMixin, Base):
     __tablename__ = "items"
     __table_args__ = (
-        CheckConstraint("kind IN ('task', 'constraint', 'example', 'conversation')", name="kind"),
-        CheckConstraint("origin IN ('written', 'imported', 'demo')", name="origin"),
+        CheckConstraint(
+            "kind IN ('task', 'constraint', 'example', 'conversation', 'preference')", name="kind"
+        ),
+        CheckConstraint(
+            "origin IN ('written', 'imported', 'demo', 'judged', 'improved')", name="origin"
+        ),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
             name="status",
@@ -81,6 +85,7 @@ class Item(TimestampMixin, Base):
     state_constraints: Mapped[bool] = mapped_column(default=True)
     system: Mapped[str] = mapped_column(Text, default="", server_default="")
     turns: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    rejected: Mapped[str] = mapped_column(Text, default="", server_default="")
     domain: Mapped[str | None] = mapped_column(String(100))
     difficulty: Mapped[int | None]
     language: Mapped[str] = mapped_column(String(16), default="en")

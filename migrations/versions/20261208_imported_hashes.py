@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash
+from app.core.kinds import ItemContent, content_hash
 
 revision = "0015"
 down_revision = "0014"
@@ -29,6 +29,21 @@ depends_on = None
 
 JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 JSON_FIELDS = {"demos", "constraints", "rules", "turns"}
+# The content columns at this revision (later ones, such as ``rejected``, do not exist yet; a
+# field left out takes its default, which leaves the hash as it was).
+CONTENT_FIELDS = (
+    "kind",
+    "instruction",
+    "input",
+    "output",
+    "demos",
+    "constraints",
+    "rules",
+    "state_constraints",
+    "language",
+    "system",
+    "turns",
+)
 BATCH = 5000
 
 

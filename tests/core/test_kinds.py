@@ -38,6 +38,7 @@ class TestEnums:
             "constraint",
             "example",
             "conversation",
+            "preference",
         ]
 
 
