@@ -336,6 +336,25 @@ def turn_order_problem(roles: list[str]) -> str | None:
     return None
 
 
+def pair_of(content: ItemContent, chosen: str, rejected: str) -> ItemContent:
+    """A preference pair over the prompt of ``content`` (any kind's prompt part: its system
+    prompt, instruction and input, demonstrations, constraints, or a conversation's turns up to
+    its final user turn), with the two responses given."""
+    prompt = content.model_dump(exclude={"kind", "output", "rejected", "turns"})
+    turns = [turn.model_dump() for turn in content.turns]
+    if content.kind is ItemKind.conversation:
+        turns = turns[:-1]  # its last assistant turn is the answer the pair replaces
+    return ItemContent.model_validate(
+        {
+            **prompt,
+            "kind": ItemKind.preference,
+            "turns": turns,
+            "output": chosen,
+            "rejected": rejected,
+        }
+    )
+
+
 def pair_turn_problem(roles: list[str]) -> str | None:
     """Why a pair's prompt turns are out of order: they start with the user, alternate and end
     with the user, whose last turn the two responses answer."""

@@ -13,6 +13,7 @@ from app.core.kinds import (
     ItemContent,
     ItemKind,
     content_hash,
+    pair_of,
 )
 from app.core.prompts import pair_messages, prompt_messages, render_messages
 
@@ -108,3 +109,47 @@ def test_both_responses_are_indexed_text():
     assert text.split("\n") == ["Hi", "chosen words", "rejected words"]
     conversation = [*turns, {"role": "assistant", "content": "Hello"}]
     assert neardup.item_text("Hi", "", "Hello", turns=conversation) == "Hi\nHello"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {
+            "kind": "task",
+            "instruction": "Add.",
+            "input": "2+2",
+            "output": "4",
+            "system": "Be exact.",
+        },
+        {
+            "kind": "constraint",
+            "instruction": "Say hi.",
+            "output": "hi",
+            "constraints": [{"id": "change_case:english_lowercase", "params": {}}],
+        },
+        {
+            "kind": "example",
+            "instruction": "Plural.",
+            "demos": [{"input": "cat", "output": "cats"}],
+            "input": "dog",
+            "output": "dogs",
+        },
+        {
+            "kind": "conversation",
+            "system": "Be brief.",
+            "turns": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "Add 2+2"},
+                {"role": "assistant", "content": "4"},
+            ],
+        },
+    ],
+)
+def test_a_pair_over_any_kinds_prompt_keeps_the_prompt_the_model_saw(source):
+    content = ItemContent.model_validate(source)
+    made = pair_of(content, "better", "worse")
+    assert made.kind is ItemKind.preference
+    assert prompt_messages(made) == prompt_messages(content)
+    assert (made.output, made.rejected) == ("better", "worse")
+    assert made.constraints == content.constraints
