@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case, exists, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app.audit import service as audit
 from app.core import job_paths, protocol
@@ -97,6 +97,21 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
         # Checked when reported; one stored before names were required starts afresh.
         resume_from=job.checkpoint if protocol.is_checkpoint_name(job.checkpoint) else None,
         artifact_dir=str(job_paths.JobFolder.of(artifacts_root, job.id).path),
+        start_from=_start_from(job, artifacts_root=artifacts_root),
+    )
+
+
+def _start_from(job: Job, *, artifacts_root: str) -> protocol.StartFrom | None:
+    """The finished job whose tuned model ``job`` continues from, with that job's folder."""
+    if job.start_job_id is None:
+        return None
+    parent = object_session(job).get(Job, job.start_job_id)
+    if parent is None:
+        return None
+    return protocol.StartFrom(
+        job_id=parent.id,
+        method=parent.params.get("method", "lora"),
+        artifact_dir=str(job_paths.JobFolder.of(artifacts_root, parent.id).path),
     )
 
 
