@@ -79,10 +79,11 @@ class TestContent:
         assert n >= 56
         kinds = Counter(i["kind"] for i in ITEMS)
         languages = Counter(i["language"] for i in ITEMS)
-        assert set(kinds) == {"task", "constraint", "example", "conversation"}
-        # The single-turn kinds in about equal shares, conversations fewer but several.
-        assert all(kinds[kind] >= 0.25 * n for kind in ("task", "constraint", "example")), kinds
+        assert set(kinds) == {"task", "constraint", "example", "conversation", "preference"}
+        # The single-turn kinds in about equal shares, conversations and pairs fewer but several.
+        assert all(kinds[kind] >= 0.22 * n for kind in ("task", "constraint", "example")), kinds
         assert kinds["conversation"] >= 6
+        assert kinds["preference"] >= 6
         assert set(languages) == {"en", "zh"}
         assert all(count >= 0.45 * n for count in languages.values()), languages
         # Each kind in both languages: not all tasks English and all examples Chinese.

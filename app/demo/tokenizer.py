@@ -31,7 +31,7 @@ PROMPT_SCAFFOLD = ("Requirements:", "要求：", "Input: ", "Output: ", "输入�
 
 def demo_texts(content: DemoContent | None = None) -> list[str]:
     """The training text, in a fixed order: guidelines, description, then each item's fields
-    (a conversation's system prompt and every turn)."""
+    (a conversation's system prompt and every turn, a pair's rejected response)."""
     content = content or load_content()
     return list(_texts(content))
 
@@ -41,7 +41,7 @@ def _texts(content: DemoContent) -> Iterator[str]:
     yield content.project["description"]
     yield from PROMPT_SCAFFOLD
     for item in content.items:
-        for name in ("system", "instruction", "input", "output"):
+        for name in ("system", "instruction", "input", "output", "rejected"):
             if item.get(name, "").strip():
                 yield item[name]
         for turn in item.get("turns", []):
