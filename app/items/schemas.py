@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.kinds import CONTENT_FIELDS, ContentFields
+from app.core.kinds import CONTENT_FIELDS, ContentFields, ItemKind
 from app.core.provenance import Origin
 
 
@@ -42,10 +42,15 @@ class ItemOut(ContentFields):
     domain: str | None
     difficulty: int | None
     tags: list[str]
-    origin: Origin = Field(description="How the item was made: written, imported or demo.")
+    origin: Origin = Field(
+        description="How the item was made: written, imported, demo, judged (a preference pair "
+        "from an evaluation round's agreed verdict) or improved (a person's better answer to a "
+        "model output)."
+    )
     provenance: dict[str, Any] = Field(
         description="What is known of how it was made: an import's id, file and line; a demo "
-        "item's key."
+        "item's key; a pair's round, round prompt, job, source item, system, reason tags and "
+        "votes."
     )
     author_id: int | None
     guideline_version: int
@@ -71,7 +76,7 @@ class ItemPage(BaseModel):
 
 
 class LabelIn(BaseModel):
-    kind: Literal["task", "constraint", "example", "conversation"]
+    kind: ItemKind
     domain: str | None = Field(default=None, max_length=100)
     difficulty: int = Field(ge=1, le=5)
     quality: int = Field(ge=1, le=5)
