@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from app.core.protocol import JobParams, checkpoint_name, is_checkpoint_name
 
 STATE = "trainer_state.json"
+OBJECTIVE_STATE = "objective.pt"
 
 
 class UnsafeCheckpoint(RuntimeError):
@@ -56,10 +57,22 @@ def _plain(path: Path) -> Path:
     return path
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, step: int, cfg: JobParams) -> Path:
-    """Weights (or the adapter), optimizer, scheduler, RNG state, step and config."""
+def save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    step: int,
+    cfg: JobParams,
+    *,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Weights (or the adapter), optimizer, scheduler, RNG state, step and config, and the
+    objective's own tensors (``extra``: DPO's reference log-probabilities)."""
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
+    if extra:
+        torch.save(extra, path / OBJECTIVE_STATE)
     torch.save(optimizer.state_dict(), path / "optimizer.pt")
     torch.save(scheduler.state_dict(), path / "scheduler.pt")
     torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, path / "rng.pt")
@@ -87,3 +100,11 @@ def load_checkpoint(path: str | Path, model, optimizer, scheduler) -> int:
     torch.set_rng_state(rng["torch"])
     random.setstate(rng["python"])
     return json.loads(_plain(path / STATE).read_text())["step"]
+
+
+def load_objective_state(path: Path) -> dict[str, torch.Tensor] | None:
+    """The objective's tensors saved with the checkpoint at ``path``, if it saved any."""
+    file = Path(path) / OBJECTIVE_STATE
+    if not file.exists():
+        return None
+    return torch.load(_plain(file), weights_only=True)

@@ -12,7 +12,7 @@ from app.core.kinds import ItemContent
 from app.core.prompts import prompt_messages
 from app.core.protocol import DatasetItem, JobParams
 from trainer.data import IGNORE, collate_padded, encode_all, encode_example, mask_kind_for
-from trainer.train import Batches, loss_sum, on_device
+from trainer.train import loss_sum, on_device, sft_batches
 from trainer.turns import tokenize
 
 
@@ -20,7 +20,7 @@ from trainer.turns import tokenize
 def evaluate_loss(model, tokenizer, examples: Sequence[ItemContent], cfg: JobParams) -> float:
     """Mean loss per response token over ``examples``, computed the way training computes it."""
     encoded, _ = encode_all(tokenizer, examples, max_seq_len=cfg.max_seq_len)
-    batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
+    batches = sft_batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
     was_training = model.training
     model.eval()
     total, count = 0.0, 0

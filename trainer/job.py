@@ -1,6 +1,8 @@
 """One fine-tune job, step by step in the order the steps run: load the data (checked against
-the version's manifest) and the base model, generate the base model's outputs, train while a
-``Reporter`` keeps the app informed, evaluate the tuned model, save it with its card, report.
+the version's manifest), see what the job can learn from it (SFT: every kind but preference
+pairs; DPO: the pairs), load the starting model (the base model, or a finished job's model),
+generate its outputs, train while a ``Reporter`` keeps the app informed, evaluate the tuned
+model, save it with its card, report.
 
 Under torchrun every rank loads and trains; rank 0 alone talks to the app (logs, metrics,
 heartbeats, dynamics, predictions), evaluates and saves.
@@ -8,23 +10,27 @@ heartbeats, dynamics, predictions), evaluates and saves.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.core import base_models, manifest, protocol
+from app.core import manifest, protocol
 from app.core.job_paths import JobFolder
+from app.core.kinds import SFT_KINDS, ItemKind
 from app.core.prompts import render_messages
 from app.core.protocol import DatasetItem, JobSpec
 from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
 from trainer.modelcard import write_model_card
 from trainer.reporter import Reporter
+from trainer.start import base_model_source, load_base, load_start  # noqa: F401 - their home was here
 
 
 class DatasetMismatch(RuntimeError):
     """The items received are not the dataset version the app froze."""
+
+
+class NothingToLearn(RuntimeError):
+    """The dataset version holds nothing the job's objective trains on."""
 
 
 @dataclass
@@ -36,9 +42,19 @@ class Dataset:
         """Every item's words as the model reads them (system prompt, every turn of a
         conversation): what the offline ``tiny`` tokenizer is trained on."""
         return [
-            "\n".join(m["content"] for m in render_messages(i.content))
+            "\n".join([*(m["content"] for m in render_messages(i.content)), i.content.rejected])
             for i in self.train + self.eval
         ]
+
+
+@dataclass
+class Learnable:
+    """The items a job's objective learns from and is measured on (SFT's items or DPO's
+    pairs), and a sentence for the log about what it leaves out."""
+
+    train: list[DatasetItem]
+    eval: list[DatasetItem]
+    note: str | None
 
 
 def run_job(client: AppClient, spec: JobSpec) -> None:
@@ -55,12 +71,20 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
 
     data = load_data(client, spec)
     say(f"dataset {spec.dataset_version_id}: {len(data.train)} train, {len(data.eval)} eval")
+    learnable = learnable_items(spec, data)
+    if learnable.note:
+        say(learnable.note)
     if ranks > 1:
         say(f"training data-parallel on {ranks} ranks")
-    model, tokenizer = load_base(spec, data.texts(), folder)
+    if spec.start_from:
+        say(f"starting from the model of job {spec.start_from.job_id}")
+    model, tokenizer = load_start(spec, data.texts(), folder)
+    objective = make_objective(spec, tokenizer, learnable, data)
     base_outputs = baseline_outputs(spec, model, tokenizer, data.eval if rank == 0 else [])
 
-    reporter = Reporter(client, spec, model, tokenizer, data.train, data.eval)
+    reporter = Reporter(
+        client, spec, model, tokenizer, learnable.train, learnable.eval, objective=objective
+    )
     resume = resolve_checkpoint(folder.checkpoints, spec.resume_from) if spec.resume_from else None
     if resume:
         say(f"resuming from {spec.resume_from}")
@@ -69,7 +93,7 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
     result = train(
         model,
         tokenizer,
-        [i.content for i in data.train],
+        objective,
         spec.params,
         on_step=reporter.on_step,
         on_encoded=reporter.on_encoded,
@@ -84,9 +108,8 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
 
     predictions = evaluate(client, spec, result.model, tokenizer, data.eval, base_outputs)
     summary = summarise(spec, result, tokenizer, data.eval, predictions)
-    save(
-        spec, folder, result.model, tokenizer, summary, data, say=say, encoding=result.encode_stats
-    )
+    used = Dataset(train=learnable.train, eval=data.eval)  # trained on, and evaluated
+    save(spec, folder, result.model, tokenizer, summary, used, say=say, result=result)
     done = protocol.Completion(attempt=spec.attempt, metrics=summary, artifacts=[str(folder.model)])
     client.complete(spec.job_id, done)
 
@@ -127,77 +150,51 @@ def check_manifest(expected: protocol.DatasetManifest, data: Dataset) -> None:
         )
 
 
-def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
-    """The base model and tokenizer: `tiny` is built offline from the dataset's text.
-
-    Under torchrun rank 0 builds or downloads first and the other ranks load what it left
-    (the tiny folder, the hub cache), so they never race on the same files."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trainer.ranks import world
-
-    ranks, rank = world()
-    tiny = spec.base_model == "tiny"
-    path = folder.base if tiny else base_model_source(spec.base_model)
-
-    def load():
-        try:
-            return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
-        except OSError as error:
-            raise RuntimeError(
-                f"Could not load the base model {spec.base_model!r}. A hub id needs network "
-                f"access to the model hub (or the model in the local cache); this machine "
-                f"could not get it: {str(error).splitlines()[0]}"
-            ) from error
-
-    if rank == 0:
-        if tiny:
-            from trainer.tiny import build_tiny
-
-            build_tiny(texts, path, seed=spec.params.seed)
-        tokenizer, model = load()
-    if ranks > 1:
-        import torch.distributed as dist
-
-        dist.barrier()  # rank 0 has built or downloaded the model
-        if rank != 0:
-            tokenizer, model = load()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not tokenizer.chat_template:
-        from app.core.prompts import DEFAULT_CHAT_TEMPLATE
-
-        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
-    return model, tokenizer
-
-
-def model_roots() -> list[str] | None:
-    """The folders local base models may come from (``STUDIO_MODEL_ROOTS``, a JSON list as
-    the app reads it), or None where this worker is not told."""
-    raw = os.environ.get("STUDIO_MODEL_ROOTS")
-    if raw is None:
-        return None
-    roots = json.loads(raw) if raw.strip() else []
-    if not isinstance(roots, list):
-        raise RuntimeError("STUDIO_MODEL_ROOTS must be a JSON list of folders")
-    return [str(r) for r in roots]
-
-
-def base_model_source(base_model: str) -> str:
-    """What to load a (non-tiny) base model from. The app allowed it at launch; a worker that
-    knows the model roots checks a local path again, here where the files are, and a hub id
-    that names a folder here is refused, since transformers would read the folder instead."""
-    if base_models.is_local_model(base_model):
-        roots = model_roots()
-        if roots is not None:
-            base_models.local_model_path(base_model, roots)
-        return os.path.expanduser(base_model)
-    if os.path.exists(base_model):
-        raise RuntimeError(
-            f"The base model {base_model!r} is a hub id, but this worker has a folder of that "
-            f"name where it runs; it will not load the folder in place of the hub model."
+def learnable_items(spec: JobSpec, data: Dataset) -> Learnable:
+    """What the job's objective trains on; refused with a sentence when there is none, before
+    any model is loaded."""
+    version = spec.dataset_version_id
+    if spec.params.objective == "dpo":
+        train = [i for i in data.train if i.content.kind is ItemKind.preference]
+        if not train:
+            raise NothingToLearn(
+                f"Dataset version {version} has no preference pair in its training split, and "
+                f"DPO learns from pairs only. Add preference pairs (from an evaluation round, by "
+                f"improving a model output, or in the editor), freeze a new version and launch "
+                f"DPO on that, or launch supervised fine-tuning on this version."
+            )
+        others = len(data.train) - len(train)
+        note = f"DPO on {len(train)} preference pairs"
+        if others:
+            note += f"; {others} items of other kinds are left out (DPO learns from pairs only)"
+        return Learnable(train, data.eval, note)
+    train = [i for i in data.train if i.content.kind in SFT_KINDS]
+    if not train:
+        raise NothingToLearn(
+            f"Dataset version {version} holds only preference pairs in its training split, and "
+            f"supervised fine-tuning leaves pairs out. Launch DPO on this version, or freeze a "
+            f"version with tasks, examples or conversations for supervised fine-tuning."
         )
-    return base_model
+    pairs = len(data.train) - len(train)
+    note = None
+    if pairs:
+        note = (
+            f"{pairs} preference pairs left out of supervised fine-tuning (pairs are for DPO); "
+            f"training on {len(train)} items"
+        )
+    sft_eval = [i for i in data.eval if i.content.kind in SFT_KINDS]
+    return Learnable(train, sft_eval, note)
+
+
+def make_objective(spec: JobSpec, tokenizer, learnable: Learnable, data: Dataset):
+    """SFT's or DPO's objective over the learnable items (DPO scores every eval pair)."""
+    from trainer.train import make_objective as build
+
+    contents = [i.content for i in learnable.train]
+    if spec.params.objective == "dpo":
+        eval_contents = [i.content for i in data.eval]
+        return build(tokenizer, contents, spec.params, eval_contents=eval_contents)
+    return build(tokenizer, contents, spec.params)
 
 
 # --- 2. baseline outputs ---------------------------------------------------------------------
@@ -253,7 +250,8 @@ def evaluate(
 def summarise(
     spec: JobSpec, result, tokenizer, items: list[DatasetItem], predictions
 ) -> dict[str, float | None]:
-    """The job's headline figures: final losses, padding, and mean scores of each model."""
+    """The job's headline figures: final losses, padding, and mean scores of each model; for
+    DPO the eval pairs' figures of the starting and the tuned model too."""
     from trainer.evaluate import evaluate_loss
 
     summary = {
@@ -261,15 +259,43 @@ def summarise(
         "padding_fraction": result.padding_fraction,
         "steps": result.step,
     }
+    if spec.params.objective == "dpo":
+        summary.update(pair_summary(result.objective, result.model))
+    elif sft := [i.content for i in items if i.content.kind in SFT_KINDS]:
+        # Eval loss over the items SFT learns from: a pair's chosen answer is no SFT target.
+        summary["eval_loss"] = evaluate_loss(result.model, tokenizer, sft, spec.params)
     if items:
-        contents = [i.content for i in items]
-        summary["eval_loss"] = evaluate_loss(result.model, tokenizer, contents, spec.params)
         for side in ("base", "tuned"):
             for name in ("exact_match", "f1", "rouge_l"):
                 values = [p.scores[f"{side}_{name}"] for p in predictions]
                 summary[f"{side}_{name}"] = sum(values) / len(values)
     # A diverged run's NaN or infinite loss is reported as unknown: the app refuses the rest.
     return {k: v if v is None or protocol.reportable(v) else None for k, v in summary.items()}
+
+
+def pair_summary(objective, model) -> dict[str, float | None]:
+    """DPO's figures on the eval pairs: the starting and the tuned model's pair accuracy and
+    margin (summed answer log-probabilities, chosen against rejected), the tuned model's
+    implicit reward accuracy and margin, its DPO loss, and the pair counts."""
+    summary: dict[str, float | None] = {
+        "pairs_train": len(objective.pairs),
+        "pairs_eval": len(objective.eval_pairs),
+    }
+    if not objective.eval_pairs:
+        return summary
+    start, tuned = objective.start_figures(), objective.evaluate(model)
+    summary.update(
+        {
+            "eval_loss": tuned["loss"],
+            "start_pair_accuracy": start["pair_accuracy"],
+            "start_pair_margin": start["pair_margin"],
+            "tuned_pair_accuracy": tuned["pair_accuracy"],
+            "tuned_pair_margin": tuned["pair_margin"],
+            "eval_reward_accuracy": tuned["reward_accuracy"],
+            "eval_reward_margin": tuned["reward_margin"],
+        }
+    )
+    return summary
 
 
 # --- 5. save ---------------------------------------------------------------------------------
@@ -285,9 +311,12 @@ def save(
     *,
     say,
     encoding=None,
+    result=None,
 ):
     """The tuned model (or adapter) and tokenizer, its card, and the merged model if asked;
-    ``encoding`` is the training run's ``EncodeStats``."""
+    ``encoding`` is the training run's ``EncodeStats`` (``result``'s, when given)."""
+    if result is not None:
+        encoding = result.encode_stats
     tuned.save_pretrained(folder.model)
     tokenizer.save_pretrained(folder.model)
     # After save_pretrained: PEFT writes a stub README.md there, which the card replaces.

@@ -3,6 +3,10 @@ data cut or dropped (its ``on_encoded``: the ``data/…`` metrics at step 0 and 
 calls it after every optimizer step (its ``on_step``), and the reporter sends metrics, the eval
 loss every ``eval_interval`` steps, each training item's loss and confidence after every epoch
 (the data map's input), and a heartbeat every few seconds, whose reply may ask the job to stop.
+
+For DPO (an objective that scores pairs) the eval figures are the DPO loss and the implicit
+rewards on the eval pairs (``eval/loss``, ``eval/rewards_chosen``, …), and a pair's dynamics
+are its DPO loss and the probability its chosen answer is preferred (``trainer.dpo``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from app.core import job_paths, protocol
 from trainer.checkpoints import latest_checkpoint
 from trainer.client import AppClient
 from trainer.data import EncodeStats
+from trainer.dpo import REWARD_FIGURES
 from trainer.evaluate import evaluate_loss, item_dynamics
 
 # Seconds between heartbeats (each also reports the newest checkpoint); tests shorten it.
@@ -35,8 +40,12 @@ class Reporter:
         tokenizer,
         train_items: Sequence[protocol.DatasetItem],
         eval_items: Sequence[protocol.DatasetItem],
+        *,
+        objective=None,
     ) -> None:
         self.client, self.spec, self.params = client, spec, spec.params
+        # DPO's objective measures pairs itself; SFT's items are measured here.
+        self.pairs = objective if hasattr(objective, "eval_pairs") else None
         self.model, self.tokenizer = model, tokenizer
         self.train_items, self.eval_items = list(train_items), list(eval_items)
         self.checkpoints: Path = job_paths.JobFolder(Path(spec.artifact_dir)).checkpoints
@@ -69,8 +78,8 @@ class Reporter:
             # the earlier attempt and are not measured again with today's weights.
             self.epochs_done = math.floor(values["epoch"] * (step - 1) / step)
         self._send_metrics(step, values)
-        if self.eval_items and step % self.params.eval_interval == 0:
-            self._send_eval_loss(step)
+        if step % self.params.eval_interval == 0:
+            self._send_eval(step)
         while values["epoch"] >= self.epochs_done + 1:
             self.epochs_done += 1
             self._send_dynamics(self.epochs_done)
@@ -91,16 +100,31 @@ class Reporter:
         ]
         self._metrics(points)
 
-    def _send_eval_loss(self, step: int) -> None:
-        contents = [i.content for i in self.eval_items]
-        loss = evaluate_loss(self.model, self.tokenizer, contents, self.params)
-        if protocol.reportable(loss):
-            self._metrics([protocol.MetricPoint(step=step, name="eval/loss", value=loss)])
+    def _send_eval(self, step: int) -> None:
+        if self.pairs is not None:
+            if not self.pairs.eval_pairs:
+                return
+            figures = self.pairs.evaluate(self.model)
+            named = {f"eval/{k}": figures[k] for k in ("loss", *REWARD_FIGURES)}
+        elif self.eval_items:
+            contents = [i.content for i in self.eval_items]
+            named = {"eval/loss": evaluate_loss(self.model, self.tokenizer, contents, self.params)}
+        else:
+            return
+        points = [
+            protocol.MetricPoint(step=step, name=name, value=value)
+            for name, value in named.items()
+            if protocol.reportable(value)
+        ]
+        self._metrics(points)
 
     def _send_dynamics(self, epoch: int) -> None:
         """Each training item's loss and confidence after an epoch."""
-        contents = [i.content for i in self.train_items]
-        measured = item_dynamics(self.model, self.tokenizer, contents, self.params)
+        if self.pairs is not None:
+            measured = self.pairs.dynamics(self.model)
+        else:
+            contents = [i.content for i in self.train_items]
+            measured = item_dynamics(self.model, self.tokenizer, contents, self.params)
         points = [
             protocol.DynamicsPoint(
                 item_id=item.item_id,

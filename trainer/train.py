@@ -11,6 +11,10 @@ Under ``torchrun`` (data parallel over N processes) each rank takes every N-th m
 the same fixed order, the response-token count is summed over the ranks before dividing, and
 the gradients are summed with ``all_reduce``: N ranks with batch size B take exactly the step
 one process takes with batch size N·B. Rank 0 alone reports and writes checkpoints.
+
+What the loop learns is its *objective*: ``TokenObjective`` here (SFT, over every kind but
+preference pairs), or ``trainer.dpo.PairObjective`` (DPO over pairs, whose loss is divided by
+the step's pair count the same way). The loop itself is the same for both.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from app.core.kinds import ItemContent
+from app.core.kinds import SFT_KINDS, ItemContent
 from app.core.protocol import JobParams
 from app.core.steps import micro_batches_per_epoch, total_steps
 from trainer.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
@@ -53,6 +58,7 @@ class TrainResult:
     losses: list[float]
     padding_fraction: float
     encode_stats: EncodeStats
+    objective: Objective | None = None
 
 
 StepCallback = Callable[[int, dict], bool | None]
@@ -65,9 +71,8 @@ EncodedCallback = Callable[[EncodeStats], None]
 class Batches:
     """Micro-batches in a fixed order per epoch, so any step can be rebuilt on resume."""
 
-    def __init__(self, examples: Sequence[Example], cfg: JobParams, pad_id: int, mask_kind: str):
-        self.units = pack(examples, cfg.max_seq_len) if cfg.packing else list(examples)
-        self.cfg, self.pad_id, self.mask_kind = cfg, pad_id, mask_kind
+    def __init__(self, units: Sequence, cfg: JobParams, collate: Callable[[list], dict]):
+        self.units, self.cfg, self.collate = list(units), cfg, collate
         self.per_epoch = micro_batches_per_epoch(len(self.units), cfg.batch_size)
         self._epoch, self._batches = -1, []
 
@@ -81,23 +86,26 @@ class Batches:
             chunks = [
                 [self.units[j] for j in order[k : k + size]] for k in range(0, len(order), size)
             ]
-            self._batches = [self._collate(c) for c in chunks]
+            self._batches = [self.collate(c) for c in chunks]
             self._epoch = epoch
         return self._batches[i]
 
     def all(self) -> list[dict]:
         return [self.get(i) for i in range(self.per_epoch)]
 
-    def _collate(self, chunk) -> dict:
-        if self.cfg.packing:
-            return collate_packed(chunk, self.pad_id, mask_kind=self.mask_kind)
-        return collate_padded(chunk, self.pad_id)
+
+def sft_batches(examples: Sequence[Example], cfg: JobParams, pad_id: int, mask_kind: str):
+    """SFT's batches: packed rows (``cfg.packing``) or padded examples."""
+    if cfg.packing:
+        rows = pack(examples, cfg.max_seq_len)
+        return Batches(rows, cfg, lambda c: collate_packed(c, pad_id, mask_kind=mask_kind))
+    return Batches(examples, cfg, lambda c: collate_padded(c, pad_id))
 
 
 # --- model -----------------------------------------------------------------------------------
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
     """bf16 autocast on GPUs that have it; fp32 everywhere else (design §6)."""
     use = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
@@ -161,7 +169,7 @@ def make_scheduler(optimizer, cfg: JobParams, steps: int):
 def loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over response targets, and how many targets there were."""
     batch = on_device(model, batch)
-    with _autocast(batch["input_ids"].device):
+    with autocast(batch["input_ids"].device):
         logits = model(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
@@ -177,10 +185,76 @@ def loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     return total, int((targets != IGNORE).sum())
 
 
+def targets(batch: dict) -> int:
+    """How many response tokens carry a label in ``batch``."""
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
+
+
+class Objective(Protocol):
+    """What the loop learns. A step's loss is the sum of ``loss_sum`` over its micro-batches
+    divided by the sum of their ``count``; the figures ``loss_sum`` adds are divided alike."""
+
+    stats: EncodeStats  # what encoding cut or dropped
+    empty: str  # why there is nothing to train on, when nothing fits
+
+    def __len__(self) -> int: ...  # the units that fit (examples or pairs)
+
+    def batches(self, model, cfg: JobParams) -> Batches: ...
+
+    def setup(self, model, resume_from: Path | None) -> None: ...  # before weights are restored
+
+    def count(self, batch: dict) -> int: ...
+
+    def loss_sum(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def state(self) -> dict[str, torch.Tensor]: ...  # saved with each checkpoint
+
+
+class TokenObjective:
+    """Supervised fine-tuning: next-token loss over the response tokens. Preference pairs are
+    left out (``left_out`` counts them): they are for DPO."""
+
+    empty = "no example fits in max_seq_len"
+
+    def __init__(self, tokenizer, contents: Sequence[ItemContent], cfg: JobParams) -> None:
+        kept = [c for c in contents if c.kind in SFT_KINDS]
+        self.left_out = len(contents) - len(kept)
+        self.examples, self.stats = encode_all(tokenizer, kept, max_seq_len=cfg.max_seq_len)
+        self.pad_id = tokenizer.pad_token_id
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batches(self, model, cfg: JobParams) -> Batches:
+        return sft_batches(self.examples, cfg, self.pad_id, mask_kind_for(model))
+
+    def setup(self, model, resume_from: Path | None) -> None:
+        return None
+
+    def count(self, batch: dict) -> int:
+        return targets(batch)
+
+    def loss_sum(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        return loss_sum(model, batch)[0], {}
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+def make_objective(tokenizer, contents: Sequence[ItemContent], cfg: JobParams, **kw) -> Objective:
+    """``cfg.objective``'s learner over ``contents``."""
+    if cfg.objective == "dpo":
+        # Imported here: the DPO module builds on this one's batches and model helpers.
+        from trainer.dpo import PairObjective
+
+        return PairObjective(tokenizer, contents, cfg, **kw)
+    return TokenObjective(tokenizer, contents, cfg)
+
+
 def train(
     model,
     tokenizer,
-    examples: Sequence[ItemContent],
+    examples: Sequence[ItemContent] | Objective,
     cfg: JobParams,
     *,
     on_step: StepCallback | None = None,
@@ -188,18 +262,23 @@ def train(
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` on ``examples``. ``on_step`` returning True stops after a checkpoint;
-    ``on_encoded`` hears what encoding the examples cut or dropped (on rank 0)."""
+    """Fine-tune ``model`` on ``examples`` (items, or an objective already built over them).
+    ``on_step`` returning True stops after a checkpoint; ``on_encoded`` hears what encoding the
+    examples cut or dropped (on rank 0)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    encoded, stats = encode_all(tokenizer, examples, max_seq_len=cfg.max_seq_len)
+    objective = (
+        make_objective(tokenizer, examples, cfg) if isinstance(examples, Sequence) else examples
+    )
     ranks, rank = world()
     if on_encoded and rank == 0:
-        on_encoded(stats)
-    if not encoded:
-        raise ValueError("no example fits in max_seq_len")
+        on_encoded(objective.stats)
+    if not len(objective):
+        raise ValueError(objective.empty)
     model = prepare_model(model, cfg)
-    batches = Batches(encoded, cfg, tokenizer.pad_token_id, mask_kind_for(model))
+    # Before a checkpoint's weights are restored: DPO's reference is the starting model.
+    objective.setup(model, Path(resume_from) if resume_from else None)
+    batches = objective.batches(model, cfg)
     steps = total_steps(cfg, rows=len(batches.units), ranks=ranks)
     # Built once: which weights train does not change during a run.
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -212,18 +291,22 @@ def train(
     per_step = cfg.grad_accum * ranks
     while step < steps:
         micro = [batches.get(step * per_step + j * ranks + rank) for j in range(cfg.grad_accum)]
-        n_targets = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+        n = sum(objective.count(b) for b in micro)
+        n_targets = sum(targets(b) for b in micro)
         if ranks > 1:
-            n_targets = int(sum_over_ranks(n_targets))
-        step_loss = 0.0
+            n, n_targets = int(sum_over_ranks(n)), int(sum_over_ranks(n_targets))
+        step_loss, sums = 0.0, {}
         for batch in micro:
-            total, _ = loss_sum(model, batch)
+            total, figures = objective.loss_sum(model, batch)
             # Divide by the whole step's count, not this micro-batch's: no mean of means.
-            (total / max(1, n_targets)).backward()
+            (total / max(1, n)).backward()
             step_loss += total.item()
+            for name, value in figures.items():
+                sums[name] = sums.get(name, 0.0) + value
         if ranks > 1:
             sum_gradients(trainable)
             step_loss = sum_over_ranks(step_loss)
+            sums = {name: sum_over_ranks(value) for name, value in sums.items()}
         grad_norm = None
         if cfg.max_grad_norm is not None:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
@@ -233,9 +316,10 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         step += 1
 
-        loss = step_loss / max(1, n_targets)
+        loss = step_loss / max(1, n)
         losses.append(loss)
         metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": n_targets}
+        metrics.update({name: value / max(1, n) for name, value in sums.items()})
         metrics["epoch"] = step * per_step / batches.per_epoch
         metrics["total_steps"] = steps
         stop = bool(on_step(step, metrics)) if on_step and rank == 0 else False
@@ -244,7 +328,9 @@ def train(
         save = step % cfg.checkpoint_interval == 0 or stop or step == steps
         if checkpoint_dir and rank == 0 and save:
             path = checkpoint_path(checkpoint_dir, step)
-            save_checkpoint(path, model, optimizer, scheduler, step, cfg)
+            save_checkpoint(path, model, optimizer, scheduler, step, cfg, extra=objective.state())
         if stop:
             break
-    return TrainResult(model, step, steps, losses, padding_fraction(batches.all()), stats)
+    return TrainResult(
+        model, step, steps, losses, padding_fraction(batches.all()), objective.stats, objective
+    )

@@ -30,7 +30,7 @@ its content after the previous turn, followed by an end-of-turn token if one com
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class TurnSpan:
     start: int
     end: int
     closed: bool
+    message: int = -1  # the index of the assistant message in the messages
 
 
 @dataclass
@@ -92,7 +93,7 @@ def render_turns(tokenizer, messages: list[Message]) -> RenderedTurns:
         if not exact:
             end = _take_following_marker(tokenizer, tokens.ids, end, enders)
         span = _close(tokens.ids, start, end, enders)
-        rendered.spans.append(span)
+        rendered.spans.append(replace(span, message=k))
         cursor = max(cursor, finish)
     return rendered
 
