@@ -11,15 +11,24 @@ so Markdown never interprets them; the app renders the card through its Markdown
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
 from app.core import job_paths, protocol
+from trainer.cardtext import (
+    DASH,
+    code_span,
+    counted,
+    fmt,
+    longest_run,
+    number,
+    perplexity,
+    table_cell,
+    value_text,
+    yaml_string,
+)
 
 TEXT_METRICS = (("exact_match", "Exact match"), ("f1", "Token F1"), ("rouge_l", "ROUGE-L"))
-_DASH = "—"
 
 
 def write_model_card(
@@ -54,13 +63,14 @@ def render_model_card(
     encoding: Mapping[str, int] | None = None,
 ) -> str:
     lora = spec.params.method == "lora"
+    dpo = spec.params.objective == "dpo"
     parts = [
-        _front_matter(spec.base_model, lora),
+        _front_matter(spec.base_model, lora, dpo),
         _about(spec, lora),
         _parameters(spec.params, lora),
         _data(spec, train_count, eval_count, encoding or {}),
-        _evaluation(summary, eval_count),
-        _usage(spec.base_model, lora),
+        _evaluation(summary, eval_count, dpo),
+        _usage(spec, lora),
         _limitations(spec.base_model, train_count),
     ]
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
@@ -69,17 +79,18 @@ def render_model_card(
 # --- sections --------------------------------------------------------------------------------
 
 
-def _front_matter(base_model: str, lora: bool) -> str:
+def _front_matter(base_model: str, lora: bool, dpo: bool) -> str:
     method = "lora" if lora else "full"
     return "\n".join(
         [
             "---",
-            f"base_model: {_yaml_string(base_model)}",
+            f"base_model: {yaml_string(base_model)}",
             f"library_name: {'peft' if lora else 'transformers'}",
             "pipeline_tag: text-generation",
             "tags:",
             "- instruction-studio",
             f"- {method}",
+            *(["- dpo"] if dpo else []),
             "---",
         ]
     )
@@ -88,22 +99,41 @@ def _front_matter(base_model: str, lora: bool) -> str:
 def _about(spec: protocol.JobSpec, lora: bool) -> str:
     what = "a LoRA adapter for" if lora else "a full fine-tune of"
     lines = [
-        f"# Fine-tune of {_code(spec.base_model)}",
+        f"# Fine-tune of {code_span(spec.base_model)}",
         "",
-        f"This is {what} {_code(spec.base_model)}, trained on dataset version "
+        f"This is {what} {code_span(spec.base_model)}, trained on dataset version "
         f"{spec.dataset_version_id} of Instruction Studio by job {spec.job_id} "
         f"(attempt {spec.attempt}).",
     ]
-    if lora:
+    if spec.params.objective == "dpo":
+        beta = code_span(value_text(spec.params.dpo_beta))
+        smoothing = code_span(value_text(spec.params.dpo_label_smoothing))
         lines += [
             "",
-            "Only the adapter weights are stored here; load them on top of the base model.",
+            "It was trained with DPO (Direct Preference Optimisation, the sigmoid loss of "
+            "Rafailov et al., 2023) on preference pairs, to prefer each chosen answer over the "
+            f"rejected one, with beta {beta} and label smoothing {smoothing}. The reference "
+            "was the frozen starting model.",
         ]
+    start = spec.start_from
+    if start is not None:
+        how = "its LoRA adapter merged into the weights" if start.method == "lora" else "weights"
+        lines += [
+            "",
+            f"It started from the tuned model of job {start.job_id} ({how}), not from the base "
+            "model itself.",
+        ]
+    if lora:
+        on = "that model" if start is not None else "the base model"
+        lines += ["", f"Only the adapter weights are stored here; load them on top of {on}."]
     if spec.base_model == "tiny":
+        where = "the job's `base` folder next to this one"
+        if start is not None:
+            where = "the first job's `base` folder"
         lines += [
             "",
             "`tiny` is not a hub model: it is a small Llama with a tokenizer trained offline on "
-            "the dataset's own text, saved in the job's `base` folder next to this one.",
+            f"the dataset's own text, saved in {where}.",
         ]
     return "\n".join(lines)
 
@@ -116,9 +146,13 @@ def _parameters(params: protocol.JobParams, lora: bool) -> str:
         else:
             rows.append((name, value))
     lines = ["## Training parameters", "", "| Parameter | Value |", "| --- | --- |"]
-    lines += [f"| {_cell(name)} | {_cell(_value(value))} |" for name, value in rows]
+    lines += [f"| {table_cell(name)} | {table_cell(value_text(value))} |" for name, value in rows]
     if not lora:
         lines += ["", "A full fine-tune trains every weight; the `lora_*` settings were unused."]
+    if params.objective == "dpo" and lora and params.lora_dropout:
+        lines += ["", "DPO trains without dropout, so `lora_dropout` was not applied."]
+    if params.objective != "dpo":
+        lines += ["", "Supervised fine-tuning does not use the `dpo_*` settings."]
     if params.max_steps is not None:
         lines += ["", "`max_steps` was set, so it decided the run's length instead of `epochs`."]
     return "\n".join(lines)
@@ -127,14 +161,22 @@ def _parameters(params: protocol.JobParams, lora: bool) -> str:
 def _data(
     spec: protocol.JobSpec, train_count: int, eval_count: int, encoding: Mapping[str, int]
 ) -> str:
+    dpo = spec.params.objective == "dpo"
+    unit = "preference pair" if dpo else "training item"
+    how = (
+        "Each pair's prompt went through the chat template once with the chosen and once with "
+        "the rejected answer; only the answers' tokens were scored, each answer with its "
+        "end-of-turn token. Items of other kinds were left out."
+        if dpo
+        else "Only the assistant turns were trained on, each answer with its end-of-turn token; "
+        "system prompts, user turns and the chat template's role markers were masked out."
+    )
     lines = [
         "## Data",
         "",
         f"Dataset version {spec.dataset_version_id}: "
-        f"{_count(train_count, 'training item')} and "
-        f"{_count(eval_count, 'held-out evaluation item')}. "
-        "Only the assistant turns were trained on, each answer with its end-of-turn token; "
-        "system prompts, user turns and the chat template's role markers were masked out.",
+        f"{counted(train_count, unit)} and "
+        f"{counted(eval_count, 'held-out evaluation item')}. {how}",
     ]
     cuts = [
         (encoding.get("truncated_at_turn", 0), "cut back to whole leading exchanges"),
@@ -143,32 +185,36 @@ def _data(
     ]
     cuts = [(n, what) for n, what in cuts if n]
     if cuts:
-        said = "; ".join(f"{_count(n, 'training item')} {what}" for n, what in cuts)
+        said = "; ".join(f"{counted(n, unit)} {what}" for n, what in cuts)
         lines += ["", f"At {spec.params.max_seq_len} tokens at most per example: {said}."]
     return "\n".join(lines)
 
 
-def _evaluation(summary: dict, eval_count: int) -> str:
+def _evaluation(summary: dict, eval_count: int, dpo: bool = False) -> str:
     lines = ["## Evaluation", ""]
-    eval_loss = _number(summary.get("eval_loss"))
+    eval_loss = number(summary.get("eval_loss"))
     losses = []
-    if eval_loss is not None:
-        losses += [("Eval loss", _fmt(eval_loss)), ("Perplexity", _fmt(_perplexity(eval_loss)))]
-    if (train_loss := _number(summary.get("final_train_loss"))) is not None:
-        losses.append(("Final train loss", _fmt(train_loss)))
-    if (steps := _number(summary.get("steps"))) is not None:
-        losses.append(("Optimizer steps", str(int(steps)) if math.isfinite(steps) else _fmt(steps)))
+    if eval_loss is not None and dpo:
+        losses.append(("Eval DPO loss", fmt(eval_loss)))
+    elif eval_loss is not None:
+        losses += [("Eval loss", fmt(eval_loss)), ("Perplexity", fmt(perplexity(eval_loss)))]
+    if (train_loss := number(summary.get("final_train_loss"))) is not None:
+        losses.append(("Final train loss", fmt(train_loss)))
+    if (steps := number(summary.get("steps"))) is not None:
+        losses.append(("Optimizer steps", str(int(steps)) if math.isfinite(steps) else fmt(steps)))
     if losses:
         lines += ["| Figure | Value |", "| --- | --- |"]
         lines += [f"| {name} | {value} |" for name, value in losses]
-        if eval_loss is not None:
+        if eval_loss is not None and not dpo:
             lines += [
                 "",
                 "Eval loss is the mean loss per answer token on the held-out items; "
                 "perplexity is exp(eval loss).",
             ]
+    if dpo and (pairs := _pair_rows(summary)):
+        lines += ["", *pairs]
     scores = [
-        (label, _number(summary.get(f"base_{key}")), _number(summary.get(f"tuned_{key}")))
+        (label, number(summary.get(f"base_{key}")), number(summary.get(f"tuned_{key}")))
         for key, label in TEXT_METRICS
     ]
     scores = [row for row in scores if row[1] is not None or row[2] is not None]
@@ -177,8 +223,8 @@ def _evaluation(summary: dict, eval_count: int) -> str:
             lines.append("")
         lines += ["| Metric | Base | Tuned | Change |", "| --- | --- | --- | --- |"]
         for label, base, tuned in scores:
-            change = _fmt(tuned - base, signed=True) if None not in (base, tuned) else _DASH
-            lines.append(f"| {label} | {_fmt(base)} | {_fmt(tuned)} | {change} |")
+            change = fmt(tuned - base, signed=True) if None not in (base, tuned) else DASH
+            lines.append(f"| {label} | {fmt(base)} | {fmt(tuned)} | {change} |")
         lines += [
             "",
             "Scores are means over the held-out items of greedy generations from the base model "
@@ -194,16 +240,54 @@ def _evaluation(summary: dict, eval_count: int) -> str:
     return "\n".join(lines)
 
 
-def _usage(base_model: str, lora: bool) -> str:
+def _pair_rows(summary: dict) -> list[str]:
+    """The eval pairs' figures: pair accuracy and margin of the starting and the tuned model,
+    and the tuned model's implicit reward accuracy and margin."""
+    rows = [
+        ("Pair accuracy", "start_pair_accuracy", "tuned_pair_accuracy"),
+        ("Pair margin", "start_pair_margin", "tuned_pair_margin"),
+        ("Reward accuracy", None, "eval_reward_accuracy"),
+        ("Reward margin", None, "eval_reward_margin"),
+    ]
+    found = [
+        (label, number(summary.get(start)) if start else None, number(summary.get(tuned)))
+        for label, start, tuned in rows
+    ]
+    if all(start is None and tuned is None for _, start, tuned in found):
+        return []
+    lines = ["| Eval pairs | Starting model | Tuned |", "| --- | --- | --- |"]
+    lines += [f"| {label} | {fmt(start)} | {fmt(tuned)} |" for label, start, tuned in found]
+    return [
+        *lines,
+        "",
+        "Pair accuracy is the share of held-out pairs whose chosen answer the model gives the "
+        "higher log-probability (summed over the answer's tokens), and pair margin the mean "
+        "difference; reward accuracy and margin compare the implicit rewards "
+        "beta * (log-probability - reference log-probability) of the two answers.",
+    ]
+
+
+def _usage(spec: protocol.JobSpec, lora: bool) -> str:
+    base_model = spec.base_model
     folder = '"path/to/this/folder"'
     if lora:
         base = '"path/to/the/job/base"' if base_model == "tiny" else repr(base_model)
+        start = []
+        if spec.start_from is not None and spec.start_from.method == "lora":
+            parent = f'"path/to/job/{spec.start_from.job_id}/model"'
+            start = [
+                f"# This adapter sits on job {spec.start_from.job_id}'s model: merge that first.",
+                f"base = PeftModel.from_pretrained(base, {parent}).merge_and_unload()",
+            ]
+        elif spec.start_from is not None:
+            base = f'"path/to/job/{spec.start_from.job_id}/model"'
         code = "\n".join(
             [
                 "from peft import PeftModel",
                 "from transformers import AutoModelForCausalLM, AutoTokenizer",
                 "",
                 f"base = AutoModelForCausalLM.from_pretrained({base})",
+                *start,
                 f"model = PeftModel.from_pretrained(base, {folder})",
                 f"tokenizer = AutoTokenizer.from_pretrained({folder})",
                 "# Optional: fold the adapter into the weights for faster inference.",
@@ -219,7 +303,7 @@ def _usage(base_model: str, lora: bool) -> str:
                 f"tokenizer = AutoTokenizer.from_pretrained({folder})",
             ]
         )
-    fence = "`" * max(3, _longest_run(code, "`") + 1)
+    fence = "`" * max(3, longest_run(code, "`") + 1)
     return "\n".join(
         [
             "## How to load it",
@@ -236,101 +320,10 @@ def _usage(base_model: str, lora: bool) -> str:
 
 def _limitations(base_model: str, train_count: int) -> str:
     line = (
-        f"This model was tuned on {_count(train_count, 'item')} for the task of one dataset; "
+        f"This model was tuned on {counted(train_count, 'item')} for the task of one dataset; "
         "outside that task it behaves no better than the base model, and it keeps the base "
         "model's limitations and biases. Review its outputs before relying on them."
     )
     if base_model == "tiny":
         line += " `tiny` is a toy model for trying the pipeline; its outputs are not useful."
     return f"## Limitations\n\n{line}"
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _perplexity(loss: float) -> float:
-    try:
-        return math.exp(loss)
-    except OverflowError:
-        return math.inf
-
-
-def _fmt(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return _DASH
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if abs(value) >= 1e6:
-        return f"{value:+.4e}" if signed else f"{value:.4e}"
-    text = f"{value:+.4f}" if signed else f"{value:.4f}"
-    return "0.0000" if text in ("+0.0000", "-0.0000") else text
-
-
-def _value(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _plain(text: str) -> str:
-    """One line of text without control characters (they could end a code span or a table)."""
-    return "".join(
-        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else "\ufffd" if _surrogate(c) else c
-        for c in text
-    )
-
-
-def _surrogate(char: str) -> bool:
-    return 0xD800 <= ord(char) <= 0xDFFF
-
-
-def _longest_run(text: str, char: str) -> int:
-    return max((len(m) for m in re.findall(f"{re.escape(char)}+", text)), default=0)
-
-
-def _code(text: str) -> str:
-    """``text`` as an inline code span, which Markdown shows exactly as written."""
-    text = _plain(text)
-    if not text:
-        return ""
-    fence = "`" * (_longest_run(text, "`") + 1)
-    # CommonMark strips one space from each end when both ends have one; a pad keeps the text.
-    pad = " " if text[0] in "` " or text[-1] in "` " else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _cell(text: str) -> str:
-    # A table splits rows on "|" before it parses code spans, so the pipe needs escaping.
-    return _code(text).replace("|", "\\|")
-
-
-def _yaml_string(text: str) -> str:
-    """A YAML double-quoted scalar; anything a YAML stream may not hold is escaped."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif _surrogate(char):
-            out.append("\\ufffd")
-        elif code < 0x20 or 0x7F <= code <= 0x9F or code in (0xFEFF, 0xFFFE, 0xFFFF):
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
