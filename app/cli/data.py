@@ -9,11 +9,34 @@ import click
 from app.cli.common import unit_of_work
 from app.config import get_settings
 
+# The formats an import reads and an export writes; app.core.formats says what each holds.
+IMPORT_FORMATS = (
+    *("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval"),
+    *("trl_preference", "hh_rlhf", "studio"),
+)
+EXPORT_FORMATS = (
+    *("alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"),
+    *("trl_chat_jsonl", "trl_chat_parquet", "trl_text_jsonl", "trl_text_parquet", "hh_jsonl"),
+)
+_LEFT_OUT = {
+    "pairs": "preference pairs (this format is for supervised fine-tuning)",
+    "sft": "supervised items (this format holds preference pairs only)",
+    "conversational_pairs": "preference pairs with a system prompt or earlier turns "
+    "(plain text has no place for them)",
+}
+
 
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--project", "project_ref", required=True, help="Project id or name.")
-@click.option("--schema", default=None, help="Override the detected format.")
+@click.option(
+    "--format",
+    "--schema",
+    "schema",
+    default=None,
+    type=click.Choice(IMPORT_FORMATS),
+    help="Override the detected format (trl_preference and hh_rlhf hold preference pairs).",
+)
 @click.option(
     "--mode",
     default="all_or_nothing",
@@ -111,18 +134,26 @@ def import_file(
     "fmt",
     default="alpaca_jsonl",
     show_default=True,
-    type=click.Choice(["alpaca_json", "alpaca_jsonl", "openai_jsonl", "sharegpt_json", "parquet"]),
+    type=click.Choice(EXPORT_FORMATS),
+    help="The supervised formats leave preference pairs out; the preference formats (trl_*, "
+    "hh_jsonl) hold the pairs alone.",
 )
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
 def export_version(version_id: int, fmt: str, out: str) -> None:
-    """Export a dataset version into a folder: README.md and one file per split."""
+    """Export a dataset version into a folder: README.md and one file per split; says what the
+    format left out."""
+    from collections import Counter
     from pathlib import Path
 
     from app.datasets import export
 
+    left_out: Counter[str] = Counter()
     with unit_of_work() as session:
-        for path in export.write_folder(session, version_id, fmt, Path(out)):
+        for path in export.write_folder(session, version_id, fmt, Path(out), left_out):
             click.echo(str(path))
+    for reason, count in left_out.items():
+        if count:
+            click.echo(f"left out {count} {_LEFT_OUT[reason]}")
 
 
 def _project_and_actor(session, project_ref: str, email: str | None):

@@ -2,6 +2,9 @@
 
 Rows are streamed from the database (``versions.pinned_snapshots``) and written split by split
 to a temporary file, so memory does not grow with the dataset; the zip is produced as it is sent.
+The supervised formats (``writers``) hold every item but preference pairs, the preference
+formats (``pair_writers``) the pairs alone; what a format leaves out is counted as the rows are
+written, and the dataset card (README.md, written last) says how many and why.
 Snapshots in the shape the services save render without building the content model (see
 ``_plain_content``); the bytes are those of the model's path, which
 ``tests/test_export_speed_paths.py`` checks against a plain reference.
@@ -12,21 +15,21 @@ from __future__ import annotations
 import math
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import metrics
-from app.core.formats import writers
+from app.core.formats import pair_writers, writers
 from app.core.kinds import ItemContent, ItemKind, later_defaults
-from app.datasets import versions
+from app.datasets import card, versions
 from app.errors import InvalidInput
 from app.i18n import N_
-from app.models import DatasetVersion, DatasetVersionItem, Item, Project, Review
+from app.models import DatasetVersion
 
 FORMAT_NAMES = {
     "alpaca_json": "Alpaca JSON",
@@ -34,35 +37,81 @@ FORMAT_NAMES = {
     "openai_jsonl": "OpenAI chat JSONL",
     "sharegpt_json": "ShareGPT JSON",
     "parquet": "Parquet",
+    "trl_chat_jsonl": "TRL preference JSONL",
+    "trl_chat_parquet": "TRL preference Parquet",
+    "trl_text_jsonl": "TRL preference JSONL (plain text)",
+    "trl_text_parquet": "TRL preference Parquet (plain text)",
+    "hh_jsonl": "Chosen/rejected dialogues JSONL",
 }
+FORMATS = (*writers.FORMATS, *pair_writers.FORMATS)
 SPLITS = ("train", "eval")
+PREFERENCE = ItemKind.preference.value
+# Why a format leaves an item out (the counts an export keeps): a pair in a supervised format,
+# a supervised item in a preference format, a pair that plain text cannot hold.
+LEFT_OUT = ("pairs", "sft", "conversational_pairs")
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in writers.FORMATS:
+    if fmt not in FORMATS:
         raise InvalidInput(
             N_("Unknown export format %(format)s."), format=fmt, errors={"format": N_("Invalid.")}
         )
     return fmt
 
 
-def rows(session: Session, version_id: int, split: str) -> Iterator[dict[str, Any]]:
-    """Export rows of one split, streamed; close it (or read it to the end) before the session
-    runs anything else (see ``versions.pinned_snapshots``)."""
+def holds_pairs(fmt: str) -> bool:
+    """Whether ``fmt`` is a preference format (it holds pairs and nothing else)."""
+    return fmt in pair_writers.FORMATS
+
+
+def rows(
+    session: Session,
+    version_id: int,
+    split: str,
+    fmt: str = "alpaca_jsonl",
+    left_out: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Export rows of one split for ``fmt``, streamed; what the format cannot hold is counted
+    in ``left_out`` by reason (``LEFT_OUT``). Close it (or read it to the end) before the
+    session runs anything else (see ``versions.pinned_snapshots``)."""
+    left_out = Counter() if left_out is None else left_out
     with closing(versions.pinned_snapshots(session, version_id, split)) as snapshots:
-        yield from metrics.counted(_export_rows(snapshots, split), metrics.EXPORT_ITEMS)
+        if holds_pairs(fmt):
+            made = _pair_rows(snapshots, split, fmt, left_out)
+        else:
+            made = _export_rows(snapshots, split, left_out)
+        yield from metrics.counted(made, metrics.EXPORT_ITEMS)
 
 
-def _export_rows(snapshots, split: str) -> Iterator[dict[str, Any]]:
+def _meta(item_id: int, revision: int, snap: dict[str, Any], split: str) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "revision": revision,
+        "domain": snap.get("domain"),
+        "tags": snap.get("tags") or [],
+        "difficulty": snap.get("difficulty"),
+        "split": split,
+    }
+
+
+def _pair_rows(snapshots, split: str, fmt: str, left_out: Counter[str]) -> Iterator[dict]:
     for item_id, revision, snap in snapshots:
-        meta = {
-            "item_id": item_id,
-            "revision": revision,
-            "domain": snap.get("domain"),
-            "tags": snap.get("tags") or [],
-            "difficulty": snap.get("difficulty"),
-            "split": split,
-        }
+        if snap.get("kind") != PREFERENCE:
+            left_out["sft"] += 1
+            continue
+        content = ItemContent.from_row(snap)
+        if not pair_writers.holds(fmt, content):
+            left_out["conversational_pairs"] += 1
+            continue
+        yield pair_writers.export_row(content, _meta(item_id, revision, snap, split))
+
+
+def _export_rows(snapshots, split: str, left_out: Counter[str]) -> Iterator[dict[str, Any]]:
+    for item_id, revision, snap in snapshots:
+        if snap.get("kind") == PREFERENCE:  # supervised fine-tuning leaves pairs out
+            left_out["pairs"] += 1
+            continue
+        meta = _meta(item_id, revision, snap, split)
         content = _plain_content(snap)
         if content is None:  # anything unusual takes the validating path, errors included
             yield writers.export_row(ItemContent.from_row(snap), meta)
@@ -208,89 +257,44 @@ def _plain_json(value: Any) -> bool:
     return value is None or type(value) in (str, int, bool)
 
 
-def file_name(fmt: str, split: str) -> str:
-    return f"{split}{writers.extension(fmt)}"
+file_name = card.file_name
 
 
-def dataset_card(session: Session, version: DatasetVersion, fmt: str) -> str:
-    """README.md: what is in the export, where it came from, how to check it."""
-    project = session.get(Project, version.project_id)
-    pinned_items = select(DatasetVersionItem.item_id).where(
-        DatasetVersionItem.version_id == version.id
-    )
-    # One pass over the pinned items for both: (guideline version, author) pairs are few.
-    pairs = session.execute(
-        select(Item.guideline_version, Item.author_id).where(Item.id.in_(pinned_items)).distinct()
-    ).all()
-    authors = len({author for _, author in pairs if author is not None})
-    reviewers = (
-        session.scalar(
-            select(func.count(func.distinct(Review.reviewer_id))).where(
-                Review.item_id.in_(pinned_items)
-            )
-        )
-        or 0
-    )
-    guideline_versions = sorted({guideline for guideline, _ in pairs})
-    stats = version.stats or {}
-    counts = stats.get("counts", {})
-
-    def table(name: str) -> str:
-        lines = [f"| {name} | items |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in counts.get(name, {}).items()]
-        return "\n".join(lines)
-
-    return "\n".join(
-        [
-            f"# {version.name}",
-            "",
-            f"Dataset version {version.id} of the project “{project.name}”, exported as "
-            f"{FORMAT_NAMES[fmt]}.",
-            "",
-            f"- Items: {version.train_count + version.eval_count} "
-            f"(train {version.train_count}, eval {version.eval_count})",
-            f"- Manifest SHA-256: `{version.manifest_hash}`",
-            f"- Split: seed {version.seed}, eval fraction {version.eval_fraction}, "
-            "stratified by kind",
-            f"- Filter: `{version.filter}`",
-            f"- License: {version.license or 'not set'}",
-            f"- Provenance: {authors} authors, {reviewers} reviewers, guideline versions "
-            f"{', '.join(str(v) for v in guideline_versions) or '—'}",
-            f"- Created: {version.created_at.isoformat()}",
-            "",
-            "## Files",
-            "",
-            *[f"- `{file_name(fmt, s)}`: the {s} split" for s in SPLITS],
-            "",
-            "Each row holds the rendered messages (a conversation's every turn, and the system "
-            "prompt where there is one) and a `metadata` object (kind, item id, revision, demos, "
-            "constraints, domain, tags, language, system prompt, turns) that Instruction "
-            "Studio's importer reads back.",
-            "",
-            "## Statistics",
-            "",
-            table("kind"),
-            "",
-            table("language"),
-            "",
-            table("domain"),
-            "",
-        ]
-    )
+def dataset_card(
+    session: Session, version: DatasetVersion, fmt: str, left_out: Mapping[str, int] | None = None
+) -> str:
+    """README.md: what is in the export and what the format left out (``left_out``, by
+    reason), where it came from, how to check it."""
+    return card.dataset_card(session, version, fmt, FORMAT_NAMES[fmt], left_out)
 
 
-def write_folder(session: Session, version_id: int, fmt: str, out: Path) -> list[Path]:
-    """Write README.md and one file per split into a folder (the CLI's export)."""
+def write_split(fmt: str, split_rows: Iterator[dict[str, Any]], out) -> int:
+    """Write one split's rows (from :func:`rows`) as ``fmt``; returns the row count."""
+    if holds_pairs(fmt):
+        return pair_writers.write(fmt, split_rows, out)
+    return writers.write(fmt, split_rows, out)
+
+
+def write_folder(
+    session: Session, version_id: int, fmt: str, out: Path, left_out: Counter[str] | None = None
+) -> list[Path]:
+    """Write README.md and one file per split into a folder (the CLI's export); ``left_out``
+    counts, by reason, the items the format could not hold (the card says so too)."""
     check_format(fmt)
+    left_out = Counter() if left_out is None else left_out
     version = versions.get_version(session=session, version_id=version_id)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "README.md"]
-    written[0].write_text(dataset_card(session, version, fmt), encoding="utf-8")
     for split in SPLITS:
         path = out / file_name(fmt, split)
-        with path.open("wb") as f, closing(rows(session, version.id, split)) as split_rows:
-            writers.write(fmt, split_rows, f)
+        with (
+            path.open("wb") as f,
+            closing(rows(session, version.id, split, fmt, left_out)) as split_rows,
+        ):
+            write_split(fmt, split_rows, f)
         written.append(path)
+    # Last: the card says what the splits left out.
+    written[0].write_text(dataset_card(session, version, fmt, left_out), encoding="utf-8")
     return written
 
 
@@ -320,15 +324,16 @@ def stream_zip(
     sink = _Sink()
     with open_session() as session, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
         version = versions.get_version(session=session, version_id=version_id)
-        archive.writestr("README.md", dataset_card(session, version, fmt))
-        yield sink.take()
+        left_out: Counter[str] = Counter()
         for split in SPLITS:
             with tempfile.TemporaryFile() as tmp:
-                with closing(rows(session, version.id, split)) as split_rows:
-                    writers.write(fmt, split_rows, tmp)
+                with closing(rows(session, version.id, split, fmt, left_out)) as split_rows:
+                    write_split(fmt, split_rows, tmp)
                 tmp.seek(0)
                 with archive.open(file_name(fmt, split), "w", force_zip64=True) as entry:
                     while chunk := tmp.read(1 << 20):
                         entry.write(chunk)
                         yield sink.take()
+        # Last: the card says what the splits left out.
+        archive.writestr("README.md", dataset_card(session, version, fmt, left_out))
     yield sink.take()

@@ -1,5 +1,9 @@
 """Statistics of a dataset version: shares, lengths, lexical diversity, balance warnings, and
-for conversations their number, turns per conversation and model tokens per turn."""
+for conversations their number, turns per conversation and model tokens per turn.
+
+Preference pairs are counted among the items (kind, domain, language…) and reported apart
+(``pairs``, see ``pair_statistics``); the figures of what supervised fine-tuning trains on
+(lengths, tokens, diversity, first words, balance) are those of the other items alone."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.cjk import first_word, split_words
+from app.datasets import pair_statistics
+from app.datasets.pair_statistics import is_pair
 from app.models import Item, User
 from app.tokenizer import count_tokens_batch
 
@@ -66,7 +72,7 @@ def _distinct(tokens_per_text: list[list[str]], n: int) -> float | None:
 def project_stats(session: Session, project_id: int) -> dict[str, Any]:
     """The same figures over a project's current items (split = status)."""
     fields = (
-        *("kind", "instruction", "input", "output", "system", "turns"),
+        *("kind", "instruction", "input", "output", "rejected", "system", "turns"),
         *("domain", "difficulty", "language"),
     )
     rows = [
@@ -139,13 +145,19 @@ class TokenPieces:
 
 def summarize(session: Session, rows) -> dict[str, Any]:
     """rows: (split or status, content snapshot, author id)."""
-    texts = [stat_text(snap) for _split, snap, _author in rows]
-    pieces = TokenPieces.of(rows, texts)
+    pairs = [row for row in rows if is_pair(row[1])]
+    sft = [row for row in rows if not is_pair(row[1])] if pairs else rows
+    texts = [stat_text(snap) for _split, snap, _author in sft]
+    pieces = TokenPieces.of(sft, texts)
+    pair_texts = pair_statistics.token_texts(pairs)
     # The tokenizer releases the GIL: tokens are counted beside the counting below.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stat-tokens") as pool:
-        tokens = pool.submit(count_tokens_batch, pieces.texts)
+        tokens = pool.submit(count_tokens_batch, [*pieces.texts, *pair_texts])
         figures = _summarize(session, rows, texts)
-        counts = tokens.result()
+        all_counts = tokens.result()
+    counts = None if all_counts is None else all_counts[: len(pieces.texts)]
+    pair_tokens = None if all_counts is None else all_counts[len(pieces.texts) :]
+    figures["pairs"] = pair_statistics.pair_figures(pairs, pair_tokens, LENGTH)
     # Without a tokenizer (or an item) nothing has a token count: no bins at all.
     figures["tokens"] = {} if not counts else LENGTH.histogram(pieces.per_item(counts))
     figures["turn_tokens"] = (
@@ -157,23 +169,31 @@ def summarize(session: Session, rows) -> dict[str, Any]:
 
 
 def _summarize(session: Session, rows, texts: list[str]) -> dict[str, Any]:
+    """Counts over every row; the other figures over the supervised ones, whose ``texts``
+    are given in order."""
     emails = dict(session.execute(select(User.id, User.email)).all())
     counts = {
         name: Counter()
         for name in ("kind", "domain", "difficulty", "language", "annotator", "split")
     }
+    balance = {"kind": Counter(), "domain": Counter()}  # of the supervised items
     words: Counter[int] = Counter()
     turn_counts: Counter[int] = Counter()
     verbs: Counter = Counter()
     output_tokens: list[list[str]] = []
-    for (split, snap, author_id), text in zip(rows, texts, strict=True):
+    sft_texts = iter(texts)
+    for split, snap, author_id in rows:
         counts["split"][split] += 1
         counts["kind"][snap.get("kind")] += 1
         counts["domain"][snap.get("domain") or "—"] += 1
         counts["difficulty"][str(snap.get("difficulty") or "—")] += 1
         counts["language"][snap.get("language") or "—"] += 1
         counts["annotator"][emails.get(author_id, "—")] += 1
-        words[len(split_words(text))] += 1  # count_words, in one scan
+        if is_pair(snap):
+            continue
+        balance["kind"][snap.get("kind")] += 1
+        balance["domain"][snap.get("domain") or "—"] += 1
+        words[len(split_words(next(sft_texts)))] += 1  # count_words, in one scan
         verb = first_word(snap.get("instruction", "").casefold())
         if verb:
             verbs[verb] += 1
@@ -185,15 +205,16 @@ def _summarize(session: Session, rows, texts: list[str]) -> dict[str, Any]:
             snap.get("output", "")
         ]
         output_tokens.extend(split_words(output.casefold()) for output in outputs)
-    total = len(rows)
+    sft = len(texts)
     warnings = [
-        {"field": name, "value": value, "share": round(n / total, 3)}
+        {"field": name, "value": value, "share": round(n / sft, 3)}
         for name in ("kind", "domain")
-        for value, n in counts[name].items()
-        if total and n / total < BALANCE_SHARE
+        for value, n in balance[name].items()
+        if sft and n / sft < BALANCE_SHARE
     ]
     return {
-        "total": total,
+        "total": len(rows),
+        "sft_total": sft,
         "counts": {name: dict(c.most_common()) for name, c in counts.items()},
         "words": LENGTH.histogram(words),
         "conversations": turn_counts.total(),

@@ -302,9 +302,9 @@ def convert_row(
 
 
 def script_language(content: dict[str, Any]) -> str:
-    """``zh`` for content with Chinese text, else ``en``: an import's cheap stand-in for
-    language detection, applied to rows whose file does not state their language."""
-    text = f"{content['instruction']}\n{content['input']}\n{content['output']}"
+    """``zh`` for content with Chinese text (a pair's rejected response included), else ``en``:
+    an import's cheap stand-in for language detection, for rows whose file states none."""
+    text = "\n".join([content[name] for name in ("instruction", "input", "output", "rejected")])
     if content["turns"] or content["system"]:  # every turn speaks for the language
         turns = (turn["content"] for turn in content["turns"])
         text = "\n".join([text, content["system"], *turns])
@@ -320,7 +320,7 @@ def _surely_within(content: dict[str, Any], limits: ContentLimits) -> bool:
         and len(content["system"]) <= limits.system
         and len(content["instruction"]) <= limits.instruction
         and len(content["input"]) <= limits.input
-        and len(content["output"]) <= limits.output
+        and max(len(content["output"]), len(content["rejected"])) <= limits.output
     )
 
 

@@ -22,7 +22,10 @@ from app.projects import service as projects
 from app.web import form_rejection, redirect, render
 
 router = APIRouter()
-SCHEMAS = ("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval", "studio")
+SCHEMAS = (
+    *("alpaca", "self_instruct", "dolly", "sharegpt", "openai_chat", "ifeval"),
+    *("trl_preference", "hh_rlhf", "studio"),
+)
 Form_ = Annotated[FormData, Depends(form_data)]
 
 

@@ -56,8 +56,9 @@ class TestEveryCopyFollowsItemContent:
         assert set(revisions.DIFF_FIELDS) >= CONTENT - {"kind"}
 
     def test_exports_carry_each(self):
-        # The output travels as the row's response; everything else in the metadata.
-        assert set(metadata.METADATA_KEYS) >= CONTENT - {"output"}
+        # The output travels as the row's response (a pair's rejected response as the row's
+        # own too); everything else in the metadata.
+        assert set(metadata.METADATA_KEYS) >= CONTENT - {"output", "rejected"}
         view = export._plain_content({"kind": "task", "instruction": "Say hi.", "output": "Hi."})
         assert view is not None and set(view.model_dump()) == CONTENT
 

@@ -35,7 +35,7 @@ TOOL_ROLES = frozenset(
 TOOL_KEYS = ("tool_calls", "function_call", "tool_call_id")
 MEDIA_KEYS = ("images", "videos", "audios")
 # LLaMA-Factory marks where an image, video or audio goes in the text with these tags.
-_MEDIA_TAG = re.compile(r"<(?:image|video|audio)>")
+MEDIA_TAG = re.compile(r"<(?:image|video|audio)>")
 NO_TOOLS = "tool calls cannot be imported"
 NO_MEDIA = "images, audio and video cannot be imported"
 
@@ -56,7 +56,7 @@ OPENAI_CHAT = ChatShape("messages", "role", "content")
 def chat(data: Mapping[str, Any], shape: ChatShape, out: Converted, form: str) -> Fields:
     """A ShareGPT or OpenAI chat row as a conversation (or, in the task form, a task)."""
     errors = out.errors
-    _media_keys(data, errors)
+    media_keys(data, errors)
     system = get_optional_text(data, "system", errors) or ""
     turns: list[tuple[str, str, str]] = []  # (label, role, text)
     for index, raw in enumerate(get_list(data, shape.key, errors)):
@@ -64,11 +64,11 @@ def chat(data: Mapping[str, Any], shape: ChatShape, out: Converted, form: str) -
         if not isinstance(raw, Mapping):
             errors.append(f"{label} must be an object")
             continue
-        role = _role(raw, shape, label, errors)
-        text = _text(raw, shape, label, errors) if role else None
+        role = role_of(raw, shape, label, errors)
+        text = text_of(raw, shape, label, errors) if role else None
         if role is None or text is None:
             continue
-        if _MEDIA_TAG.search(text):
+        if MEDIA_TAG.search(text):
             errors.append(f"{label} holds an image, audio or video tag; {NO_MEDIA}")
         elif role == "system":
             if turns:
@@ -147,13 +147,13 @@ def _shaped(system: str, turns: list[tuple[str, str, str]], out: Converted, form
     }
 
 
-def _media_keys(data: Mapping[str, Any], errors: list[str]) -> None:
+def media_keys(data: Mapping[str, Any], errors: list[str]) -> None:
     for key in MEDIA_KEYS:
         if data.get(key):
             errors.append(f"the row has {key!r}; {NO_MEDIA}")
 
 
-def _role(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str]) -> str | None:
+def role_of(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str]) -> str | None:
     """The turn's role as ours (user, assistant, system), or None with the reason why not."""
     role = raw.get(shape.role_key)
     if role in TOOL_ROLES:
@@ -175,7 +175,7 @@ def _role(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str
     return None
 
 
-def _text(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str]) -> str | None:
+def text_of(raw: Mapping[str, Any], shape: ChatShape, label: str, errors: list[str]) -> str | None:
     """The turn's text: a string, or OpenAI's list of text parts joined by newlines (as vLLM
     joins them); None, with the reason, for anything else."""
     where = f"{label}.{shape.text_key}"

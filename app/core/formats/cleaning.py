@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, ItemKind
 
 RULES = ("strip_html", "control_chars", "nfc", "collapse_spaces", "trim")
 
@@ -137,7 +137,8 @@ def clean(text: str, rules: Collection[str]) -> str:
 
 def text_fields(content: ItemContent) -> Iterator[tuple[str, str]]:
     """The free-text fields of an item as (field, text); fields are named as in import reports.
-    A conversation's instruction and output are its first and last turns, named as turns."""
+    A conversation's instruction and output are its first and last turns, named as turns (a
+    pair's turns end with the user's, and its two responses follow them)."""
     if content.system:
         yield "system", content.system
     if content.turns:
@@ -145,7 +146,10 @@ def text_fields(content: ItemContent) -> Iterator[tuple[str, str]]:
             yield f"turns[{index}]", turn.content
     else:
         yield "instruction", content.instruction
+    if not content.turns or content.kind is ItemKind.preference:
         yield "output", content.output
+    if content.kind is ItemKind.preference:
+        yield "rejected", content.rejected
     yield "input", content.input
     for index, demo in enumerate(content.demos):
         yield f"demos[{index}].input", demo.input
@@ -172,11 +176,16 @@ def preview(
 
 def clean_dump(content: dict[str, Any], rules: Collection[str]) -> list[tuple[str, str, str]]:
     """Clean an import row's text in place (``content`` is a content dump): the system prompt,
-    instruction, input and output, and a conversation's turns, whose first and last stand for
-    its instruction and output. Returns (field, before, after) for each change."""
+    instruction, input and output, a pair's rejected response, and a conversation's turns, whose
+    first and last stand for its instruction and output (a pair's first turn stands for its
+    instruction; its turns end with the user, and its responses are fields of their own).
+    Returns (field, before, after) for each change."""
     changes = []
     turns = content["turns"]
-    names = ("system", "input") if turns else ("system", "instruction", "input", "output")
+    pair = content["kind"] == ItemKind.preference
+    names = ["system", "input"] if turns else ["system", "instruction", "input", "output"]
+    if pair:
+        names += ["output", "rejected"] if turns else ["rejected"]
     for name in names:
         cleaned = clean(content[name], rules)
         if cleaned != content[name]:
@@ -188,7 +197,9 @@ def clean_dump(content: dict[str, Any], rules: Collection[str]) -> list[tuple[st
             changes.append((f"turns[{index}]", turn["content"], cleaned))
             turns[index] = {**turn, "content": cleaned}
     if turns:
-        content["instruction"], content["output"] = turns[0]["content"], turns[-1]["content"]
+        content["instruction"] = turns[0]["content"]
+        if not pair:
+            content["output"] = turns[-1]["content"]
     return changes
 
 
@@ -204,10 +215,15 @@ def clean_content(content: ItemContent, rules: Collection[str]) -> ItemContent:
     data = content.model_dump()
     data["system"] = clean(content.system, rules)
     data["input"] = clean(content.input, rules)
-    if content.turns:  # the instruction and output follow the first and last turns
+    data["rejected"] = clean(content.rejected, rules)
+    if content.turns:  # the instruction (and output) follow the first (and last) turns
         turns = data["turns"]
         data["turns"] = [{**turn, "content": clean(turn["content"], rules)} for turn in turns]
-        del data["instruction"], data["output"]
+        del data["instruction"]
+        if content.kind is ItemKind.preference:  # a pair's turns end with the user's
+            data["output"] = clean(content.output, rules)
+        else:
+            del data["output"]
     else:
         data["instruction"] = clean(content.instruction, rules)
         data["output"] = clean(content.output, rules)

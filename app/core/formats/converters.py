@@ -107,11 +107,25 @@ def ifeval(data: Mapping[str, Any], out: Converted) -> Fields:
 
 
 def studio(data: Mapping[str, Any], out: Converted) -> ItemContent | None:
-    """Our own export: everything from ``metadata`` except the output, which is the response."""
-    response = _studio_response(data, out.errors)
-    content, meta = studio_metadata.restore(data.get("metadata"), response, out.errors)
+    """Our own export: everything from ``metadata`` except the output, which is the response
+    (and a pair's chosen and rejected responses, which are the row's own)."""
+    if "chosen" in data and "rejected" in data:
+        response = _pair_response(data, "chosen", out.errors)
+        rejected = _pair_response(data, "rejected", out.errors)
+    else:
+        response, rejected = _studio_response(data, out.errors), ""
+    content, meta = studio_metadata.restore(
+        data.get("metadata"), response, out.errors, rejected=rejected
+    )
     out.meta.update(meta)
     return content
+
+
+def _pair_response(data: Mapping[str, Any], key: str, errors: list[str]) -> str:
+    # Text in the plain form; in the others the last assistant message of a list.
+    if isinstance(data.get(key), list):
+        return _last_reply(data[key], "role", "content", key, errors)
+    return get_text(data, key, errors)
 
 
 def _studio_response(data: Mapping[str, Any], errors: list[str]) -> str:

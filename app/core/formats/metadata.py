@@ -32,11 +32,17 @@ METADATA_KEYS = (
     "language",
     "difficulty",
 )
-# The output is not here: it is the row's response, in the format's own field.
-_CONTENT_KEYS = tuple(name for name in CONTENT_FIELDS if name != "output")
+# The responses are not here: the output is the row's response, in the format's own field, and
+# a pair's rejected response is the row's own too.
+RESPONSES = ("output", "rejected")
+_CONTENT_KEYS = tuple(name for name in CONTENT_FIELDS if name not in RESPONSES)
 # Content fields added after the first export format follow the keys above, and only where they
 # differ from their defaults, so files exported before them read the same and stay the same.
-_LATER = {k: v for k, v in later_defaults(ItemContent).items() if k not in METADATA_KEYS}
+_LATER = {
+    k: v
+    for k, v in later_defaults(ItemContent).items()
+    if k not in METADATA_KEYS and k not in RESPONSES
+}
 METADATA_KEYS = (*METADATA_KEYS, *_LATER)
 
 
@@ -77,9 +83,10 @@ def looks_like_metadata(value: Any) -> bool:
 
 
 def restore(
-    value: Any, output: str, errors: list[str]
+    value: Any, output: str, errors: list[str], *, rejected: str = ""
 ) -> tuple[ItemContent | None, dict[str, Any]]:
-    """The item's content and meta from a metadata object (dict or JSON string) and its output."""
+    """The item's content and meta from a metadata object (dict or JSON string) and its
+    output (and a pair's rejected response)."""
     metadata = get_object(value, "metadata", errors)
     if metadata is None:
         return None, {}
@@ -88,6 +95,8 @@ def restore(
     meta = _item_meta(metadata, errors)
     fields = {key: metadata[key] for key in _CONTENT_KEYS if metadata.get(key) is not None}
     fields["output"] = output
+    if rejected:
+        fields["rejected"] = rejected
     if isinstance(fields.get("constraints"), list):
         fields["constraints"] = _constraints(fields["constraints"], errors)
     try:

@@ -1,9 +1,10 @@
 """Recognising a file's schema and converting its rows to items.
 
 Known schemas: ``alpaca``, ``self_instruct``, ``dolly``, ``sharegpt``, ``openai_chat``,
-``ifeval`` and ``studio`` (our own exports, restored exactly from their ``metadata``). A file
-that fits none is ``unknown``; its rows convert once a mapping names the columns that hold the
-instruction, input and output.
+``ifeval``, the preference formats ``trl_preference`` and ``hh_rlhf`` (``pairs``), and
+``studio`` (our own exports, restored exactly from their ``metadata``). A file that fits none
+is ``unknown``; its rows convert once a mapping names the columns that hold the instruction,
+input and output.
 
 Chat rows (ShareGPT, OpenAI chat, Alpaca with LLaMA-Factory's ``history``) keep their system
 prompt and every turn (``chats``); the ``form`` option makes rows of one exchange tasks instead.
@@ -14,7 +15,8 @@ instruction it is in the ``task`` form, with an empty input: the rendering canno
 into fields reliably, and the prompt a model sees stays the same.
 
 ``Converted.meta["needs_output"]`` is True when the item has no output yet (IFEval prompts,
-chats that end on the user turn, empty outputs); such items belong in drafts.
+chats that end on the user turn, empty outputs, a pair without its rejected response); such
+items belong in drafts.
 """
 
 from __future__ import annotations
@@ -26,13 +28,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, ItemKind
 
-from . import chats, converters
+from . import chats, converters, pairs
 from .fields import source_id, validation_messages
 from .metadata import looks_like_metadata
 
-SCHEMAS = ("studio", "ifeval", "self_instruct", "sharegpt", "openai_chat", "dolly", "alpaca")
+SCHEMAS = (
+    "studio",
+    "ifeval",
+    "self_instruct",
+    "sharegpt",
+    "openai_chat",
+    "dolly",
+    "alpaca",
+    *pairs.SCHEMAS,
+)
 UNKNOWN = "unknown"
 MAPPABLE_FIELDS = ("instruction", "input", "output")
 
@@ -57,6 +68,9 @@ def schema_of(data: Mapping[str, Any]) -> str:
     """The schema one row fits, checked from the most to the least specific."""
     if looks_like_metadata(data.get("metadata")):
         return "studio"
+    pair_schema = pairs.schema_of(data)
+    if pair_schema is not None:
+        return pair_schema
     if "prompt" in data and "instruction_id_list" in data:
         return "ifeval"
     if "instruction" in data and "instances" in data:
@@ -159,7 +173,9 @@ def convert(
         out.errors += validation_messages(exc)
         return out
     out.content = content
-    out.meta["needs_output"] = not content.output.strip()
+    # A pair needs both of its responses written.
+    unwritten = content.kind is ItemKind.preference and not content.rejected.strip()
+    out.meta["needs_output"] = unwritten or not content.output.strip()
     return out
 
 
@@ -181,6 +197,8 @@ def _fields(
     if schema == "openai_chat":
         return chats.chat(data, chats.OPENAI_CHAT, out, form)
     by_schema = {
+        "trl_preference": pairs.trl,
+        "hh_rlhf": pairs.hh,
         "self_instruct": converters.self_instruct,
         "ifeval": converters.ifeval,
         "studio": converters.studio,
