@@ -71,6 +71,9 @@ def show_results(job_id: int, as_json: bool) -> None:
                 for group_by, named in found.groups.items()
             },
             "fell_while_overall_rose": [asdict(f) for f in found.fell],
+            "objective": job.params.get("objective") or "sft",
+            "start_job_id": job.start_job_id,
+            "preference": results.preference(job),
         }
     if as_json:
         emit_json(data)
@@ -80,6 +83,8 @@ def show_results(job_id: int, as_json: bool) -> None:
         f"job {job_id} ({data['status']}): eval loss {number(headline['eval_loss'])}, "
         f"perplexity {number(headline['perplexity'])}"
     )
+    if data["preference"]:
+        click.echo(preference_line(data["preference"]))
     if not data["eval_items"]:
         click.echo("no eval predictions reported")
         return
@@ -97,6 +102,26 @@ def show_results(job_id: int, as_json: bool) -> None:
         for name, group in named.items():
             click.echo(f"{group_by} {_group_name(group_by, name)}, {group.size} eval items")
             _metric_lines(data[f"per_{group_by}"][name], found.flagged(group_by, name))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _signed(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:+.{digits}f}"
+
+
+def preference_line(f: dict[str, float | None]) -> str:
+    """A DPO job's eval-pair figures in one sentence."""
+    pairs = "" if f["pairs_eval"] is None else f" ({int(f['pairs_eval'])})"
+    return (
+        f"eval pairs{pairs}: the tuned model prefers the chosen response on "
+        f"{_pct(f['tuned_pair_accuracy'])} (starting model: {_pct(f['start_pair_accuracy'])}), "
+        f"mean log-prob margin {_signed(f['tuned_pair_margin'])} "
+        f"(starting: {_signed(f['start_pair_margin'])}); reward accuracy "
+        f"{_pct(f['eval_reward_accuracy'])}, margin {_signed(f['eval_reward_margin'], 2)}"
+    )
 
 
 @click.command("predictions")

@@ -14,16 +14,19 @@ from app.config import get_settings
 
 
 def _snapshot(session, job_id: int) -> dict[str, Any]:
-    """What the watcher draws: status, step of total, latest training loss, ETA."""
+    """What the watcher draws: status, step of total, latest training loss (for DPO also the
+    reward accuracy), ETA."""
     from app.jobs import live, service
 
     job = service.get_job(session=session, job_id=job_id)
     loss = live.latest(session, job.id, "train/loss")
+    accuracy = live.latest(session, job.id, "train/reward_accuracy") if live.is_dpo(job) else None
     step = max(job.step, loss[0] if loss else 0)
     return {
         **live.progress(job, step),
         "status": job.status,
         "loss": loss[1] if loss else None,
+        "reward_accuracy": accuracy[1] if accuracy else None,
         "error": job.error,
         "cancel_requested": job.cancel_requested,
     }
@@ -39,8 +42,11 @@ def _draw(seen: dict[str, Any]) -> None:
         bar = ""
     eta = f"  eta {int(seen['eta'])}s" if seen["eta"] is not None else ""
     status = seen["status"] + (" (cancelling)" if seen["cancel_requested"] else "")
+    accuracy = seen.get("reward_accuracy")
+    rewards = f"  reward acc {number(accuracy)}" if accuracy is not None else ""
     click.echo(
-        f"\r{status:<22} {bar}step {step}/{total or '?'}  loss {number(seen['loss'])}{eta}   ",
+        f"\r{status:<22} {bar}step {step}/{total or '?'}  loss {number(seen['loss'])}"
+        f"{rewards}{eta}   ",
         nl=False,
         err=True,
     )

@@ -31,16 +31,17 @@ def jobs() -> None:
     """Fine-tune jobs: launch, list, watch, cancel, retry and their results."""
 
 
-def parse_params(base_model: str, pairs: tuple[str, ...]):
-    """JobParams from the base model's preset (as the launch form starts), then each
-    KEY=VALUE: the value is read as JSON where it parses (numbers, true, null, lists), else
-    taken as text; ``generation.max_new_tokens=64`` sets a nested field."""
+def parse_params(base_model: str, pairs: tuple[str, ...], preset: str | None = None):
+    """JobParams from the base model's preset (as the launch form starts) and the objective's
+    ``preset`` (``dpo-lora``), then each KEY=VALUE: the value is read as JSON where it parses
+    (numbers, true, null, lists), else taken as text; ``generation.max_new_tokens=64`` sets a
+    nested field."""
     from pydantic import ValidationError
 
     from app.core.protocol import JobParams
     from app.jobs import forms
 
-    values: dict[str, Any] = json.loads(json.dumps(forms.PRESETS.get(base_model, {})))
+    values: dict[str, Any] = json.loads(json.dumps(forms.preset_values(base_model, preset)))
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
@@ -67,26 +68,67 @@ def parse_params(base_model: str, pairs: tuple[str, ...]):
 
 @jobs.command("launch")
 @click.argument("version_id", metavar="VERSION", type=int)
-@click.option("--base-model", default="tiny", show_default=True, help="tiny, org/name or a path.")
+@click.option(
+    "--base-model",
+    default=None,
+    help="tiny, org/name or a path [default: tiny; with --start-from, that job's base model].",
+)
 @click.option(
     "--param", "pairs", multiple=True, metavar="KEY=VALUE", help="A JobParams field (repeatable)."
 )
+@click.option(
+    "--preset",
+    type=click.Choice(["dpo-lora"]),
+    default=None,
+    help="Objective preset on top of the base model's: dpo-lora is DPO on a LoRA adapter with "
+    "a tenth of the learning rate.",
+)
+@click.option(
+    "--start-from",
+    "start_job_id",
+    type=click.IntRange(1),
+    default=None,
+    metavar="JOB",
+    help="Continue from this succeeded job's tuned model (e.g. SFT, then DPO on its model).",
+)
 @actor_option
-def launch(version_id: int, base_model: str, pairs: tuple[str, ...], actor_email) -> None:
-    """Queue a job training on dataset version VERSION; a trainer worker claims it."""
+def launch(
+    version_id: int,
+    base_model: str | None,
+    pairs: tuple[str, ...],
+    preset: str | None,
+    start_job_id: int | None,
+    actor_email,
+) -> None:
+    """Queue a job training on dataset version VERSION; a trainer worker claims it. DPO:
+    ``--param objective=dpo`` (with ``dpo_beta``, ``dpo_label_smoothing``) or ``--preset
+    dpo-lora``."""
     from app.jobs import service
 
-    params = parse_params(base_model.strip(), pairs)
+    settings = get_settings()
     with unit_of_work() as session:
+        if base_model is None and start_job_id is not None:
+            parent = service.find_job(session=session, job_id=start_job_id)
+            preset_of = parent.base_model if parent else "tiny"
+        else:
+            preset_of = (base_model or "tiny").strip()
+        params = parse_params(preset_of, pairs, preset)
         job = service.launch(
             session=session,
             version_id=version_id,
-            base_model=base_model,
+            base_model=base_model if start_job_id else (base_model or "tiny"),
             params=params,
             actor=actor_of(session, actor_email),
-            model_roots=get_settings().model_roots,
+            start_job_id=start_job_id,
+            artifacts_root=settings.resolved_artifacts_dir,
+            model_roots=settings.model_roots,
         )
-        click.echo(f"queued job {job.id} on dataset version {version_id} ({job.base_model})")
+        objective = job.params.get("objective", "sft").upper()
+        start = f", continuing from job {job.start_job_id}" if job.start_job_id else ""
+        click.echo(
+            f"queued job {job.id} on dataset version {version_id} ({job.base_model}, "
+            f"{objective}{start})"
+        )
 
 
 def _row(job, version_names: dict[int, str], project_names: dict[int, str]) -> dict[str, Any]:
@@ -100,6 +142,8 @@ def _row(job, version_names: dict[int, str], project_names: dict[int, str]) -> d
         "dataset_version_id": job.dataset_version_id,
         "dataset_version": version_names.get(job.dataset_version_id),
         "base_model": job.base_model,
+        "objective": job.params.get("objective") or "sft",
+        "start_job_id": job.start_job_id,
         "step": job.step,
         "total_steps": job.total_steps,
         "headline": results.headline(job),
@@ -132,7 +176,8 @@ def list_jobs(project_ref, status, limit, as_json) -> None:
     if not rows:
         click.echo("no jobs")
         return
-    lines = [["ID", "STATUS", "PROJECT", "VERSION", "BASE MODEL", "STEP", "EVAL LOSS", "TUNED F1"]]
+    lines = [["ID", "STATUS", "PROJECT", "VERSION", "BASE MODEL", "OBJECTIVE", "STEP",
+              "EVAL LOSS", "TUNED F1"]]  # fmt: skip
     for r in rows:
         lines.append(
             [
@@ -141,6 +186,8 @@ def list_jobs(project_ref, status, limit, as_json) -> None:
                 r["project"] or "-",
                 f"{r['dataset_version_id']} {r['dataset_version'] or ''}".strip(),
                 r["base_model"],
+                r["objective"].upper()
+                + (f" from {r['start_job_id']}" if r["start_job_id"] else ""),
                 _steps(r),
                 number(r["headline"]["eval_loss"]),
                 number(r["headline"]["tuned_f1"]),
@@ -175,6 +222,9 @@ def show(job_id: int, as_json: bool) -> None:
             "dataset_version_id": job.dataset_version_id,
             "dataset_version": seen["version"].name,
             "base_model": job.base_model,
+            "objective": job.params.get("objective") or "sft",
+            "start_job_id": job.start_job_id,
+            "continued_by": seen["continued_by"],
             "params": job.params,
             "worker": job.worker,
             "attempts": job.attempts,
@@ -186,6 +236,7 @@ def show(job_id: int, as_json: bool) -> None:
             "tokens_per_s": seen["tokens_per_s"],
             "metrics": job.metrics,
             "headline": seen["headline"],
+            "preference_now": seen["preference_now"],
             "error": job.error,
             "parent_id": job.parent_id,
             "retries": seen["children"],
@@ -203,11 +254,24 @@ def show(job_id: int, as_json: bool) -> None:
     click.echo(f"project    {detail['project']}")
     click.echo(f"data       version {detail['dataset_version_id']} {detail['dataset_version']}")
     click.echo(f"base model {detail['base_model']}")
+    click.echo(f"objective  {detail['objective'].upper()}")
+    if detail["start_job_id"]:
+        click.echo(f"starts from job {detail['start_job_id']}'s model")
+    if detail["continued_by"]:
+        click.echo("continued by " + ", ".join(f"job {i}" for i in detail["continued_by"]))
     click.echo(
         f"progress   step {progress['step']}/{progress['total'] or '?'}, "
         f"epoch {number(detail['epoch'], 2)}, train loss {number(detail['train_loss'])}, "
         f"best eval loss {number(detail['best_eval_loss'])}"
     )
+    now = detail["preference_now"]
+    if now:
+        click.echo(
+            f"rewards    accuracy {number(now['train_reward_accuracy'])} "
+            f"(eval {number(now['eval_reward_accuracy'])}), "
+            f"margin {number(now['train_reward_margin'])} "
+            f"(eval {number(now['eval_reward_margin'])})"
+        )
     headline = detail["headline"]
     click.echo(
         f"results    eval loss {number(headline['eval_loss'])}, "
@@ -259,6 +323,7 @@ def retry(job_id: int, actor_email) -> None:
             job_id=job_id,
             actor=actor_of(session, actor_email),
             model_roots=get_settings().model_roots,
+            artifacts_root=get_settings().resolved_artifacts_dir,
         )
         click.echo(f"queued job {job.id} as a retry of job {job_id}")
 

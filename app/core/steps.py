@@ -12,6 +12,10 @@ ended on a short step of its own. With 3 epochs of 5 micro-batches and accumulat
 Packing is first-fit-decreasing over the examples' token lengths, here too, so an estimate
 from measured lengths packs exactly as the trainer does; only the lengths themselves (the
 model's tokenizer against the app's) can differ.
+
+What a row is depends on the objective: supervised fine-tuning packs (or pads) the training
+split's items but the preference pairs; DPO reads the pairs only, one pair a row (its chosen
+and rejected sequences together), so an epoch of DPO holds as many rows as training pairs.
 """
 
 from __future__ import annotations

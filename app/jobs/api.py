@@ -33,8 +33,22 @@ router = APIRouter(prefix=job_paths.API_ROOT, tags=["jobs"], responses=ERRORS)
 
 class JobIn(BaseModel):
     dataset_version_id: int = Field(ge=1, le=MAX_INTEGER)
-    base_model: str = Field(min_length=1, max_length=500, examples=["tiny"])
+    base_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        examples=["tiny"],
+        description="tiny, a hub id (org/name) or a path; leave it out to continue from a job "
+        "(``start_job_id``), which trains on that job's base model.",
+    )
     params: protocol.JobParams = Field(default_factory=protocol.JobParams)
+    start_job_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_INTEGER,
+        description="Continue from this succeeded job of the same project: start from its tuned "
+        "model (for example SFT, then DPO) instead of the base model.",
+    )
 
 
 class JobOut(BaseModel):
@@ -54,7 +68,8 @@ class JobOut(BaseModel):
     error: str | None
     metrics: dict
     artifacts: list
-    parent_id: int | None
+    parent_id: int | None = Field(description="The job this one retries.")
+    start_job_id: int | None = Field(description="The job whose tuned model this one starts from.")
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -86,13 +101,18 @@ class Recorded(BaseModel):
 
 @router.post("/jobs", response_model=JobOut, status_code=201, name="api_job_launch")
 def launch(request: Request, body: JobIn, session: DbSession, user: Manager):
-    """Launch a fine-tune job on a dataset version; bad parameters answer 422 naming the field."""
+    """Launch a fine-tune job on a dataset version; bad parameters answer 422 naming the field.
+    ``params.objective`` "dpo" needs preference pairs in the version's training split, "sft"
+    items of the other kinds: a version without them answers 422 with a sentence, as does a
+    ``start_job_id`` of another project, not succeeded, or without its model folder."""
     return service.launch(
         session=session,
         version_id=body.dataset_version_id,
         base_model=body.base_model,
         params=body.params,
         actor=user,
+        start_job_id=body.start_job_id,
+        artifacts_root=request.app.state.settings.resolved_artifacts_dir,
         model_roots=request.app.state.settings.model_roots,
         within=members.project_ids(session, user=user, at_least="manager"),
     )
@@ -132,6 +152,7 @@ def retry(request: Request, job_id: PathId, session: DbSession, user: ProjectMan
         job_id=job_id,
         actor=user,
         model_roots=request.app.state.settings.model_roots,
+        artifacts_root=request.app.state.settings.resolved_artifacts_dir,
     )
 
 

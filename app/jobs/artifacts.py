@@ -81,10 +81,20 @@ def check_checkpoint(*, artifacts_root: str | Path, job_id: int, name: str) -> s
 
 
 def model_dir(settings: Settings, job: Job) -> Path | None:
+    return model_folder(settings.resolved_artifacts_dir, job)
+
+
+def model_folder(artifacts_root: str | Path, job: Job) -> Path | None:
+    """A succeeded job's model folder, if it is there as a real folder (no link)."""
     if job.status != "succeeded":
         return None
-    path = _real(job_folder(settings.resolved_artifacts_dir, job.id).model)
-    return path if path is not None and path.is_dir() else None
+    return real_folder(job_folder(artifacts_root, job.id).model)
+
+
+def real_folder(path: Path) -> Path | None:
+    """``path`` if it is a folder and no part of it is a link."""
+    found = _real(path)
+    return found if found is not None and found.is_dir() else None
 
 
 def _card(folder: Path | None) -> bytes | None:

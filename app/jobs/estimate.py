@@ -1,18 +1,22 @@
-"""Before launching: how many tokens an epoch holds and how many optimizer steps a job takes."""
+"""Before launching: how many tokens an epoch holds and how many optimizer steps a job takes.
+
+SFT passes over the training split's items but the preference pairs; DPO over its pairs, each
+read twice (the prompt with the chosen response, and with the rejected one), one pair a row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core import steps
 from app.core.kinds import ItemContent
-from app.core.prompts import render_messages
+from app.core.prompts import pair_messages, render_messages
 from app.core.protocol import JobParams
-from app.datasets.versions import pinned
-from app.models import DatasetVersion
+from app.jobs import objective
+from app.models import DatasetVersion, DatasetVersionItem, ItemRevision
 from app.tokenizer import count_tokens
 
 SAMPLE = 2000
@@ -22,36 +26,71 @@ PER_MESSAGE_OVERHEAD = 4
 
 @dataclass(frozen=True)
 class Estimate:
-    train_items: int
+    train_items: int  # what one epoch passes over: SFT items, or pairs for DPO
     tokens_per_epoch: int | None
     steps_per_epoch: float  # a fraction when optimizer steps straddle epochs
     total_steps: int
     sampled: int  # items measured; the rest is extrapolated
+    objective: str = "sft"
 
 
-def item_tokens(snapshot: dict, max_seq_len: int) -> int | None:
-    messages = render_messages(ItemContent.from_row(snapshot))
+def _tokens(messages: list[dict[str, str]], max_seq_len: int) -> int | None:
     counts = [count_tokens(m["content"]) for m in messages]
     if any(c is None for c in counts):
         return None
     return min(max_seq_len, sum(counts) + PER_MESSAGE_OVERHEAD * len(messages))
 
 
-def estimate(session: Session, version: DatasetVersion, params: JobParams) -> Estimate:
-    n = version.train_count
+def item_tokens(snapshot: dict, max_seq_len: int) -> int | None:
+    return _tokens(render_messages(ItemContent.from_row(snapshot)), max_seq_len)
+
+
+def pair_tokens(snapshot: dict, max_seq_len: int) -> int | None:
+    """Both sequences of a pair: the prompt with the chosen response, and with the rejected."""
+    prompt, chosen, rejected = pair_messages(ItemContent.from_row(snapshot))
+    sides = [_tokens([*prompt, answer], max_seq_len) for answer in (chosen, rejected)]
+    return None if None in sides else sum(sides)  # type: ignore[arg-type]
+
+
+def _train_snapshots(session: Session, version_id: int, pairs: bool):
+    """The training split's snapshots of pairs, or of every other kind, in split order."""
+    kind = DatasetVersionItem.kind
+    return session.scalars(
+        select(ItemRevision.snapshot)
+        .join(DatasetVersionItem, DatasetVersionItem.revision_id == ItemRevision.id)
+        .where(DatasetVersionItem.version_id == version_id, DatasetVersionItem.split == "train")
+        .where(kind == objective.PAIR if pairs else kind != objective.PAIR)
+        .order_by(DatasetVersionItem.position)
+        .limit(SAMPLE)
+    )
+
+
+def estimate(
+    session: Session,
+    version: DatasetVersion,
+    params: JobParams,
+    *,
+    contents: objective.Contents | None = None,
+) -> Estimate:
+    held = contents or objective.contents(session, version)
+    dpo = params.objective == "dpo"
+    n = held.train_for(params.objective)
+    measure = pair_tokens if dpo else item_tokens
     lengths = [
-        item_tokens(revision.snapshot, params.max_seq_len)
-        for _link, revision in islice(pinned(session, version.id, "train"), SAMPLE)
+        measure(snapshot, params.max_seq_len)
+        for snapshot in islice(_train_snapshots(session, version.id, dpo), SAMPLE)
     ]
     known = [x for x in lengths if x is not None]
     tokens = round(sum(known) * n / len(known)) if known and len(known) == len(lengths) else None
-    rows = epoch_rows(lengths, n, params)
+    # DPO reads one pair a row, unpacked: an epoch is as many rows as pairs.
+    rows = n if dpo else epoch_rows(lengths, n, params)
     return Estimate(
         train_items=n,
         tokens_per_epoch=tokens,
         steps_per_epoch=steps.steps_per_epoch(params, rows=rows),
         total_steps=steps.total_steps(params, rows=rows),
         sampled=len(lengths),
+        objective=params.objective,
     )
 
 

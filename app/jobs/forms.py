@@ -1,4 +1,5 @@
-"""The launch form: presets per base model, and form fields into typed JobParams."""
+"""The launch form: presets per base model and per objective, and form fields into typed
+JobParams."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 
 from app.core.protocol import GenerationParams, JobParams
+from app.db import MAX_INTEGER
 from app.i18n import N_
 
 # Base models offered in the form; any other hub id or a local path may be typed in.
@@ -29,8 +31,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "Qwen/Qwen2.5-1.5B-Instruct": {"method": "lora", "learning_rate": 1e-4},
     "meta-llama/Llama-3.2-1B-Instruct": {"method": "lora", "learning_rate": 2e-4},
 }
+# Presets on top of the base model's: what to change for another objective. Preference
+# tuning moves a model much less than supervised fine-tuning does, so the learning rate is a
+# tenth of the base model's (as DPO recipes use), on a LoRA adapter.
+OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
+    "dpo-lora": {"objective": "dpo", "method": "lora", "learning_rate_scale": 0.1},
+}
+PRESET_LABELS = {"dpo-lora": N_("DPO (LoRA)")}
 # Fields shown in the form, in order; the rest of JobParams keeps its defaults.
 NUMBER_FIELDS = (
+    "dpo_beta",
+    "dpo_label_smoothing",
     "epochs",
     "max_steps",
     "learning_rate",
@@ -45,6 +56,18 @@ NUMBER_FIELDS = (
     "checkpoint_interval",
     "seed",
 )
+# The DPO fields' hints: JobParams' own descriptions, written here to be translated (a test
+# keeps the two the same).
+HINTS = {
+    "dpo_beta": N_(
+        "DPO only: how far the model may move from the reference model (smaller lets it move "
+        "further)."
+    ),
+    "dpo_label_smoothing": N_(
+        "DPO only: the assumed share of pairs whose preference is wrong (conservative DPO); 0 "
+        "is the plain sigmoid loss."
+    ),
+}
 # Where the form leaves a field empty, the job gets JobParams' own default.
 DEFAULT = JobParams()
 MESSAGES = {
@@ -63,31 +86,51 @@ MESSAGES = {
 class LaunchForm:
     version_id: int | None = None
     base_model: str = "tiny"
+    start_job_id: int | None = None  # continue from this finished job's model
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def objective(self) -> str:
+        return str(self.values.get("objective") or DEFAULT.objective)
 
-def defaults(base_model: str = "tiny") -> dict[str, Any]:
-    """The form's starting values: JobParams defaults, then the base model's preset."""
+
+def preset_values(base_model: str, objective_preset: str | None = None) -> dict[str, Any]:
+    """The base model's preset, then the objective's changes to it (a copy)."""
+    values = dict(PRESETS.get(base_model, {}))
+    extra = dict(OBJECTIVE_PRESETS.get(objective_preset or "", {}))
+    scale = extra.pop("learning_rate_scale", None)
+    if scale is not None:
+        values["learning_rate"] = values.get("learning_rate", DEFAULT.learning_rate) * scale
+    values.update(extra)
+    return values
+
+
+def defaults(base_model: str = "tiny", objective_preset: str | None = None) -> dict[str, Any]:
+    """The form's starting values: JobParams defaults, then the base model's preset and the
+    objective's."""
     values = JobParams().model_dump(mode="json")
-    values.update(PRESETS.get(base_model, {}))
+    values.update(preset_values(base_model, objective_preset))
     values["max_new_tokens"] = values["generation"]["max_new_tokens"]
     values["lora_targets"] = ", ".join(values["lora_targets"])
     return values
 
 
-def preset(base_model: str) -> JobParams:
-    return JobParams(**PRESETS.get(base_model, {}))
+def preset(base_model: str, objective: str = "sft") -> JobParams:
+    return JobParams(**{**PRESETS.get(base_model, {}), "objective": objective})
 
 
 def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     """Typed parameters, or the values as typed with a message per bad field."""
     raw_version = str(form.get("dataset_version_id") or "")
+    raw_start = str(form.get("start_job_id") or "")
     state = LaunchForm(
-        version_id=int(raw_version) if raw_version.isdigit() else None,
+        version_id=_whole(raw_version),
         base_model=str(form.get("base_model") or "").strip(),
+        start_job_id=_whole(raw_start),
     )
     state.values = {name: str(form.get(name) or "").strip() for name in NUMBER_FIELDS}
+    state.values["objective"] = str(form.get("objective") or DEFAULT.objective)
     state.values["method"] = str(form.get("method") or DEFAULT.method)
     state.values["schedule"] = str(form.get("schedule") or DEFAULT.schedule)
     state.values["packing"] = form.get("packing") is not None
@@ -96,7 +139,9 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     state.values["max_new_tokens"] = str(form.get("max_new_tokens") or "").strip()
     if state.version_id is None:
         state.errors["dataset_version_id"] = N_("Choose a dataset version.")
-    if not state.base_model:
+    if raw_start and state.start_job_id is None:
+        state.errors["start_job_id"] = N_("Choose one of the options.")
+    if not state.base_model and state.start_job_id is None:  # a continued job takes its own
         state.errors["base_model"] = N_("Choose or type a base model.")
     # An empty field keeps its default; an empty epochs field means "go by max steps".
     data: dict[str, Any] = {
@@ -104,6 +149,7 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     }
     data.setdefault("epochs", None)
     data.update(
+        objective=state.values["objective"],
         method=state.values["method"],
         schedule=state.values["schedule"],
         packing=state.values["packing"],
@@ -128,6 +174,11 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     if state.errors:
         return state, None
     return state, params
+
+
+def _whole(raw: str) -> int | None:
+    """A positive id as typed, or None (an id the database could not hold is no id)."""
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_INTEGER else None
 
 
 def _bounds(field: FieldInfo) -> dict[str, float]:

@@ -11,12 +11,20 @@ from sqlalchemy.orm import Session
 
 from app.core.protocol import DATA_METRICS, MAX_METRIC_VALUE, reportable
 from app.jobs import results
+from app.jobs.objective import OBJECTIVES
 from app.models import DatasetVersion, Job, JobLog, JobMetric, Project
 
 ACTIVE = ("queued", "running")
 CHART_POINTS = 600  # per series; longer runs are thinned evenly, keeping the last point
 LOG_TAIL = 40
 CURVES = ("train/loss", "eval/loss", "train/lr")
+# DPO's curves (the metric names' contract): the implicit rewards of the chosen and rejected
+# responses, their margin and the share of pairs ranked right, on train and eval pairs.
+DPO_CURVES = tuple(
+    f"{split}/{name}"
+    for name in ("rewards_chosen", "rewards_rejected", "reward_margin", "reward_accuracy")
+    for split in ("train", "eval")
+)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -101,8 +109,26 @@ def progress(job: Job, step: int, now: datetime | None = None) -> dict[str, Any]
     return {"step": step, "total": total, "done": done, "elapsed": elapsed, "eta": eta}
 
 
+def is_dpo(job: Job) -> bool:
+    return (job.params or {}).get("objective") == "dpo"
+
+
+def curve_names(job: Job) -> tuple[str, ...]:
+    return CURVES + DPO_CURVES if is_dpo(job) else CURVES
+
+
+def preference_now(curves: dict[str, dict[int, float]]) -> dict[str, float | None]:
+    """The latest reward accuracy and margin reported, on train and on eval pairs."""
+    found: dict[str, float | None] = {}
+    for name in ("reward_accuracy", "reward_margin"):
+        for split in ("train", "eval"):
+            points = {s: v for s, v in curves.get(f"{split}/{name}", {}).items() if v is not None}
+            found[f"{split}_{name}"] = points[max(points)] if points else None
+    return found
+
+
 def context(session: Session, job: Job) -> dict[str, Any]:
-    curves = series(session, job.id)
+    curves = series(session, job.id, curve_names(job))
     last_loss = latest(session, job.id, "train/loss")
     step = max(job.step, last_loss[0] if last_loss else 0)
     eval_losses = [v for v in curves["eval/loss"].values() if v is not None]
@@ -133,7 +159,13 @@ def context(session: Session, job: Job) -> dict[str, Any]:
         "version": version,
         "project": session.get(Project, job.project_id),
         "children": list(session.scalars(select(Job.id).where(Job.parent_id == job.id))),
+        "continued_by": list(
+            session.scalars(select(Job.id).where(Job.start_job_id == job.id).order_by(Job.id))
+        ),
         "headline": results.headline(job),
+        "dpo": is_dpo(job),
+        "objectives": OBJECTIVES,
+        "preference_now": preference_now(curves) if is_dpo(job) else {},
     }
 
 

@@ -92,6 +92,34 @@ def headline(job: Job) -> dict[str, float | None]:
     }
 
 
+# What a DPO job reports on its eval pairs when it completes (the metric names' contract):
+# how often, and by how much, the starting and the tuned model give the chosen response the
+# higher summed log-probability, and the tuned model's implicit rewards against the reference.
+PREFERENCE_FIGURES = (
+    "start_pair_accuracy",
+    "start_pair_margin",
+    "tuned_pair_accuracy",
+    "tuned_pair_margin",
+    "eval_reward_accuracy",
+    "eval_reward_margin",
+    "pairs_train",
+    "pairs_eval",
+)
+
+
+def _figure(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def preference(job: Job) -> dict[str, float | None] | None:
+    """A DPO job's figures on its eval pairs (None for a job that reported none of them)."""
+    m = job.metrics or {}
+    found = {name: _figure(m.get(name)) for name in PREFERENCE_FIGURES}
+    return found if any(v is not None for v in found.values()) else None
+
+
 def _score(p: EvalPrediction, key: str) -> float:
     value = p.scores.get(key)
     return float(value) if value is not None else math.inf

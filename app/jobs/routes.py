@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from app import i18n
 from app.auth.deps import Annotator, Manager, ProjectManager, ProjectReviewer
 from app.core.protocol import JobParams, Method, Schedule
-from app.db import DbSession
+from app.db import MAX_INTEGER, DbSession
 from app.errors import InvalidInput, NotFound
 from app.evaluation import results as human
 from app.i18n import N_
@@ -23,8 +23,10 @@ from app.jobs import (
     forms,
     groups,
     live,
+    objective,
     results,
     service,
+    start,
 )
 from app.members import access as members
 from app.models import ProjectRole
@@ -60,6 +62,8 @@ def job_list(
         {
             "jobs": jobs,
             "headlines": {j.id: results.headline(j) for j in jobs},
+            "preferences": {j.id: results.preference(j) for j in jobs},
+            "objectives": objective.OBJECTIVES,
             "best": live.best_eval_losses(session, [j.id for j in jobs]),
             "versions": service.version_names(
                 session=session, ids={j.dataset_version_id for j in jobs}
@@ -77,16 +81,22 @@ def _managed(session, user) -> set[int] | None:
 
 
 def _launch_page(
-    request, session, user, form: forms.LaunchForm, params=None, *, status_code: int = 200
+    request, session, user, form: forms.LaunchForm, params=None, *, error=None, status_code=200
 ):
     within = _managed(session, user)
+    choices = service.launch_choices(session=session, within=within)
     return render(
         request,
         "jobs/new.html",
         {
             "form": form,
-            "choices": service.launch_choices(session=session, within=within),
+            "error": error,
+            "choices": choices,
+            "starts": start.choices(session, artifacts_root=_artifacts(request), within=within),
             "presets": forms.PRESETS,
+            "objective_presets": forms.PRESET_LABELS,
+            "objectives": objective.OBJECTIVES,
+            "hints": forms.HINTS,
             "bounds": forms.BOUNDS,
             "methods": get_args(Method),
             "schedules": get_args(Schedule),
@@ -96,18 +106,29 @@ def _launch_page(
     )
 
 
+def _artifacts(request: Request):
+    return request.app.state.settings.resolved_artifacts_dir
+
+
 def _version_summary(
     session, form: forms.LaunchForm, params: JobParams | None, within: set[int] | None
 ) -> dict | None:
-    """The chosen version's splits, contamination and a token/step estimate."""
+    """The chosen version's splits, what it holds for each objective (and why an objective
+    cannot train on it), contamination, and a token/step estimate."""
     if form.version_id is None:
         return None
     version = service.find_version(session=session, version_id=form.version_id, within=within)
     if version is None:
         return None
+    held = objective.contents(session, version)
+    chosen = params or forms.preset(form.base_model, form.objective)
+    refusals = {name: objective.refusal(version, held, name) for name in objective.OBJECTIVES}
     return {
         "version": version,
-        "estimate": estimate.estimate(session, version, params or forms.preset(form.base_model)),
+        "contents": held,
+        "refusals": {name: why for name, why in refusals.items() if why is not None},
+        "objective": chosen.objective,
+        "estimate": estimate.estimate(session, version, chosen, contents=held),
         "approximate": params is None,
     }
 
@@ -117,19 +138,32 @@ def job_new(
     request: Request,
     session: DbSession,
     user: Manager,
-    version_id: Annotated[int | None, Query(ge=1)] = None,
+    version_id: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
     base_model: Annotated[str, Query(max_length=500)] = "tiny",
+    preset: Annotated[str, Query(max_length=32)] = "",
+    start_job_id: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
 ):
-    """The launch form, with the preset of the chosen base model."""
+    """The launch form, with the preset of the chosen base model (and objective); from a
+    finished job, continuing from its model on its base model and version."""
+    within = _managed(session, user)
+    parent = service.find_job(session=session, job_id=start_job_id, within=within)
+    if parent is not None:
+        base_model = parent.base_model
+        version_id = version_id or parent.dataset_version_id
+    preset = preset if preset in forms.OBJECTIVE_PRESETS else ""
     form = forms.LaunchForm(
-        version_id=version_id, base_model=base_model, values=forms.defaults(base_model)
+        version_id=version_id,
+        base_model=base_model,
+        start_job_id=parent.id if parent else None,
+        values=forms.defaults(base_model, preset or None),
     )
     return _launch_page(request, session, user, form)
 
 
 @router.post("/jobs/estimate", name="job_estimate")
 def job_estimate(request: Request, session: DbSession, user: Manager, form: Form_):
-    """The version summary and estimate for the form as it stands (htmx, on every change)."""
+    """The version summary and estimate for the form as it stands (htmx, on every change),
+    with the objective's note swapped in beside the objective's choice."""
     state, params = forms.parse(form)
     return render(
         request,
@@ -137,6 +171,8 @@ def job_estimate(request: Request, session: DbSession, user: Manager, form: Form
         {
             "summary": _version_summary(session, state, params, _managed(session, user)),
             "form": state,
+            "oob": True,
+            "objectives": objective.OBJECTIVES,
         },
     )
 
@@ -145,14 +181,18 @@ def job_estimate(request: Request, session: DbSession, user: Manager, form: Form
 def job_launch(request: Request, session: DbSession, user: Manager, form: Form_):
     """Queue a job; bad fields come back inline and nothing typed is lost."""
     state, params = forms.parse(form)
+    error = None
     if params is not None:
         with form_rejection() as rejected:
             job = service.launch(
                 session=session,
                 version_id=state.version_id,
-                base_model=state.base_model,
+                # A continued job trains on its parent's base model (the field is read-only).
+                base_model=None if state.start_job_id else state.base_model,
                 params=params,
                 actor=user,
+                start_job_id=state.start_job_id,
+                artifacts_root=_artifacts(request),
                 model_roots=request.app.state.settings.model_roots,
                 within=_managed(session, user),
             )
@@ -162,8 +202,12 @@ def job_launch(request: Request, session: DbSession, user: Manager, form: Form_)
                 request.app.url_path_for("job", job_id=job.id),
                 toast=("success", N_("Job queued.")),
             )
-        state.errors.update(rejected.errors or {"base_model": rejected.error.message})
-    return _launch_page(request, session, user, state, status_code=422)
+        if isinstance(rejected.error, objective.Refusal):
+            error = rejected.error  # a sentence of its own, and its field marked
+            state.errors[rejected.error.field] = N_("Invalid.")
+        else:
+            state.errors.update(rejected.errors or {"base_model": rejected.error.message})
+    return _launch_page(request, session, user, state, params, error=error, status_code=422)
 
 
 @router.get("/jobs/compare", name="jobs_compare")
@@ -187,6 +231,8 @@ def jobs_compare(
             "jobs": jobs,
             "tables": {j.id: results.table(results.predictions_of(session, j.id)) for j in jobs},
             "headlines": {j.id: results.headline(j) for j in jobs},
+            "preferences": {j.id: results.preference(j) for j in jobs},
+            "objectives": objective.OBJECTIVES,
             "series": live.overlay(session, jobs),
             "scores": results.SCORES,
         },
@@ -226,6 +272,7 @@ def job_retry(request: Request, session: DbSession, user: ProjectManager, job_id
         job_id=job_id,
         actor=user,
         model_roots=request.app.state.settings.model_roots,
+        artifacts_root=_artifacts(request),
     )
     return redirect(
         request,
@@ -262,6 +309,7 @@ def job_results(
             "breakdown": found,
             "fell_sentences": groups.FELL_SENTENCES,
             "headline": results.headline(job),
+            "preference": results.preference(job),
             "rows": rows,
             "total": len(predictions),
             "marks": results.constraint_marks(session, job.dataset_version_id, rows),

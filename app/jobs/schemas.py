@@ -62,6 +62,37 @@ class HumanVerdictOut(BaseModel):
     p_value: float = Field(description="Two-sided exact sign test over wins and losses.")
 
 
+class PreferenceResultsOut(BaseModel):
+    """A DPO job's figures on its eval pairs, as the worker reported them on completion."""
+
+    start_pair_accuracy: float | None = Field(
+        description="Share of eval pairs where the starting model gives the chosen response a "
+        "higher summed log-probability than the rejected one."
+    )
+    start_pair_margin: float | None = Field(
+        description="The starting model's mean log-probability of chosen minus rejected."
+    )
+    tuned_pair_accuracy: float | None = Field(description="The same share for the tuned model.")
+    tuned_pair_margin: float | None = Field(description="The same margin for the tuned model.")
+    eval_reward_accuracy: float | None = Field(
+        description="Share of eval pairs whose chosen response has the higher implicit reward "
+        "(beta × the tuned model's log-probability over the reference's)."
+    )
+    eval_reward_margin: float | None = Field(
+        description="Mean implicit reward of chosen minus rejected on the eval pairs."
+    )
+    pairs_train: int | None = Field(description="Pairs the job trained on.")
+    pairs_eval: int | None = Field(description="Eval pairs these figures are over.")
+
+    @classmethod
+    def of(cls, figures: dict[str, float | None] | None) -> PreferenceResultsOut | None:
+        if figures is None:
+            return None
+        counts = {k: int(figures[k]) if figures[k] is not None else None
+                  for k in ("pairs_train", "pairs_eval")}  # fmt: skip
+        return cls(**{**figures, **counts})
+
+
 class JobResultsOut(BaseModel):
     job_id: int
     status: str
@@ -89,6 +120,17 @@ class JobResultsOut(BaseModel):
         default_factory=list,
         description="Closed pairwise evaluation rounds of this job's tuned against base outputs.",
     )
+    objective: Literal["sft", "dpo"] = Field(
+        default="sft", description="What the job learned: SFT items or DPO pairs."
+    )
+    start_job_id: int | None = Field(
+        default=None, description="The job whose tuned model this one started from."
+    )
+    preference: PreferenceResultsOut | None = Field(
+        default=None,
+        description="DPO jobs: the starting and the tuned model on the eval pairs, and the "
+        "tuned model's implicit rewards; null for SFT jobs.",
+    )
 
     @classmethod
     def of(cls, job: Job, predictions: int, found: groups.Breakdown) -> JobResultsOut:
@@ -106,6 +148,9 @@ class JobResultsOut(BaseModel):
                 for group_by, named in found.groups.items()
             },
             fell_while_overall_rose=[FellOut.model_validate(f) for f in found.fell],
+            objective="dpo" if (job.params or {}).get("objective") == "dpo" else "sft",
+            start_job_id=job.start_job_id,
+            preference=PreferenceResultsOut.of(results.preference(job)),
         )
 
 

@@ -4,6 +4,7 @@ lists and lookups of the job pages. The workers' side of the queue is ``app.jobs
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from app.audit import service as audit
 from app.core import base_models, protocol
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
+from app.jobs import objective, start
 from app.models import (
     DatasetVersion,
     Job,
@@ -53,15 +55,20 @@ def launch(
     *,
     session: Session,
     version_id: int,
-    base_model: str,
+    base_model: str | None,
     params: protocol.JobParams,
     actor: User,
     parent: Job | None = None,
+    start_job_id: int | None = None,
+    artifacts_root: str | Path | None = None,
     model_roots: Sequence[Path] = (),
     within: Collection[int] | None = None,
 ) -> Job:
     """Queue a job; ``within`` limits the versions to the projects the actor manages (None:
-    any), and one outside reads as missing."""
+    any), and one outside reads as missing. The version must hold what the objective learns
+    from (SFT items, or pairs for DPO). With ``start_job_id`` the job continues from that
+    finished job's model (its model folder under ``artifacts_root``) and trains on the base
+    model that job did: ``base_model`` may be left out, and must not name another."""
     version = session.get(DatasetVersion, version_id)
     if version is None or within is not None and version.project_id not in within:
         raise InvalidInput(
@@ -69,10 +76,21 @@ def launch(
             id=version_id,
             errors={"dataset_version_id": N_("Invalid.")},
         )
-    if version.train_count == 0:
+    refused = objective.refusal(version, objective.contents(session, version), params.objective)
+    if refused is not None:
+        raise refused
+    start_job = None
+    if start_job_id is not None:
+        if artifacts_root is None:
+            raise ValueError("continuing from a job needs the artifact store's folder")
+        start_job = start.check(
+            session, start_job_id=start_job_id, version=version, artifacts_root=artifacts_root
+        )
+        base_model = _start_base_model(start_job, base_model)
+    if not (base_model or "").strip():
         raise InvalidInput(
-            N_("This dataset version has no training items."),
-            errors={"dataset_version_id": N_("Invalid.")},
+            N_("Choose or type a base model."),
+            errors={"base_model": N_("Choose or type a base model.")},
         )
     job = Job(
         project_id=version.project_id,
@@ -81,6 +99,7 @@ def launch(
         params=params.model_dump(mode="json"),
         created_by=actor.id,
         parent_id=parent.id if parent else None,
+        start_job_id=start_job.id if start_job else None,
     )
     session.add(job)
     session.flush()
@@ -94,9 +113,27 @@ def launch(
             "dataset_version": version.id,
             "base_model": job.base_model,
             "parent": job.parent_id,
+            "objective": params.objective,
+            "start_job": job.start_job_id,
         },
     )
     return job
+
+
+def _start_base_model(start_job: Job, base_model: str | None) -> str:
+    """A job that continues from another trains on that job's base model."""
+    given = (base_model or "").strip()
+    if given and given != start_job.base_model:
+        raise objective.Refusal(
+            N_(
+                "Job #%(id)s was trained on %(model)s; a job that continues from it trains on "
+                "the same base model (leave the base model out)."
+            ),
+            field="base_model",
+            id=start_job.id,
+            model=start_job.base_model,
+        )
+    return start_job.base_model
 
 
 def get_job(*, session: Session, job_id: int) -> Job:
@@ -129,7 +166,16 @@ def cancel(*, session: Session, job_id: int, actor: User) -> Job:
     return job
 
 
-def retry(*, session: Session, job_id: int, actor: User, model_roots: Sequence[Path] = ()) -> Job:
+def retry(
+    *,
+    session: Session,
+    job_id: int,
+    actor: User,
+    model_roots: Sequence[Path] = (),
+    artifacts_root: str | Path | None = None,
+) -> Job:
+    """A new job with the same data, parameters and starting point (the job it continued
+    from, which must still have its model under ``artifacts_root``)."""
     job = get_job(session=session, job_id=job_id)
     if job.status not in FINISHED:
         raise Conflict(
@@ -142,6 +188,8 @@ def retry(*, session: Session, job_id: int, actor: User, model_roots: Sequence[P
         params=protocol.JobParams(**job.params),
         actor=actor,
         parent=job,
+        start_job_id=job.start_job_id,
+        artifacts_root=artifacts_root,
         model_roots=model_roots,  # the folders allowed today, not when it first ran
     )
 
@@ -169,15 +217,32 @@ def list_jobs(
     return list(session.scalars(query))
 
 
-def launch_choices(*, session: Session, within: Collection[int] | None = None) -> list:
+@dataclass(frozen=True)
+class VersionChoice:
+    """A dataset version the launch form offers."""
+
+    id: int
+    name: str
+    train_count: int
+    eval_count: int
+    project_id: int
+    project: str
+    pairs: int | None  # None until its statistics are computed
+
+
+def launch_choices(
+    *, session: Session, within: Collection[int] | None = None
+) -> list[VersionChoice]:
     """Every dataset version a job may train on (in the projects ``within``; None: all), with
-    its project's name, for the launch form."""
+    its project's name and its pairs where its statistics know them, for the launch form."""
     query = (
         select(
             DatasetVersion.id,
             DatasetVersion.name,
             DatasetVersion.train_count,
             DatasetVersion.eval_count,
+            DatasetVersion.project_id,
+            DatasetVersion.stats,
             Project.name.label("project"),
         )
         .join(Project, Project.id == DatasetVersion.project_id)
@@ -185,7 +250,28 @@ def launch_choices(*, session: Session, within: Collection[int] | None = None) -
     )
     if within is not None:
         query = query.where(DatasetVersion.project_id.in_(within))
-    return session.execute(query).all()
+    return [
+        VersionChoice(
+            id=row.id,
+            name=row.name,
+            train_count=row.train_count,
+            eval_count=row.eval_count,
+            project_id=row.project_id,
+            project=row.project,
+            pairs=objective.pairs_in_statistics(row.stats),
+        )
+        for row in session.execute(query)
+    ]
+
+
+def find_job(
+    *, session: Session, job_id: int | None, within: Collection[int] | None = None
+) -> Job | None:
+    """A job of the projects ``within`` (None: any), or None."""
+    job = session.get(Job, job_id) if job_id is not None else None
+    if job is None or within is not None and job.project_id not in within:
+        return None
+    return job
 
 
 def find_version(
