@@ -34,6 +34,9 @@ from app.labeling import routes as labeling_routes
 from app.members import api as members_api
 from app.members import routes as members_routes
 from app.ops import routes as ops_routes
+from app.pairs import api as pairs_api
+from app.pairs import improve_routes as pairs_improve_routes
+from app.pairs import routes as pairs_routes
 from app.paths import STATIC
 from app.projects import api as projects_api
 from app.projects import routes as projects_routes
@@ -86,6 +89,9 @@ ROUTERS = [
     evaluation_routes.router,
     evaluation_judge_routes.router,
     evaluation_api.router,
+    pairs_routes.router,
+    pairs_improve_routes.router,
+    pairs_api.router,
 ]
 
 

@@ -9,7 +9,18 @@ import sys
 
 import click
 
-from app.cli import accounts, data, datasets, items, jobs, projects, reports, rounds, task_commands
+from app.cli import (
+    accounts,
+    data,
+    datasets,
+    items,
+    jobs,
+    pairs,
+    projects,
+    reports,
+    rounds,
+    task_commands,
+)
 from app.cli.common import ensure_var_dir, unit_of_work
 from app.config import get_settings
 
@@ -179,5 +190,6 @@ for command in (
     reports.duplicates,
     task_commands.tasks,
     rounds.rounds,
+    pairs.pairs,
 ):
     main.add_command(command)

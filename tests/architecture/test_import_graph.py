@@ -27,8 +27,8 @@ PLUMBING = {
 # Domains from the bottom up: each may import those before it.
 DOMAINS = [
     "audit", "tokens", "members", "auth", "users", "projects", "background", "items", "assignments",
-    "revisions", "labeling", "reviews", "imports", "datasets", "jobs", "evaluation", "stats", "ops",
-    "demo",
+    "revisions", "labeling", "reviews", "imports", "datasets", "jobs", "evaluation", "pairs",
+    "stats", "ops", "demo",
 ]  # fmt: skip
 # What assembles the application: free to import everything.
 ASSEMBLY = {"main", "handlers", "cli", "bootstrap", "limits", "tasks", "serving"}
