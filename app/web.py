@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from app import i18n
 from app.core import links
 from app.core.kinds import ItemContent, ItemKind
+from app.core.pair_view import pair_view
 from app.core.prompts import render_messages
 from app.core.provenance import Origin
 from app.display import ALL_LABELS, label
@@ -44,6 +45,8 @@ def build_environment() -> Environment:
     env.globals["error_text"] = error_text
     env.globals["link_view"] = links.view
     env.globals["render_messages"] = _render_snapshot
+    # A preference pair's prompt and both responses, each with its verdicts (None otherwise).
+    env.globals["pair_view"] = pair_view
     env.globals["label"] = label  # label(code) or label(code, table): never _(value)
     return env
 

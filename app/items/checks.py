@@ -1,5 +1,6 @@
 """Live checks while an annotator types: constraints, counts, empty fields, near-duplicates,
-and the prompt exactly as the model will see it."""
+and the prompt exactly as the model will see it. A preference pair's two responses are checked
+each on its own: counts and constraint verdicts for the chosen and for the rejected one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.core import constraints as registry
 from app.core import neardup, prompts
 from app.core.cjk import count_words
-from app.core.kinds import ItemContent
+from app.core.kinds import ItemContent, ItemKind
 from app.i18n import N_
 from app.items import indexing, repository
 from app.items.forms import EditorState
@@ -25,11 +26,26 @@ from app.tokenizer import count_tokens
 NEAR_DUP_THRESHOLD = 0.5
 
 FIELD_LABELS = {"instruction": N_("Instruction"), "input": N_("Input"), "output": N_("Output")}
+# A pair's responses: its chosen one is the ``output`` field.
+RESPONSE_LABELS = {"output": N_("Chosen response"), "rejected": N_("Rejected response")}
+QUERY_LABEL = N_("Query input")
 SYSTEM_LABEL = N_("System prompt")
 TURN_LABEL = N_("Turn %(n)s (%(role)s)")
 TOTAL_LABEL = N_("Total")
 
 Counts = dict[str, int | None]
+
+
+@dataclass
+class ResponseCheck:
+    """One of a pair's responses: its field, counts and constraint verdicts."""
+
+    field: str  # "output" (the chosen response) or "rejected"
+    label: str  # msgid
+    counts: Counts
+    verdicts: list[dict[str, Any]]
+    # The same text as the other response: a pair needs two.
+    same: bool = False
 
 
 @dataclass
@@ -46,6 +62,11 @@ class LiveReport:
     too_long: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # A conversation's preview numbers its turns, and its counts end in a total.
     conversation: bool = False
+    # A pair: its prompt's turns are numbered when it has turns; its responses are checked
+    # each on its own (``responses``), and the preview shows the prompt and both answers.
+    pair: bool = False
+    numbered: bool = False
+    responses: list[ResponseCheck] = field(default_factory=list)
 
 
 def _counts(text: str) -> Counts:
@@ -72,13 +93,21 @@ def _count_rows(state: EditorState) -> list[tuple[str, dict[str, Any], Counts]]:
     rows: list[tuple[str, dict[str, Any], Counts]] = []
     if str(values.get("system") or "").strip():
         rows.append((SYSTEM_LABEL, {}, _counts(str(values["system"]))))
-    if state.conversation:
+    if state.dialogue:
         for index, turn in enumerate(state.turns):
             rows.append((*_turn_label(index, turn), _counts(turn["content"])))
-        rows.append((TOTAL_LABEL, {}, _total([counts for _m, _p, counts in rows])))
-        return rows
-    for name in ("instruction", "input", "output"):
-        rows.append((FIELD_LABELS[name], {}, _counts(str(values[name]))))
+        if state.conversation:
+            rows.append((TOTAL_LABEL, {}, _total([counts for _m, _p, counts in rows])))
+            return rows
+    else:
+        for name in ("instruction", "input"):
+            label = QUERY_LABEL if name == "input" and state.few_shot else FIELD_LABELS[name]
+            rows.append((label, {}, _counts(str(values[name]))))
+    if state.pair:
+        for name in ("output", "rejected"):
+            rows.append((RESPONSE_LABELS[name], {}, _counts(str(values[name]))))
+    else:
+        rows.append((FIELD_LABELS["output"], {}, _counts(str(values["output"]))))
     return rows
 
 
@@ -91,9 +120,26 @@ def _empty(state: EditorState) -> list[tuple[str, dict[str, Any]]]:
             for index, turn in enumerate(state.turns)
             if not turn["content"].strip()
         ]
-    required = ["instruction", "output"] + (["input"] if state.kind == "example" else [])
-    empty = [(FIELD_LABELS[name], {}) for name in required if not str(values[name]).strip()]
-    if state.kind == "example":
+    empty: list[tuple[str, dict[str, Any]]] = []
+    if state.turns_prompt:
+        empty += [
+            _turn_label(index, turn)
+            for index, turn in enumerate(state.turns)
+            if not turn["content"].strip()
+        ]
+    else:
+        required = ["instruction"] + (["input"] if state.few_shot else [])
+        empty += [
+            (QUERY_LABEL if name == "input" else FIELD_LABELS[name], {})
+            for name in required
+            if not str(values[name]).strip()
+        ]
+    if state.pair:
+        names = ("output", "rejected")
+        empty += [(RESPONSE_LABELS[name], {}) for name in names if not str(values[name]).strip()]
+    elif not str(values["output"]).strip():
+        empty.append((FIELD_LABELS["output"], {}))
+    if state.few_shot:
         for index, demo in enumerate(state.demos):
             if not demo["input"].strip() or not demo["output"].strip():
                 empty.append((N_("Demo %(n)s"), {"n": index + 1}))
@@ -156,44 +202,87 @@ def live_report(
     drafts_of: int | None = None,
 ) -> LiveReport:
     values = state.values
-    report = LiveReport(conversation=state.conversation)
-    demos = state.demos if state.kind == "example" else []
-    turns = state.turns if state.conversation else []
+    report = LiveReport(conversation=state.conversation, pair=state.pair, numbered=state.dialogue)
+    demos = state.demos if state.few_shot else []
+    turns = state.turns if state.dialogue else []
     too_long = overlong({**values, "turns": turns}, demos, limits)
     if too_long:  # the save would refuse it: spend no time on a text of any length
         report.too_long = [(message, params) for _field, message, params in too_long]
         return report
     report.counts = _count_rows(state)
     report.empty = _empty(state)
-    if state.constrained:
+    if state.pair:
+        report.responses = _responses(state)
+    elif state.constrained:
         output = _output(state)
         for row in state.constraint_rows:
             report.verdicts.append(_verdict(row, output))
     if draft is not None:
         try:
+            fields = draft.content_values()
+            # Two equal responses are flagged beside their boxes; the prompt still previews.
+            rejected = fields["rejected"]
+            if rejected == fields["output"]:
+                fields["rejected"] = ""
             content = ItemContent.model_validate(
-                draft.content_values()
+                fields
                 | {
                     "constraints": [c for c in draft.constraints if _valid(c.id, c.params)],
                     "language": language_of(draft),
                 }
-            )
-            report.preview = prompts.preview(content)
+            ).model_copy(update={"rejected": rejected})
+            report.preview = _preview(content)
         except ValueError as error:
             report.preview_error = _first_message(error)
+    # The text as the item will be indexed: a pair's prompt fields that count, and both of its
+    # responses (the hidden fields of its other prompt forms are not part of it).
     text = neardup.item_text(
-        values["instruction"],
-        values["input"],
+        "" if state.turns_prompt else values["instruction"],
+        "" if state.turns_prompt else values["input"],
         values["output"],
         demos,
         system=str(values.get("system") or ""),
         turns=turns,
-        rejected=str(values.get("rejected") or ""),
+        rejected=str(values["rejected"]) if state.pair else "",
     )
     report.duplicates = near_duplicates(
         session, project_id=project_id, text=text, exclude_id=exclude_id, drafts_of=drafts_of
     )
     return report
+
+
+def _responses(state: EditorState) -> list[ResponseCheck]:
+    """A pair's chosen and rejected response, each counted and checked against every
+    constraint row on its own."""
+    chosen, rejected = str(state.values["output"]), str(state.values["rejected"])
+    same = bool(chosen.strip()) and chosen == rejected
+    return [
+        ResponseCheck(
+            field=name,
+            label=RESPONSE_LABELS[name],
+            counts=_counts(text),
+            verdicts=[_verdict(row, text) for row in state.constraint_rows]
+            if state.constrained
+            else [],
+            same=same,
+        )
+        for name, text in (("output", chosen), ("rejected", rejected))
+    ]
+
+
+def _preview(content: ItemContent) -> dict[str, Any]:
+    """The prompt as the model sees it; a pair's prompt, then each of its two answers, and
+    each whole exchange as text."""
+    if content.kind is not ItemKind.preference:
+        return prompts.preview(content)
+    prompt, chosen, rejected = prompts.pair_messages(content)
+    return {
+        "messages": prompt,
+        "chosen": chosen["content"],
+        "rejected": rejected["content"],
+        "text": prompts.render_text([*prompt, chosen]),
+        "rejected_text": prompts.render_text([*prompt, rejected]),
+    }
 
 
 def _valid(cid: str, params: dict) -> bool:

@@ -4,6 +4,11 @@ Field names: ``instruction``, ``input``, ``output``; ``system`` (any kind); exam
 repeated ``demo_input`` / ``demo_output``; a conversation's turns, in order, as repeated
 ``turn_role`` / ``turn_content``; constraint rows as ``c.<row>.id`` and ``c.<row>.<param>``
 listed by repeated ``constraint_row``; ``rules`` one per line; ``tags`` comma-separated.
+
+A preference pair adds ``rejected`` (its chosen response is ``output``) and ``prompt_form``,
+which says which prompt fields count: ``single`` (instruction and input), ``few_shot``
+(demonstrations and a query input) or ``turns`` (a conversation's earlier turns). The form
+carries all three; the other two are ignored, so switching back and forth loses no text.
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ from starlette.datastructures import FormData
 
 from app.core import constraints as registry
 from app.core.kinds import CONSTRAINED_KINDS, ItemKind, Role
+from app.i18n import N_
 from app.items.schemas import ItemDraft
 from app.projects.service import split_list
+
+# The ways a pair's prompt is written, in the order the editor offers them.
+PROMPT_FORMS = ("single", "few_shot", "turns")
+SAME_RESPONSES = N_("The chosen and the rejected response are the same; a pair needs two.")
 
 
 async def form_data(request: Request) -> FormData:
@@ -37,18 +47,39 @@ class EditorState:
     constraint_rows: list[dict[str, Any]] = field(default_factory=list)
     # A conversation's turns as typed: {"role", "content"} each, in order.
     turns: list[dict[str, str]] = field(default_factory=list)
+    # A pair's prompt form (PROMPT_FORMS); other kinds have one form each.
+    prompt_form: str = "single"
 
     @property
     def conversation(self) -> bool:
         return self.kind == ItemKind.conversation
 
     @property
+    def pair(self) -> bool:
+        return self.kind == ItemKind.preference
+
+    @property
+    def turns_prompt(self) -> bool:
+        """A pair whose prompt is a conversation's earlier turns."""
+        return self.pair and self.prompt_form == "turns"
+
+    @property
+    def dialogue(self) -> bool:
+        """Its turns count: a conversation, or a pair whose prompt is turns."""
+        return self.conversation or self.turns_prompt
+
+    @property
+    def few_shot(self) -> bool:
+        """Its demonstrations count: an example, or a pair whose prompt is few-shot."""
+        return self.kind == ItemKind.example or (self.pair and self.prompt_form == "few_shot")
+
+    @property
     def constrained(self) -> bool:
         return self.kind in CONSTRAINED_KINDS
 
     def content_fields(self) -> dict[str, Any]:
-        """The texts to measure and check: the typed values with the turns."""
-        return {**self.values, "turns": self.turns}
+        """The texts to measure and check: the typed values with the turns that count."""
+        return {**self.values, "turns": self.turns if self.dialogue else []}
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -72,7 +103,8 @@ def _coerce(spec_field: dict, raw: str) -> Any:
 
 
 def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dict[str, str]]:
-    """(draft or None, state to re-render, errors). The state always keeps the text."""
+    """(draft or None, state to re-render, errors); with errors, the draft (if any) is only
+    for the live checks' preview, not to save. The state always keeps the text."""
     values = {
         k: form.get(k, "")
         for k in (
@@ -85,6 +117,7 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
             "language",
             "rules",
             "system",
+            "rejected",
         )
     }
     values["state_constraints"] = form.get("state_constraints") == "true"
@@ -112,22 +145,33 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
             form.getlist("turn_role"), form.getlist("turn_content"), strict=False
         )
     ]
-    state = EditorState(kind=kind, values=values, demos=demos, constraint_rows=rows, turns=turns)
+    state = EditorState(
+        kind=kind,
+        values=values,
+        demos=demos,
+        constraint_rows=rows,
+        turns=turns,
+        prompt_form=_prompt_form(form, demos) if kind == ItemKind.preference else "single",
+    )
     constrained = state.constrained
-    conversation = state.conversation
+    # A conversation's instruction and output are its first and last turns; a pair whose
+    # prompt is turns has its first user turn as instruction, and no input.
+    from_turns = state.dialogue
     # A field the form did not send is left out of the draft, so that saving keeps the stored
     # value (a form from before the system prompt and the turns existed).
-    later = {"system": values["system"]} if "system" in form else {}
-    if conversation and "turn_role" in form:
+    later: dict[str, Any] = {"system": values["system"]} if "system" in form else {}
+    if state.conversation and "turn_role" in form:
         later["turns"] = turns
+    if state.pair:
+        later["turns"] = turns if state.turns_prompt else []
+        later["rejected"] = values["rejected"]
     try:
         draft = ItemDraft(
             kind=ItemKind(kind),
-            # A conversation's instruction and output are its first and last turns.
-            instruction="" if conversation else values["instruction"],
-            input="" if conversation else values["input"],
-            output="" if conversation else values["output"],
-            demos=demos if kind == "example" else [],
+            instruction="" if from_turns else values["instruction"],
+            input="" if from_turns else values["input"],
+            output="" if state.conversation else values["output"],
+            demos=demos if state.few_shot else [],
             constraints=[{"id": r["id"], "params": r["params"]} for r in rows]
             if constrained
             else [],
@@ -144,7 +188,24 @@ def parse(form: FormData, kind: str) -> tuple[ItemDraft | None, EditorState, dic
     except ValidationError as error:
         errors = {".".join(str(p) for p in e["loc"]): e["msg"] for e in error.errors()}
         return None, state, placed_errors(state, errors)
+    # The content model refuses two equal responses too, but about the pair as a whole: the
+    # form shows it beside the rejected one, and the live checks still preview the prompt.
+    if state.pair and values["output"].strip() and values["output"] == values["rejected"]:
+        return draft, state, {"rejected": SAME_RESPONSES}
     return draft, state, {}
+
+
+def _prompt_form(form: FormData, demos: list[dict[str, str]]) -> str:
+    """The pair's prompt form as chosen, or, from a form that does not say, the one its fields
+    fill: turns when it sends turns, few-shot when it sends a demonstration."""
+    chosen = str(form.get("prompt_form", ""))
+    if chosen in PROMPT_FORMS:
+        return chosen
+    if "turn_role" in form:
+        return "turns"
+    if any(demo["input"].strip() or demo["output"].strip() for demo in demos):
+        return "few_shot"
+    return "single"
 
 
 _TURN_FIELD = re.compile(r"^turns\.(\d+)(?:\.\w+)?$")
@@ -154,8 +215,10 @@ def placed_errors(state: EditorState, errors: dict[str, str]) -> dict[str, str]:
     """``errors`` keyed where the editor shows them. A conversation has no instruction or
     output field: its first and last turns stand for them, so an error on the output goes to
     its last turn, and one on the instruction or without a field to the turns as a whole
-    (``turns``); the content model keys an error about one turn ``turns.{i}`` itself."""
-    if not state.conversation:
+    (``turns``); the content model keys an error about one turn ``turns.{i}`` itself. A pair
+    whose prompt is turns has its responses in their own fields, and the rest as a
+    conversation."""
+    if not state.dialogue:
         return errors
     last = max(len(state.turns) - 1, 0)
     placed: dict[str, str] = {}
@@ -163,7 +226,7 @@ def placed_errors(state: EditorState, errors: dict[str, str]) -> dict[str, str]:
         spot = _TURN_FIELD.match(key)
         if spot:
             key = f"turns.{spot.group(1)}"
-        elif key == "output":
+        elif key == "output" and state.conversation:
             key = f"turns.{last}"
         elif key in ("instruction", "input", ""):
             key = "turns"
@@ -191,14 +254,16 @@ def state_of(item) -> EditorState:
             "rules": "\n".join(item.rules or []),
             "state_constraints": item.state_constraints,
             "system": item.system or "",
+            "rejected": item.rejected or "",
         },
         demos=list(item.demos or []) or [{"input": "", "output": ""}],
         constraint_rows=rows,
-        turns=[dict(turn) for turn in item.turns or []] or _first_exchange(),
+        turns=[dict(turn) for turn in item.turns or []] or _first_exchange(item.kind),
+        prompt_form="turns" if item.turns else "few_shot" if item.demos else "single",
     )
 
 
-def blank_state(kind: str) -> EditorState:
+def blank_state(kind: str, prompt_form: str = "single") -> EditorState:
     return EditorState(
         kind=kind,
         values={
@@ -212,12 +277,17 @@ def blank_state(kind: str) -> EditorState:
             "rules": "",
             "state_constraints": True,
             "system": "",
+            "rejected": "",
         },
         demos=[{"input": "", "output": ""}],
-        turns=_first_exchange(),
+        turns=_first_exchange(kind),
+        prompt_form=prompt_form if prompt_form in PROMPT_FORMS else "single",
     )
 
 
-def _first_exchange() -> list[dict[str, str]]:
-    """A new conversation: one empty user turn and one empty assistant turn."""
+def _first_exchange(kind: str) -> list[dict[str, str]]:
+    """A new conversation: one empty user turn and one empty assistant turn; a pair's prompt
+    turns start as one user turn, which the two responses answer."""
+    if kind == ItemKind.preference:
+        return [{"role": Role.user.value, "content": ""}]
     return [{"role": Role.user.value, "content": ""}, {"role": Role.assistant.value, "content": ""}]

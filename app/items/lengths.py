@@ -14,8 +14,9 @@ from app.i18n import N_
 
 @dataclass(frozen=True)
 class ContentLimits:
-    """The most characters an instruction, input, output, demonstration field, system prompt
-    and conversation turn may hold, and the most turns a conversation may have."""
+    """The most characters an instruction, input, output (and a pair's rejected response, as
+    long as an output may be), demonstration field, system prompt and conversation turn may
+    hold, and the most turns a conversation may have."""
 
     instruction: int
     input: int
@@ -44,6 +45,7 @@ TOO_LONG = {
     "instruction": N_("The instruction is longer than %(limit)s characters (it has %(count)s)."),
     "input": N_("The input is longer than %(limit)s characters (it has %(count)s)."),
     "output": N_("The output is longer than %(limit)s characters (it has %(count)s)."),
+    "rejected": N_("The rejected response is longer than %(limit)s characters (it has %(count)s)."),
     "demo.input": N_(
         "The input of demonstration %(n)s is longer than %(limit)s characters (it has %(count)s)."
     ),
@@ -73,14 +75,17 @@ def overlong(
     """(field, message, its parameters) for each text over its limit, in the form's order,
     and for a conversation with more turns than allowed.
 
-    ``fields`` holds the instruction, input and output, and may hold the system prompt and the
-    turns; a demonstration or a turn is a model or a dict.
+    ``fields`` holds the instruction, input and output, and may hold the system prompt, the
+    turns and a pair's rejected response; a demonstration or a turn is a model or a dict.
     """
     limits = limits or ContentLimits.of()
     texts = [
         (name, TOO_LONG[name], getattr(limits, name), str(fields.get(name) or ""), {})
         for name in ("system", "instruction", "input", "output")
     ]
+    texts.append(
+        ("rejected", TOO_LONG["rejected"], limits.output, str(fields.get("rejected") or ""), {})
+    )
     turns = fields.get("turns") or []
     for index, turn in enumerate(turns):
         text = str((turn.get("content") if isinstance(turn, Mapping) else turn.content) or "")

@@ -82,11 +82,12 @@ def new_item(
     session: DbSession,
     user: ProjectAnnotator,
     project_id: int,
-    kind: Annotated[str, Query(pattern="^(task|constraint|example|conversation)$")] = "task",
+    kind: Annotated[str, Query(pattern=f"^({'|'.join(KINDS)})$")] = "task",
+    prompt: Annotated[str, Query(pattern=f"^({'|'.join(forms.PROMPT_FORMS)})$")] = "single",
 ):
-    """An empty editor for one kind."""
+    """An empty editor for one kind (a pair's prompt in one of its forms)."""
     project = projects.get_project(session=session, project_id=project_id)
-    return _editor(request, project=project, state=forms.blank_state(kind))
+    return _editor(request, project=project, state=forms.blank_state(kind, prompt))
 
 
 @router.post("/projects/{project_id}/items", name="item_create")
@@ -101,7 +102,7 @@ def create_item(
     draft, state, errors = forms.parse(form, kind)
     submit = form.get("action") == "submit"
     with form_rejection(also=(TooLarge,)) as rejected:
-        if draft is None:
+        if draft is None or errors:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.create_item(
             session=session,
@@ -148,7 +149,7 @@ def update_item(
     except ValueError:
         expected = 0
     with form_rejection(also=(Conflict, TooLarge)) as rejected:
-        if draft is None:
+        if draft is None or errors:
             raise InvalidInput(N_("Please fix the highlighted fields."), errors=errors)
         item = service.update_item(
             session=session,

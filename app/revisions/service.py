@@ -168,24 +168,46 @@ def get_revision(*, session: Session, item_id: int, version: int) -> ItemRevisio
     return row
 
 
-# A conversation's instruction and output are its first and last turns: its turns show them.
+# A conversation's instruction and output are its first and last turns: its turns show them. A
+# preference pair whose prompt is turns has its first user turn as instruction; its output is
+# its chosen response, which no turn holds.
 TURN_COPIES = ("instruction", "output")
+PAIR_TURN_COPIES = ("instruction",)
+# What a row is called where its field name alone would not say: a pair's two responses.
+PAIR_LABELS = {"output": N_("Chosen response"), "rejected": N_("Rejected response")}
 
 
 def compare(old: ItemRevision, new: ItemRevision) -> list[dict]:
-    """One row per field, ``{"field", "changed", "left", "right"}``; a conversation's turns
-    as one row each, with ``"turn": {"n", "role", "change"}`` (see :func:`turn_rows`)."""
-    conversation = any(revision.snapshot.get("kind") == "conversation" for revision in (old, new))
+    """One row per field, ``{"field", "label", "changed", "left", "right"}`` (``label``: the
+    message id of a pair's response rows, else None); a conversation's turns as one row each,
+    with ``"turn": {"n", "role", "change"}`` (see :func:`turn_rows`)."""
+    kinds = {revision.snapshot.get("kind") for revision in (old, new)}
+    pair = "preference" in kinds
+    if "conversation" in kinds:
+        copies = TURN_COPIES
+    elif pair and any(revision.snapshot.get("turns") for revision in (old, new)):
+        copies = PAIR_TURN_COPIES
+    else:
+        copies = ()
     rows = []
     for name in DIFF_FIELDS:
         if name == "turns":
             rows += turn_rows(old.snapshot.get("turns") or [], new.snapshot.get("turns") or [])
             continue
-        if conversation and name in TURN_COPIES:
+        if name in copies:
             continue
         before, after = as_text(old.snapshot.get(name)), as_text(new.snapshot.get(name))
         left, right = diff_text(before, after)
-        rows.append({"field": name, "changed": before != after, "left": left, "right": right})
+        label = PAIR_LABELS.get(name) if pair or name == "rejected" else None
+        rows.append(
+            {
+                "field": name,
+                "label": label,
+                "changed": before != after,
+                "left": left,
+                "right": right,
+            }
+        )
     return rows
 
 

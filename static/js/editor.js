@@ -1,8 +1,22 @@
 // Item editor: Ctrl+S saves, Ctrl+Enter submits; demo rows and constraint rows edit in place.
+// A preference pair: Alt+X swaps its chosen and rejected response (a pair entered the wrong way
+// round); the key is matched by its place (e.code), as Alt+X types a character on a Mac.
 (function () {
   "use strict";
   function form() { return document.querySelector("form[data-editor]"); }
   function changed() { document.body.dispatchEvent(new Event("rows-changed")); }
+
+  function swapResponses() {
+    var chosen = document.getElementById("f-output");
+    var rejected = document.getElementById("f-rejected");
+    if (!chosen || !rejected) return false;
+    var text = chosen.value;
+    chosen.value = rejected.value;
+    rejected.value = text;
+    // As typing would: the live checks follow, and a browser's unsaved-change state too.
+    chosen.dispatchEvent(new Event("input", { bubbles: true }));
+    return true;
+  }
 
   function send(action) {
     var f = form();
@@ -17,11 +31,14 @@
       if (!form()) return;
       if ((e.ctrlKey || e.metaKey) && (e.key === "s" || e.key === "S")) { e.preventDefault(); send("save"); }
       else if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); send("submit"); }
+      else if (e.altKey && !e.ctrlKey && !e.metaKey && !e.shiftKey && e.code === "KeyX" &&
+               !e.isComposing && swapResponses()) { e.preventDefault(); }
     });
     document.addEventListener("click", function (e) {
       var t = e.target.closest("button");
       if (!t || !form() || !form().contains(t) && !t.closest("#constraint-rows")) return;
       if (t.matches("[data-save]")) { form().querySelector("[data-action]").value = "save"; }
+      else if (t.matches("[data-swap-responses]")) { swapResponses(); }
       else if (t.matches("[data-submit]")) { form().querySelector("[data-action]").value = "submit"; }
       else if (t.matches("[data-add-demo]")) {
         var tpl = document.getElementById("demo-template");

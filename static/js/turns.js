@@ -3,6 +3,9 @@
 // Keys (inside a turn): Alt+Enter adds an exchange after the current one, Alt+ArrowUp/Down
 // moves the current exchange, Alt+Shift+Backspace removes it (plain Alt+Backspace deletes a
 // word on a Mac). Keys typed while an input method composes (Chinese, Japanese) are left alone.
+// A preference pair's prompt turns (data-lead="assistant") end with the user turn both responses
+// answer: its first user turn stands alone and stays first, and each reply goes with the user
+// turn after it, so the turns always start and end with the user.
 (function () {
   "use strict";
   if (window.studioTurnKeys) return;
@@ -12,13 +15,19 @@
   function turns() { return Array.prototype.slice.call(rows().querySelectorAll("[data-turn]")); }
   function changed() { document.body.dispatchEvent(new Event("rows-changed")); }
 
-  // The exchange a turn belongs to: its user turn and the reply after it (either may be alone
-  // when a form came back with roles out of order).
+  // Which role opens an exchange: the user's in a conversation, the reply in a pair's prompt.
+  function lead() { return rows().dataset.lead === "assistant" ? "assistant" : "user"; }
+  function follow() { return lead() === "user" ? "assistant" : "user"; }
+  // A pair's lone first user turn, and any exchange cut short, stays where it is.
+  function fixed(group) { return lead() === "assistant" && group.length < 2; }
+
+  // The exchange a turn belongs to: its opening turn and the one after it (either may be alone
+  // when a form came back with roles out of order, and a pair's first user turn always is).
   function exchange(turn) {
-    var user = turn.dataset.role === "assistant" && turn.previousElementSibling &&
-      turn.previousElementSibling.dataset.role === "user" ? turn.previousElementSibling : turn;
-    var reply = user.nextElementSibling;
-    return user.dataset.role === "user" && reply && reply.dataset.role === "assistant" ? [user, reply] : [user];
+    var prev = turn.previousElementSibling;
+    var head = turn.dataset.role === follow() && prev && prev.dataset.role === lead() ? prev : turn;
+    var next = head.nextElementSibling;
+    return head.dataset.role === lead() && next && next.dataset.role === follow() ? [head, next] : [head];
   }
 
   function renumber() {
@@ -38,7 +47,7 @@
 
   function add(after) {
     var pair = document.getElementById("turn-pair-template").content.cloneNode(true);
-    var user = pair.querySelector("[data-turn]");
+    var first = pair.querySelector("[data-turn]");
     if (after) {
       var group = exchange(after);
       var last = group[group.length - 1];
@@ -47,21 +56,22 @@
       rows().appendChild(pair);
     }
     renumber();
-    focusText(user);
+    focusText(first);
     changed();
   }
 
   function move(turn, step) {
     var group = exchange(turn);
     var focused = document.activeElement;
+    if (fixed(group)) return;
     if (step < 0) {
       var before = group[0].previousElementSibling;
-      if (!before) return;
+      if (!before || fixed(exchange(before))) return;
       var target = exchange(before)[0];
       group.forEach(function (t) { target.parentNode.insertBefore(t, target); });
     } else {
       var next = group[group.length - 1].nextElementSibling;
-      if (!next) return;
+      if (!next || fixed(exchange(next))) return;
       var nextGroup = exchange(next);
       var anchor = nextGroup[nextGroup.length - 1].nextElementSibling;
       group.forEach(function (t) { rows().insertBefore(t, anchor); });
@@ -73,6 +83,7 @@
 
   function remove(turn) {
     var group = exchange(turn);
+    if (fixed(group)) return;
     if (turns().length <= group.length) return; // a conversation keeps one exchange
     var neighbour = group[0].previousElementSibling || group[group.length - 1].nextElementSibling;
     group.forEach(function (t) { t.remove(); });
