@@ -228,6 +228,7 @@ def turn_rows(old: list[dict], new: list[dict]) -> list[dict]:
         rows.append(
             {
                 "field": "turns",
+                "label": None,
                 "changed": True,
                 "left": left,
                 "right": right,
