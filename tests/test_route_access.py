@@ -23,7 +23,7 @@ from app.items import service as items
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
 from app.members.access import SCOPES
-from app.models import BackgroundTask, ImportJob, ProjectRole, Role
+from app.models import BackgroundTask, EvalPrediction, ImportJob, ProjectRole, Role
 from app.projects import service as projects
 from app.projects.service import ProjectInput
 from tests.eval_factories import unfinished_round
@@ -162,6 +162,18 @@ def walk(app, db_session, tmp_path):
         draft=ItemDraft(kind="task", instruction="Name a colour.", output="Blue."),
     )
     found = unfinished_round(db_session, project, job, item, admin)
+    # An output of the walked job on the walked item: the improve pages open on it.
+    db_session.add(
+        EvalPrediction(
+            job_id=job.id,
+            item_id=item.id,
+            kind="task",
+            reference="Blue.",
+            base_output="Red.",
+            tuned_output="Green.",
+            scores={},
+        )
+    )
     ids = {
         "project_id": project.id,
         "item_id": item.id,
@@ -218,6 +230,10 @@ RESULTS_WHILE_OPEN = {
     "/rounds/{round_id}/export.csv",
     "/api/v1/rounds/{round_id}/results",
     "/api/v1/rounds/{round_id}/judgments.csv",
+    # A round's outputs to improve (its managers who do not judge get 409 until it closes).
+    "/rounds/{round_id}/outputs",
+    "/rounds/{round_id}/prompts/{prompt_id}/improve",
+    "/rounds/{round_id}/prompts/{prompt_id}/improve/check",
 }
 
 

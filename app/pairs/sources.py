@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core import prompts
-from app.core.kinds import ItemContent, ItemKind, pair_of
+from app.core.kinds import CONTENT_FIELDS, ItemContent, ItemKind, pair_of
 from app.errors import InvalidInput, NotFound
 from app.evaluation import rounds
 from app.evaluation.systems import System
 from app.i18n import N_
 from app.jobs.results import snapshots_of
-from app.models import EvalPrediction, EvalRound, EvalRoundPrompt, ItemRevision, Job
+from app.models import EvalPrediction, EvalRound, EvalRoundPrompt, Item, ItemRevision, Job
 
 JOB_SIDES = ("base", "tuned")
 ROUND_SIDES = ("a", "b")
@@ -149,7 +149,10 @@ def job_source(session: Session, *, job: Job, item_id: int, side: str) -> Source
     found = prediction(session, job=job, item_id=item_id)
     snapshot = snapshots_of(session, job.dataset_version_id, [item_id]).get(item_id)
     if snapshot is None:
-        raise NotFound(N_("Job %(job)s has no output for item %(item)s."), job=job.id, item=item_id)
+        # Outputs come for the items the job's version pinned; one that is not pinned there
+        # (a worker reported an item of another version) is read as the item is now.
+        item = session.get_one(Item, item_id)
+        snapshot = {name: getattr(item, name) for name in (*CONTENT_FIELDS, "domain")}
     content = ItemContent.from_row(snapshot)
     return Source(
         project_id=job.project_id,

@@ -30,6 +30,8 @@ from app.jobs import service as jobs
 from app.models import (
     ApiToken,
     BackgroundTask,
+    EvalPrediction,
+    EvalRoundPrompt,
     ImportJob,
     Item,
     Job,
@@ -145,6 +147,17 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     users = list(session.scalars(select(User).where(User.id != admin.id)))
     acting = {admin_token, worker_token}
     every_job = [cancelled.id, running.id, stopping.id, queued.id]
+    # Pairs are made from the closed round and improve its outputs and the finished job's.
+    closed_prompts = list(
+        session.scalars(
+            select(EvalRoundPrompt.id).where(EvalRoundPrompt.round_id == evaluation["closed"])
+        )
+    )
+    eval_outputs = list(
+        session.scalars(
+            select(EvalPrediction.item_id).where(EvalPrediction.job_id == evaluation["job"])
+        )
+    )
     return Seeded(
         tokens={"admin": admin_token, "worker": worker_token},
         ids={
@@ -196,6 +209,16 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             },
             "POST /api/v1/rounds/{round_id}/judgments": {"round_id": [evaluation["open"]]},
             "POST /api/v1/rounds/{round_id}/close": {"round_id": [evaluation["open"]]},
+            "GET /api/v1/rounds/{round_id}/pairs": {"round_id": [evaluation["closed"]]},
+            "POST /api/v1/rounds/{round_id}/pairs": {"round_id": [evaluation["closed"]]},
+            "POST /api/v1/rounds/{round_id}/prompts/{prompt_id}/improve": {
+                "round_id": [evaluation["closed"]],
+                "prompt_id": closed_prompts,
+            },
+            "POST /api/v1/jobs/{job_id}/predictions/{item_id}/improve": {
+                "job_id": [evaluation["job"]],
+                "item_id": eval_outputs,
+            },
         },
         version_items=[i.id for i in approved],
         eval_job=evaluation["job"],
@@ -280,6 +303,11 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
         "POST /api/v1/items/{item_id}/restore": st.fixed_dictionaries(
             {"revision": st.just(1), "version": st.just(1)}  # the item's version, filled in
         ),
+        # The seeded version holds no preference pairs: SFT, on the base model.
+        "POST /api/v1/jobs": st.fixed_dictionaries(
+            {"dataset_version_id": st.just(0), "base_model": st.just("tiny")},  # id filled in
+            optional={"params": st.fixed_dictionaries({"objective": st.just("sft")})},
+        ),
         "POST /api/v1/jobs/{job_id}/send-back": st.fixed_dictionaries(
             {"item_ids": st.lists(item_id, min_size=1, max_size=3), "comment": _text(0)}
         ),
@@ -341,6 +369,17 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
             },
         ),
         "POST /api/v1/rounds/{round_id}/close": st.fixed_dictionaries({"version": st.none()}),
+        "POST /api/v1/rounds/{round_id}/pairs": st.fixed_dictionaries(
+            {"rule": st.sampled_from(["unanimous", "majority"])},
+            optional={"min_judgments": st.integers(1, 3)},
+        ),
+        # The closed round compares the tuned outputs (A) with the reference (B, a person's).
+        "POST /api/v1/rounds/{round_id}/prompts/{prompt_id}/improve": st.fixed_dictionaries(
+            {"side": st.just("a"), "chosen": _text()}
+        ),
+        "POST /api/v1/jobs/{job_id}/predictions/{item_id}/improve": st.fixed_dictionaries(
+            {"side": st.sampled_from(["base", "tuned"]), "chosen": _text()}
+        ),
         f"{worker}/fail": _report(error=_text()),
         f"{worker}/cancelled": _report(step=st.integers(0, 4)),
     }

@@ -1,0 +1,177 @@
+"""Making pairs from a round in the browser's HTML, on both databases: the closed round's page
+offers it to its managers with a live count, the form makes the pairs in place (htmx) or on a
+page of its own, bad fields and refused rounds come back with a sentence."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Item
+from tests.factories import join, make_user
+from tests.helpers import login
+from tests.round_pair_factories import judged_round
+
+HX = {"HX-Request": "true"}
+
+
+def _answer(index: int, position: int) -> tuple[str, list[str]]:
+    # Prompts 1-3: both judges say A; prompt 4: A and a tie; the rest: ties.
+    if position <= 3:
+        return "a", ["incomplete"]
+    if position == 4:
+        return ("a", []) if index == 0 else ("tie", [])
+    return "tie", []
+
+
+@pytest.fixture
+def judged(db_session):
+    return judged_round(db_session, _answer, judges=2, overlap=2)
+
+
+def _sign_in(client, user) -> str:
+    client.cookies.clear()
+    return login(client, user.email)
+
+
+def _member(client, db_session, project, role: str):
+    user = make_user(db_session)
+    join(db_session, project, user, role=role)
+    return user, _sign_in(client, user)
+
+
+def _judged_pairs(db_session) -> int:
+    return db_session.scalar(select(func.count()).select_from(Item).where(Item.origin == "judged"))
+
+
+def _count(html: str, name: str) -> int:
+    match = re.search(rf'data-{name}="(\d+)"', html)
+    assert match, html
+    return int(match.group(1))
+
+
+class TestRoundPage:
+    def test_a_manager_of_a_closed_round_is_offered_pairs(self, client, db_session, judged):
+        project, admin, job, found, (judge, _) = judged
+        _member(client, db_session, project, "manager")
+        page = client.get(f"/rounds/{found.id}")
+        assert 'id="make-pairs"' in page.text and 'id="improve-outputs"' in page.text
+        assert f'hx-get="/rounds/{found.id}/pairs/preview?rule=unanimous' in page.text
+        # A judge sees the results and may improve outputs, but makes no pairs.
+        _sign_in(client, judge)
+        page = client.get(f"/rounds/{found.id}")
+        assert 'id="improve-outputs"' in page.text and 'id="make-pairs"' not in page.text
+
+    def test_an_open_round_offers_nothing(self, client, db_session):
+        project, admin, job, found, _ = judged_round(
+            db_session, _answer, judges=1, overlap=2, close=False
+        )
+        _member(client, db_session, project, "manager")
+        page = client.get(f"/rounds/{found.id}")
+        assert page.status_code == 200 and "results-live" in page.text
+        assert 'id="make-pairs"' not in page.text and 'id="improve-outputs"' not in page.text
+
+
+class TestPreview:
+    def test_the_count_follows_the_rule(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _member(client, db_session, project, "manager")
+        url = f"/rounds/{found.id}/pairs/preview"
+        unanimous = client.get(url, params={"rule": "unanimous"}, headers=HX)
+        assert unanimous.status_code == 200 and _count(unanimous.text, "pairs") == 3
+        assert "3 pairs would be made" in unanimous.text
+        # A and a tie is no majority of two judgments either.
+        majority = client.get(url, params={"rule": "majority"}, headers=HX)
+        assert _count(majority.text, "pairs") == 3
+        one = client.get(url, params={"rule": "majority", "min_judgments": "3"}, headers=HX)
+        assert _count(one.text, "pairs") == 0
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"rule": "most"}, "rule"),
+            ({"min_judgments": "0"}, "min"),
+            ({"min_judgments": "x"}, "min"),
+        ],
+    )
+    def test_bad_fields_say_so(self, client, db_session, judged, params, field):
+        project, admin, job, found, _ = judged
+        _member(client, db_session, project, "manager")
+        answer = client.get(f"/rounds/{found.id}/pairs/preview", params=params, headers=HX)
+        assert answer.status_code == 422 and 'data-pairs="error"' in answer.text
+        page = client.get(f"/rounds/{found.id}/pairs", params=params)
+        assert page.status_code == 422
+        if field == "min":
+            assert "Enter a whole number from 1 to 100." in page.text
+
+
+class TestMake:
+    def test_the_form_makes_the_pairs_in_place_and_once(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _, csrf = _member(client, db_session, project, "manager")
+        url = f"/rounds/{found.id}/pairs"
+        made = client.post(url, data={"csrf_token": csrf, "rule": "unanimous"}, headers=HX)
+        assert made.status_code == 200
+        assert made.text.lstrip().startswith('<section class="card" id="make-pairs">')
+        assert "3 pairs made as drafts." in made.text
+        assert "8 prompts had no agreed winner." in made.text
+        assert f'href="/projects/{project.id}/items?origin=judged&amp;kind=preference"' in made.text
+        assert _judged_pairs(db_session) == 3
+        again = client.post(url, data={"csrf_token": csrf, "rule": "unanimous"}, headers=HX)
+        assert "0 pairs made as drafts." in again.text
+        assert "3 prompts already had a pair from this round." in again.text
+        assert _judged_pairs(db_session) == 3
+
+    def test_without_script_the_outcome_is_a_page(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _, csrf = _member(client, db_session, project, "manager")
+        made = client.post(
+            f"/rounds/{found.id}/pairs",
+            data={"csrf_token": csrf, "rule": "majority", "min_judgments": "1"},
+        )
+        assert made.status_code == 200 and "<html" in made.text
+        assert 'id="pairs-outcome"' in made.text and _count(made.text, "made") == 3
+        # The form keeps the rule that was used.
+        assert '<option value="majority" selected>' in made.text
+        assert 'name="min_judgments" type="number" min="1" max="100" value="1"' in made.text
+
+    def test_the_judged_pairs_are_in_the_item_list(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _, csrf = _member(client, db_session, project, "manager")
+        client.post(f"/rounds/{found.id}/pairs", data={"csrf_token": csrf}, headers=HX)
+        listing = client.get(f"/projects/{project.id}/items", params={"origin": "judged"})
+        assert listing.status_code == 200
+        ids = db_session.scalars(select(Item.id).where(Item.origin == "judged")).all()
+        assert len(ids) == 3
+        for item_id in ids:
+            assert f'href="/items/{item_id}/edit"' in listing.text
+
+    def test_an_open_round_is_refused_with_a_sentence(self, client, db_session):
+        project, admin, job, found, _ = judged_round(
+            db_session, _answer, judges=1, overlap=2, close=False
+        )
+        _, csrf = _member(client, db_session, project, "manager")
+        refused = client.post(f"/rounds/{found.id}/pairs", data={"csrf_token": csrf}, headers=HX)
+        assert refused.status_code == 409
+        assert "Close the round first" in refused.text and 'id="pairs-error"' in refused.text
+        page = client.get(f"/rounds/{found.id}/pairs")
+        assert page.status_code == 409 and "Close the round first" in page.text
+        assert _judged_pairs(db_session) == 0
+
+    @pytest.mark.parametrize("role", ["annotator", "reviewer"])
+    def test_only_managers_make_pairs(self, client, db_session, judged, role):
+        project, admin, job, found, _ = judged
+        _, csrf = _member(client, db_session, project, role)
+        assert (
+            client.post(f"/rounds/{found.id}/pairs", data={"csrf_token": csrf}).status_code == 403
+        )
+        assert client.get(f"/rounds/{found.id}/pairs").status_code == 403
+        assert _judged_pairs(db_session) == 0
+
+    def test_a_post_without_its_csrf_token_is_refused(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _member(client, db_session, project, "manager")
+        assert client.post(f"/rounds/{found.id}/pairs", data={}).status_code == 403
+        assert _judged_pairs(db_session) == 0
