@@ -41,9 +41,17 @@ def _share(spec: protocol.JobSpec | None) -> protocol.JobSpec | None:
 
 
 def serve(
-    url: str, token: str, *, once: bool = False, poll: float = 3.0, exit_with_parent: bool = False
+    url: str,
+    token: str,
+    *,
+    once: bool = False,
+    poll: float = 3.0,
+    exit_with_parent: bool = False,
+    client: AppClient | None = None,
 ) -> None:
-    client = AppClient(url, token)
+    """Claim and run jobs; ``client`` talks to the app instead of one made for ``url`` (an
+    in-process app's, in tests)."""
+    client = client or AppClient(url, token)
     ranks, rank = _ranks()
     name = worker_name() + (f"x{ranks}" if ranks > 1 else "")
     parent = os.getppid()
