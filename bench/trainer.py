@@ -62,7 +62,7 @@ from app.core.protocol import JobParams  # noqa: E402
 from trainer.data import encode_all  # noqa: E402
 from trainer.evaluate import evaluate_loss  # noqa: E402
 from trainer.tiny import train_tokenizer  # noqa: E402
-from trainer.train import Batches, train  # noqa: E402
+from trainer.train import sft_batches, train  # noqa: E402
 
 # Design §7, reference settings and budget.
 HIDDEN, LAYERS, HEADS, INTERMEDIATE, VOCAB = 256, 4, 4, 688, 4096
@@ -322,7 +322,7 @@ def our_run(model_dir: Path, tokenizer, contents, examples, packing: bool, epoch
     cpu = time.process_time() - cpu
     call_s = marks[-1] - marks[0]
     # Every micro-batch the loop saw (all epochs), rebuilt exactly: the order depends on seed only.
-    batches = Batches(examples, cfg, tokenizer.pad_token_id, "bool")
+    batches = sft_batches(examples, cfg, tokenizer.pad_token_id, "bool")
     seen = [batches.get(i) for i in range(result.step * cfg.grad_accum)]
     positions = sum(b["n_tokens"] for b in seen)
     pad = sum(b["n_pad"] for b in seen)
