@@ -256,6 +256,34 @@ def test_a_parquet_row_with_a_problem_is_reported_by_its_row(db_session, tmp_pat
     assert sorted(stored) == [1, 3] and stored[3][-1] == "zh"
 
 
+def test_a_csv_file_holds_plain_text_and_message_lists_as_json(db_session, tmp_path, setup):
+    """A CSV cell holds only text: a message list written in it as JSON is read as the list,
+    and text that merely starts with a bracket stays text."""
+    import csv
+    import io
+
+    project, admin = setup
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["prompt", "chosen", "rejected"])
+    writer.writerow(
+        [
+            json.dumps([user("Hi"), assistant("Hello!"), user("Name a colour.")]),
+            json.dumps([assistant("Blue.")]),
+            json.dumps([assistant("No.")]),
+        ]
+    )
+    writer.writerow(["[1, 2, 3]: sort these.", "[1, 2, 3]", "[3, 2, 1]"])  # fmt: skip
+    job = import_file(db_session, tmp_path, project, admin, "pairs.csv", out.getvalue().encode(),
+                      status="submitted")  # fmt: skip
+    assert job.state == "done" and job.schema == "trl_preference", job.errors
+    assert sorted(_stored(db_session, project).values()) == [
+        ("", "Hi", [user("Hi"), assistant("Hello!"), user("Name a colour.")], "Blue.", "No.",
+         "en"),
+        ("", "[1, 2, 3]: sort these.", [], "[1, 2, 3]", "[3, 2, 1]", "en"),
+    ]  # fmt: skip
+
+
 def test_detection_and_an_explicit_format(tmp_path):
     plain = {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away"}
     dialogue = {"chosen": [user("Hi"), assistant("Hello")],
@@ -354,3 +382,15 @@ def test_the_api_takes_a_preference_format(client, db_session, setup, run_tasks)
     done = client.get(f"/api/v1/imports/{answer.json()['id']}", headers=headers).json()
     assert done["state"] == "done" and done["schema"] == "trl_preference"
     assert done["created_items"] == len(FILES["pairs.trl_text.jsonl"][2])
+
+
+def test_the_form_the_api_and_the_cli_list_every_format():
+    from app.cli import data as cli_data
+    from app.datasets import export
+    from app.imports import routes
+    from app.imports.api import ImportForm
+
+    assert set(cli_data.IMPORT_FORMATS) == set(schemas.SCHEMAS) == set(routes.SCHEMAS)
+    assert set(cli_data.EXPORT_FORMATS) == set(export.FORMATS) == set(export.FORMAT_NAMES)
+    description = ImportForm.model_fields["format"].description
+    assert all(name in description for name in schemas.SCHEMAS)

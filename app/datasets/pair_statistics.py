@@ -49,7 +49,7 @@ def pair_figures(
     shorter = sum(1 for d in differences if d < 0)
     figures: dict[str, Any] = {
         "total": len(pairs),
-        "splits": Counter(split for split, _snap, _author in pairs).most_common(),
+        "splits": [[s, n] for s, n in Counter(s for s, _snap, _a in pairs).most_common()],
         "words": {side: _centre(values) for side, values in words.items()},
         "tokens": {},
         "chosen_longer": longer,

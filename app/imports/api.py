@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectManager
+from app.core.formats import schemas
 from app.core.job_paths import API_ROOT
 from app.db import DbSession
 from app.imports import service, task
@@ -41,7 +42,13 @@ class ImportForm(BaseModel):
     """The multipart form of an import; the file is written to disk as it arrives."""
 
     file: bytes
-    format: str | None = Field(default=None, description="Override the detected format.")
+    format: str | None = Field(
+        default=None,
+        description="Override the detected format: one of "
+        + ", ".join(schemas.SCHEMAS)
+        + ". trl_preference (prompt, chosen, rejected: text or message lists) and hh_rlhf "
+        "(chosen and rejected dialogues: message lists or HH text) hold preference pairs.",
+    )
     mode: str = "all_or_nothing"
     status: str = "draft"
     cleaning: list[str] | None = None

@@ -17,6 +17,7 @@ dialogues that differ before their last turn make the row an error that says so.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ _FAILED: Fields = {"kind": "preference"}
 # HH-RLHF's speakers, each after a blank line; the space after the colon belongs to the marker.
 _HH_SPEAKER = re.compile(r"(?:\A|\n\n)(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+_JSON_MESSAGES = re.compile(r"\s*\[\s*\{")
 
 
 def schema_of(data: Mapping[str, Any]) -> str | None:
@@ -47,6 +49,7 @@ def schema_of(data: Mapping[str, Any]) -> str | None:
 
 def trl(data: Mapping[str, Any], out: Converted) -> Fields:
     """A TRL preference row, plain text or conversational."""
+    data = _unpacked(data)
     errors = out.errors
     chats.media_keys(data, errors)
     system = get_optional_text(data, "system", errors) or ""
@@ -70,6 +73,7 @@ def trl(data: Mapping[str, Any], out: Converted) -> Fields:
 def hh(data: Mapping[str, Any], out: Converted) -> Fields:
     """Two whole dialogues, as message lists or HH text; the prompt is split off at the last
     assistant turn and must be the same in both."""
+    data = _unpacked(data)
     errors = out.errors
     chats.media_keys(data, errors)
     system = get_optional_text(data, "system", errors) or ""
@@ -90,6 +94,24 @@ def hh(data: Mapping[str, Any], out: Converted) -> Fields:
 
 
 # --- the parts of a row ----------------------------------------------------------------------
+
+
+def _unpacked(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The row with message lists written as JSON text (all a CSV cell can hold) read as lists;
+    other text stays text."""
+    found = {}
+    for key in ("prompt", "chosen", "rejected"):
+        value = data.get(key)
+        if not isinstance(value, str) or not _JSON_MESSAGES.match(value):
+            continue
+        try:
+            messages = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(messages, list) and all(isinstance(m, Mapping) and "role" in m
+                                              for m in messages):  # fmt: skip
+            found[key] = messages
+    return {**data, **found} if found else data
 
 
 def _plain(data: Mapping[str, Any], prompt: str, system: str, out: Converted) -> Fields:

@@ -1,5 +1,8 @@
 """Streaming exports: Alpaca JSON and JSONL, OpenAI chat JSONL, ShareGPT JSON and Parquet.
 
+These are the supervised formats: they hold every kind of item but preference pairs, which
+``pair_writers`` exports (``app.datasets.export`` leaves pairs out of these and counts them).
+
 Every row carries the rendered messages (``app.core.prompts``) in the format's own fields, and a
 ``metadata`` object from which our importer restores the item exactly:
 
