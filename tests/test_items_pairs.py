@@ -293,7 +293,8 @@ class TestLocking:
         assert response.status_code == 409
         assert 'id="conflict"' in response.text
         assert f">{mine}</textarea>" in response.text
-        assert "Marseille." in response.text.split('id="conflict"', 1)[1]
+        conflict = response.text.split('id="conflict"', 1)[1].split("</table>", 1)[0]
+        assert "<tr><td>Rejected response</td>" in conflict and "Marseille." in conflict
         db_session.refresh(item)
         assert (item.rejected, item.version) == ("Marseille.", stale + 1)
 
