@@ -132,6 +132,8 @@ class TestJobPage:
         assert page.status_code == 200
         assert "&lt;b&gt;not bold&lt;/b&gt; &amp; so on" in page.text
         assert "<b>not bold</b>" not in page.text
+        form = page.text.split('id="improve-form"')[1].split("</form>")[0]
+        assert f'name="csrf_token" value="{csrf}"' in form
         saved = client.post(
             url, data={"csrf_token": csrf, "side": "tuned", "chosen": BETTER, "then": "next"}
         )

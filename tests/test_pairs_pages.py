@@ -55,9 +55,11 @@ def _count(html: str, name: str) -> int:
 class TestRoundPage:
     def test_a_manager_of_a_closed_round_is_offered_pairs(self, client, db_session, judged):
         project, admin, job, found, (judge, _) = judged
-        _member(client, db_session, project, "manager")
+        _, csrf = _member(client, db_session, project, "manager")
         page = client.get(f"/rounds/{found.id}")
         assert 'id="make-pairs"' in page.text and 'id="improve-outputs"' in page.text
+        form = page.text.split('id="pairs-form"')[1].split("</form>")[0]
+        assert f'name="csrf_token" value="{csrf}"' in form
         assert f'hx-get="/rounds/{found.id}/pairs/preview?rule=unanimous' in page.text
         # A judge sees the results and may improve outputs, but makes no pairs.
         _sign_in(client, judge)
