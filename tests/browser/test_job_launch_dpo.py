@@ -1,7 +1,8 @@
 """In the browser: the launch form offers DPO only on a version that holds preference pairs
 (and says why not on one that holds none), shows DPO's parameters only while DPO is chosen,
 and a job to continue from takes its base model into the form, read-only; a refused launch
-comes back with its sentence and nothing typed lost."""
+comes back with its sentence and nothing typed lost. A DPO job's page draws the curves of
+its rewards, margin and accuracy."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.db import begin_for_write
-from app.models import Job
+from app.models import Job, JobMetric
 from app.models.base import utcnow
 from tests.browser.conftest import ADMIN_PASSWORD, sign_in
 from tests.job_factories import project_version
-from tests.pair_factories import pairs_version
+from tests.pair_factories import DPO_COMPLETION, dpo_points, pairs_version
 
 pytestmark = pytest.mark.browser
 _seq = itertools.count(1)
@@ -107,3 +108,40 @@ def test_dpo_offered_by_version_and_continuing_from_a_job(page, live, db):
     expect(params).to_be_visible()
     db.commit()
     assert db.scalar(select(Job).where(Job.dataset_version_id == plain.id)) is None
+
+
+def test_a_dpo_job_page_draws_its_reward_curves(page, live, db):
+    server, _ = live
+    with_pairs, _plain, parent = _setup(db, server)
+    begin_for_write(db)
+    job = Job(
+        project_id=with_pairs.project_id,
+        dataset_version_id=with_pairs.id,
+        base_model=PARENT_MODEL,
+        params={"method": "lora", "objective": "dpo", "dpo_beta": 0.1},
+        status="succeeded",
+        created_by=parent.created_by,
+        start_job_id=parent.id,
+        finished_at=utcnow(),
+        metrics=DPO_COMPLETION,
+    )
+    db.add(job)
+    db.flush()
+    db.add_all(
+        JobMetric(job_id=job.id, attempt=1, step=p.step, name=p.name, value=p.value)
+        for p in dpo_points()
+    )
+    db.commit()
+    sign_in(page, "admin@example.org", ADMIN_PASSWORD)
+    page.goto(f"/jobs/{job.id}")
+    for chart in ("loss-chart", "rewards-chart", "margin-chart", "accuracy-chart"):
+        expect(page.locator(f"#{chart} canvas")).to_have_count(1)
+    expect(page.locator("#rewards-chart")).to_contain_text("chosen (train)")
+    expect(page.locator("#job-reward-accuracy")).to_have_text("100%")
+    page.click("#job-start a")
+    expect(page).to_have_url(f"{server.url}/jobs/{parent.id}")
+    expect(page.locator("#rewards-chart")).to_have_count(0)
+    page.goto(f"/jobs/{job.id}/results")
+    expect(page.locator("#preference-summary")).to_contain_text(
+        "prefers the chosen response on 92%"
+    )
