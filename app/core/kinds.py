@@ -29,6 +29,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.turn_order import (
+    Role,
+    pair_turn_problem,
+    turn_order_fault,
+    turn_order_problem,
+    turn_text,
+)
+
 
 class ItemKind(StrEnum):
     task = "task"
@@ -38,13 +46,6 @@ class ItemKind(StrEnum):
     # A prompt with a better (``output``) and a worse (``rejected``) response, for preference
     # optimisation; supervised fine-tuning leaves it out.
     preference = "preference"
-
-
-class Role(StrEnum):
-    """Who speaks a turn of a conversation; the system prompt is a field of its own."""
-
-    user = "user"
-    assistant = "assistant"
 
 
 # The fields of the first content schema: the canonical JSON always holds them, as it always
@@ -164,7 +165,7 @@ class ItemContent(ContentFields):
             return _pair_instruction(data, turns)
         if not turns:
             raise _invalid(turn_order_problem([]) or "")
-        ends = {"instruction": _turn_text(turns[0]), "output": _turn_text(turns[-1])}
+        ends = {"instruction": turn_text(turns[0]), "output": turn_text(turns[-1])}
         data = dict(data)
         for name, text in ends.items():
             given = data.get(name)
@@ -286,8 +287,7 @@ class ItemContent(ContentFields):
 CONTENT_FIELDS: tuple[str, ...] = tuple(ItemContent.model_fields)
 # The kinds whose output registry constraints and free-text rules are checked on.
 CONSTRAINED_KINDS = frozenset({ItemKind.constraint, ItemKind.conversation, ItemKind.preference})
-# The kinds that may hold turns: a conversation, and a pair whose prompt is a conversation's
-# earlier turns (ending with the user's).
+# The kinds that may hold turns: a conversation, and a pair whose prompt is earlier turns.
 DIALOGUE_KINDS = frozenset({ItemKind.conversation, ItemKind.preference})
 # The kinds that may hold demonstrations.
 FEW_SHOT_KINDS = frozenset({ItemKind.example, ItemKind.preference})
@@ -300,7 +300,7 @@ def _pair_instruction(data: Mapping[str, Any], turns: list[Any]) -> Mapping[str,
     has; a client may leave it out, and must not state another."""
     if not turns:
         return data
-    text = _turn_text(turns[0])
+    text = turn_text(turns[0])
     if text is not None and not text.strip():
         raise _invalid("Turn 1 (user) is empty.", turn=0)
     given = data.get("instruction")
@@ -312,28 +312,6 @@ def _pair_instruction(data: Mapping[str, Any], turns: list[Any]) -> Mapping[str,
             "the same."
         )
     return {**data, "instruction": text}
-
-
-def _turn_text(turn: Any) -> str | None:
-    if isinstance(turn, Turn):
-        return turn.content
-    if isinstance(turn, Mapping) and isinstance(turn.get("content"), str):
-        return turn["content"]
-    return None
-
-
-def turn_order_problem(roles: list[str]) -> str | None:
-    """Why a conversation's roles are out of order, as a sentence; None when they are not."""
-    if not roles:
-        return "A conversation needs at least one user turn and one assistant turn."
-    if roles[0] != Role.user:
-        return "A conversation starts with a user turn."
-    for number, (before, role) in enumerate(zip(roles, roles[1:], strict=False), start=2):
-        if role == before:
-            return f"Turn {number} is a second {role} turn in a row; user and assistant alternate."
-    if roles[-1] != Role.assistant:
-        return "A conversation ends with an assistant turn."
-    return None
 
 
 def pair_of(content: ItemContent, chosen: str, rejected: str) -> ItemContent:
@@ -353,34 +331,6 @@ def pair_of(content: ItemContent, chosen: str, rejected: str) -> ItemContent:
             "rejected": rejected,
         }
     )
-
-
-def pair_turn_problem(roles: list[str]) -> str | None:
-    """Why a pair's prompt turns are out of order: they start with the user, alternate and end
-    with the user, whose last turn the two responses answer."""
-    if not roles:
-        return None
-    if roles[0] != Role.user:
-        return "A pair's turns start with a user turn."
-    for number, (before, role) in enumerate(zip(roles, roles[1:], strict=False), start=2):
-        if role == before:
-            return f"Turn {number} is a second {role} turn in a row; user and assistant alternate."
-    if roles[-1] != Role.user:
-        return "A pair's turns end with the user turn that the two responses answer."
-    return None
-
-
-def turn_order_fault(roles: list[str]) -> int | None:
-    """The 0-based turn that :func:`turn_order_problem` is about; None when it is about the
-    conversation as a whole (no turns, or no assistant turn at the end: a turn is missing)."""
-    if not roles:
-        return None
-    if roles[0] != Role.user:
-        return 0
-    for index in range(1, len(roles)):
-        if roles[index] == roles[index - 1]:
-            return index
-    return None
 
 
 def later_defaults(model: type[ContentFields]) -> dict[str, Any]:

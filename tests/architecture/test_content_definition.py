@@ -69,7 +69,7 @@ class TestEveryCopyFollowsItemContent:
     def test_from_row_reads_a_row_and_a_snapshot_alike(self):
         item = Item(kind="task", instruction="Say hi.", input="", output="Hi.", demos=[],
                     constraints=[], rules=[], state_constraints=True, language="en", system="",
-                    turns=[])  # fmt: skip
+                    turns=[], rejected="")  # fmt: skip
         from_row = ItemContent.from_row(item)
         assert from_row == ItemContent.from_row(items.snapshot(item))
         assert from_row.model_dump() == ItemContent(kind="task", instruction="Say hi.",
@@ -83,8 +83,9 @@ class TestLaterFields:
         tools: list[str] = Field(default_factory=list)
 
     def test_later_fields_and_their_defaults(self):
-        assert later_defaults(ItemContent) == {"system": "", "turns": []}
-        assert later_defaults(self.Later) == {"system": "", "turns": [], "tools": []}
+        later = {"system": "", "turns": [], "rejected": ""}
+        assert later_defaults(ItemContent) == later
+        assert later_defaults(self.Later) == later | {"tools": []}
 
     def test_at_its_default_a_later_field_leaves_the_hash_alone(self):
         plain = ItemContent(kind="task", instruction="Say hi.", output="Hi.")
