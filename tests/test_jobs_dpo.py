@@ -100,6 +100,9 @@ class TestResults:
         row = re.search(r'data-metric="pair_accuracy">(.*?)</tr>', table, re.S).group(1)
         assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row) == ["55%", "92%", "+37"]
         assert 'id="prediction-table"' in page.text  # the usual generations on eval prompts
+        # Its eval loss is the DPO loss on the eval pairs, which has no perplexity.
+        assert "DPO loss on the eval pairs: <strong" in page.text
+        assert re.search(r'id="perplexity">—<', page.text)
 
     def test_an_sft_job_shows_none(self, client, db_session, ran):
         project, sft, _ = ran

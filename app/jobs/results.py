@@ -80,12 +80,16 @@ def by_kind(predictions: list[EvalPrediction]) -> dict[str, list[Row]]:
 
 
 def headline(job: Job) -> dict[str, float | None]:
-    """The figures a job list shows: eval loss, perplexity and tuned F1 / ROUGE-L."""
+    """The figures a job list shows: eval loss, perplexity and tuned F1 / ROUGE-L. A DPO
+    job's eval loss is its DPO loss on the eval pairs, which has no perplexity."""
     m = job.metrics or {}
     loss = m.get("eval_loss")
+    sft = (job.params or {}).get("objective", "sft") != "dpo"
     return {
         "eval_loss": loss,
-        "perplexity": math.exp(loss) if isinstance(loss, int | float) and loss < 50 else None,
+        "perplexity": math.exp(loss)
+        if sft and isinstance(loss, int | float) and loss < 50
+        else None,
         "tuned_f1": m.get("tuned_f1"),
         "tuned_rouge_l": m.get("tuned_rouge_l"),
         "tuned_exact_match": m.get("tuned_exact_match"),
