@@ -394,3 +394,20 @@ def test_the_form_the_api_and_the_cli_list_every_format():
     assert set(cli_data.EXPORT_FORMATS) == set(export.FORMATS) == set(export.FORMAT_NAMES)
     description = ImportForm.model_fields["format"].description
     assert all(name in description for name in schemas.SCHEMAS)
+
+
+def test_cleaning_reaches_both_responses_and_keeps_them_apart_from_the_turns(
+    db_session, tmp_path, setup
+):
+    """A pair's turns end with the user: cleaning trims its turns, chosen and rejected
+    responses each in place (a conversation's output is its last turn; a pair's is not)."""
+    project, admin = setup
+    row = {"prompt": [user(" Hi "), assistant(" Hello! "), user(" Name a colour. ")],
+           "chosen": [assistant(" <b>Blue.</b> ")], "rejected": [assistant(" No. ")]}  # fmt: skip
+    payload = (json.dumps(row) + "\n").encode()
+    job = import_file(db_session, tmp_path, project, admin, "pair.jsonl", payload,
+                      cleaning=["strip_html", "trim"])  # fmt: skip
+    assert job.state == "done", job.errors
+    assert list(_stored(db_session, project).values()) == [
+        ("", "Hi", [user("Hi"), assistant("Hello!"), user("Name a colour.")], "Blue.", "No.", "en")
+    ]
