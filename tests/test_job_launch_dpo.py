@@ -213,6 +213,8 @@ class TestForm:
         lr = float(re.search(r'<input id="p-learning_rate"[^>]*value="([^"]+)"', page).group(1))
         assert lr == pytest.approx(forms.PRESETS["tiny"]["learning_rate"] / 10)
         assert 'id="preset-dpo-lora"' in page
+        # The version list names the pairs its statistics counted.
+        assert re.search(rf'<option value="{version.id}"[^>]*>[^<]*; 6 preference pairs\)', page)
 
     def test_hints_are_the_parameters_own_descriptions(self):
         for name, hint in forms.HINTS.items():
