@@ -200,6 +200,10 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         with page.expect_navigation():
             page.click("#create-round")
         round_path = page.url.removeprefix(base)
+        # Improving a tuned output of the job (and making pairs, refused while the round runs).
+        page.goto(f"/jobs/{job}/results")
+        improve = page.locator('a[data-improve-side="tuned"]').first.get_attribute("href")
+        found += [("improve-output", improve), ("round-pairs", f"{round_path}/pairs")]
         found += [
             ("job", f"/jobs/{job}"),
             ("job-results", f"/jobs/{job}/results"),

@@ -124,7 +124,6 @@ def make_pair(prompt: ItemContent | None, chosen: str, rejected: str) -> ItemCon
         raise InvalidInput(
             N_("This prompt cannot be made into a preference pair: %(problem)s"),
             problem=error.errors()[0]["msg"],
-            errors={"chosen": error.errors()[0]["msg"]},
         ) from None
 
 
