@@ -82,13 +82,13 @@ class TestFromRound:
         assert "Close the round first" in answer.json()["detail"]
         refused(client.get(f"/api/v1/rounds/{found.id}/pairs", headers=headers), 409, "conflict")
 
-    @pytest.mark.parametrize("role", ["annotator", "reviewer"])
-    def test_only_managers(self, client, db_session, judged, role):
+    def test_only_managers(self, client, db_session, judged):
         project, admin, job, found, _ = judged
-        headers = member(db_session, project, role)
         url = f"/api/v1/rounds/{found.id}/pairs"
-        refused(client.post(url, json={}, headers=headers), 403, "forbidden")
-        refused(client.get(url, headers=headers), 403, "forbidden")
+        for role in ("annotator", "reviewer"):
+            headers = member(db_session, project, role)
+            refused(client.post(url, json={}, headers=headers), 403, "forbidden")
+            refused(client.get(url, headers=headers), 403, "forbidden")
 
     def test_a_non_member_learns_nothing(self, client, db_session, judged):
         project, admin, job, found, _ = judged
