@@ -103,15 +103,20 @@ def score_pairs(
     model, pairs: Sequence[Pair], cfg: JobParams, pad_id: int, *, reference: bool, fast=True
 ) -> torch.Tensor:
     """Summed log-probabilities of each pair's (chosen, rejected) answers, shape ``(n, 2)`` on
-    the CPU, in the order of ``pairs``; ``reference`` scores the starting model."""
+    the CPU, in the order of ``pairs``; ``reference`` scores the starting model. Batches take
+    the pairs longest first, so little of them is padding (their order matters to no one)."""
     out = torch.zeros(len(pairs), 2)
+    order = sorted(
+        range(len(pairs)), key=lambda i: -max(len(pairs[i].chosen), len(pairs[i].rejected))
+    )
     size = cfg.batch_size
     with scoring(model, reference=reference):
-        for k in range(0, len(pairs), size):
-            chunk = list(pairs[k : k + size])
-            logps = response_logps(model, collate_pairs(chunk, pad_id), fast=fast).cpu()
-            out[k : k + len(chunk), 0] = logps[: len(chunk)]
-            out[k : k + len(chunk), 1] = logps[len(chunk) :]
+        for k in range(0, len(order), size):
+            index = order[k : k + size]
+            batch = collate_pairs([pairs[i] for i in index], pad_id)
+            logps = response_logps(model, batch, fast=fast).cpu()
+            out[index, 0] = logps[: len(index)]
+            out[index, 1] = logps[len(index) :]
     return out
 
 
@@ -120,7 +125,7 @@ def head_path_agrees(model, pairs: Sequence[Pair], pad_id: int) -> bool:
     (false for a model that soft-caps or scales its logits)."""
     if not pairs or _head_parts(model) is None:
         return False
-    batch = collate_pairs(list(pairs[:2]), pad_id)
+    batch = collate_pairs([min(pairs, key=len)], pad_id)  # one short pair: a cheap check
     with scoring(model, reference=True):
         fast = response_logps(model, batch, fast=True)
         full = response_logps(model, batch, fast=False)
