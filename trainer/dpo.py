@@ -28,7 +28,7 @@ batch and scored through its ordinary forward instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +100,14 @@ def scoring(model, *, reference: bool):
 
 
 def score_pairs(
-    model, pairs: Sequence[Pair], cfg: JobParams, pad_id: int, *, reference: bool, fast=True
+    model,
+    pairs: Sequence[Pair],
+    cfg: JobParams,
+    pad_id: int,
+    *,
+    reference: bool,
+    fast=True,
+    each_batch: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Summed log-probabilities of each pair's (chosen, rejected) answers, shape ``(n, 2)`` on
     the CPU, in the order of ``pairs``; ``reference`` scores the starting model. Batches take
@@ -117,6 +124,8 @@ def score_pairs(
             logps = response_logps(model, batch, fast=fast).cpu()
             out[index, 0] = logps[: len(index)]
             out[index, 1] = logps[len(index) :]
+            if each_batch is not None:
+                each_batch()
     return out
 
 
@@ -230,6 +239,9 @@ class PairObjective:
         self.reference = torch.zeros(0, 2)
         self.eval_reference = torch.zeros(0, 2)
         self.fast = True
+        # Called after each batch of the reference pass, which may be long: the job's
+        # heartbeat goes out before the first step (trainer.reporter.Reporter.keep_alive).
+        self.keep_alive: Callable[[], None] | None = None
 
     def _encode(self, tokenizer, contents: Sequence[ItemContent]):
         kept = [i for i, c in enumerate(contents) if is_pair(c)]
@@ -258,7 +270,15 @@ class PairObjective:
         self.eval_reference = self._score(model, self.eval_pairs, reference=True)
 
     def _score(self, model, pairs, *, reference: bool) -> torch.Tensor:
-        return score_pairs(model, pairs, self.cfg, self.pad_id, reference=reference, fast=self.fast)
+        return score_pairs(
+            model,
+            pairs,
+            self.cfg,
+            self.pad_id,
+            reference=reference,
+            fast=self.fast,
+            each_batch=self.keep_alive,
+        )
 
     def count(self, batch: dict) -> int:
         return batch["pairs"]

@@ -24,6 +24,7 @@ from trainer.client import AppClient
 from trainer.data import EncodeStats
 from trainer.dpo import REWARD_FIGURES
 from trainer.evaluate import evaluate_loss, item_dynamics
+from trainer.ranks import world
 
 # Seconds between heartbeats (each also reports the newest checkpoint); tests shorten it.
 HEARTBEAT_SECONDS = float(os.environ.get("STUDIO_HEARTBEAT_SECONDS", "5"))
@@ -46,6 +47,8 @@ class Reporter:
         self.client, self.spec, self.params = client, spec, spec.params
         # DPO's objective measures pairs itself; SFT's items are measured here.
         self.pairs = objective if hasattr(objective, "eval_pairs") else None
+        if self.pairs is not None and world()[1] == 0:
+            self.pairs.keep_alive = self.keep_alive
         self.model, self.tokenizer = model, tokenizer
         self.train_items, self.eval_items = list(train_items), list(eval_items)
         self.checkpoints: Path = job_paths.JobFolder(Path(spec.artifact_dir)).checkpoints
@@ -56,6 +59,13 @@ class Reporter:
     def start(self) -> None:
         """Training begins now: throughput counts training only, not the base outputs."""
         self.started = time.monotonic()
+
+    def keep_alive(self) -> None:
+        """A heartbeat during a long pass before the first step (DPO's reference scores), so
+        the lease does not run out; its reply may ask the job to stop, which the first step
+        then does."""
+        if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
+            self._heartbeat(0, {"epoch": 0.0})
 
     def on_encoded(self, stats: EncodeStats) -> None:
         """What encoding the training items cut or dropped, for the job page."""
