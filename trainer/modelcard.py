@@ -117,7 +117,9 @@ def _about(spec: protocol.JobSpec, lora: bool) -> str:
         ]
     start = spec.start_from
     if start is not None:
-        how = "its LoRA adapter merged into the weights" if start.method == "lora" else "weights"
+        how = "a full fine-tune"
+        if start.method == "lora":
+            how = "its LoRA adapter merged into the weights"
         lines += [
             "",
             f"It started from the tuned model of job {start.job_id} ({how}), not from the base "
@@ -151,6 +153,8 @@ def _parameters(params: protocol.JobParams, lora: bool) -> str:
         lines += ["", "A full fine-tune trains every weight; the `lora_*` settings were unused."]
     if params.objective == "dpo" and lora and params.lora_dropout:
         lines += ["", "DPO trains without dropout, so `lora_dropout` was not applied."]
+    if params.objective == "dpo" and params.packing:
+        lines += ["", "DPO batches its pairs padded, not packed: `packing` applies to SFT only."]
     if params.objective != "dpo":
         lines += ["", "Supervised fine-tuning does not use the `dpo_*` settings."]
     if params.max_steps is not None:
