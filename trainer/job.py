@@ -40,9 +40,13 @@ class Dataset:
 
     def texts(self) -> list[str]:
         """Every item's words as the model reads them (system prompt, every turn of a
-        conversation): what the offline ``tiny`` tokenizer is trained on."""
+        conversation, a pair's rejected answer too): what the offline ``tiny`` tokenizer is
+        trained on."""
         return [
-            "\n".join([*(m["content"] for m in render_messages(i.content)), i.content.rejected])
+            "\n".join(
+                [m["content"] for m in render_messages(i.content)]
+                + ([i.content.rejected] if i.content.rejected else [])
+            )
             for i in self.train + self.eval
         ]
 
