@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from app.core.kinds import ItemContent
 from app.core.protocol import JobParams
@@ -72,14 +73,43 @@ def response_logps(model, batch: dict, *, fast: bool = True) -> torch.Tensor:
         if parts is not None:
             decoder, head = parts
             hidden = decoder(**inputs, use_cache=False).last_hidden_state
-            logits = head(hidden[:, :-1][keep])
+            picked = _label_logps(head, hidden[:, :-1][keep], labels[keep])
         else:
             logits = model(**inputs).logits[:, :-1][keep]
-    logits = logits.float()
-    picked = logits.gather(1, labels[keep].unsqueeze(1)).squeeze(1)
-    picked = picked - torch.logsumexp(logits, dim=-1)
+            picked = _logps_of(logits, labels[keep])
     rows = keep.nonzero(as_tuple=True)[0]
     return torch.zeros(labels.shape[0], device=picked.device).index_add(0, rows, picked)
+
+
+# Logits held at once (elements) when the output layer scores answer tokens: beyond this, they
+# are scored in slices, and in training each slice is recomputed in the backward pass instead
+# of kept (a 150k vocabulary and a few thousand answer tokens would otherwise hold gigabytes).
+LOGITS_AT_ONCE = 2**26
+
+
+def _logps_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    logits = logits.float()
+    picked = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+def _head_logps(head, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return _logps_of(head(hidden), labels)
+
+
+def _label_logps(head, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log p(label) at each of ``hidden``'s positions, through the output layer ``head``."""
+    rows = max(1, LOGITS_AT_ONCE // head.weight.shape[0])
+    if len(hidden) <= rows:
+        return _head_logps(head, hidden, labels)
+    parts = []
+    for k in range(0, len(hidden), rows):
+        h, y = hidden[k : k + rows], labels[k : k + rows]
+        if torch.is_grad_enabled():
+            parts.append(checkpoint(_head_logps, head, h, y, use_reentrant=False))
+        else:
+            parts.append(_head_logps(head, h, y))
+    return torch.cat(parts)
 
 
 @contextmanager

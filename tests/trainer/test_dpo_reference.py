@@ -114,3 +114,34 @@ def test_a_model_with_soft_capped_logits_is_scored_through_its_own_forward(token
     assert objective.fast is False
     full = score_pairs(model, objective.pairs, cfg, pad, reference=False, fast=False)
     torch.testing.assert_close(objective.reference, full, atol=1e-5, rtol=1e-5)
+
+
+def test_answer_logits_scored_in_slices_give_the_same_loss_and_gradients(
+    tiny_dir, tokenizer, monkeypatch
+):
+    """A large vocabulary's logits are scored a slice at a time (recomputed in the backward
+    pass): the numbers must not change."""
+    from trainer import dpo
+    from trainer.pairs import collate_pairs
+
+    cfg = dpo_cfg()
+
+    def step():
+        objective = make_objective(tokenizer, PAIRS, cfg)
+        model = load_model(tiny_dir)
+        objective.setup(model, None)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.02 * torch.randn_like(p, generator=torch.Generator().manual_seed(2)))
+        total, _ = objective.loss_sum(model, collate_pairs(objective.pairs, tokenizer.pad_token_id))
+        total.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return objective.reference, total.detach(), grads
+
+    whole = step()
+    monkeypatch.setattr(dpo, "LOGITS_AT_ONCE", 3 * len(tokenizer))  # three positions a slice
+    sliced = step()
+    torch.testing.assert_close(sliced[0], whole[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sliced[1], whole[1], atol=1e-6, rtol=1e-6)
+    for name, grad in whole[2].items():
+        torch.testing.assert_close(sliced[2][name], grad, atol=1e-6, rtol=1e-5, msg=name)
