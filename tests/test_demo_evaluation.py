@@ -29,6 +29,7 @@ from app.models import (
     EvalJudgment,
     EvalRound,
     EvalRoundPrompt,
+    Item,
     Job,
     User,
 )
@@ -235,6 +236,28 @@ class TestTheRoundsAfterTheJob:
             "eval_round.closed": 2,
             "eval_judgment.created": 4 * len(prompts),
         }
+
+        # Where both judges preferred the reference, a draft pair: the reference chosen.
+        agreed = {
+            prompt.id: prompt
+            for prompt in prompts
+            if prompt.output_a.strip() != prompt.output_b.strip()
+            and {
+                j.verdict
+                for j in db_session.scalars(
+                    select(EvalJudgment).where(EvalJudgment.prompt_id == prompt.id)
+                )
+            }
+            == {"b"}
+        }
+        assert agreed, "the tiny model matched every reference"
+        judged = db_session.scalars(select(Item).where(Item.origin == "judged")).all()
+        assert sorted(i.provenance["round_prompt_id"] for i in judged) == sorted(agreed)
+        for item in judged:
+            prompt = agreed[item.provenance["round_prompt_id"]]
+            assert (item.kind, item.status) == ("preference", "draft")
+            assert (item.output, item.rejected) == (prompt.output_b, prompt.output_a)
+            assert item.provenance["round_id"] == made[-1].id
 
     def test_built_once(self, db_session, admin_user, demo):
         job = db_session.get(Job, demo.job_id)

@@ -9,6 +9,10 @@ leaderboard of three systems (the job's tuned and base sides, and the reference 
 - "Demo: tuned against base (demo judgments)";
 - "Demo: tuned against reference outputs (demo judgments)".
 
+The second round's agreed verdicts then become draft preference pairs (the reference chosen
+over the tuned output, where both judges said so), through the same service as the round
+page's "Make preference pairs", so the loop judge → pairs → DPO is there to follow.
+
 The outputs are the model's own; only the judgments are not human, and the rounds say so in
 their names and in each judgment's comment. Two demo accounts judge every prompt (overlap 2) by
 one deterministic rule over the outputs the round shows them. The score of an output is its
@@ -55,6 +59,7 @@ from app.models import (
     Project,
     User,
 )
+from app.pairs import from_round as pairs
 
 log = logging.getLogger("studio")
 
@@ -184,6 +189,7 @@ def _build(session: Session, job: Job, judge_ids: list[int]) -> list[EvalRound]:
             _judge(session, found, judge, rule)
         rounds.close_round(session, found=found, actor=actor)
         made.append(found)
+    pairs.make_pairs(session, found=made[-1], data=pairs.PairRule(), actor=actor)
     return made
 
 
