@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from app.core.protocol import JobParams
 from app.errors import InvalidInput
 from app.jobs import estimate, forms, objective
 from app.jobs import service as jobs
+from app.jobs import start as jobs_start
 from app.models import AuditEvent, Job
 from tests.api_helpers import bearer
 from tests.helpers import login
@@ -330,6 +332,24 @@ class TestStartFrom:
             self._launch(db_session, version, admin, done.id, settings)
         (settings.resolved_artifacts_dir / "jobs" / str(done.id) / "base").mkdir()
         assert self._launch(db_session, version, admin, done.id, settings).start_job_id == done.id
+
+    def test_a_chain_finds_its_weights_where_the_trainer_does(
+        self, db_session, mixed, parent, settings
+    ):
+        # A LoRA job that continued from another builds no base: its adapter goes on the
+        # model of the job it started from. A full fine-tune's folder holds the whole model.
+        _, admin, version = mixed
+        dpo = self._launch(db_session, version, admin, parent.id, settings)
+        dpo.status = "succeeded"
+        model_folder(settings, dpo, base=False)
+        db_session.flush()
+        assert jobs_start.has_model(dpo, settings.resolved_artifacts_dir)
+        again = self._launch(db_session, version, admin, dpo.id, settings)
+        assert again.start_job_id == dpo.id
+        shutil.rmtree(settings.resolved_artifacts_dir / "jobs" / str(parent.id) / "base")
+        assert not jobs_start.has_model(dpo, settings.resolved_artifacts_dir)
+        dpo.params = {**dpo.params, "method": "full"}
+        assert jobs_start.has_model(dpo, settings.resolved_artifacts_dir)
 
     def test_api_and_the_spec_a_worker_claims(self, client, db_session, mixed, parent, settings):
         _, admin, version = mixed

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app.i18n import N_
 from app.jobs.artifacts import job_folder, model_folder, real_folder
@@ -57,11 +57,20 @@ def check(
     return parent
 
 
-def has_model(job: Job, artifacts_root: str | Path) -> bool:
-    """Whether the job's model is there to start from: its model folder, and for ``tiny``
-    the base model it built (the trainer loads the tuned weights onto it)."""
+def has_model(job: Job, artifacts_root: str | Path, _seen: frozenset[int] = frozenset()) -> bool:
+    """Whether the job's model is there to start from: its model folder, and for a LoRA job the
+    weights its adapter goes on, as the trainer finds them: the model of the job it continued
+    from, else (``tiny``) the base model it built. A full fine-tune's folder holds the whole
+    model."""
     if model_folder(artifacts_root, job) is None:
         return False
+    if job.params.get("method") == "full":
+        return True
+    if job.start_job_id is not None:
+        start = object_session(job).get(Job, job.start_job_id) if object_session(job) else None
+        if start is None or job.id in _seen:
+            return False
+        return has_model(start, artifacts_root, _seen | {job.id})
     return (
         job.base_model != "tiny" or real_folder(job_folder(artifacts_root, job.id).base) is not None
     )
