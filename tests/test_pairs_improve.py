@@ -261,6 +261,8 @@ class TestRoundPages:
         listing = client.get(f"/rounds/{found.id}/outputs")
         assert listing.status_code == 200
         assert f"/rounds/{found.id}/prompts/{prompts[0].id}/improve?side=b" in listing.text
+        # A page number that is no ASCII number is the first page, not a server error.
+        assert client.get(f"/rounds/{found.id}/outputs", params={"page": "²"}).status_code == 200
         url = f"/rounds/{found.id}/prompts/{prompts[0].id}/improve"
         page = client.get(f"{url}?side=b")
         assert page.status_code == 200 and 'id="other-side"' in page.text

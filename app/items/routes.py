@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 
@@ -218,7 +219,7 @@ def check_item(
         project_id=project.id,
         state=state,
         draft=draft,
-        exclude_id=int(item_id) if item_id and item_id.isdigit() else None,
+        exclude_id=int(item_id) if item_id and re.fullmatch(r"[0-9]{1,9}", item_id) else None,
         limits=_limits(request),
         drafts_of=members.drafts_of(found=member, drafts_shared=project.drafts_shared),
     )

@@ -3,6 +3,7 @@ JobParams."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +179,8 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
 
 def _whole(raw: str) -> int | None:
     """A positive id as typed, or None (an id the database could not hold is no id)."""
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_INTEGER else None
+    # ASCII digits only: str.isdigit also takes "²", which int() refuses.
+    return int(raw) if re.fullmatch(r"[0-9]{1,10}", raw) and 0 < int(raw) <= MAX_INTEGER else None
 
 
 def _bounds(field: FieldInfo) -> dict[str, float]:

@@ -7,6 +7,7 @@ whoever sees its results, once it is closed."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -55,7 +56,8 @@ def _counts(text: str) -> dict[str, int]:
 
 
 def _saved_id(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    # ASCII digits only: str.isdigit also takes "²", which int() refuses.
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
 
 
 def _page(

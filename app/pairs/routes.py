@@ -3,6 +3,7 @@ what the rule would make) and the list of its outputs to improve."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -25,6 +26,8 @@ from app.projects import service as projects
 from app.web import form_rejection, render, wants_fragment
 
 router = APIRouter()
+# ASCII digits only (str.isdigit also takes "²", which int() refuses), a few of them.
+_DIGITS = re.compile(r"[0-9]{1,6}")
 Form_ = Annotated[FormData, Depends(form_data)]
 
 
@@ -40,7 +43,7 @@ def parse_rule(data: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str],
     minimum = None
     if values["min_judgments"]:
         text = values["min_judgments"]
-        if not text.isdigit() or not 1 <= int(text[:4]) <= MAX_MIN_JUDGMENTS:
+        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_MIN_JUDGMENTS:
             errors["min_judgments"] = N_("Enter a whole number from 1 to %(max)s.")
         else:
             minimum = int(text)
@@ -123,7 +126,7 @@ def pairs_make(
 
 
 def _page_number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 7 else 1
+    return int(text) if _DIGITS.fullmatch(text) else 1
 
 
 @router.get("/rounds/{round_id}/outputs", name="round_outputs")
