@@ -22,6 +22,7 @@ from app.models import (
     EvalRound,
     EvalRoundJudge,
     EvalRoundPrompt,
+    Item,
     Project,
     ProjectMember,
     ProjectRole,
@@ -285,3 +286,43 @@ def sees_results(session: Session, *, found: EvalRound, user: User) -> bool:
     if role is None or role.rank < ProjectRole.manager.rank:
         return False
     return not has_judged(session, found=found, user=user)
+
+
+PAIR_ORIGINS = ("judged", "improved")
+
+
+def blinds_provenance(session: Session, *, item: Item, user: User | None) -> bool:
+    """Whether a pair's provenance must keep quiet to ``user``: they may judge an open round of
+    the project that compares a job the pair's outputs came from (its own job, or the jobs of
+    the round it was judged in). Which system wrote a text, and which one won, would unblind
+    them. Items made otherwise say nothing of systems."""
+    if item.origin not in PAIR_ORIGINS or user is None:
+        return False
+    blinded = blinded_jobs(session, project_id=item.project_id, user=user)
+    return bool(blinded & provenance_jobs(session, item.provenance or {}))
+
+
+def blinded_jobs(session: Session, *, project_id: int, user: User) -> set[int]:
+    """The jobs of the project's open rounds that ``user`` may judge without seeing their
+    results (a manager who has not judged a round sees its live results anyway)."""
+    open_rounds = session.scalars(
+        select(EvalRound).where(EvalRound.project_id == project_id, EvalRound.status == "open")
+    ).all()
+    return {
+        job
+        for found in open_rounds
+        if may_judge(session, found=found, user=user)
+        and not sees_results(session, found=found, user=user)
+        for job in (found.a_job_id, found.b_job_id)
+        if job is not None
+    }
+
+
+def provenance_jobs(session: Session, provenance: dict) -> set[int]:
+    """The jobs whose outputs a pair holds: its own job, or the jobs of its round."""
+    jobs = {provenance.get("job_id")} - {None}
+    if provenance.get("round_id") is not None:
+        found = session.get(EvalRound, provenance["round_id"])
+        if found is not None:
+            jobs |= {found.a_job_id, found.b_job_id} - {None}
+    return jobs

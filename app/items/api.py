@@ -16,6 +16,7 @@ from app.background.schemas import TaskOut
 from app.core.provenance import Origin
 from app.db import DbSession
 from app.errors import InvalidInput
+from app.evaluation import rounds
 from app.i18n import N_
 from app.imports import indexer
 from app.items import bulk_task, repository, service
@@ -68,7 +69,7 @@ def list_items(
     )
     rows, next_cursor = repository.page(session, f, cursor=cursor, limit=limit)
     return ItemPage(
-        items=[ItemOut.model_validate(r) for r in rows],
+        items=_blinded(session, user, project.id, rows),
         next_cursor=next_cursor,
         counts=None if cursor else repository.counts_by_status(session, f).counts,
         counts_capped_at=repository.COUNT_CAP,
@@ -97,7 +98,8 @@ def create_item(
 @router.get("/items/{item_id}", response_model=ItemOut, name="api_item")
 def get_item(item_id: PathId, session: DbSession, user: ProjectAnnotator):
     """One item."""
-    return service.get_item(session=session, item_id=item_id)
+    item = service.get_item(session=session, item_id=item_id)
+    return _blinded(session, user, item.project_id, [item])[0]
 
 
 @router.put("/items/{item_id}", response_model=ItemOut, name="api_item_update")
@@ -118,6 +120,18 @@ def update_item(
         submit=body.submit,
         limits=ContentLimits.of(request.app.state.settings),
     )
+
+
+def _blinded(session, user, project_id: int, rows) -> list[ItemOut]:
+    """The items as the API shows them; a pair whose outputs came from a job of an open round
+    the caller may judge keeps its provenance to itself (app.evaluation.rounds)."""
+    out = [ItemOut.model_validate(row) for row in rows]
+    pairs = [item for item in out if item.origin in rounds.PAIR_ORIGINS]
+    blinded = rounds.blinded_jobs(session, project_id=project_id, user=user) if pairs else set()
+    for item in pairs:
+        if blinded & rounds.provenance_jobs(session, item.provenance):
+            item.provenance = {}
+    return out
 
 
 class BulkIn(BaseModel):

@@ -17,6 +17,7 @@ from app.core.kinds import ItemKind
 from app.core.provenance import Origin
 from app.db import DbSession
 from app.errors import Conflict, InvalidInput, TooLarge
+from app.evaluation import rounds
 from app.i18n import N_
 from app.imports import indexer
 from app.items import bulk_routes, checks, forms, repository, service
@@ -49,6 +50,11 @@ def _editor(
     sent_back = None
     if item is not None and session is not None and item.status == "changes_requested":
         sent_back = repository.latest_change_request(session, item.id)
+    blind = (
+        item is not None
+        and session is not None
+        and rounds.blinds_provenance(session, item=item, user=getattr(request.state, "user", None))
+    )
     return render(
         request,
         "items/editor.html",
@@ -56,6 +62,7 @@ def _editor(
             "project": project,
             "item": item,
             "sent_back": sent_back,
+            "blind_provenance": blind,
             "reasons": machine.REASONS,
             "state": state,
             "errors": forms.placed_errors(state, errors or {}),

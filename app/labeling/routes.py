@@ -12,6 +12,7 @@ from app.core import prompts
 from app.core.kinds import ItemContent
 from app.db import DbSession
 from app.errors import Conflict
+from app.evaluation import rounds
 from app.i18n import N_
 from app.items.schemas import LabelIn
 from app.labeling import service
@@ -40,6 +41,7 @@ def _page(request, session, project, user, *, item, form=None, errors=None, stat
             session=session, project=project, item=item, viewer=user
         )
         context["hidden"] = project.blind_mode and not context["others"]
+        context["blind_provenance"] = rounds.blinds_provenance(session, item=item, user=user)
     return render(request, "labeling/label.html", context, status_code=status)
 
 

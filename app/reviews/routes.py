@@ -11,6 +11,7 @@ from app.auth.deps import Annotator, ProjectReviewer
 from app.core import status as machine
 from app.db import DbSession
 from app.errors import Conflict, Forbidden
+from app.evaluation import rounds
 from app.i18n import N_
 from app.items import service as items
 from app.members import access as members
@@ -90,6 +91,7 @@ def _review_page(request, session, user, item_id: int, *, error=None, status: in
         {
             "project": project,
             "item": item,
+            "blind_provenance": rounds.blinds_provenance(session, item=item, user=user),
             "messages": sheet.messages,
             "verdicts": sheet.verdicts,
             "duplicates": sheet.duplicates,
