@@ -31,9 +31,7 @@ from app.core.provenance import Origin, Provenance
 from app.errors import Conflict, InvalidInput, TooLarge
 from app.evaluation import rounds
 from app.i18n import N_
-from app.items import service as items
 from app.items.lengths import ContentLimits
-from app.items.schemas import ItemDraft
 from app.locking import locked
 from app.models import EvalJudgment, EvalRound, EvalRoundPrompt, Item, Project, User
 from app.pairs import sources
@@ -201,13 +199,13 @@ def make_pairs(
         )
         content = sources.round_prompt_content(prompt, snapshots)
         try:
-            pair = sources.make_pair(content, chosen, rejected)
-            item = items.create_item(
-                session=session,
+            item = sources.create_pair(
+                session,
                 project=project,
-                draft=ItemDraft.model_validate(
-                    {**pair.model_dump(mode="json"), "domain": prompt.domain}
-                ),
+                prompt=content,
+                chosen=chosen,
+                rejected=rejected,
+                domain=prompt.domain,
                 author=actor,
                 limits=limits,
                 provenance=Provenance(

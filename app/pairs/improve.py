@@ -22,9 +22,7 @@ from app.errors import Conflict, Forbidden, InvalidInput
 from app.evaluation import rounds
 from app.i18n import N_
 from app.items import repository
-from app.items import service as items
 from app.items.lengths import ContentLimits, ContentTooLong
-from app.items.schemas import ItemDraft
 from app.models import EvalPrediction, EvalRound, EvalRoundPrompt, Item, Project, User
 from app.pairs import sources
 from app.pairs.sources import Source
@@ -69,7 +67,6 @@ def improve(
 ) -> Item:
     """Save the draft pair: ``chosen`` (the person's) against the model's output."""
     check_response(source, chosen)
-    pair = sources.make_pair(source.prompt, chosen, source.output)
     project = session.get_one(Project, source.project_id)
     provenance = Provenance(
         origin=Origin.improved,
@@ -80,12 +77,13 @@ def improve(
         round_prompt_id=source.round_prompt_id,
     )
     try:
-        item = items.create_item(
-            session=session,
+        item = sources.create_pair(
+            session,
             project=project,
-            draft=ItemDraft.model_validate(
-                {**pair.model_dump(mode="json"), "domain": source.domain}
-            ),
+            prompt=source.prompt,
+            chosen=chosen,
+            rejected=source.output,
+            domain=source.domain,
             author=actor,
             limits=limits,
             provenance=provenance,

@@ -21,12 +21,25 @@ from sqlalchemy.orm import Session
 
 from app.core import prompts
 from app.core.kinds import CONTENT_FIELDS, ItemContent, ItemKind, pair_of
+from app.core.provenance import Provenance
 from app.errors import InvalidInput, NotFound
 from app.evaluation import rounds
 from app.evaluation.systems import System
 from app.i18n import N_
+from app.items import service as items
+from app.items.lengths import ContentLimits
+from app.items.schemas import ItemDraft
 from app.jobs.results import snapshots_of
-from app.models import EvalPrediction, EvalRound, EvalRoundPrompt, Item, ItemRevision, Job
+from app.models import (
+    EvalPrediction,
+    EvalRound,
+    EvalRoundPrompt,
+    Item,
+    ItemRevision,
+    Job,
+    Project,
+    User,
+)
 
 JOB_SIDES = ("base", "tuned")
 ROUND_SIDES = ("a", "b")
@@ -125,6 +138,32 @@ def make_pair(prompt: ItemContent | None, chosen: str, rejected: str) -> ItemCon
             N_("This prompt cannot be made into a preference pair: %(problem)s"),
             problem=error.errors()[0]["msg"],
         ) from None
+
+
+def create_pair(
+    session: Session,
+    *,
+    project: Project,
+    prompt: ItemContent | None,
+    chosen: str,
+    rejected: str,
+    domain: str | None,
+    author: User,
+    provenance: Provenance,
+    limits: ContentLimits | None = None,
+) -> Item:
+    """Write the draft pair over ``prompt`` through the items service (revision, search terms,
+    near-duplicate keys, ``item.created``), as the editor would."""
+    pair = make_pair(prompt, chosen, rejected)
+    draft = ItemDraft.model_validate({**pair.model_dump(mode="json"), "domain": domain})
+    return items.create_item(
+        session=session,
+        project=project,
+        draft=draft,
+        author=author,
+        limits=limits,
+        provenance=provenance,
+    )
 
 
 def prediction(session: Session, *, job: Job, item_id: int) -> EvalPrediction:
