@@ -153,6 +153,10 @@ def test_admin_fine_tunes_the_demo_and_sends_the_hardest_item_back(page, new_pag
     expect(page.locator("#p-base")).to_have_value("tiny")  # keep the preset
     expect(page.locator("#est-train")).to_have_text(str(train_count))
     expect(page.locator("#estimate")).not_to_contain_text("Some fields are invalid")
+    # The demo version holds preference pairs too; supervised fine-tuning leaves them out.
+    pairs = re.search(r"\((\d+) train,", page.locator("#est-pairs").inner_text())
+    assert pairs, page.locator("#estimate").inner_text()
+    sft_train = train_count - int(pairs.group(1))
     with page.expect_navigation():
         page.click("#launch")
     assert re.search(r"/jobs/\d+$", page.url), page.locator("main").inner_text()
@@ -169,10 +173,10 @@ def test_admin_fine_tunes_the_demo_and_sends_the_hardest_item_back(page, new_pag
     expect(page.locator("#metrics-overall")).to_be_visible()
     expect(page.locator("#eval-loss")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
 
-    # The data map: one dot per training item; send the hardest one back.
+    # The data map: one dot per supervised training item; send the hardest one back.
     page.locator("main .actions").get_by_role("link", name="Data map").click()
     page.wait_for_url(f"**/jobs/{job_id}/datamap")
-    expect(page.locator("#datamap circle")).to_have_count(train_count)
+    expect(page.locator("#datamap circle")).to_have_count(sft_train)
     form = page.locator("#hardest-form")
     boxes = form.locator("input[name=item_ids]")
     assert boxes.count() > 0
