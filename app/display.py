@@ -43,6 +43,15 @@ DECISION_LABELS = {
     "reject": N_("reject"),
     "request_changes": N_("request changes"),
 }
+# Why a judge preferred one output (app.evaluation.judging); a judged pair keeps them.
+JUDGE_REASONS = {
+    "wrong": N_("Wrong"),
+    "incomplete": N_("Incomplete"),
+    "unhelpful": N_("Unhelpful"),
+    "unsafe": N_("Unsafe"),
+    "breaks_constraint": N_("Breaks a constraint"),
+    "wrong_language": N_("Wrong language"),
+}
 ROLE_NAMES = {"system": N_("system"), "user": N_("user"), "assistant": N_("assistant")}
 ALL_LABELS = {
     **ROLE_LABELS,

@@ -19,7 +19,7 @@ from app.core.kinds import ItemContent, ItemKind
 from app.core.pair_view import pair_view
 from app.core.prompts import render_messages
 from app.core.provenance import Origin
-from app.display import ALL_LABELS, label
+from app.display import ALL_LABELS, JUDGE_REASONS, label
 from app.errors import DomainError, InvalidInput, status_for
 from app.paths import TEMPLATES
 
@@ -47,6 +47,7 @@ def build_environment() -> Environment:
     env.globals["render_messages"] = _render_snapshot
     # A preference pair's prompt and both responses, each with its verdicts (None otherwise).
     env.globals["pair_view"] = pair_view
+    env.globals["JUDGE_REASONS"] = JUDGE_REASONS
     env.globals["label"] = label  # label(code) or label(code, table): never _(value)
     return env
 

@@ -140,8 +140,9 @@ class TestReview:
         assert 'href="/jobs/3" data-source="job">Job 3</a>' in made
         assert f'href="/items/{source.id}/edit" data-source="item">Item #{source.id}</a>' in made
         assert escaped(f"Votes: 2–1 {IMG}") in made
+        # A judge's reason reads as the judging screen names it; anything else as stored.
         assert re.findall(r'data-reason="[^"]*">([^<]*)</span>', made) == [
-            "incomplete",
+            "Incomplete",
             escaped(f"tag {SCRIPT}"),
         ]
 

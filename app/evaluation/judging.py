@@ -18,19 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.display import JUDGE_REASONS
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.evaluation import rounds
 from app.i18n import N_
 from app.models import EvalJudgment, EvalRound, EvalRoundPrompt, User
 
-REASONS = {
-    "wrong": N_("Wrong"),
-    "incomplete": N_("Incomplete"),
-    "unhelpful": N_("Unhelpful"),
-    "unsafe": N_("Unsafe"),
-    "breaks_constraint": N_("Breaks a constraint"),
-    "wrong_language": N_("Wrong language"),
-}
+REASONS = JUDGE_REASONS
 Choice = Literal["first", "second", "tie", "both_bad"]
 
 
