@@ -79,7 +79,7 @@ def test_the_fast_view_dumps_as_the_model_does(snap):
     ids=["strings", "empty", "with a null"],
 )
 def test_parquet_string_columns_equal_pyarrows_own(values):
-    built = writers._string_array(values)
+    built = writers.string_array(values)
     assert built.equals(pa.array(values, pa.string()))
     built.validate(full=True)
 

@@ -22,7 +22,7 @@ from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
 from trainer.modelcard import write_model_card
 from trainer.reporter import Reporter
-from trainer.start import base_model_source, load_base, load_start  # noqa: F401 - their home was here
+from trainer.start import load_start
 
 
 class DatasetMismatch(RuntimeError):

@@ -13,7 +13,7 @@ from app.core import base_models
 from app.core.job_paths import API_ROOT
 from app.models import Job
 from tests.job_factories import WorkerApi, error_sentence
-from trainer.job import base_model_source
+from trainer.start import base_model_source
 
 
 @pytest.fixture

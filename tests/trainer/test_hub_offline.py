@@ -15,7 +15,7 @@ def test_a_hub_id_offline_fails_with_a_clear_message(tmp_path):
         from pathlib import Path
         from app.core import protocol
         from app.core import job_paths
-        from trainer.job import load_base
+        from trainer.start import load_base
 
         spec = protocol.JobSpec(
             job_id=1, attempt=1, dataset_version_id=1, base_model="example-org/no-such-model",

@@ -67,7 +67,7 @@ def format_row(fmt: str, row: Mapping[str, Any]) -> dict[str, Any]:
     chosen = {"role": "assistant", "content": row["chosen"]}
     rejected = {"role": "assistant", "content": row["rejected"]}
     if fmt.endswith("_parquet"):
-        metadata = writers._json(metadata)
+        metadata = writers.json_text(metadata)
     if fmt == "hh_jsonl":
         return {"chosen": [*prompt, chosen], "rejected": [*prompt, rejected], "metadata": metadata}
     if _checked(fmt) in TEXT_FORMATS:
@@ -82,7 +82,7 @@ def write(fmt: str, rows: Iterable[Mapping[str, Any]], out: BinaryIO) -> int:
     formatted = (format_row(fmt, row) for row in rows)
     if fmt.endswith("_parquet"):
         return _write_parquet(fmt, formatted, out)
-    return writers._write_jsonl(formatted, out)
+    return writers.write_jsonl(formatted, out)
 
 
 def parquet_schema(fmt: str):
@@ -105,9 +105,9 @@ def _write_parquet(fmt: str, rows: Iterator[dict[str, Any]], out: BinaryIO) -> i
     with pq.ParquetWriter(out, schema) as writer:  # an empty export still gets the schema
         while batch := list(islice(rows, writers.PARQUET_BATCH_ROWS)):
             columns = [
-                writers._string_array([row[field.name] for row in batch])
+                writers.string_array([row[field.name] for row in batch])
                 if field.type == pa.string()
-                else writers._messages_array([row[field.name] for row in batch])
+                else writers.messages_array([row[field.name] for row in batch])
                 for field in schema
             ]
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))

@@ -118,7 +118,7 @@ def format_row(fmt: str, row: Mapping[str, Any]) -> dict[str, Any]:
     _checked(fmt)
     messages = chat_messages(row)
     return {"prompt": prompt, "response": response, "messages": messages,
-            "metadata": _json(metadata)}  # fmt: skip
+            "metadata": json_text(metadata)}  # fmt: skip
 
 
 def write(fmt: str, rows: Iterable[Mapping[str, Any]], out: BinaryIO) -> int:
@@ -128,7 +128,7 @@ def write(fmt: str, rows: Iterable[Mapping[str, Any]], out: BinaryIO) -> int:
     if fmt == "parquet":
         return _write_parquet(formatted, out)
     if fmt.endswith("_jsonl"):
-        return _write_jsonl(formatted, out)
+        return write_jsonl(formatted, out)
     return _write_json_array(formatted, out)
 
 
@@ -138,7 +138,7 @@ def _checked(fmt: str) -> str:
     return fmt
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     # Non-ASCII stays readable (Chinese items) and takes fewer bytes than \u escapes.
     return _encode(value)
 
@@ -148,7 +148,7 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 WRITE_BATCH_ROWS = 100  # rows encoded and written together (the bytes do not depend on it)
 
 
-def _write_jsonl(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
+def write_jsonl(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
     count = 0
     while batch := list(islice(rows, WRITE_BATCH_ROWS)):
         out.write(("\n".join(map(_encode, batch)) + "\n").encode("utf-8"))
@@ -177,9 +177,9 @@ def _write_parquet(rows: Iterator[dict[str, Any]], out: BinaryIO) -> int:
     with pq.ParquetWriter(out, schema) as writer:
         while batch := list(islice(rows, PARQUET_BATCH_ROWS)):
             columns = [
-                _messages_array([row[name] for row in batch])
+                messages_array([row[name] for row in batch])
                 if name == "messages"
-                else _string_array([row[name] for row in batch])
+                else string_array([row[name] for row in batch])
                 for name in schema.names
             ]
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
@@ -203,12 +203,12 @@ def parquet_schema():
     )
 
 
-def _messages_array(values: list[list[dict[str, str]]]):
+def messages_array(values: list[list[dict[str, str]]]):
     """A pyarrow list-of-structs array of each row's messages, from the strings' buffers."""
     import pyarrow as pa
 
     flat = [message for messages in values for message in messages]
-    fields = [_string_array([message[name] for message in flat]) for name in ("role", "content")]
+    fields = [string_array([message[name] for message in flat]) for name in ("role", "content")]
     structs = pa.StructArray.from_arrays(fields, names=["role", "content"])
     offsets = array(_INT32, accumulate(map(len, values), initial=0))
     offsets_array = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
@@ -218,7 +218,7 @@ def _messages_array(values: list[list[dict[str, str]]]):
 _INT32 = next(code for code in "ilh" if array(code).itemsize == 4)
 
 
-def _string_array(values: list[Any]):
+def string_array(values: list[Any]):
     """A pyarrow string array of ``values``, from its two buffers when they are all strings.
 
     The same array as ``pa.array(values, pa.string())``, built without it: its first call in a
