@@ -20,6 +20,7 @@ from app.i18n import N_
 from app.items.forms import form_data
 from app.members.access import Membership
 from app.models import ProjectRole, User
+from app.pairs import from_round
 from app.projects import service as projects
 from app.web import error_text, form_rejection, in_reader_language, redirect, render
 
@@ -168,6 +169,7 @@ def _round_context(session, found, user: User) -> dict:
         "reasons": judging.REASONS,
         "alpha_reasons": ALPHA_REASONS,
         "segments": views.segments,
+        "min_judgments": from_round.form_bounds(found),
     }
 
 

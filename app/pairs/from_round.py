@@ -61,6 +61,12 @@ class PairRule(BaseModel):
     )
 
 
+def form_bounds(found: EvalRound) -> dict[str, int]:
+    """What the rule form says of the fewest judgments: its default for this round and its
+    largest value."""
+    return {"default": default_min_judgments(found), "max": MAX_MIN_JUDGMENTS}
+
+
 def default_min_judgments(found: EvalRound) -> int:
     return min(2, found.overlap)
 

@@ -57,8 +57,7 @@ def _context(request: Request, session, found: EvalRound, **extra) -> dict:
         "found": found,
         "project": projects.get_project(session=session, project_id=found.project_id),
         "rule_names": RULE_NAMES,
-        "max_min": MAX_MIN_JUDGMENTS,
-        "default_min": from_round.default_min_judgments(found),
+        "min_judgments": from_round.form_bounds(found),
         "values": {"rule": "unanimous", "min_judgments": ""},
         "errors": {},
         "error": None,
@@ -97,7 +96,7 @@ def pairs_preview(request: Request, session: DbSession, user: ProjectManager, ro
     return render(
         request,
         "pairs/_preview.html",
-        {"plan": plan, "error": error, "errors": errors, "max_min": MAX_MIN_JUDGMENTS},
+        {"plan": plan, "error": error, "errors": errors},
         status_code=status,
     )
 
