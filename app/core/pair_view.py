@@ -8,12 +8,12 @@ The review, labeling and history pages read every item and revision through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core import constraints as registry
-from app.core.kinds import ItemContent, ItemKind
+from app.core.kinds import ConstraintRef, ItemContent, ItemKind
 from app.core.prompts import Message, pair_messages
 
 
@@ -40,16 +40,19 @@ def pair_view(source: Any) -> PairView | None:
         prompt=prompt,
         chosen=chosen["content"],
         rejected=rejected["content"],
-        chosen_verdicts=response_verdicts(content, content.output),
-        rejected_verdicts=response_verdicts(content, content.rejected),
+        chosen_verdicts=response_verdicts(content.constraints, content.output),
+        rejected_verdicts=response_verdicts(content.constraints, content.rejected),
         numbered=bool(content.turns),
     )
 
 
-def response_verdicts(content: ItemContent, response: str) -> list[dict[str, Any]]:
-    """Each of the content's constraints checked on ``response``, as the pages show them."""
+def response_verdicts(constraints: Iterable[Any], response: str) -> list[dict[str, Any]]:
+    """Each constraint (a ``ConstraintRef`` or the dict stored for one) checked on
+    ``response``, as the review, labeling and history pages show them."""
     verdicts = []
-    for ref in content.constraints:
+    for ref in constraints:
+        if isinstance(ref, Mapping):
+            ref = ConstraintRef.model_validate({"params": {}, **ref})
         spec = registry.REGISTRY.get(ref.id)
         verdict = registry.check(ref.id, response, ref.params)
         verdicts.append(

@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core import constraints as registry
-from app.core import prompts
+from app.core import pair_view, prompts
 from app.core.kinds import ItemContent
 from app.items import checks, indexing, repository
 from app.models import Item, Project, Review, User
@@ -52,23 +51,6 @@ class ReviewSheet:
     approve_refusal: str | None = None
 
 
-def _verdicts(item: Item) -> list[dict[str, Any]]:
-    verdicts = []
-    for ref in item.constraints or []:
-        spec = registry.REGISTRY.get(ref["id"])
-        verdict = registry.check(ref["id"], item.output, ref.get("params", {}))
-        verdicts.append(
-            {
-                "id": ref["id"],
-                "label": spec.label if spec else None,
-                "state": "pass" if verdict.passed else "fail",
-                "message": verdict.message,
-                "args": verdict.args,
-            }
-        )
-    return verdicts
-
-
 def review_sheet(
     *, session: Session, item: Item, reviewer: User, approvals_needed: int
 ) -> ReviewSheet:
@@ -76,7 +58,7 @@ def review_sheet(
     who = independence.editors(session=session, item=item, approvals_needed=approvals_needed)
     return ReviewSheet(
         messages=prompts.render_messages(ItemContent.from_row(item)),
-        verdicts=_verdicts(item),
+        verdicts=pair_view.response_verdicts(item.constraints or [], item.output),
         duplicates=checks.near_duplicates(
             session, project_id=item.project_id, text=indexing.item_text(item), exclude_id=item.id
         ),
