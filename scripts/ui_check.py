@@ -127,6 +127,8 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
     page.wait_for_url(re.compile(r"/imports/\d+"))
     imported = page.url.removeprefix(base)
     chat = write_conversation(page, pid)
+    page.goto(f"/projects/{pid}/items?kind=preference&status=approved")
+    pair = page.locator("#item-rows tr[data-item]").first.get_attribute("data-item")
     found = [
         ("home", "/"),
         ("projects", "/projects"),
@@ -140,8 +142,12 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("items-bulk-all", f"/projects/{pid}/items/bulk/all?status=draft"),
         *[
             (f"editor-{kind}", f"/projects/{pid}/items/new?kind={kind}")
-            for kind in ("task", "constraint", "example", "conversation")
+            for kind in ("task", "constraint", "example", "conversation", "preference")
         ],
+        ("editor-pair-turns", f"/projects/{pid}/items/new?kind=preference&prompt=turns"),
+        ("editor-edit-pair", f"/items/{pair}/edit"),
+        ("review-pair", f"/items/{pair}/review"),
+        ("history-pair", f"/items/{pair}/history"),
         ("editor-edit", f"/items/{iid}/edit"),
         ("editor-edit-conversation", f"/items/{chat}/edit"),
         ("history-conversation", f"/items/{chat}/history"),
