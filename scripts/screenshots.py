@@ -194,6 +194,11 @@ def take(shooter: Shooter) -> None:
     page.goto(f"/items/{item_id}/review")
     page.locator("#item-content .msg-system").wait_for()
     shooter.shot(page, "review-conversation")
+    # A preference pair: the haiku's chosen response keeps to lowercase, the rejected one not.
+    item_id = find_item(page, project_id, kind="preference", q="haiku")
+    page.goto(f"/items/{item_id}/review")
+    page.locator("#item-content-responses").wait_for()
+    shooter.shot(page, "review-pair")
     page.context.close()
 
     # The editor: a conversation whose last answer is still to be written.
@@ -237,6 +242,11 @@ def take(shooter: Shooter) -> None:
     page.locator("#conversation-stats").evaluate("el => el.scrollIntoView()")
     page.evaluate("window.scrollBy(0, -24)")
     shooter.shot(page, "dataset-version-conversations")
+    # The pairs: counts per split, lengths of chosen and rejected, and the length bias.
+    page.locator("#pair-length-chart canvas").wait_for()
+    page.locator("#pair-statistics").evaluate("el => el.scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -24)")
+    shooter.shot(page, "dataset-version-pairs")
 
     page.click("#launch-on-version")
     page.wait_for_url("**/jobs/new?version_id=*")
@@ -271,6 +281,21 @@ def take(shooter: Shooter) -> None:
     page.click("#results-link")
     page.wait_for_url(f"**/jobs/{job_id}/results")
     shooter.shot(page, "job-results")
+    # Improving an output: the prompt, the model's answer, and a person's better one. The
+    # first base output with a few words to show (the briefly tuned tiny model mostly answers
+    # with blanks).
+    links = page.locator('a[data-improve-side="base"]')
+    hrefs = [links.nth(n).get_attribute("href") for n in range(min(links.count(), 12))]
+    for href in hrefs:
+        page.goto(href)
+        if len(page.locator("#model-text").inner_text().split()) >= 5:
+            break
+    page.fill(
+        "#chosen",
+        "Besides the tent: a sleeping bag and mat for cold nights, a warm layer and a rain "
+        "jacket, a headlamp, water, simple food and a small first-aid kit.",
+    )
+    shooter.shot(page, "improve-output")
     page.goto(f"/jobs/{job_id}/datamap")
     page.locator("#datamap circle").first.wait_for()
     shooter.shot(page, "datamap")
