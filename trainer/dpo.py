@@ -137,7 +137,7 @@ def score_pairs(
     *,
     reference: bool,
     fast=True,
-    each_batch: Callable[[], None] | None = None,
+    each_batch: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Summed log-probabilities of each pair's (chosen, rejected) answers, shape ``(n, 2)`` on
     the CPU, in the order of ``pairs``; ``reference`` scores the starting model. Batches take
@@ -154,8 +154,8 @@ def score_pairs(
             logps = response_logps(model, batch, fast=fast).cpu()
             out[index, 0] = logps[: len(index)]
             out[index, 1] = logps[len(index) :]
-            if each_batch is not None:
-                each_batch()
+            if each_batch is not None and each_batch():
+                break  # the job is to stop: the rest would be thrown away
     return out
 
 
@@ -270,8 +270,10 @@ class PairObjective:
         self.eval_reference = torch.zeros(0, 2)
         self.fast = True
         # Called after each batch of the reference pass, which may be long: the job's
-        # heartbeat goes out before the first step (trainer.reporter.Reporter.keep_alive).
-        self.keep_alive: Callable[[], None] | None = None
+        # heartbeat goes out before the first step (trainer.reporter.Reporter.keep_alive). It
+        # answers True when the job is to stop, and the pass ends there (``stopped``).
+        self.keep_alive: Callable[[], bool] | None = None
+        self.stopped = False
 
     def _encode(self, tokenizer, contents: Sequence[ItemContent]):
         kept = [i for i, c in enumerate(contents) if is_pair(c)]
@@ -297,7 +299,8 @@ class PairObjective:
             self.reference, self.eval_reference = saved["reference"], saved["eval_reference"]
             return
         self.reference = self._score(model, self.pairs, reference=True)
-        self.eval_reference = self._score(model, self.eval_pairs, reference=True)
+        if not self.stopped:
+            self.eval_reference = self._score(model, self.eval_pairs, reference=True)
 
     def _score(self, model, pairs, *, reference: bool) -> torch.Tensor:
         return score_pairs(
@@ -307,8 +310,12 @@ class PairObjective:
             self.pad_id,
             reference=reference,
             fast=self.fast,
-            each_batch=self.keep_alive,
+            each_batch=self._keep_alive,
         )
+
+    def _keep_alive(self) -> bool:
+        self.stopped = bool(self.keep_alive and self.keep_alive())
+        return self.stopped
 
     def count(self, batch: dict) -> int:
         return batch["pairs"]

@@ -60,12 +60,13 @@ class Reporter:
         """Training begins now: throughput counts training only, not the base outputs."""
         self.started = time.monotonic()
 
-    def keep_alive(self) -> None:
+    def keep_alive(self) -> bool:
         """A heartbeat during a long pass before the first step (DPO's reference scores), so
-        the lease does not run out; its reply may ask the job to stop, which the first step
-        then does."""
+        the lease does not run out; True when its reply asks the job to stop, which the pass
+        then does, and training stops before its first step."""
         if time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
             self._heartbeat(0, {"epoch": 0.0})
+        return self.cancel
 
     def on_encoded(self, stats: EncodeStats) -> None:
         """What encoding the training items cut or dropped, for the job page."""

@@ -196,6 +196,7 @@ class Objective(Protocol):
 
     stats: EncodeStats  # what encoding cut or dropped
     empty: str  # why there is nothing to train on, when nothing fits
+    stopped: bool  # the job was cancelled while ``setup`` ran: no step is to be taken
 
     def __len__(self) -> int: ...  # the units that fit (examples or pairs)
 
@@ -215,6 +216,7 @@ class TokenObjective:
     left out (``left_out`` counts them): they are for DPO."""
 
     empty = "no example fits in max_seq_len"
+    stopped = False  # its setup is instant
 
     def __init__(self, tokenizer, contents: Sequence[ItemContent], cfg: JobParams) -> None:
         kept = [c for c in contents if c.kind in SFT_KINDS]
@@ -278,6 +280,10 @@ def train(
     model = prepare_model(model, cfg)
     # Before a checkpoint's weights are restored: DPO's reference is the starting model.
     objective.setup(model, Path(resume_from) if resume_from else None)
+    # A job cancelled while the objective set up (DPO's reference pass) takes no step.
+    stop_now = objective.stopped
+    if ranks > 1:
+        stop_now = agree(stop_now)
     batches = objective.batches(model, cfg)
     steps = total_steps(cfg, rows=len(batches.units), ranks=ranks)
     # Built once: which weights train does not change during a run.
@@ -289,7 +295,7 @@ def train(
     model.train()
     losses: list[float] = []
     per_step = cfg.grad_accum * ranks
-    while step < steps:
+    while step < steps and not stop_now:
         micro = [batches.get(step * per_step + j * ranks + rank) for j in range(cfg.grad_accum)]
         n = sum(objective.count(b) for b in micro)
         n_targets = sum(targets(b) for b in micro)

@@ -4,6 +4,8 @@ data map), and heartbeats while the reference is scored before the first step.""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from app.core import protocol
 from trainer import reporter as reporter_module
 from trainer.reporter import Reporter
@@ -76,3 +78,37 @@ def test_scoring_the_reference_keeps_the_lease(tiny_dir, tokenizer, monkeypatch)
     beats = [body for path, body in client.sent if path.endswith("/heartbeat")]
     assert len(beats) >= len(PAIRS)  # one a batch while the reference is scored
     assert all(beat.step == 0 for beat in beats)
+
+
+class Cancelling(Recording):
+    """An app that asks the job to stop at its second heartbeat."""
+
+    def _post(self, path, body):
+        answer = super()._post(path, body)
+        beats = sum(1 for sent, _ in self.sent if sent.endswith("/heartbeat"))
+        if beats < 2:
+            return answer
+        return SimpleNamespace(json=lambda: {"cancel": True, "lease_seconds": 120})
+
+
+def test_a_job_cancelled_while_the_reference_is_scored_takes_no_step(
+    tiny_dir, tokenizer, monkeypatch
+):
+    monkeypatch.setattr(reporter_module, "HEARTBEAT_SECONDS", 0.0)
+    cfg = dpo_cfg(batch_size=1, max_steps=5)
+    objective = make_objective(tokenizer, PAIRS, cfg)
+    client = Cancelling()
+    reporter = Reporter(client, _spec(cfg), None, tokenizer, [], [], objective=objective)
+    steps = []
+    result = train(
+        load_model(tiny_dir),
+        tokenizer,
+        objective,
+        cfg,
+        on_step=lambda step, values: steps.append(step) or reporter.on_step(step, values),
+    )
+    beats = [body for path, body in client.sent if path.endswith("/heartbeat")]
+    # The pass stopped at the heartbeat that heard the cancel, before scoring every pair.
+    assert len(beats) == 2 < len(PAIRS)
+    assert reporter.cancel and objective.stopped
+    assert (result.step, result.losses, steps) == (0, [], [])
