@@ -82,6 +82,7 @@ STATE_LABELS = {
     "submitting": N_("submitting items"),
     "tagging": N_("tagging items"),
     "deleting": N_("deleting drafts"),
+    "making pairs": N_("Preference pairs"),
     "cancelled": N_("cancelled"),
     "train": N_("train"),
     "eval": N_("eval"),
@@ -97,6 +98,7 @@ TASK_LABELS = {
     "import": N_("Import a file"),
     "freeze": N_("Freeze a dataset version"),
     "items.bulk": N_("Bulk action on matching items"),
+    "pairs.from_round": N_("Make preference pairs"),
 }
 JOB_LABELS = {
     "succeeded": N_("succeeded"),

@@ -15,8 +15,9 @@ from app.config import Settings
 from app.datasets import task as freeze
 from app.imports import task as imports
 from app.items import bulk_task
+from app.pairs import task as pairs
 
-KINDS = {**imports.KINDS, **freeze.KINDS, **bulk_task.KINDS}
+KINDS = {**imports.KINDS, **freeze.KINDS, **bulk_task.KINDS, **pairs.KINDS}
 
 
 def make_runner(

@@ -33,7 +33,9 @@ def _prompt(db_session, found, position: int = 1) -> EvalRoundPrompt:
 
 
 class TestFromRound:
-    def test_a_manager_counts_then_makes_the_pairs_once(self, client, db_session, judged):
+    def test_a_manager_counts_then_makes_the_pairs_once(
+        self, client, db_session, judged, run_tasks
+    ):
         project, admin, job, found, _ = judged
         headers = member(db_session, project, "manager")
         url = f"/api/v1/rounds/{found.id}/pairs"
@@ -49,8 +51,18 @@ class TestFromRound:
             "already": 0,
         }
         made = client.post(url, json={}, headers=headers)
-        assert made.status_code == 200, made.text
-        body = made.json()
+        assert made.status_code == 202, made.text
+        queued = made.json()
+        assert (queued["kind"], queued["state"]) == ("pairs.from_round", "queued")
+        assert run_tasks() == [queued["id"]]
+        task = client.get(f"/api/v1/tasks/{queued['id']}", headers=headers).json()
+        assert (task["state"], task["phase"], task["done"], task["total"]) == (
+            "done",
+            "done",
+            2,
+            2,
+        )
+        body = task["result"]
         assert (body["pairs"], body["no_winner"], body["already"], body["unusable"]) == (2, 3, 0, 0)
         pairs = [client.get(f"/api/v1/items/{i}", headers=headers).json() for i in body["item_ids"]]
         assert [p["provenance"]["votes"] for p in pairs] == ["2 of 2", "2 of 2"]
@@ -58,7 +70,9 @@ class TestFromRound:
         assert {p["kind"] for p in pairs} == {"preference"}
         assert pairs[0]["provenance"]["reasons"] == ["wrong"]
         assert pairs[0]["rejected"] == _prompt(db_session, found).output_a
-        again = client.post(url, json={"rule": "unanimous"}, headers=headers).json()
+        again_id = client.post(url, json={"rule": "unanimous"}, headers=headers).json()["id"]
+        assert run_tasks() == [again_id]
+        again = client.get(f"/api/v1/tasks/{again_id}", headers=headers).json()["result"]
         assert (again["pairs"], again["already"], again["item_ids"]) == (0, 2, [])
 
     def test_the_rule_and_its_minimum_are_checked(self, client, db_session, judged):

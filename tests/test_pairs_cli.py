@@ -1,17 +1,19 @@
 """`studio pairs from-round` on a database of its own per backend: counting, making the pairs
-once as the person named, the JSON answer, and a round that is not closed.
+once as the person named (a background task run in the command), the JSON answer, a task
+queued for the servers, and a round that is not closed.
 
 The command runs in this process, each run in its own unit of work, as from a shell."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent, Item, User
+from app.models import AuditEvent, BackgroundTask, Item, User
 from tests.round_pair_factories import judged_round
 from tests.test_cli_datasets import seeded
 from tests.test_eval_cli import studio
@@ -49,7 +51,9 @@ def test_count_then_make_the_pairs_once(setup):
         "3 prompts without an agreed winner",
         "0 prompts already with a pair from this round",
     ]
-    made = studio(env, "pairs", "from-round", closed, "--as", ids["judge"]).output.splitlines()
+    output = studio(env, "pairs", "from-round", closed, "--as", ids["judge"]).output
+    assert "2/2" in output  # the progress bar, on stderr
+    made = [line for line in output.splitlines() if line.startswith("round ")]
     assert made[0] == (
         f"round {closed}: made 2 pairs as drafts (unanimous, at least 2 judgments a prompt)"
     )
@@ -63,9 +67,8 @@ def test_count_then_make_the_pairs_once(setup):
             select(AuditEvent).where(AuditEvent.action == "pairs.made_from_round")
         )
         assert event.actor_id == judge.id and event.after["made"] == 2
-    again = json.loads(
-        studio(env, "pairs", "from-round", closed, "--rule", "majority", "--json").output
-    )
+    again = studio(env, "pairs", "from-round", closed, "--rule", "majority", "--json").output
+    again = json.loads(again[again.index("{") :])
     assert (again["pairs"], again["already"], again["item_ids"]) == (0, 2, [])
     one = json.loads(
         studio(
@@ -82,6 +85,17 @@ def test_count_then_make_the_pairs_once(setup):
         ).output  # fmt: skip
     )
     assert (one["pairs"], one["already"], one["min_judgments"]) == (0, 2, 1)
+
+
+def test_queue_only_leaves_the_task_to_the_servers(setup):
+    env, engine, ids = setup
+    queued = studio(env, "pairs", "from-round", str(ids["closed"]), "--queue-only").output
+    match = re.search(r"background task (\d+)", queued)
+    assert match, queued
+    with Session(engine) as session:
+        task = session.get(BackgroundTask, int(match[1]))
+        assert (task.kind, task.state) == ("pairs.from_round", "queued")
+        assert task.payload["round_id"] == ids["closed"]
 
 
 def test_an_open_round_is_refused(setup):

@@ -1,6 +1,6 @@
 """Making pairs from a round in the browser's HTML, on both databases: the closed round's page
-offers it to its managers with a live count, the form makes the pairs in place (htmx) or on a
-page of its own, bad fields and refused rounds come back with a sentence."""
+offers it to its managers with a live count, the form queues a background task whose page
+says what it made, bad fields and refused rounds come back with a sentence."""
 
 from __future__ import annotations
 
@@ -104,46 +104,75 @@ class TestPreview:
                 assert "Enter a whole number from 1 to 100." in page.text
 
 
+def _task_of(response) -> int:
+    location = response.headers.get("HX-Redirect") or response.headers.get("location")
+    match = re.fullmatch(r"/tasks/(\d+)", location or "")
+    assert match, (response.status_code, response.headers)
+    return int(match.group(1))
+
+
 class TestMake:
-    def test_the_form_makes_the_pairs_in_place_and_once(self, client, db_session, judged):
+    def test_the_form_queues_a_task_whose_page_says_what_it_made(
+        self, client, db_session, judged, run_tasks
+    ):
         project, admin, job, found, _ = judged
         _, csrf = _member(client, db_session, project, "manager")
         url = f"/rounds/{found.id}/pairs"
         made = client.post(url, data={"csrf_token": csrf, "rule": "unanimous"}, headers=HX)
-        assert made.status_code == 200
-        assert made.text.lstrip().startswith('<section class="card" id="make-pairs">')
-        assert "3 pairs made as drafts." in made.text
-        assert "8 prompts had no agreed winner." in made.text
-        assert f'href="/projects/{project.id}/items?origin=judged&amp;kind=preference"' in made.text
+        assert made.status_code == 204 and made.headers["HX-Redirect"]
+        task_id = _task_of(made)
+        assert _judged_pairs(db_session) == 0  # nothing made in the request
+        queued = client.get(f"/tasks/{task_id}")
+        assert queued.status_code == 200 and "<progress" in queued.text
+        assert run_tasks() == [task_id]
+        page = client.get(f"/tasks/{task_id}").text
+        assert "3 pairs made as drafts." in page
+        assert "8 prompts had no agreed winner." in page
+        assert f'href="/projects/{project.id}/items?origin=judged&amp;kind=preference"' in page
+        # Done, the polled fragment stays on the task's page with the outcome.
+        polled = client.get(f"/tasks/{task_id}/progress", params={"follow": 1}, headers=HX)
+        assert polled.status_code == 200 and "3 pairs made as drafts." in polled.text
         assert _judged_pairs(db_session) == 3
-        again = client.post(url, data={"csrf_token": csrf, "rule": "unanimous"}, headers=HX)
-        assert "0 pairs made as drafts." in again.text
-        assert "3 prompts already had a pair from this round." in again.text
+        again = _task_of(client.post(url, data={"csrf_token": csrf, "rule": "unanimous"}))
+        assert run_tasks() == [again]
+        page = client.get(f"/tasks/{again}").text
+        assert "0 pairs made as drafts." in page
+        assert "3 prompts already had a pair from this round." in page
         assert _judged_pairs(db_session) == 3
 
-    def test_without_script_the_outcome_is_a_page(self, client, db_session, judged):
+    def test_without_script_the_form_leads_to_the_task(self, client, db_session, judged, run_tasks):
         project, admin, job, found, _ = judged
         _, csrf = _member(client, db_session, project, "manager")
         made = client.post(
             f"/rounds/{found.id}/pairs",
             data={"csrf_token": csrf, "rule": "majority", "min_judgments": "1"},
         )
-        assert made.status_code == 200 and "<html" in made.text
-        assert 'id="pairs-outcome"' in made.text and _count(made.text, "made") == 3
-        # The form keeps the rule that was used.
-        assert '<option value="majority" selected>' in made.text
-        assert 'name="min_judgments" type="number" min="1" max="100" value="1"' in made.text
+        assert made.status_code == 303
+        task_id = _task_of(made)
+        run_tasks()
+        page = client.get(f"/tasks/{task_id}")
+        assert page.status_code == 200 and "<html" in page.text
+        assert f'id="pairs-outcome-{task_id}"' in page.text and _count(page.text, "made") == 3
 
-    def test_the_judged_pairs_are_in_the_item_list(self, client, db_session, judged):
+    def test_the_judged_pairs_are_in_the_item_list(self, client, db_session, judged, run_tasks):
         project, admin, job, found, _ = judged
         _, csrf = _member(client, db_session, project, "manager")
         client.post(f"/rounds/{found.id}/pairs", data={"csrf_token": csrf}, headers=HX)
+        run_tasks()
         listing = client.get(f"/projects/{project.id}/items", params={"origin": "judged"})
         assert listing.status_code == 200
         ids = db_session.scalars(select(Item.id).where(Item.origin == "judged")).all()
         assert len(ids) == 3
         for item_id in ids:
             assert f'href="/items/{item_id}/edit"' in listing.text
+
+    def test_bad_fields_come_back_in_the_form(self, client, db_session, judged):
+        project, admin, job, found, _ = judged
+        _, csrf = _member(client, db_session, project, "manager")
+        data = {"csrf_token": csrf, "rule": "majority", "min_judgments": "0"}
+        answer = client.post(f"/rounds/{found.id}/pairs", data=data, headers=HX)
+        assert answer.status_code == 422 and 'id="make-pairs"' in answer.text
+        assert '<option value="majority" selected>' in answer.text
 
     def test_an_open_round_is_refused_with_a_sentence(self, client, db_session):
         project, admin, job, found, _ = judged_round(

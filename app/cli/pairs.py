@@ -30,15 +30,23 @@ def _plural(n: int, word: str) -> str:
               help="The fewest judgments a prompt needs (default: 2 when the round asked for two "
                    "or more per prompt, else 1).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only count the pairs that would be made.")
+@click.option("--queue-only", is_flag=True,
+              help="Queue the task for the server's background loops instead of running it "
+                   "here.")  # fmt: skip
 @actor_option
 @json_option
 def from_round(round_id: int, rule: str, min_judgments: int | None, dry_run: bool,
-               actor_email: str | None, as_json: bool) -> None:  # fmt: skip
+               queue_only: bool, actor_email: str | None, as_json: bool) -> None:  # fmt: skip
     """Make a draft pair of every prompt of a closed pairwise round whose judges agreed on a
-    winner; prompts that already have a pair from the round are skipped."""
+    winner; prompts that already have a pair from the round are skipped. A background task,
+    run here with a progress bar unless --queue-only. Exit 0 only when it ran to the end."""
+    import sys
+
+    from app.cli.tasks import run_here
     from app.evaluation import rounds
     from app.items.lengths import ContentLimits
     from app.pairs import from_round as service
+    from app.pairs import task as pairs_task
     from app.pairs.schemas import PairsOut, PairsPreviewOut
 
     data = service.PairRule(rule=rule, min_judgments=min_judgments)
@@ -47,15 +55,26 @@ def from_round(round_id: int, rule: str, min_judgments: int | None, dry_run: boo
         if dry_run:
             out = PairsPreviewOut.of(service.plan(session, found=found, data=data))
         else:
-            out = PairsOut.made(
-                service.make_pairs(
-                    session,
-                    found=found,
-                    data=data,
-                    actor=actor_of(session, actor_email),
-                    limits=ContentLimits.of(),
-                )
-            )
+            task_id = pairs_task.start(
+                session=session,
+                found=found,
+                data=data,
+                actor=actor_of(session, actor_email),
+                limits=ContentLimits.of(),
+                operator=True,
+            ).id
+    if not dry_run:
+        if queue_only:
+            if as_json:
+                emit_json({"task_id": task_id, "state": "queued"})
+            else:
+                click.echo(f"queued making pairs of round {round_id} as background task {task_id}")
+            return
+        outcome = run_here(task_id)
+        if outcome["state"] != "done":
+            click.echo(f"error: the task is {outcome['state']}: {outcome['error'] or ''}", err=True)
+            sys.exit(1)
+        out = PairsOut.of_result(outcome["result"])
     if as_json:
         emit_json(out.model_dump(mode="json"))
         return

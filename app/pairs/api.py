@@ -9,14 +9,16 @@ from fastapi import APIRouter, Query, Request
 
 from app.apidoc import ERRORS, PathId
 from app.auth.deps import ProjectAnnotator, ProjectManager, ProjectReviewer
+from app.background.schemas import TaskOut
 from app.db import DbSession
 from app.evaluation import rounds
 from app.items.lengths import ContentLimits
 from app.items.schemas import ItemOut
 from app.jobs import service as jobs
 from app.pairs import from_round, improve, sources
+from app.pairs import task as pairs_task
 from app.pairs.from_round import MAX_MIN_JUDGMENTS, PairRule, Rule
-from app.pairs.schemas import JobImproveIn, PairsIn, PairsOut, PairsPreviewOut, RoundImproveIn
+from app.pairs.schemas import JobImproveIn, PairsIn, PairsPreviewOut, RoundImproveIn
 
 router = APIRouter(prefix="/api/v1", tags=["pairs"], responses=ERRORS)
 
@@ -41,22 +43,31 @@ def preview_pairs(
     return PairsPreviewOut.of(plan)
 
 
-@router.post("/rounds/{round_id}/pairs", response_model=PairsOut, name="api_round_pairs_make")
+@router.post(
+    "/rounds/{round_id}/pairs",
+    response_model=TaskOut,
+    status_code=202,
+    name="api_round_pairs_make",
+)
 def make_pairs(
     request: Request, round_id: PathId, body: PairsIn, session: DbSession, user: ProjectManager
-):
-    """Make a draft preference pair of every prompt whose judges agreed on a winner: its
-    output chosen, the other rejected. Prompts that already have a pair from this round are
-    skipped, so asking twice makes each pair once (409 for an open or a rating round)."""
+) -> TaskOut:
+    """Queue the making of a draft preference pair of every prompt whose judges agreed on a
+    winner (202, the background task `pairs.from_round`): its output chosen, the other
+    rejected. Poll `GET /api/v1/tasks/{id}` for its progress (done of total agreed prompts);
+    once done, its result holds the counts of `PairsOut` (`pairs` made, `no_winner`,
+    `identical`, `already`, `unusable`) and `item_ids`, the first 100 new pairs' ids.
+    Prompts that already have a pair from this round are skipped, so asking twice makes each
+    pair once (409 for an open or a rating round, checked when queueing)."""
     found = rounds.get_round(session, round_id=round_id)
-    outcome = from_round.make_pairs(
-        session,
+    task = pairs_task.start(
+        session=session,
         found=found,
         data=body,
         actor=user,
         limits=ContentLimits.of(request.app.state.settings),
     )
-    return PairsOut.made(outcome)
+    return TaskOut.model_validate(task)
 
 
 @router.post(

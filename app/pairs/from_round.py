@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -181,6 +181,15 @@ def plan(session: Session, *, found: EvalRound, data: PairRule) -> Plan:
     return made
 
 
+@dataclass
+class Batch:
+    """What making the pairs of some agreed prompts did."""
+
+    made: list[int] = field(default_factory=list)  # the new items' ids
+    unusable: int = 0  # the prompt or an output could not be made into a pair
+    already: int = 0  # the prompt got a pair from this round meanwhile
+
+
 def make_pairs(
     session: Session,
     *,
@@ -189,18 +198,42 @@ def make_pairs(
     actor: User,
     limits: ContentLimits | None = None,
 ) -> Outcome:
-    """Make a draft pair, authored by ``actor``, of every prompt whose judges agreed."""
+    """Make a draft pair, authored by ``actor``, of every prompt whose judges agreed, at once
+    (a round of a few dozen prompts; a large one goes through the background task)."""
     # Locked: two managers asking at once make each pair once.
     found = locked(session, EvalRound, found.id) or found
     outcome = Outcome(plan=plan(session, found=found, data=data))
+    done = make_batch(session, found=found, agreed=outcome.plan.agreed, actor=actor, limits=limits)
+    outcome.made, outcome.unusable = done.made, done.unusable
+    record_made(session, found=found, actor=actor, counts=counts_of(outcome))
+    session.flush()
+    return outcome
+
+
+def make_batch(
+    session: Session,
+    *,
+    found: EvalRound,
+    agreed: list[Agreed],
+    actor: User,
+    limits: ContentLimits | None = None,
+) -> Batch:
+    """Make a draft pair of each of these agreed prompts. The round stays locked until the
+    caller commits, so two makers make each pair once: a prompt that got a pair from this
+    round meanwhile is skipped."""
+    found = locked(session, EvalRound, found.id) or found
+    batch = Batch()
+    paired = paired_prompts(session, found) if agreed else set()
     project = session.get_one(Project, found.project_id)
     systems = rounds.systems_of(found)
-    snapshots = sources.round_snapshots(session, [a.prompt for a in outcome.plan.agreed])
-    for agreed in outcome.plan.agreed:
-        prompt = agreed.prompt
+    todo = [a for a in agreed if a.prompt.id not in paired]
+    batch.already = len(agreed) - len(todo)
+    snapshots = sources.round_snapshots(session, [a.prompt for a in todo])
+    for one in todo:
+        prompt = one.prompt
         chosen, rejected = (
             (prompt.output_a, prompt.output_b)
-            if agreed.side == "a"
+            if one.side == "a"
             else (prompt.output_b, prompt.output_a)
         )
         content = sources.round_prompt_content(prompt, snapshots)
@@ -219,33 +252,45 @@ def make_pairs(
                     round_id=found.id,
                     round_prompt_id=prompt.id,
                     item_id=prompt.item_id,
-                    system=systems[0 if agreed.side == "a" else 1].key,
-                    reasons=agreed.reasons,
-                    votes=f"{agreed.votes} of {agreed.total}",
+                    system=systems[0 if one.side == "a" else 1].key,
+                    reasons=one.reasons,
+                    votes=f"{one.votes} of {one.total}",
                 ),
             )
         except (InvalidInput, TooLarge):
             # Checked before anything is written: an over-long output or a prompt that is no
             # pair's skips this prompt alone.
-            outcome.unusable += 1
+            batch.unusable += 1
             continue
-        outcome.made.append(item.id)
+        batch.made.append(item.id)
+    return batch
+
+
+COUNTS = ("rule", "min_judgments", "prompts", "made", "no_winner", "identical", "already",
+          "unusable")  # fmt: skip
+
+
+def counts_of(outcome: Outcome) -> dict[str, Any]:
+    """What the audit event says of making pairs."""
+    return {
+        "rule": outcome.plan.rule,
+        "min_judgments": outcome.plan.min_judgments,
+        "prompts": outcome.plan.prompts,
+        "made": len(outcome.made),
+        "no_winner": outcome.plan.no_winner,
+        "identical": outcome.plan.identical,
+        "already": outcome.plan.already,
+        "unusable": outcome.unusable,
+    }
+
+
+def record_made(session: Session, *, found: EvalRound, actor: User, counts: dict[str, Any]) -> None:
+    """The audit event of making pairs from the round, once, with its counts."""
     audit.record(
         session,
         actor=actor,
         action="pairs.made_from_round",
         entity_type="eval_round",
         entity_id=found.id,
-        after={
-            "rule": outcome.plan.rule,
-            "min_judgments": outcome.plan.min_judgments,
-            "prompts": outcome.plan.prompts,
-            "made": len(outcome.made),
-            "no_winner": outcome.plan.no_winner,
-            "identical": outcome.plan.identical,
-            "already": outcome.plan.already,
-            "unusable": outcome.unusable,
-        },
+        after={name: counts[name] for name in COUNTS},
     )
-    session.flush()
-    return outcome

@@ -1,5 +1,6 @@
 """Pairs pages of a closed round: making pairs from its agreed verdicts (with a live count of
-what the rule would make) and the list of its outputs to improve."""
+what the rule would make; the pairs are made by a background task, whose page shows its
+progress and then what it made) and the list of its outputs to improve."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from app.items.lengths import ContentLimits
 from app.members import access as members
 from app.models import EvalRound
 from app.pairs import from_round, improve, views
+from app.pairs import task as pairs_task
 from app.pairs.from_round import MAX_MIN_JUDGMENTS, RULE_NAMES, PairRule
 from app.projects import service as projects
-from app.web import form_rejection, render, wants_fragment
+from app.web import form_rejection, redirect, render, wants_fragment
 
 router = APIRouter()
 # ASCII digits only (str.isdigit also takes "²", which int() refuses), a few of them.
@@ -62,7 +64,6 @@ def _context(request: Request, session, found: EvalRound, **extra) -> dict:
         "errors": {},
         "error": None,
         "plan": None,
-        "outcome": None,
         **extra,
     }
 
@@ -105,8 +106,8 @@ def pairs_preview(request: Request, session: DbSession, user: ProjectManager, ro
 def pairs_make(
     request: Request, session: DbSession, user: ProjectManager, round_id: int, form: Form_
 ):
-    """Make the pairs: each agreed prompt once, as a draft of the caller's; the counts come
-    back in place of the form."""
+    """Queue the task that makes the pairs (each agreed prompt once, as a draft of the
+    caller's); its page shows the progress, then the counts."""
     found = rounds.get_round(session, round_id=round_id)
     values, errors, rule = parse_rule(form)
     template = "pairs/_from_round.html" if wants_fragment(request) else "pairs/from_round.html"
@@ -115,13 +116,11 @@ def pairs_make(
         return render(request, template, context, status_code=422)
     limits = ContentLimits.of(request.app.state.settings)
     with form_rejection(also=(Conflict,)) as rejected:
-        context["outcome"] = from_round.make_pairs(
-            session, found=found, data=rule, actor=user, limits=limits
-        )
+        task = pairs_task.start(session=session, found=found, data=rule, actor=user, limits=limits)
     if rejected:
         context["error"] = rejected.error
         return render(request, template, context, status_code=rejected.status)
-    return render(request, template, context)
+    return redirect(request, request.app.url_path_for("task", task_id=task.id))
 
 
 def _page_number(text: str) -> int:

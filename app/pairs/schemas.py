@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.pairs.from_round import Outcome, PairRule, Plan, Rule
+from app.pairs.from_round import PairRule, Plan, Rule
 
 
 class PairsIn(PairRule):
@@ -40,21 +40,21 @@ class PairsPreviewOut(BaseModel):
 
 
 class PairsOut(PairsPreviewOut):
+    """What making pairs made: the result of the background task `pairs.from_round`."""
+
     pairs: int = Field(description="Pairs made, as drafts authored by the caller.")
     unusable: int = Field(
         description="Agreed prompts skipped because their text could not make a pair (an "
         "output over the length limit, or a prompt no pair can hold)."
     )
-    item_ids: list[int] = Field(description="The new pairs' item ids, in the round's order.")
+    item_ids: list[int] = Field(
+        description="The new pairs' item ids, in the round's order (the first 100)."
+    )
 
     @classmethod
-    def made(cls, outcome: Outcome) -> PairsOut:
-        preview = PairsPreviewOut.of(outcome.plan).model_dump()
-        return cls(
-            **{**preview, "pairs": len(outcome.made)},
-            unusable=outcome.unusable,
-            item_ids=outcome.made,
-        )
+    def of_result(cls, result: dict) -> PairsOut:
+        """The result of a finished ``pairs.from_round`` task."""
+        return cls.model_validate({k: v for k, v in result.items() if k in cls.model_fields})
 
 
 class _ImproveIn(BaseModel):

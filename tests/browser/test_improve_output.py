@@ -83,7 +83,7 @@ def test_a_reviewer_improves_a_tuned_output_with_the_keyboard(page, live, db):
     assert not problems, problems
 
 
-def test_a_manager_makes_pairs_of_a_closed_round_in_place(page, live, db):
+def test_a_manager_makes_pairs_of_a_closed_round_as_a_task(page, live, db):
     server, _ = live
     db.commit()
     begin_for_write(db)
@@ -117,12 +117,12 @@ def test_a_manager_makes_pairs_of_a_closed_round_in_place(page, live, db):
         " && document.querySelector('#pairs-min').value === '1'"
     )
     page.click("#make-pairs-button")
-    outcome = page.locator("#pairs-outcome")
+    page.wait_for_url("**/tasks/*")  # a background task, its page following it
+    outcome = page.locator(".task-done.pairs-outcome")
     outcome.wait_for()
     assert outcome.locator("[data-made]").get_attribute("data-made") == "1"
-    assert page.url.endswith(f"/rounds/{found.id}")  # made in place
 
-    page.click("#judged-pairs")
+    outcome.locator("a[id^=task-result-]").click()
     page.wait_for_url(f"**/projects/{project.id}/items?origin=judged*")
     db.rollback()
     (pair,) = db.scalars(select(Item).where(Item.origin == "judged", Item.project_id == project.id))
