@@ -82,7 +82,7 @@ STATE_LABELS = {
     "submitting": N_("submitting items"),
     "tagging": N_("tagging items"),
     "deleting": N_("deleting drafts"),
-    "making pairs": N_("Preference pairs"),
+    "making pairs": N_("making preference pairs"),
     "cancelled": N_("cancelled"),
     "train": N_("train"),
     "eval": N_("eval"),
