@@ -183,3 +183,12 @@ def run_dpo_job(
         )
     session.flush()
     return job, spec
+
+
+def model_folder(settings, job, *, base: bool = True) -> None:
+    """What a finished worker leaves: the job's model folder (and the tiny base it built)."""
+    folder = settings.resolved_artifacts_dir / "jobs" / str(job.id)
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "model.safetensors").write_bytes(b"\0" * 16)
+    if base:
+        (folder / "base").mkdir()

@@ -212,7 +212,6 @@ def _round_place(request: Request, found, source: Source) -> Place:
     page = request.app.url_path_for("round_improve", round_id=found.id, prompt_id=prompt_id)
     side = "a" if source.system == rounds.systems_of(found)[0] else "b"
     other_side = "b" if side == "a" else "a"
-    other_system = rounds.systems_of(found)[sources.ROUND_SIDES.index(other_side)]
     return Place(
         kind="round",
         owner_id=found.id,
@@ -223,21 +222,16 @@ def _round_place(request: Request, found, source: Source) -> Place:
             "round_improve_check", round_id=found.id, prompt_id=prompt_id
         ),
         side=side,
-        other=None
-        if other_system.side == "reference"
-        else (other_side, f"{page}?side={other_side}"),
+        other=(other_side, f"{page}?side={other_side}")
+        if other_side in sources.model_sides(found)
+        else None,
     )
-
-
-def _first_model_side(found) -> str:
-    """System A's output, unless A is the reference outputs (a person's)."""
-    return "b" if rounds.systems_of(found)[0].side == "reference" else "a"
 
 
 def _round_source(session, user, round_id: int, prompt_id: int, side: str):
     found = rounds.get_round(session, round_id=round_id)
     improve.check_round(session, found=found, user=user)
-    side = side or _first_model_side(found)
+    side = side or sources.model_sides(found)[0]
     return found, sources.round_source(session, found=found, prompt_id=prompt_id, side=side)
 
 

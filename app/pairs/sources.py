@@ -213,13 +213,24 @@ def round_prompt(session: Session, *, found: EvalRound, prompt_id: int) -> EvalR
     return prompt
 
 
+def model_sides(found: EvalRound) -> list[str]:
+    """The sides of a round ("a", "b") whose outputs a model wrote: not the reference outputs,
+    which are a person's."""
+    systems = rounds.systems_of(found)
+    return [
+        side
+        for side, system in zip(ROUND_SIDES, systems, strict=True)
+        if system.side != "reference"
+    ]
+
+
 def round_source(session: Session, *, found: EvalRound, prompt_id: int, side: str) -> Source:
     """System A's or B's output on one prompt of a round, with the prompt its judges saw."""
     if side not in ROUND_SIDES:
         raise InvalidInput(N_("Choose output A or output B."), errors={"side": N_("Invalid.")})
     prompt = round_prompt(session, found=found, prompt_id=prompt_id)
     system = rounds.systems_of(found)[ROUND_SIDES.index(side)]
-    if system.side == "reference":
+    if side not in model_sides(found):
         raise InvalidInput(
             N_(
                 "The reference output is a person's answer, not a model's; improve it in its "
