@@ -13,8 +13,13 @@ from tests.api_helpers import member
 from tests.factories import join, make_user
 from tests.helpers import login
 from tests.job_factories import run_job
-from tests.pair_factories import DPO_COMPLETION, dpo_points, pairs_version, run_dpo_job
-from tests.test_job_launch_dpo import model_folder
+from tests.pair_factories import (
+    DPO_COMPLETION,
+    dpo_points,
+    model_folder,
+    pairs_version,
+    run_dpo_job,
+)
 
 DPO_SERIES = {
     f"{split}/{name}"
