@@ -27,7 +27,7 @@ import torch
 
 from app.core.kinds import ItemContent
 from app.core.prompts import render_messages
-from app.core.steps import first_fit_decreasing
+from app.core.steps import pack_rows
 from trainer.turns import render_turns
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,14 @@ class Row:
 
 
 def pack(examples: Sequence[Example], max_len: int) -> list[Row]:
-    """First-fit-decreasing (``app.core.steps``, which the launch form's estimate uses too)."""
-    plan = first_fit_decreasing([len(e) for e in examples], max_len)
+    """First-fit-decreasing into rows of ``max_len`` (``app.core.steps``, which the launch
+    form's estimate uses too); the trainer's packing chooses the row length by
+    ``app.core.steps.pack_plan``."""
+    return rows_of(examples, pack_rows([len(e) for e in examples], max_len))
+
+
+def rows_of(examples: Sequence[Example], plan: Sequence[Sequence[int]]) -> list[Row]:
+    """Each row of ``plan`` (indices into ``examples``) laid end to end."""
     rows = []
     for indices in plan:
         row = Row()

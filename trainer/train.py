@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from app.core.kinds import SFT_KINDS, ItemContent
 from app.core.protocol import JobParams
-from app.core.steps import micro_batches_per_epoch, total_steps
+from app.core.steps import micro_batches_per_epoch, pack_plan, total_steps
 from trainer.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from trainer.data import (
     IGNORE,
@@ -42,8 +42,8 @@ from trainer.data import (
     collate_padded,
     encode_all,
     mask_kind_for,
-    pack,
     padding_fraction,
+    rows_of,
 )
 from trainer.ranks import agree, device_for_rank, sum_gradients, sum_over_ranks, world
 
@@ -71,9 +71,19 @@ EncodedCallback = Callable[[EncodeStats], None]
 class Batches:
     """Micro-batches in a fixed order per epoch, so any step can be rebuilt on resume."""
 
-    def __init__(self, units: Sequence, cfg: JobParams, collate: Callable[[list], dict]):
+    def __init__(
+        self,
+        units: Sequence,
+        cfg: JobParams,
+        collate: Callable[[list], dict],
+        *,
+        size: int | None = None,
+        tokens_per_step: int | None = None,
+    ):
         self.units, self.cfg, self.collate = list(units), cfg, collate
-        self.per_epoch = micro_batches_per_epoch(len(self.units), cfg.batch_size)
+        self.size = size or cfg.batch_size  # units per micro-batch
+        self.per_epoch = micro_batches_per_epoch(len(self.units), self.size)
+        self.tokens_per_step = tokens_per_step  # packing's real-token budget, when it packs
         self._epoch, self._batches = -1, []
 
     def get(self, index: int) -> dict:
@@ -82,7 +92,7 @@ class Batches:
             # The order depends only on seed and epoch, never on RNG state, so resume matches.
             g = torch.Generator().manual_seed(self.cfg.seed + epoch)
             order = torch.randperm(len(self.units), generator=g).tolist()
-            size = self.cfg.batch_size
+            size = self.size
             chunks = [
                 [self.units[j] for j in order[k : k + size]] for k in range(0, len(order), size)
             ]
@@ -94,11 +104,24 @@ class Batches:
         return [self.get(i) for i in range(self.per_epoch)]
 
 
-def sft_batches(examples: Sequence[Example], cfg: JobParams, pad_id: int, mask_kind: str):
-    """SFT's batches: packed rows (``cfg.packing``) or padded examples."""
+def sft_batches(
+    examples: Sequence[Example], cfg: JobParams, pad_id: int, mask_kind: str, *, ranks: int = 1
+):
+    """SFT's batches: padded examples, or packed rows (``cfg.packing``) laid out by
+    ``app.core.steps.pack_plan`` so that a micro-batch holds about the tokens an unpacked one
+    would."""
     if cfg.packing:
-        rows = pack(examples, cfg.max_seq_len)
-        return Batches(rows, cfg, lambda c: collate_packed(c, pad_id, mask_kind=mask_kind))
+        plan = pack_plan([len(e) for e in examples], cfg, ranks)
+        rows = rows_of(examples, plan.rows)
+        # The micro-batches are the units shuffled each epoch, one to a micro-batch.
+        micro = [[rows[i] for i in batch] for batch in plan.batches]
+        return Batches(
+            micro,
+            cfg,
+            lambda c: collate_packed(c[0], pad_id, mask_kind=mask_kind),
+            size=1,
+            tokens_per_step=plan.tokens_per_step(cfg, ranks),
+        )
     return Batches(examples, cfg, lambda c: collate_padded(c, pad_id))
 
 
@@ -228,7 +251,8 @@ class TokenObjective:
         return len(self.examples)
 
     def batches(self, model, cfg: JobParams) -> Batches:
-        return sft_batches(self.examples, cfg, self.pad_id, mask_kind_for(model))
+        ranks, _rank = world()
+        return sft_batches(self.examples, cfg, self.pad_id, mask_kind_for(model), ranks=ranks)
 
     def setup(self, model, resume_from: Path | None) -> None:
         return None
@@ -285,7 +309,7 @@ def train(
     if ranks > 1:
         stop_now = agree(stop_now)
     batches = objective.batches(model, cfg)
-    steps = total_steps(cfg, rows=len(batches.units), ranks=ranks)
+    steps = total_steps(cfg, rows=len(batches.units), ranks=ranks, rows_per_batch=batches.size)
     # Built once: which weights train does not change during a run.
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, cfg)
@@ -299,8 +323,10 @@ def train(
         micro = [batches.get(step * per_step + j * ranks + rank) for j in range(cfg.grad_accum)]
         n = sum(objective.count(b) for b in micro)
         n_targets = sum(targets(b) for b in micro)
+        n_real = sum(b["n_tokens"] - b["n_pad"] for b in micro)
         if ranks > 1:
             n, n_targets = int(sum_over_ranks(n)), int(sum_over_ranks(n_targets))
+            n_real = int(sum_over_ranks(n_real))
         step_loss, sums = 0.0, {}
         for batch in micro:
             total, figures = objective.loss_sum(model, batch)
@@ -325,6 +351,7 @@ def train(
         loss = step_loss / max(1, n)
         losses.append(loss)
         metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": n_targets}
+        metrics["step_tokens"] = n_real  # prompt and response tokens, padding left out
         metrics.update({name: value / max(1, n) for name, value in sums.items()})
         metrics["epoch"] = step * per_step / batches.per_epoch
         metrics["total_steps"] = steps

@@ -137,7 +137,8 @@ class JobParams(BaseModel):
         default=8,
         ge=1,
         le=1024,
-        description="Rows per micro-batch (packed rows with packing, else examples), per rank.",
+        description="Examples per micro-batch, per rank. With packing, a micro-batch's packed "
+        "rows hold about as many tokens as this many examples do on average.",
     )
     grad_accum: int = Field(
         default=1, ge=1, le=1024, description="Micro-batches per optimizer step."
@@ -170,6 +171,14 @@ class JobParams(BaseModel):
     packing: bool = Field(
         default=True,
         description="Pack examples into rows with a block-diagonal mask (less padding).",
+    )
+    tokens_per_step: int | None = Field(
+        default=None,
+        ge=16,
+        le=100_000_000,
+        description="Packing only: real tokens per optimizer step, over every micro-batch and "
+        "rank. Unset, it is batch_size × grad_accum × ranks × the mean example length, so "
+        "packing changes speed and not the optimisation.",
     )
     save_merged: bool = Field(
         default=False,

@@ -32,6 +32,7 @@ class Estimate:
     total_steps: int
     sampled: int  # items measured; the rest is extrapolated
     objective: str = "sft"
+    tokens_per_step: int | None = None  # real tokens (prompts and responses) an optimizer step reads
 
 
 def _tokens(messages: list[dict[str, str]], max_seq_len: int) -> int | None:
@@ -83,21 +84,42 @@ def estimate(
     known = [x for x in lengths if x is not None]
     tokens = round(sum(known) * n / len(known)) if known and len(known) == len(lengths) else None
     # DPO reads one pair a row, unpacked: an epoch is as many rows as pairs.
-    rows = n if dpo else epoch_rows(lengths, n, params)
+    layout = Layout(n, None, None) if dpo else epoch_layout(lengths, n, params)
+    per_step = layout.tokens_per_step
+    if per_step is None and known and len(known) == len(lengths):
+        per_step = round(params.batch_size * params.grad_accum * sum(known) / len(known))
     return Estimate(
         train_items=n,
         tokens_per_epoch=tokens,
-        steps_per_epoch=steps.steps_per_epoch(params, rows=rows),
-        total_steps=steps.total_steps(params, rows=rows),
+        steps_per_epoch=steps.steps_per_epoch(
+            params, rows=layout.rows, rows_per_batch=layout.rows_per_batch
+        ),
+        total_steps=steps.total_steps(
+            params, rows=layout.rows, rows_per_batch=layout.rows_per_batch
+        ),
         sampled=len(lengths),
         objective=params.objective,
+        tokens_per_step=per_step,
     )
 
 
-def epoch_rows(lengths: list[int | None], items: int, params: JobParams) -> int:
-    """Rows one epoch holds: one per item unpacked; packed, the measured sample packed as the
-    trainer packs it, scaled to the split. Unmeasured lengths fall back to one row per item."""
+@dataclass(frozen=True)
+class Layout:
+    """One epoch as the trainer lays it out: rows, rows per micro-batch (``None``: the batch
+    size) and, packed, the real tokens a step aims at. Packed, the unit is a whole micro-batch
+    (``steps.PackPlan.batches``), one to a micro-batch."""
+
+    rows: int
+    rows_per_batch: int | None
+    tokens_per_step: int | None
+
+
+def epoch_layout(lengths: list[int | None], items: int, params: JobParams) -> Layout:
+    """One row per item unpacked; packed, the measured sample packed as the trainer packs it
+    (``steps.pack_plan``), scaled to the split. Unmeasured lengths fall back to one row per
+    item."""
     if not params.packing or not lengths or None in lengths:
-        return items
-    packed = len(steps.first_fit_decreasing(lengths, params.max_seq_len))
-    return max(1, round(packed * items / len(lengths)))
+        return Layout(items, None, None)
+    plan = steps.pack_plan(lengths, params)  # type: ignore[arg-type]
+    batches = max(1, round(len(plan.batches) * items / len(lengths)))
+    return Layout(batches, 1, plan.tokens_per_step(params))

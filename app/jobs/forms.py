@@ -50,6 +50,7 @@ NUMBER_FIELDS = (
     "batch_size",
     "grad_accum",
     "max_seq_len",
+    "tokens_per_step",
     "lora_rank",
     "lora_alpha",
     "lora_dropout",

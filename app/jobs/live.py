@@ -133,6 +133,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
     step = max(job.step, last_loss[0] if last_loss else 0)
     eval_losses = [v for v in curves["eval/loss"].values() if v is not None]
     throughput = latest(session, job.id, "train/tokens_per_s")
+    step_tokens = latest(session, job.id, "train/step_tokens")
     # Metrics come every step, heartbeats every few seconds: the newer of the two wins.
     reported = latest(session, job.id, "train/epoch")
     epoch = reported[1] if reported and reported[0] >= job.step else job.epoch
@@ -153,6 +154,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
         "train_loss": last_loss[1] if last_loss else None,
         "best_eval_loss": min(eval_losses) if eval_losses else None,
         "tokens_per_s": throughput[1] if throughput else None,
+        "step_tokens": step_tokens[1] if step_tokens else None,
         "chart": chart_json(aligned(curves)),
         "logs": logs,
         "data_counts": data_counts(session, job.id),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from app.core.kinds import ItemContent
@@ -64,10 +65,29 @@ EPOCH_RUN = {"epochs": 1.5, "batch_size": 3, "grad_accum": 2}
 
 
 def run(model_dir: str, batch_size: int):
+    """The run, with ``first_gradients``: each weight's gradient as the first optimizer step
+    applies it (on a rank, after the gradients are summed over the ranks)."""
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    return train(model, tokenizer, items(), config(batch_size))
+    names = {id(p): name for name, p in model.named_parameters()}
+    first: dict[str, torch.Tensor] = {}
+
+    def capture(optimizer, args, kwargs) -> None:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if not first.get("done") and p.grad is not None:
+                    first[names[id(p)]] = p.grad.detach().clone()
+        first["done"] = torch.tensor(1)
+
+    hook = register_optimizer_step_pre_hook(capture)
+    try:
+        result = train(model, tokenizer, items(), config(batch_size))
+    finally:
+        hook.remove()
+    first.pop("done")
+    result.first_gradients = first
+    return result
 
 
 def main() -> None:
@@ -85,7 +105,12 @@ def main() -> None:
         JobParams(**{**config(3).model_dump(), "max_steps": None, **EPOCH_RUN}),
     )
     torch.save(
-        {"params": state, "losses": result.losses, "epoch_run_steps": by_epochs.step},
+        {
+            "params": state,
+            "gradients": result.first_gradients,
+            "losses": result.losses,
+            "epoch_run_steps": by_epochs.step,
+        },
         out / f"rank{rank}.pt",
     )
     dist.destroy_process_group()
