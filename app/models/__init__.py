@@ -16,7 +16,7 @@ from app.models.content import (
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.evaluation import EvalJudgment, EvalRound, EvalRoundJudge, EvalRoundPrompt
-from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
+from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric, Worker
 from app.models.members import Assignment, AssignmentTask, ProjectMember, ProjectRole
 
 __all__ = [
@@ -53,4 +53,5 @@ __all__ = [
     "TokenScope",
     "User",
     "WebSession",
+    "Worker",
 ]

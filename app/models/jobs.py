@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
@@ -88,6 +88,8 @@ class EvalPrediction(Base):
     base_output: Mapped[str] = mapped_column(Text)
     tuned_output: Mapped[str] = mapped_column(Text)
     scores: Mapped[dict[str, Any]]
+    # 'eval' (held out) or 'train' (a sample of the prompts the model was tuned on: "seen").
+    split: Mapped[str] = mapped_column(String(8), default="eval", server_default="eval")
 
 
 class ItemDynamics(Base):
@@ -100,3 +102,21 @@ class ItemDynamics(Base):
     epoch: Mapped[int]
     loss: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
+
+
+class Worker(Base):
+    """A trainer worker as it last reported in when it asked for work: its device, memory and
+    what the device can run. The launch form sets a job's memory estimate against these."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    device: Mapped[str] = mapped_column(String(16))  # 'cpu', 'cuda' or 'mps'
+    device_name: Mapped[str] = mapped_column(String(200), default="")
+    devices: Mapped[int] = mapped_column(default=1)  # GPUs one job may use (data parallel)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)  # per device
+    free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    bf16: Mapped[bool] = mapped_column(default=False)
+    four_bit: Mapped[bool] = mapped_column(default=False)  # CUDA with bitsandbytes installed
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
