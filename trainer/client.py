@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel
 
 from app.core import job_paths, protocol
+from app.core.devices import WorkerDevice
 from app.core.job_paths import WorkerPath
 
 Row = TypeVar("Row", bound=BaseModel)
@@ -51,8 +52,10 @@ class AppClient:
             raise RuntimeError(f"{path}: {response.status_code} {response.text[:500]}")
         return response
 
-    def claim(self, worker: str) -> protocol.JobSpec | None:
-        response = self._post(WorkerPath.CLAIM, protocol.ClaimRequest(worker=worker))
+    def claim(self, worker: str, device: WorkerDevice | None = None) -> protocol.JobSpec | None:
+        """The next job this worker's ``device`` can run, or None when there is none."""
+        body = protocol.ClaimRequest(worker=worker, device=device)
+        response = self._post(WorkerPath.CLAIM, body)
         if response.status_code == 204:
             return None
         return protocol.JobSpec.model_validate(response.json())

@@ -69,7 +69,7 @@ def response_logps(model, batch: dict, *, fast: bool = True) -> torch.Tensor:
     keep = labels != IGNORE
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
     parts = _head_parts(model) if fast else None
-    with autocast(batch["input_ids"].device):
+    with autocast(model):
         if parts is not None:
             decoder, head = parts
             hidden = decoder(**inputs, use_cache=False).last_hidden_state

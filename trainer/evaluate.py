@@ -12,7 +12,7 @@ from app.core.kinds import ItemContent
 from app.core.prompts import prompt_messages
 from app.core.protocol import DatasetItem, JobParams
 from trainer.data import IGNORE, collate_padded, encode_all, encode_example, mask_kind_for
-from trainer.train import loss_sum, on_device, sft_batches
+from trainer.train import autocast, loss_sum, on_device, sft_batches
 from trainer.turns import tokenize
 
 
@@ -47,15 +47,13 @@ def item_dynamics(
             result.append(None)
             continue
         batch = on_device(model, collate_padded(encoded, tokenizer.pad_token_id))
-        logits = (
-            model(
+        with autocast(model):  # the job's precision, as training computes
+            output = model(
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 position_ids=batch["position_ids"],
             )
-            .logits[0, :-1]
-            .float()
-        )
+        logits = output.logits[0, :-1].float()
         targets = batch["labels"][0, 1:]
         keep = targets != IGNORE
         log_probs = torch.log_softmax(logits[keep], dim=-1)

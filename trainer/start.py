@@ -7,6 +7,12 @@
   weights *that* job started from and merged into them, so the new job's reference (its frozen
   starting point) is the tuned model and not the base. The tokenizer is that job's.
 
+Every model is loaded in the dtype the job's precision holds its weights in, straight onto
+this rank's GPU where it has one, or in 4-bit (``trainer.precision.load_options``); a job this
+worker's device cannot run is refused first, with a sentence (``trainer.device.check``). A
+LoRA job's adapter merged into 4-bit weights is rounded to them again (peft warns), as any
+QLoRA merge is.
+
 A job that starts from another writes ``start.json`` (the job it started from and that job's
 method) into its folder, so a later job can start from it in turn: the chain is followed back
 to the base model. Folders are found by the artifact store's layout (``jobs/<id>``) beside the
@@ -30,6 +36,9 @@ MAX_CHAIN = 32
 
 def load_start(spec: JobSpec, texts: list[str], folder: JobFolder):
     """The model and tokenizer the job trains from (``load_base`` or a finished job's model)."""
+    from trainer.device import check
+
+    check(spec.params)
     if spec.start_from is None:
         return load_base(spec, texts, folder)
     from trainer.ranks import world
@@ -60,7 +69,7 @@ def finished_model(spec: JobSpec, start: StartFrom, *, seen: set[int]):
         )
     tokenizer = AutoTokenizer.from_pretrained(parent.model)
     if start.method == "full":
-        return AutoModelForCausalLM.from_pretrained(parent.model), tokenizer
+        return AutoModelForCausalLM.from_pretrained(parent.model, **_options(spec)), tokenizer
     from peft import PeftModel
 
     base = starting_weights(spec, parent, seen=seen)
@@ -76,7 +85,15 @@ def starting_weights(spec: JobSpec, folder: JobFolder, *, seen: set[int]):
     if earlier is not None:
         return finished_model(spec, earlier, seen=seen)[0]
     path = folder.base if spec.base_model == "tiny" else base_model_source(spec.base_model)
-    return AutoModelForCausalLM.from_pretrained(path)
+    return AutoModelForCausalLM.from_pretrained(path, **_options(spec))
+
+
+def _options(spec: JobSpec) -> dict:
+    """How this rank loads the job's weights (dtype, device, 4-bit)."""
+    from trainer.precision import load_options
+    from trainer.ranks import device_for_rank
+
+    return load_options(spec.params, device_for_rank())
 
 
 def read_start(folder: JobFolder) -> StartFrom | None:
@@ -110,7 +127,8 @@ def load_base(spec: JobSpec, texts: list[str], folder: JobFolder):
 
     def load():
         try:
-            return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            return tokenizer, AutoModelForCausalLM.from_pretrained(path, **_options(spec))
         except OSError as error:
             raise RuntimeError(
                 f"Could not load the base model {spec.base_model!r}. A hub id needs network "

@@ -1,6 +1,7 @@
 """The training loop, read top to bottom: data, model, loop. Its configuration is
 ``app.core.protocol.JobParams``; its length is ``app.core.steps.total_steps``; evaluation is in
-``trainer.evaluate`` and checkpoints in ``trainer.checkpoints``.
+``trainer.evaluate``, checkpoints in ``trainer.checkpoints``, and the model's precision,
+gradient checkpointing and 4-bit loading in ``trainer.precision``.
 
 Loss (design §6): the sum of token losses over the response tokens of a whole optimizer step,
 divided by the number of those tokens across every gradient-accumulation micro-batch. So k
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from app.core.kinds import SFT_KINDS, ItemContent
 from app.core.protocol import JobParams
 from app.core.steps import micro_batches_per_epoch, pack_plan, total_steps
+from trainer import precision
 from trainer.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from trainer.data import (
     IGNORE,
@@ -128,9 +130,11 @@ def sft_batches(
 # --- model -----------------------------------------------------------------------------------
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on GPUs that have it; fp32 everywhere else (design §6)."""
-    use = device.type == "cuda" and torch.cuda.is_bf16_supported()
+def autocast(model):
+    """bf16 autocast where ``model`` computes in bf16 (``trainer.precision``: the job's
+    precision, or for a model never prepared a GPU that has bf16); none in fp32."""
+    device = next(model.parameters()).device
+    use = precision.compute_dtype_of(model, device) == torch.bfloat16
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
@@ -143,12 +147,15 @@ def on_device(model, batch: dict) -> dict:
 
 
 def prepare_model(model, cfg: JobParams):
-    """fp32 weights on this rank's device; wrapped with a LoRA adapter when ``method == 'lora'``."""
-    model = model.float().to(device_for_rank())
+    """The model as the job trains it on this rank's device: its weights' dtype, gradient
+    checkpointing and 4-bit loading as ``trainer.precision`` rules; wrapped with an fp32 LoRA
+    adapter when ``method == 'lora'``. Preparing a prepared model again changes nothing."""
+    device = device_for_rank()
     if cfg.method == "lora":
         from peft import LoraConfig, PeftModel, get_peft_model
 
         if not isinstance(model, PeftModel):
+            model = precision.prepare(model, cfg, device)
             lora = LoraConfig(
                 r=cfg.lora_rank,
                 lora_alpha=cfg.lora_alpha,
@@ -156,10 +163,13 @@ def prepare_model(model, cfg: JobParams):
                 target_modules=list(cfg.lora_targets),
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
-    elif cfg.method != "full":
+            # The adapter in fp32 over bf16 or 4-bit weights, so its updates are not rounded away.
+            model = get_peft_model(model, lora, autocast_adapter_dtype=True)
+    elif cfg.method == "full":
+        model = precision.prepare(model, cfg, device)
+    else:
         raise ValueError(f"unknown method {cfg.method!r}")
-    return model
+    return precision.mark(model, cfg, device)
 
 
 def make_optimizer(trainable: Sequence[torch.nn.Parameter], cfg: JobParams):
@@ -198,7 +208,7 @@ def make_scheduler(optimizer, cfg: JobParams, steps: int):
 def loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over response targets, and how many targets there were."""
     batch = on_device(model, batch)
-    with autocast(batch["input_ids"].device):
+    with autocast(model):
         logits = model(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],

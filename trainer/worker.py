@@ -1,7 +1,9 @@
 """The worker loop: claim a job, run it (``trainer.job.run_job``), report a failure, repeat.
 
 One job at a time. Heartbeats go out at most every few seconds and carry the latest
-checkpoint, so a worker that dies is replaced by another that resumes from there.
+checkpoint, so a worker that dies is replaced by another that resumes from there. Each claim
+carries the worker's device (``trainer.device``), so the app hands it only jobs it can run and
+knows the memory of the workers that have reported in.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import traceback
 import httpx
 
 from app.core import protocol
+from app.core.devices import WorkerDevice
 from trainer.client import AppClient
 
 log = logging.getLogger("trainer")
@@ -30,6 +33,41 @@ def _ranks() -> tuple[int, int]:
     from trainer.ranks import world
 
     return world()
+
+
+def _probe(ranks: int) -> WorkerDevice | None:
+    """This worker's device, or None where it cannot tell (no torch: it reports nothing)."""
+    try:
+        from trainer.device import probe
+
+        return probe(ranks=ranks)
+    except (ImportError, RuntimeError) as error:
+        log.warning("could not tell this worker's device (%s); claiming without it", error)
+        return None
+
+
+def _fresh(device: WorkerDevice | None) -> WorkerDevice | None:
+    """``device`` with its free memory as it is now (as it was, if that cannot be read)."""
+    if device is None:
+        return None
+    from trainer.device import refresh
+
+    try:
+        return refresh(device)
+    except (OSError, RuntimeError):
+        return device
+
+
+def _failure(job_id: int, error: Exception) -> str:
+    """What the job's error says (logged here too): a refusal's own sentence, else the
+    exception's last line (the traceback goes to the worker's log)."""
+    from trainer.device import CannotRun
+
+    if isinstance(error, CannotRun):
+        log.warning("job %s refused: %s", job_id, error)
+        return str(error)
+    log.error("job %s failed", job_id, exc_info=error)
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
 def _share(spec: protocol.JobSpec | None) -> protocol.JobSpec | None:
@@ -55,6 +93,8 @@ def serve(
     ranks, rank = _ranks()
     name = worker_name() + (f"x{ranks}" if ranks > 1 else "")
     parent = os.getppid()
+    # Probed once (torch loads for it); transformers loads with the first job.
+    device = _probe(ranks) if rank == 0 else None
     log.info("worker %s polling %s", name, url)
     while True:
         if exit_with_parent and os.getppid() != parent:
@@ -64,7 +104,8 @@ def serve(
         spec = None
         if rank == 0:
             try:
-                spec = client.claim(name)
+                device = _fresh(device)
+                spec = client.claim(name, device)
             except httpx.TransportError as error:
                 # The app may still be starting (make run starts both at once) or restarting.
                 log.warning("cannot reach %s (%s); retrying in %ss", url, error, poll)
@@ -78,17 +119,16 @@ def serve(
             time.sleep(poll)
             continue
         log.info("claimed job %s (attempt %s)", spec.job_id, spec.attempt)
-        # torch and transformers load with the first job, not at start-up: an idle worker
-        # starts in a moment and notices at once when `studio run`, its parent, has gone.
+        # transformers loads with the first job, not at start-up: an idle worker starts in a
+        # moment and notices at once when `studio run`, its parent, has gone.
         from trainer.job import run_job
 
         try:
             run_job(client, spec)
         except Exception as error:  # noqa: BLE001 - report any failure on the job
-            log.exception("job %s failed", spec.job_id)
+            detail = _failure(spec.job_id, error)
             if rank != 0:
                 raise  # torchrun stops the other ranks; rank 0 reports what it saw
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             try:
                 client.fail(
                     spec.job_id, protocol.Failure(attempt=spec.attempt, error=detail[:20_000])

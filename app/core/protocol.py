@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.core.devices import WorkerDevice
 from app.core.kinds import ItemContent
 
 Split = Literal["train", "eval"]
@@ -52,6 +53,10 @@ Method = Literal["lora", "full"]
 # the preferences of pairs (Direct Preference Optimisation, which reads pairs only).
 Objective = Literal["sft", "dpo"]
 Schedule = Literal["cosine", "linear", "constant"]
+Precision = Literal["auto", "bf16", "fp32"]
+Quantization = Literal["none", "4bit"]
+# Models of this many parameters or more train with gradient checkpointing unless told not to.
+CHECKPOINTING_FROM_PARAMS = 1_000_000_000
 
 
 class GenerationParams(BaseModel):
@@ -180,6 +185,23 @@ class JobParams(BaseModel):
         "rank. Unset, it is batch_size × grad_accum × ranks × the mean example length, so "
         "packing changes speed and not the optimisation.",
     )
+    precision: Precision = Field(
+        default="auto",
+        description="'bf16' computes in bfloat16 (the frozen weights of a LoRA job are loaded in "
+        "bf16 too; a full fine-tune keeps fp32 master weights, as mixed precision requires); "
+        "'fp32' computes in float32; 'auto' is bf16 on a GPU that supports it, else fp32.",
+    )
+    gradient_checkpointing: bool | None = Field(
+        default=None,
+        description="Recompute activations in the backward pass instead of keeping them: "
+        "less memory, about a third more compute. Unset, it is on for models of "
+        "1B parameters or more.",
+    )
+    quantization: Quantization = Field(
+        default="none",
+        description="'4bit' loads the frozen base weights in 4-bit NF4 (QLoRA; LoRA only, on "
+        "a CUDA GPU with bitsandbytes installed).",
+    )
     save_merged: bool = Field(
         default=False,
         description="LoRA only: also save the model with the adapter merged in (model/merged).",
@@ -275,6 +297,10 @@ class JobSpec(BaseModel):
 
 class ClaimRequest(BaseModel):
     worker: str = Field(min_length=1, max_length=200, description="host:pid or a name")
+    device: WorkerDevice | None = Field(
+        default=None,
+        description="What the worker trains on; it is handed only jobs its device can run.",
+    )
 
 
 class Heartbeat(BaseModel):
@@ -345,6 +371,9 @@ class Prediction(BaseModel):
     base_output: Text
     tuned_output: Text
     scores: dict[Name, Metric | None] = Field(max_length=MAX_SCORES)
+    # 'eval': a held-out prompt; 'train': one of the sample of training prompts ("seen"), which
+    # shows what the model learned rather than how it generalises.
+    split: Split = "eval"
 
 
 class PredictionBatch(BaseModel):
