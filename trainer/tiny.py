@@ -14,6 +14,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from app.core.base_models import TINY_HEADS, TINY_HIDDEN, TINY_LAYERS, TINY_VOCAB_SIZE, tiny_config
 from app.core.prompts import DEFAULT_CHAT_TEMPLATE
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
@@ -57,28 +58,23 @@ def build_tiny(
     texts: Iterable[str],
     out_dir: str | Path,
     *,
-    vocab_size: int = 2000,
-    hidden: int = 64,
-    layers: int = 2,
-    heads: int = 4,
+    vocab_size: int = TINY_VOCAB_SIZE,
+    hidden: int = TINY_HIDDEN,
+    layers: int = TINY_LAYERS,
+    heads: int = TINY_HEADS,
     seed: int = 0,
     pad_is_eos: bool = False,
 ) -> Path:
     """Train a tokenizer on ``texts``, build a random Llama, save both to ``out_dir``."""
     out = Path(out_dir)
     tokenizer = train_tokenizer(texts, vocab_size=vocab_size, pad_is_eos=pad_is_eos)
+    shape = tiny_config(len(tokenizer), hidden, layers, heads)
+    del shape["model_type"]
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 8 // 3 // 8 * 8 or 8,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=2048,
+        **shape,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
     )
     # Seeding the global generator is the only way to seed transformers' weight init.
     with torch.random.fork_rng(devices=[]):

@@ -62,3 +62,29 @@ def local_model_path(value: str, roots: Sequence[str | Path]) -> Path:
         if path.is_relative_to(root) and real.is_relative_to(root.resolve()):
             return path
     raise ModelPathRefused(value, "outside")
+
+
+# The `tiny` preset's architecture: trainer/tiny.py builds it, the launch form's memory estimate
+# reads it. Its vocabulary is the BPE tokenizer trained on the job's data, at most
+# TINY_VOCAB_SIZE tokens (fewer when the data has fewer to learn).
+TINY_VOCAB_SIZE, TINY_HIDDEN, TINY_LAYERS, TINY_HEADS = 2000, 64, 2, 4
+
+
+def tiny_config(
+    vocab_size: int = TINY_VOCAB_SIZE,
+    hidden: int = TINY_HIDDEN,
+    layers: int = TINY_LAYERS,
+    heads: int = TINY_HEADS,
+) -> dict:
+    """The tiny Llama's ``config.json`` architecture keys."""
+    return {
+        "model_type": "llama",
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 8 // 3 // 8 * 8 or 8,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": False,
+    }
