@@ -163,8 +163,9 @@ def retry(request: Request, job_id: PathId, session: DbSession, user: ProjectMan
     responses={204: {"description": "No job queued."}},
 )
 def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, token: Worker):
-    """Claim the oldest queued job (204 when there is none)."""
-    job = queue.claim(session=session, worker=body.worker, token_id=token.id)
+    """Claim the oldest queued job the worker's device can run (204 when there is none); the
+    device it reports is kept, for the launch checks and the memory estimate."""
+    job = queue.claim(session=session, worker=body.worker, token_id=token.id, device=body.device)
     if job is None:
         return Response(status_code=204)
     return queue.spec(job, artifacts_root=str(request.app.state.settings.resolved_artifacts_dir))

@@ -72,6 +72,15 @@ HINTS = {
 }
 # Where the form leaves a field empty, the job gets JobParams' own default.
 DEFAULT = JobParams()
+# The gradient checkpointing select: unset (on from CHECKPOINTING_FROM_PARAMS), on or off.
+CHECKPOINTING = {"auto": None, "on": True, "off": False}
+
+
+def checkpointing_choice(value: bool | None) -> str:
+    """The select's option for a ``gradient_checkpointing`` value."""
+    return next(name for name, setting in CHECKPOINTING.items() if setting is value)
+
+
 MESSAGES = {
     "int_parsing": N_("Enter a whole number."),
     "int_from_float": N_("Enter a whole number."),
@@ -115,6 +124,7 @@ def defaults(base_model: str = "tiny", objective_preset: str | None = None) -> d
     values.update(preset_values(base_model, objective_preset))
     values["max_new_tokens"] = values["generation"]["max_new_tokens"]
     values["lora_targets"] = ", ".join(values["lora_targets"])
+    values["gradient_checkpointing"] = checkpointing_choice(values["gradient_checkpointing"])
     return values
 
 
@@ -137,6 +147,9 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
     state.values["schedule"] = str(form.get("schedule") or DEFAULT.schedule)
     state.values["packing"] = form.get("packing") is not None
     state.values["save_merged"] = form.get("save_merged") is not None
+    state.values["precision"] = str(form.get("precision") or DEFAULT.precision)
+    state.values["gradient_checkpointing"] = str(form.get("gradient_checkpointing") or "auto")
+    state.values["quantization"] = str(form.get("quantization") or DEFAULT.quantization)
     state.values["lora_targets"] = str(form.get("lora_targets") or "")
     state.values["max_new_tokens"] = str(form.get("max_new_tokens") or "").strip()
     if state.version_id is None:
@@ -156,7 +169,13 @@ def parse(form: FormData) -> tuple[LaunchForm, JobParams | None]:
         schedule=state.values["schedule"],
         packing=state.values["packing"],
         save_merged=state.values["save_merged"],
+        precision=state.values["precision"],
+        quantization=state.values["quantization"],
     )
+    if state.values["gradient_checkpointing"] in CHECKPOINTING:
+        data["gradient_checkpointing"] = CHECKPOINTING[state.values["gradient_checkpointing"]]
+    else:
+        state.errors["gradient_checkpointing"] = N_("Choose one of the options.")
     targets = [t.strip() for t in state.values["lora_targets"].split(",") if t.strip()]
     if targets:  # none typed: JobParams' default targets
         data["lora_targets"] = targets

@@ -19,6 +19,7 @@ from app.audit import service as audit
 from app.core import job_paths, protocol
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
+from app.jobs import workers
 from app.jobs.artifacts import check_checkpoint
 from app.locking import locked
 from app.models import DatasetVersionItem, EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
@@ -51,14 +52,22 @@ def requeue_expired(*, session: Session) -> int:
     return result.rowcount or 0
 
 
-def claim(*, session: Session, worker: str, token_id: int) -> Job | None:
-    """Take the oldest queued job with one conditional UPDATE; two claimers never both win.
+def claim(
+    *,
+    session: Session,
+    worker: str,
+    token_id: int,
+    device: protocol.WorkerDevice | None = None,
+) -> Job | None:
+    """Take the oldest queued job that the worker's ``device`` can run (``app.jobs.workers``,
+    which also records the device) with one conditional UPDATE; two claimers never both win.
     The claiming token (``token_id``) alone may then report on the attempt."""
+    workers.record(session=session, name=worker, device=device)
     requeue_expired(session=session)
     now = utcnow()
     candidate = (
         select(Job.id)
-        .where(Job.status == "queued")
+        .where(Job.status == "queued", *workers.runnable(device))
         .order_by(Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)

@@ -14,7 +14,7 @@ from app.audit import service as audit
 from app.core import base_models, protocol
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
-from app.jobs import objective, start
+from app.jobs import objective, start, workers
 from app.models import (
     DatasetVersion,
     Job,
@@ -77,6 +77,9 @@ def launch(
             errors={"dataset_version_id": N_("Invalid.")},
         )
     refused = objective.refusal(version, objective.contents(session, version), params.objective)
+    if refused is not None:
+        raise refused
+    refused = workers.launch_refusal(session=session, params=params)  # what no worker can run
     if refused is not None:
         raise refused
     start_job = None
