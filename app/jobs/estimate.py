@@ -32,7 +32,9 @@ class Estimate:
     total_steps: int
     sampled: int  # items measured; the rest is extrapolated
     objective: str = "sft"
-    tokens_per_step: int | None = None  # real tokens (prompts and responses) an optimizer step reads
+    tokens_per_step: int | None = None  # real tokens (prompts, responses) an optimizer step reads
+    # The largest micro-batch's shape on the device, rows × width tokens (the memory estimate's)
+    micro_batch: tuple[int, int] = (1, 1)
 
 
 def _tokens(messages: list[dict[str, str]], max_seq_len: int) -> int | None:
@@ -83,8 +85,12 @@ def estimate(
     ]
     known = [x for x in lengths if x is not None]
     tokens = round(sum(known) * n / len(known)) if known and len(known) == len(lengths) else None
-    # DPO reads one pair a row, unpacked: an epoch is as many rows as pairs.
-    layout = Layout(n, None, None) if dpo else epoch_layout(lengths, n, params)
+    # DPO reads one pair a row, unpacked: an epoch is as many rows as pairs, and a micro-batch
+    # of pairs is one padded batch of their chosen and rejected sides.
+    if dpo:
+        layout = Layout(n, None, None, (2 * params.batch_size, params.max_seq_len))
+    else:
+        layout = epoch_layout(lengths, n, params)
     per_step = layout.tokens_per_step
     if per_step is None and known and len(known) == len(lengths):
         per_step = round(params.batch_size * params.grad_accum * sum(known) / len(known))
@@ -100,6 +106,7 @@ def estimate(
         sampled=len(lengths),
         objective=params.objective,
         tokens_per_step=per_step,
+        micro_batch=layout.micro_batch,
     )
 
 
@@ -107,19 +114,31 @@ def estimate(
 class Layout:
     """One epoch as the trainer lays it out: rows, rows per micro-batch (``None``: the batch
     size) and, packed, the real tokens a step aims at. Packed, the unit is a whole micro-batch
-    (``steps.PackPlan.batches``), one to a micro-batch."""
+    (``steps.PackPlan.batches``), one to a micro-batch. ``micro_batch``: the largest one's rows
+    and width in tokens as the trainer collates it (unpacked, padded to its longest example:
+    at worst ``max_seq_len``; packed, its rows padded to the longest of them)."""
 
     rows: int
     rows_per_batch: int | None
     tokens_per_step: int | None
+    micro_batch: tuple[int, int] = (1, 1)
 
 
 def epoch_layout(lengths: list[int | None], items: int, params: JobParams) -> Layout:
     """One row per item unpacked; packed, the measured sample packed as the trainer packs it
     (``steps.pack_plan``), scaled to the split. Unmeasured lengths fall back to one row per
     item."""
+    worst = (params.batch_size, params.max_seq_len)
     if not params.packing or not lengths or None in lengths:
-        return Layout(items, None, None)
+        return Layout(items, None, None, worst)
     plan = steps.pack_plan(lengths, params)  # type: ignore[arg-type]
     batches = max(1, round(len(plan.batches) * items / len(lengths)))
-    return Layout(batches, 1, plan.tokens_per_step(params))
+    return Layout(batches, 1, plan.tokens_per_step(params), packed_shape(plan, lengths))
+
+
+def packed_shape(plan: steps.PackPlan, lengths: list[int]) -> tuple[int, int]:
+    """The packed micro-batch that takes the most tokens on the device (rows × the longest
+    row, padding included; the longer rows on a tie, for the attention's width²)."""
+    widths = [sum(lengths[i] for i in row) for row in plan.rows]
+    shapes = [(len(batch), max(widths[r] for r in batch)) for batch in plan.batches if batch]
+    return max(shapes, key=lambda s: (s[0] * s[1], s[1]), default=(1, 1))

@@ -23,6 +23,7 @@ from app.jobs import (
     forms,
     groups,
     live,
+    memory_fit,
     objective,
     results,
     service,
@@ -100,7 +101,7 @@ def _launch_page(
             "bounds": forms.BOUNDS,
             "methods": get_args(Method),
             "schedules": get_args(Schedule),
-            "summary": _version_summary(session, form, params, within),
+            "summary": _version_summary(request, session, form, params, within),
         },
         status_code=status_code,
     )
@@ -111,10 +112,10 @@ def _artifacts(request: Request):
 
 
 def _version_summary(
-    session, form: forms.LaunchForm, params: JobParams | None, within: set[int] | None
+    request, session, form: forms.LaunchForm, params: JobParams | None, within: set[int] | None
 ) -> dict | None:
     """The chosen version's splits, what it holds for each objective (and why an objective
-    cannot train on it), contamination, and a token/step estimate."""
+    cannot train on it), contamination, a token/step estimate and a memory estimate."""
     if form.version_id is None:
         return None
     version = service.find_version(session=session, version_id=form.version_id, within=within)
@@ -123,12 +124,15 @@ def _version_summary(
     held = objective.contents(session, version)
     chosen = params or forms.preset(form.base_model, form.objective)
     refusals = {name: objective.refusal(version, held, name) for name in objective.OBJECTIVES}
+    work = estimate.estimate(session, version, chosen, contents=held)
+    memory = memory_fit.for_form(session, form, chosen, work, within, request.app.state.settings)
     return {
         "version": version,
         "contents": held,
         "refusals": {name: why for name, why in refusals.items() if why is not None},
         "objective": chosen.objective,
-        "estimate": estimate.estimate(session, version, chosen, contents=held),
+        "estimate": work,
+        "memory": memory,
         "approximate": params is None,
     }
 
@@ -169,7 +173,7 @@ def job_estimate(request: Request, session: DbSession, user: Manager, form: Form
         request,
         "jobs/_estimate.html",
         {
-            "summary": _version_summary(session, state, params, _managed(session, user)),
+            "summary": _version_summary(request, session, state, params, _managed(session, user)),
             "form": state,
             "oob": True,
             "objectives": objective.OBJECTIVES,
