@@ -5,17 +5,16 @@ shape: 24 layers, hidden 896, 14 query heads and 2 key/value heads, a 151,936-to
 vocabulary; no download) and, for each setting below (full fine-tuning and LoRA, gradient
 checkpointing off and on, bf16, and one LoRA run in fp32), holds it as the trainer does (full:
 fp32 master weights under bf16 autocast; LoRA: the base in bf16 when computing in bf16, the
-adapter fp32; checkpointing non-reentrant), runs two optimizer steps of the trainer's loss
-(``trainer.train.loss_sum``'s formula: the forward under autocast, cross-entropy on
-``logits.float()``) on one micro-batch of rows × width tokens with the 4D boolean mask packed
-rows carry, and prints one JSON object comparing, per setting:
+adapter fp32; checkpointing non-reentrant: ``trainer.train.prepare_model``), runs two steps of
+the trainer's loss (``trainer.train.loss_sum``) and optimizer (``make_optimizer``, fused AdamW)
+on one micro-batch of rows × width tokens with the 4D boolean mask packed rows carry, and
+prints one JSON object comparing, per setting:
 
 - ``peak``: ``torch.cuda.max_memory_allocated`` over both steps against the estimate's total;
 - ``weights``: what the model holds once prepared against the estimate's weights;
 - ``optimizer``: AdamW's state tensors after the first step against the estimate's;
 - ``step``: the peak of the second step above what it started with (weights and optimizer state)
-  against the estimate's weight copies + gradients + activations (or the optimizer step's
-  scratch, the larger).
+  against the estimate's weight copies + gradients + activations.
 
 Without a CUDA GPU (or without torch) it prints ``{"benchmark": "memory_gpu", "skipped": ...}``
 and exits 0. It is sized to take well under three minutes on one H100 (five model builds and
@@ -65,34 +64,18 @@ def log(message: str) -> None:
     print(f"[bench/memory_gpu] {message}", file=sys.stderr, flush=True)
 
 
-def prepared(torch, params: JobParams, bf16: bool):
-    """The model on the GPU as the trainer holds it for ``params``."""
-    from peft import LoraConfig, get_peft_model
+def prepared(torch, params: JobParams):
+    """The model on the GPU as the trainer holds it for ``params``: built there in fp32, then
+    ``trainer.train.prepare_model`` (its weights' dtype, checkpointing, the LoRA adapter)."""
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from trainer.train import prepare_model
 
     torch.manual_seed(0)
     shape = {k: v for k, v in CONFIG.items() if k != "model_type"}
     with torch.device(DEVICE):
         model = LlamaForCausalLM(LlamaConfig(**shape))
-    if params.method == "lora" and bf16:
-        for parameter in model.parameters():  # parameters only: buffers stay fp32
-            parameter.data = parameter.data.to(torch.bfloat16)
-    if params.gradient_checkpointing:
-        kwargs = {"use_reentrant": False}
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    if params.method == "lora":
-        lora = LoraConfig(
-            r=params.lora_rank,
-            lora_alpha=params.lora_alpha,
-            lora_dropout=params.lora_dropout,
-            target_modules=list(params.lora_targets),
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
-    return model.train()
+    return prepare_model(model, params).train()
 
 
 def batch(torch, rows: int, width: int) -> dict:
@@ -106,45 +89,36 @@ def batch(torch, rows: int, width: int) -> dict:
     return {name: t.to(DEVICE) for name, t in tensors.items()}
 
 
-def loss(torch, model, data: dict, bf16: bool):
-    """``trainer.train.loss_sum``: the forward under autocast, the loss on ``logits.float()``."""
-    import torch.nn.functional as F
+def loss(model, data: dict):
+    """The trainer's loss (``trainer.train.loss_sum``) over the micro-batch's targets."""
+    from trainer.train import loss_sum
 
-    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(
-            input_ids=data["input_ids"],
-            attention_mask=data["attention_mask"],
-            position_ids=data["position_ids"],
-        ).logits
-    targets = data["labels"][:, 1:]
-    return (
-        F.cross_entropy(
-            logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-            targets.reshape(-1),
-            reduction="sum",
-        )
-        / targets.numel()
-    )
+    total, count = loss_sum(model, data)
+    return total / count
 
 
 def measure(torch, arch, method: str, bf16: bool, checkpointing: bool, rows: int, width: int):
-    params = JobParams(method=method, gradient_checkpointing=checkpointing)
+    from trainer.train import make_optimizer
+
+    params = JobParams(
+        method=method, precision="bf16" if bf16 else "fp32", gradient_checkpointing=checkpointing
+    )
     estimate = memory.estimate(arch, params, memory.MicroBatch(rows, width), bf16=bf16)
     torch.cuda.empty_cache()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    model = prepared(torch, params, bf16)
+    model = prepared(torch, params)
     weights = torch.cuda.memory_allocated() - base
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-5)
+    optimizer = make_optimizer(trainable, params)
     data = batch(torch, rows, width)
     inputs = torch.cuda.memory_allocated() - base - weights
     peak = step_peak = resident = optimizer_state = 0
     for step in range(STEPS):
         resident = torch.cuda.memory_allocated() - base
         torch.cuda.reset_peak_memory_stats()
-        loss(torch, model, data, bf16).backward()
+        loss(model, data).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
@@ -156,16 +130,12 @@ def measure(torch, arch, method: str, bf16: bool, checkpointing: bool, rows: int
                 t.numel() * t.element_size()
                 for state in optimizer.state.values()
                 for t in state.values()
-                if torch.is_tensor(t) and t.device.type == DEVICE
+                if torch.is_tensor(t) and t.dim() > 0  # not the step counters
             )
     seconds = time.perf_counter() - started
     del model, optimizer, data
     torch.cuda.empty_cache()
-    step_estimate = (
-        estimate.weight_copies
-        + estimate.gradients
-        + max(estimate.activations.total, estimate.step_scratch)
-    )
+    step_estimate = estimate.weight_copies + estimate.gradients + estimate.activations.total
 
     def pair(measured: int, estimated: int) -> dict:
         return {
@@ -189,7 +159,6 @@ def measure(torch, arch, method: str, bf16: bool, checkpointing: bool, rows: int
             "weight_copies": estimate.weight_copies,
             "gradients": estimate.gradients,
             "optimizer": estimate.optimizer,
-            "step_scratch": estimate.step_scratch,
             "activations": estimate.activations.total,
             "activations_layers": estimate.activations.layers,
             "activations_logits": estimate.activations.logits,

@@ -10,8 +10,6 @@ import json
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
-from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForCausalLM,
     LlamaConfig,
@@ -21,6 +19,7 @@ from transformers import (  # noqa: E402
 
 from app.core import architecture, base_models, memory  # noqa: E402
 from app.core.protocol import CHECKPOINTING_FROM_PARAMS, JobParams  # noqa: E402
+from trainer.train import loss_sum, make_optimizer, prepare_model  # noqa: E402
 
 # Small enough for a CPU, with what the estimate must get right: grouped-query attention,
 # biases (Llama's attention_bias and mlp_bias; Qwen2's on q, k and v only), tied embeddings,
@@ -50,41 +49,34 @@ def built(request, tmp_path_factory):
     return folder, architecture.from_config(config)
 
 
-def _as_trained(folder, params: JobParams, bf16: bool):
-    """The model as the trainer holds it: a full fine-tune in fp32 (its master weights), LoRA
-    on a base in bf16 when it computes in bf16, the adapter fp32 (peft's default)."""
+def _as_trained(folder, params: JobParams):
+    """The model as the trainer holds it (``trainer.train.prepare_model``): a full fine-tune's
+    fp32 master weights, a LoRA job's base in bf16 when it computes in bf16 and its adapter fp32."""
     model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa")
-    model = model.float()
-    if params.method == "lora":
-        if bf16:
-            model = model.to(torch.bfloat16)
-        lora = LoraConfig(
-            r=params.lora_rank,
-            lora_alpha=params.lora_alpha,
-            lora_dropout=params.lora_dropout,
-            target_modules=list(params.lora_targets),
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
-    return model.train()
+    return prepare_model(model, params).train()
 
 
 def _bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _batch(vocab: int):
+def _batch(vocab: int) -> dict:
+    """One micro-batch as packed rows come: a 4D boolean mask (here one example a row)."""
     ids = torch.randint(0, vocab, (SHAPE.rows, SHAPE.width))
-    mask = torch.ones(SHAPE.rows, 1, SHAPE.width, SHAPE.width, dtype=torch.bool).tril()
-    return ids, mask
+    return {
+        "input_ids": ids,
+        "labels": ids,
+        "position_ids": torch.arange(SHAPE.width).expand(SHAPE.rows, SHAPE.width),
+        "attention_mask": torch.ones(
+            SHAPE.rows, 1, SHAPE.width, SHAPE.width, dtype=torch.bool
+        ).tril(),
+    }
 
 
-def _loss(model, ids, mask, bf16: bool):
-    """The trainer's loss: the forward under autocast, the loss from ``logits.float()``."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=ids, attention_mask=mask).logits
-    vocab = logits.shape[-1]
-    return F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1))
+def _loss(model, batch: dict):
+    """The trainer's loss: the forward under its autocast, the loss from ``logits.float()``."""
+    total, count = loss_sum(model, batch)
+    return total / count
 
 
 CASES = [
@@ -96,9 +88,12 @@ CASES = [
 ]
 
 
-def _params(method: str, targets: str | None, **extra) -> JobParams:
+def _params(method: str, targets: str | None, bf16: bool = True, **extra) -> JobParams:
     lora = {"lora_rank": 8, "lora_targets": TARGETS[targets]} if targets else {}
-    return JobParams(method=method, gradient_checkpointing=False, **lora, **extra)
+    precision = "bf16" if bf16 else "fp32"
+    return JobParams(
+        method=method, precision=precision, gradient_checkpointing=False, **lora, **extra
+    )
 
 
 class TestParameterParts:
@@ -127,8 +122,8 @@ class TestParameterParts:
         self, built, method, targets, bf16
     ):
         folder, arch = built
-        params = _params(method, targets, lora_dropout=0.0)
-        model = _as_trained(folder, params, bf16)
+        params = _params(method, targets, bf16, lora_dropout=0.0)
+        model = _as_trained(folder, params)
         got = memory.estimate(arch, params, SHAPE, bf16=bf16)
         assert got.weights == _bytes(model.parameters())
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -136,19 +131,18 @@ class TestParameterParts:
         assert all(p.dtype == torch.float32 for p in trainable)
 
         torch.manual_seed(1)
-        _loss(model, *_batch(arch.vocab), bf16).backward()
+        _loss(model, _batch(arch.vocab)).backward()
         assert got.gradients == _bytes(p.grad for p in trainable)
-        optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+        optimizer = make_optimizer(trainable, params)  # the trainer's: fused AdamW
         optimizer.step()
         states = [optimizer.state[p] for p in trainable]
         assert got.optimizer == _bytes(s[k] for s in states for k in ("exp_avg", "exp_avg_sq"))
         # AdamW's per-tensor step counters, which the estimate leaves out: a scalar each.
         assert all(s["step"].numel() == 1 for s in states)
-        assert got.step_scratch == got.gradients
 
     def test_autocast_keeps_a_bf16_copy_of_each_trained_linear_weight(self, built):
         folder, arch = built
-        model = _as_trained(folder, _params("full", None), bf16=False)
+        model = _as_trained(folder, _params("full", None))
         linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
         expected = 2 * sum(_bytes(p for p in m.parameters()) // 4 for m in linear)
         assert memory.estimate(arch, _params("full", None), SHAPE, bf16=True).weight_copies == (
@@ -161,15 +155,14 @@ class TestActivationsOnTheCpu:
     """What the forward pass leaves for the backward pass, caught by a saved-tensors hook,
     equals the estimate's layers, final norm and output layer, and the fp32 log-softmax (over
     the positions that predict a next token). Left out of the comparison: the parameters (and
-    autocast's copies of them, counted apart), the token ids and labels, and the rotary cos/sin
-    tables, which have no batch dimension. Dropout is off: on a CPU PyTorch keeps a noise tensor
+    autocast's copies of them, counted apart), and the token ids and labels. Dropout is off: on a CPU PyTorch keeps a noise tensor
     in the input's dtype where CUDA keeps a byte mask, which the estimate counts."""
 
     @pytest.mark.parametrize("method, targets, bf16", CASES)
     def test_saved_tensors_are_the_estimate(self, built, method, targets, bf16):
         folder, arch = built
-        params = _params(method, targets, lora_dropout=0.0)
-        model = _as_trained(folder, params, bf16)
+        params = _params(method, targets, bf16, lora_dropout=0.0)
+        model = _as_trained(folder, params)
         weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
         shapes = {s for p in model.parameters() for s in (tuple(p.shape), tuple(p.shape[::-1]))}
         saved: dict[int, int] = {}
@@ -179,16 +172,13 @@ class TestActivationsOnTheCpu:
             storage = t.untyped_storage()
             if storage.data_ptr() in weights or not t.is_floating_point() or t.dim() == 0:
                 return t
-            if t.shape[0] == 1:  # the rotary tables
-                return t
             is_copy = t.dim() == 2 and tuple(t.shape) in shapes and SHAPE.tokens not in t.shape
             (copies if is_copy else saved)[storage.data_ptr()] = storage.nbytes()
             return t
 
         torch.manual_seed(1)
-        ids, mask = _batch(arch.vocab)
         with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
-            _loss(model, ids, mask, bf16)
+            _loss(model, _batch(arch.vocab))
         got = memory.estimate(arch, params, SHAPE, bf16=bf16).activations
         log_softmax = 4 * SHAPE.rows * (SHAPE.width - 1) * arch.vocab
         assert sum(saved.values()) == got.layers + got.final + log_softmax

@@ -13,32 +13,36 @@ model and compares byte for byte):
   (``architecture.nf4_bytes``); peft's ``prepare_model_for_kbit_training`` turns everything else
   (embeddings, norms, biases, the output layer) to fp32.
 - Gradients: 4 bytes per trained parameter; AdamW: two fp32 moments per trained parameter. Its
-  per-tensor ``step`` counters (one fp32 scalar each) are left out. Its foreach step allocates
-  one more fp32 copy of the trained parameters for a moment (``step_scratch``), while the
-  activations are already freed: the total counts the larger of the two.
+  per-tensor ``step`` counters (one fp32 scalar each) are left out. The trainer's AdamW is the
+  fused kernel (``trainer.train.make_optimizer``), which updates in place: its step needs no
+  memory beyond these (the per-tensor "foreach" loop would hold one more fp32 copy of the
+  trained parameters for a moment).
 
-**Activations** are counted per token and layer as Korthikanti et al. 2022 (*Reducing
-Activation Recomputation in Large Transformer Models*, §4.1) count them for GPT, the tensors
-autograd saves for the backward pass, here for a Llama-style layer as transformers writes it:
-no dropout in attention, a fused SDPA kernel (no s×s scores kept; its output and log-sum-exp
-are), keys and values repeated to every query head (transformers does so whenever a mask is
-passed, which the trainer always does for packed rows and for padded ones), RMS norms that keep
-an fp32 copy of their input, a gated MLP (the gate before and after its activation, the up
-projection, their product), and a linear layer's input only where its weight trains (LoRA: the
-adapter's own, after its dropout). Under autocast each trained linear layer keeps its own bf16
-cast of an fp32 input. Per token and layer, with ``h`` hidden, ``q`` the query width (heads ×
-head_dim), ``i`` intermediate, ``a`` heads, ``r`` the LoRA rank, a Llama layer keeps:
+**Activations** are counted as Korthikanti et al. 2022 (*Reducing Activation Recomputation in
+Large Transformer Models*, §4.1) count them for a GPT layer: the tensors autograd keeps for the
+backward pass, per token and layer, here for a Llama-style layer as transformers 5 writes it. A
+fused SDPA kernel keeps no s×s scores (its output and log-sum-exp instead), and o_proj reads
+that output as it is; keys and values are repeated to every query head (transformers does so
+whenever a mask is passed, and the trainer always passes one); an RMS norm keeps an fp32 copy
+of its input; the gated MLP keeps the gate before and after its activation, the up projection
+and their product; a linear layer keeps its input only where its weight trains (LoRA: the
+adapter's own input, cast to its fp32 and under autocast back to bf16, and its dropout's byte
+mask); under autocast each trained linear layer keeps its own bf16 cast of an fp32 input; in a
+LoRA job the first layer's input needs no gradient, so what acts on it alone keeps nothing.
+With ``h`` hidden, ``q`` the query width (heads × head_dim), ``i`` intermediate, ``a`` heads,
+``r`` the LoRA rank, a Llama layer (more than one key/value head) keeps per token:
 
 - full fine-tuning under bf16: ``26h + 8q + 8i + 4a + 8`` bytes (norms ``2·(4h + 4 + 4h)``,
   attention ``4·2q + 4a``, MLP ``3·2i``, linear inputs ``3·2h + 2·2h + 2i``);
 - LoRA on q_proj and v_proj under bf16, with dropout: ``14h + 8q + 6i + 4a + 4r + 8``;
-- in fp32, the same terms at 4 bytes a value, one shared input per group of linear layers.
+- in fp32, the same tensors at 4 bytes a value, one shared input per group of linear layers.
 
-(Korthikanti et al.'s GPT layer, ``34h + 5as/h`` at 16 bits with dropout and the s×s scores
-kept, is the same count for another layer.) ``layer_bytes`` spells each term out.
-
-The SDPA kernel also keeps a ``c``-byte copy of the row × width × width attention mask per layer
-(PyTorch turns the boolean mask into an additive one); the boolean mask itself is held once.
+(Korthikanti et al.'s GPT layer keeps ``34h + 5as/h`` at 16 bits, with dropout masks and the s×s
+scores.) ``layer_bytes`` spells out each term. Per layer, SDPA also keeps the row's width ×
+width mask in the compute dtype (PyTorch turns the boolean mask into an additive one); Gemma 2,
+whose soft-capping SDPA cannot do, runs eager attention and keeps its scores instead. Once per
+micro-batch: the boolean mask, the rotary tables, the final norm and the output layer's input.
+A test holds the count to what a saved-tensors hook catches on the CPU, byte for byte.
 
 The logits: the trainer takes the loss from ``logits.float()`` (``trainer.train.loss_sum``), so
 while the loss's backward runs the fp32 log-softmax output, its gradient and the gradient of its
@@ -49,12 +53,15 @@ With gradient checkpointing each layer keeps only its input (the residual stream
 a token) and one layer at a time is recomputed in the backward pass: the peak is the
 checkpoints plus the larger of the logits and one layer's activations.
 
-Left out: the gradients flowing through the residual stream during the backward pass (a few
-``t·h`` tensors), temporaries inside a kernel, the CUDA context and the caching allocator's
-fragmentation (the fit check keeps ``FIT_SHARE`` of a device's memory for those), the
-bitsandbytes dequantised copy of the one weight a 4-bit layer is multiplying, Gemma 2's logit
-soft-capping, and distributed training's gradient buckets. On a CPU, PyTorch's attention may
-materialise the s×s scores per head, which this does not count.
+The total adds the parts as if all were alive at once, which is the backward pass's peak but
+for the gradients, which it counts whole (they fill in as the backward pass runs). Left out:
+the gradients flowing through the residual stream during the backward pass (a few ``t·h``
+tensors), temporaries inside kernels, the batch's token ids, the CUDA context and the caching
+allocator's fragmentation (``app.jobs.memory_fit`` keeps a tenth of a device's memory for
+those), the bitsandbytes dequantised copy of the one weight a 4-bit layer is multiplying, and
+distributed training's gradient buckets. Unchecked without a GPU: what the CUDA kernels keep
+(``bench/memory_gpu.py`` measures it); on a CPU, dropout keeps a noise tensor in its input's
+dtype rather than a byte mask.
 """
 
 from __future__ import annotations
@@ -87,9 +94,9 @@ class MicroBatch:
 @dataclass(frozen=True)
 class Activations:
     """Bytes the forward pass leaves for the backward pass at its peak: the decoder layers'
-    (with checkpointing, their inputs), the final norm's and output layer's, the logits', the
-    attention masks', and with checkpointing the one layer recomputed at a time (after the
-    logits are freed, so the larger of the two counts)."""
+    (with checkpointing, their inputs), the final norm's, output layer's and rotary tables',
+    the logits', the attention masks', and with checkpointing the one layer recomputed at a
+    time (after the logits are freed, so the larger of the two counts)."""
 
     layers: int
     final: int
@@ -115,14 +122,13 @@ class MemoryEstimate:
     weight_copies: int  # autocast's bf16 copies of fp32 weights, for one step
     gradients: int
     optimizer: int  # AdamW's two moments
-    step_scratch: int  # the foreach AdamW step's temporary
     activations: Activations
     activations_other: int  # the activations with gradient checkpointing the other way
 
     @property
     def total(self) -> int:
         fixed = self.weights + self.weight_copies + self.gradients + self.optimizer
-        return fixed + max(self.activations.total, self.step_scratch)
+        return fixed + self.activations.total
 
 
 def checkpointing(params: JobParams, parameters: int) -> bool:
@@ -171,7 +177,6 @@ def estimate(
         weight_copies=copies,
         gradients=FP32 * trainable,
         optimizer=2 * FP32 * trainable,
-        step_scratch=FP32 * trainable,
         activations=activations(arch, params, micro_batch, bf16=bf16, checkpointing=on),
         activations_other=activations(
             arch, params, micro_batch, bf16=bf16, checkpointing=not on
@@ -227,7 +232,10 @@ def activations(
     lm_head = arch.linears()[-1]
     normed = FP32 if arch.fp32_norm_output else residual
     norm = FP32 * (arch.hidden + 1) + (normed * arch.hidden if not lora else 0)
-    final = t * (norm + _saved_inputs([lm_head], arch.hidden, residual, dtypes))
+    # The rotary tables: a cos and a sin per position of each row (the trainer passes position
+    # ids), in the residual's dtype, which every layer's attention keeps.
+    rotary = 2 * arch.head_dim * residual
+    final = t * (norm + _saved_inputs([lm_head], arch.hidden, residual, dtypes) + rotary)
     logit_count = t * arch.vocab
     if params.objective == "dpo":
         logit_count = min(logit_count, DPO_LOGITS_AT_ONCE)
