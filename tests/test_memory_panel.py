@@ -109,6 +109,33 @@ class TestTable:
         lora = client.post("/jobs/estimate", headers=HX, data=_form(csrf, version, method="lora"))
         assert _cell(lora.text, "gradients") != _cell(small.text, "gradients")
 
+    def test_the_memory_and_precision_fields_change_it(self, client, db_session, setup):
+        _, admin, version = setup
+        csrf = login(client, admin.email)
+
+        def panel(**fields):
+            data = _form(csrf, version, method="lora", **fields)
+            return client.post("/jobs/estimate", headers=HX, data=data).text
+
+        on, off = panel(gradient_checkpointing="on"), panel(gradient_checkpointing="off")
+        assert "Gradient checkpointing is on" in on and "Gradient checkpointing is off" in off
+        assert _cell(on, "activations") != _cell(off, "activations")
+        bf16, fp32 = panel(precision="bf16"), panel(precision="fp32")
+        assert "Computes in bf16." in bf16 and "Computes in fp32." in fp32
+        tiny = architecture.from_config(base_models.tiny_config()).parameters().total
+        adapter = int(re.search(r"([\d,]+) of them trained", bf16).group(1).replace(",", ""))
+        assert _cell(bf16, "weights") == memory_fit.size(2 * tiny + 4 * adapter)
+        assert _cell(fp32, "weights") == memory_fit.size(4 * tiny + 4 * adapter)
+
+    def test_four_bit_is_set_against_workers_that_load_it(self, client, db_session, setup):
+        worker(db_session, "no-bnb", four_bit=False)
+        _, admin, version = setup
+        csrf = login(client, admin.email)
+        data = _form(csrf, version, method="lora", quantization="4bit")
+        page = client.post("/jobs/estimate", headers=HX, data=data).text
+        assert "No worker that reported in can load 4-bit weights" in page
+        assert "Fits on" not in page
+
     def test_a_hub_model_without_a_cached_config_has_no_estimate(
         self, client, db_session, setup, no_hub_cache
     ):
