@@ -153,10 +153,12 @@ class TestParameterParts:
 
 class TestActivationsOnTheCpu:
     """What the forward pass leaves for the backward pass, caught by a saved-tensors hook,
-    equals the estimate's layers, final norm and output layer, and the fp32 log-softmax (over
-    the positions that predict a next token). Left out of the comparison: the parameters (and
-    autocast's copies of them, counted apart), and the token ids and labels. Dropout is off: on a CPU PyTorch keeps a noise tensor
-    in the input's dtype where CUDA keeps a byte mask, which the estimate counts."""
+    equals the estimate's layers, its final part (the final norm, the output layer's input, the
+    rotary tables) and the fp32 log-softmax over the positions that predict a next token.
+    Left out of the comparison:
+    the parameters (and autocast's copies of them, counted apart), the token ids and labels.
+    Dropout is off: on a CPU PyTorch keeps a noise tensor in the input's dtype where CUDA keeps
+    a byte mask, which the estimate counts."""
 
     @pytest.mark.parametrize("method, targets, bf16", CASES)
     def test_saved_tensors_are_the_estimate(self, built, method, targets, bf16):
