@@ -273,7 +273,26 @@ def main() -> None:
         default=2.0,
         help="seconds of training time between loss measurements (first round)",
     )
+    device = parser.add_argument_group("on a device (bench/trainer_gpu.py)")
+    device.add_argument(
+        "--device",
+        choices=["cuda", "cpu"],
+        default=None,
+        help="run the ~0.5B model FLOPs utilisation benchmark on this device instead (cpu: "
+        "a small configuration, as a smoke test)",
+    )
+    device.add_argument("--batch-size", type=int, default=32, help="examples per micro-batch")
+    device.add_argument("--max-len", type=int, default=1024, help="max sequence length")
+    device.add_argument("--steps", type=int, default=10, help="timed steps per run")
+    device.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    device.add_argument("--peak-tflops", type=float, default=None, help="the card's bf16 peak")
     args = parser.parse_args()
+    if args.device:
+        from bench import trainer_gpu
+
+        data_dir = Path(os.environ.get("STUDIO_TEST_DATA", ROOT.parent / "shared" / "data"))
+        trainer_gpu.main(args, seed_items(data_dir / "seed_tasks.jsonl"), log)
+        return
     items_limit = args.items or (48 if args.quick else None)
     epochs = args.epochs or (1 if args.quick else EPOCHS)
 
