@@ -1,5 +1,6 @@
 """The launch form's memory panel: the job's memory estimate (``app.core.memory``) for the
-chosen settings, set against the workers that reported in lately.
+chosen settings, set against the workers that reported in within the last day
+(``app.jobs.workers.seen``, the workers the launch counts).
 
 Each worker is measured against the estimate under the precision it would run the job in
 (``'auto'`` is bf16 on a CUDA GPU that computes in bf16 natively, else fp32: the trainer's
@@ -11,24 +12,20 @@ that can load 4-bit weights only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core import architecture, memory
 from app.core.protocol import JobParams
-from app.jobs import service
+from app.jobs import service, workers
 from app.jobs.estimate import Estimate
 from app.jobs.forms import LaunchForm
 from app.jobs.model_config import base_config
 from app.models import Worker
-from app.models.base import utcnow
 
-RECENT = timedelta(days=1)
 FIT_SHARE = 0.9
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -98,10 +95,10 @@ class MemoryPanel:
         return round(100 * n / total, 2) if total else 0.0
 
 
-def recent_workers(session: Session, *, now: datetime | None = None) -> list[Worker]:
-    """Workers seen within ``RECENT``, the most memory first (unknown memory last)."""
-    since = (now or utcnow()) - RECENT
-    found = session.scalars(select(Worker).where(Worker.seen_at >= since)).all()
+def recent_workers(session: Session) -> list[Worker]:
+    """The workers the launch counts (seen within ``workers.SEEN_WITHIN``, a day), the most
+    memory first (unknown memory last)."""
+    found = workers.seen(session=session)
     return sorted(found, key=lambda w: (-(w.memory_bytes or -1), w.name))
 
 
@@ -112,7 +109,6 @@ def panel(
     params: JobParams,
     micro_batch: tuple[int, int],
     model_roots: list[Path],
-    now: datetime | None = None,
 ) -> MemoryPanel:
     """The memory panel for ``params`` on ``base_model`` at ``micro_batch`` (rows, width)."""
     config = base_config(base_model, model_roots=model_roots)
@@ -128,7 +124,7 @@ def panel(
     def need(worker: Worker | None) -> memory.MemoryEstimate:
         return memory.estimate(arch, params, shape, bf16=computes_in_bf16(params, worker))
 
-    recent = recent_workers(session, now=now)
+    recent = recent_workers(session)
     able = [w for w in recent if w.four_bit] if params.quantization == "4bit" else recent
     fits = []
     for worker in able:
