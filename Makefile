@@ -49,7 +49,7 @@ i18n:
 
 bench:
 	@$(MAKE) --no-print-directory install
-	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py bench/quality.py bench/trainer_runs.py bench/trainer_gpu.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # Before a release: the API fuzzing test, deeper (more examples per operation, the HTML pages too,
 # where only a 5xx counts), on SQLite and PostgreSQL. FUZZ_SEED=n replays or varies the run.
