@@ -16,7 +16,15 @@ from app.models.content import (
 )
 from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.evaluation import EvalJudgment, EvalRound, EvalRoundJudge, EvalRoundPrompt
-from app.models.jobs import EvalPrediction, ItemDynamics, Job, JobLog, JobMetric, Worker
+from app.models.jobs import (
+    EvalPrediction,
+    ItemDynamics,
+    Job,
+    JobLog,
+    JobMetric,
+    Preflight,
+    Worker,
+)
 from app.models.members import Assignment, AssignmentTask, ProjectMember, ProjectRole
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "Label",
     "LoginFailure",
     "NearDupKey",
+    "Preflight",
     "Project",
     "ProjectMember",
     "ProjectRole",

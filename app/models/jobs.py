@@ -120,3 +120,35 @@ class Worker(Base):
     bf16: Mapped[bool] = mapped_column(default=False)
     four_bit: Mapped[bool] = mapped_column(default=False)  # CUDA with bitsandbytes installed
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Preflight(Base):
+    """A quick check a worker runs before a job is launched, on the launch form's settings:
+    the data under the base model's chat template, one example's loss mask token by token, the
+    worker's device and a few timed steps. Workers take these before any queued job."""
+
+    __tablename__ = "preflights"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index("ix_preflights_queue", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
+    )
+    base_model: Mapped[str] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]]
+    start_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    worker: Mapped[str | None] = mapped_column(String(200))
+    claim_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL")
+    )
+    lease_until: Mapped[datetime | None]
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
