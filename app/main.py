@@ -28,6 +28,8 @@ from app.imports import routes as imports_routes
 from app.items import api as items_api
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
+from app.jobs import preflight_api as jobs_preflight_api
+from app.jobs import preflight_routes as jobs_preflight_routes
 from app.jobs import routes as jobs_routes
 from app.labeling import api as labeling_api
 from app.labeling import routes as labeling_routes
@@ -85,6 +87,8 @@ ROUTERS = [
     imports_api.router,
     background_api.router,
     jobs_api.router,
+    jobs_preflight_api.router,
+    jobs_preflight_routes.router,
     jobs_routes.router,
     evaluation_routes.router,
     evaluation_judge_routes.router,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from app.core import job_paths, protocol
 from app.core.devices import WorkerDevice
 from app.core.job_paths import WorkerPath
+from app.core.preflight import PreflightFailure, PreflightReport, PreflightSpec
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -59,6 +60,28 @@ class AppClient:
         if response.status_code == 204:
             return None
         return protocol.JobSpec.model_validate(response.json())
+
+    def claim_preflight(
+        self, worker: str, device: WorkerDevice | None = None
+    ) -> PreflightSpec | None:
+        """The next pre-flight check this worker's ``device`` can run, or None when there is
+        none (or the app is older than pre-flight checks: it has no such path)."""
+        body = protocol.ClaimRequest(worker=worker, device=device)
+        response = self.http.post(WorkerPath.PREFLIGHT_CLAIM, json=body.model_dump(mode="json"))
+        if response.status_code in (204, 404):
+            return None
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"{WorkerPath.PREFLIGHT_CLAIM}: {response.status_code} {response.text[:500]}"
+            )
+        return PreflightSpec.model_validate(response.json())
+
+    def report_preflight(self, preflight_id: int, report: PreflightReport) -> None:
+        self._post(WorkerPath.PREFLIGHT_REPORT.format(preflight_id=preflight_id), report)
+
+    def fail_preflight(self, preflight_id: int, error: str) -> None:
+        body = PreflightFailure(error=error)
+        self._post(WorkerPath.PREFLIGHT_FAIL.format(preflight_id=preflight_id), body)
 
     def manifest(self, version_id: int) -> protocol.DatasetManifest:
         response = self.http.get(WorkerPath.MANIFEST.format(version_id=version_id))

@@ -1,4 +1,5 @@
-"""The worker loop: claim a job, run it (``trainer.job.run_job``), report a failure, repeat.
+"""The worker loop: run a pre-flight check if one is queued (``trainer.preflight``), claim a
+job, run it (``trainer.job.run_job``), report a failure, repeat.
 
 One job at a time. Heartbeats go out at most every few seconds and carry the latest
 checkpoint, so a worker that dies is replaced by another that resumes from there. Each claim
@@ -58,16 +59,42 @@ def _fresh(device: WorkerDevice | None) -> WorkerDevice | None:
         return device
 
 
-def _failure(job_id: int, error: Exception) -> str:
-    """What the job's error says (logged here too): a refusal's own sentence, else the
-    exception's last line (the traceback goes to the worker's log)."""
+def _failure(what: str, error: Exception) -> str:
+    """What the error of ``what`` (a job, a pre-flight check) says, logged here too: a
+    refusal's own sentence, else the exception's last line (the traceback goes to the
+    worker's log)."""
     from trainer.device import CannotRun
 
     if isinstance(error, CannotRun):
-        log.warning("job %s refused: %s", job_id, error)
+        log.warning("%s refused: %s", what, error)
         return str(error)
-    log.error("job %s failed", job_id, exc_info=error)
+    log.error("%s failed", what, exc_info=error)
     return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def _take_preflight(client: AppClient, name: str, device: WorkerDevice | None) -> None:
+    """Run one pre-flight check of a launch's settings, if one is queued, before claiming a
+    job: someone is watching the launch form for it. A check that fails is answered with the
+    sentence a job would fail with, and the worker goes on to its jobs."""
+    spec = client.claim_preflight(name, device)
+    if spec is None:
+        return
+    log.info("claimed pre-flight check %s", spec.preflight_id)
+    what = f"pre-flight check {spec.preflight_id}"
+    try:
+        from trainer.preflight import run_preflight  # loads torch: only once a check is taken
+
+        report = run_preflight(client, spec, device)
+    except Exception as error:  # noqa: BLE001 - any failure is the check's answer
+        try:
+            client.fail_preflight(spec.preflight_id, _failure(what, error)[:20_000])
+        except RuntimeError:
+            log.exception("could not report the failure of %s", what)
+        return
+    try:
+        client.report_preflight(spec.preflight_id, report)
+    except RuntimeError:
+        log.exception("could not report %s", what)
 
 
 def _share(spec: protocol.JobSpec | None) -> protocol.JobSpec | None:
@@ -105,6 +132,8 @@ def serve(
         if rank == 0:
             try:
                 device = _fresh(device)
+                if ranks == 1:  # under torchrun the ranks run jobs together, not checks
+                    _take_preflight(client, name, device)
                 spec = client.claim(name, device)
             except httpx.TransportError as error:
                 # The app may still be starting (make run starts both at once) or restarting.
@@ -126,7 +155,7 @@ def serve(
         try:
             run_job(client, spec)
         except Exception as error:  # noqa: BLE001 - report any failure on the job
-            detail = _failure(spec.job_id, error)
+            detail = _failure(f"job {spec.job_id}", error)
             if rank != 0:
                 raise  # torchrun stops the other ranks; rank 0 reports what it saw
             try:

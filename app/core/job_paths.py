@@ -13,7 +13,8 @@ API_ROOT = "/api/v1"
 
 class WorkerPath:
     """The worker API's paths under ``API_ROOT``; fill in ``job_id``, ``version_id``, ``split``
-    with ``str.format``. The app's routes and the trainer's client both use these."""
+    and ``preflight_id`` with ``str.format``. The app's routes and the trainer's client both
+    use these."""
 
     CLAIM = "/worker/jobs/claim"
     HEARTBEAT = "/worker/jobs/{job_id}/heartbeat"
@@ -26,6 +27,10 @@ class WorkerPath:
     CANCELLED = "/worker/jobs/{job_id}/cancelled"
     MANIFEST = "/worker/datasets/{version_id}/manifest"
     SPLIT = "/worker/datasets/{version_id}/splits/{split}"
+    # Pre-flight checks of the launch form's settings (app.core.preflight), taken before jobs.
+    PREFLIGHT_CLAIM = "/worker/preflights/claim"
+    PREFLIGHT_REPORT = "/worker/preflights/{preflight_id}/report"
+    PREFLIGHT_FAIL = "/worker/preflights/{preflight_id}/fail"
 
 
 MODEL_CARD = "README.md"

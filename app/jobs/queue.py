@@ -22,7 +22,15 @@ from app.i18n import N_
 from app.jobs import workers
 from app.jobs.artifacts import check_checkpoint
 from app.locking import locked
-from app.models import DatasetVersionItem, EvalPrediction, ItemDynamics, Job, JobLog, JobMetric
+from app.models import (
+    DatasetVersionItem,
+    EvalPrediction,
+    ItemDynamics,
+    Job,
+    JobLog,
+    JobMetric,
+    Preflight,
+)
 from app.models.base import utcnow
 
 LEASE = timedelta(minutes=2)
@@ -106,12 +114,13 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
         # Checked when reported; one stored before names were required starts afresh.
         resume_from=job.checkpoint if protocol.is_checkpoint_name(job.checkpoint) else None,
         artifact_dir=str(job_paths.JobFolder.of(artifacts_root, job.id).path),
-        start_from=_start_from(job, artifacts_root=artifacts_root),
+        start_from=start_from(job, artifacts_root=artifacts_root),
     )
 
 
-def _start_from(job: Job, *, artifacts_root: str) -> protocol.StartFrom | None:
-    """The finished job whose tuned model ``job`` continues from, with that job's folder."""
+def start_from(job: Job | Preflight, *, artifacts_root: str) -> protocol.StartFrom | None:
+    """The finished job whose tuned model ``job`` (or a pre-flight check of a launch)
+    continues from, with that job's folder."""
     if job.start_job_id is None:
         return None
     parent = object_session(job).get(Job, job.start_job_id)
@@ -125,13 +134,19 @@ def _start_from(job: Job, *, artifacts_root: str) -> protocol.StartFrom | None:
 
 
 def check_reader(*, session: Session, token_id: int, version_id: int) -> None:
-    """A worker token reads a dataset version only while it runs a job on that version."""
+    """A worker token reads a dataset version only while it runs a job (or a pre-flight
+    check) on that version."""
     holds = session.scalar(
         select(
             exists().where(
                 Job.dataset_version_id == version_id,
                 Job.status == "running",
                 Job.claim_token_id == token_id,
+            )
+            | exists().where(
+                Preflight.dataset_version_id == version_id,
+                Preflight.status == "running",
+                Preflight.claim_token_id == token_id,
             )
         )
     )

@@ -51,24 +51,29 @@ def check_base_model(base_model: str, *, model_roots: Sequence[Path] = ()) -> st
         raise InvalidInput(reason, errors={"base_model": reason}) from None
 
 
-def launch(
+@dataclass(frozen=True)
+class Checked:
+    """Settings a launch accepts: the version, the base model as it will be stored, and the
+    finished job the new one continues from (if any)."""
+
+    version: DatasetVersion
+    base_model: str
+    start_job: Job | None
+
+
+def check_launch(
     *,
     session: Session,
     version_id: int,
     base_model: str | None,
     params: protocol.JobParams,
-    actor: User,
-    parent: Job | None = None,
     start_job_id: int | None = None,
     artifacts_root: str | Path | None = None,
     model_roots: Sequence[Path] = (),
     within: Collection[int] | None = None,
-) -> Job:
-    """Queue a job; ``within`` limits the versions to the projects the actor manages (None:
-    any), and one outside reads as missing. The version must hold what the objective learns
-    from (SFT items, or pairs for DPO). With ``start_job_id`` the job continues from that
-    finished job's model (its model folder under ``artifacts_root``) and trains on the base
-    model that job did: ``base_model`` may be left out, and must not name another."""
+) -> Checked:
+    """Every check a launch makes, refusing as it refuses (``launch``'s rules); the pre-flight
+    check of the launch form's settings makes the same, so it refuses with the same sentence."""
     version = session.get(DatasetVersion, version_id)
     if version is None or within is not None and version.project_id not in within:
         raise InvalidInput(
@@ -95,10 +100,42 @@ def launch(
             N_("Choose or type a base model."),
             errors={"base_model": N_("Choose or type a base model.")},
         )
+    return Checked(version, check_base_model(base_model, model_roots=model_roots), start_job)
+
+
+def launch(
+    *,
+    session: Session,
+    version_id: int,
+    base_model: str | None,
+    params: protocol.JobParams,
+    actor: User,
+    parent: Job | None = None,
+    start_job_id: int | None = None,
+    artifacts_root: str | Path | None = None,
+    model_roots: Sequence[Path] = (),
+    within: Collection[int] | None = None,
+) -> Job:
+    """Queue a job; ``within`` limits the versions to the projects the actor manages (None:
+    any), and one outside reads as missing. The version must hold what the objective learns
+    from (SFT items, or pairs for DPO). With ``start_job_id`` the job continues from that
+    finished job's model (its model folder under ``artifacts_root``) and trains on the base
+    model that job did: ``base_model`` may be left out, and must not name another."""
+    checked = check_launch(
+        session=session,
+        version_id=version_id,
+        base_model=base_model,
+        params=params,
+        start_job_id=start_job_id,
+        artifacts_root=artifacts_root,
+        model_roots=model_roots,
+        within=within,
+    )
+    version, start_job = checked.version, checked.start_job
     job = Job(
         project_id=version.project_id,
         dataset_version_id=version.id,
-        base_model=check_base_model(base_model, model_roots=model_roots),
+        base_model=checked.base_model,
         params=params.model_dump(mode="json"),
         created_by=actor.id,
         parent_id=parent.id if parent else None,

@@ -21,6 +21,7 @@ is ``app.core.devices``, and it is applied three times, alike:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -93,13 +94,14 @@ def record(*, session: Session, name: str, device: WorkerDevice | None) -> None:
     session.flush()
 
 
-def runnable(device: WorkerDevice | None) -> list[ColumnElement[bool]]:
+def runnable(device: WorkerDevice | None, params: Any = Job.params) -> list[ColumnElement[bool]]:
     """Conditions on ``Job`` that leave out the jobs ``device`` cannot run (a parameter left
-    out of a job's stored parameters has its default, which every device runs)."""
+    out of a job's stored parameters has its default, which every device runs); on another
+    table's JSON column of job parameters with ``params`` (the pre-flight checks')."""
     conditions = []
     for need, (field, value) in NEEDS.items():
         if device is None or not getattr(device, need):
-            conditions.append(func.coalesce(Job.params[field].as_string(), "") != value)
+            conditions.append(func.coalesce(params[field].as_string(), "") != value)
     return conditions
 
 
