@@ -114,7 +114,7 @@ class TestTheDemoQueuesOneJob:
         assert params == evaluation.JOB_PARAMS
         # The launch form's tiny preset, capped: seconds on two CPU cores.
         assert params.model_dump(include=set(PRESETS["tiny"])) == PRESETS["tiny"]
-        assert params.max_steps <= 50 and params.generation.max_new_tokens <= 32
+        assert params.max_steps <= 400 and params.generation.max_new_tokens <= 32
         marker = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "demo.job_queued"))
         assert marker.entity_id == str(job.id)
         # The project's manager judges strictly, its reviewer leniently.

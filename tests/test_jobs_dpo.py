@@ -106,7 +106,7 @@ class TestResults:
         assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row) == ["55%", "92%", "+37"]
         assert 'id="prediction-table"' in page.text  # the usual generations on eval prompts
         # Its eval loss is the DPO loss on the eval pairs, which has no perplexity.
-        assert "DPO loss on the eval pairs: <strong" in page.text
+        assert "<td>DPO loss on the eval pairs</td>" in page.text
         assert re.search(r'id="perplexity">—<', page.text)
 
     def test_an_sft_job_shows_none(self, client, db_session, ran):

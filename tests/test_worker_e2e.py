@@ -97,21 +97,23 @@ def test_worker_trains_a_tiny_job_to_the_end(tmp_path):
                 .group_by(ItemDynamics.epoch)
             ).all()
             assert dict(per_epoch) == {1: version.train_count, 2: version.train_count}
-            assert (
-                session.scalar(
-                    select(func.count())
-                    .select_from(EvalPrediction)
+            splits = dict(
+                session.execute(
+                    select(EvalPrediction.split, func.count())
                     .where(EvalPrediction.job_id == job.id)
-                )
-                == version.eval_count
+                    .group_by(EvalPrediction.split)
+                ).all()
             )
+            # Every eval item, and the seen sample: up to 8 training items (trainer.baseline).
+            assert splits == {"eval": version.eval_count, "train": min(8, version.train_count)}
             assert (
                 session.scalar(
                     select(func.count()).select_from(JobLog).where(JobLog.job_id == job.id)
                 )
                 >= 1
             )
-            assert {"eval_loss", "base_f1", "tuned_f1"} <= set(done.metrics)
+            assert {"eval_loss", "base_eval_loss", "base_f1", "tuned_f1"} <= set(done.metrics)
+            assert {"seen_base_f1", "seen_tuned_f1", "seen_tuned_loss"} <= set(done.metrics)
             assert (Path(done.artifacts[0]) / "config.json").exists() or (
                 Path(done.artifacts[0]) / "adapter_config.json"
             ).exists()

@@ -1,8 +1,9 @@
 """One fine-tune job, step by step in the order the steps run: load the data (checked against
 the version's manifest), see what the job can learn from it (SFT: every kind but preference
 pairs; DPO: the pairs), load the starting model (the base model, or a finished job's model),
-generate its outputs, train while a ``Reporter`` keeps the app informed, evaluate the tuned
-model, save it with its card, report.
+measure it (its outputs on the held-out prompts and on a sample of the training prompts, the
+"seen" ones, and its eval loss: ``trainer.baseline``), train while a ``Reporter`` keeps the app
+informed, evaluate the tuned model on the same prompts, save it with its card, report.
 
 Under torchrun every rank loads and trains; rank 0 alone talks to the app (logs, metrics,
 heartbeats, dynamics, predictions), evaluates and saves.
@@ -18,6 +19,7 @@ from app.core.job_paths import JobFolder
 from app.core.kinds import SFT_KINDS, ItemKind
 from app.core.prompts import render_messages
 from app.core.protocol import DatasetItem, JobSpec
+from trainer.baseline import Baseline, means, measure_start, seen_sample, seen_summary
 from trainer.checkpoints import resolve_checkpoint
 from trainer.client import AppClient
 from trainer.modelcard import write_model_card
@@ -84,7 +86,10 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
         say(f"starting from the model of job {spec.start_from.job_id}")
     model, tokenizer = load_start(spec, data.texts(), folder)
     objective = make_objective(spec, tokenizer, learnable, data)
-    base_outputs = baseline_outputs(spec, model, tokenizer, data.eval if rank == 0 else [])
+    seen = seen_sample(learnable.train, seed=spec.params.seed) if rank == 0 else []
+    baseline = measure_start(
+        spec, model, tokenizer, eval_items=data.eval if rank == 0 else [], seen_items=seen
+    )
 
     reporter = Reporter(
         client, spec, model, tokenizer, learnable.train, learnable.eval, objective=objective
@@ -110,8 +115,7 @@ def run_job(client: AppClient, spec: JobSpec) -> None:
         client.cancelled(spec.job_id, protocol.Heartbeat(attempt=spec.attempt, step=result.step))
         return
 
-    predictions = evaluate(client, spec, result.model, tokenizer, data.eval, base_outputs)
-    summary = summarise(spec, result, tokenizer, data.eval, predictions)
+    summary = evaluate_tuned(client, spec, result, tokenizer, data.eval, seen, baseline)
     used = Dataset(train=learnable.train, eval=data.eval)  # trained on, and evaluated
     save(spec, folder, result.model, tokenizer, summary, used, say=say, result=result)
     done = protocol.Completion(attempt=spec.attempt, metrics=summary, artifacts=[str(folder.model)])
@@ -201,17 +205,7 @@ def make_objective(spec: JobSpec, tokenizer, learnable: Learnable, data: Dataset
     return build(tokenizer, contents, spec.params)
 
 
-# --- 2. baseline outputs ---------------------------------------------------------------------
-
-
-def baseline_outputs(spec: JobSpec, model, tokenizer, items: list[DatasetItem]) -> dict[int, str]:
-    """The untrained model's output for each eval item, to set beside the tuned one."""
-    from trainer.evaluate import generate, generation_settings
-
-    settings = generation_settings(spec.params)
-    return {i.item_id: generate(model, tokenizer, i.content, **settings)[0] for i in items}
-
-
+# --- 2. the starting model: trainer.baseline.measure_start ------------------------------------
 # --- 3. train: trainer.train.train with a trainer.reporter.Reporter --------------------------
 # --- 4. evaluate -----------------------------------------------------------------------------
 
@@ -223,8 +217,11 @@ def evaluate(
     tokenizer,
     items: list[DatasetItem],
     base_outputs: dict[int, str],
+    *,
+    split: protocol.Split = "eval",
 ) -> list[protocol.Prediction]:
-    """Generate with the tuned model, score both models' outputs, and report them."""
+    """Generate with the tuned model, score both models' outputs, and report them as the
+    ``split``'s predictions (``'train'`` for the seen sample)."""
     from trainer.evaluate import generate, generation_settings, score
 
     settings = generation_settings(spec.params)
@@ -245,17 +242,46 @@ def evaluate(
                     **{f"base_{k}": v for k, v in base_scores.items()},
                     **{f"tuned_{k}": v for k, v in tuned_scores.items()},
                 },
+                split=split,
             )
         )
-    client.predictions(spec.job_id, spec.attempt, predictions)
+    if predictions:
+        client.predictions(spec.job_id, spec.attempt, predictions)
     return predictions
 
 
-def summarise(
-    spec: JobSpec, result, tokenizer, items: list[DatasetItem], predictions
+def evaluate_tuned(
+    client: AppClient,
+    spec: JobSpec,
+    result,
+    tokenizer,
+    held_out: list[DatasetItem],
+    seen: list[DatasetItem],
+    baseline: Baseline,
 ) -> dict[str, float | None]:
-    """The job's headline figures: final losses, padding, and mean scores of each model; for
-    DPO the eval pairs' figures of the starting and the tuned model too."""
+    """The tuned model on the held-out items and on the seen sample, both reported beside the
+    starting model's outputs; the job's summary (the held-out figures, then the seen ones)."""
+    predictions = evaluate(client, spec, result.model, tokenizer, held_out, baseline.outputs)
+    seen_predictions = evaluate(
+        client, spec, result.model, tokenizer, seen, baseline.seen_outputs, split="train"
+    )
+    summary = summarise(spec, result, tokenizer, held_out, predictions, baseline=baseline)
+    summary.update(seen_summary(spec, result.model, tokenizer, seen, seen_predictions, baseline))
+    return summary
+
+
+def summarise(
+    spec: JobSpec,
+    result,
+    tokenizer,
+    items: list[DatasetItem],
+    predictions,
+    *,
+    baseline: Baseline | None = None,
+) -> dict[str, float | None]:
+    """The job's headline figures over the held-out items: final losses, padding, the eval
+    loss of the tuned and (from ``baseline``) the starting model, and mean scores of each
+    model; for DPO the eval pairs' figures of the starting and the tuned model too."""
     from trainer.evaluate import evaluate_loss
 
     summary = {
@@ -268,11 +294,9 @@ def summarise(
     elif sft := [i.content for i in items if i.content.kind in SFT_KINDS]:
         # Eval loss over the items SFT learns from: a pair's chosen answer is no SFT target.
         summary["eval_loss"] = evaluate_loss(result.model, tokenizer, sft, spec.params)
-    if items:
-        for side in ("base", "tuned"):
-            for name in ("exact_match", "f1", "rouge_l"):
-                values = [p.scores[f"{side}_{name}"] for p in predictions]
-                summary[f"{side}_{name}"] = sum(values) / len(values)
+        if baseline is not None and baseline.eval_loss is not None:
+            summary["base_eval_loss"] = baseline.eval_loss
+    summary.update(means(predictions))
     # A diverged run's NaN or infinite loss is reported as unknown: the app refuses the rest.
     return {k: v if v is None or protocol.reportable(v) else None for k, v in summary.items()}
 
@@ -290,6 +314,9 @@ def pair_summary(objective, model) -> dict[str, float | None]:
     start, tuned = objective.start_figures(), objective.evaluate(model)
     summary.update(
         {
+            # Before its first step the policy is its reference, so every pair's DPO loss is
+            # log 2: the figure says where the tuned model's loss started from.
+            "base_eval_loss": start["loss"],
             "eval_loss": tuned["loss"],
             "start_pair_accuracy": start["pair_accuracy"],
             "start_pair_margin": start["pair_margin"],

@@ -198,10 +198,18 @@ def _evaluation(summary: dict, eval_count: int, dpo: bool = False) -> str:
     lines = ["## Evaluation", ""]
     eval_loss = number(summary.get("eval_loss"))
     losses = []
+    base_loss = number(summary.get("base_eval_loss"))  # the starting model's, before training
     if eval_loss is not None and dpo:
         losses.append(("Eval DPO loss", fmt(eval_loss)))
+        if base_loss is not None:
+            losses.append(("Starting model's eval DPO loss", fmt(base_loss)))
     elif eval_loss is not None:
         losses += [("Eval loss", fmt(eval_loss)), ("Perplexity", fmt(perplexity(eval_loss)))]
+        if base_loss is not None:
+            losses += [
+                ("Starting model's eval loss", fmt(base_loss)),
+                ("Starting model's perplexity", fmt(perplexity(base_loss))),
+            ]
     if (train_loss := number(summary.get("final_train_loss"))) is not None:
         losses.append(("Final train loss", fmt(train_loss)))
     if (steps := number(summary.get("steps"))) is not None:
@@ -234,6 +242,7 @@ def _evaluation(summary: dict, eval_count: int, dpo: bool = False) -> str:
             "Scores are means over the held-out items of greedy generations from the base model "
             "and from this model (SQuAD-style normalisation; 1.0 is a perfect score).",
         ]
+    lines += _seen_rows(summary)
     if eval_loss is None and not scores:
         if losses:
             lines.append("")
@@ -242,6 +251,27 @@ def _evaluation(summary: dict, eval_count: int, dpo: bool = False) -> str:
         else:
             lines.append("No evaluation figures were recorded.")
     return "\n".join(lines)
+
+
+def _seen_rows(summary: dict) -> list[str]:
+    """The same scores on a sample of the training prompts, apart from the held-out ones."""
+    rows = [
+        (label, number(summary.get(f"seen_base_{key}")), number(summary.get(f"seen_tuned_{key}")))
+        for key, label in (*TEXT_METRICS, ("loss", "Loss"))
+    ]
+    rows = [row for row in rows if row[1] is not None or row[2] is not None]
+    if not rows:
+        return []
+    lines = ["", "| Seen in training | Base | Tuned | Change |", "| --- | --- | --- | --- |"]
+    for label, base, tuned in rows:
+        change = fmt(tuned - base, signed=True) if None not in (base, tuned) else DASH
+        lines.append(f"| {label} | {fmt(base)} | {fmt(tuned)} | {change} |")
+    return [
+        *lines,
+        "",
+        "The same scores (and the loss per answer token) on a sample of the prompts this model "
+        "was tuned on: they show what it learned, not how it generalises.",
+    ]
 
 
 def _pair_rows(summary: dict) -> list[str]:

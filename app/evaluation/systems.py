@@ -85,7 +85,9 @@ def _job_outputs(session: Session, job: Job) -> dict[str, tuple[EvalPrediction, 
         )
         .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
         .join(Item, Item.id == EvalPrediction.item_id)
-        .where(EvalPrediction.job_id == job.id)
+        # Held-out prompts only: the seen sample ('train') shows what a job learned, and a
+        # round judges how it does on prompts it never saw.
+        .where(EvalPrediction.job_id == job.id, EvalPrediction.split == "eval")
         .order_by(EvalPrediction.item_id)
     )
     return {

@@ -80,7 +80,9 @@ def filter_values(session: Session, *, project_id: int) -> FilterValues:
         select(EvalPrediction.kind, Item.language, Item.domain)
         .join(Item, Item.id == EvalPrediction.item_id)
         .join(Job, Job.id == EvalPrediction.job_id)
-        .where(Job.project_id == project_id, Job.status == "succeeded")
+        .where(
+            Job.project_id == project_id, Job.status == "succeeded", EvalPrediction.split == "eval"
+        )
         .distinct()
     ).all()
     return FilterValues(

@@ -271,11 +271,12 @@ def cancelled(job_id: PathId, body: protocol.Heartbeat, session: DbSession, toke
 @router.get("/jobs/{job_id}/results", response_model=JobResultsOut, name="api_job_results")
 def job_results(job_id: PathId, session: DbSession, user: ProjectReviewer) -> JobResultsOut:
     """Metrics over the eval items, overall and per kind, language and domain, base against
-    tuned, and the groups that fell while the whole rose (empty until the worker reports)."""
+    tuned, and the groups that fell while the whole rose (empty until the worker reports); the
+    seen sample of training items beside them."""
     job = service.get_job(session=session, job_id=job_id)
     predictions = results.predictions_of(session, job.id)
     found = groups.breakdown(session, version_id=job.dataset_version_id, predictions=predictions)
-    out = JobResultsOut.of(job, len(predictions), found)
+    out = JobResultsOut.of(job, len(predictions), found, results.seen_section(session, job))
     out.human_verdicts = [
         HumanVerdictOut(
             round_id=v.round.id,
@@ -303,13 +304,18 @@ def job_predictions(
         Query(description="As on the results page: only the items whose tuned output is so."),
     ] = None,
     kind: Annotated[str, Query(max_length=16)] = "",
+    split: Annotated[
+        Literal["eval", "train"],
+        Query(description="'train': the seen sample of training items instead of the eval items."),
+    ] = "eval",
     after: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PredictionPage:
-    """Each eval item's reference beside the base and tuned outputs, in the order reported."""
+    """Each eval item's reference beside the base and tuned outputs, in the order reported
+    (or, with ``split=train``, each item of the seen sample's)."""
     job = service.get_job(session=session, job_id=job_id)
     chosen = results.select_predictions(
-        results.predictions_of(session, job.id), show=show or "", kind=kind
+        results.predictions_of(session, job.id, split), show=show or "", kind=kind
     )
     rows = sorted((p for p in chosen if p.id > after), key=lambda p: p.id)[: limit + 1]
     more, rows = len(rows) > limit, rows[:limit]

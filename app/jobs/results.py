@@ -1,5 +1,11 @@
 """What a finished job learned: metrics overall and per kind (base against tuned), the eval
-items side by side with their constraint verdicts, and several jobs compared."""
+items side by side with their constraint verdicts, the sample of training prompts ("seen")
+beside them, and several jobs compared.
+
+A job's predictions are of two splits: ``'eval'``, the held-out prompts every result, round
+and comparison is about, and ``'train'``, the seen sample, which shows what a job learned and
+not how it generalises: only the results page's and the API's seen section read those.
+"""
 
 from __future__ import annotations
 
@@ -62,13 +68,39 @@ def table(predictions: list[EvalPrediction]) -> list[Row]:
     ]
 
 
-def predictions_of(session: Session, job_id: int) -> list[EvalPrediction]:
+HELD_OUT, SEEN = "eval", "train"
+
+
+def predictions_of(session: Session, job_id: int, split: str = HELD_OUT) -> list[EvalPrediction]:
+    """A job's predictions of one split: the held-out prompts unless told (``SEEN``)."""
     return list(
         session.scalars(
             select(EvalPrediction)
-            .where(EvalPrediction.job_id == job_id)
+            .where(EvalPrediction.job_id == job_id, EvalPrediction.split == split)
             .order_by(EvalPrediction.id)
         )
+    )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The seen sample of a job: its predictions by item, their metrics table (the held-out
+    one's columns) and the job's reported figures on it (``seen``)."""
+
+    predictions: list[EvalPrediction]
+    table: list[Row]
+    figures: dict[str, float | None]
+    marks: dict[int, list[Mark]]
+
+
+def seen_section(session: Session, job: Job) -> Seen:
+    """What the results page and the API show of the prompts the job was tuned on."""
+    found = sorted(predictions_of(session, job.id, SEEN), key=lambda p: p.item_id)
+    return Seen(
+        predictions=found,
+        table=table(found),
+        figures=seen(job),
+        marks=constraint_marks(session, job.dataset_version_id, found),
     )
 
 
@@ -80,20 +112,51 @@ def by_kind(predictions: list[EvalPrediction]) -> dict[str, list[Row]]:
 
 
 def headline(job: Job) -> dict[str, float | None]:
-    """The figures a job list shows: eval loss, perplexity and tuned F1 / ROUGE-L. A DPO
-    job's eval loss is its DPO loss on the eval pairs, which has no perplexity."""
+    """The figures a job list shows: eval loss, perplexity and tuned F1 / ROUGE-L, and the
+    starting model's eval loss and perplexity beside them. A DPO job's eval loss is its DPO
+    loss on the eval pairs, which has no perplexity."""
     m = job.metrics or {}
-    loss = m.get("eval_loss")
-    sft = (job.params or {}).get("objective", "sft") != "dpo"
+    sft = _sft(job)
     return {
-        "eval_loss": loss,
-        "perplexity": math.exp(loss)
-        if sft and isinstance(loss, int | float) and loss < 50
-        else None,
+        "eval_loss": m.get("eval_loss"),
+        "perplexity": perplexity(m.get("eval_loss")) if sft else None,
+        "base_eval_loss": m.get("base_eval_loss"),
+        "base_perplexity": perplexity(m.get("base_eval_loss")) if sft else None,
         "tuned_f1": m.get("tuned_f1"),
         "tuned_rouge_l": m.get("tuned_rouge_l"),
         "tuned_exact_match": m.get("tuned_exact_match"),
     }
+
+
+def _sft(job: Job) -> bool:
+    return (job.params or {}).get("objective", "sft") != "dpo"
+
+
+def perplexity(loss: Any) -> float | None:
+    """exp(loss) of a mean loss per token; none for no loss, or one too large to mean much."""
+    if isinstance(loss, bool) or not isinstance(loss, int | float) or not loss < 50:
+        return None
+    return math.exp(loss)
+
+
+# What a job reports on its seen sample when it completes: both models' mean scores, and
+# (SFT) both models' mean loss per answer token.
+SEEN_FIGURES = tuple(
+    f"seen_{side}_{name}"
+    for side in ("base", "tuned")
+    for name in ("exact_match", "f1", "rouge_l", "loss")
+)
+
+
+def seen(job: Job) -> dict[str, float | None]:
+    """The seen sample's figures as the worker reported them, with the perplexity of each
+    model's seen loss (SFT)."""
+    m = job.metrics or {}
+    found = {name: _figure(m.get(name)) for name in SEEN_FIGURES}
+    for side in ("base", "tuned"):
+        loss = found[f"seen_{side}_loss"]
+        found[f"seen_{side}_perplexity"] = perplexity(loss) if _sft(job) else None
+    return found
 
 
 # What a DPO job reports on its eval pairs when it completes (the metric names' contract):

@@ -314,6 +314,7 @@ def job_results(
             "fell_sentences": groups.FELL_SENTENCES,
             "headline": results.headline(job),
             "preference": results.preference(job),
+            "seen": results.seen_section(session, job),
             "rows": rows,
             "total": len(predictions),
             "marks": results.constraint_marks(session, job.dataset_version_id, rows),

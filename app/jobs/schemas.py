@@ -93,12 +93,44 @@ class PreferenceResultsOut(BaseModel):
         return cls(**{**figures, **counts})
 
 
+class SeenResultsOut(BaseModel):
+    """The sample of training prompts ("seen"), generated on by both models: what the job
+    learned, not how it generalises. Its figures are never part of the eval ones."""
+
+    items: int = Field(description="Seen predictions the worker reported.")
+    overall: list[MetricRow] = Field(description="The eval table's metrics over the seen prompts.")
+    base_loss: float | None = Field(
+        description="The starting model's mean loss per answer token on the seen prompts (SFT)."
+    )
+    tuned_loss: float | None = Field(description="The tuned model's, on the same prompts.")
+    base_perplexity: float | None = Field(description="exp(base_loss).")
+    tuned_perplexity: float | None = Field(description="exp(tuned_loss).")
+    means: dict[str, float | None] = Field(
+        description="As the worker reported them: seen_base_f1, seen_tuned_f1, "
+        "seen_base_rouge_l, … (the eval means' names, prefixed seen_)."
+    )
+
+    @classmethod
+    def of(cls, seen: results.Seen) -> SeenResultsOut:
+        f = {k: finite(v) for k, v in seen.figures.items()}
+        return cls(
+            items=len(seen.predictions),
+            overall=MetricRow.rows(seen.table),
+            base_loss=f["seen_base_loss"],
+            tuned_loss=f["seen_tuned_loss"],
+            base_perplexity=f["seen_base_perplexity"],
+            tuned_perplexity=f["seen_tuned_perplexity"],
+            means={k: v for k, v in f.items() if not k.endswith(("_loss", "_perplexity"))},
+        )
+
+
 class JobResultsOut(BaseModel):
     job_id: int
     status: str
     eval_items: int = Field(description="Eval predictions the worker reported.")
     headline: dict[str, float | None] = Field(
-        description="eval_loss, perplexity, tuned_f1, tuned_rouge_l, tuned_exact_match."
+        description="eval_loss, perplexity, base_eval_loss and base_perplexity (the starting "
+        "model's, on the same eval items), tuned_f1, tuned_rouge_l, tuned_exact_match."
     )
     overall: list[MetricRow]
     per_kind: dict[str, list[MetricRow]]
@@ -131,9 +163,20 @@ class JobResultsOut(BaseModel):
         description="DPO jobs: the starting and the tuned model on the eval pairs, and the "
         "tuned model's implicit rewards; null for SFT jobs.",
     )
+    seen: SeenResultsOut | None = Field(
+        default=None,
+        description="A sample of the training prompts, base against tuned: what the job "
+        "learned (null for a job that reported none). Every other figure is over eval items.",
+    )
 
     @classmethod
-    def of(cls, job: Job, predictions: int, found: groups.Breakdown) -> JobResultsOut:
+    def of(
+        cls,
+        job: Job,
+        predictions: int,
+        found: groups.Breakdown,
+        seen: results.Seen | None = None,
+    ) -> JobResultsOut:
         return cls(
             job_id=job.id,
             status=job.status,
@@ -151,6 +194,7 @@ class JobResultsOut(BaseModel):
             objective="dpo" if (job.params or {}).get("objective") == "dpo" else "sft",
             start_job_id=job.start_job_id,
             preference=PreferenceResultsOut.of(results.preference(job)),
+            seen=SeenResultsOut.of(seen) if seen is not None and seen.predictions else None,
         )
 
 
@@ -168,6 +212,10 @@ class PredictionOut(BaseModel):
     base_output: str
     tuned_output: str
     scores: dict[str, float | None] = Field(description="base_… and tuned_… scores.")
+    split: Literal["eval", "train"] = Field(
+        default="eval",
+        description="'eval': a held-out item; 'train': one of the seen sample of training items.",
+    )
     constraints: list[ConstraintMark] = Field(
         description="The item's constraints checked on both outputs."
     )
@@ -182,6 +230,7 @@ class PredictionOut(BaseModel):
             base_output=p.base_output,
             tuned_output=p.tuned_output,
             scores={k: finite(v) for k, v in p.scores.items()},
+            split="train" if p.split == "train" else "eval",
             constraints=[ConstraintMark(id=m.id, base=m.base, tuned=m.tuned) for m in marks],
         )
 

@@ -123,7 +123,11 @@ def next_job_item(session: Session, *, job_id: int, item_id: int) -> int | None:
     """The eval item after this one among the job's outputs."""
     return session.scalar(
         select(EvalPrediction.item_id)
-        .where(EvalPrediction.job_id == job_id, EvalPrediction.item_id > item_id)
+        .where(
+            EvalPrediction.job_id == job_id,
+            EvalPrediction.split == "eval",
+            EvalPrediction.item_id > item_id,
+        )
         .order_by(EvalPrediction.item_id)
         .limit(1)
     )

@@ -169,7 +169,11 @@ def create_pair(
 def prediction(session: Session, *, job: Job, item_id: int) -> EvalPrediction:
     found = session.scalar(
         select(EvalPrediction)
-        .where(EvalPrediction.job_id == job.id, EvalPrediction.item_id == item_id)
+        .where(
+            EvalPrediction.job_id == job.id,
+            EvalPrediction.split == "eval",  # an eval item's output, never the seen sample's
+            EvalPrediction.item_id == item_id,
+        )
         .order_by(EvalPrediction.id)
         .limit(1)
     )

@@ -13,7 +13,7 @@ from sqlalchemy import distinct, func, select
 
 from app.core.job_paths import API_ROOT, JobFolder
 from app.core.protocol import JobParams
-from app.datasets import freezing
+from app.datasets import freezing, versions
 from app.datasets.versions import VersionFilter
 from app.items.schemas import ItemDraft
 from app.jobs import service as jobs
@@ -87,6 +87,16 @@ def _count(session, model, job_id: int) -> int:
     return session.scalar(query)
 
 
+def _predictions(session, job_id: int) -> dict[str, int]:
+    """A job's predictions per split: the eval items, and the seen sample ('train')."""
+    query = (
+        select(EvalPrediction.split, func.count())
+        .where(EvalPrediction.job_id == job_id)
+        .group_by(EvalPrediction.split)
+    )
+    return dict(session.execute(query).all())
+
+
 def test_sft_then_dpo_on_its_model_through_the_worker_loop(app, client, db_session, settings):
     project, admin, _ = approved_project(
         db_session, drafts=[*DRAFTS, *_pair_drafts()], name="SFT then DPO"
@@ -120,7 +130,13 @@ def test_sft_then_dpo_on_its_model_through_the_worker_loop(app, client, db_sessi
     pairs_left_out = [line for line in lines if "preference pairs left out" in line]
     assert pairs_left_out, lines
     assert "eval_loss" in done.metrics and not SUMMARY & set(done.metrics)
-    assert _count(db_session, EvalPrediction, sft.id) == version.eval_count  # pairs included
+    # Every eval item, pairs included, and the seen sample: up to 8 of the items it trained on.
+    kinds = [rev.snapshot["kind"] for _, rev in versions.pinned(db_session, version.id, "train")]
+    learned = sum(kind != "preference" for kind in kinds)
+    assert _predictions(db_session, sft.id) == {
+        "eval": version.eval_count,
+        "train": min(8, learned),
+    }
 
     dpo = jobs.launch(
         session=db_session,
@@ -140,7 +156,10 @@ def test_sft_then_dpo_on_its_model_through_the_worker_loop(app, client, db_sessi
     assert set(done.metrics) >= SUMMARY
     assert done.metrics["pairs_train"] > 0 and done.metrics["pairs_eval"] > 0
     assert 0.0 <= done.metrics["tuned_pair_accuracy"] <= 1.0
-    assert _count(db_session, EvalPrediction, dpo.id) == version.eval_count
+    assert _predictions(db_session, dpo.id) == {
+        "eval": version.eval_count,
+        "train": min(8, done.metrics["pairs_train"]),  # DPO's seen sample: its pairs
+    }
     # Dynamics measure the pairs only: one point per training pair per epoch.
     dynamics = select(func.count(distinct(ItemDynamics.item_id))).where(
         ItemDynamics.job_id == dpo.id
