@@ -244,3 +244,63 @@ class TestHeldOutOnly:
         ) is not None:
             walk.append(after)
         assert walk == sorted(held_out)
+
+
+def test_the_demos_rounds_judge_its_eval_prompts_only(db_session, admin_user):
+    """The demo's job reports its seen sample too; the rounds built from it hold the eval
+    prompts of Demo v1 and none of the training prompts."""
+    from app.demo import evaluation
+    from app.demo.loader import load_demo
+    from app.models import DatasetVersion, Job
+    from tests.job_factories import worker_token
+
+    demo = load_demo(session=db_session, admin=admin_user)
+    job = db_session.get(Job, demo.job_id)
+    token = worker_token(db_session)
+    claimed = queue.claim(session=db_session, worker="test-host:1", token_id=token)
+    assert claimed is not None and claimed.id == job.id
+    predictions = []
+    for link, revision in versions.pinned(db_session, demo.version_id):
+        content = ItemContent.from_row(revision.snapshot)
+        if link.split == "train" and content.kind == "preference":
+            continue  # SFT's seen sample holds the items it learns from
+        tuned = content.output if link.split == "train" else "no idea"
+        predictions.append(
+            protocol.Prediction(
+                item_id=link.item_id,
+                kind=content.kind,
+                reference=content.output,
+                base_output="no idea",
+                tuned_output=tuned,
+                scores=scores([], content.output, "no idea", tuned),
+                split=link.split,
+            )
+        )
+    seen = {p.item_id for p in predictions if p.split == "train"}
+    held_out = {p.item_id for p in predictions if p.split == "eval"}
+    assert seen and held_out
+    queue.record_predictions(
+        session=db_session,
+        job_id=job.id,
+        batch=protocol.PredictionBatch(attempt=claimed.attempts, predictions=predictions),
+        token_id=token,
+    )
+    queue.finish(
+        session=db_session,
+        job_id=job.id,
+        attempt=claimed.attempts,
+        token_id=token,
+        status="succeeded",
+        metrics={"steps": 400},
+    )
+    made = evaluation.after_job(db_session, job)
+    assert [r.name for r in made] == list(evaluation.ROUND_NAMES)
+    version = db_session.get(DatasetVersion, demo.version_id)
+    for found in made:
+        prompts = set(
+            db_session.scalars(
+                select(EvalRoundPrompt.item_id).where(EvalRoundPrompt.round_id == found.id)
+            )
+        )
+        assert prompts == held_out and len(prompts) == version.eval_count
+        assert not prompts & seen
