@@ -26,6 +26,7 @@ from app.datasets.versions import VersionFilter
 from app.evaluation.judging import REASONS as EVAL_REASONS
 from app.items import service as items
 from app.items.schemas import ItemDraft
+from app.jobs import preflight as preflights
 from app.jobs import service as jobs
 from app.models import (
     ApiToken,
@@ -40,6 +41,7 @@ from app.models import (
 from tests.dataset_factories import approved_project
 from tests.eval_factories import fuzzed_rounds
 from tests.factories import join, make_token, make_user
+from tests.preflight_factories import report_body
 
 WORKER_REPORTS = ("heartbeat", "metrics", "logs", "dynamics", "predictions", "complete", "fail",
                   "cancelled")  # fmt: skip
@@ -70,15 +72,30 @@ def _launch(session: Session, version, owner) -> Job:
     )
 
 
-def _claim(app: FastAPI, worker_token: str, expected: int) -> None:
-    """The worker claims through the API, as a real one does, so the job is its own."""
+def _claim(app: FastAPI, worker_token: str, expected: int, *, what: str = "jobs") -> None:
+    """The worker claims through the API, as a real one does, so the job (or the pre-flight
+    check, ``what="preflights"``) is its own."""
     with TestClient(app, raise_server_exceptions=True) as client:
         answer = client.post(
-            "/api/v1/worker/jobs/claim",
+            f"/api/v1/worker/{what}/claim",
             json={"worker": "fuzz-host:1"},
             headers={"Authorization": f"Bearer {worker_token}"},
         )
-    assert answer.status_code == 200 and answer.json()["job_id"] == expected, answer.text
+    key = "preflight_id" if what == "preflights" else "job_id"
+    assert answer.status_code == 200 and answer.json()[key] == expected, answer.text
+
+
+def _check(session: Session, version, owner) -> int:
+    """A pre-flight check of the launch the fuzzer makes (committed)."""
+    row = preflights.create(
+        session=session,
+        version_id=version.id,
+        base_model="tiny",
+        params=protocol.JobParams(max_steps=4),
+        actor=owner,
+    )
+    session.commit()
+    return row.id
 
 
 def seed_rows(session: Session, app: FastAPI) -> Seeded:
@@ -123,6 +140,10 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     session.expire_all()  # the claims changed the jobs behind this session's back
     jobs.cancel(session=session, job_id=stopping.id, actor=owner)
     queued = _launch(session, version, owner)
+    # Pre-flight checks: one the fuzzing worker runs, one waiting.
+    checking = _check(session, version, owner)
+    _claim(app, worker_token, checking, what="preflights")
+    waiting = _check(session, version, owner)
     # Background tasks: one queued (the fuzzer may cancel it), one running and one failed
     # (the fuzzer may retry it).
     tasks = [
@@ -166,6 +187,7 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
             "version_id": [version.id],
             "dataset_version_id": [version.id],
             "job_id": every_job,
+            "preflight_id": [checking, waiting],
             "task_id": [t.id for t in tasks],
             "import_id": [upload.id],
             "round_id": [evaluation["open"], evaluation["closed"]],
@@ -185,6 +207,13 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
                     "job_id": [running.id, stopping.id]
                 }
                 for report in WORKER_REPORTS
+            },
+            # The check the fuzzing worker runs.
+            **{
+                f"POST /api/v1/worker/preflights/{{preflight_id}}/{answer}": {
+                    "preflight_id": [checking]
+                }
+                for answer in ("report", "fail")
             },
             # An edit keeps the item's kind: the good body writes a task.
             "PUT /api/v1/items/{item_id}": {
@@ -259,6 +288,7 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
     """Operation -> bodies that pass its rules (ids and versions are filled in afterwards)."""
     item_id = st.sampled_from(seeded.version_items)
     worker = "POST /api/v1/worker/jobs/{job_id}"
+    check = "POST /api/v1/worker/preflights/{preflight_id}"
     return {
         "POST /api/v1/projects/{project_id}/items": _item_body(),
         "PUT /api/v1/items/{item_id}": _item_body(),
@@ -381,6 +411,13 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
             {"side": st.sampled_from(["base", "tuned"]), "chosen": _text()}
         ),
         f"{worker}/fail": _report(error=_text()),
+        # The same body as a launch's; the answers of the check the fuzzing worker runs.
+        "POST /api/v1/preflights": st.fixed_dictionaries(
+            {"dataset_version_id": st.just(0), "base_model": st.just("tiny")},  # id filled in
+            optional={"params": st.fixed_dictionaries({"objective": st.just("sft")})},
+        ),
+        f"{check}/report": item_id.map(report_body),
+        f"{check}/fail": st.fixed_dictionaries({"error": _text()}),
         f"{worker}/cancelled": _report(step=st.integers(0, 4)),
     }
 
