@@ -28,8 +28,12 @@ from tests.factories import make_token
 from tests.helpers import login
 from trainer.client import AppClient
 from trainer.data import IGNORE, encode_example
+from trainer.pairs import encode_pair
+from trainer.preflight import token_texts
 from trainer.tiny import build_tiny
 from trainer.worker import serve
+
+from .pair_data import PAIRS
 
 CONVERSATIONS = [
     ItemDraft(
@@ -205,3 +209,71 @@ def _shown(panel: str) -> str:
     """The text of the example's token spans, as sent (escaped)."""
     tokens = re.search(r'<div class="tokens" id="preflight-tokens">(.*?)</div>', panel, re.S)
     return "".join(re.findall(r"<span [^>]*>(.*?)</span>", tokens.group(1), re.S))
+
+
+# A template of the model's own: ChatML-like role lines, the answer closed by EOS.
+OWN_TEMPLATE = (
+    "{%- for m in messages %}{{ '<|' + m['role'] + '|> ' + m['content'] }}"
+    "{%- if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|assistant|> ' }}{% endif %}"
+)
+
+
+def test_a_dpo_check_shows_the_chosen_side_under_the_models_own_template(
+    app, client, db_session, tmp_path
+):
+    drafts = []
+    for n in range(3):  # each pair three times, told apart by a number in its last request
+        for pair in PAIRS:
+            values = pair.model_dump()
+            if values["turns"]:
+                values["turns"][-1]["content"] += f" ({n})"
+                values["instruction"] = ""
+            else:
+                values["instruction"] += f" ({n})"
+            drafts.append(ItemDraft(**values))
+    version, admin, model, headers, worker = _setup(
+        db_session, tmp_path, app, name="DPO check", drafts=[*DRAFTS, *drafts]
+    )
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.chat_template = OWN_TEMPLATE
+    tokenizer.save_pretrained(model)
+    params = {"objective": "dpo", "method": "lora", "max_seq_len": 128, **SMALL}
+    body = {"dataset_version_id": version.id, "base_model": model, "params": params}
+    check_id = client.post(f"{API_ROOT}/preflights", headers=headers, json=body).json()["id"]
+
+    serve("http://testserver", "unused", once=True, client=worker)
+
+    db_session.expire_all()
+    row = db_session.get(Preflight, check_id)
+    assert row.status == "succeeded", row.error
+    report = PreflightReport.model_validate(row.report)
+    assert report.objective == "dpo" and report.chat_template == "model"
+    contents = _contents(db_session, version.id)
+    pairs = [i for i, c in contents.items() if c.kind == "preference"]
+    assert report.counts.items == len(contents) and report.counts.learnable == len(pairs)
+    example = report.example
+    assert example.side == "chosen" and example.rule == "first_conversation"
+    assert example.item_id == next(i for i in pairs if contents[i].turns)
+    pair = encode_pair(tokenizer, contents[example.item_id], max_seq_len=128)
+    assert [t.id for t in example.tokens] == pair.chosen.input_ids
+    assert [t.loss for t in example.tokens] == [label != IGNORE for label in pair.chosen.labels]
+    joined = "".join(t.text for t in example.tokens)
+    assert contents[example.item_id].output in joined and "<|assistant|> " in joined
+    assert report.timing.total_steps == 2 and report.timing.timed_steps == 3
+
+
+def test_token_texts_join_into_the_decoded_text(tiny_dir):
+    """A character the byte-level tokenizer splits into several tokens comes whole, with the
+    token that completes it; the tokens before show nothing, and none shows U+FFFD."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    text = "Name a colour: 蓝色, or 緑 \n\tok"
+    ids = tokenizer(text)["input_ids"]
+    texts = token_texts(tokenizer, ids)
+    assert len(texts) == len(ids)
+    assert "".join(texts) == tokenizer.decode(
+        ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+    )
+    assert "" in texts  # the first bytes of a split character
+    assert not any("\ufffd" in t for t in texts)
+    assert any("蓝" in t for t in texts) and any("\t" in t for t in texts)
