@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.jobs.forms import PRESETS
 from app.models import Job
 from tests.job_factories import project_version, run_job
 from tests.pair_factories import pairs_version, run_dpo_job
@@ -61,7 +62,10 @@ def test_launch_dpo_continuing_from_a_job(setup):
         assert job.base_model == "tiny"
         by_preset = session.scalar(select(Job).where(Job.id > job_id))
         assert (by_preset.params["objective"], by_preset.params["method"]) == ("dpo", "lora")
-        assert by_preset.params["learning_rate"] == pytest.approx(3e-4)
+        # A tenth of the tiny preset's learning rate.
+        assert by_preset.params["learning_rate"] == pytest.approx(
+            PRESETS["tiny"]["learning_rate"] / 10
+        )
     listed = studio(env, "jobs", "list").stdout
     assert f"DPO from {ids['sft']}" in listed
 
