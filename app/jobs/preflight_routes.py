@@ -29,8 +29,11 @@ from app.web import form_rejection, render, wants_fragment
 
 router = APIRouter()
 Form_ = Annotated[FormData, Depends(form_data)]
-# The sentences the app itself fails a check with: shown in the reader's language.
-OWN_ERRORS = (preflight.STOPPED, preflight.NOT_TAKEN, preflight.REPLACED)
+# The sentences the app itself fails a check with (N_ ids), shown in the reader's language
+# with ``label``; a worker's sentence is shown as written.
+OWN_ERRORS = {
+    error: error for error in (preflight.STOPPED, preflight.NOT_TAKEN, preflight.REPLACED)
+}
 # Whitespace made visible in the example: a space, a tab, and a line end (which still breaks).
 VISIBLE = {" ": "·", "\t": "→", "\r": "␍", "\n": "↵\n"}
 
@@ -73,7 +76,7 @@ def panel_context(request: Request, session: Session, row: Preflight) -> dict:
         "report": report,
         "active": row.status in ("queued", "running"),
         "waiting_long": preflight.waiting_long(row),
-        "own_error": row.error in OWN_ERRORS,
+        "own_errors": OWN_ERRORS,
         "size": memory_fit.size,
     }
     if report is not None:

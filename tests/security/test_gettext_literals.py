@@ -73,6 +73,10 @@ TEMPLATE_ALLOWED = {
         "own English messages, which name limits and never repeat the submitted text"
     ),
     ("labeling/label.html", "errors['form']"): "a domain error's message or N_ literal",
+    ("jobs/_preflight.html", "message"): (
+        "the launch form's errors, as macros/forms.html shows them: app.jobs.forms.parse's N_ "
+        "literals, or InvalidInput.errors (N_ literals, checked below)"
+    ),
     ("labeling/label.html", "errors['kind']"): "N_('Choose a value.')",
     ("labeling/label.html", "errors['difficulty']"): "N_('Choose a value.')",
     ("labeling/label.html", "errors['quality']"): "N_('Choose a value.')",
