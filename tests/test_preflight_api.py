@@ -14,8 +14,9 @@ from app.core.job_paths import API_ROOT, WorkerPath
 from app.jobs import preflight
 from app.models import Preflight
 from app.models.base import utcnow
-from tests.api_helpers import member, outsider, refused
-from tests.job_factories import error_sentence
+from tests.api_helpers import bearer, member, outsider, refused
+from tests.job_factories import error_sentence, run_job
+from tests.pair_factories import model_folder, pairs_version
 from tests.preflight_factories import H100, PreflightApi, report_body
 from tests.test_route_access import access_level, api_routes
 
@@ -198,3 +199,27 @@ def test_the_new_routes_are_walked_at_their_levels(app):
         ("POST", "/jobs/preflights"): "manager",
         ("GET", "/jobs/preflights/{preflight_id}"): "manager",
     }
+
+
+def test_a_check_of_a_continued_job_starts_from_its_parent(client, db_session, settings):
+    """Like a launch, the check trains on the parent's base model and starts from its folder;
+    naming another base model is refused as the launch refuses it."""
+    _project, admin, version = pairs_version(db_session, "Continued")
+    parent, _ = run_job(db_session, version, admin)
+    model_folder(settings, parent)
+    api = PreflightApi(client, db_session, name="Unused")
+    api.version, api.admin = version, bearer(db_session, admin)
+    body = {"dataset_version_id": version.id, "start_job_id": parent.id,
+            "params": {"objective": "dpo", "max_steps": 2}}  # fmt: skip
+    asked = client.post(f"{API_ROOT}/preflights", headers=api.admin, json=body)
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["base_model"] == parent.base_model
+    assert asked.json()["start_job_id"] == parent.id
+    spec = api.claim(api.worker(), CPU).json()
+    assert spec["start_from"]["job_id"] == parent.id
+    assert spec["start_from"]["artifact_dir"].endswith(f"jobs/{parent.id}")
+    other = {**body, "base_model": "org/another"}
+    checked = client.post(f"{API_ROOT}/preflights", headers=api.admin, json=other)
+    launched = client.post(f"{API_ROOT}/jobs", headers=api.admin, json=other)
+    assert checked.status_code == launched.status_code == 422
+    assert checked.json() == launched.json()
