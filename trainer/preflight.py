@@ -58,45 +58,52 @@ def run_preflight(
     client: AppClient, spec: PreflightSpec, device: WorkerDevice | None
 ) -> PreflightReport:
     """Check ``spec``'s settings on this worker (``device``: what it reported)."""
-    started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="preflight-") as scratch:
-            job = spec.job_spec(scratch)
-            data = load_data(client, job)
-            learnable = learnable_items(job, data)
-            model, tokenizer = load_start(job, data.texts(), JobFolder(Path(scratch)))
-            objective = make_objective(job, tokenizer, learnable, data)
-            if not len(objective):
-                raise ValueError(objective.empty)  # as the job's training refuses it
-            example = pick_example(tokenizer, learnable.train, objective, spec.params)
-            batches = objective.batches(model, spec.params)  # the job's own micro-batches
-            steps = total_steps(spec.params, rows=len(batches.units), rows_per_batch=batches.size)
-            timing, peak = time_steps(model, tokenizer, learnable.train, spec, steps)
-            stats = objective.stats
-            return PreflightReport(
-                objective=spec.params.objective,
-                chat_template="default"
-                if tokenizer.chat_template == DEFAULT_CHAT_TEMPLATE
-                else "model",
-                counts=EncodeCounts(
-                    items=len(data.train),
-                    learnable=len(learnable.train),
-                    encoded=len(objective),
-                    truncated_at_turn=stats.truncated_at_turn,
-                    truncated=stats.truncated,
-                    dropped=stats.dropped,
-                    prefix_mismatches=stats.prefix_mismatches,
-                ),
-                example=example,
-                device=device or _probe(),
-                timing=timing,
-                memory=peak,
-                seconds=time.perf_counter() - started,
-            )
+            return _check(client, spec, device or _probe(), scratch)
     finally:
-        gc.collect()  # the model goes before the next job loads its own
+        # The check's model is gone with _check's frame: hand its memory back before the
+        # next job loads its own.
+        gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _check(
+    client: AppClient, spec: PreflightSpec, device: WorkerDevice, scratch: str
+) -> PreflightReport:
+    started = time.perf_counter()
+    job = spec.job_spec(scratch)
+    data = load_data(client, job)
+    learnable = learnable_items(job, data)
+    model, tokenizer = load_start(job, data.texts(), JobFolder(Path(scratch)))
+    objective = make_objective(job, tokenizer, learnable, data)
+    if not len(objective):
+        raise ValueError(objective.empty)  # as the job's training refuses it
+    example = pick_example(tokenizer, learnable.train, objective, spec.params)
+    batches = objective.batches(model, spec.params)  # the job's own micro-batches
+    steps = total_steps(spec.params, rows=len(batches.units), rows_per_batch=batches.size)
+    timing, peak = time_steps(model, tokenizer, learnable.train, spec, steps)
+    stats = objective.stats
+    own = tokenizer.chat_template != DEFAULT_CHAT_TEMPLATE
+    return PreflightReport(
+        objective=spec.params.objective,
+        chat_template="model" if own else "default",
+        counts=EncodeCounts(
+            items=len(data.train),
+            learnable=len(learnable.train),
+            encoded=len(objective),
+            truncated_at_turn=stats.truncated_at_turn,
+            truncated=stats.truncated,
+            dropped=stats.dropped,
+            prefix_mismatches=stats.prefix_mismatches,
+        ),
+        example=example,
+        device=device,
+        timing=timing,
+        memory=peak,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _probe() -> WorkerDevice:

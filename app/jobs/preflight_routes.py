@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from app.apidoc import PathId
 from app.auth.deps import Manager
 from app.config import Settings
 from app.core import architecture, memory
@@ -127,7 +128,7 @@ def preflight_new(request: Request, session: DbSession, user: Manager, form: For
 
 
 @router.get("/jobs/preflights/{preflight_id}", name="job_preflight")
-def preflight_panel(request: Request, session: DbSession, user: Manager, preflight_id: int):
+def preflight_panel(request: Request, session: DbSession, user: Manager, preflight_id: PathId):
     """A check as it stands: the panel alone for htmx's polling, else a page around it."""
     row = preflight.get(session=session, preflight_id=preflight_id, within=_managed(session, user))
     context = panel_context(request, session, row)
