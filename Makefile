@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 EXTRAS ?= dev,train
 
-.PHONY: install run test lint format i18n bench screenshots fuzz clean
+.PHONY: install run test lint format i18n bench bench-gpu screenshots fuzz clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -49,7 +49,16 @@ i18n:
 
 bench:
 	@$(MAKE) --no-print-directory install
-	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py bench/quality.py bench/trainer_runs.py bench/trainer_gpu.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py bench/quality.py bench/trainer_runs.py bench/trainer_gpu.py bench/memory_gpu.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# On a machine with a CUDA GPU (a few minutes on one H100): the trainer's model FLOPs utilisation
+# on a random ~0.5B Llama and the memory estimate against what CUDA allocates; both reports go
+# to docs/benchmarks/ with the date (each names the card). Without a GPU both say so.
+bench-gpu:
+	@$(MAKE) --no-print-directory install
+	$(BIN)/python bench/trainer.py --device cuda > docs/benchmarks/trainer-gpu-$$(date +%F).json
+	$(BIN)/python bench/memory_gpu.py > docs/benchmarks/memory-gpu-$$(date +%F).json
+	@cat docs/benchmarks/trainer-gpu-$$(date +%F).json docs/benchmarks/memory-gpu-$$(date +%F).json
 
 # Before a release: the API fuzzing test, deeper (more examples per operation, the HTML pages too,
 # where only a 5xx counts), on SQLite and PostgreSQL. FUZZ_SEED=n replays or varies the run.
