@@ -97,3 +97,22 @@ def test_packed_steps_are_estimated_within_the_tolerance(max_seq_len, tmp_path):
     assert stats.dropped == 0  # every item fits, so both sides pack the same items
     trained = sft_batches(encoded, params, tokenizer.pad_token_id, "bool").per_epoch
     assert abs(estimated - trained) <= PACKED_TOLERANCE * trained, (estimated, trained)
+
+
+@pytest.mark.parametrize(
+    "lengths, params",
+    [
+        ([100] * 50, JobParams(tokens_per_step=256, grad_accum=4)),  # a budget under one example
+        ([], JobParams(tokens_per_step=1000)),  # nothing fits (an eval split all too long)
+        ([], JobParams()),
+        ([300, 20, 20], JobParams(tokens_per_step=16, max_seq_len=512)),
+    ],
+)
+def test_packing_plans_every_example_once_whatever_the_budget(lengths, params):
+    plan = steps.pack_plan(lengths, params)
+    placed = sorted(i for batch in plan.batches for row in batch for i in plan.rows[row])
+    assert placed == list(range(len(lengths)))
+    if lengths:
+        assert 1 <= len(plan.batches) <= len(lengths)
+    else:
+        assert plan.batches == []

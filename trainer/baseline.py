@@ -62,8 +62,13 @@ def measure_start(
     """The starting model's outputs on the held-out and the seen prompts and, for SFT, its
     eval loss and seen loss by the code that measures the tuned model (``evaluate_loss``).
     DPO's starting figures come from its reference pass (``trainer.job.pair_summary``)."""
+    from trainer import precision
     from trainer.evaluate import evaluate_loss, generate, generation_settings
+    from trainer.ranks import device_for_rank
 
+    # In the precision the job computes in (``prepare_model`` marks the model it trains the
+    # same way), so the starting and the tuned model's losses come from the same computation.
+    precision.mark(model, spec.params, device_for_rank())
     settings = generation_settings(spec.params)
 
     def outputs(items: Sequence[DatasetItem]) -> dict[int, str]:

@@ -76,7 +76,12 @@ def _take_preflight(client: AppClient, name: str, device: WorkerDevice | None) -
     """Run one pre-flight check of a launch's settings, if one is queued, before claiming a
     job: someone is watching the launch form for it. A check that fails is answered with the
     sentence a job would fail with, and the worker goes on to its jobs."""
-    spec = client.claim_preflight(name, device)
+    try:
+        spec = client.claim_preflight(name, device)
+    except RuntimeError:
+        # The app refused or failed the claim (a 5xx while it restarts): jobs come first.
+        log.exception("could not ask for a pre-flight check; going on to jobs")
+        return
     if spec is None:
         return
     log.info("claimed pre-flight check %s", spec.preflight_id)

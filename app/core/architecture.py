@@ -190,7 +190,7 @@ def from_config(config: Mapping[str, Any]) -> Architecture:
     model_type = str(config.get("model_type") or "")
     if model_type not in _FAMILIES:
         raise UnknownArchitecture(model_type or "unknown", "it is not a family the estimate knows")
-    if any((config.get(key) or 0) > 1 for key in _EXPERT_KEYS):
+    if any(_number(config.get(key)) > 1 for key in _EXPERT_KEYS):
         raise UnknownArchitecture(model_type, "it is a mixture of experts")
     qkv_bias, o_bias, norms, qk_norm, tied_default = _FAMILIES[model_type]
     gemma2 = model_type == "gemma2"  # soft-caps by default
@@ -228,3 +228,10 @@ def nf4_bytes(weights: int) -> int:
     256 of those, and per matrix the two code tables (16 and 256 fp32) and an fp32 offset."""
     blocks = math.ceil(weights / 64)
     return math.ceil(weights / 2) + blocks + 4 * math.ceil(blocks / 256) + 4 * (16 + 256 + 1)
+
+
+def _number(value: object) -> float:
+    """A config value as a number, 0 when it is none (a hand-edited config may hold text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return value

@@ -112,12 +112,16 @@ def pack_plan(lengths: Sequence[int], params: JobParams, ranks: int = 1) -> Pack
     gain, down to an example a row)."""
     budget = batch_tokens(lengths, params, ranks)
     if params.tokens_per_step is not None:
-        count = max(1, round(sum(lengths) / budget))
+        # A budget under one example still gives each micro-batch one example: no more
+        # micro-batches than examples.
+        count = min(len(lengths), max(1, round(sum(lengths) / budget)))
     else:
         count = micro_batches_per_epoch(len(lengths), params.batch_size)
     capacity = math.ceil(budget / math.ceil(budget / params.max_seq_len))
     rows = pack_rows(lengths, capacity)
-    while len(rows) < count:  # shorter rows until there are enough (one example each at worst)
+    # Shorter rows until there are enough: at worst (capacity 0) every example alone, which is
+    # as many rows as examples, never fewer than ``count``.
+    while len(rows) < count:
         capacity = capacity * 9 // 10
         rows = pack_rows(lengths, capacity)
     return PackPlan(rows, deal([sum(lengths[i] for i in r) for r in rows], count), capacity, budget)

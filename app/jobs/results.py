@@ -117,14 +117,16 @@ def headline(job: Job) -> dict[str, float | None]:
     loss on the eval pairs, which has no perplexity."""
     m = job.metrics or {}
     sft = _sft(job)
+    # A worker's metrics may hold a nested figure (``Completion`` allows it): only numbers show.
+    eval_loss, base_loss = _figure(m.get("eval_loss")), _figure(m.get("base_eval_loss"))
     return {
-        "eval_loss": m.get("eval_loss"),
-        "perplexity": perplexity(m.get("eval_loss")) if sft else None,
-        "base_eval_loss": m.get("base_eval_loss"),
-        "base_perplexity": perplexity(m.get("base_eval_loss")) if sft else None,
-        "tuned_f1": m.get("tuned_f1"),
-        "tuned_rouge_l": m.get("tuned_rouge_l"),
-        "tuned_exact_match": m.get("tuned_exact_match"),
+        "eval_loss": eval_loss,
+        "perplexity": perplexity(eval_loss) if sft else None,
+        "base_eval_loss": base_loss,
+        "base_perplexity": perplexity(base_loss) if sft else None,
+        "tuned_f1": _figure(m.get("tuned_f1")),
+        "tuned_rouge_l": _figure(m.get("tuned_rouge_l")),
+        "tuned_exact_match": _figure(m.get("tuned_exact_match")),
     }
 
 

@@ -214,3 +214,32 @@ def test_the_card_sets_the_starting_model_and_the_seen_prompts_beside_the_tuned(
     assert "| Loss | 2.5000 | 0.2500 | -2.2500 |" in seen
     plain = render_model_card(spec, {"eval_loss": 1.5}, train_count=40, eval_count=8)
     assert "Starting model" not in plain and "Seen in training" not in plain
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_the_starting_model_is_measured_in_the_jobs_precision(tiny_dir, tokenizer, precision):
+    """Base and tuned eval loss come from the same computation: a job asking for bf16 on this
+    CPU measures its starting model under bf16 autocast too, as the tuned one is measured."""
+    import torch
+
+    from trainer import precision as rule
+    from trainer.baseline import measure_start
+
+    params = protocol.JobParams(method="full", precision=precision)
+    spec = protocol.JobSpec(
+        job_id=1,
+        attempt=1,
+        dataset_version_id=1,
+        base_model="tiny",
+        params=params,
+        lease_seconds=60,
+        artifact_dir=str(tiny_dir),
+    )
+    held_out = _items(HELD_OUT, "eval", 100)
+    found = measure_start(spec, load_model(tiny_dir), tokenizer, eval_items=held_out, seen_items=[])
+    as_trained = load_model(tiny_dir)
+    rule.mark(as_trained, params, torch.device("cpu"))
+    expected = evaluate_loss(as_trained, tokenizer, HELD_OUT, params)
+    assert found.eval_loss == expected
+    plain = evaluate_loss(load_model(tiny_dir), tokenizer, HELD_OUT, params)  # unprepared: fp32
+    assert (found.eval_loss == plain) is (precision == "fp32")
