@@ -33,6 +33,10 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
+        # The suite runs two test processes on two cores, each with servers whose workers
+        # train: one torch thread per worker, or their threads spin against each other and a
+        # job of seconds takes minutes.
+        env = {"OMP_NUM_THREADS": "1", **env}
         self.proc = subprocess.Popen(
             [STUDIO, command, "--port", str(self.port), *options],
             env=env,
