@@ -4,6 +4,12 @@ test, and the real app over TestClient with its session bound to that transactio
 from __future__ import annotations
 
 import os
+
+# Offline for the whole session, before anything imports the hub client (which reads this
+# once, at import): no test downloads a model, and a test that names a hub id must fail at
+# once, not after the network's timeouts (90 s a test where the network is unreachable).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
