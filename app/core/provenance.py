@@ -1,7 +1,9 @@
 """How an item was made: written (in the editor or through the API), imported (from which file,
 at which line), loaded with the demo, judged (a preference pair from an evaluation round's
 agreed verdict) or improved (a pair whose rejected response is a model's output and whose chosen
-one a person wrote). Later kinds of making (model-drafted, generated) add an origin.
+one a person wrote), augmented (a draft made from another item by a rule or a model) or
+generated (an instruction a model proposed). An output the model drafted onto an item of any
+origin is marked on the item itself (``drafted_job_id``), not here.
 
 The origin is a column of its own, so lists and version filters can select by it; the details
 are a small JSON object beside it. Who wrote an item is its author, not part of this record.
@@ -21,6 +23,11 @@ class Origin(StrEnum):
     demo = "demo"
     judged = "judged"
     improved = "improved"
+    # A draft written from another item by a rule (EDA) or by a model (paraphrase,
+    # back-translation): the source item and the method.
+    augmented = "augmented"
+    # An instruction a model proposed in a Self-Instruct round: the job and the round.
+    generated = "generated"
 
 
 class Provenance(BaseModel):
@@ -44,6 +51,13 @@ class Provenance(BaseModel):
     # Judged pairs: the judges' reason tags (each once, in order of frequency) and their votes.
     reasons: list[str] | None = None
     votes: str | None = None
+    # Augmented drafts: how they were made ('synonyms', 'paraphrase', ...) and the seed of a
+    # rule; generated drafts: the Self-Instruct round. Either may name the item it is a
+    # near-duplicate of (its source, or anything in the project), for reviewers to see.
+    method: str | None = None
+    seed: int | None = None
+    round: int | None = None
+    near_duplicate_of: int | None = None
 
     def details(self) -> dict[str, Any]:
         """What the item's ``provenance`` column holds: the known details, without the origin."""

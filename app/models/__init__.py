@@ -18,6 +18,7 @@ from app.models.datasets import DatasetVersion, DatasetVersionItem, ImportJob
 from app.models.evaluation import EvalJudgment, EvalRound, EvalRoundJudge, EvalRoundPrompt
 from app.models.jobs import (
     EvalPrediction,
+    GenerationInput,
     ItemDynamics,
     Job,
     JobLog,
@@ -41,6 +42,7 @@ __all__ = [
     "EvalRound",
     "EvalRoundJudge",
     "EvalRoundPrompt",
+    "GenerationInput",
     "GuidelineVersion",
     "ImportJob",
     "Item",

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -52,7 +53,9 @@ class Item(TimestampMixin, Base):
             "kind IN ('task', 'constraint', 'example', 'conversation', 'preference')", name="kind"
         ),
         CheckConstraint(
-            "origin IN ('written', 'imported', 'demo', 'judged', 'improved')", name="origin"
+            "origin IN ('written', 'imported', 'demo', 'judged', 'improved', 'augmented', "
+            "'generated')",
+            name="origin",
         ),
         CheckConstraint(
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'changes_requested')",
@@ -93,6 +96,10 @@ class Item(TimestampMixin, Base):
     # How the item was made (app.core.provenance): the origin, and its details as JSON.
     origin: Mapped[str] = mapped_column(String(16), default="written", server_default="written")
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # The generation job that drafted the output (whatever the item's origin), and how much
+    # of that draft people have changed since, as a word-level edit ratio (0: kept as is).
+    drafted_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    draft_edit_ratio: Mapped[float | None] = mapped_column(Float)
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -153,7 +160,10 @@ class ItemRevision(Base):
     version: Mapped[int]
     snapshot: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Who saved it. A generation job's revision names the person who launched the job (for
+    # the self-approval rule they count as its author) and the job itself.
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
 
 

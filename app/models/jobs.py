@@ -1,4 +1,5 @@
-"""Fine-tune jobs (the queue is this table) and what workers report about them."""
+"""Jobs (the queue is this table: fine-tunes and generation jobs) and what workers report
+about them."""
 
 from __future__ import annotations
 
@@ -17,14 +18,22 @@ class Job(Base):
         CheckConstraint(
             "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"
         ),
+        CheckConstraint("kind IN ('finetune', 'generate')", name="kind"),
         Index("ix_jobs_queue", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    dataset_version_id: Mapped[int] = mapped_column(
+    # 'finetune' trains on a dataset version; 'generate' writes drafts from a model
+    # (app.core.generation): its items are its ``generation_inputs``, it has no version.
+    kind: Mapped[str] = mapped_column(String(16), default="finetune", server_default="finetune")
+    dataset_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("dataset_versions.id", ondelete="RESTRICT"), index=True
     )
+    # A generation job's task and settings (app.core.generation.GenerationSpec).
+    generation: Mapped[dict[str, Any] | None]
+    # Claimed before lower ones: someone waits on the page for a quick generation.
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
     base_model: Mapped[str] = mapped_column(String(500))
     params: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -51,6 +60,27 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class GenerationInput(Base):
+    """One item a generation job reads, at the version it read it: the job writes onto it
+    only while the item is still at that version. ``state`` is 'pending' until the job's
+    answer is written ('done') or turned down ('skipped', with the reason)."""
+
+    __tablename__ = "generation_inputs"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'done', 'skipped')", name="state"),
+        Index("ix_generation_inputs_job_state", "job_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    item_version: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(40))
+    # The item the job wrote from this one (augmented drafts): the source keeps its own.
+    result_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
 
 
 class JobMetric(Base):
