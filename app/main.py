@@ -31,6 +31,8 @@ from app.jobs import api as jobs_api
 from app.jobs import preflight_api as jobs_preflight_api
 from app.jobs import preflight_routes as jobs_preflight_routes
 from app.jobs import routes as jobs_routes
+from app.jobs.generation import api as generation_api
+from app.jobs.generation import routes as generation_routes
 from app.labeling import api as labeling_api
 from app.labeling import routes as labeling_routes
 from app.members import api as members_api
@@ -87,8 +89,10 @@ ROUTERS = [
     imports_api.router,
     background_api.router,
     jobs_api.router,
+    generation_api.router,
     jobs_preflight_api.router,
     jobs_preflight_routes.router,
+    generation_routes.router,
     jobs_routes.router,
     evaluation_routes.router,
     evaluation_judge_routes.router,

@@ -14,6 +14,12 @@ from pydantic import BaseModel
 
 from app.core import job_paths, protocol
 from app.core.devices import WorkerDevice
+from app.core.generation import (
+    GenerationBatch,
+    GenerationInput,
+    GenerationInputPage,
+    GenerationReply,
+)
 from app.core.job_paths import WorkerPath
 from app.core.preflight import PreflightFailure, PreflightReport, PreflightSpec
 
@@ -53,9 +59,14 @@ class AppClient:
             raise RuntimeError(f"{path}: {response.status_code} {response.text[:500]}")
         return response
 
-    def claim(self, worker: str, device: WorkerDevice | None = None) -> protocol.JobSpec | None:
+    def claim(
+        self,
+        worker: str,
+        device: WorkerDevice | None = None,
+        kinds: tuple[protocol.JobKind, ...] = ("finetune", "generate"),
+    ) -> protocol.JobSpec | None:
         """The next job this worker's ``device`` can run, or None when there is none."""
-        body = protocol.ClaimRequest(worker=worker, device=device)
+        body = protocol.ClaimRequest(worker=worker, device=device, kinds=list(kinds))
         response = self._post(WorkerPath.CLAIM, body)
         if response.status_code == 204:
             return None
@@ -101,6 +112,26 @@ class AppClient:
             if page.next_cursor is None:
                 return items
             after = page.next_cursor
+
+    def inputs(self, job_id: int, attempt: int) -> list[GenerationInput]:
+        """Every input of a generation job still to answer (a bootstrap: its examples)."""
+        found, after = [], 0
+        while True:
+            response = self.http.get(
+                WorkerPath.INPUTS.format(job_id=job_id),
+                params={"attempt": attempt, "after": after},
+            )
+            if response.status_code >= 400:
+                raise RuntimeError(f"inputs: {response.status_code} {response.text[:500]}")
+            page = GenerationInputPage.model_validate(response.json())
+            found.extend(page.inputs)
+            if page.next_cursor is None:
+                return found
+            after = page.next_cursor
+
+    def generations(self, job_id: int, batch: GenerationBatch) -> GenerationReply:
+        response = self._post(WorkerPath.GENERATIONS.format(job_id=job_id), batch)
+        return GenerationReply.model_validate(response.json())
 
     def heartbeat(self, job_id: int, beat: protocol.Heartbeat) -> protocol.HeartbeatReply:
         response = self._post(WorkerPath.HEARTBEAT.format(job_id=job_id), beat)

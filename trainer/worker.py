@@ -139,7 +139,9 @@ def serve(
                 device = _fresh(device)
                 if ranks == 1:  # under torchrun the ranks run jobs together, not checks
                     _take_preflight(client, name, device)
-                spec = client.claim(name, device)
+                # Generation runs on one process: under torchrun the ranks only train.
+                kinds = ("finetune",) if ranks > 1 else ("finetune", "generate")
+                spec = client.claim(name, device, kinds)
             except httpx.TransportError as error:
                 # The app may still be starting (make run starts both at once) or restarting.
                 log.warning("cannot reach %s (%s); retrying in %ss", url, error, poll)
@@ -158,7 +160,12 @@ def serve(
         from trainer.job import run_job
 
         try:
-            run_job(client, spec)
+            if spec.kind == "generate":
+                from trainer.generate import run_generation
+
+                run_generation(client, spec)
+            else:
+                run_job(client, spec)
         except Exception as error:  # noqa: BLE001 - report any failure on the job
             detail = _failure(f"job {spec.job_id}", error)
             if rank != 0:

@@ -25,6 +25,9 @@ class WorkerPath:
     COMPLETE = "/worker/jobs/{job_id}/complete"
     FAIL = "/worker/jobs/{job_id}/fail"
     CANCELLED = "/worker/jobs/{job_id}/cancelled"
+    # Generation jobs (app.core.generation): the items to read, and what the model wrote.
+    INPUTS = "/worker/jobs/{job_id}/inputs"
+    GENERATIONS = "/worker/jobs/{job_id}/generations"
     MANIFEST = "/worker/datasets/{version_id}/manifest"
     SPLIT = "/worker/datasets/{version_id}/splits/{split}"
     # Pre-flight checks of the launch form's settings (app.core.preflight), taken before jobs.

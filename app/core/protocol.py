@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from app.core.devices import WorkerDevice
+from app.core.generation import GenerationSpec
 
 # A job's parameters (app.core.job_params) are the protocol's too: a job's spec carries them.
 from app.core.job_params import (  # noqa: F401 - re-exported under the protocol's name
@@ -122,12 +123,21 @@ class StartFrom(BaseModel):
     )
 
 
+JobKind = Literal["finetune", "generate"]
+
+
 class JobSpec(BaseModel):
     """What a worker receives when it claims a job."""
 
     job_id: int
     attempt: int
-    dataset_version_id: int
+    kind: JobKind = "finetune"
+    dataset_version_id: int | None = Field(
+        default=None, description="The version a fine-tune trains on (none for generation)."
+    )
+    generation: GenerationSpec | None = Field(
+        default=None, description="A generation job's task and settings."
+    )
     base_model: str
     params: JobParams
     lease_seconds: int
@@ -147,6 +157,11 @@ class ClaimRequest(BaseModel):
     device: WorkerDevice | None = Field(
         default=None,
         description="What the worker trains on; it is handed only jobs its device can run.",
+    )
+    kinds: list[JobKind] = Field(
+        default_factory=lambda: ["finetune"],
+        description="The kinds of job the worker runs; a worker that predates generation jobs "
+        "says nothing and is handed fine-tunes only.",
     )
 
 

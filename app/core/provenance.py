@@ -58,6 +58,8 @@ class Provenance(BaseModel):
     seed: int | None = None
     round: int | None = None
     near_duplicate_of: int | None = None
+    # Augmented drafts: the constraints (ids) the kept or new output fails when re-checked.
+    failed_checks: list[str] | None = None
 
     def details(self) -> dict[str, Any]:
         """What the item's ``provenance`` column holds: the known details, without the origin."""

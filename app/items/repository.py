@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Select, Text, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -102,6 +103,18 @@ def _where(
         if not exact and not verify:
             query = query.where(False)
     return query
+
+
+def matching_versions(
+    session: Session, f: ItemFilter, *conditions: Any, limit: int
+) -> list[tuple[int, int]]:
+    """(id, version) of the items matching the filter and ``conditions`` (and, if it names
+    any, among ``f.item_ids``), oldest first, at most ``limit``: what a job over a filter
+    pins."""
+    query = _where(select(Item.id, Item.version), f).where(*conditions)
+    if f.item_ids:
+        query = query.where(Item.id.in_(f.item_ids))
+    return [tuple(row) for row in session.execute(query.order_by(Item.id).limit(limit))]
 
 
 # A multi-word search walks its rarest word's index rows; each word is counted up to this many.

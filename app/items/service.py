@@ -14,7 +14,7 @@ from app.core.kinds import CONTENT_FIELDS, ItemContent, content_hash, later_defa
 from app.core.provenance import Provenance
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
-from app.items import indexing, repository
+from app.items import drafting, indexing, repository
 from app.items.editors import can_edit, editable_ids
 from app.items.lengths import ContentLimits
 from app.items.schemas import ItemDraft
@@ -52,7 +52,11 @@ def _apply(item: Item, content: ItemContent, draft: ItemDraft) -> None:
     item.content_hash = content_hash(content)
 
 
-def _write_revision(session: Session, item: Item, editor: User | None) -> None:
+def write_revision(
+    session: Session, item: Item, editor: User | None, *, job_id: int | None = None
+) -> None:
+    """The revision of the item's current version; ``job_id``: the generation job that wrote
+    it (its ``editor`` is the person who launched the job)."""
     session.add(
         ItemRevision(
             item_id=item.id,
@@ -60,6 +64,7 @@ def _write_revision(session: Session, item: Item, editor: User | None) -> None:
             snapshot=snapshot(item),
             content_hash=item.content_hash,
             editor_id=editor.id if editor else None,
+            job_id=job_id,
             created_at=utcnow(),
         )
     )
@@ -74,7 +79,11 @@ def create_item(
     submit: bool = False,
     provenance: Provenance | None = None,
     limits: ContentLimits | None = None,
+    job_id: int | None = None,
+    drafted: bool = False,
 ) -> Item:
+    """A new item by ``author``; with ``job_id``, a generation job wrote it for the person
+    who launched it (``author``), and with ``drafted`` the output is the model's."""
     content = validate_content(draft, for_submit=submit, limits=limits)
     provenance = provenance or Provenance()
     item = Item(
@@ -87,13 +96,16 @@ def create_item(
         submitted_at=utcnow() if submit else None,
     )
     _apply(item, content, draft)
+    if drafted and job_id is not None:
+        item.drafted_job_id, item.draft_edit_ratio = job_id, 0.0
     session.add(item)
     session.flush()
-    _write_revision(session, item, author)
+    write_revision(session, item, author, job_id=job_id)
     indexing.reindex(session, item)
     audit.record(
         session,
-        actor=author,
+        actor=None if job_id else author,
+        actor_label=f"job:{job_id}" if job_id else None,
         action="item.submitted" if submit else "item.created",
         entity_type="item",
         entity_id=item.id,
@@ -155,6 +167,8 @@ def update_item(
     before = snapshot(item)
     indexed_before = indexing.item_text(item)
     _apply(item, content, draft)
+    if item.drafted_job_id is not None:
+        drafting.measure_edits(session, item)
     if status == "submitted":
         # A new version starts a new review round: back in the queue, lease released.
         item.submitted_at = utcnow()
@@ -163,7 +177,7 @@ def update_item(
     item.status = status
     item.updated_at = utcnow()
     session.flush()
-    _write_revision(session, item, editor)
+    write_revision(session, item, editor)
     indexing.reindex(session, item, indexed_before)
     audit.record(
         session,
@@ -182,7 +196,7 @@ def _record_change(
 ) -> None:
     """Save a change that is not a content edit: a revision and its audit event."""
     session.flush()
-    _write_revision(session, item, actor)
+    write_revision(session, item, actor)
     audit.record(
         session,
         actor=actor,

@@ -56,9 +56,13 @@ class JobOut(BaseModel):
 
     id: int
     project_id: int
-    dataset_version_id: int
+    kind: protocol.JobKind = "finetune"
+    dataset_version_id: int | None
     base_model: str
     params: dict
+    generation: dict | None = Field(
+        default=None, description="A generation job's task and settings."
+    )
     status: str
     worker: str | None
     attempts: int
@@ -165,7 +169,13 @@ def retry(request: Request, job_id: PathId, session: DbSession, user: ProjectMan
 def claim(request: Request, body: protocol.ClaimRequest, session: DbSession, token: Worker):
     """Claim the oldest queued job the worker's device can run (204 when there is none); the
     device it reports is kept, for the launch checks and the memory estimate."""
-    job = queue.claim(session=session, worker=body.worker, token_id=token.id, device=body.device)
+    job = queue.claim(
+        session=session,
+        worker=body.worker,
+        token_id=token.id,
+        device=body.device,
+        kinds=body.kinds,
+    )
     if job is None:
         return Response(status_code=204)
     return queue.spec(job, artifacts_root=str(request.app.state.settings.resolved_artifacts_dir))

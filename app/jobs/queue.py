@@ -8,6 +8,7 @@ dataset version only while it runs a job on it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -66,17 +67,20 @@ def claim(
     worker: str,
     token_id: int,
     device: protocol.WorkerDevice | None = None,
+    kinds: Sequence[str] = ("finetune",),
 ) -> Job | None:
     """Take the oldest queued job that the worker's ``device`` can run (``app.jobs.workers``,
     which also records the device) with one conditional UPDATE; two claimers never both win.
-    The claiming token (``token_id``) alone may then report on the attempt."""
+    The claiming token (``token_id``) alone may then report on the attempt. Only jobs of
+    ``kinds`` are handed out (a worker that predates generation jobs runs fine-tunes only),
+    higher ``priority`` first."""
     workers.record(session=session, name=worker, device=device)
     requeue_expired(session=session)
     now = utcnow()
     candidate = (
         select(Job.id)
-        .where(Job.status == "queued", *workers.runnable(device))
-        .order_by(Job.id)
+        .where(Job.status == "queued", Job.kind.in_(kinds), *workers.runnable(device))
+        .order_by(Job.priority.desc(), Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
@@ -107,7 +111,9 @@ def spec(job: Job, *, artifacts_root: str) -> protocol.JobSpec:
     return protocol.JobSpec(
         job_id=job.id,
         attempt=job.attempts,
+        kind=job.kind,
         dataset_version_id=job.dataset_version_id,
+        generation=job.generation,
         base_model=job.base_model,
         params=protocol.JobParams(**job.params),
         lease_seconds=int(LEASE.total_seconds()),
@@ -160,7 +166,7 @@ def check_reader(*, session: Session, token_id: int, version_id: int) -> None:
         )
 
 
-def _running(session: Session, job_id: int, attempt: int, token_id: int) -> Job:
+def running_attempt(session: Session, job_id: int, attempt: int, token_id: int) -> Job:
     """The job, if this message comes from the token that claimed its current attempt and
     belongs to that attempt; otherwise refuse it."""
     job = locked(session, Job, job_id)
@@ -196,12 +202,13 @@ def heartbeat(
     token_id: int,
     artifacts_root: str | Path,
 ) -> protocol.HeartbeatReply:
-    job = _running(session, job_id, beat.attempt, token_id)
+    job = running_attempt(session, job_id, beat.attempt, token_id)
     if beat.checkpoint:
         # The next attempt resumes from it: a name of this job's own checkpoint folders only.
         check_checkpoint(artifacts_root=artifacts_root, job_id=job.id, name=beat.checkpoint)
     job.lease_until = utcnow() + LEASE
-    job.step = beat.step
+    if job.kind != "generate" or (job.generation or {}).get("task") == "bootstrap":
+        job.step = beat.step  # a draft or augmentation job counts its inputs as they are written
     job.total_steps = beat.total_steps or job.total_steps
     job.epoch = beat.epoch
     if beat.checkpoint:
@@ -215,7 +222,7 @@ def heartbeat(
 def record_metrics(
     *, session: Session, job_id: int, batch: protocol.MetricBatch, token_id: int
 ) -> int:
-    job = _running(session, job_id, batch.attempt, token_id)
+    job = running_attempt(session, job_id, batch.attempt, token_id)
     last = dict(
         session.execute(
             select(JobMetric.name, func.max(JobMetric.step))
@@ -254,7 +261,7 @@ def record_metrics(
 
 
 def record_logs(*, session: Session, job_id: int, batch: protocol.LogBatch, token_id: int) -> int:
-    job = _running(session, job_id, batch.attempt, token_id)
+    job = running_attempt(session, job_id, batch.attempt, token_id)
     now = utcnow()
     session.execute(
         insert(JobLog),
@@ -290,7 +297,7 @@ def _check_items(session: Session, job: Job, item_ids: set[int]) -> None:
 def record_dynamics(
     *, session: Session, job_id: int, batch: protocol.DynamicsBatch, token_id: int
 ) -> int:
-    job = _running(session, job_id, batch.attempt, token_id)
+    job = running_attempt(session, job_id, batch.attempt, token_id)
     _check_items(session, job, {p.item_id for p in batch.points})
     session.execute(
         insert(ItemDynamics), [{"job_id": job.id, **p.model_dump()} for p in batch.points]
@@ -301,7 +308,7 @@ def record_dynamics(
 def record_predictions(
     *, session: Session, job_id: int, batch: protocol.PredictionBatch, token_id: int
 ) -> int:
-    job = _running(session, job_id, batch.attempt, token_id)
+    job = running_attempt(session, job_id, batch.attempt, token_id)
     _check_items(session, job, {p.item_id for p in batch.predictions})
     session.execute(
         insert(EvalPrediction), [{"job_id": job.id, **p.model_dump()} for p in batch.predictions]
@@ -321,14 +328,15 @@ def finish(
     artifacts: list[str] | None = None,
     step: int | None = None,
 ) -> Job:
-    job = _running(session, job_id, attempt, token_id)
+    job = running_attempt(session, job_id, attempt, token_id)
     if status == "cancelled" and not job.cancel_requested:
         raise Conflict(N_("Nobody asked to cancel job %(id)s."), id=job_id)
     job.status = status
     job.error = error
     if step is not None:  # the last step done: heartbeats only sample it
         job.step = step
-    job.metrics = metrics or job.metrics
+    # A generation job's figures were counted as its batches came in; the worker adds to them.
+    job.metrics = {**job.metrics, **metrics} if metrics else job.metrics
     job.artifacts = artifacts or job.artifacts
     job.finished_at = utcnow()
     job.lease_until = None

@@ -29,6 +29,7 @@ from app.jobs import (
     service,
     start,
 )
+from app.jobs.generation import view as generation_view
 from app.members import access as members
 from app.models import ProjectRole
 from app.projects import service as projects
@@ -245,8 +246,11 @@ def jobs_compare(
 
 @router.get("/jobs/{job_id}", name="job")
 def job_detail(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
-    """One job, live while it runs: progress, curves, log tail, cancel and retry."""
+    """One job, live while it runs: progress, curves (a generation job: what it wrote), log
+    tail, cancel and retry."""
     job = service.get_job(session=session, job_id=job_id)
+    if job.kind == "generate":
+        return render(request, "jobs/generation.html", generation_view.context(session, job))
     return render(request, "jobs/detail.html", live.context(session, job))
 
 
@@ -254,6 +258,8 @@ def job_detail(request: Request, session: DbSession, user: ProjectReviewer, job_
 def job_live(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
     """The live part of the job page (polled by htmx while the job is queued or running)."""
     job = service.get_job(session=session, job_id=job_id)
+    if job.kind == "generate":
+        return render(request, "jobs/_generation_live.html", generation_view.context(session, job))
     return render(request, "jobs/_live.html", live.context(session, job))
 
 

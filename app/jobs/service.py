@@ -92,7 +92,10 @@ def check_launch(
         if artifacts_root is None:
             raise ValueError("continuing from a job needs the artifact store's folder")
         start_job = start.check(
-            session, start_job_id=start_job_id, version=version, artifacts_root=artifacts_root
+            session,
+            start_job_id=start_job_id,
+            project_id=version.project_id,
+            artifacts_root=artifacts_root,
         )
         base_model = _start_base_model(start_job, base_model)
     if not (base_model or "").strip():
@@ -217,6 +220,17 @@ def retry(
     """A new job with the same data, parameters and starting point (the job it continued
     from, which must still have its model under ``artifacts_root``)."""
     job = get_job(session=session, job_id=job_id)
+    if job.kind == "generate":
+        # (imported here: the generation jobs build on this module)
+        from app.jobs.generation import launch as generation
+
+        return generation.retry(
+            session=session,
+            job_id=job.id,
+            actor=actor,
+            artifacts_root=artifacts_root,
+            model_roots=model_roots,
+        )
     if job.status not in FINISHED:
         raise Conflict(
             N_("Only a finished job can be retried; this one is %(status)s."), status=job.status

@@ -21,12 +21,13 @@ CHOICES = 200  # the newest finished jobs the launch form offers
 
 
 def check(
-    session: Session, *, start_job_id: int, version: DatasetVersion, artifacts_root: str | Path
+    session: Session, *, start_job_id: int, project_id: int, artifacts_root: str | Path
 ) -> Job:
-    """The job to continue from, if it is a job of the version's project that succeeded and
-    whose model is still in the artifact store; otherwise a sentence that says which not."""
+    """The fine-tune to continue from (or, for a generation job, to generate with), if it is
+    a job of the project that succeeded and whose model is still in the artifact store;
+    otherwise a sentence that says which not."""
     parent = session.get(Job, start_job_id)
-    if parent is None or parent.project_id != version.project_id:
+    if parent is None or parent.project_id != project_id or parent.kind != "finetune":
         raise Refusal(
             N_(
                 "Job #%(id)s is not a job of this dataset version's project; a job continues "
@@ -98,7 +99,7 @@ def choices(
         select(Job, Project.name, DatasetVersion.name)
         .join(Project, Project.id == Job.project_id)
         .join(DatasetVersion, DatasetVersion.id == Job.dataset_version_id)
-        .where(Job.status == "succeeded")
+        .where(Job.status == "succeeded", Job.kind == "finetune")
         .order_by(Job.id.desc())
         .limit(CHOICES)
     )
