@@ -246,8 +246,7 @@ def jobs_compare(
 
 @router.get("/jobs/{job_id}", name="job")
 def job_detail(request: Request, session: DbSession, user: ProjectReviewer, job_id: int):
-    """One job, live while it runs: progress, curves (a generation job: what it wrote), log
-    tail, cancel and retry."""
+    """One job, live while it runs: progress, curves or drafts, log tail, cancel and retry."""
     job = service.get_job(session=session, job_id=job_id)
     if job.kind == "generate":
         return render(request, "jobs/generation.html", generation_view.context(session, job))
