@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core import selfinstruct
+from app.core.cjk import has_cjk
 from app.core.generation import GenerationBatch, GenerationSpec
 from app.core.generation import GenerationInput as InputOut
-from app.core.generation_prompts import UnsupportedLanguage
 from app.core.kinds import CONTENT_FIELDS
 from app.core.langid import detect_language
 from app.core.provenance import Origin, Provenance
@@ -25,7 +25,6 @@ from app.models import GenerationInput, Item, Job, Project, User
 NEAR_DUPLICATE = "near_duplicate"
 UNREADABLE = "unreadable"  # text the worker could not split into instructions
 NO_AUTHOR = "no_author"
-OTHER_LANGUAGE = "other_language"  # neither English nor Chinese
 
 
 def keep(
@@ -43,11 +42,10 @@ def keep(
     kept: list[Item] = []
     for candidate in batch.candidates:
         text = " ".join(candidate.instruction.split())
+        # The paper's rules by script (a short line's language cannot be told reliably);
+        # the draft records the language detected, as any new item does.
+        reason = selfinstruct.reject_reason(text, language="zh" if has_cjk(text) else "en")
         language = detect_language(text)
-        try:
-            reason = selfinstruct.reject_reason(text, language=language)
-        except UnsupportedLanguage:
-            reason = OTHER_LANGUAGE
         if reason is None and pool.max_rouge_l(text)[0] >= selfinstruct.ROUGE_L_THRESHOLD:
             reason = "similar"
         if reason is None and checks.near_duplicates(

@@ -29,7 +29,6 @@ REASONS = {
     "repeated": N_("sent twice"),
     "near_duplicate": N_("a near-duplicate of an item"),
     "unreadable": N_("could not be read as instructions"),
-    "other_language": N_("in neither English nor Chinese"),
     **selfinstruct.REASON_LABELS,
 }
 RECENT = 50
