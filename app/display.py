@@ -32,6 +32,18 @@ ORIGIN_LABELS = {
     # A pair from an evaluation round's agreed verdict, and one a person improved on.
     "judged": N_("judged"),
     "improved": N_("improved"),
+    # A draft made from another item by a rule or a model, and an instruction a model proposed.
+    "augmented": N_("augmented"),
+    "generated": N_("generated"),
+}
+# How an augmented draft was made (rule-based EDA operations and model-based rewrites).
+METHOD_LABELS = {
+    "synonym_replacement": N_("synonym replacement"),
+    "random_insertion": N_("random insertion"),
+    "random_swap": N_("random swap"),
+    "random_deletion": N_("random deletion"),
+    "paraphrase": N_("paraphrase"),
+    "back_translate": N_("back-translation"),
 }
 FLAG_LABELS = {
     "unsafe": N_("unsafe"),
@@ -112,6 +124,7 @@ ALL_LABELS.update(STATE_LABELS)
 ALL_LABELS.update(CLEANING_LABELS)
 ALL_LABELS.update(JOB_LABELS)
 ALL_LABELS.update(TASK_LABELS)
+ALL_LABELS.update(METHOD_LABELS)
 
 
 def label(code: object, table: Mapping[str, str] = ALL_LABELS) -> str:

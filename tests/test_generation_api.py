@@ -305,3 +305,56 @@ class TestBootstrap:
             ).status_code
             == 403
         )
+
+
+class TestProvenance:
+    @pytest.fixture
+    def drafted(self, client, db_session, setting):
+        """The first prompt drafted by a job: (project, admin, author, drafted item, other)."""
+        project, admin, author, prompts, worker = setting
+        _launch(
+            client, bearer(db_session, admin), project.id,
+            generation={"task": "draft"}, base_model="tiny", items={"item_ids": [prompts[0].id]},
+        )  # fmt: skip
+        spec = _claim(client, worker)
+        (only,) = _inputs(client, worker, spec)
+        _send(client, worker, spec, results=[{"input_id": only["input_id"], "output": "Rhine."}])
+        db_session.expire_all()
+        return project, admin, author, db_session.get(Item, prompts[0].id), prompts[1]
+
+    def test_the_item_list_filters_model_drafted_outputs(self, client, db_session, drafted):
+        project, admin, _, item, other = drafted
+        url = f"/api/v1/projects/{project.id}/items"
+        headers = bearer(db_session, admin)
+        yes = client.get(url, params={"drafted": "yes"}, headers=headers).json()["items"]
+        assert [i["id"] for i in yes] == [item.id]
+        assert yes[0]["drafted_job_id"] == item.drafted_job_id and yes[0]["draft_edit_ratio"] == 0
+        no = {
+            i["id"]
+            for i in client.get(url, params={"drafted": "no"}, headers=headers).json()["items"]
+        }
+        assert other.id in no and item.id not in no
+        assert client.get(url, params={"drafted": "maybe"}, headers=headers).status_code == 422
+
+    def test_a_version_filter_keeps_or_leaves_out_drafted_outputs(self, db_session, drafted):
+        from app.datasets.versions import VersionFilter, matching
+
+        project, _, _, item, other = drafted
+        ids = lambda f: set(db_session.scalars(matching(project.id, f)))  # noqa: E731
+        assert ids(VersionFilter(statuses=["draft"], drafted="yes")) == {item.id}
+        assert item.id not in ids(VersionFilter(statuses=["draft"], drafted="no"))
+        assert other.id in ids(VersionFilter(statuses=["draft"], drafted="no"))
+
+    def test_the_editor_shows_the_mark_and_how_much_was_changed(self, client, db_session, drafted):
+        project, admin, author, item, _ = drafted
+        item = items.update_item(
+            session=db_session, item_id=item.id, expected_version=item.version,
+            draft=ItemDraft(kind="task", instruction=item.instruction, output="The Rhine.", language="en"),
+            editor=author,
+        )  # fmt: skip
+        db_session.flush()
+        page = client.get(f"/items/{item.id}/edit", headers=bearer(db_session, author))
+        assert page.status_code == 200
+        assert 'id="model-drafted"' in page.text and "Model-drafted output" in page.text
+        # "Rhine ." became "The Rhine ." : one insertion over three tokens.
+        assert "33% of its words changed" in page.text

@@ -35,6 +35,10 @@ class VersionIn(BaseModel):
     origins: list[Origin] = Field(
         default_factory=list, description="How the items were made; empty means any."
     )
+    drafted: Literal["", "yes", "no"] = Field(
+        default="",
+        description="'yes': only items whose output a model drafted; 'no': none of them.",
+    )
     seed: int = Field(default=13, ge=0, le=MAX_INTEGER)
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     license: str = ""
@@ -76,6 +80,7 @@ def create(project_id: PathId, body: VersionIn, session: DbSession, user: Projec
         tags=body.tags,
         languages=body.languages,
         origins=body.origins,
+        drafted=body.drafted,
     )
     queued = task.start(
         session=session,

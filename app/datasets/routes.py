@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 
@@ -58,6 +58,7 @@ def dataset_create(
     domains: Annotated[list[str] | None, Form()] = None,
     languages: Annotated[list[str] | None, Form()] = None,
     origins: Annotated[list[Origin] | None, Form()] = None,
+    drafted: Annotated[Literal["", "yes", "no"], Form()] = "",
     tags: Annotated[str, Form(max_length=500)] = "",
     eval_fraction: Annotated[float, Form()] = 0.1,
     seed: Annotated[int, Form(ge=0, le=MAX_INTEGER)] = 13,
@@ -71,6 +72,7 @@ def dataset_create(
         domains=domains or [],
         languages=languages or [],
         origins=origins or [],
+        drafted=drafted,
         tags=[t.strip() for t in tags.split(",") if t.strip()],
     )
     with form_rejection() as rejected:

@@ -31,6 +31,8 @@ class VersionFilter:
     tags: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
+    # 'yes': only items whose output a model drafted; 'no': none of them; '': either.
+    drafted: str = ""
     created_from: date | None = None
     created_to: date | None = None
 
@@ -64,6 +66,9 @@ def matching(project_id: int, f: VersionFilter):
         query = query.where(Item.language.in_(f.languages))
     if f.origins:
         query = query.where(Item.origin.in_(f.origins))
+    if f.drafted in ("yes", "no"):
+        drafted = Item.drafted_job_id.is_not(None)
+        query = query.where(drafted if f.drafted == "yes" else ~drafted)
     if f.created_from:
         query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
     if f.created_to:

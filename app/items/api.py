@@ -21,6 +21,7 @@ from app.i18n import N_
 from app.imports import indexer
 from app.items import bulk_task, repository, service
 from app.items.lengths import ContentLimits
+from app.items.repository import Drafted
 from app.items.schemas import ItemIn, ItemOut, ItemPage
 from app.members import access as members
 from app.projects import service as projects
@@ -43,6 +44,10 @@ def list_items(
     difficulty: Annotated[int | None, Query(ge=1, le=5)] = None,
     language: str | None = None,
     origin: Origin | None = None,
+    drafted: Annotated[
+        Drafted | None,
+        Query(description="yes: only model-drafted outputs; no: only outputs people wrote."),
+    ] = None,
     created_from: date | None = None,
     created_to: date | None = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
@@ -61,6 +66,7 @@ def list_items(
         difficulty=difficulty,
         language=language,
         origin=origin,
+        drafted=drafted,
         created_from=created_from,
         created_to=created_to,
         q=q,

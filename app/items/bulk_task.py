@@ -32,7 +32,8 @@ ACTIONS = {"submit": "submitting", "tag": "tagging", "delete": "deleting"}
 FILTER_FIELDS = {
     "q": "q", "kind": "kind", "status": "status", "domain": "domain", "tag": "tag",
     "author": "author_id", "difficulty": "difficulty", "language": "language",
-    "origin": "origin", "created_from": "created_from", "created_to": "created_to",
+    "origin": "origin", "drafted": "drafted", "created_from": "created_from",
+    "created_to": "created_to",
 }  # fmt: skip
 # The task's total counts every match, where the list's status tabs stop at 10,000.
 COUNT_ALL = 10**9

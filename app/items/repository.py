@@ -6,7 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, Text, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -19,6 +19,8 @@ from app.items.indexing import query_terms
 from app.models import Assignment, Item, Review, SearchTerm
 
 SORTS = {"newest", "oldest", "updated"}
+# The model-drafted filter: only items whose output a model drafted, or only the others.
+Drafted = Literal["yes", "no"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class ItemFilter:
     difficulty: int | None = None
     language: str | None = None
     origin: str | None = None
+    # 'yes': only items whose output a model drafted; 'no': only those it did not.
+    drafted: str | None = None
     created_from: date | None = None
     created_to: date | None = None
     q: str = ""
@@ -78,6 +82,9 @@ def _where(
             query = query.where(column == value)
     if with_status and f.status:
         query = query.where(Item.status == f.status)
+    if f.drafted in ("yes", "no"):
+        drafted = Item.drafted_job_id.is_not(None)
+        query = query.where(drafted if f.drafted == "yes" else ~drafted)
     if f.created_from:
         query = query.where(Item.created_at >= datetime.combine(f.created_from, time(), UTC))
     if f.created_to:

@@ -23,6 +23,7 @@ from app.imports import indexer
 from app.items import bulk_routes, checks, forms, repository, service
 from app.items.forms import EditorState
 from app.items.lengths import ContentLimits
+from app.items.repository import Drafted
 from app.members import access as members
 from app.models import Item, Project
 from app.projects import service as projects
@@ -272,6 +273,7 @@ def list_items(
     difficulty: Annotated[Annotated[int, Field(ge=1, le=5)] | None, Blank, Query()] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
     origin: Annotated[Origin | None, Blank, Query()] = None,
+    drafted: Annotated[Drafted | None, Blank, Query()] = None,
     created_from: Annotated[date | None, Blank, Query()] = None,
     created_to: Annotated[date | None, Blank, Query()] = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest|updated)$")] = "newest",
@@ -289,6 +291,7 @@ def list_items(
         difficulty=difficulty,
         language=language or None,
         origin=origin,
+        drafted=drafted,
         created_from=created_from,
         created_to=created_to,
         q=q,

@@ -44,13 +44,23 @@ class ItemOut(ContentFields):
     tags: list[str]
     origin: Origin = Field(
         description="How the item was made: written, imported, demo, judged (a preference pair "
-        "from an evaluation round's agreed verdict) or improved (a person's better answer to a "
-        "model output)."
+        "from an evaluation round's agreed verdict), improved (a person's better answer to a "
+        "model output), augmented (from another item, by a rule or a model) or generated (an "
+        "instruction a model proposed)."
     )
     provenance: dict[str, Any] = Field(
         description="What is known of how it was made: an import's id, file and line; a demo "
         "item's key; a pair's round, round prompt, job, source item, system, reason tags and "
-        "votes."
+        "votes; an augmented draft's source item, method, seed, failed constraints and the "
+        "item it nearly duplicates; a generated one's job and round."
+    )
+    drafted_job_id: int | None = Field(
+        default=None, description="The generation job that drafted the output, if a model did."
+    )
+    draft_edit_ratio: float | None = Field(
+        default=None,
+        description="How much of that drafted output people changed since (word-level edit "
+        "ratio: 0 kept as is, 1 all of it).",
     )
     author_id: int | None
     guideline_version: int

@@ -20,7 +20,7 @@ from app.core.generation import (
 )
 from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
-from app.items.repository import ItemFilter
+from app.items.repository import Drafted, ItemFilter
 from app.jobs.api import JobOut
 from app.jobs.generation import inputs, launch
 from app.members import access as members
@@ -40,6 +40,7 @@ class ItemsIn(BaseModel):
     tag: str | None = Field(default=None, max_length=100)
     language: str | None = Field(default=None, max_length=16)
     origin: str | None = Field(default=None, max_length=16)
+    drafted: Drafted | None = None
     author_id: int | None = Field(default=None, ge=1, le=MAX_INTEGER)
     item_ids: list[Annotated[int, Field(ge=1, le=MAX_INTEGER)]] = Field(
         default_factory=list, max_length=10_000, description="Only these items (when given)."
