@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import bulk
 from app.audit import service as audit
 from app.core import manifest
-from app.datasets import contamination, statistics
+from app.datasets import contamination, lineage, statistics
 from app.datasets.versions import VersionFilter, latest_revisions, matching
 from app.errors import InvalidInput
 from app.i18n import N_
@@ -97,14 +97,18 @@ def freeze(
     version, splits = _pin(session, project, name, f, actor, seed, eval_fraction, license,
                            pinned_rows)  # fmt: skip
     step("contamination", 2, FREEZE_PHASES)
+    snapshots = {item_id: rev.snapshot for item_id, *_, rev in pinned_rows}
     checked = contamination.check(
-        session,
-        version_id=version.id,
-        project_id=project.id,
-        snapshots={item_id: rev.snapshot for item_id, *_, rev in pinned_rows},
+        session, version_id=version.id, project_id=project.id, snapshots=snapshots
     )
-    version.contamination = checked.found
-    version.stats = {"contamination_check": checked.summary()}
+    made = lineage.check(session, version_id=version.id, project_id=project.id, snapshots=snapshots)
+    seen = {(c["eval_item"], c["train_item"]) for c in checked.found}
+    version.contamination = checked.found + [
+        c for c in made if (c["eval_item"], c["train_item"]) not in seen
+    ]
+    version.stats = {
+        "contamination_check": {**checked.summary(), "model_made": len(made)},
+    }
     session.flush()
     audit.record(
         session,
