@@ -397,3 +397,21 @@ def test_an_annotator_sees_only_the_tasks_they_started(app, db_session, admin_us
             ).status_code
             == 403
         )  # a manager's
+
+
+def test_the_walk_covers_the_balance_reports(app):
+    """A project's and a version's balance report, page and API, are walked above: open to
+    the project's reviewers, refused to its annotators, missing to everyone else."""
+    balance = {
+        "/projects/{project_id}/balance",
+        "/datasets/{version_id}/balance",
+        "/api/v1/projects/{project_id}/balance",
+        "/api/v1/datasets/{version_id}/balance",
+    }
+    walked = {r.path: r for r in api_routes(app) if r.path in balance}
+    assert set(walked) == balance
+    for route in walked.values():
+        assert route.methods == {"GET"}
+        assert access_level(route) == "reviewer" and project_scoped(route)
+        assert expected_on(route, "annotator", scoped=True) == "forbidden"
+        assert expected_on(route, "outside-reviewer", scoped=True) == "missing"

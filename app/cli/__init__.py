@@ -188,6 +188,7 @@ for command in (
     reports.stats,
     reports.agreement,
     reports.duplicates,
+    reports.balance,
     task_commands.tasks,
     rounds.rounds,
     pairs.pairs,

@@ -1,5 +1,6 @@
-"""`studio audit`, `studio stats`, `studio agreement` and `studio duplicates`: the audit trail
-and a project's dashboards as text (or JSON), read through the services of their pages."""
+"""`studio audit`, `studio stats`, `studio agreement`, `studio duplicates` and `studio balance`:
+the audit trail and a project's dashboards as text (or JSON), read through the services of
+their pages."""
 
 from __future__ import annotations
 
@@ -271,3 +272,74 @@ def duplicates(project_ref: str, as_json: bool) -> None:
         ids = ", ".join(f"{i['id']} ({i['status']})" for i in c["items"])
         click.echo(f"{c['kind']} {c['similarity']:.2f}: items {ids}")
         click.echo(f"  {excerpt(c['items'][0]['instruction'], 100)}")
+
+
+@click.command("balance")
+@click.argument("project_ref", metavar="PROJECT", required=False)
+@click.option("--version", "version_id", type=int, help="A dataset version's pinned items.")
+@click.option(
+    "--items",
+    "scope",
+    type=click.Choice(["approved", "not_rejected"]),
+    default="approved",
+    show_default=True,
+    help="A project's items counted: approved, or every item but the rejected ones.",
+)
+@click.option("--min-share", type=float, default=None, help="Thin below this share (0.05).")
+@click.option("--max-share", type=float, default=None, help="Dominant above this share (0.5).")
+@json_option
+def balance(project_ref, version_id, scope, min_share, max_share, as_json) -> None:
+    """The balance of PROJECT's items, or of a dataset version's (--version): shares by kind,
+    domain, language, annotator, provenance and difficulty, their evenness, and warnings."""
+    from app.datasets import versions
+    from app.stats import balance_queries
+    from app.stats.balance import Thresholds
+    from app.stats.balance_schemas import BalanceOut
+
+    if (project_ref is None) == (version_id is None):
+        raise click.UsageError("name a PROJECT or a --version, not both")
+    with unit_of_work() as session:
+        thresholds = Thresholds.of(min_share, max_share)
+        if version_id is not None:
+            version = versions.get_version(session=session, version_id=version_id)
+            report = balance_queries.version_report(
+                session=session, version=version, thresholds=thresholds
+            )
+            out = BalanceOut.of(report, _links(version.project_id), version_id=version.id)
+        else:
+            project = project_of(session, project_ref)
+            report = balance_queries.project_report(
+                session=session, project_id=project.id, thresholds=thresholds, scope=scope
+            )
+            status = "approved" if scope == "approved" else None
+            out = BalanceOut.of(report, _links(project.id, status), scope=scope)
+    if as_json:
+        emit_json(out.model_dump(mode="json"))
+        return
+    _print_balance(out)
+
+
+def _links(project_id: int, status: str | None = None):
+    """Links as the server builds them, for an operator who may assign work."""
+    from starlette.routing import Router
+
+    from app.main import ROUTERS
+    from app.stats.balance_view import BalanceLinks
+
+    routes = Router(routes=[route for router in ROUTERS for route in router.routes])
+    return BalanceLinks(routes.url_path_for, project_id, status=status, may_assign=True)
+
+
+def _print_balance(out) -> None:
+    where = f"version {out.version_id}" if out.version_id else f"project {out.project_id}"
+    click.echo(
+        f"{where}: {out.total} items ({out.scope or 'pinned'}); thin under {out.min_share:g}, "
+        f"dominant over {out.max_share:g}"
+    )
+    for w in out.warnings:
+        click.echo(f"warning    {w.message} -> {w.action.label}: {w.action.href}")
+    for d in out.dimensions:
+        evenness = "-" if d.entropy is None else f"{d.entropy:.3f}"
+        click.echo(f"{d.name} (evenness {evenness}{', one group only' if d.one_group else ''})")
+        rows = [[f"  {g.email or g.label}", str(g.count), f"{g.share:.1%}"] for g in d.groups]
+        table(rows)
