@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from app.cli import job_results, job_watch
+from app.cli import generation, job_results, job_watch
 from app.cli.common import unit_of_work
 from app.cli.lookup import (
     actor_of,
@@ -28,7 +28,10 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 @click.group()
 def jobs() -> None:
-    """Fine-tune jobs: launch, list, watch, cancel, retry and their results."""
+    """Fine-tune and generation jobs: launch, list, watch, cancel, retry and their results."""
+
+
+jobs.add_command(generation.generate)
 
 
 def parse_params(base_model: str, pairs: tuple[str, ...], preset: str | None = None):
@@ -136,6 +139,8 @@ def _row(job, version_names: dict[int, str], project_names: dict[int, str]) -> d
 
     return {
         "id": job.id,
+        "kind": job.kind,
+        "task": (job.generation or {}).get("task"),
         "status": job.status,
         "project_id": job.project_id,
         "project": project_names.get(job.project_id),
@@ -213,6 +218,9 @@ def show(job_id: int, as_json: bool) -> None:
 
     with unit_of_work() as session:
         job = service.get_job(session=session, job_id=job_id)
+        if job.kind == "generate":
+            generation.show(session, job, as_json=as_json)
+            return
         seen = live.context(session, job)
         detail = {
             "id": job.id,

@@ -211,3 +211,8 @@ def retry(
         model_roots=model_roots,
         parent=job,
     )
+
+
+def input_count(session: Session, job: Job) -> int:
+    """How many items the job reads (a bootstrap: its example tasks)."""
+    return session.scalar(select(func.count()).where(GenerationInput.job_id == job.id))
