@@ -6,7 +6,7 @@ an annotator's save records, and a bootstrap round's filter on hand-written cand
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.core.job_paths import API_ROOT, WorkerPath
 from app.items import service as items
@@ -358,3 +358,34 @@ class TestProvenance:
         assert 'id="model-drafted"' in page.text and "Model-drafted output" in page.text
         # "Rhine ." became "The Rhine ." : one insertion over three tokens.
         assert "33% of its words changed" in page.text
+
+    def test_statistics_report_the_share_drafted_and_the_mean_edit_ratio(
+        self, client, db_session, drafted
+    ):
+        project, admin, author, item, _ = drafted
+        approved_before = db_session.scalar(
+            select(func.count()).where(Item.project_id == project.id, Item.status == "approved")
+        )
+        item = items.update_item(
+            session=db_session, item_id=item.id, expected_version=item.version, submit=True,
+            draft=ItemDraft(kind="task", instruction=item.instruction, output="The Rhine.", language="en"),
+            editor=author,
+        )  # fmt: skip
+        other = make_user(db_session, role="reviewer")
+        join(db_session, project, other, role="reviewer")
+        reviews.decide(
+            session=db_session,
+            item_id=item.id,
+            reviewer=other,
+            decision="approve",
+            version=item.version,
+        )
+        body = client.get(
+            f"/api/v1/projects/{project.id}/stats", headers=bearer(db_session, admin)
+        ).json()
+        work = body["model_work"]
+        assert work["approved"] == approved_before + 1 and work["drafted"] == 1
+        assert work["drafted_share"] == pytest.approx(1 / (approved_before + 1))
+        assert work["mean_edit_ratio"] == pytest.approx(1 / 3, abs=1e-4)
+        page = client.get(f"/projects/{project.id}/stats", headers=bearer(db_session, admin))
+        assert 'id="drafted-share"' in page.text and "33%" in page.text

@@ -19,6 +19,7 @@ from app.stats.balance_view import BalanceLinks
 from app.stats.schemas import (
     AnnotatorOut,
     ContentOut,
+    ModelWorkOut,
     ProjectStatsOut,
     ReviewerOut,
     ThroughputOut,
@@ -45,7 +46,12 @@ def project_stats(project_id: PathId, session: DbSession, user: ProjectReviewer)
             ReviewerOut.of(r) for r in service.reviewers(session=session, project_id=project_id)
         ],
         content=ContentOut.of(statistics.project_stats(session, project_id)),
+        model_work=_model_work(service.model_work(session=session, project_id=project_id)),
     )
+
+
+def _model_work(work: service.ModelWork) -> ModelWorkOut:
+    return ModelWorkOut(**vars(work), drafted_share=work.drafted_share)
 
 
 ShareQuery = Annotated[

@@ -45,6 +45,7 @@ def project_stats(request: Request, session: DbSession, user: ProjectReviewer, p
             "annotators": service.annotators(session=session, project_id=project.id),
             "reviewers": service.reviewers(session=session, project_id=project.id),
             "content": statistics.project_stats(session, project.id),
+            "model_work": service.model_work(session=session, project_id=project.id),
         },
     )
 

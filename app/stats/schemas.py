@@ -103,9 +103,22 @@ class ContentOut(BaseModel):
         return cls.model_validate(figures)
 
 
+class ModelWorkOut(BaseModel):
+    approved: int = Field(description="Approved items.")
+    drafted: int = Field(description="Approved items whose output a model drafted.")
+    drafted_share: float | None = Field(description="drafted / approved.")
+    mean_edit_ratio: float | None = Field(
+        description="Mean word-level edit ratio of those drafted outputs: 0 kept as the model "
+        "wrote them, 1 rewritten."
+    )
+    augmented: int = Field(description="Approved items augmented from another item.")
+    generated: int = Field(description="Approved items whose instruction a model proposed.")
+
+
 class ProjectStatsOut(BaseModel):
     by_status: dict[str, int]
     throughput: ThroughputOut
     annotators: list[AnnotatorOut]
     reviewers: list[ReviewerOut]
     content: ContentOut
+    model_work: ModelWorkOut

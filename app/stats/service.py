@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.models import Item, Review, User
@@ -119,3 +119,45 @@ def by_status(*, session: Session, project_id: int) -> dict[str, int]:
         select(Item.status, func.count()).where(Item.project_id == project_id).group_by(Item.status)
     )
     return dict(rows.all())
+
+
+@dataclass(frozen=True)
+class ModelWork:
+    """How much of the approved data a model helped write: outputs it drafted (and how much
+    people changed them), and items it made (augmented, generated)."""
+
+    approved: int
+    drafted: int  # approved items whose output a model drafted
+    mean_edit_ratio: float | None  # over those: 0 kept as drafted, 1 rewritten
+    augmented: int
+    generated: int
+
+    @property
+    def drafted_share(self) -> float | None:
+        return self.drafted / self.approved if self.approved else None
+
+
+def model_work(*, session: Session, project_id: int) -> ModelWork:
+    approved = (Item.project_id == project_id) & (Item.status == "approved")
+    drafted = approved & Item.drafted_job_id.is_not(None)
+    total, drafted_count, mean = session.execute(
+        select(
+            func.count(),
+            func.count(Item.drafted_job_id),
+            func.avg(case((drafted, func.coalesce(Item.draft_edit_ratio, 0.0)))),
+        ).where(approved)
+    ).one()
+    origins = dict(
+        session.execute(
+            select(Item.origin, func.count())
+            .where(approved, Item.origin.in_(("augmented", "generated")))
+            .group_by(Item.origin)
+        ).all()
+    )
+    return ModelWork(
+        approved=total,
+        drafted=drafted_count,
+        mean_edit_ratio=None if mean is None else round(float(mean), 4),
+        augmented=origins.get("augmented", 0),
+        generated=origins.get("generated", 0),
+    )
