@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from app.core.provenance import Origin, Provenance
-from app.datasets import freezing, lineage
+from app.datasets import export, freezing, lineage
 from app.datasets.versions import VersionFilter
 from app.items import derived
 from app.items import service as items
@@ -101,3 +101,5 @@ def test_a_freeze_reports_them_with_the_near_duplicates(db_session):
     reported = {(c["eval_item"], c["train_item"]) for c in version.contamination}
     assert expected <= reported
     assert version.stats["contamination_check"]["model_made"] >= len(expected)
+    card = export.dataset_card(db_session, version, "alpaca_json")
+    assert "- Made: augmented 50.0%, written 50.0%; outputs drafted by a model: 0.0%" in card

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.formats import pair_writers, writers
 from app.core.kinds import ItemKind
+from app.datasets import made_by
 from app.models import DatasetVersion, DatasetVersionItem, Item, Project, Review
 
 SPLITS = ("train", "eval")
@@ -107,6 +108,7 @@ def dataset_card(
             f"- License: {version.license or 'not set'}",
             f"- Provenance: {authors} authors, {reviewers} reviewers, guideline versions "
             f"{', '.join(str(v) for v in guideline_versions) or '—'}",
+            made_by.card_line(made_by.made_by(session, version.id)),
             f"- Created: {version.created_at.isoformat()}",
             "",
             "## Files",
