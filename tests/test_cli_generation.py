@@ -98,3 +98,12 @@ def test_chosen_ids_and_bad_settings(setup):
         seed["admin"],
     )
     assert nothing.returncode != 0 and "needs an output" in nothing.stderr
+
+
+def test_try_refuses_a_job_without_a_tuned_model(setup):
+    env, engine, seed = setup
+    with Session(engine) as session:
+        job = session.scalar(select(Job).order_by(Job.id.desc()))
+        missing = (job.id + 1000) if job else 1
+    done = studio(env, "jobs", "try", str(missing), "Say hello.", "--wait", "0")
+    assert done.returncode != 0 and f"No job with id {missing}." in done.stderr

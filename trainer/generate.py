@@ -8,6 +8,7 @@ batches and send what the model wrote back as it goes; the app turns it into dra
   approved tasks, and those kept in earlier rounds), continued as plain text; the candidates go
   to the app, which filters them and answers with what it kept.
 - With ``answer``, each new instruction is answered too, under the chat template.
+- ``try``: one chat answered by the model the fine-tune started from, then by its tuned model.
 
 A heartbeat goes out every few seconds (its reply may ask the job to stop) and after every
 batch; answers already sent stay written when a job is cancelled or fails, and a retry reads
@@ -128,6 +129,9 @@ def run_generation(client: AppClient, spec: protocol.JobSpec) -> None:
     """Run one generation job to its end (complete, or cancelled as asked)."""
     gen = spec.generation
     link = Link(client, spec)
+    if gen.task == "try":
+        _try(client, spec, link)
+        return
     inputs = client.inputs(spec.job_id, spec.attempt)
     link.say(f"{gen.task}: {len(inputs)} inputs")
     folder = JobFolder(Path(spec.artifact_dir))
@@ -280,3 +284,25 @@ def _language(inputs: Sequence[GenerationInput]) -> str:
             continue
         counts[code] = counts.get(code, 0) + 1
     return max(counts, key=counts.get) if counts else "en"
+
+
+def _try(client: AppClient, spec: protocol.JobSpec, link: Link) -> None:
+    """The starting model's answer, then the tuned model's, to the try's chat."""
+    from trainer.start import starting_weights
+
+    if spec.start_from is None:
+        raise RuntimeError("A try answers with a finished job's model, and this one names none.")
+    folder = JobFolder(Path(spec.artifact_dir))
+    tuned, tokenizer = load_start(spec, [], folder)
+    base = starting_weights(spec, JobFolder(Path(spec.start_from.artifact_dir)), seen=set())
+    gen = spec.generation
+    torch.manual_seed(gen.seed)
+    answers = {}
+    for step, (name, model) in enumerate((("base", base), ("tuned", tuned)), start=1):
+        answers[name] = Generator(model, tokenizer, gen).chat([gen.messages])[0][0]
+        link.step = step
+        if link.beat(total=2, force=True):
+            client.cancelled(spec.job_id, protocol.Heartbeat(attempt=spec.attempt, step=step))
+            return
+    link.send(answers=answers)
+    client.complete(spec.job_id, protocol.Completion(attempt=spec.attempt))

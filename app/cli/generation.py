@@ -142,3 +142,59 @@ def show(session, job, *, as_json: bool) -> None:
         click.echo(f"error      {job.error}")
     for line in detail["log_tail"][-10:]:
         click.echo(f"log        {excerpt(line, 200)}")
+
+
+@click.command("try")
+@click.argument("job_id", metavar="JOB", type=int)
+@click.argument("prompt", required=False, default="")
+@click.option(
+    "--item", "item_id", type=click.IntRange(1), default=None, help="Or this item's prompt."
+)
+@click.option("--max-new-tokens", default=128, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--wait",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for the answers (0: do not).",
+)
+@actor_option
+def try_model(job_id, prompt, item_id, max_new_tokens, wait, actor_email) -> None:
+    """Ask a succeeded fine-tune's tuned model and the model it started from the same PROMPT
+    (a trainer worker answers, before any queued job) and print both answers."""
+    import time
+
+    from app.jobs.generation import trying
+    from app.models import Job
+
+    settings = get_settings()
+    with unit_of_work() as session:
+        found = trying.ask(
+            session=session,
+            job_id=job_id,
+            actor=actor_of(session, actor_email),
+            prompt=prompt,
+            item_id=item_id,
+            max_new_tokens=max_new_tokens,
+            artifacts_root=settings.resolved_artifacts_dir,
+        )
+        try_id = found.id
+    click.echo(f"queued try {try_id} of job {job_id}'s model")
+    deadline = time.monotonic() + wait
+    while wait > 0:
+        with unit_of_work() as session:
+            job = session.get(Job, try_id)
+            if job.status in ("succeeded", "failed", "cancelled"):
+                answers = (job.metrics or {}).get("answers") or {}
+                if job.error:
+                    raise click.ClickException(job.error)
+                click.echo(f"starting model: {answers.get('base', '')}")
+                click.echo(f"tuned model:    {answers.get('tuned', '')}")
+                return
+            waiting = trying.ahead(session, job)
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"no answer within {wait:g} s (jobs ahead: {waiting[0]}, running: {waiting[1]}); "
+                f"see `studio jobs show {try_id}`"
+            )
+        time.sleep(0.5)

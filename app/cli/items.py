@@ -1,5 +1,6 @@
 """`studio items …`: an item's revisions, restoring an old one as a new version through the
-same service and version check as the history page, and bulk actions over a filter."""
+same service and version check as the history page, and bulk actions and rule-based
+augmentation over a filter."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from app.core.provenance import Origin
 
 @click.group()
 def items() -> None:
-    """Items: history, restore and bulk actions."""
+    """Items: history, restore, bulk actions and augmentation."""
 
 
 @items.command("history")
@@ -209,3 +210,92 @@ def bulk(project_ref, action, tag, q, with_tag, author_email, actor_email, queue
         sys.exit(1)
     result = outcome["result"]
     click.echo(f"{result['changed']} of {result['items']} items changed (task {task_id})")
+
+
+@items.command("augment")
+@click.option("--project", "project_ref", required=True, help="Project id or name.")
+@click.option(
+    "--operation",
+    required=True,
+    help="synonym_replacement, random_insertion, random_swap or random_deletion.",
+)
+@click.option("--rate", type=float, default=0.1, show_default=True, help="Share of words changed.")
+@click.option("--copies", type=int, default=1, show_default=True, help="New drafts per item (1-5).")
+@click.option("--seed", type=int, default=None, help="The same seed writes the same drafts.")
+@click.option("--input", "with_input", is_flag=True, help="Also rewrite each item's input.")
+@click.option("--ids", default="", metavar="1,2,3", help="Only these items.")
+@click.option("--search", "q", default="", help="Only items this search finds.")
+@click.option("--kind", type=click.Choice(["task", "constraint", "example"]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice(["draft", "submitted", "approved", "changes_requested"]),
+    default=None,
+)
+@click.option("--domain", default=None)
+@click.option("--with-tag", "tag", default=None, help="Only items that carry this tag.")
+@click.option("--language", default=None)
+@click.option(
+    "--origin", type=click.Choice(list(Origin)), default=None, help="How items were made."
+)
+@actor_option
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Queue the task for the server's background loops instead of running it here.",
+)
+def augment(project_ref, ids, with_input, actor_email, queue_only, **rest) -> None:
+    """Rule-based augmentation (EDA) of the matching tasks, constraints and examples in
+    English or Chinese, as the item list's "Augment…" does: new drafts linked to their
+    source, written as --as. A background task, run here with a progress bar unless
+    --queue-only. Exit 0 only when it ran to the end."""
+    import sys
+
+    from app.cli.tasks import run_here
+    from app.items import augment_task
+    from app.items.augment_recipe import Recipe
+    from app.items.repository import ItemFilter
+
+    chosen = tuple(sorted({int(i) for i in ids.replace(" ", "").split(",") if i.isdecimal()}))
+    if ids.strip() and not chosen:
+        raise click.BadParameter("a comma-separated list of item ids", param_hint="--ids")
+    recipe = Recipe(
+        operation=rest.pop("operation"),
+        rate=rest.pop("rate"),
+        copies=rest.pop("copies"),
+        seed=rest.pop("seed"),
+        fields=("instruction", "input") if with_input else ("instruction",),
+    )
+    with unit_of_work() as session:
+        project = project_of(session, project_ref)
+        task = augment_task.start(
+            session=session,
+            project=project,
+            f=ItemFilter(project_id=project.id, item_ids=chosen, **rest),
+            recipe=recipe,
+            actor=actor_of(session, actor_email),
+        )
+        task_id, total = task.id, task.total
+    if queue_only:
+        click.echo(f"queued augmentation of {total} items as background task {task_id}")
+        return
+    outcome = run_here(task_id)
+    if outcome["state"] != "done":
+        click.echo(f"error: the task is {outcome['state']}: {outcome['error'] or ''}", err=True)
+        sys.exit(1)
+    result = outcome["result"]
+    click.echo(
+        f"{result['written']} drafts written from {result['items']} items "
+        f"({result['operation']}, seed {result['seed']}; task {task_id})"
+    )
+    for reason, count in result["skipped"].items():
+        if count:
+            unit = "items" if reason == "language" else "copies"
+            click.echo(f"skipped {count} {unit}: {SKIPPED[reason]}")
+
+
+SKIPPED = {
+    "language": "neither English nor Chinese",
+    "unchanged": "nothing could change",
+    "repeated": "the same as an earlier copy",
+    "invalid": "not a valid item",
+}

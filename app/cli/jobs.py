@@ -32,6 +32,7 @@ def jobs() -> None:
 
 
 jobs.add_command(generation.generate)
+jobs.add_command(generation.try_model)
 
 
 def parse_params(base_model: str, pairs: tuple[str, ...], preset: str | None = None):

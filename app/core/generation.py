@@ -9,26 +9,32 @@ Tasks:
   the other language and back), each result a new draft linked to its source.
 - ``bootstrap``: Self-Instruct rounds: propose new instructions from few-shot prompts of the
   project's approved tasks; the app filters them and keeps the rest as drafts.
+- ``try``: answer one prompt with a finished fine-tune's tuned model and the model it started
+  from, side by side (claimed before queued jobs: someone waits on the page).
 
 Nothing a job writes is approved: drafts go to people.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.constraints.base import N_
 
-Task = Literal["draft", "paraphrase", "back_translate", "bootstrap"]
+Task = Literal["draft", "paraphrase", "back_translate", "bootstrap", "try"]
 TASKS: tuple[str, ...] = ("draft", "paraphrase", "back_translate", "bootstrap")
 TASK_LABELS = {
     "draft": N_("Draft missing outputs"),
     "paraphrase": N_("Augment by paraphrase"),
     "back_translate": N_("Augment by back-translation"),
     "bootstrap": N_("Bootstrap new instructions (Self-Instruct)"),
+    "try": N_("Try the model"),
 }
+# Tasks whose progress is the inputs answered, counted by the app as they are written; the
+# others (bootstrap: prompts sent; try: answers given) report theirs in heartbeats.
+COUNTS_INPUTS = ("draft", "paraphrase", "back_translate")
 # Kinds whose output a model can draft from the prompt alone.
 DRAFTABLE_KINDS = ("task", "constraint", "example")
 # Kinds whose instruction a model can rewrite into a new item.
@@ -75,6 +81,18 @@ class GenerationSpec(BaseModel):
         description="Bootstrap: example instructions per prompt (the paper uses 8: 6 written "
         "by people, 2 generated in earlier rounds).",
     )
+
+    messages: list[dict[str, str]] | None = Field(
+        default=None,
+        max_length=200,
+        description="Try: the chat to answer (role and content per message).",
+    )
+
+    @model_validator(mode="after")
+    def _messages_for_try(self) -> GenerationSpec:
+        if (self.task == "try") != bool(self.messages):
+            raise ValueError("a try answers its messages, and only a try has messages")
+        return self
 
     @model_validator(mode="after")
     def _bootstrap_samples(self) -> GenerationSpec:
@@ -128,6 +146,10 @@ class GenerationBatch(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list, max_length=2000)
     # Bootstrap: candidates proposed this round that the worker's own parser could not read.
     unreadable: int = Field(default=0, ge=0)
+    # Try: the answers of the tuned model ("tuned") and the model it started from ("base").
+    answers: dict[Literal["base", "tuned"], Annotated[str, Field(max_length=100_000)]] = Field(
+        default_factory=dict
+    )
 
 
 class GenerationReply(BaseModel):

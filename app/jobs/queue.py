@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, object_session
 
 from app.audit import service as audit
 from app.core import job_paths, protocol
+from app.core.generation import COUNTS_INPUTS
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.i18n import N_
 from app.jobs import workers
@@ -207,7 +208,7 @@ def heartbeat(
         # The next attempt resumes from it: a name of this job's own checkpoint folders only.
         check_checkpoint(artifacts_root=artifacts_root, job_id=job.id, name=beat.checkpoint)
     job.lease_until = utcnow() + LEASE
-    if job.kind != "generate" or (job.generation or {}).get("task") == "bootstrap":
+    if job.kind != "generate" or (job.generation or {}).get("task") not in COUNTS_INPUTS:
         job.step = beat.step  # a draft or augmentation job counts its inputs as they are written
     job.total_steps = beat.total_steps or job.total_steps
     job.epoch = beat.epoch

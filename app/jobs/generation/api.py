@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from app.apidoc import ERRORS, PathId
-from app.auth.deps import ProjectManager, Worker
+from app.auth.deps import ProjectManager, ProjectReviewer, Worker
 from app.core import job_paths
 from app.core.generation import (
     GenerationBatch,
@@ -22,7 +22,7 @@ from app.core.job_paths import WorkerPath
 from app.db import MAX_INTEGER, DbSession
 from app.items.repository import Drafted, ItemFilter
 from app.jobs.api import JobOut
-from app.jobs.generation import inputs, launch
+from app.jobs.generation import inputs, launch, trying
 from app.members import access as members
 
 router = APIRouter(prefix=job_paths.API_ROOT, tags=["generation"], responses=ERRORS)
@@ -121,3 +121,30 @@ def worker_inputs(
 def worker_generations(job_id: PathId, body: GenerationBatch, session: DbSession, token: Worker):
     """What the model wrote for a batch of inputs, or a bootstrap round's proposals."""
     return inputs.record(session=session, job_id=job_id, batch=body, token_id=token.id)
+
+
+class TryIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    prompt: str = Field(default="", max_length=20_000, description="The prompt to answer.")
+    item_id: int | None = Field(
+        default=None, ge=1, le=MAX_INTEGER, description="Or: answer this item's prompt."
+    )
+    max_new_tokens: int = Field(default=128, ge=1, le=1024)
+
+
+@router.post("/jobs/{job_id}/try", response_model=JobOut, status_code=201, name="api_job_try")
+def try_model(
+    request: Request, job_id: PathId, body: TryIn, session: DbSession, user: ProjectReviewer
+):
+    """Queue a try of a succeeded fine-tune's model: the answers (``metrics.answers``: base and
+    tuned) appear on the returned job (``GET /api/v1/jobs/{id}``) once a worker has answered."""
+    return trying.ask(
+        session=session,
+        job_id=job_id,
+        actor=user,
+        prompt=body.prompt,
+        item_id=body.item_id,
+        max_new_tokens=body.max_new_tokens,
+        artifacts_root=request.app.state.settings.resolved_artifacts_dir,
+    )

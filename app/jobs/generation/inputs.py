@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.generation import (
+    COUNTS_INPUTS,
     GenerationBatch,
     GenerationInputPage,
     GenerationReply,
@@ -99,6 +100,10 @@ def record(
             skipped[reason] += 1
         else:
             reply.written += 1
+    if batch.answers:
+        if spec.task != "try":
+            raise InvalidInput(N_("Only a try of a model answers side by side."))
+        job.metrics = {**(job.metrics or {}), "answers": dict(batch.answers)}
     if batch.candidates or batch.unreadable:
         if spec.task != "bootstrap":
             raise InvalidInput(N_("Only a bootstrap job proposes instructions."))
@@ -139,7 +144,7 @@ def _add_counts(job: Job, *, written: int, skipped: Counter[str]) -> None:
 def count_progress(session: Session, job: Job) -> None:
     """A draft or augmentation job's progress: the inputs answered or skipped so far (a
     bootstrap's comes from its worker, in prompts sent)."""
-    if (job.generation or {}).get("task") == "bootstrap":
+    if (job.generation or {}).get("task") not in COUNTS_INPUTS:
         return
     session.flush()
     job.step = session.scalar(

@@ -78,6 +78,11 @@ def launch(
     project = session.get(Project, project_id)
     if project is None or within is not None and project_id not in within:
         raise InvalidInput(NO_PROJECT, id=project_id, errors={"project_id": N_("Invalid.")})
+    if spec.task == "try":
+        raise InvalidInput(
+            N_("A model is tried from its finished job's page (or the job's try API)."),
+            errors={"task": N_("Invalid.")},
+        )
     model, start_job = _model(
         session, project_id, base_model, start_job_id, artifacts_root, model_roots
     )

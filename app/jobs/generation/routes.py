@@ -19,12 +19,13 @@ from app.items.bulk_task import FILTER_FIELDS
 from app.items.forms import form_data
 from app.items.repository import ItemFilter
 from app.jobs import start
-from app.jobs.generation import launch
+from app.jobs.generation import launch, try_routes
 from app.members import access as members
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
 
 router = APIRouter()
+router.include_router(try_routes.router)  # trying a finished job's model
 Form_ = Annotated[FormData, Depends(form_data)]
 SETTINGS = (
     "max_new_tokens",
@@ -74,7 +75,7 @@ def _page(request, session, user, project_id, *, task, values, errors=None, erro
         {
             "project": project,
             "task": task,
-            "tasks": generation.TASK_LABELS,
+            "tasks": {name: generation.TASK_LABELS[name] for name in generation.TASKS},
             "counts": counts,
             "count_cap": COUNT_UP_TO,
             "filter": kept,
