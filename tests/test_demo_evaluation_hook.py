@@ -46,3 +46,34 @@ def test_completing_the_demo_job_over_http_builds_its_closed_rounds(client, db_s
     made = db_session.scalars(select(EvalRound).where(EvalRound.a_job_id == spec["job_id"])).all()
     assert sorted(r.name for r in made) == sorted(ROUND_NAMES)
     assert {r.status for r in made} == {"closed"}
+
+
+def test_completing_the_demo_job_queues_the_drafting_of_its_prompts(
+    client, db_session, admin_user, settings
+):
+    from app.core.job_paths import JobFolder
+    from app.models import GenerationInput, Item, Job
+
+    summary = load_demo(session=db_session, admin=admin_user)
+    worker = {"Authorization": f"Bearer {make_token(db_session, scope='worker')}"}
+    root = job_paths.API_ROOT
+    spec = client.post(root + WorkerPath.CLAIM, headers=worker, json={"worker": "w"}).json()
+    # The worker leaves its tuned model (and the tiny base it built) in the job's folder.
+    folder = JobFolder.of(settings.resolved_artifacts_dir, spec["job_id"])
+    folder.model.mkdir(parents=True)
+    folder.base.mkdir(parents=True)
+    path = root + WorkerPath.COMPLETE.format(job_id=spec["job_id"])
+    assert client.post(path, headers=worker, json={"attempt": spec["attempt"]}).status_code == 200
+    drafting = db_session.scalar(select(Job).where(Job.kind == "generate"))
+    assert drafting is not None and drafting.start_job_id == spec["job_id"]
+    assert drafting.generation["task"] == "draft" and drafting.status == "queued"
+    read = db_session.scalars(
+        select(Item.provenance["key"].as_string())
+        .join(GenerationInput, GenerationInput.item_id == Item.id)
+        .where(GenerationInput.job_id == drafting.id)
+    ).all()
+    assert sorted(read) == sorted(
+        f"{lang}-prompt-{name}"
+        for lang in ("en", "zh")
+        for name in ("bottle", "interview", "blue-sky")
+    )

@@ -40,12 +40,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import String, cast, exists, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core import metrics, protocol
+from app.demo import drafting
 from app.errors import DomainError
 from app.evaluation import judging, rounds
 from app.jobs import service as jobs
@@ -143,10 +145,13 @@ def _marker(session: Session, ids: list[int]) -> AuditEvent | None:
     )
 
 
-def after_job(session: Session, job: Job) -> list[EvalRound]:
-    """Build the demo's rounds when ``job`` is the demo's and has just succeeded; nothing
-    otherwise (one indexed look-up for any other job). Never fails the job's completion: a
-    round that cannot be built is logged and left out."""
+def after_job(
+    session: Session, job: Job, *, artifacts_root: str | Path | None = None
+) -> list[EvalRound]:
+    """Build the demo's rounds when ``job`` is the demo's and has just succeeded (and, given
+    the artifact store, queue the drafting of its prompts' outputs with the tuned model);
+    nothing otherwise (one indexed look-up for any other job). Never fails the job's
+    completion: a round that cannot be built is logged and left out."""
     if job.status != "succeeded":
         return []
     ids = _lineage(session, job)
@@ -158,6 +163,8 @@ def after_job(session: Session, job: Job) -> list[EvalRound]:
     )
     if built:
         return []
+    if artifacts_root is not None and job.created_by is not None:
+        drafting.queue_drafts(session, job, session.get(User, job.created_by), artifacts_root)
     try:
         with session.begin_nested():
             return _build(session, job, (marker.after or {}).get("judges", []))

@@ -236,7 +236,13 @@ def predictions(job_id: PathId, body: protocol.PredictionBatch, session: DbSessi
 
 
 @router.post(WorkerPath.COMPLETE, response_model=JobOut, name="api_worker_complete")
-def complete(job_id: PathId, body: protocol.Completion, session: DbSession, token: Worker):
+def complete(
+    request: Request,
+    job_id: PathId,
+    body: protocol.Completion,
+    session: DbSession,
+    token: Worker,
+):
     """The job succeeded."""
     job = queue.finish(
         session=session,
@@ -248,7 +254,10 @@ def complete(job_id: PathId, body: protocol.Completion, session: DbSession, toke
         artifacts=body.artifacts,
         step=body.steps,
     )
-    demo_evaluation.after_job(session, job)  # the demo's own job becomes its evaluation rounds
+    # The demo's own job becomes its evaluation rounds, and drafts its prompts' outputs.
+    demo_evaluation.after_job(
+        session, job, artifacts_root=request.app.state.settings.resolved_artifacts_dir
+    )
     return job
 
 
