@@ -415,3 +415,22 @@ def test_the_walk_covers_the_balance_reports(app):
         assert access_level(route) == "reviewer" and project_scoped(route)
         assert expected_on(route, "annotator", scoped=True) == "forbidden"
         assert expected_on(route, "outside-reviewer", scoped=True) == "missing"
+
+
+def test_the_walk_covers_generation_and_trying(app):
+    """Generation jobs (launch form and API, the worker's inputs and answers) and trying a
+    model (page, ask, answer, API) are among the routes walked above."""
+    paths = {
+        "/projects/{project_id}/generate",
+        "/api/v1/projects/{project_id}/generation-jobs",
+        "/api/v1/worker/jobs/{job_id}/inputs",
+        "/api/v1/worker/jobs/{job_id}/generations",
+        "/jobs/{job_id}/try",
+        "/jobs/{job_id}/try/{try_id}",
+        "/api/v1/jobs/{job_id}/try",
+    }
+    walked = {r.path: r for r in api_routes(app) if r.path in paths}
+    assert set(walked) == paths
+    assert access_level(walked["/api/v1/worker/jobs/{job_id}/inputs"]) == "worker"
+    assert access_level(walked["/projects/{project_id}/generate"]) == "manager"
+    assert access_level(walked["/jobs/{job_id}/try"]) == "reviewer"
