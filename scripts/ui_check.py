@@ -159,6 +159,11 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         ("review-item", f"/items/{iid}/review"),
         ("inbox", "/inbox"),
         ("stats", f"/projects/{pid}/stats"),
+        ("balance", f"/projects/{pid}/balance"),
+        ("dataset-balance", f"/datasets/{vid}/balance"),
+        ("generate", f"/projects/{pid}/generate?status=draft"),
+        ("generate-bootstrap", f"/projects/{pid}/generate?task=bootstrap"),
+        ("augment", f"/projects/{pid}/augment?status=approved"),
         ("datasets", f"/projects/{pid}/datasets"),
         ("dataset", f"/datasets/{vid}"),
         ("duplicates", f"/projects/{pid}/duplicates"),
@@ -210,6 +215,17 @@ def pages(page: Page, tmp: Path, base: str, with_job: bool) -> list[tuple[str, s
         page.goto(f"/jobs/{job}/results")
         improve = page.locator('a[data-improve-side="tuned"]').first.get_attribute("href")
         found += [("improve-output", improve), ("round-pairs", f"{round_path}/pairs")]
+        # A try of the job's model, and a drafting job with it (its page once it has run).
+        page.goto(f"/jobs/{job}/try")
+        page.fill("#try-prompt", "Name a colour.")
+        page.keyboard.press("Control+Enter")
+        page.locator(".try-answer[data-status=succeeded]").first.wait_for(timeout=120_000)
+        page.goto(f"/projects/{pid}/generate?status=draft")
+        page.select_option("#g-start", job)
+        with page.expect_navigation():
+            page.click("#generate-launch")
+        drafting = page.url.rsplit("/", 1)[-1]
+        found += [("job-try", f"/jobs/{job}/try"), ("generation-job", f"/jobs/{drafting}")]
         found += [
             ("job", f"/jobs/{job}"),
             ("job-results", f"/jobs/{job}/results"),
