@@ -26,6 +26,8 @@ from app.evaluation import routes as evaluation_routes
 from app.imports import api as imports_api
 from app.imports import routes as imports_routes
 from app.items import api as items_api
+from app.items import augment_api as items_augment_api
+from app.items import augment_routes as items_augment_routes
 from app.items import routes as items_routes
 from app.jobs import api as jobs_api
 from app.jobs import preflight_api as jobs_preflight_api
@@ -67,6 +69,7 @@ ROUTERS = [
     members_routes.router,
     assignments_routes.router,
     items_routes.router,
+    items_augment_routes.router,
     labeling_routes.router,
     reviews_routes.router,
     revisions_routes.router,
@@ -80,6 +83,7 @@ ROUTERS = [
     members_api.router,
     assignments_api.router,
     items_api.router,
+    items_augment_api.router,
     labeling_api.router,
     reviews_api.router,
     revisions_api.router,

@@ -14,10 +14,16 @@ from app.background.runner import Runner
 from app.config import Settings
 from app.datasets import task as freeze
 from app.imports import task as imports
-from app.items import bulk_task
+from app.items import augment_task, bulk_task
 from app.pairs import task as pairs
 
-KINDS = {**imports.KINDS, **freeze.KINDS, **bulk_task.KINDS, **pairs.KINDS}
+KINDS = {
+    **imports.KINDS,
+    **freeze.KINDS,
+    **bulk_task.KINDS,
+    **augment_task.KINDS,
+    **pairs.KINDS,
+}
 
 
 def make_runner(
