@@ -434,3 +434,19 @@ def test_the_walk_covers_generation_and_trying(app):
     assert access_level(walked["/api/v1/worker/jobs/{job_id}/inputs"]) == "worker"
     assert access_level(walked["/projects/{project_id}/generate"]) == "manager"
     assert access_level(walked["/jobs/{job_id}/try"]) == "reviewer"
+
+
+def test_the_walk_covers_augmentation(app):
+    """Rule-based augmentation (the form, its start and the API) is walked above: a project
+    manager's, refused to its reviewers and annotators, missing to everyone else."""
+    paths = {"/projects/{project_id}/augment", "/api/v1/projects/{project_id}/augment"}
+    walked = [r for r in api_routes(app) if r.path in paths]
+    assert {(r.path, m) for r in walked for m in r.methods} == {
+        ("/projects/{project_id}/augment", "GET"),
+        ("/projects/{project_id}/augment", "POST"),
+        ("/api/v1/projects/{project_id}/augment", "POST"),
+    }
+    for route in walked:
+        assert access_level(route) == "manager" and project_scoped(route)
+        assert expected_on(route, "reviewer", scoped=True) == "forbidden"
+        assert expected_on(route, "outside-manager", scoped=True) == "missing"
