@@ -92,6 +92,7 @@ STATE_LABELS = {
     "contamination": N_("checking for contamination"),
     "statistics": N_("computing statistics"),
     "submitting": N_("submitting items"),
+    "augmenting": N_("augmenting items"),
     "tagging": N_("tagging items"),
     "deleting": N_("deleting drafts"),
     "making pairs": N_("making preference pairs"),
@@ -111,6 +112,7 @@ TASK_LABELS = {
     "freeze": N_("Freeze a dataset version"),
     "items.bulk": N_("Bulk action on matching items"),
     "pairs.from_round": N_("Make preference pairs"),
+    "items.augment": N_("Rule-based augmentation"),
 }
 JOB_LABELS = {
     "succeeded": N_("succeeded"),

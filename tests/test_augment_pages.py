@@ -136,7 +136,9 @@ class TestTheForm:
             "fields": ["instruction", "input"],
         }  # fmt: skip
         assert run_tasks() == [task_id]
-        assert client.get(f"/tasks/{task_id}").status_code == 200
+        task_page = client.get(f"/tasks/{task_id}")
+        assert task_page.status_code == 200
+        assert "Rule-based augmentation" in task_page.text and "2 drafts written" in task_page.text
         assert {i.provenance["item_id"] for i in _augmented(db_session)} == {source.id}
         page = client.get(f"/projects/{project.id}/augment").text
         outcome = page[page.index(f'id="augment-outcome-{task_id}"') :]

@@ -119,8 +119,13 @@ def _demo_content(row: dict) -> ItemContent:
 
 def _first_demo_items() -> list[dict]:
     """The demo items of the first kinds, which the pinned hashes were computed from
-    (conversations joined the demo later)."""
-    return [row for row in _demo_items() if row["kind"] in ("task", "constraint", "example")]
+    (conversations, and the prompts awaiting a model's draft, joined the demo later)."""
+    return [
+        row
+        for row in _demo_items()
+        if row["kind"] in ("task", "constraint", "example")
+        and "awaiting-answer" not in row.get("tags", [])
+    ]
 
 
 class TestHashesDoNotMove:

@@ -20,14 +20,18 @@ from sqlalchemy.orm import Session
 
 from app.core import protocol
 from app.core.formats import writers
+from app.core.generation import GenerationSpec
+from app.core.job_paths import JobFolder
 from app.core.status import REASONS
 from app.datasets import freezing
 from app.datasets.versions import VersionFilter
 from app.evaluation.judging import REASONS as EVAL_REASONS
 from app.items import service as items
+from app.items.repository import ItemFilter
 from app.items.schemas import ItemDraft
 from app.jobs import preflight as preflights
 from app.jobs import service as jobs
+from app.jobs.generation import launch as generation
 from app.models import (
     ApiToken,
     BackgroundTask,
@@ -72,17 +76,40 @@ def _launch(session: Session, version, owner) -> Job:
     )
 
 
-def _claim(app: FastAPI, worker_token: str, expected: int, *, what: str = "jobs") -> None:
+def _claim(
+    app: FastAPI, worker_token: str, expected: int, *, what: str = "jobs", kinds=("finetune",)
+) -> None:
     """The worker claims through the API, as a real one does, so the job (or the pre-flight
     check, ``what="preflights"``) is its own."""
     with TestClient(app, raise_server_exceptions=True) as client:
         answer = client.post(
             f"/api/v1/worker/{what}/claim",
-            json={"worker": "fuzz-host:1"},
+            json={"worker": "fuzz-host:1", "kinds": list(kinds)},
             headers={"Authorization": f"Bearer {worker_token}"},
         )
     key = "preflight_id" if what == "preflights" else "job_id"
     assert answer.status_code == 200 and answer.json()[key] == expected, answer.text
+
+
+def _drafting(session: Session, app: FastAPI, project, owner) -> int:
+    """A generation job drafting the output of a prompt that has none (committed)."""
+    prompt = items.create_item(
+        session=session,
+        project=project,
+        author=owner,
+        draft=ItemDraft(kind="task", instruction="Name a river that crosses three countries."),
+    )
+    job = generation.launch(
+        session=session,
+        project_id=project.id,
+        spec=GenerationSpec(task="draft"),
+        base_model="tiny",
+        actor=owner,
+        item_filter=ItemFilter(project_id=project.id, item_ids=(prompt.id,)),
+        artifacts_root=app.state.settings.resolved_artifacts_dir,
+    )
+    session.commit()
+    return job.id
 
 
 def _check(session: Session, version, owner) -> int:
@@ -144,6 +171,12 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     checking = _check(session, version, owner)
     _claim(app, worker_token, checking, what="preflights")
     waiting = _check(session, version, owner)
+    drafting = _drafting(session, app, project, owner)
+    _claim(app, worker_token, drafting, kinds=("generate",))
+    # The evaluation project's finished job has its model in the store: it can be tried.
+    folder = JobFolder.of(app.state.settings.resolved_artifacts_dir, evaluation["job"])
+    folder.model.mkdir(parents=True, exist_ok=True)
+    folder.base.mkdir(parents=True, exist_ok=True)
     # Background tasks: one queued (the fuzzer may cancel it), one running and one failed
     # (the fuzzer may retry it).
     tasks = [
@@ -167,7 +200,7 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
     every_item = list(session.scalars(select(Item).where(Item.project_id == project.id)))
     users = list(session.scalars(select(User).where(User.id != admin.id)))
     acting = {admin_token, worker_token}
-    every_job = [cancelled.id, running.id, stopping.id, queued.id]
+    every_job = [cancelled.id, running.id, stopping.id, queued.id, drafting]
     # Pairs are made from the closed round and improve its outputs and the finished job's.
     closed_prompts = list(
         session.scalars(
@@ -208,6 +241,12 @@ def seed_rows(session: Session, app: FastAPI) -> Seeded:
                 }
                 for report in WORKER_REPORTS
             },
+            # The generation job the fuzzing worker runs, and the job whose model it may try.
+            **{
+                f"{method} /api/v1/worker/jobs/{{job_id}}/{what}": {"job_id": [drafting]}
+                for method, what in (("GET", "inputs"), ("POST", "generations"))
+            },
+            "POST /api/v1/jobs/{job_id}/try": {"job_id": [evaluation["job"]]},
             # The check the fuzzing worker runs.
             **{
                 f"POST /api/v1/worker/preflights/{{preflight_id}}/{answer}": {
@@ -419,6 +458,8 @@ def good_bodies(seeded: Seeded) -> dict[str, st.SearchStrategy[dict]]:
         f"{check}/report": item_id.map(report_body),
         f"{check}/fail": st.fixed_dictionaries({"error": _text()}),
         f"{worker}/cancelled": _report(step=st.integers(0, 4)),
+        f"{worker}/generations": _report(results=st.just([])),
+        "POST /api/v1/jobs/{job_id}/try": st.fixed_dictionaries({"prompt": _text()}),
     }
 
 

@@ -48,7 +48,7 @@ def context(session: Session, job: Job) -> dict[str, Any]:
     return {
         "job": job,
         "spec": spec,
-        "task_label": generation.TASK_LABELS[spec.task],
+        "task_labels": generation.TASK_LABELS,
         "active": job.status in live.ACTIVE,
         "progress": live.progress(job, job.step),
         "written": int(metrics.get("written", 0)),
