@@ -222,3 +222,25 @@ def test_bootstrap_reports_proposed_filtered_and_kept(app, db_session, settings)
     assert len(generated) == m["kept"]
     assert all(i.status == "draft" and i.provenance["round"] in (1, 2) for i in generated)
     assert job.step == 4
+
+
+def test_a_running_job_stops_when_cancelled_and_keeps_what_it_wrote(app, db_session, settings):
+    from trainer.generate import run_generation
+
+    project, admin, approved = approved_project(db_session, name="Cancel running")
+    author = db_session.get(type(admin), approved[0].author_id)
+    _prompts(db_session, project, author)
+    job = _launch(db_session, project, admin, settings, task="draft", batch_size=1)
+    worker = _worker(app, db_session)
+    spec = worker.claim("w:1", None, ("generate",))
+    assert spec is not None and spec.job_id == job.id
+    jobs.cancel(session=db_session, job_id=job.id, actor=admin)  # running: the worker is asked
+    db_session.flush()
+
+    run_generation(worker, spec)  # its first heartbeat's reply says stop
+
+    db_session.expire_all()
+    job = db_session.get(Job, job.id)
+    assert job.status == "cancelled" and job.finished_at is not None
+    assert _states(db_session, job.id) == {"pending": len(PROMPTS)}  # stopped before a batch
+    assert all(i.drafted_job_id is None for i in db_session.scalars(select(Item)))
