@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app import i18n
 from app.core import links
+from app.core.generation import TASK_LABELS as GENERATION_TASKS
 from app.core.kinds import ItemContent, ItemKind
 from app.core.pair_view import pair_view
 from app.core.prompts import render_messages
@@ -48,6 +49,7 @@ def build_environment() -> Environment:
     # A preference pair's prompt and both responses, each with its verdicts (None otherwise).
     env.globals["pair_view"] = pair_view
     env.globals["JUDGE_REASONS"] = JUDGE_REASONS
+    env.globals["GENERATION_TASKS"] = GENERATION_TASKS  # a generation job's task, by its code
     env.globals["label"] = label  # label(code) or label(code, table): never _(value)
     return env
 

@@ -77,6 +77,14 @@ class TestLaunch:
         job = response.json()
         assert job["kind"] == "generate" and job["dataset_version_id"] is None
         assert job["generation"]["task"] == "draft" and job["total_steps"] == len(prompts)
+        # Reviewers see it on the job list and on its own page.
+        reviewer = member(db_session, project, "reviewer")
+        listed = client.get(f"/jobs?project_id={project.id}", headers=reviewer)
+        assert listed.status_code == 200 and "Draft missing outputs" in listed.text
+        page = client.get(f"/jobs/{job['id']}", headers=reviewer)
+        assert page.status_code == 200 and 'id="job-kind"' in page.text
+        assert 'id="cancel-job"' not in page.text  # a reviewer does not cancel
+        assert client.get(f"/jobs/{job['id']}/live", headers=reviewer).status_code == 200
 
     def test_nothing_to_do_is_refused_with_a_sentence(self, client, db_session, setting):
         project, admin, _, _, _ = setting
