@@ -10,9 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.protocol import JobParams
+from app.datasets import freezing
+from app.datasets.versions import VersionFilter
 from app.items import service as items
 from app.items.schemas import ItemDraft
-from app.models import GenerationInput, Job, User
+from app.jobs import service as jobs
+from app.models import GenerationInput, Job, Project, User
 from tests.dataset_factories import approved_project
 from tests.test_cli_datasets import as_json, seeded, studio
 
@@ -26,7 +30,7 @@ def _project(session: Session) -> dict:
             project=project,
             author=author,
             draft=ItemDraft(kind="task", instruction=f"Write a limerick about the number {n}."),
-        )  # fmt: skip
+        )
         for n in range(3)
     ]
     return {"project": project.id, "admin": admin.email, "prompts": [p.id for p in prompts]}
@@ -41,9 +45,21 @@ def setup(backend, tmp_path):
 def test_generate_queues_a_job_over_a_filter_and_show_describes_it(setup):
     env, engine, seed = setup
     done = studio(
-        env, "jobs", "generate", "Prompts", "--task", "draft", "--status", "draft",
-        "--set", "max_new_tokens=32", "--set", "temperature=0.5", "--as", seed["admin"],
-    )  # fmt: skip
+        env,
+        "jobs",
+        "generate",
+        "Prompts",
+        "--task",
+        "draft",
+        "--status",
+        "draft",
+        "--set",
+        "max_new_tokens=32",
+        "--set",
+        "temperature=0.5",
+        "--as",
+        seed["admin"],
+    )
     assert done.returncode == 0, done.stderr
     job_id = int(
         re.search(r"queued generation job (\d+) \(draft with tiny\) reading 3 items", done.stdout)[
@@ -103,7 +119,21 @@ def test_chosen_ids_and_bad_settings(setup):
 def test_try_refuses_a_job_without_a_tuned_model(setup):
     env, engine, seed = setup
     with Session(engine) as session:
-        job = session.scalar(select(Job).order_by(Job.id.desc()))
-        missing = (job.id + 1000) if job else 1
-    done = studio(env, "jobs", "try", str(missing), "Say hello.", "--wait", "0")
-    assert done.returncode != 0 and f"No job with id {missing}." in done.stderr
+        project = session.get(Project, seed["project"])
+        admin = session.scalar(select(User).where(User.email == seed["admin"]))
+        version = freezing.create_version(
+            session=session, project=project, name="v", f=VersionFilter(), actor=admin
+        )
+        queued = jobs.launch(
+            session=session,
+            version_id=version.id,
+            base_model="tiny",
+            actor=admin,
+            params=JobParams(),
+        )
+        session.commit()
+        queued_id = queued.id
+    done = studio(env, "jobs", "try", str(queued_id), "Say hello.", "--wait", "0")
+    assert done.returncode != 0 and "has not succeeded" in done.stderr
+    missing = studio(env, "jobs", "try", str(queued_id + 1000), "Say hello.", "--wait", "0")
+    assert missing.returncode != 0 and f"No job with id {queued_id + 1000}." in missing.stderr

@@ -26,30 +26,67 @@ def _split(db_session, version, ids, split):
 
 def test_model_made_training_items_close_to_eval_items_are_reported(db_session):
     project, admin, approved = approved_project(db_session, name="Lineage")
-    a, b, c = approved[0], approved[1], approved[2]
+    a, b, c, d, e = approved[:5]
     x = derived.derive(
-        db_session, source=a, changes={"instruction": "Put sentence 0 into French, please."},
-        method="paraphrase", author=admin,
-    )  # fmt: skip
+        db_session,
+        source=a,
+        changes={"instruction": "Put sentence 0 into French, please."},
+        method="paraphrase",
+        author=admin,
+    )
     y = derived.derive(
-        db_session, source=x, changes={"instruction": "Render sentence zero in French."},
-        method="synonym_replacement", author=admin,
-    )  # fmt: skip
+        db_session,
+        source=x,
+        changes={"instruction": "Render sentence zero in French."},
+        method="synonym_replacement",
+        author=admin,
+    )
     unrelated = derived.derive(
-        db_session, source=c, changes={"instruction": "Say sentence 2 in German instead."},
-        method="paraphrase", author=admin,
-    )  # fmt: skip
+        db_session,
+        source=c,
+        changes={"instruction": "Say sentence 2 in German instead."},
+        method="paraphrase",
+        author=admin,
+    )
+    # Two copies of D, one to be held out; and E held out, made from a training item.
+    d_eval = derived.derive(
+        db_session,
+        source=d,
+        changes={"instruction": "Rewrite sentence 3 in French."},
+        method="paraphrase",
+        author=admin,
+    )
+    d_train = derived.derive(
+        db_session,
+        source=d,
+        changes={"instruction": "French, please: sentence three."},
+        method="back_translate",
+        author=admin,
+    )
+    e_eval = derived.derive(
+        db_session,
+        source=e,
+        changes={"instruction": "Sentence four, in French."},
+        method="paraphrase",
+        author=admin,
+    )
     # A generated instruction that is B's with one word changed (ROUGE-L well above 0.7).
     generated = items.create_item(
-        session=db_session, project=project, author=admin,
+        session=db_session,
+        project=project,
+        author=admin,
         draft=ItemDraft(kind="task", instruction=b.instruction.replace("Translate", "Turn")),
         provenance=Provenance(origin=Origin.generated, round=1),
-    )  # fmt: skip
+    )
     version = freezing.create_version(
-        session=db_session, project=project, name="v", actor=admin, eval_fraction=0.0,
+        session=db_session,
+        project=project,
+        name="v",
+        actor=admin,
+        eval_fraction=0.0,
         f=VersionFilter(statuses=["approved", "draft"]),
-    )  # fmt: skip
-    _split(db_session, version, [a.id, b.id], "eval")
+    )
+    _split(db_session, version, [a.id, b.id, d_eval.id, e_eval.id], "eval")
     rows = db_session.execute(
         select(DatasetVersionItem.item_id, ItemRevision.snapshot)
         .join(ItemRevision, ItemRevision.id == DatasetVersionItem.revision_id)
@@ -62,6 +99,9 @@ def test_model_made_training_items_close_to_eval_items_are_reported(db_session):
     assert pairs == {
         (a.id, x.id, "source"),
         (a.id, y.id, "source"),  # two steps back
+        (d_eval.id, d.id, "source"),  # the held-out copy's own source trains
+        (d_eval.id, d_train.id, "source"),  # two copies of one source
+        (e_eval.id, e.id, "source"),  # a held-out copy of a training item
         (b.id, generated.id, "instruction"),
     }
     assert unrelated.id not in {f["train_item"] for f in found}
@@ -75,16 +115,21 @@ def test_a_freeze_reports_them_with_the_near_duplicates(db_session):
         derived.derive(
             db_session,
             source=item,
-            changes={"instruction": f"Reworded: {item.instruction}"},
+            # Too few shared shingles for the near-duplicate check to see: lineage finds them.
+            changes={"instruction": f"Entirely other words, number {n}: {'x' * (n + 3)}."},
             method="paraphrase",
             author=admin,
-        )  # fmt: skip
-        for item in approved
+        )
+        for n, item in enumerate(approved)
     ]
     version = freezing.create_version(
-        session=db_session, project=project, name="v", actor=admin, eval_fraction=0.3,
+        session=db_session,
+        project=project,
+        name="v",
+        actor=admin,
+        eval_fraction=0.3,
         f=VersionFilter(statuses=["approved", "draft"]),
-    )  # fmt: skip
+    )
     splits = dict(
         db_session.execute(
             select(DatasetVersionItem.item_id, DatasetVersionItem.split).where(
@@ -98,8 +143,9 @@ def test_a_freeze_reports_them_with_the_near_duplicates(db_session):
         if splits[source.id] == "eval" and splits[copy.id] == "train"
     }
     assert expected  # the split put some sources in eval and their copies in train
-    reported = {(c["eval_item"], c["train_item"]) for c in version.contamination}
-    assert expected <= reported
+    reported = {(c["eval_item"], c["train_item"]): c for c in version.contamination}
+    assert expected <= set(reported)
+    assert {reported[pair].get("via") for pair in expected} == {"source"}
     assert version.stats["contamination_check"]["model_made"] >= len(expected)
     card = export.dataset_card(db_session, version, "alpaca_json")
     assert "- Made: augmented 50.0%, written 50.0%; outputs drafted by a model: 0.0%" in card

@@ -64,6 +64,7 @@ def test_completing_the_demo_job_queues_the_drafting_of_its_prompts(
     folder.base.mkdir(parents=True)
     path = root + WorkerPath.COMPLETE.format(job_id=spec["job_id"])
     assert client.post(path, headers=worker, json={"attempt": spec["attempt"]}).status_code == 200
+    assert spec["job_id"] == summary.job_id
     drafting = db_session.scalar(select(Job).where(Job.kind == "generate"))
     assert drafting is not None and drafting.start_job_id == spec["job_id"]
     assert drafting.generation["task"] == "draft" and drafting.status == "queued"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.core.job_paths import API_ROOT, WorkerPath
 from app.items import service as items
 from app.items.schemas import ItemDraft
-from app.models import Item, ItemRevision, Job, User
+from app.models import GenerationInput, Item, ItemRevision, Job, User
 from app.reviews import service as reviews
 from tests.api_helpers import bearer, member, outsider, refused
 from tests.dataset_factories import approved_project
@@ -70,9 +70,13 @@ class TestLaunch:
     def test_a_manager_launches_over_a_filter(self, client, db_session, setting):
         project, admin, _, prompts, _ = setting
         response = _launch(
-            client, bearer(db_session, admin), project.id,
-            generation={"task": "draft"}, base_model="tiny", items={"status": "draft"},
-        )  # fmt: skip
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "draft"},
+            base_model="tiny",
+            items={"status": "draft"},
+        )
         assert response.status_code == 201, response.text
         job = response.json()
         assert job["kind"] == "generate" and job["dataset_version_id"] is None
@@ -89,9 +93,13 @@ class TestLaunch:
     def test_nothing_to_do_is_refused_with_a_sentence(self, client, db_session, setting):
         project, admin, _, _, _ = setting
         response = _launch(
-            client, bearer(db_session, admin), project.id,
-            generation={"task": "draft"}, base_model="tiny", items={"status": "approved"},
-        )  # fmt: skip
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "draft"},
+            base_model="tiny",
+            items={"status": "approved"},
+        )
         refused(response, 422, "invalid")
         assert "needs an output" in str(response.json()["detail"])
 
@@ -137,15 +145,21 @@ class TestDrafts:
         # One prompt is edited after the job read it; its answer must not land.
         first = next(i for i in read if i["item_id"] == prompts[0].id)
         items.update_item(
-            session=db_session, item_id=prompts[0].id, expected_version=prompts[0].version,
+            session=db_session,
+            item_id=prompts[0].id,
+            expected_version=prompts[0].version,
             draft=ItemDraft(kind="task", instruction=PROMPTS[0] + " Briefly.", language="en"),
             editor=author,
-        )  # fmt: skip
+        )
         db_session.flush()
         reply = _send(
-            client, worker, spec,
-            results=[{"input_id": i["input_id"], "output": f"Answer {n}."} for n, i in enumerate(read)],
-        )  # fmt: skip
+            client,
+            worker,
+            spec,
+            results=[
+                {"input_id": i["input_id"], "output": f"Answer {n}."} for n, i in enumerate(read)
+            ],
+        )
         assert reply.status_code == 200, reply.text
         assert reply.json()["written"] == 1 and reply.json()["skipped"] == {"edited": 1}
         # The same batch again (a lost reply) writes nothing twice.
@@ -181,7 +195,10 @@ class TestDrafts:
         )
         spec = _claim(client, worker)
         read = {i["item_id"]: i for i in _inputs(client, worker, spec)}
-        text = "The Danube flows through Austria, the Rhine through Germany and the Seine through France."
+        text = (
+            "The Danube flows through Austria, the Rhine through Germany and the Seine "
+            "through France."
+        )
         _send(
             client,
             worker,
@@ -193,10 +210,15 @@ class TestDrafts:
         # The annotator changes two of the draft's words, then submits.
         changed = text.replace("Danube", "Inn").replace("Seine", "Loire")
         item = items.update_item(
-            session=db_session, item_id=item.id, expected_version=item.version, submit=True,
-            draft=ItemDraft(kind="task", instruction=item.instruction, output=changed, language="en"),
+            session=db_session,
+            item_id=item.id,
+            expected_version=item.version,
+            submit=True,
+            draft=ItemDraft(
+                kind="task", instruction=item.instruction, output=changed, language="en"
+            ),
             editor=author,
-        )  # fmt: skip
+        )
         assert item.draft_edit_ratio == pytest.approx(
             2 / 16, abs=1e-4
         )  # 16 tokens: 14 words, a comma and a full stop
@@ -233,9 +255,12 @@ class TestBootstrap:
             select(Item.instruction).where(Item.project_id == project.id)
         ).first()
         _launch(
-            client, bearer(db_session, admin), project.id,
-            generation={"task": "bootstrap", "answer": True}, base_model="tiny",
-        )  # fmt: skip
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "bootstrap", "answer": True},
+            base_model="tiny",
+        )
         spec = _claim(client, worker)
         seeds = _inputs(client, worker, spec)
         assert seeds and all(i["content"]["kind"] == "task" for i in seeds)
@@ -250,9 +275,12 @@ class TestBootstrap:
             "A second good one: list four ways to keep cut flowers fresh for longer.",
         ]
         reply = _send(
-            client, worker, spec,
-            candidates=[{"round": 1, "instruction": c} for c in candidates], unreadable=2,
-        )  # fmt: skip
+            client,
+            worker,
+            spec,
+            candidates=[{"round": 1, "instruction": c} for c in candidates],
+            unreadable=2,
+        )
         assert reply.status_code == 200, reply.text
         kept = reply.json()["kept"]
         assert [k["content"]["instruction"] for k in kept] == [good, candidates[-1]]
@@ -260,8 +288,12 @@ class TestBootstrap:
         db_session.refresh(job)
         assert job.metrics["proposed"] == 9 and job.metrics["kept"] == 2
         assert job.metrics["filtered"] == {
-            "similar": 2, "too_short": 1, "unsuitable": 1, "write_a_program": 1, "unreadable": 2,
-        }  # fmt: skip
+            "similar": 2,
+            "too_short": 1,
+            "unsuitable": 1,
+            "write_a_program": 1,
+            "unreadable": 2,
+        }
         made = db_session.get(Item, kept[0]["item_id"])
         assert made.origin == "generated" and made.provenance == {"job_id": job.id, "round": 1}
         assert made.status == "draft" and made.output == "" and made.author_id == admin.id
@@ -321,9 +353,13 @@ class TestProvenance:
         """The first prompt drafted by a job: (project, admin, author, drafted item, other)."""
         project, admin, author, prompts, worker = setting
         _launch(
-            client, bearer(db_session, admin), project.id,
-            generation={"task": "draft"}, base_model="tiny", items={"item_ids": [prompts[0].id]},
-        )  # fmt: skip
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "draft"},
+            base_model="tiny",
+            items={"item_ids": [prompts[0].id]},
+        )
         spec = _claim(client, worker)
         (only,) = _inputs(client, worker, spec)
         _send(client, worker, spec, results=[{"input_id": only["input_id"], "output": "Rhine."}])
@@ -356,10 +392,14 @@ class TestProvenance:
     def test_the_editor_shows_the_mark_and_how_much_was_changed(self, client, db_session, drafted):
         project, admin, author, item, _ = drafted
         item = items.update_item(
-            session=db_session, item_id=item.id, expected_version=item.version,
-            draft=ItemDraft(kind="task", instruction=item.instruction, output="The Rhine.", language="en"),
+            session=db_session,
+            item_id=item.id,
+            expected_version=item.version,
+            draft=ItemDraft(
+                kind="task", instruction=item.instruction, output="The Rhine.", language="en"
+            ),
             editor=author,
-        )  # fmt: skip
+        )
         db_session.flush()
         page = client.get(f"/items/{item.id}/edit", headers=bearer(db_session, author))
         assert page.status_code == 200
@@ -375,10 +415,15 @@ class TestProvenance:
             select(func.count()).where(Item.project_id == project.id, Item.status == "approved")
         )
         item = items.update_item(
-            session=db_session, item_id=item.id, expected_version=item.version, submit=True,
-            draft=ItemDraft(kind="task", instruction=item.instruction, output="The Rhine.", language="en"),
+            session=db_session,
+            item_id=item.id,
+            expected_version=item.version,
+            submit=True,
+            draft=ItemDraft(
+                kind="task", instruction=item.instruction, output="The Rhine.", language="en"
+            ),
             editor=author,
-        )  # fmt: skip
+        )
         other = make_user(db_session, role="reviewer")
         join(db_session, project, other, role="reviewer")
         reviews.decide(
@@ -397,3 +442,112 @@ class TestProvenance:
         assert work["mean_edit_ratio"] == pytest.approx(1 / 3, abs=1e-4)
         page = client.get(f"/projects/{project.id}/stats", headers=bearer(db_session, admin))
         assert 'id="drafted-share"' in page.text and "33%" in page.text
+
+
+class TestEdges:
+    def test_a_deleted_item_is_counted_and_the_rest_of_the_batch_lands(
+        self, client, db_session, setting
+    ):
+        project, admin, author, prompts, worker = setting
+        _launch(
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "draft"},
+            base_model="tiny",
+        )
+        spec = _claim(client, worker)
+        read = {i["item_id"]: i for i in _inputs(client, worker, spec)}
+        items.delete_drafts(session=db_session, items=[prompts[0]], actor=author)
+        db_session.flush()
+        reply = _send(
+            client,
+            worker,
+            spec,
+            results=[{"input_id": read[p.id]["input_id"], "output": "Yes."} for p in prompts],
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == {"written": 1, "skipped": {"deleted": 1}, "kept": []}
+        assert db_session.get(Item, prompts[1].id).output == "Yes."
+
+    def test_a_retry_reads_only_the_unfinished_and_takes_them_over(
+        self, client, db_session, setting
+    ):
+        project, admin, _, prompts, worker = setting
+        _launch(
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "draft"},
+            base_model="tiny",
+        )
+        spec = _claim(client, worker)
+        read = {i["item_id"]: i for i in _inputs(client, worker, spec)}
+        _send(
+            client,
+            worker,
+            spec,
+            results=[{"input_id": read[prompts[0].id]["input_id"], "output": "Done."}],
+        )
+        failed = client.post(
+            API_ROOT + WorkerPath.FAIL.format(job_id=spec["job_id"]),
+            json={"attempt": spec["attempt"], "error": "out of memory"},
+            headers=worker,
+        )
+        assert failed.status_code == 200, failed.text
+        headers = bearer(db_session, admin)
+        retried = client.post(f"/api/v1/jobs/{spec['job_id']}/retry", headers=headers)
+        assert retried.status_code == 201, retried.text
+        again = retried.json()
+        assert again["parent_id"] == spec["job_id"] and again["total_steps"] == 1
+        pinned = db_session.scalars(
+            select(GenerationInput.item_id).where(GenerationInput.job_id == again["id"])
+        ).all()
+        assert pinned == [prompts[1].id]
+        # Retrying the first job again reads nothing twice.
+        twice = client.post(f"/api/v1/jobs/{spec['job_id']}/retry", headers=headers)
+        refused(twice, 409, "conflict")
+
+    def test_model_rewriting_reads_english_and_chinese_only(self, client, db_session, setting):
+        project, admin, author, _, _ = setting
+        german = items.create_item(
+            session=db_session,
+            project=project,
+            author=author,
+            draft=ItemDraft(
+                kind="task",
+                instruction="Nenne drei Flüsse in Europa.",
+                output="Rhein.",
+                language="de",
+            ),
+        )
+        response = _launch(
+            client,
+            bearer(db_session, admin),
+            project.id,
+            generation={"task": "paraphrase"},
+            base_model="tiny",
+            items={"item_ids": [german.id]},
+        )
+        refused(response, 422, "invalid")
+        assert "English or Chinese" in str(response.json()["detail"])
+
+    def test_one_person_has_at_most_three_tries_waiting(self, client, db_session, setting):
+        from app.core.job_paths import JobFolder
+        from app.jobs.generation import trying
+
+        project, admin, _, _, _ = setting
+        tuned = Job(
+            project_id=project.id, base_model="tiny", params={"method": "full"}, status="succeeded"
+        )
+        db_session.add(tuned)
+        db_session.flush()
+        JobFolder.of(client.app.state.settings.resolved_artifacts_dir, tuned.id).model.mkdir(
+            parents=True
+        )
+        url, headers = f"/api/v1/jobs/{tuned.id}/try", bearer(db_session, admin)
+        for _ in range(trying.MAX_WAITING):
+            assert client.post(url, json={"prompt": "Hi"}, headers=headers).status_code == 201
+        fourth = client.post(url, json={"prompt": "Hi"}, headers=headers)
+        refused(fourth, 422, "invalid")
+        assert "tries waiting" in fourth.text

@@ -10,16 +10,20 @@ batches and send what the model wrote back as it goes; the app turns it into dra
 - With ``answer``, each new instruction is answered too, under the chat template.
 - ``try``: one chat answered by the model the fine-tune started from, then by its tuned model.
 
-A heartbeat goes out every few seconds (its reply may ask the job to stop) and after every
-batch; answers already sent stay written when a job is cancelled or fails, and a retry reads
-only the inputs still pending.
+A heartbeat goes out every few seconds from a thread beside the work (so loading a model or a
+long batch never lets the lease run out; its reply may ask the job to stop, which the job
+does between batches) and after every batch; answers already sent stay written when a job is
+cancelled or fails, and a retry reads only the inputs still pending.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -41,6 +45,8 @@ from trainer.evaluate import stop_ids, storable
 from trainer.reporter import HEARTBEAT_SECONDS
 from trainer.start import load_start
 from trainer.turns import tokenize
+
+log = logging.getLogger("trainer")
 
 
 class Generator:
@@ -107,6 +113,8 @@ class Link:
         self.cancel = False
         self.last_beat = 0.0
         self.step = 0
+        self.total: int | None = None
+        self._lock = threading.Lock()  # the pulse thread beats too
 
     def say(self, line: str) -> None:
         batch = protocol.LogBatch(attempt=self.spec.attempt, lines=[line[:2000]])
@@ -114,11 +122,35 @@ class Link:
 
     def beat(self, *, total: int | None = None, force: bool = False) -> bool:
         """A heartbeat when one is due (or ``force``); True once the app asked to stop."""
-        if force or time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
-            self.last_beat = time.monotonic()
-            beat = protocol.Heartbeat(attempt=self.spec.attempt, step=self.step, total_steps=total)
-            self.cancel = self.client.heartbeat(self.spec.job_id, beat).cancel
-        return self.cancel
+        with self._lock:
+            self.total = total or self.total
+            if force or time.monotonic() - self.last_beat >= HEARTBEAT_SECONDS:
+                self.last_beat = time.monotonic()
+                beat = protocol.Heartbeat(
+                    attempt=self.spec.attempt, step=self.step, total_steps=self.total
+                )
+                self.cancel = self.client.heartbeat(self.spec.job_id, beat).cancel or self.cancel
+            return self.cancel
+
+    @contextmanager
+    def pulse(self) -> Iterator[None]:
+        """Heartbeats from a thread while the block runs (a model loading, a long batch)."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    self.beat()
+                except Exception:  # noqa: BLE001 - the next beat, or the work, will tell
+                    log.warning("a heartbeat failed; trying again", exc_info=True)
+
+        thread = threading.Thread(target=run, name="heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def send(self, **fields) -> protocol.GenerationReply:
         batch = GenerationBatch(attempt=self.spec.attempt, **fields)
@@ -127,8 +159,13 @@ class Link:
 
 def run_generation(client: AppClient, spec: protocol.JobSpec) -> None:
     """Run one generation job to its end (complete, or cancelled as asked)."""
-    gen = spec.generation
     link = Link(client, spec)
+    with link.pulse():
+        _run(client, spec, link)
+
+
+def _run(client: AppClient, spec: protocol.JobSpec, link: Link) -> None:
+    gen = spec.generation
     if gen.task == "try":
         _try(client, spec, link)
         return
@@ -161,8 +198,11 @@ def _chunks(rows: Sequence, size: int):
         yield rows[start : start + size]
 
 
-def _draft(generator: Generator, link: Link, inputs: Sequence[GenerationInput]) -> None:
-    """Answer each item's prompt; each batch is written as it comes."""
+def _draft(
+    generator: Generator, link: Link, inputs: Sequence[GenerationInput], *, counts: bool = True
+) -> None:
+    """Answer each item's prompt; each batch is written as it comes (``counts``: each is a
+    step of the job's progress; a bootstrap's answers are not: it counts prompts)."""
     for chunk in _chunks(inputs, generator.spec.batch_size):
         if link.beat():
             return
@@ -174,7 +214,7 @@ def _draft(generator: Generator, link: Link, inputs: Sequence[GenerationInput]) 
             for i, (text, done) in zip(chunk, answers, strict=True)
         ]
         link.send(results=results)
-        link.step += len(chunk)
+        link.step += len(chunk) if counts else 0
         link.beat(force=True)
 
 
@@ -211,13 +251,14 @@ def _augment(generator: Generator, link: Link, inputs: Sequence[GenerationInput]
             return
         instructions = _rewrite(generator, link, chunk)
         outputs: list[str | None] = [None] * len(chunk)
-        if generator.spec.answer:
-            outputs = [
-                t
-                for t, _ in generator.chat(
-                    [_asked(i, new) for i, new in zip(chunk, instructions, strict=True)]
-                )
-            ]
+        # Answered only where the rewrite left an instruction (an empty one is turned down).
+        asked = [
+            (n, i, new) for n, (i, new) in enumerate(zip(chunk, instructions, strict=True)) if new
+        ]
+        if generator.spec.answer and asked:
+            answers = generator.chat([_asked(i, new) for _, i, new in asked])
+            for (n, _, _), (text, _done) in zip(asked, answers, strict=True):
+                outputs[n] = text
         results = [
             GenerationResult(input_id=i.input_id, instruction=new, output=out)
             for i, new, out in zip(chunk, instructions, outputs, strict=True)
@@ -257,8 +298,7 @@ def _bootstrap(generator: Generator, link: Link, inputs: Sequence[GenerationInpu
             reply = link.send(candidates=candidates, unreadable=unreadable)
             machine += [k.content["instruction"] for k in reply.kept]
             if spec.answer and reply.kept:
-                _draft(generator, link, reply.kept)
-                link.step -= len(reply.kept)  # progress counts prompts, not answers
+                _draft(generator, link, reply.kept, counts=False)
             link.step += len(chunk)
             link.beat(total=total, force=True)
 

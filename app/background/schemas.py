@@ -10,9 +10,7 @@ from pydantic import BaseModel, Field
 
 class TaskOut(BaseModel):
     id: int
-    kind: str = Field(
-        description="import, freeze, items.bulk, items.augment or pairs.from_round"
-    )
+    kind: str = Field(description="import, freeze, items.bulk, items.augment or pairs.from_round")
     project_id: int | None
     state: str = Field(description="queued, running, done, failed or cancelled")
     phase: str

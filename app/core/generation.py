@@ -62,7 +62,9 @@ class GenerationSpec(BaseModel):
     top_p: float = Field(
         default=1.0, gt=0.0, le=1.0, description="Nucleus sampling: keep this share of the mass."
     )
-    seed: int = Field(default=42, description="Seeds sampling and the few-shot draws.")
+    seed: int = Field(
+        default=42, ge=0, le=2**31 - 1, description="Seeds sampling and the few-shot draws."
+    )
     batch_size: int = Field(default=8, ge=1, le=256, description="Prompts generated together.")
     answer: bool = Field(
         default=False,

@@ -102,10 +102,12 @@ def freeze(
         session, version_id=version.id, project_id=project.id, snapshots=snapshots
     )
     made = lineage.check(session, version_id=version.id, project_id=project.id, snapshots=snapshots)
-    seen = {(c["eval_item"], c["train_item"]) for c in checked.found}
-    version.contamination = checked.found + [
-        c for c in made if (c["eval_item"], c["train_item"]) not in seen
-    ]
+    # One finding per pair: a near-duplicate that lineage also explains says how.
+    found = {(c["eval_item"], c["train_item"]): c for c in checked.found}
+    for c in made:
+        pair = (c["eval_item"], c["train_item"])
+        found[pair] = {**found[pair], "via": c["via"]} if pair in found else c
+    version.contamination = list(found.values())
     version.stats = {
         "contamination_check": {**checked.summary(), "model_made": len(made)},
     }

@@ -1,6 +1,7 @@
-"""The contamination check for model-made training items: an augmented item made from an eval
-item (or from an item made from one, however many steps back) is the eval item in other words,
-and a generated or augmented instruction within ROUGE-L 0.7 of an eval instruction (the
+"""The contamination check for model-made items: an item and an augmented copy of it (however
+many steps apart, in either direction, or two copies of one source) are the same item in other
+words, so one in the eval split and the other in the training split is contamination; and a
+generated or augmented training instruction within ROUGE-L 0.7 of an eval instruction (the
 Self-Instruct novelty threshold) is too close to it, even where their texts share too few
 shingles for the near-duplicate check to see it. Each finding names the eval item, the
 training item, a similarity and how it was found (``via``: 'source' or 'instruction')."""
@@ -33,19 +34,17 @@ def check(
         .where(DatasetVersionItem.version_id == version_id)
     ).all()
     eval_ids = sorted(i for i, split, _ in rows if split == "eval")
-    made = sorted(i for i, split, origin in rows if split == "train" and origin in MADE_BY_MODELS)
-    if not eval_ids or not made:
+    train = sorted((i, origin) for i, split, origin in rows if split == "train")
+    if not eval_ids or not train:
         return []
     sources = _sources(session, project_id)
-    wanted = set(eval_ids)
+    found = _same_roots(eval_ids, train, sources)
+    reported = {f["train_item"] for f in found}
     index = selfinstruct.SimilarityIndex(
         str(snapshots[i].get("instruction") or "") for i in eval_ids
     )
-    found = []
-    for train_id in made:
-        origin = _origin_in(train_id, sources, wanted)
-        if origin is not None:
-            found.append(_finding(origin, train_id, 1.0, "source"))
+    for train_id, origin in train:
+        if origin not in MADE_BY_MODELS or train_id in reported:
             continue
         instruction = str(snapshots[train_id].get("instruction") or "")
         if not instruction.strip():
@@ -53,6 +52,24 @@ def check(
         score, at = index.max_rouge_l(instruction)
         if at is not None and score >= selfinstruct.ROUGE_L_THRESHOLD:
             found.append(_finding(eval_ids[at], train_id, score, "instruction"))
+    return found
+
+
+def _same_roots(
+    eval_ids: list[int], train: list[tuple[int, str]], sources: Mapping[int, int]
+) -> list[dict[str, Any]]:
+    """Training items that share an original with an eval item through augmentation."""
+    eval_by_root: dict[int, int] = {}
+    for eval_id in eval_ids:
+        eval_by_root.setdefault(_root(eval_id, sources), eval_id)
+    found = []
+    for train_id, _origin in train:
+        root = _root(train_id, sources)
+        eval_id = eval_by_root.get(root)
+        # Related only through augmentation: an eval item and a training item that are both
+        # their own originals are different items.
+        if eval_id is not None and (train_id in sources or eval_id in sources):
+            found.append(_finding(eval_id, train_id, 1.0, "source"))
     return found
 
 
@@ -70,16 +87,15 @@ def _sources(session: Session, project_id: int) -> dict[int, int]:
     }
 
 
-def _origin_in(item_id: int, sources: Mapping[int, int], wanted: set[int]) -> int | None:
-    """The first item up ``item_id``'s chain of sources that is in ``wanted``."""
+def _root(item_id: int, sources: Mapping[int, int]) -> int:
+    """The original ``item_id`` was made from, following its chain of sources."""
     current = item_id
     for _ in range(MAX_STEPS):
-        current = sources.get(current)
-        if current is None:
-            return None
-        if current in wanted:
+        parent = sources.get(current)
+        if parent is None:
             return current
-    return None
+        current = parent
+    return current
 
 
 def _finding(eval_id: int, train_id: int, similarity: float, via: str) -> dict[str, Any]:

@@ -173,7 +173,7 @@ def choices(session: Session, *, project_id: int) -> list[tuple[System, Job]]:
     """Every system a round in this project can compare: each finished job's two sides."""
     jobs = session.scalars(
         select(Job)
-        .where(Job.project_id == project_id, Job.status == "succeeded")
+        .where(Job.project_id == project_id, Job.status == "succeeded", Job.kind == "finetune")
         .order_by(Job.id.desc())
     )
     return [(System(job.id, side), job) for job in jobs for side in ("tuned", "base")]

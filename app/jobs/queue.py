@@ -334,7 +334,8 @@ def finish(
         raise Conflict(N_("Nobody asked to cancel job %(id)s."), id=job_id)
     job.status = status
     job.error = error
-    if step is not None:  # the last step done: heartbeats only sample it
+    counted_here = job.kind == "generate" and (job.generation or {}).get("task") in COUNTS_INPUTS
+    if step is not None and not counted_here:  # the last step done: heartbeats only sample it
         job.step = step
     # A generation job's figures were counted as its batches came in; the worker adds to them.
     job.metrics = {**job.metrics, **metrics} if metrics else job.metrics

@@ -98,7 +98,9 @@ class Item(TimestampMixin, Base):
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     # The generation job that drafted the output (whatever the item's origin), and how much
     # of that draft people have changed since, as a word-level edit ratio (0: kept as is).
-    drafted_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    drafted_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
     draft_edit_ratio: Mapped[float | None] = mapped_column(Float)
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

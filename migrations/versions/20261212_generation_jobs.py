@@ -44,7 +44,7 @@ def upgrade() -> None:
         "generation_inputs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=False),
-        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=True),
         sa.Column("item_version", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=40), nullable=True),
@@ -62,7 +62,7 @@ def upgrade() -> None:
             ["item_id"],
             ["items.id"],
             name=op.f("fk_generation_inputs_item_id_items"),
-            ondelete="CASCADE",
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["result_item_id"],
@@ -77,6 +77,9 @@ def upgrade() -> None:
             "ix_generation_inputs_job_state", ["job_id", "state", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_generation_inputs_item_id"), ["item_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_generation_inputs_result_item_id"), ["result_item_id"], unique=False
+        )
     with op.batch_alter_table("item_revisions") as batch_op:
         batch_op.add_column(sa.Column("job_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -96,6 +99,9 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+        batch_op.create_index(
+            batch_op.f("ix_items_drafted_job_id"), ["drafted_job_id"], unique=False
+        )
         batch_op.drop_constraint(op.f("ck_items_origin"), type_="check")
         batch_op.create_check_constraint(op.f("ck_items_origin"), f"origin IN ({ORIGINS})")
 
@@ -104,6 +110,7 @@ def downgrade() -> None:
     with op.batch_alter_table("items") as batch_op:
         batch_op.drop_constraint(op.f("ck_items_origin"), type_="check")
         batch_op.create_check_constraint(op.f("ck_items_origin"), f"origin IN ({ORIGINS_BEFORE})")
+        batch_op.drop_index(batch_op.f("ix_items_drafted_job_id"))
         batch_op.drop_constraint("fk_items_drafted_job_id_jobs", type_="foreignkey")
         batch_op.drop_column("draft_edit_ratio")
         batch_op.drop_column("drafted_job_id")

@@ -35,16 +35,58 @@ def _worker(app, db_session) -> AppClient:
     return worker
 
 
+def _answers_here(settings, tuned: Job, asked: Job) -> dict[str, str]:
+    """The starting and the tuned model's answers to the try, generated in this process."""
+    from pathlib import Path
+
+    from app.core.generation import GenerationSpec as Spec
+    from app.core.job_paths import JobFolder
+    from app.core.protocol import JobParams as Params
+    from app.core.protocol import JobSpec, StartFrom
+    from trainer.generate import Generator
+    from trainer.start import _ready, finished_model, starting_weights
+
+    root = settings.resolved_artifacts_dir
+    spec = JobSpec(
+        job_id=asked.id,
+        attempt=1,
+        kind="generate",
+        base_model=tuned.base_model,
+        params=Params(**tuned.params),
+        lease_seconds=60,
+        artifact_dir=str(JobFolder.of(root, asked.id).path),
+        generation=Spec.model_validate(asked.generation),
+    )
+    start = StartFrom(
+        job_id=tuned.id, method="lora", artifact_dir=str(JobFolder.of(root, tuned.id).path)
+    )
+    model, tokenizer = finished_model(spec, start, seen=set())
+    base = starting_weights(spec, JobFolder(Path(start.artifact_dir)), seen=set())
+    tokenizer = _ready(tokenizer)
+    gen = spec.generation
+    return {
+        name: Generator(m, tokenizer, gen).chat([gen.messages])[0][0]
+        for name, m in (("base", base), ("tuned", model))
+    }
+
+
 def test_a_try_jumps_the_queue_and_answers_side_by_side(app, client, db_session, settings):
     project, admin, approved = approved_project(db_session, name="Try")
     version = freezing.create_version(
-        session=db_session, project=project, name="v", f=VersionFilter(), actor=admin,
+        session=db_session,
+        project=project,
+        name="v",
+        f=VersionFilter(),
+        actor=admin,
         eval_fraction=0.25,
-    )  # fmt: skip
+    )
     tuned = jobs.launch(
-        session=db_session, version_id=version.id, base_model="tiny", actor=admin,
+        session=db_session,
+        version_id=version.id,
+        base_model="tiny",
+        actor=admin,
         params=JobParams(max_steps=3, batch_size=4, generation={"max_new_tokens": 4}),
-    )  # fmt: skip
+    )
     worker = _worker(app, db_session)
     serve("http://testserver", "", once=True, client=worker)
     db_session.expire_all()
@@ -52,14 +94,20 @@ def test_a_try_jumps_the_queue_and_answers_side_by_side(app, client, db_session,
 
     # A generation job queued first, then a try: the try is claimed first.
     items.create_item(
-        session=db_session, project=project, author=admin,
+        session=db_session,
+        project=project,
+        author=admin,
         draft=ItemDraft(kind="task", instruction="Name a bird that cannot fly."),
-    )  # fmt: skip
+    )
     drafting = launch.launch(
-        session=db_session, project_id=project.id, actor=admin, base_model="tiny",
-        spec=GenerationSpec(task="draft", max_new_tokens=4), item_filter=ItemFilter(project_id=project.id),
+        session=db_session,
+        project_id=project.id,
+        actor=admin,
+        base_model="tiny",
+        spec=GenerationSpec(task="draft", max_new_tokens=4),
+        item_filter=ItemFilter(project_id=project.id),
         artifacts_root=settings.resolved_artifacts_dir,
-    )  # fmt: skip
+    )
     reviewer = member(db_session, project, "reviewer")
     response = client.post(
         f"/api/v1/jobs/{tuned.id}/try",
@@ -81,7 +129,9 @@ def test_a_try_jumps_the_queue_and_answers_side_by_side(app, client, db_session,
     assert db_session.get(Job, drafting.id).status == "queued"
     answers = asked.metrics["answers"]
     assert set(answers) == {"base", "tuned"}
-    assert all(isinstance(text, str) for text in answers.values())
+    # Each answer is that model's own: the same greedy generation, here, gives the same text.
+    expected = _answers_here(settings, db_session.get(Job, tuned.id), asked)
+    assert answers == expected
     fragment = client.get(f"/jobs/{tuned.id}/try/{asked.id}", headers=reviewer)
     assert 'class="wrap try-tuned"' in fragment.text and "hx-trigger" not in fragment.text
     launched = (

@@ -44,8 +44,9 @@ def page(
     *, session: Session, job_id: int, attempt: int, token_id: int, after: int, limit: int = PAGE
 ) -> GenerationInputPage:
     """The job's inputs after ``after``: those still to answer (a bootstrap: its example
-    tasks), each with the item's content as the job pinned it. An item changed since is not
-    served: it is skipped as edited, so the model never works on what will not be written."""
+    tasks), each with the item's content as the job pinned it. An item changed or deleted
+    since is not served: it is skipped (edited, deleted), so the model never works on what
+    will not be written."""
     job = running_generation(session, job_id, attempt, token_id)
     spec = GenerationSpec.model_validate(job.generation)
     wanted = (
@@ -55,19 +56,25 @@ def page(
     )
     rows = session.execute(
         select(GenerationInput, Item)
-        .join(Item, Item.id == GenerationInput.item_id)
+        .outerjoin(Item, Item.id == GenerationInput.item_id)
         .where(GenerationInput.job_id == job.id, GenerationInput.id > after, wanted)
         .order_by(GenerationInput.id)
         .limit(min(limit, PAGE))
     ).all()
-    served = []
+    served, skipped = [], Counter()
     for row, item in rows:
-        if item.version != row.item_version and row.reason != SEED:
-            row.state, row.reason = "skipped", writing.EDITED
+        if item is None and row.reason == SEED:
+            continue  # an example task deleted since: nothing to show
+        reason = writing.GONE if item is None else None
+        if reason is None and item.version != row.item_version and row.reason != SEED:
+            reason = writing.EDITED
+        if reason is not None:
+            row.state, row.reason = "skipped", reason
+            skipped[reason] += 1
             continue
         served.append(_input(row, item))
-    if len(served) < len(rows):
-        _add_counts(job, written=0, skipped=Counter({writing.EDITED: len(rows) - len(served)}))
+    if skipped:
+        _add_counts(job, written=0, skipped=skipped)
         count_progress(session, job)
     return GenerationInputPage(
         inputs=served, next_cursor=rows[-1][0].id if len(rows) == min(limit, PAGE) else None
@@ -94,6 +101,10 @@ def record(
         if row.state != "pending":
             skipped["repeated"] += 1  # a batch sent again after a lost reply
             continue
+        if row.item_id is None:  # deleted since the job read it
+            row.state, row.reason = "skipped", writing.GONE
+            skipped[writing.GONE] += 1
+            continue
         reason = writing.write(session, job=job, spec=spec, row=row, result=result)
         row.state, row.reason = ("skipped", reason) if reason else ("done", None)
         if reason:
@@ -110,6 +121,9 @@ def record(
         reply.kept = candidates.keep(session, job=job, spec=spec, batch=batch)
     reply.skipped = dict(skipped)
     _add_counts(job, written=reply.written, skipped=skipped)
+    cut = sum(1 for r in batch.results if not r.finished)
+    if cut:  # answers that reached the longest answer allowed before they ended
+        job.metrics = {**job.metrics, "cut_off": int(job.metrics.get("cut_off", 0)) + cut}
     count_progress(session, job)
     return reply
 

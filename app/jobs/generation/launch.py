@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -30,8 +30,8 @@ NOTHING_TO_DO = {
         "constraints and examples that have none (and are not rejected)."
     ),
     "paraphrase": N_(
-        "No item matches to augment: augmentation rewrites tasks, constraints and examples "
-        "that are not rejected."
+        "No English or Chinese item matches to augment: a model rewrites tasks, constraints "
+        "and examples in those two languages that are not rejected."
     ),
     "back_translate": N_(
         "No English or Chinese item matches to augment: back-translation goes through the "
@@ -51,10 +51,8 @@ def eligible(task: str) -> list:
         return [live, Item.kind.in_(generation.DRAFTABLE_KINDS), func.trim(Item.output) == ""]
     if task == "bootstrap":
         return [Item.status == ItemStatus.approved, Item.kind == "task"]
-    conditions = [live, Item.kind.in_(generation.AUGMENTABLE_KINDS)]
-    if task == "back_translate":
-        conditions.append(Item.language.in_(("en", "zh")))
-    return conditions
+    # The rewriting prompts (and back-translation's pivot) exist in English and Chinese.
+    return [live, Item.kind.in_(generation.AUGMENTABLE_KINDS), Item.language.in_(("en", "zh"))]
 
 
 def launch(
@@ -199,11 +197,17 @@ def retry(
     unfinished = select(GenerationInput.item_id).where(
         GenerationInput.job_id == job.id, GenerationInput.state == "pending"
     )
-    ids = tuple(session.scalars(unfinished))
+    ids = tuple(i for i in session.scalars(unfinished) if i is not None)
     if not ids and spec.task != "bootstrap":
         raise Conflict(
             N_("Job #%(id)s finished every item it read; there is nothing to retry."), id=job.id
         )
+    # The retry takes them over: retrying this job again will not read them twice.
+    session.execute(
+        update(GenerationInput)
+        .where(GenerationInput.job_id == job.id, GenerationInput.state == "pending")
+        .values(state="skipped", reason="retried")
+    )
     return launch(
         session=session,
         project_id=job.project_id,

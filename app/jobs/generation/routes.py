@@ -20,6 +20,7 @@ from app.items.forms import form_data
 from app.items.repository import ItemFilter
 from app.jobs import start
 from app.jobs.generation import launch, try_routes
+from app.jobs.generation.numbers import whole
 from app.members import access as members
 from app.projects import service as projects
 from app.web import form_rejection, redirect, render
@@ -52,9 +53,9 @@ def _filter_of(project_id: int, values: Any) -> tuple[ItemFilter, dict[str, str]
             fields[name] = kept[param]
     for name in ("author_id", "difficulty"):
         if name in fields:
-            fields[name] = int(fields[name]) if fields[name].isdigit() else None
+            fields[name] = whole(fields[name])
     ids = values.getlist("item_ids") if hasattr(values, "getlist") else []
-    item_ids = tuple(int(i) for i in ids if str(i).isdigit())
+    item_ids = tuple(n for n in (whole(i) for i in ids) if n is not None)
     return ItemFilter(project_id=project_id, **fields, item_ids=item_ids), kept
 
 
@@ -138,7 +139,7 @@ def generation_launch(
             base_model=None if start_job else str(form.get("base_model") or ""),
             actor=user,
             item_filter=f,
-            start_job_id=int(start_job) if start_job.isdigit() else None,
+            start_job_id=whole(start_job),
             artifacts_root=_artifacts(request),
             model_roots=request.app.state.settings.model_roots,
             within=members.project_ids(session, user=user, at_least="manager"),

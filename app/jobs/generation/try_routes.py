@@ -16,6 +16,7 @@ from app.i18n import N_
 from app.items.forms import form_data
 from app.jobs import live
 from app.jobs.generation import trying
+from app.jobs.generation.numbers import whole
 from app.jobs.service import get_job
 from app.web import form_rejection, is_htmx, redirect, render
 
@@ -67,15 +68,15 @@ def job_try_ask(
     values = {k: str(form.get(k) or "").strip() for k in ("prompt", "item_id", "max_new_tokens")}
     item, tokens = values["item_id"], values["max_new_tokens"]
     with form_rejection() as rejected:
-        if item and not item.isdigit() or tokens and not tokens.isdigit():
+        if item and whole(item) is None or tokens and whole(tokens) is None:
             raise InvalidInput(N_("The item and the length are whole numbers."))
         found = trying.ask(
             session=session,
             job_id=job.id,
             actor=user,
             prompt=values["prompt"],
-            item_id=int(item) if item else None,
-            max_new_tokens=min(int(tokens), 1024) if tokens else 128,
+            item_id=whole(item) if item else None,
+            max_new_tokens=max(1, min(whole(tokens), 1024)) if tokens else 128,
             artifacts_root=request.app.state.settings.resolved_artifacts_dir,
         )
     if rejected:

@@ -23,6 +23,9 @@ from app.models import Item, Job, User
 
 PRIORITY = 10  # above every other job
 RECENT = 10
+# Tries one person may have waiting or running at once: each jumps the queue and loads two
+# models, so more would hold back everyone's jobs.
+MAX_WAITING = 3
 
 
 def ask(
@@ -43,6 +46,18 @@ def ask(
         project_id=_project_of(session, job_id),
         artifacts_root=artifacts_root,
     )
+    waiting = session.scalar(
+        select(func.count()).where(
+            Job.created_by == actor.id,
+            Job.priority == PRIORITY,
+            Job.status.in_(("queued", "running")),
+        )
+    )
+    if waiting >= MAX_WAITING:
+        raise InvalidInput(
+            N_("You have %(num)s tries waiting for their answers; ask again once they are in."),
+            num=waiting,
+        )
     messages = _messages(session, tuned, prompt, item_id)
     try:
         spec = GenerationSpec(task="try", messages=messages, max_new_tokens=max_new_tokens)

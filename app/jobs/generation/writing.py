@@ -12,6 +12,7 @@ from app.items import derived, model_drafts
 from app.models import GenerationInput, Item, Job, User
 
 EDITED = model_drafts.EDITED
+GONE = model_drafts.GONE
 NO_TEXT = "no_text"  # the answer lacks what the task writes
 UNCHANGED = "unchanged"  # the rewritten instruction is the source's own
 NO_AUTHOR = "no_author"  # the person who launched the job is gone
