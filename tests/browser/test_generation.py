@@ -2,8 +2,9 @@
 fine-tune's model and watches the job page fill in by itself; the drafted item's editor marks
 the output as model-drafted and, once edited and saved with Ctrl+S, how much of it changed.
 Rule-based augmentation runs as a background task and its drafts name their source. Trying a
-fine-tune's model answers beside its starting model, without a reload; two known faults of
-the try page are kept as strict expected failures, to be lifted when fixed."""
+fine-tune's model answers beside its starting model, without a reload; only Ctrl+Enter asks
+(once, with no script the Content-Security-Policy refuses), and a refused ask says why above
+the one form."""
 
 from __future__ import annotations
 
@@ -312,13 +313,6 @@ def test_trying_the_model_answers_beside_its_start_without_a_reload(page, drafti
     assert panels[-1] == ["succeeded", ""], panels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="templates/jobs/try.html's hx-trigger filter keydown[ctrlKey&&key=='Enter'] needs "
-    "eval, which the Content-Security-Policy (script-src 'self') blocks: htmx drops the filter "
-    "and every keydown in the prompt asks the models",
-)
 def test_only_ctrl_enter_asks_and_it_asks_once(page, drafting):
     page.add_init_script(f"({VIOLATIONS})()")
     _open_try(page, drafting)
@@ -392,13 +386,6 @@ def test_synonym_replacement_writes_linked_drafts_in_the_background(page, live):
     expect(page.locator("#f-instruction")).to_have_value(copy.instruction)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="app/jobs/generation/try_routes.py answers a refused htmx ask with the whole try "
-    "page's content, which try.html's hx-target/hx-swap put at the top of #try-answers: a "
-    "second form with the same ids nests in the answer list",
-)
 def test_a_refused_ask_shows_its_error_in_the_one_form(page, drafting):
     _open_try(page, drafting)
     before = page.locator("#try-answers .try-answer").count()

@@ -79,13 +79,22 @@ def job_try_ask(
             max_new_tokens=max(1, min(whole(tokens), 1024)) if tokens else 128,
             artifacts_root=request.app.state.settings.resolved_artifacts_dir,
         )
+    if rejected and is_htmx(request):
+        # The sentence goes above the form, not among the answers the form adds to.
+        response = render(
+            request, "jobs/_try_error.html", {"error": rejected.error}, status_code=rejected.status
+        )
+        response.headers["HX-Retarget"] = "#try-feedback"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
     if rejected:
         return _page(
             request, session, job, values=values, errors=rejected.errors or {},
             error=rejected.error, status=rejected.status,
         )  # fmt: skip
     if is_htmx(request):
-        return render(request, "jobs/_try_answer.html", _answer(session, job, found))
+        context = _answer(session, job, found) | {"clear_feedback": True}
+        return render(request, "jobs/_try_answer.html", context)
     return redirect(request, request.app.url_path_for("job_try", job_id=job.id))
 
 
