@@ -203,8 +203,8 @@ class ClaimsFourBit(AppClient):
     """A worker whose report says it loads 4-bit weights (as a GPU worker's would), running on
     this machine's CPU: the app hands it a 4-bit job, and the worker must refuse it itself."""
 
-    def claim(self, worker, device=None):
-        return super().claim(worker, device.model_copy(update={"four_bit": True}))
+    def claim(self, worker, device=None, *kinds):
+        return super().claim(worker, device.model_copy(update={"four_bit": True}), *kinds)
 
 
 def test_a_cpu_worker_given_a_4bit_job_fails_it_with_a_sentence(app, db_session, settings):
