@@ -49,7 +49,7 @@ i18n:
 
 bench:
 	@$(MAKE) --no-print-directory install
-	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py bench/quality.py bench/trainer_runs.py bench/trainer_gpu.py bench/memory_gpu.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in $(filter-out bench/pg.py bench/locustfile.py bench/labelstudio_api.py bench/search_words.py bench/corpus.py bench/import_floor.py bench/quality.py bench/trainer_runs.py bench/trainer_gpu.py bench/memory_gpu.py bench/try_setup.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # On a machine with a CUDA GPU (a few minutes on one H100): the trainer's model FLOPs utilisation
 # on a random ~0.5B Llama and the memory estimate against what CUDA allocates; both reports go

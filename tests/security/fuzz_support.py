@@ -32,7 +32,8 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.db import get_session
-from tests.security.fuzz_data import Seeded, good_bodies, tune
+from tests.security.fuzz_bodies import good_bodies
+from tests.security.fuzz_data import Seeded, tune
 from tests.test_route_access import access_level, api_routes
 
 API_CHECKS = [
