@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app.core import selfinstruct
@@ -28,6 +28,11 @@ def check(
     project_id: int,
     snapshots: Mapping[int, dict[str, Any]],
 ) -> list[dict[str, Any]]:
+    made_here = session.scalar(
+        select(exists().where(Item.project_id == project_id, Item.origin.in_(MADE_BY_MODELS)))
+    )
+    if not made_here:
+        return []  # no model-made item in the project: nothing for this check to find
     rows = session.execute(
         select(DatasetVersionItem.item_id, DatasetVersionItem.split, Item.origin)
         .join(Item, Item.id == DatasetVersionItem.item_id)

@@ -137,9 +137,9 @@ def _page(request, session, user, project_id, params, values, *, error=None, sta
             "project": project,
             "filters": kept,
             "item_ids": chosen,
-            "qualifying": len(augment_task.qualifying(session, f, limit=cap + 1)),
-            "in_languages": len(
-                augment_task.qualifying(session, f, augment_task.in_languages(), limit=cap + 1)
+            "qualifying": augment_task.count_qualifying(session, f, cap=cap + 1),
+            "in_languages": augment_task.count_qualifying(
+                session, f, augment_task.in_languages(), cap=cap + 1
             ),
             "count_cap": cap,
             "max_copies": augment_recipe.MAX_COPIES,

@@ -62,6 +62,11 @@ def qualifying(session: Session, f: ItemFilter, *conditions: Any, limit: int) ->
     return [item_id for item_id, _version in rows]
 
 
+def count_qualifying(session: Session, f: ItemFilter, *conditions: Any, cap: int) -> int:
+    """How many items :func:`qualifying` would answer, counted up to ``cap``."""
+    return repository.count_matching(session, f, *eligible(), *conditions, cap=cap)
+
+
 def in_language(code: str):
     """Items stored in ``code`` (``zh`` takes langdetect's ``zh-cn`` and ``zh-tw``)."""
     return or_(Item.language == code, Item.language.like(f"{code}-%"))

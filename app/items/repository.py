@@ -118,10 +118,14 @@ def matching_versions(
     """(id, version) of the items matching the filter and ``conditions`` (and, if it names
     any, among ``f.item_ids``), oldest first, at most ``limit``: what a job over a filter
     pins."""
-    query = _where(select(Item.id, Item.version), f).where(*conditions)
-    if f.item_ids:
-        query = query.where(Item.id.in_(f.item_ids))
+    query = _chosen(select(Item.id, Item.version), f, conditions)
     return [tuple(row) for row in session.execute(query.order_by(Item.id).limit(limit))]
+
+
+def _chosen(query: Select, f: ItemFilter, conditions: tuple = ()) -> Select:
+    """``query`` narrowed to the filter, the ``conditions`` and the filter's chosen ids."""
+    query = _where(query, f).where(*conditions)
+    return query.where(Item.id.in_(f.item_ids)) if f.item_ids else query
 
 
 # A multi-word search walks its rarest word's index rows; each word is counted up to this many.
@@ -308,9 +312,10 @@ def counts_by_status(session: Session, f: ItemFilter, *, cap: int = COUNT_CAP) -
     )
 
 
-def count_matching(session: Session, f: ItemFilter, *, cap: int) -> int:
-    """How many items match the whole filter, its status included, counted up to ``cap``."""
-    matching = _where(select(Item.id), f).limit(cap).subquery()
+def count_matching(session: Session, f: ItemFilter, *conditions: Any, cap: int) -> int:
+    """How many items match the whole filter, its status included (and ``conditions`` and
+    its chosen ids), counted up to ``cap``."""
+    matching = _chosen(select(Item.id), f, conditions).limit(cap).subquery()
     return session.scalar(select(func.count()).select_from(matching)) or 0
 
 

@@ -18,6 +18,7 @@ from app.core.status import ItemStatus
 from app.errors import Conflict, InvalidInput
 from app.i18n import N_
 from app.items import repository
+from app.items.augment_task import in_languages
 from app.items.repository import ItemFilter
 from app.jobs import start
 from app.jobs.service import FINISHED, check_base_model, get_job
@@ -52,7 +53,7 @@ def eligible(task: str) -> list:
     if task == "bootstrap":
         return [Item.status == ItemStatus.approved, Item.kind == "task"]
     # The rewriting prompts (and back-translation's pivot) exist in English and Chinese.
-    return [live, Item.kind.in_(generation.AUGMENTABLE_KINDS), Item.language.in_(("en", "zh"))]
+    return [live, Item.kind.in_(generation.AUGMENTABLE_KINDS), in_languages()]
 
 
 def launch(

@@ -63,9 +63,7 @@ def _page(request, session, user, project_id, *, task, values, errors=None, erro
     project = projects.get_project(session=session, project_id=project_id)
     f, kept = _filter_of(project_id, values)
     counts = {
-        name: len(
-            repository.matching_versions(session, f, *launch.eligible(name), limit=COUNT_UP_TO + 1)
-        )
+        name: repository.count_matching(session, f, *launch.eligible(name), cap=COUNT_UP_TO + 1)
         for name in generation.TASKS
     }
     defaults = GenerationSpec(task=task).model_dump()

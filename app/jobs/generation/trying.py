@@ -5,7 +5,6 @@ before any queued job; while it waits the page shows how many jobs are ahead of 
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
@@ -111,7 +110,7 @@ def _messages(session: Session, tuned: Job, prompt: str, item_id: int | None) ->
     return [{"role": "user", "content": text}]
 
 
-def tries(session: Session, job_id: int, *, within: Collection[int] | None = None) -> list[Job]:
+def tries(session: Session, job_id: int) -> list[Job]:
     """The newest tries of ``job_id``'s model."""
     query = (
         select(Job)
