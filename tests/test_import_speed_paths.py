@@ -296,6 +296,35 @@ class TestFailures:
             imports.run(session=db_session, job_id=job.id, actor=ghost, options=ImportOptions())
         assert not [t for t in threading.enumerate() if t.name.startswith("import-write")]
 
+    def test_nothing_queued_behind_a_failed_batch_runs(
+        self, db_session, tmp_path, setup, tiny_batches
+    ):
+        """Commits and later batches wait on the writing thread behind the batch before them:
+        once one fails, none of them runs (no commit of a batch that is not all there)."""
+        project, admin = setup
+        commits = []
+        rows = [{"instruction": f"Row {i}.", "input": "", "output": "x"} for i in range(9)]
+        job = imports.store_upload(
+            session=db_session,
+            project=project,
+            filename="a.jsonl",
+            stream=io.BytesIO(jsonl(rows)),
+            folder=tmp_path,
+            actor=admin,
+        )
+        ghost = User(id=987_654_321, email="ghost@example.org", role="admin")
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.IntegrityError)):
+            imports.run(
+                session=db_session,
+                job_id=job.id,
+                actor=ghost,
+                options=ImportOptions(),
+                commit=lambda *args: commits.append(args),
+                batch_rows=3,
+            )
+        assert commits == []
+        assert not [t for t in threading.enumerate() if t.name.startswith("import-write")]
+
     def test_rows_read_are_counted_for_metrics(self, db_session, tmp_path, setup):
         project, admin = setup
         before = REGISTRY.get_sample_value("studio_import_rows_total") or 0
@@ -326,9 +355,11 @@ class TestCheckedRows:
         """orjson would write NaN as null; the row is written by the standard library instead."""
         checked = CheckedRows(tmp_path)
         checked.add({"content": {"x": math.nan}, "meta": {}})
-        ((_number, row),) = list(checked)
+        checked.add({"content": {"instruction": "plain"}, "meta": {"tags": ["a", math.inf]}})
+        (_, first), (_, second) = list(checked)
         checked.close()
-        assert math.isnan(row.draft["content"]["x"])
+        assert math.isnan(first.draft["content"]["x"])
+        assert second.draft["meta"]["tags"] == ["a", math.inf]
 
 
 class TestDumpHash:

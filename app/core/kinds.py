@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -199,20 +199,21 @@ class ItemContent(ContentFields):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> ItemContent:
-        if self.kind not in FEW_SHOT_KINDS and self.demos:
+        # Emptiness first: most items have none, and an enum's membership test costs a call.
+        if self.demos and self.kind not in FEW_SHOT_KINDS:
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have demonstrations; use an example item."
             )
-        if self.kind not in CONSTRAINED_KINDS and (self.constraints or self.rules):
+        if (self.constraints or self.rules) and self.kind not in CONSTRAINED_KINDS:
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have constraints or rules; "
                 "use a constraint item."
             )
-        if self.kind not in DIALOGUE_KINDS and self.turns:
+        if self.turns and self.kind not in DIALOGUE_KINDS:
             raise _invalid(
                 f"{_with_article(self.kind)} item cannot have turns; use a conversation item."
             )
-        if self.kind is not ItemKind.preference and self.rejected:
+        if self.rejected and self.kind is not ItemKind.preference:
             raise _invalid(
                 f"{_with_article(self.kind)} item has no rejected response; use a preference pair."
             )
@@ -345,6 +346,7 @@ def later_defaults(model: type[ContentFields]) -> dict[str, Any]:
 
 
 _LATER_DEFAULTS = later_defaults(ItemContent)
+_SPELT_ALIKE = frozenset({str, bool, int, type(None)})  # scalars orjson writes as json.dumps does
 
 
 def hashed_fields(
@@ -352,7 +354,11 @@ def hashed_fields(
 ) -> dict[str, Any]:
     """What the canonical JSON holds of ``content.model_dump(mode="json")``: every field of
     the first schema, and a later field only where it differs from its default."""
-    return {k: v for k, v in dump.items() if k not in later or v != later[k]}
+    fields = dict(dump)  # dropping the few later fields beats rebuilding from every field
+    for name, default in later.items():
+        if name in fields and fields[name] == default:
+            del fields[name]
+    return fields
 
 
 def canonical_json(content: ItemContent) -> str:
@@ -391,10 +397,16 @@ def _spelt_alike(value: Any) -> bool:
     integers, in lists and string-keyed objects. Floats are left out: the two write some
     differently (1e-05 and 0.00001)."""
     kind = value.__class__
-    if kind is str or kind is bool or kind is int or value is None:
-        return True
-    if kind is list:
-        return all(map(_spelt_alike, value))
     if kind is dict:
-        return all(key.__class__ is str and _spelt_alike(item) for key, item in value.items())
-    return False
+        return all(key.__class__ is str for key in value) and _all_alike(value.values())
+    if kind is list:
+        return _all_alike(value)
+    return kind in _SPELT_ALIKE
+
+
+def _all_alike(values: Iterable[Any]) -> bool:
+    # Scalars are told apart here, without a call each: an import asks this of every row.
+    for item in values:
+        if item.__class__ not in _SPELT_ALIKE and not _spelt_alike(item):
+            return False
+    return True

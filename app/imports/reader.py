@@ -95,7 +95,12 @@ def iter_records(stream: BinaryIO, container: str) -> Iterator[readers.Record]:
         # the element keeps that level, so the check below still refuses it.
         stream = _NestingGuard(stream, MAX_DEPTH + 2)  # + 1 for the array itself
     for record in readers.iter_records(stream, container):
-        if record.data is not None and _too_deep(record.data):
+        bound = record.nesting_bound
+        if (
+            record.data is not None
+            and (bound is None or bound >= MAX_DEPTH)
+            and _too_deep(record.data)
+        ):
             record = readers.Record(
                 record.number,
                 None,

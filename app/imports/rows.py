@@ -23,6 +23,8 @@ from app.imports.reader import ImportOptions, RowResult
 from app.items.lengths import ContentLimits
 from app.models import ImportJob
 
+BUFFER = 1 << 20  # bytes
+
 
 class FileRows:
     """The file's rows, converted as they are read (a "valid rows" import, or one resumed
@@ -53,24 +55,29 @@ class CheckedRows:
     A row goes through JSON unchanged, as converted content and meta hold only JSON values;
     orjson writes all of them but NaN and infinities (as null, silently), and refuses integers
     past 64 bits and lone surrogates. A row that does not read back equal is written with the
-    standard library instead, which keeps those exactly.
+    standard library instead, which keeps those exactly; only a row holding more than strings,
+    integers, booleans, nulls and lists of strings (most hold nothing else) is read back to
+    compare.
     """
 
     def __init__(self, folder: Path) -> None:
-        # Open until closed: the write pass reads it back after the check pass.
-        self.file = tempfile.TemporaryFile(dir=folder, prefix="checked-")  # noqa: SIM115
+        # Open until closed: the write pass reads it back after the check pass. A large buffer:
+        # a row is a few hundred bytes, and a write call for each would cost a tenth of the pass.
+        self.file = tempfile.TemporaryFile(  # noqa: SIM115
+            dir=folder, prefix="checked-", buffering=BUFFER
+        )
         self.count = 0
 
     def add(self, draft: dict[str, Any]) -> None:
         pair = [draft["content"], draft["meta"]]
         try:
-            line = orjson.dumps(pair)
-            exact = orjson.loads(line) == pair
+            line = orjson.dumps(pair, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError:
-            exact = False
-        if not exact:
-            line = json.dumps(pair).encode()  # ASCII: escapes keep lone surrogates
-        self.file.write(line + b"\n")
+            line = None
+        plain = _plain(draft["content"]) and _plain(draft["meta"])
+        if line is None or (not plain and orjson.loads(line) != pair):
+            line = json.dumps(pair).encode() + b"\n"  # ASCII: escapes keep lone surrogates
+        self.file.write(line)
         self.count += 1
 
     def __iter__(self) -> Iterator[tuple[int, RowResult]]:
@@ -89,6 +96,20 @@ class CheckedRows:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _plain(values: dict[str, Any]) -> bool:
+    """Whether every one of ``values`` is one that orjson writes back as it is, or refuses:
+    strings, integers, booleans, null, lists of strings (not floats: NaN and infinities become
+    null)."""
+    for value in values.values():
+        kind = value.__class__
+        if kind is list:
+            if value and any(item.__class__ is not str for item in value):
+                return False
+        elif kind is not str and kind is not int and kind is not bool and value is not None:
+            return False
+    return True
 
 
 def estimated_rows(done: int, position: int, size: int) -> int:

@@ -8,17 +8,21 @@ multi-row INSERTs, the items' ids read back from the rowids they took (``app.bul
 
 A batch is written, and then committed when the caller commits there, on a second thread while
 the next one is read and converted: the database's work (PostgreSQL's server, SQLite's B-trees)
-runs without the GIL, so on two cores the rows phase takes less than the sum of the two. One
-batch at a time uses the session, and the caller touches it only after
-:meth:`ItemWriter.finish`.
+runs without the GIL, so on two cores the rows phase takes less than the sum of the two. That
+thread runs what it is handed in order, each job only once the one before it has succeeded, so
+the caller never waits for a commit to be queued behind its batch; it waits only when two
+batches are already queued. Only that thread uses the session meanwhile (PostgreSQL's ids are
+reserved there too), and the caller touches it again only after :meth:`ItemWriter.finish`.
 
 Search terms and near-duplicate keys are left to the follow-up pass (``app.imports.indexer``).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any
 
 from sqlalchemy import JSON, and_
@@ -36,6 +40,9 @@ from app.models.base import utcnow
 # statement takes it back (a wait of up to the switch interval), so fewer, larger batches.
 BATCH = 2000
 SQLITE_BATCH = 5000
+# Jobs the writing thread may hold at once (two batches, each with its commit): one written while
+# the next waits, so a batch converted faster than the one before it is written does not wait.
+QUEUED = 4
 # What a first revision records: the item's content, its meta and its status.
 SNAPSHOT = (*CONTENT_FIELDS, *META_FIELDS, "status")
 ITEM_COLUMNS = (
@@ -88,7 +95,7 @@ class ItemWriter:
         self.timestamp = bulk.binder(session, Item.__table__.c.created_at)
         self.written = 0
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-write")
-        self.writing: Future | None = None
+        self.queued: deque[Future] = deque()  # jobs handed to the writing thread, oldest first
 
     def add(
         self, content: dict[str, Any], meta: dict[str, Any], content_hash: str, line: int
@@ -109,54 +116,53 @@ class ItemWriter:
             self.flush()
 
     def finish(self) -> None:
-        """Wait for the batch being written (its error, if any, is raised here)."""
-        if self.writing is not None:
-            writing, self.writing = self.writing, None
-            writing.result()
+        """Wait for everything handed to the writing thread (an error is raised here)."""
+        while self.queued:
+            self.queued.popleft().result()
 
     def close(self) -> None:
-        """Let a batch in flight end before the caller touches the session (even on error)."""
-        if self.writing is not None:
-            wait([self.writing])
-            self.writing = None
+        """Let the jobs in flight end before the caller touches the session (even on error)."""
+        wait(self.queued)
+        self.queued.clear()
         self.pool.shutdown(wait=True)
 
     def flush(self, then: Callable[[], None] | None = None) -> None:
-        """Hand the rows added so far to the writing thread (after the batch before them);
-        ``then`` runs there once they are written, as the batch's commit does: the next rows
-        are read and converted meanwhile, and the database is not left idle while they are."""
-        if not self.items and then is None:
-            return
-        batch = (self.items, self.revisions, self.now)
-        self.items, self.revisions, self.now = [], [], None
-        self.finish()
-        items = batch[0]
-        ids = (
-            bulk.reserve_ids(self.session, Item.__table__, len(items))
-            if self.copy and items
-            else None
-        )
-        self.writing = self.pool.submit(self._write, ids, *batch, then)
-
-    def _write(self, ids: list[int] | None, items: list[tuple], revisions, now, then) -> None:
-        if items:
-            if self.copy:
-                rows = ((item_id, *item) for item_id, item in zip(ids, items, strict=True))
-                bulk.copy_rows(self.session, Item.__table__, ("id", *ITEM_COLUMNS), rows)
-            else:
-                ids = bulk.insert_rows(self.session, Item.__table__, ITEM_COLUMNS, items)
-            revision_rows = [
-                (item_id, 1, snapshot, content_hash, self.actor_id, now)
-                for item_id, (snapshot, content_hash) in zip(ids, revisions, strict=True)
-            ]
-            table = ItemRevision.__table__
-            if self.copy:
-                bulk.copy_rows(self.session, table, REVISION_COLUMNS, revision_rows)
-            else:
-                bulk.insert_rows(self.session, table, REVISION_COLUMNS, revision_rows)
-            self.written += len(items)
+        """Hand the rows added so far to the writing thread, behind what it was given before;
+        ``then`` runs there once they are written, as the batch's commit does. The caller goes
+        on reading and converting the next rows meanwhile: waiting would leave the database
+        idle while they are converted."""
+        if self.items:
+            batch = (self.items, self.revisions, self.now)
+            self.items, self.revisions, self.now = [], [], None
+            while len(self.queued) >= QUEUED:  # memory stays bounded
+                self.queued.popleft().result()
+            self._hand(partial(self._write, *batch))
         if then is not None:
-            then()
+            self._hand(then)
+
+    def _hand(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` on the writing thread, to run once the job before it has succeeded
+        (one thread runs them in order)."""
+        before = self.queued[-1] if self.queued else None
+        self.queued.append(self.pool.submit(_after, before, job))
+
+    def _write(self, items: list[tuple], revisions, now) -> None:
+        if self.copy:
+            ids = bulk.reserve_ids(self.session, Item.__table__, len(items))
+            rows = ((item_id, *item) for item_id, item in zip(ids, items, strict=True))
+            bulk.copy_rows(self.session, Item.__table__, ("id", *ITEM_COLUMNS), rows)
+        else:
+            ids = bulk.insert_rows(self.session, Item.__table__, ITEM_COLUMNS, items)
+        revision_rows = [
+            (item_id, 1, snapshot, content_hash, self.actor_id, now)
+            for item_id, (snapshot, content_hash) in zip(ids, revisions, strict=True)
+        ]
+        table = ItemRevision.__table__
+        if self.copy:
+            bulk.copy_rows(self.session, table, REVISION_COLUMNS, revision_rows)
+        else:
+            bulk.insert_rows(self.session, table, REVISION_COLUMNS, revision_rows)
+        self.written += len(items)
 
     def _snapshot(self, content: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         """The item's fields as its first revision records them (``SNAPSHOT``)."""
@@ -167,3 +173,11 @@ class ItemWriter:
         snapshot["tags"] = meta.get("tags") or []
         snapshot["status"] = "draft" if meta.get("needs_output") else self.status
         return snapshot
+
+
+def _after(before: Future | None, job: Callable[[], None]) -> None:
+    """``job``, once the job ``before`` it has ended without an error (its error, if any, is
+    raised again here, and so reaches whoever waits for this job)."""
+    if before is not None:
+        before.result()
+    job()

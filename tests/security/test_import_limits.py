@@ -123,6 +123,20 @@ def test_nesting_up_to_the_limit_is_read(tmp_path):
     assert records[1].error and "nested more than 64" in records[1].error
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["brackets", "escaped brackets"])
+def test_deep_json_text_in_a_jsonl_field_is_refused(escaped):
+    """A line with few brackets skips the walk over its fields; brackets written as escapes
+    (``\\u005b``) are not counted, so such a line is walked whatever its count."""
+    line = json.dumps(ROW | {"demos": deep_text(reader.MAX_DEPTH)})
+    if escaped:
+        line = line.replace("[", "\\u005b").replace("]", "\\u005d")
+    assert line.count("[") == (0 if escaped else reader.MAX_DEPTH)
+    stream = io.BytesIO(f"{json.dumps(ROW)}\n{line}\n".encode())
+    records = list(reader.iter_records(stream, "jsonl"))
+    assert records[0].error is None
+    assert records[1].error and "nested more than 64" in records[1].error
+
+
 def _parquet(rows: int, row_group_size: int) -> bytes:
     table = pa.table(
         {
