@@ -86,7 +86,7 @@ def source_id(data: Mapping[str, Any]) -> str | None:
     """The row's own identifier (``id``, or ``key`` as in IFEval), kept to trace an item back."""
     for key in ("id", "key"):
         value = data.get(key)
-        if isinstance(value, bool):
+        if value is None or isinstance(value, bool):
             continue
         if isinstance(value, str | int) and str(value).strip():
             return str(value)

@@ -189,7 +189,9 @@ def _fields(
     if schema == "alpaca" and not mapping and ("history" in data or "system" in data):
         return chats.alpaca_chat(data, out, form)  # LLaMA-Factory's chat columns
     if schema in converters.FLAT_COLUMNS:
-        columns = {**converters.FLAT_COLUMNS[schema], **(mapping or {})}
+        columns = converters.FLAT_COLUMNS[schema]
+        if mapping:
+            columns = {**columns, **mapping}
         domain_column = "category" if schema == "dolly" else None
         return converters.flat(data, columns, out, domain_column)
     if schema == "sharegpt":
