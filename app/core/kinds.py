@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.json_spelling import spelt_alike
 from app.core.turn_order import (
     Role,
     pair_turn_problem,
@@ -346,7 +347,6 @@ def later_defaults(model: type[ContentFields]) -> dict[str, Any]:
 
 
 _LATER_DEFAULTS = later_defaults(ItemContent)
-_SPELT_ALIKE = frozenset({str, bool, int, type(None)})  # scalars orjson writes as json.dumps does
 
 
 def hashed_fields(
@@ -382,7 +382,7 @@ def dump_hash(dump: Mapping[str, Any]) -> str:
     """:func:`content_hash` of ``content.model_dump(mode="json")``, without validating it again
     (the import's path: it has just validated and dumped the row)."""
     fields = hashed_fields(dump) if _LATER_DEFAULTS else dump
-    if _spelt_alike(fields):
+    if spelt_alike(fields):
         # orjson writes these values byte for byte as the canonical text does, at half the cost
         # (an import hashes every row); it refuses integers past 64 bits and lone surrogates.
         try:
@@ -390,23 +390,3 @@ def dump_hash(dump: Mapping[str, Any]) -> str:
         except orjson.JSONEncodeError:
             pass
     return hashlib.sha256(_canonical_text(dump).encode("utf-8")).hexdigest()
-
-
-def _spelt_alike(value: Any) -> bool:
-    """Whether orjson spells ``value`` as ``json.dumps`` does: strings, booleans, null and
-    integers, in lists and string-keyed objects. Floats are left out: the two write some
-    differently (1e-05 and 0.00001)."""
-    kind = value.__class__
-    if kind is dict:
-        return all(key.__class__ is str for key in value) and _all_alike(value.values())
-    if kind is list:
-        return _all_alike(value)
-    return kind in _SPELT_ALIKE
-
-
-def _all_alike(values: Iterable[Any]) -> bool:
-    # Scalars are told apart here, without a call each: an import asks this of every row.
-    for item in values:
-        if item.__class__ not in _SPELT_ALIKE and not _spelt_alike(item):
-            return False
-    return True

@@ -95,18 +95,9 @@ def iter_records(stream: BinaryIO, container: str) -> Iterator[readers.Record]:
         # the element keeps that level, so the check below still refuses it.
         stream = _NestingGuard(stream, MAX_DEPTH + 2)  # + 1 for the array itself
     for record in readers.iter_records(stream, container):
-        bound = record.nesting_bound
-        if (
-            record.data is not None
-            and (bound is None or bound >= MAX_DEPTH)
-            and _too_deep(record.data)
-        ):
-            record = readers.Record(
-                record.number,
-                None,
-                f"{place} {record.number}: objects and arrays nested more than {MAX_DEPTH} "
-                "levels deep.",
-            )
+        if record.data is not None and _too_deep(record.data, record.nesting_bound):
+            problem = f"objects and arrays nested more than {MAX_DEPTH} levels deep."
+            record = readers.Record(record.number, None, f"{place} {record.number}: {problem}")
         yield record
 
 
@@ -231,9 +222,12 @@ _STEP = [1 if b in b"[{" else -1 for b in range(256)]
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def _too_deep(record: dict[str, Any]) -> bool:
+def _too_deep(record: dict[str, Any], bound: int | None = None) -> bool:
     """Whether a record nests objects and arrays more than ``MAX_DEPTH`` levels, counting
-    JSON text in its fields (a CSV cell holding the demonstrations, parsed later)."""
+    JSON text in its fields (a CSV cell holding the demonstrations, parsed later); not when
+    its source holds too few brackets (``bound``) to nest that deep."""
+    if bound is not None and bound < MAX_DEPTH:
+        return False
     for value in record.values():
         if isinstance(value, str):
             if len(value) >= MAX_DEPTH and _text_depth(value) >= MAX_DEPTH:
