@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from app.imports import passes
 from app.imports import service as imports
 from app.imports.reader import ImportOptions
 
@@ -42,18 +41,3 @@ def alpaca_lines(n: int) -> list[str]:
         json.dumps({"instruction": f"Say the number {i}.", "input": "", "output": str(i)})
         for i in range(1, n + 1)
     ]
-
-
-def rows_phase_commits(rows: int, batch: int, postgresql: bool) -> int:
-    """The commits of an all-or-nothing import's rows phase: one a full batch, but on
-    PostgreSQL the batches its check pass wrote ahead share one, made as the pass ends (with
-    every row when the file holds no more)."""
-    full = rows // batch
-    if not postgresql:
-        return full
-    return 1 + max(0, full - passes.AHEAD_BATCHES)
-
-
-def rows_committed(commits: int, batch: int, postgresql: bool) -> int:
-    """The rows in after that many commits of a long all-or-nothing import's rows phase."""
-    return (commits - 1 + passes.AHEAD_BATCHES if postgresql else commits) * batch

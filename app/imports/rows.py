@@ -50,8 +50,7 @@ class FileRows:
 
 
 class CheckedRows:
-    """Converted rows kept by the check pass: :meth:`add` them, then iterate (numbered from
-    ``start + 1``: the rows before may have been written as they were checked).
+    """Converted rows kept by the check pass: :meth:`add` them, then iterate (numbered from 1).
 
     A row goes through JSON unchanged, as converted content and meta hold only JSON values;
     orjson writes all of them but NaN and infinities (as null, silently), and refuses integers
@@ -61,13 +60,12 @@ class CheckedRows:
     compare.
     """
 
-    def __init__(self, folder: Path, start: int = 0) -> None:
+    def __init__(self, folder: Path) -> None:
         # Open until closed: the write pass reads it back after the check pass. A large buffer:
         # a row is a few hundred bytes, and a write call for each would cost a tenth of the pass.
         self.file = tempfile.TemporaryFile(  # noqa: SIM115
             dir=folder, prefix="checked-", buffering=BUFFER
         )
-        self.start = start  # the rows are the file's from ``start + 1`` on
         self.count = 0
 
     def add(self, draft: dict[str, Any]) -> None:
@@ -85,7 +83,7 @@ class CheckedRows:
     def __iter__(self) -> Iterator[tuple[int, RowResult]]:
         self.file.flush()
         self.file.seek(0)
-        for number, line in enumerate(self.file, start=self.start + 1):
+        for number, line in enumerate(self.file, start=1):
             try:
                 content, meta = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -93,8 +91,8 @@ class CheckedRows:
             yield number, RowResult(number, {"content": content, "meta": meta}, [])
 
     def total(self, done: int) -> int:
-        """The file's row count, known exactly: the check pass counted the rows."""
-        return self.start + self.count
+        """The row count, known exactly: the check pass counted the rows."""
+        return self.count
 
     def close(self) -> None:
         self.file.close()

@@ -9,21 +9,29 @@ the same file twice adds nothing. Reading and checking rows is app.imports.reade
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.audit import service as audit
 from app.core.formats import chats, cleaning, readers
+from app.core.kinds import dump_hash
 from app.errors import Conflict, InvalidInput, NotFound
 from app.i18n import N_
-from app.imports import passes, reader
-from app.imports.passes import Commit, Tally
+from app.imports import reader
+from app.imports.matches import Existing
 from app.imports.reader import ImportOptions, Progress
-from app.imports.rows import CheckedRows, FileRows
+from app.imports.rows import CheckedRows, FileRows, estimated_rows
+from app.imports.writer import ItemWriter
+from app.items.lengths import ContentLimits
 from app.models import ImportJob, Project, User
 from app.models.base import utcnow
 
@@ -102,6 +110,33 @@ def record_upload(
 TASK_MATCHES = ("skip", "import")
 # Rows between two progress reports (and, in a background import, two commits).
 CHECKPOINT_ROWS = 5000
+# Rows the write pass reads between two offers of the GIL to the writing thread
+# (``time.sleep(0)`` releases it, and a thread waiting for it takes it then). That thread waits
+# on the database with the GIL released, and taking it back from a thread that is computing
+# costs up to the interpreter's switch interval (5 ms) each time, the database idle meanwhile:
+# the rows phase took about a tenth longer on PostgreSQL (bench/import_speed.py; yielding every
+# 8 rows cost more than it gave).
+YIELD_ROWS = 32
+# Commits the session's work with a checkpoint: (state, phase, done, total).
+Commit = Callable[[dict[str, Any], str, int, int], None]
+
+
+@dataclass
+class Tally:
+    """How far an import got: rows read, items created, duplicates skipped, rows with
+    problems. Committed with each batch, so a resumed import goes on counting."""
+
+    rows: int = 0
+    created: int = 0
+    skipped: int = 0  # matches included
+    invalid: int = 0
+    matched: int = 0  # conversations skipped for an imported task of their first exchange
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def note_problem(self, number: int, reasons: list[str]) -> None:
+        self.invalid += 1
+        if len(self.problems) < reader.MAX_REPORTED:
+            self.problems.append({"number": number, "reasons": reasons})
 
 
 def check_options(job: ImportJob, options: ImportOptions) -> str:
@@ -137,12 +172,11 @@ def run(
 ) -> ImportJob:
     """Import the file into the project.
 
-    All-or-nothing mode first checks every row and commits nothing when any has a problem (the
-    rows it converted are kept for the write pass, and on PostgreSQL the first ones are written
-    meanwhile: ``app.imports.passes``). Rows are then written in batches; with ``commit`` each
-    batch is committed with a checkpoint (the tally), and an import resumed from ``resume``
-    skips the rows it already read. An item whose content is already in the project is
-    skipped.
+    All-or-nothing mode first checks every row and writes nothing when any has a problem (the
+    rows it converted are kept for the write pass, ``app.imports.rows``). Rows are then written
+    in batches; with ``commit`` each batch is committed with a checkpoint (the tally), and an
+    import resumed from ``resume`` skips the rows it already read. An item whose content is
+    already in the project is skipped.
     """
     job = job_of(session=session, job_id=job_id)
     if job.state in ("done", "failed", "cancelled"):
@@ -153,24 +187,20 @@ def run(
     job.schema = schema
     job.state = "running"
     session.flush()
-    if not resume and options.mode == "all_or_nothing":
-        checked = _check(
-            session, job, project, options, schema, actor, progress, commit, batch_rows
-        )
-        if isinstance(checked, Tally):
-            return _refused(session, job, checked)
-        writing, rows = checked
-        total = rows.total
-    else:
-        writing = passes.Writing(session, job, project, options, actor, Tally(**(resume or {})))
-        rows = FileRows(job, options, schema, skip=writing.tally.rows)
-        total = rows.total
+    tally = Tally(**resume) if resume else None
+    checked = None
+    if tally is None and options.mode == "all_or_nothing":
+        report, checked = _check_rows(job, options, schema, progress)
+        if report.invalid or report.rows == 0:
+            return _refused(session, job, report)
+    tally = tally or Tally()
+    rows = checked or FileRows(job, options, schema, skip=tally.rows)
     try:
-        passes.write_rows(writing, rows, total, commit, progress, batch_rows)
+        _write_rows(
+            session, job, project, options, actor, tally, rows, commit, progress, batch_rows
+        )
     finally:
         rows.close()
-        writing.close()
-    tally = writing.tally
     if tally.rows == 0:
         return _refused(session, job, tally)
     job.rows_total = job.rows_done = tally.rows
@@ -203,41 +233,34 @@ def run(
     return job
 
 
-def _check(
-    session: Session,
-    job: ImportJob,
-    project: Project,
-    options: ImportOptions,
-    schema: str,
-    actor: User,
-    progress: Progress | None,
-    commit: Commit | None,
-    batch_rows: int,
-) -> Tally | tuple[passes.Writing, CheckedRows]:
-    """The check pass: the report when a row has a problem (or there is none), else the write
-    pass's state and the rows it is to write. The rows written ahead (``app.imports.passes``)
-    are committed here when the file is clean, and rolled back when it is not."""
-    ahead = savepoint = None
-    if passes.writes_ahead(session, options, commit):
-        ahead = passes.Writing(session, job, project, options, actor, Tally())
-        savepoint = session.begin_nested()  # what a problem takes back: the rows written ahead
+def _check_rows(
+    job: ImportJob, options: ImportOptions, schema: str, progress
+) -> tuple[Tally, CheckedRows | None]:
+    """Read and check every row, writing nothing to the database; the converted rows are kept
+    for the write pass while none has a problem."""
+    tally = Tally()
+    checked: CheckedRows | None = CheckedRows(Path(job.path).parent)
+    limits = ContentLimits.of()
     try:
-        report, checked = passes.check_rows(job, options, schema, progress, ahead, batch_rows)
+        with Path(job.path).open("rb") as f:
+            for record in reader.iter_records(f, job.container):
+                tally.rows += 1
+                if progress and tally.rows % 5000 == 0:
+                    estimate = estimated_rows(tally.rows, f.tell(), job.size)
+                    progress("checking", tally.rows, estimate)
+                row = reader.convert_row(record, options, schema, limits)
+                if row.draft is None:
+                    tally.note_problem(row.number, row.errors)
+                    if checked is not None:  # nothing will be written: stop keeping rows
+                        checked.close()
+                        checked = None
+                elif checked is not None:
+                    checked.add(row.draft)
     except BaseException:
-        if ahead is not None:
-            ahead.abandon()
-        raise
-    if report.invalid or report.rows == 0:
         if checked is not None:
             checked.close()
-        if ahead is not None:
-            ahead.abandon()
-            savepoint.rollback()
-        return report
-    writing = ahead or passes.Writing(session, job, project, options, actor, Tally())
-    if ahead is not None and ahead.tally.rows:
-        ahead.commit(commit, report.rows)
-    return writing, checked
+        raise
+    return tally, checked
 
 
 def _refused(session: Session, job: ImportJob, tally: Tally) -> ImportJob:
@@ -253,6 +276,68 @@ def _refused(session: Session, job: ImportJob, tally: Tally) -> ImportJob:
     )
     session.flush()
     return job
+
+
+def _write_rows(
+    session: Session,
+    job: ImportJob,
+    project: Project,
+    options: ImportOptions,
+    actor: User,
+    tally: Tally,
+    rows: CheckedRows | FileRows,
+    commit: Commit | None,
+    progress: Progress | None,
+    batch_rows: int,
+) -> None:
+    skip_matches = options.task_matches == "skip"
+    # Imported tasks' exchanges are read only when matches are to be skipped.
+    known = Existing(session, project.id, job.schema if skip_matches else "")
+    writer = ItemWriter(session, project, job, options.status, actor)
+    seen = known.hashes
+    created_before, counted = tally.created, tally.rows
+    try:
+        for number, row in rows:
+            if row.draft is None:
+                tally.note_problem(row.number, row.errors)
+            else:
+                content = row.draft["content"]
+                digest = dump_hash(content)
+                if digest in seen:
+                    tally.skipped += 1
+                elif skip_matches and known.matches_task(content):
+                    tally.skipped += 1
+                    tally.matched += 1
+                else:
+                    seen.add(digest)
+                    writer.add(content, row.draft["meta"], digest, row.number)
+            tally.rows = number
+            if number % YIELD_ROWS == 0:
+                time.sleep(0)  # the writing thread's turn (YIELD_ROWS)
+            if number % batch_rows:
+                continue
+            metrics.IMPORT_ROWS.inc(number - counted)
+            counted = number
+            if commit:  # on the writing thread, once the batch's rows are written
+                state, total = asdict(tally), rows.total(number)
+                writer.flush(then=partial(_checkpoint, commit, writer, state, number, total))
+            elif progress:
+                progress("importing", number, rows.total(number))
+        writer.flush()
+        writer.finish()
+        tally.created = created_before + writer.written
+    finally:
+        metrics.IMPORT_ROWS.inc(tally.rows - counted)
+        writer.close()
+
+
+def _checkpoint(
+    commit: Commit, writer: ItemWriter, state: dict[str, Any], number: int, total: int
+) -> None:
+    """Commit the rows written so far with the tally of the rows read up to ``number``; its
+    ``created`` counts the items of earlier attempts, and the writer's count adds this one's."""
+    state["created"] += writer.written
+    commit(state, "importing", number, total)
 
 
 def job_of(*, session: Session, job_id: int) -> ImportJob:

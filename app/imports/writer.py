@@ -120,13 +120,6 @@ class ItemWriter:
         while self.queued:
             self.queued.popleft().result()
 
-    def abandon(self) -> None:
-        """Drop what has not started on the writing thread, and let the rest end (the caller
-        rolls back what was written)."""
-        for job in self.queued:
-            job.cancel()
-        self.close()
-
     def close(self) -> None:
         """Let the jobs in flight end before the caller touches the session (even on error)."""
         wait(self.queued)
