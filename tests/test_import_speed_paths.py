@@ -278,22 +278,30 @@ def test_sqlite_and_postgresql_write_the_same_rows(tmp_path):
 
 
 class TestFailures:
-    def test_a_failed_batch_is_raised_and_its_thread_ends(self, db_session, tmp_path, setup):
-        """A write that fails on the second thread (here: an author that does not exist) fails
-        the import, with the database's own error."""
-        project, admin = setup
-        rows = [{"instruction": "Say hi.", "input": "", "output": "Hi."}]
-        job = imports.store_upload(
-            session=db_session,
+    """Writes that fail on the second thread: here the author does not exist."""
+
+    GHOST = User(id=987_654_321, email="ghost@example.org", role="admin")
+
+    @staticmethod
+    def upload(session, folder: Path, project, admin, rows: list[dict]) -> ImportJob:
+        return imports.store_upload(
+            session=session,
             project=project,
             filename="a.jsonl",
             stream=io.BytesIO(jsonl(rows)),
-            folder=tmp_path,
+            folder=folder,
             actor=admin,
         )
-        ghost = User(id=987_654_321, email="ghost@example.org", role="admin")
+
+    def test_a_failed_batch_is_raised_and_its_thread_ends(self, db_session, tmp_path, setup):
+        """A failed write fails the import, with the database's own error."""
+        project, admin = setup
+        rows = [{"instruction": "Say hi.", "input": "", "output": "Hi."}]
+        job = self.upload(db_session, tmp_path, project, admin, rows)
         with pytest.raises((sqlite3.IntegrityError, psycopg.errors.IntegrityError)):
-            imports.run(session=db_session, job_id=job.id, actor=ghost, options=ImportOptions())
+            imports.run(
+                session=db_session, job_id=job.id, actor=self.GHOST, options=ImportOptions()
+            )
         assert not [t for t in threading.enumerate() if t.name.startswith("import-write")]
 
     def test_nothing_queued_behind_a_failed_batch_runs(
@@ -304,20 +312,12 @@ class TestFailures:
         project, admin = setup
         commits = []
         rows = [{"instruction": f"Row {i}.", "input": "", "output": "x"} for i in range(9)]
-        job = imports.store_upload(
-            session=db_session,
-            project=project,
-            filename="a.jsonl",
-            stream=io.BytesIO(jsonl(rows)),
-            folder=tmp_path,
-            actor=admin,
-        )
-        ghost = User(id=987_654_321, email="ghost@example.org", role="admin")
+        job = self.upload(db_session, tmp_path, project, admin, rows)
         with pytest.raises((sqlite3.IntegrityError, psycopg.errors.IntegrityError)):
             imports.run(
                 session=db_session,
                 job_id=job.id,
-                actor=ghost,
+                actor=self.GHOST,
                 options=ImportOptions(),
                 commit=lambda *args: commits.append(args),
                 batch_rows=3,

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from app.core.json_spelling import spelt_alike
 from app.imports import reader
 from app.imports.reader import ImportOptions, RowResult
 from app.items.lengths import ContentLimits
@@ -56,7 +57,7 @@ class CheckedRows:
     orjson writes all of them but NaN and infinities (as null, silently), and refuses integers
     past 64 bits and lone surrogates. A row that does not read back equal is written with the
     standard library instead, which keeps those exactly; only a row holding more than strings,
-    integers, booleans, nulls and lists of strings (most hold nothing else) is read back to
+    integers, booleans and nulls (most hold nothing else: ``spelt_alike``) is read back to
     compare.
     """
 
@@ -74,8 +75,7 @@ class CheckedRows:
             line = orjson.dumps(pair, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError:
             line = None
-        plain = _plain(draft["content"]) and _plain(draft["meta"])
-        if line is None or (not plain and orjson.loads(line) != pair):
+        if line is None or (not spelt_alike(pair) and orjson.loads(line) != pair):
             line = json.dumps(pair).encode() + b"\n"  # ASCII: escapes keep lone surrogates
         self.file.write(line)
         self.count += 1
@@ -96,20 +96,6 @@ class CheckedRows:
 
     def close(self) -> None:
         self.file.close()
-
-
-def _plain(values: dict[str, Any]) -> bool:
-    """Whether every one of ``values`` is one that orjson writes back as it is, or refuses:
-    strings, integers, booleans, null, lists of strings (not floats: NaN and infinities become
-    null)."""
-    for value in values.values():
-        kind = value.__class__
-        if kind is list:
-            if value and any(item.__class__ is not str for item in value):
-                return False
-        elif kind is not str and kind is not int and kind is not bool and value is not None:
-            return False
-    return True
 
 
 def estimated_rows(done: int, position: int, size: int) -> int:
